@@ -1,0 +1,21 @@
+//! Exchange Connector: ties Exchange ActiveSync access to Intune enrolment and compliance.
+//!
+//! See `ARCHITECTURE.md` at the repository root for the map of modules and the direction of the arrows.
+//! In short: `model` and `abq` are plain data and pure rules; `exchange`, `oauth` and the other clients
+//! speak the real protocols; `lab` simulates Exchange and Intune and is used only by tests, benchmarks
+//! and the `--lab` demo — no production module imports it.
+
+#![warn(missing_docs)]
+
+pub mod abq;
+pub mod bridge_protocol;
+pub mod certificate;
+pub mod exchange;
+pub mod lab;
+pub mod model;
+pub mod oauth;
+pub mod package;
+pub mod policy;
+pub mod secret;
+pub mod store;
+pub mod tls;
