@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "exchange-connector-lab", version, about = "A simulated Exchange organisation and Intune tenant that speaks the real protocols on 127.0.0.1")]
+#[command(
+    name = "exchange-connector-lab",
+    version,
+    about = "A simulated Exchange organisation and Intune tenant that speaks the real protocols on 127.0.0.1"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -113,7 +117,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             eprintln!("control API: {}", lab.endpoints.control_base);
             eprintln!("endpoints file: {}", endpoints_file.display());
-            tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")?;
             eprintln!("stopping the lab");
             lab.shutdown().await;
             Ok(())

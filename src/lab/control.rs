@@ -16,10 +16,10 @@
 //! | `GET /sessions` | open PowerShell sessions |
 //! | `GET /counters` | calls served per surface |
 
+use super::LabState;
 use super::faults::Faults;
 use super::org::LabDevice;
 use super::server::CasManager;
-use super::LabState;
 use crate::model::intune::{ComplianceState, ManagedDevice};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -49,7 +49,10 @@ pub fn router(state: Arc<LabState>, cas: Arc<CasManager>) -> Router {
         .route("/managed-devices", post(enrol))
         .route("/managed-devices/{key}/compliance", post(set_compliance))
         .route("/partnerships", post(add_partnership))
-        .route("/faults", get(get_faults).put(put_faults).patch(patch_faults))
+        .route(
+            "/faults",
+            get(get_faults).put(put_faults).patch(patch_faults),
+        )
         .route("/tokens/expire", post(expire_tokens))
         .route("/sessions", get(sessions))
         .route("/counters", get(counters))
@@ -209,7 +212,12 @@ async fn enrol(State(control): State<Control>, Json(mut device): Json<ManagedDev
     device.last_sync_date_time.get_or_insert_with(Utc::now);
     device.enrolled_date_time.get_or_insert_with(Utc::now);
     let mut tenant = control.state.tenant_mut();
-    if let Some(user) = device.user_id.as_deref().and_then(|id| tenant.user(id)).cloned() {
+    if let Some(user) = device
+        .user_id
+        .as_deref()
+        .and_then(|id| tenant.user(id))
+        .cloned()
+    {
         device
             .user_principal_name
             .get_or_insert(user.user_principal_name.clone());
@@ -218,7 +226,10 @@ async fn enrol(State(control): State<Control>, Json(mut device): Json<ManagedDev
             .get_or_insert(user.user_principal_name.clone());
     }
     if tenant.managed_devices.iter().any(|d| d.id == device.id) {
-        return error(StatusCode::CONFLICT, format!("managed device {} exists", device.id));
+        return error(
+            StatusCode::CONFLICT,
+            format!("managed device {} exists", device.id),
+        );
     }
     tenant.managed_devices.push(device.clone());
     (StatusCode::CREATED, Json(device)).into_response()
@@ -244,7 +255,10 @@ async fn add_partnership(
     State(control): State<Control>,
     Json(new): Json<NewPartnership>,
 ) -> Response {
-    if new.device_id.is_empty() || new.device_id.len() > 64 || !new.device_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+    if new.device_id.is_empty()
+        || new.device_id.len() > 64
+        || !new.device_id.chars().all(|c| c.is_ascii_alphanumeric())
+    {
         return error(
             StatusCode::BAD_REQUEST,
             "deviceId must be 1-64 letters and digits, as EAS DeviceIds are",
@@ -252,7 +266,10 @@ async fn add_partnership(
     }
     let mut org = control.state.org_mut();
     let Some(idx) = org.find_mailbox(&new.mailbox) else {
-        return error(StatusCode::NOT_FOUND, format!("no mailbox '{}'", new.mailbox));
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no mailbox '{}'", new.mailbox),
+        );
     };
     if org.mailboxes[idx]
         .devices
@@ -261,14 +278,18 @@ async fn add_partnership(
     {
         return error(
             StatusCode::CONFLICT,
-            format!("mailbox '{}' already has device {}", new.mailbox, new.device_id),
+            format!(
+                "mailbox '{}' already has device {}",
+                new.mailbox, new.device_id
+            ),
         );
     }
     let (alias, display) = {
         let mb = &org.mailboxes[idx];
         (mb.cas.identity.clone(), mb.cas.display_name.clone())
     };
-    let mut device = super::org::new_device_record(&alias, &display, &new.device_id, &new.device_type);
+    let mut device =
+        super::org::new_device_record(&alias, &display, &new.device_id, &new.device_type);
     device.device_model = new.device_model;
     device.device_os = new.device_os;
     device.device_user_agent = new.user_agent;
@@ -310,7 +331,10 @@ async fn patch_faults(State(control): State<Control>, Json(patch): Json<Value>) 
             *faults = updated.clone();
             Json(updated).into_response()
         }
-        Err(e) => error(StatusCode::BAD_REQUEST, format!("invalid fault settings: {e}")),
+        Err(e) => error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid fault settings: {e}"),
+        ),
     }
 }
 

@@ -4,8 +4,8 @@
 //! Deterministic for a given seed.
 
 use super::scenario::{
-    AccountSpec, DeviceSpec, GroupSpec, MailboxSpec, OrganizationSpec, PolicyTargets, RuleSpec, Scenario,
-    TenantSpec,
+    AccountSpec, DeviceSpec, GroupSpec, MailboxSpec, OrganizationSpec, PolicyTargets, RuleSpec,
+    Scenario, TenantSpec,
 };
 use crate::model::exchange::{AccessLevel, RuleCharacteristic};
 use crate::model::intune::{ComplianceState, ManagedDevice, ManagementAgent};
@@ -35,9 +35,9 @@ impl FromStr for GenerateSpec {
             seed: 1,
         };
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = part
-                .split_once('=')
-                .ok_or_else(|| format!("'{part}' is not key=value (expected users=N,devices=M,seed=S)"))?;
+            let (key, value) = part.split_once('=').ok_or_else(|| {
+                format!("'{part}' is not key=value (expected users=N,devices=M,seed=S)")
+            })?;
             let number: u64 = value
                 .trim()
                 .parse()
@@ -46,7 +46,11 @@ impl FromStr for GenerateSpec {
                 "users" => spec.users = number as usize,
                 "devices" => spec.devices = number as usize,
                 "seed" => spec.seed = number,
-                other => return Err(format!("unknown key '{other}' (expected users, devices, seed)")),
+                other => {
+                    return Err(format!(
+                        "unknown key '{other}' (expected users, devices, seed)"
+                    ));
+                }
             }
         }
         if spec.users == 0 {
@@ -69,19 +73,88 @@ struct Family {
 }
 
 const FAMILIES: &[Family] = &[
-    Family { weight: 38, device_type: "iPhone", models: &["iPhone14C5", "iPhone15C2", "iPhone15C4", "iPhone16C1", "iPhone17C3"], os: "iOS 17.4 21E219", user_agent: "Apple-iPhone15C2/2104.144", intune_os: "iOS", manufacturer: "Apple", client_type: "EAS" },
-    Family { weight: 7, device_type: "iPad", models: &["iPad13C8", "iPad14C1"], os: "iOS 17.4 21E219", user_agent: "Apple-iPad13C8/2104.144", intune_os: "iPadOS", manufacturer: "Apple", client_type: "EAS" },
-    Family { weight: 22, device_type: "SAMSUNGSMS911B", models: &["SM-S911B", "SM-G991B", "SM-A546B"], os: "Android 14", user_agent: "Android/14-EAS-2.0", intune_os: "Android", manufacturer: "samsung", client_type: "EAS" },
-    Family { weight: 10, device_type: "Android", models: &["Pixel 7", "Pixel 8", "moto g84"], os: "Android 14", user_agent: "Android-Mail/2024.01.01", intune_os: "Android", manufacturer: "Google", client_type: "EAS" },
-    Family { weight: 18, device_type: "Outlook", models: &["Outlook for iOS and Android"], os: "OutlookBasicAuth", user_agent: "Outlook-iOS-Android/1.0", intune_os: "iOS", manufacturer: "Apple", client_type: "Outlook" },
-    Family { weight: 5, device_type: "WP8", models: &["Lumia 950"], os: "Windows Phone 10", user_agent: "MSFT-WP/10.0.15063", intune_os: "Windows", manufacturer: "Microsoft", client_type: "EAS" },
+    Family {
+        weight: 38,
+        device_type: "iPhone",
+        models: &[
+            "iPhone14C5",
+            "iPhone15C2",
+            "iPhone15C4",
+            "iPhone16C1",
+            "iPhone17C3",
+        ],
+        os: "iOS 17.4 21E219",
+        user_agent: "Apple-iPhone15C2/2104.144",
+        intune_os: "iOS",
+        manufacturer: "Apple",
+        client_type: "EAS",
+    },
+    Family {
+        weight: 7,
+        device_type: "iPad",
+        models: &["iPad13C8", "iPad14C1"],
+        os: "iOS 17.4 21E219",
+        user_agent: "Apple-iPad13C8/2104.144",
+        intune_os: "iPadOS",
+        manufacturer: "Apple",
+        client_type: "EAS",
+    },
+    Family {
+        weight: 22,
+        device_type: "SAMSUNGSMS911B",
+        models: &["SM-S911B", "SM-G991B", "SM-A546B"],
+        os: "Android 14",
+        user_agent: "Android/14-EAS-2.0",
+        intune_os: "Android",
+        manufacturer: "samsung",
+        client_type: "EAS",
+    },
+    Family {
+        weight: 10,
+        device_type: "Android",
+        models: &["Pixel 7", "Pixel 8", "moto g84"],
+        os: "Android 14",
+        user_agent: "Android-Mail/2024.01.01",
+        intune_os: "Android",
+        manufacturer: "Google",
+        client_type: "EAS",
+    },
+    Family {
+        weight: 18,
+        device_type: "Outlook",
+        models: &["Outlook for iOS and Android"],
+        os: "OutlookBasicAuth",
+        user_agent: "Outlook-iOS-Android/1.0",
+        intune_os: "iOS",
+        manufacturer: "Apple",
+        client_type: "Outlook",
+    },
+    Family {
+        weight: 5,
+        device_type: "WP8",
+        models: &["Lumia 950"],
+        os: "Windows Phone 10",
+        user_agent: "MSFT-WP/10.0.15063",
+        intune_os: "Windows",
+        manufacturer: "Microsoft",
+        client_type: "EAS",
+    },
 ];
 
-const FIRST: &[&str] = &["Alice", "Bram", "Chloé", "Daan", "Emma", "Finn", "Gaëlle", "Hugo", "Inès", "Jan", "Lotte", "Mathis", "Noor", "Olivier", "Pauline", "Ruben", "Sofie", "Thomas", "Ugo", "Vera", "Wout", "Yara", "Zoé"];
-const LAST: &[&str] = &["Martin", "Peeters", "Janssens", "Dubois", "de Vries", "Bakker", "Moreau", "Maes", "Laurent", "Visser", "Leroy", "Willems", "Smit", "Lambert", "Mulder", "Girard"];
+const FIRST: &[&str] = &[
+    "Alice", "Bram", "Chloé", "Daan", "Emma", "Finn", "Gaëlle", "Hugo", "Inès", "Jan", "Lotte",
+    "Mathis", "Noor", "Olivier", "Pauline", "Ruben", "Sofie", "Thomas", "Ugo", "Vera", "Wout",
+    "Yara", "Zoé",
+];
+const LAST: &[&str] = &[
+    "Martin", "Peeters", "Janssens", "Dubois", "de Vries", "Bakker", "Moreau", "Maes", "Laurent",
+    "Visser", "Leroy", "Willems", "Smit", "Lambert", "Mulder", "Girard",
+];
 
 fn guid(rng: &mut ChaCha8Rng) -> String {
-    uuid::Builder::from_random_bytes(rng.random()).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(rng.random())
+        .into_uuid()
+        .to_string()
 }
 
 fn device_id(rng: &mut ChaCha8Rng) -> String {
@@ -182,7 +255,9 @@ pub fn generate(spec: GenerateSpec) -> Scenario {
                     exchange_last_successful_sync_date_time: Some(now - Duration::hours(1)),
                     exchange_access_state: None,
                     exchange_access_state_reason: None,
-                    last_sync_date_time: Some(now - Duration::minutes(rng.random_range(30..60 * 24 * 7))),
+                    last_sync_date_time: Some(
+                        now - Duration::minutes(rng.random_range(30..60 * 24 * 7)),
+                    ),
                     enrolled_date_time: Some(first_sync),
                     azure_ad_registered: Some(true),
                     azure_ad_device_id: Some(guid(&mut rng)),
@@ -286,11 +361,26 @@ pub fn generate(spec: GenerateSpec) -> Scenario {
             graph_roles: None,
             exchange_roles: None,
             groups: vec![
-                GroupSpec { id: g_targeted.clone(), display_name: "EAS - Conditional access".into(), members: targeted_members },
-                GroupSpec { id: g_nested, display_name: "Sales and Field".into(), members: nested_members },
-                GroupSpec { id: g_exempt.clone(), display_name: "EAS - Exempt".into(), members: exempt_members },
+                GroupSpec {
+                    id: g_targeted.clone(),
+                    display_name: "EAS - Conditional access".into(),
+                    members: targeted_members,
+                },
+                GroupSpec {
+                    id: g_nested,
+                    display_name: "Sales and Field".into(),
+                    members: nested_members,
+                },
+                GroupSpec {
+                    id: g_exempt.clone(),
+                    display_name: "EAS - Exempt".into(),
+                    members: exempt_members,
+                },
             ],
-            policy: PolicyTargets { included_groups: vec![g_targeted], excluded_groups: vec![g_exempt] },
+            policy: PolicyTargets {
+                included_groups: vec![g_targeted],
+                excluded_groups: vec![g_exempt],
+            },
             managed_devices: managed,
             extra_users: Vec::new(),
             exchange_on_premises_policy: None,
@@ -305,7 +395,14 @@ mod tests {
     #[test]
     fn spec_parses_and_rejects_nonsense() {
         let spec: GenerateSpec = "users=10,devices=25,seed=7".parse().unwrap();
-        assert_eq!(spec, GenerateSpec { users: 10, devices: 25, seed: 7 });
+        assert_eq!(
+            spec,
+            GenerateSpec {
+                users: 10,
+                devices: 25,
+                seed: 7
+            }
+        );
         assert!("users=ten".parse::<GenerateSpec>().is_err());
         assert!("colour=blue".parse::<GenerateSpec>().is_err());
         assert!("users=0".parse::<GenerateSpec>().is_err());
@@ -313,15 +410,32 @@ mod tests {
 
     #[test]
     fn same_seed_same_organisation_and_exact_counts() {
-        let a = generate(GenerateSpec { users: 40, devices: 97, seed: 3 });
-        let b = generate(GenerateSpec { users: 40, devices: 97, seed: 3 });
+        let a = generate(GenerateSpec {
+            users: 40,
+            devices: 97,
+            seed: 3,
+        });
+        let b = generate(GenerateSpec {
+            users: 40,
+            devices: 97,
+            seed: 3,
+        });
         let ids = |s: &Scenario| -> Vec<String> {
-            s.organization.mailboxes.iter().flat_map(|m| m.devices.iter().map(|d| d.device_id.clone())).collect()
+            s.organization
+                .mailboxes
+                .iter()
+                .flat_map(|m| m.devices.iter().map(|d| d.device_id.clone()))
+                .collect()
         };
         assert_eq!(ids(&a), ids(&b));
         assert_eq!(ids(&a).len(), 97);
         let (org, tenant, _) = a.build().unwrap();
         assert_eq!(org.device_count(), 97);
-        assert!(tenant.managed_devices.iter().any(|d| d.compliance_state == Some(ComplianceState::Noncompliant)));
+        assert!(
+            tenant
+                .managed_devices
+                .iter()
+                .any(|d| d.compliance_state == Some(ComplianceState::Noncompliant))
+        );
     }
 }

@@ -304,8 +304,8 @@ impl Scenario {
             last_success_sync: None,
             meets_mailbox_policy: true,
         };
-        let mailbox = |alias: &str, name: &str, user: Option<String>, devices: Vec<DeviceSpec>| {
-            MailboxSpec {
+        let mailbox =
+            |alias: &str, name: &str, user: Option<String>, devices: Vec<DeviceSpec>| MailboxSpec {
                 alias: alias.to_string(),
                 display_name: name.to_string(),
                 user_id: user,
@@ -313,52 +313,116 @@ impl Scenario {
                 allowed_device_ids: Vec::new(),
                 blocked_device_ids: Vec::new(),
                 devices,
-            }
+            };
+        let iphone = |id: &str| {
+            dev(
+                id,
+                "iPhone",
+                "iPhone15C2",
+                "iOS 17.4 21E219",
+                "Apple-iPhone15C2/2104.144",
+            )
         };
-        let iphone = |id: &str| dev(id, "iPhone", "iPhone15C2", "iOS 17.4 21E219", "Apple-iPhone15C2/2104.144");
         let samsung = |id: &str| {
-            dev(id, "SAMSUNGSMS911B", "SM-S911B", "Android 14", "Android/14-EAS-2.0")
+            dev(
+                id,
+                "SAMSUNGSMS911B",
+                "SM-S911B",
+                "Android 14",
+                "Android/14-EAS-2.0",
+            )
         };
         let mut mailboxes = vec![
-            mailbox("alice", "Alice Martin", Some(uid(1)), vec![iphone("ALICEIPHONE0001")]),
-            mailbox("bob", "Bob Janssens", Some(uid(2)), vec![samsung("BOBSAMSUNG00002")]),
-            mailbox("carol", "Carol Dubois", Some(uid(3)), vec![iphone("CAROLIPHONE0003")]),
-            mailbox("dave", "Dave de Vries", Some(uid(4)), vec![samsung("DAVESAMSUNG0004")]),
-            mailbox("erin", "Erin Peeters", Some(uid(5)), vec![iphone("ERINIPHONE00005")]),
-            mailbox("frank", "Frank Moreau", Some(uid(6)), vec![samsung("FRANKSAMSUNG006")]),
-            mailbox("grace", "Grace Bakker", Some(uid(7)), vec![
-                iphone("GRACEIPHONE0007"),
-                dev("GRACEWP00000007", "WP8", "Lumia 950", "Windows Phone 10", "MSFT-WP/10.0"),
-            ]),
-            mailbox("heidi", "Heidi Laurent", Some(uid(8)), vec![samsung("HEIDISAMSUNG008")]),
+            mailbox(
+                "alice",
+                "Alice Martin",
+                Some(uid(1)),
+                vec![iphone("ALICEIPHONE0001")],
+            ),
+            mailbox(
+                "bob",
+                "Bob Janssens",
+                Some(uid(2)),
+                vec![samsung("BOBSAMSUNG00002")],
+            ),
+            mailbox(
+                "carol",
+                "Carol Dubois",
+                Some(uid(3)),
+                vec![iphone("CAROLIPHONE0003")],
+            ),
+            mailbox(
+                "dave",
+                "Dave de Vries",
+                Some(uid(4)),
+                vec![samsung("DAVESAMSUNG0004")],
+            ),
+            mailbox(
+                "erin",
+                "Erin Peeters",
+                Some(uid(5)),
+                vec![iphone("ERINIPHONE00005")],
+            ),
+            mailbox(
+                "frank",
+                "Frank Moreau",
+                Some(uid(6)),
+                vec![samsung("FRANKSAMSUNG006")],
+            ),
+            mailbox(
+                "grace",
+                "Grace Bakker",
+                Some(uid(7)),
+                vec![
+                    iphone("GRACEIPHONE0007"),
+                    dev(
+                        "GRACEWP00000007",
+                        "WP8",
+                        "Lumia 950",
+                        "Windows Phone 10",
+                        "MSFT-WP/10.0",
+                    ),
+                ],
+            ),
+            mailbox(
+                "heidi",
+                "Heidi Laurent",
+                Some(uid(8)),
+                vec![samsung("HEIDISAMSUNG008")],
+            ),
             mailbox("notify", "Intune Notifications", Some(uid(9)), Vec::new()),
         ];
         // Hand-made entries by an Exchange admin: Grace's iPhone allowed, Heidi's phone blocked.
-        mailboxes[6].allowed_device_ids.push("GRACEIPHONE0007".into());
-        mailboxes[7].blocked_device_ids.push("HEIDISAMSUNG008".into());
-        let managed = |n: u32, user: u32, eas: &str, os: &str, state: ComplianceState| ManagedDevice {
-            id: format!("d0d0d0d0-0000-4000-8000-{n:012}"),
-            user_id: Some(uid(user)),
-            device_name: Some(format!("{os} device {n}")),
-            user_principal_name: None,
-            email_address: None,
-            operating_system: Some(os.to_string()),
-            os_version: None,
-            model: None,
-            manufacturer: None,
-            management_agent: Some(ManagementAgent::EasMdm),
-            compliance_state: Some(state),
-            eas_activated: Some(true),
-            eas_activation_date_time: Some(now - Duration::days(20)),
-            eas_device_id: Some(eas.to_string()),
-            exchange_last_successful_sync_date_time: Some(now - Duration::hours(1)),
-            exchange_access_state: None,
-            exchange_access_state_reason: None,
-            last_sync_date_time: Some(now - Duration::hours(2)),
-            enrolled_date_time: Some(now - Duration::days(20)),
-            azure_ad_registered: Some(true),
-            azure_ad_device_id: None,
-        };
+        mailboxes[6]
+            .allowed_device_ids
+            .push("GRACEIPHONE0007".into());
+        mailboxes[7]
+            .blocked_device_ids
+            .push("HEIDISAMSUNG008".into());
+        let managed =
+            |n: u32, user: u32, eas: &str, os: &str, state: ComplianceState| ManagedDevice {
+                id: format!("d0d0d0d0-0000-4000-8000-{n:012}"),
+                user_id: Some(uid(user)),
+                device_name: Some(format!("{os} device {n}")),
+                user_principal_name: None,
+                email_address: None,
+                operating_system: Some(os.to_string()),
+                os_version: None,
+                model: None,
+                manufacturer: None,
+                management_agent: Some(ManagementAgent::EasMdm),
+                compliance_state: Some(state),
+                eas_activated: Some(true),
+                eas_activation_date_time: Some(now - Duration::days(20)),
+                eas_device_id: Some(eas.to_string()),
+                exchange_last_successful_sync_date_time: Some(now - Duration::hours(1)),
+                exchange_access_state: None,
+                exchange_access_state_reason: None,
+                last_sync_date_time: Some(now - Duration::hours(2)),
+                enrolled_date_time: Some(now - Duration::days(20)),
+                azure_ad_registered: Some(true),
+                azure_ad_device_id: None,
+            };
         Scenario {
             organization: OrganizationSpec {
                 name: "Contoso".into(),
@@ -411,7 +475,16 @@ impl Scenario {
                     GroupSpec {
                         id: g_targeted.into(),
                         display_name: "EAS - Conditional access".into(),
-                        members: vec![uid(1), uid(2), uid(3), uid(4), uid(6), uid(7), uid(8), g_sales.into()],
+                        members: vec![
+                            uid(1),
+                            uid(2),
+                            uid(3),
+                            uid(4),
+                            uid(6),
+                            uid(7),
+                            uid(8),
+                            g_sales.into(),
+                        ],
                     },
                     GroupSpec {
                         id: g_sales.into(),
@@ -430,14 +503,44 @@ impl Scenario {
                 },
                 managed_devices: vec![
                     managed(1, 1, "ALICEIPHONE0001", "iOS", ComplianceState::Compliant),
-                    managed(2, 2, "BOBSAMSUNG00002", "Android", ComplianceState::Noncompliant),
-                    managed(3, 3, "CAROLIPHONE0003", "iOS", ComplianceState::InGracePeriod),
+                    managed(
+                        2,
+                        2,
+                        "BOBSAMSUNG00002",
+                        "Android",
+                        ComplianceState::Noncompliant,
+                    ),
+                    managed(
+                        3,
+                        3,
+                        "CAROLIPHONE0003",
+                        "iOS",
+                        ComplianceState::InGracePeriod,
+                    ),
                     // dave: not enrolled. erin: compliant (targeted through the nested Sales group).
                     managed(5, 5, "ERINIPHONE00005", "iOS", ComplianceState::Compliant),
                     // frank: excluded, not compliant: must stay untouched.
-                    managed(6, 6, "FRANKSAMSUNG006", "Android", ComplianceState::Noncompliant),
-                    managed(7, 7, "GRACEIPHONE0007", "iOS", ComplianceState::Noncompliant),
-                    managed(8, 8, "HEIDISAMSUNG008", "Android", ComplianceState::Compliant),
+                    managed(
+                        6,
+                        6,
+                        "FRANKSAMSUNG006",
+                        "Android",
+                        ComplianceState::Noncompliant,
+                    ),
+                    managed(
+                        7,
+                        7,
+                        "GRACEIPHONE0007",
+                        "iOS",
+                        ComplianceState::Noncompliant,
+                    ),
+                    managed(
+                        8,
+                        8,
+                        "HEIDISAMSUNG008",
+                        "Android",
+                        ComplianceState::Compliant,
+                    ),
                 ],
                 extra_users: Vec::new(),
                 exchange_on_premises_policy: None,
@@ -462,7 +565,9 @@ impl Scenario {
                 fqdn: format!("{}.{domain}", name.to_ascii_lowercase()),
                 server_role: "Mailbox, ClientAccess".into(),
                 admin_display_version: "Version 15.2 (Build 1544.4)".into(),
-                site: Some(format!("{domain}/Configuration/Sites/Default-First-Site-Name")),
+                site: Some(format!(
+                    "{domain}/Configuration/Sites/Default-First-Site-Name"
+                )),
                 is_client_access_server: true,
                 is_e15_or_later: true,
             });
@@ -549,7 +654,10 @@ impl Scenario {
                 client_secret: Some(Secret::new(tenant_spec.client_secret.clone())),
                 certificates: Vec::new(),
                 graph_roles: tenant_spec.graph_roles.clone().unwrap_or_else(|| {
-                    CONNECTOR_GRAPH_ROLES.iter().map(|r| r.to_string()).collect()
+                    CONNECTOR_GRAPH_ROLES
+                        .iter()
+                        .map(|r| r.to_string())
+                        .collect()
                 }),
                 exchange_roles: tenant_spec
                     .exchange_roles
@@ -630,8 +738,14 @@ pub fn build_mailbox(spec: &MailboxSpec, domain: &str, now: DateTime<Utc>) -> La
 }
 
 /// Builds one partnership.
-pub fn build_device(alias: &str, display_name: &str, d: &DeviceSpec, now: DateTime<Utc>) -> LabDevice {
-    let mut device = super::org::new_device_record(alias, display_name, &d.device_id, &d.device_type);
+pub fn build_device(
+    alias: &str,
+    display_name: &str,
+    d: &DeviceSpec,
+    now: DateTime<Utc>,
+) -> LabDevice {
+    let mut device =
+        super::org::new_device_record(alias, display_name, &d.device_id, &d.device_type);
     let first = d.first_sync_time.unwrap_or(now - Duration::days(30));
     device.device_model = d.device_model.clone();
     device.device_os = d.device_os.clone();

@@ -232,17 +232,23 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), LabError> {
 /// binds every listener on 127.0.0.1 (ephemeral ports) and writes `<dir>/endpoints.json`.
 pub async fn start(options: LabOptions) -> Result<RunningLab, LabError> {
     let (org, mut tenant, mut credentials) = options.scenario.build()?;
-    std::fs::create_dir_all(&options.dir).map_err(io_err(format!("creating {}", options.dir.display())))?;
+    std::fs::create_dir_all(&options.dir)
+        .map_err(io_err(format!("creating {}", options.dir.display())))?;
     let domain = org.domain.clone();
 
     let client_cert = ClientCertificate::generate("Exchange Connector (lab)", 365)?;
-    credentials.client_certificate_pfx = client_cert.to_pfx(&credentials.client_certificate_password)?;
+    credentials.client_certificate_pfx =
+        client_cert.to_pfx(&credentials.client_certificate_password)?;
     if let Some(app) = tenant.apps.first_mut() {
         app.certificates.push(client_cert.certificate_der.clone());
     }
 
     let ca = LabCa::new(&org.name)?;
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), domain.clone()];
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        domain.clone(),
+    ];
     names.push(format!("autodiscover.{domain}"));
     names.push(format!("mail.{domain}"));
     for server in &org.servers {
@@ -265,7 +271,9 @@ pub async fn start(options: LabOptions) -> Result<RunningLab, LabError> {
     let cloud_tcp = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(io_err("binding the cloud listener"))?;
-    let cloud_addr = cloud_tcp.local_addr().map_err(io_err("reading the cloud address"))?;
+    let cloud_addr = cloud_tcp
+        .local_addr()
+        .map_err(io_err("reading the cloud address"))?;
     let cloud_base = format!("https://127.0.0.1:{}", cloud_addr.port());
 
     let mut slots = BTreeMap::new();
@@ -369,7 +377,10 @@ pub async fn start(options: LabOptions) -> Result<RunningLab, LabError> {
         .merge(super::graph::router())
         .merge(super::exchange::rest_router())
         .with_state(state.clone())
-        .nest("/control", super::control::router(state.clone(), cas.clone()));
+        .nest(
+            "/control",
+            super::control::router(state.clone(), cas.clone()),
+        );
     let cloud = spawn_listener(cloud_tcp, tls, cloud_router);
     let lab = RunningLab {
         state,
