@@ -46,7 +46,8 @@ pub struct AbqOutcome {
 
 /// Whether a DeviceId is on a list. Exchange compares DeviceIds without regard to case.
 pub fn list_contains(list: &[String], device_id: &str) -> bool {
-    list.iter().any(|entry| entry.eq_ignore_ascii_case(device_id))
+    list.iter()
+        .any(|entry| entry.eq_ignore_ascii_case(device_id))
 }
 
 /// Whether a rule matches the device: an exact (case-insensitive) comparison of one characteristic.
@@ -73,21 +74,41 @@ pub fn evaluate(input: &AbqInput<'_>) -> AbqOutcome {
         rule: rule.map(|r| r.name.clone()),
     };
     if !input.active_sync_enabled || !input.meets_mailbox_policy {
-        return outcome(DeviceAccessState::Blocked, DeviceAccessStateReason::Policy, None);
+        return outcome(
+            DeviceAccessState::Blocked,
+            DeviceAccessStateReason::Policy,
+            None,
+        );
     }
     if list_contains(input.blocked_device_ids, input.device_id) {
-        return outcome(DeviceAccessState::Blocked, DeviceAccessStateReason::Individual, None);
+        return outcome(
+            DeviceAccessState::Blocked,
+            DeviceAccessStateReason::Individual,
+            None,
+        );
     }
     if list_contains(input.allowed_device_ids, input.device_id) {
-        return outcome(DeviceAccessState::Allowed, DeviceAccessStateReason::Individual, None);
+        return outcome(
+            DeviceAccessState::Allowed,
+            DeviceAccessStateReason::Individual,
+            None,
+        );
     }
-    for level in [AccessLevel::Block, AccessLevel::Quarantine, AccessLevel::Allow] {
+    for level in [
+        AccessLevel::Block,
+        AccessLevel::Quarantine,
+        AccessLevel::Allow,
+    ] {
         if let Some(rule) = input
             .rules
             .iter()
             .find(|rule| rule.access_level == level && rule_matches(rule, input))
         {
-            return outcome(level.resulting_state(), DeviceAccessStateReason::DeviceRule, Some(rule));
+            return outcome(
+                level.resulting_state(),
+                DeviceAccessStateReason::DeviceRule,
+                Some(rule),
+            );
         }
     }
     outcome(
