@@ -586,7 +586,7 @@ fn verify_assertion(
             700024,
             format!(
                 "Client assertion is not within its valid time range. Current time: {}, assertion valid from {}, expiry time of assertion {}. Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials .",
-                Utc::now().format("%Y-%m-%dT%H:%M:%S%.7fZ"),
+                Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ"),
                 fmt(nbf),
                 fmt(exp)
             ),

@@ -60,16 +60,35 @@ impl QueryOptions {
         }
     }
 
-    /// The next-page URL: `base` with the same options and a new `$skiptoken`.
+    /// The next-page URL: `base` with the same options and a new `$skiptoken`. Option names keep their
+    /// `$` as Graph's own next links do; values are percent-encoded (spaces as `%20`).
     pub fn next_link(&self, base: &str, skiptoken: &str) -> String {
-        let mut serializer = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in &self.carried {
-            serializer.append_pair(name, value);
-        }
-        serializer.append_pair("$skiptoken", skiptoken);
-        format!("{base}?{}", serializer.finish())
+        let pairs = self
+            .carried
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .chain(std::iter::once(("$skiptoken", skiptoken)));
+        let query: Vec<String> = pairs
+            .map(|(name, value)| {
+                format!(
+                    "{}={}",
+                    percent_encoding::utf8_percent_encode(name, NAME),
+                    percent_encoding::utf8_percent_encode(value, VALUE)
+                )
+            })
+            .collect();
+        format!("{base}?{}", query.join("&"))
     }
 }
+
+/// Characters escaped in query values of next links.
+const VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+/// Option names additionally keep `$`.
+const NAME: &percent_encoding::AsciiSet = &VALUE.remove(b'$');
 
 /// Makes an opaque skip token for an offset into a listing (`kind` keeps tokens of different lists apart).
 pub fn encode_skiptoken(kind: &str, offset: usize) -> String {
