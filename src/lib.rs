@@ -20,4 +20,5 @@ pub mod package;
 pub mod policy;
 pub mod secret;
 pub mod store;
+pub mod sync;
 pub mod tls;
