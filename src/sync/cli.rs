@@ -71,6 +71,10 @@ pub struct SyncSetup {
     pub graph_base: String,
     /// Graph token scope.
     pub graph_scope: String,
+    /// `$top` of Graph lists (at most 1000).
+    pub graph_page_size: u32,
+    /// Attempts per Graph request on throttling or server errors.
+    pub graph_max_attempts: u32,
     /// An extra CA file to trust (TLS is never switched off).
     pub extra_ca: Option<PathBuf>,
     /// Exchange transport.
@@ -116,6 +120,8 @@ impl SyncSetup {
         ));
         let mut intune_config = IntuneConfig::new(&self.graph_base);
         intune_config.scope = self.graph_scope;
+        intune_config.page_size = self.graph_page_size.clamp(1, 1000);
+        intune_config.max_attempts = self.graph_max_attempts.max(1);
         let intune = IntuneClient::new(http.clone(), tokens.clone(), intune_config);
         let pool_config = PoolConfig {
             max_runspaces: self.runspaces.max(1),
