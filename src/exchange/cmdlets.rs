@@ -334,8 +334,13 @@ impl ExchangeClient {
         edits: &[(String, DeviceListEdit)],
     ) -> Vec<Result<(), ExchangeError>> {
         let parallel = self.pool.limit().max(1);
-        futures_util::stream::iter(edits)
-            .map(|(mailbox, edit)| self.edit_device_lists(mailbox, edit))
+        // Owned futures: borrowed ones would make the returned future not `Send` for every lifetime
+        // (a known limit of higher-ranked closures), and callers spawn this.
+        futures_util::stream::iter(edits.iter().cloned())
+            .map(|(mailbox, edit)| {
+                let client = self.clone();
+                async move { client.edit_device_lists(&mailbox, &edit).await }
+            })
             .buffered(parallel)
             .collect()
             .await
