@@ -589,8 +589,9 @@ async fn rest_survives_expired_tokens() {
         .counters
         .token_requests
         .load(std::sync::atomic::Ordering::Relaxed);
-    lab.state.faults().tokens_not_before = Some(chrono::Utc::now());
+    // Token times are whole seconds: let a second pass so the cached token is strictly older.
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    lab.state.faults().tokens_not_before = Some(chrono::Utc::now());
     let devices = exchange.list_devices().await.unwrap();
     assert!(!devices.is_empty());
     let tokens_after = lab
