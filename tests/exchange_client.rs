@@ -493,23 +493,24 @@ async fn bridge_cas_stopped_mid_batch_applies_every_write_once() {
     for (i, r) in results.iter().enumerate() {
         assert!(r.is_ok(), "edit {i}: {r:?}");
     }
-    let org = lab.state.org();
-    for i in 0..300 {
-        let id = format!("BATCH-{i:04}");
-        let found: usize = org
-            .mailboxes
-            .iter()
-            .map(|m| {
-                m.cas
-                    .active_sync_allowed_device_ids
-                    .iter()
-                    .filter(|x| **x == id)
-                    .count()
-            })
-            .sum();
-        assert_eq!(found, 1, "{id} applied exactly once");
+    {
+        let org = lab.state.org();
+        for i in 0..300 {
+            let id = format!("BATCH-{i:04}");
+            let found: usize = org
+                .mailboxes
+                .iter()
+                .map(|m| {
+                    m.cas
+                        .active_sync_allowed_device_ids
+                        .iter()
+                        .filter(|x| **x == id)
+                        .count()
+                })
+                .sum();
+            assert_eq!(found, 1, "{id} applied exactly once");
+        }
     }
-    drop(org);
     exchange.shutdown().await;
     lab.shutdown().await;
 }
@@ -674,5 +675,28 @@ async fn under_privileged_accounts_are_named_by_cmdlet() {
     let report = exchange.check_permissions().await.unwrap();
     assert_eq!(report.missing_required, ["Get-ActiveSyncDeviceClass"]);
     exchange.shutdown().await;
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_app_without_the_exchange_role_is_told_what_to_grant() {
+    let lab = common::small_lab().await;
+    {
+        let client_id = lab.endpoints.client_id.clone();
+        let mut tenant = lab.state.tenant_mut();
+        let app = tenant
+            .apps
+            .iter_mut()
+            .find(|a| a.client_id.eq_ignore_ascii_case(&client_id))
+            .unwrap();
+        app.exchange_roles.clear();
+    }
+    let exchange = rest_client(&lab, Options::default());
+    let err = exchange.list_devices().await.unwrap_err();
+    assert!(
+        matches!(err, ExchangeError::Unauthorized { status: 403, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("Exchange.ManageAsApp"), "{err}");
     lab.shutdown().await;
 }
