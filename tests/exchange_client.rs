@@ -7,11 +7,12 @@ mod common;
 use common::TestLab;
 use exchange_connector::bridge_protocol::Authentication;
 use exchange_connector::certificate::ClientCertificate;
-use exchange_connector::exchange::bridge::{BridgeConfig, BridgeConnector};
-use exchange_connector::exchange::cmdlets::OrganizationSettingsUpdate;
-use exchange_connector::exchange::failover::{Failover, FailoverConfig};
-use exchange_connector::exchange::pool::{PoolConfig, RetryPolicy, RunspacePool};
-use exchange_connector::exchange::rest::{RestConfig, RestConnector};
+use exchange_connector::exchange::bridge::BridgeConfig;
+use exchange_connector::exchange::cmdlets::{OrganizationSettingsUpdate, on_premises_session_init};
+use exchange_connector::exchange::commands_log::CommandsLog;
+use exchange_connector::exchange::failover::FailoverConfig;
+use exchange_connector::exchange::pool::{PoolConfig, RetryPolicy};
+use exchange_connector::exchange::rest::RestConfig;
 use exchange_connector::exchange::{CasServer, DeviceListEdit, ExchangeClient, ExchangeError};
 use exchange_connector::model::exchange::{AccessLevel, RuleCharacteristic};
 use exchange_connector::oauth::{ClientCredential, OAuthConfig, TokenClient};
@@ -30,6 +31,7 @@ struct Options {
     runspaces: usize,
     failover: bool,
     user: Option<(String, String)>,
+    log: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -38,6 +40,7 @@ impl Default for Options {
             runspaces: 1,
             failover: true,
             user: None,
+            log: None,
         }
     }
 }
@@ -81,26 +84,22 @@ fn bridge_client(lab: &TestLab, options: Options) -> ExchangeClient {
         .iter()
         .map(|c| (c.fqdn.clone(), c.powershell_url.clone()))
         .collect();
-    let failover = Failover::new(
-        primary,
-        FailoverConfig {
-            enabled: options.failover,
-            probe_interval: Duration::from_millis(500),
-            down_for: Duration::from_secs(30),
-            uri_overrides,
-        },
-    );
-    let pool = RunspacePool::new(
-        Arc::new(BridgeConnector::new(config)),
-        Some(failover),
-        PoolConfig {
-            max_runspaces: options.runspaces,
-            retry: retry(),
-            ..Default::default()
-        },
-        None,
-    );
-    ExchangeClient::new(pool)
+    let failover = FailoverConfig {
+        enabled: options.failover,
+        probe_interval: Duration::from_millis(500),
+        down_for: Duration::from_secs(30),
+        uri_overrides,
+    };
+    let pool = PoolConfig {
+        max_runspaces: options.runspaces,
+        retry: retry(),
+        session_init: on_premises_session_init(),
+        ..Default::default()
+    };
+    let log = options
+        .log
+        .map(|path| CommandsLog::append_to(&path).unwrap());
+    ExchangeClient::on_premises(config, primary, failover, pool, log)
 }
 
 fn token_client(lab: &TestLab) -> Arc<TokenClient> {
@@ -123,18 +122,21 @@ fn rest_client(lab: &TestLab, options: Options) -> ExchangeClient {
     let mut config = RestConfig::new(&e.exchange_rest_base, &e.tenant_id);
     config.anchor_domain = e.domain.clone();
     config.retry = retry();
-    let connector = RestConnector::new(config, token_client(lab), common::client(&e.ca_cert_pem));
-    let pool = RunspacePool::new(
-        Arc::new(connector),
-        None,
-        PoolConfig {
-            max_runspaces: options.runspaces,
-            retry: retry(),
-            ..Default::default()
-        },
-        None,
-    );
-    ExchangeClient::new(pool)
+    let pool = PoolConfig {
+        max_runspaces: options.runspaces,
+        retry: retry(),
+        ..Default::default()
+    };
+    let log = options
+        .log
+        .map(|path| CommandsLog::append_to(&path).unwrap());
+    ExchangeClient::online(
+        config,
+        token_client(lab),
+        common::client(&e.ca_cert_pem),
+        pool,
+        log,
+    )
 }
 
 fn client(kind: Kind, lab: &TestLab, options: Options) -> ExchangeClient {
@@ -324,7 +326,15 @@ async fn foreign_entries_untouched(kind: Kind) {
             mailbox.cas.active_sync_blocked_device_ids.clone(),
         )
     };
-    let exchange = client(kind, &lab, Options::default());
+    let log_path = lab.dir.path().join("commands.log");
+    let exchange = client(
+        kind,
+        &lab,
+        Options {
+            log: Some(log_path.clone()),
+            ..Default::default()
+        },
+    );
     let edit = DeviceListEdit {
         allow_add: vec!["CONNECTOR-1".into(), "CONNECTOR-2".into()],
         block_add: vec!["CONNECTOR-3".into()],
@@ -370,6 +380,20 @@ async fn foreign_entries_untouched(kind: Kind) {
         1
     );
     exchange.shutdown().await;
+    // The commands log has every cmdlet with its device IDs, and never a secret.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sets: Vec<_> = lines
+        .iter()
+        .filter(|l| l["cmdlet"] == "Set-CASMailbox")
+        .collect();
+    assert_eq!(sets.len(), 3, "{log}");
+    assert!(log.contains("CONNECTOR-3"));
+    assert!(!log.contains(&lab.endpoints.service_account.password));
+    assert!(!log.contains(&lab.endpoints.client_secret));
     lab.shutdown().await;
 }
 
@@ -442,6 +466,10 @@ async fn bridge_cas_stopped_mid_listing_completes_on_another_and_returns() {
     let unique: HashSet<_> = devices.iter().map(|d| d.identity.clone()).collect();
     assert_eq!(unique.len(), 4000, "no duplicates after the restart");
     assert_ne!(failover.current().name, primary, "moved to another CAS");
+    assert!(
+        exchange.pool().stats().retries >= 1,
+        "the listing was interrupted"
+    );
     // The primary comes back: after the probe interval the client returns to it.
     lab.start_cas(&primary).await.unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -493,6 +521,12 @@ async fn bridge_cas_stopped_mid_batch_applies_every_write_once() {
     for (i, r) in results.iter().enumerate() {
         assert!(r.is_ok(), "edit {i}: {r:?}");
     }
+    assert!(
+        exchange.pool().stats().retries >= 1,
+        "the batch was interrupted"
+    );
+    let now_on = exchange.pool().failover().unwrap().current().name;
+    assert_ne!(now_on, primary);
     {
         let org = lab.state.org();
         for i in 0..300 {
