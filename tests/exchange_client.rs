@@ -734,3 +734,66 @@ async fn rest_app_without_the_exchange_role_is_told_what_to_grant() {
     assert!(err.to_string().contains("Exchange.ManageAsApp"), "{err}");
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_secret_certificate_cache_and_errors_against_the_lab() {
+    let lab = common::small_lab().await;
+    let e = &lab.endpoints;
+    let graph = "https://graph.microsoft.com/.default";
+    let secret_client = TokenClient::new(
+        OAuthConfig::new(
+            &e.login_base,
+            &e.tenant_id,
+            &e.client_id,
+            ClientCredential::Secret(Secret::new(e.client_secret.clone())),
+        ),
+        common::client(&e.ca_cert_pem),
+    );
+    let requests = || {
+        lab.state
+            .counters
+            .token_requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = requests();
+    let first = secret_client.token(graph).await.unwrap();
+    let again = secret_client.token(graph).await.unwrap();
+    assert_eq!(first, again, "cached");
+    assert_eq!(requests(), before + 1);
+    // A refused token is replaced once; a second caller with the same refused token gets the new one.
+    let renewed = secret_client.refresh(graph, &first).await.unwrap();
+    assert_eq!(secret_client.refresh(graph, &first).await.unwrap(), renewed);
+    assert_eq!(requests(), before + 2);
+
+    let certificate = token_client(&lab);
+    certificate
+        .token(exchange_connector::exchange::rest::EXCHANGE_ONLINE_SCOPE)
+        .await
+        .unwrap();
+
+    let wrong = TokenClient::new(
+        OAuthConfig::new(
+            &e.login_base,
+            &e.tenant_id,
+            &e.client_id,
+            ClientCredential::Secret(Secret::new("not-the-secret")),
+        ),
+        common::client(&e.ca_cert_pem),
+    );
+    let err = wrong.token(graph).await.unwrap_err();
+    assert_eq!(err.aadsts_codes(), &[7000215], "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("AADSTS7000215") && text.contains("What to do"),
+        "{text}"
+    );
+    assert!(!text.contains("not-the-secret"));
+    assert!(!err.is_transient());
+
+    let err = secret_client
+        .token("https://nothing.example/.default")
+        .await
+        .unwrap_err();
+    assert!(!err.aadsts_codes().is_empty(), "{err}");
+    lab.shutdown().await;
+}

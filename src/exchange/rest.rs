@@ -196,9 +196,9 @@ pub fn parse_error(cmdlet: &str, status: u16, body: &str) -> ExchangeError {
     if let Some(detail) = detail {
         let parts: Vec<&str> = detail.splitn(3, '|').collect();
         if let [id, category, message] = parts[..] {
-            // The first part is an error code in some builds and the exception type in others:
-            // classify on both it and the internal exception's type.
-            let exception_type = format!("{id} {internal_type}");
+            // "<code>|<category>|<message>" in some builds, "<type>|<category>|..." or
+            // "<code>|<type>|..." in others: classify on all of them and the internal exception's type.
+            let exception_type = format!("{id} {category} {internal_type}");
             return super::error::classify(
                 cmdlet,
                 category,
