@@ -904,3 +904,34 @@ fn managed_index_joins_case_insensitively_and_prefers_the_latest_record() {
     assert_eq!(index.get("ABC").map(|d| d.id.as_str()), Some("new"));
     assert!(index.get("other").is_none());
 }
+
+#[test]
+fn the_policy_module_stays_pure() {
+    let sources = [
+        include_str!("../src/policy/mod.rs"),
+        include_str!("../src/policy/settings.rs"),
+        include_str!("../src/policy/decide.rs"),
+        include_str!("../src/policy/plan.rs"),
+    ];
+    for source in sources {
+        for line in source
+            .lines()
+            .filter(|l| l.trim_start().starts_with("use "))
+        {
+            for forbidden in [
+                "tokio",
+                "reqwest",
+                "rusqlite",
+                "crate::lab",
+                "crate::store",
+                "std::fs",
+                "std::net",
+            ] {
+                assert!(
+                    !line.contains(forbidden),
+                    "policy imports {forbidden}: {line}"
+                );
+            }
+        }
+    }
+}
