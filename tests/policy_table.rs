@@ -185,6 +185,7 @@ fn check_row(row: &Row) -> Result<(), String> {
                 settings.noncompliant_action = EnforcementAction::Quarantine
             }
             "rollout" => grandfathered = true,
+            "compliant-beats-exception" => settings.compliant_beats_platform_restriction = true,
             "eas-off" => eas = false,
             other => return Err(format!("unknown setting {other:?}")),
         }
@@ -435,6 +436,7 @@ fn check_property(
         InventoryCompleteness::Incomplete
     };
     let targeted = flags & 16 != 0;
+    settings.compliant_beats_platform_restriction = (flags & 1) ^ ((flags >> 2) & 1) == 1;
     if let Some(access) = exception {
         settings.platform_exceptions.push(PlatformException {
             kind: PlatformKind::Model,
@@ -822,6 +824,7 @@ fn legacy_settings_become_the_starting_policy() {
     assert_eq!(s.unmanaged_default_access, AccessLevel::Quarantine);
     assert_eq!(s.unenrolled_action, EnforcementAction::Quarantine);
     assert_eq!(s.noncompliant_action, EnforcementAction::Quarantine);
+    assert!(s.compliant_beats_platform_restriction);
     assert_eq!(
         s.platform_exceptions,
         vec![
