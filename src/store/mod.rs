@@ -12,7 +12,7 @@
 //! entry the connector added just before dying is still known as its own. `synchronous=FULL` makes each
 //! journal write durable across power loss, not only process death.
 //!
-//! Schema: migrations in [`migrations`] applied from `PRAGMA user_version`, each in a transaction.
+//! Schema: migrations in `store/migrations.rs` applied from `PRAGMA user_version`, each in a transaction.
 
 mod migrations;
 
