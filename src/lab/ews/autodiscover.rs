@@ -5,8 +5,8 @@
 use super::xml::{self, esc};
 use super::{MailboxInfo, ServingCas, deployment_id, find_mailbox_by_address, ntlm, prologue};
 use crate::lab::LabState;
-use crate::lab::org::ExchangeOrg;
 use crate::lab::faults::Surface;
+use crate::lab::org::ExchangeOrg;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -154,7 +154,10 @@ fn pox_settings(mailbox: &MailboxInfo, cas: &ServingCas, org: &ExchangeOrg) -> S
 }
 
 fn error_time() -> String {
-    chrono::Utc::now().format("%H:%M:%S%.7f").to_string()
+    let mut time = chrono::Utc::now().format("%H:%M:%S%.9f").to_string();
+    // Exchange writes 100 ns ticks: seven decimals.
+    time.truncate(time.len().saturating_sub(2));
+    time
 }
 
 fn error_id() -> u32 {
@@ -381,7 +384,10 @@ fn soap_fault(soap: &str, message: &str) -> Response {
             esc(message)
         )
     } else {
-        format!(r#"<faultstring xml:lang="en-US">{}</faultstring>"#, esc(message))
+        format!(
+            r#"<faultstring xml:lang="en-US">{}</faultstring>"#,
+            esc(message)
+        )
     };
     let body = format!(
         r#"{XML_DECL}<s:Envelope xmlns:s="{soap}"><s:Body><s:Fault>{code}{reason}</s:Fault></s:Body></s:Envelope>"#

@@ -56,7 +56,11 @@ pub fn router() -> Router<Arc<LabState>> {
     ] {
         router = router.route(path, post(autodiscover::soap_post));
     }
-    for path in ["/EWS/Exchange.asmx", "/ews/exchange.asmx", "/EWS/exchange.asmx"] {
+    for path in [
+        "/EWS/Exchange.asmx",
+        "/ews/exchange.asmx",
+        "/EWS/exchange.asmx",
+    ] {
         router = router.route(path, post(operations::ews_post).get(operations::ews_get));
     }
     router.layer(axum::Extension(challenges))

@@ -282,7 +282,10 @@ fn create_message(
                 ));
             }
             if !is_valid_smtp(address) {
-                return Err(("ErrorInvalidSmtpAddress", "The SMTP address format is invalid."));
+                return Err((
+                    "ErrorInvalidSmtpAddress",
+                    "The SMTP address format is invalid.",
+                ));
             }
             recipients.push(address.to_string());
         }
@@ -293,7 +296,12 @@ fn create_message(
         .unwrap_or_default();
     let (body, body_type) = message
         .child(TYPES_NS, "Body")
-        .map(|b| (b.text.clone(), b.attr("BodyType").unwrap_or("Text").to_string()))
+        .map(|b| {
+            (
+                b.text.clone(),
+                b.attr("BodyType").unwrap_or("Text").to_string(),
+            )
+        })
         .unwrap_or_else(|| (String::new(), "Text".to_string()));
 
     if disposition == "SaveOnly" {

@@ -119,7 +119,9 @@ pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
                 attach(&mut stack, &mut root, element);
             }
             Event::End(_) => {
-                let element = stack.pop().ok_or_else(|| XmlError("unbalanced end".into()))?;
+                let element = stack
+                    .pop()
+                    .ok_or_else(|| XmlError("unbalanced end".into()))?;
                 attach(&mut stack, &mut root, element);
             }
             Event::Text(t) => {
@@ -174,7 +176,9 @@ fn element_of(
         }
         let (res, local) = reader.resolve_attribute(key);
         let ans = ns_of(res)?;
-        let local = std::str::from_utf8(local.as_ref()).map_err(err)?.to_string();
+        let local = std::str::from_utf8(local.as_ref())
+            .map_err(err)?
+            .to_string();
         let value = attr.unescape_value().map_err(err)?.into_owned();
         attrs.push((ans, local, value));
     }
