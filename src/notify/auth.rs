@@ -41,7 +41,9 @@ pub enum AuthError {
         message: String,
     },
     /// The server refused the credentials.
-    #[error("{url} refused the notification account's credentials ({scheme:?}). Check the account name (user@domain or DOMAIN\\user) and password, and that the account is not locked or expired.")]
+    #[error(
+        "{url} refused the notification account's credentials ({scheme:?}). Check the account name (user@domain or DOMAIN\\user) and password, and that the account is not locked or expired."
+    )]
     Refused {
         /// URL.
         url: String,
@@ -49,7 +51,9 @@ pub enum AuthError {
         scheme: AuthScheme,
     },
     /// The server does not offer the scheme.
-    #[error("{url} does not accept {scheme:?} authentication (it offers: {offered}). Choose a scheme the server offers.")]
+    #[error(
+        "{url} does not accept {scheme:?} authentication (it offers: {offered}). Choose a scheme the server offers."
+    )]
     SchemeNotOffered {
         /// URL.
         url: String,
@@ -112,10 +116,20 @@ pub async fn post(
     };
     match credential.scheme {
         AuthScheme::Basic => {
-            let token = B64.encode(format!("{}:{}", credential.user, credential.password.expose()));
-            let response = send(Some(format!("Basic {token}"))).await.map_err(unreachable)?;
+            let token = B64.encode(format!(
+                "{}:{}",
+                credential.user,
+                credential.password.expose()
+            ));
+            let response = send(Some(format!("Basic {token}")))
+                .await
+                .map_err(unreachable)?;
             if response.status() == 401 {
-                return Err(refused_or_not_offered(url, AuthScheme::Basic, response.headers()));
+                return Err(refused_or_not_offered(
+                    url,
+                    AuthScheme::Basic,
+                    response.headers(),
+                ));
             }
             Ok(response)
         }
@@ -135,7 +149,9 @@ pub async fn post(
                 url: url.to_string(),
                 message: format!("cannot encode the negotiate message: {e:?}"),
             })?;
-            let first = send(Some(format!("NTLM {}", B64.encode(bytes)))).await.map_err(unreachable)?;
+            let first = send(Some(format!("NTLM {}", B64.encode(bytes))))
+                .await
+                .map_err(unreachable)?;
             if first.status() != 401 {
                 return Ok(first);
             }
@@ -146,15 +162,27 @@ pub async fn post(
                 .filter_map(|v| v.to_str().ok())
                 .find_map(|v| v.strip_prefix("NTLM ").map(str::trim).map(str::to_string));
             let Some(challenge_b64) = challenge_b64 else {
-                return Err(refused_or_not_offered(url, AuthScheme::Ntlm, first.headers()));
+                return Err(refused_or_not_offered(
+                    url,
+                    AuthScheme::Ntlm,
+                    first.headers(),
+                ));
             };
             // Read the body so the connection is free for the authenticate message.
             let _ = first.bytes().await;
-            let bad = |message: String| AuthError::BadChallenge { url: url.to_string(), message };
+            let bad = |message: String| AuthError::BadChallenge {
+                url: url.to_string(),
+                message,
+            };
             let challenge_bytes = B64.decode(challenge_b64).map_err(|e| bad(e.to_string()))?;
             let challenge = match ntlmclient::Message::try_from(challenge_bytes.as_slice()) {
                 Ok(ntlmclient::Message::Challenge(c)) => c,
-                Ok(other) => return Err(bad(format!("expected a challenge, got message type {}", other.message_number()))),
+                Ok(other) => {
+                    return Err(bad(format!(
+                        "expected a challenge, got message type {}",
+                        other.message_number()
+                    )));
+                }
                 Err(e) => return Err(bad(format!("{e:?}"))),
             };
             let target_info: Vec<u8> = challenge
@@ -178,10 +206,17 @@ pub async fn post(
                 &workstation,
                 ntlmclient::Flags::NEGOTIATE_UNICODE | ntlmclient::Flags::NEGOTIATE_NTLM,
             );
-            let bytes = authenticate.to_bytes().map_err(|e| bad(format!("cannot encode: {e:?}")))?;
-            let second = send(Some(format!("NTLM {}", B64.encode(bytes)))).await.map_err(unreachable)?;
+            let bytes = authenticate
+                .to_bytes()
+                .map_err(|e| bad(format!("cannot encode: {e:?}")))?;
+            let second = send(Some(format!("NTLM {}", B64.encode(bytes))))
+                .await
+                .map_err(unreachable)?;
             if second.status() == 401 {
-                return Err(AuthError::Refused { url: url.to_string(), scheme: AuthScheme::Ntlm });
+                return Err(AuthError::Refused {
+                    url: url.to_string(),
+                    scheme: AuthScheme::Ntlm,
+                });
             }
             Ok(second)
         }
@@ -200,8 +235,15 @@ fn refused_or_not_offered(url: &str, scheme: AuthScheme, headers: &HeaderMap) ->
         AuthScheme::Basic => "Basic",
     };
     if offered.is_empty() || offered.iter().any(|o| o.eq_ignore_ascii_case(wanted)) {
-        AuthError::Refused { url: url.to_string(), scheme }
+        AuthError::Refused {
+            url: url.to_string(),
+            scheme,
+        }
     } else {
-        AuthError::SchemeNotOffered { url: url.to_string(), scheme, offered: offered.join(", ") }
+        AuthError::SchemeNotOffered {
+            url: url.to_string(),
+            scheme,
+            offered: offered.join(", "),
+        }
     }
 }

@@ -77,14 +77,25 @@ pub async fn discover(
     let mut attempts = Vec::new();
     let original_domain = domain_of(&address).unwrap_or_default();
     for _hop in 0..10 {
-        let Some(domain) = domain_of(&address) else { break };
+        let Some(domain) = domain_of(&address) else {
+            break;
+        };
         let mut candidates: Vec<(String, CandidateKind)> = Vec::new();
         for (host, kind) in [
             (domain.clone(), CandidateKind::DomainRoot),
-            (format!("autodiscover.{domain}"), CandidateKind::AutodiscoverHost),
+            (
+                format!("autodiscover.{domain}"),
+                CandidateKind::AutodiscoverHost,
+            ),
         ] {
-            candidates.push((format!("https://{host}/autodiscover/autodiscover.svc"), kind));
-            candidates.push((format!("https://{host}/autodiscover/autodiscover.xml"), kind));
+            candidates.push((
+                format!("https://{host}/autodiscover/autodiscover.svc"),
+                kind,
+            ));
+            candidates.push((
+                format!("https://{host}/autodiscover/autodiscover.xml"),
+                kind,
+            ));
         }
         let mut redirected_address = None;
         let mut queue: std::collections::VecDeque<(String, CandidateKind)> = candidates.into();
@@ -121,17 +132,26 @@ pub async fn discover(
             };
             match step {
                 Step::Found(ews_url) => {
-                    return Ok(Discovered { ews_url, via: url, kind, protocol });
+                    return Ok(Discovered {
+                        ews_url,
+                        via: url,
+                        kind,
+                        protocol,
+                    });
                 }
                 Step::RedirectUrl(next) if next.starts_with("https://") => {
                     queue.push_front((next, CandidateKind::Redirected));
                 }
-                Step::RedirectUrl(next) => attempts.push(format!("{url}: refused a redirect to a non-HTTPS URL {next}")),
+                Step::RedirectUrl(next) => attempts.push(format!(
+                    "{url}: refused a redirect to a non-HTTPS URL {next}"
+                )),
                 Step::RedirectAddress(next) if !next.eq_ignore_ascii_case(&address) => {
                     redirected_address = Some(next);
                     break;
                 }
-                Step::RedirectAddress(_) => attempts.push(format!("{url}: redirected to the same address")),
+                Step::RedirectAddress(_) => {
+                    attempts.push(format!("{url}: redirected to the same address"))
+                }
                 Step::Failed(why) => attempts.push(format!("{url}: {why}")),
             }
         }
@@ -140,7 +160,11 @@ pub async fn discover(
             None => break,
         }
     }
-    Err(AutodiscoverError { address, domain: original_domain, attempts })
+    Err(AutodiscoverError {
+        address,
+        domain: original_domain,
+        attempts,
+    })
 }
 
 fn domain_of(address: &str) -> Option<String> {
@@ -152,7 +176,11 @@ fn domain_of(address: &str) -> Option<String> {
 
 async fn http_redirect(client: &reqwest::Client, domain: &str) -> Result<String, String> {
     let url = format!("http://autodiscover.{domain}/autodiscover/autodiscover.xml");
-    let response = client.get(&url).send().await.map_err(|e| crate::error_text::chain(&e))?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| crate::error_text::chain(&e))?;
     let status = response.status().as_u16();
     if status != 302 && status != 301 {
         return Err(format!("answered HTTP {status}, not a redirect"));
@@ -163,7 +191,9 @@ async fn http_redirect(client: &reqwest::Client, domain: &str) -> Result<String,
         .and_then(|v| v.to_str().ok())
         .ok_or("a redirect without Location")?;
     if !location.starts_with("https://") {
-        return Err(format!("redirects to {location}, which is not HTTPS (ignored, as Exchange clients must)"));
+        return Err(format!(
+            "redirects to {location}, which is not HTTPS (ignored, as Exchange clients must)"
+        ));
     }
     Ok(location.to_string())
 }
@@ -172,12 +202,26 @@ fn auth_failure(e: AuthError) -> Step {
     Step::Failed(e.to_string())
 }
 
-async fn pox(client: &reqwest::Client, url: &str, address: &str, credential: &MailboxCredential) -> Step {
+async fn pox(
+    client: &reqwest::Client,
+    url: &str,
+    address: &str,
+    credential: &MailboxCredential,
+) -> Step {
     let body = format!(
         r#"<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>{}</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>"#,
         escape_html(address)
     );
-    let response = match auth::post(client, url, "text/xml; charset=utf-8", &body, &HeaderMap::new(), credential).await {
+    let response = match auth::post(
+        client,
+        url,
+        "text/xml; charset=utf-8",
+        &body,
+        &HeaderMap::new(),
+        credential,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => return auth_failure(e),
     };
@@ -192,7 +236,10 @@ async fn pox(client: &reqwest::Client, url: &str, address: &str, credential: &Ma
     let Ok(elements) = elements(&text) else {
         return Step::Failed("the answer is not XML".into());
     };
-    if let Some(error) = elements.iter().find(|e| e.name == "Message" && e.within("Error")) {
+    if let Some(error) = elements
+        .iter()
+        .find(|e| e.name == "Message" && e.within("Error"))
+    {
         let code = first_text(&elements, "ErrorCode").unwrap_or("");
         return Step::Failed(format!("Autodiscover error {code}: {}", error.text));
     }
@@ -231,17 +278,34 @@ async fn pox(client: &reqwest::Client, url: &str, address: &str, credential: &Ma
     }
 }
 
-async fn soap(client: &reqwest::Client, url: &str, address: &str, credential: &MailboxCredential) -> Step {
+async fn soap(
+    client: &reqwest::Client,
+    url: &str,
+    address: &str,
+    credential: &MailboxCredential,
+) -> Step {
     let body = format!(
         r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:a="http://schemas.microsoft.com/exchange/2010/Autodiscover" xmlns:wsa="http://www.w3.org/2005/08/addressing"><soap:Header><a:RequestedServerVersion>Exchange2010</a:RequestedServerVersion><wsa:Action>http://schemas.microsoft.com/exchange/2010/Autodiscover/Autodiscover/GetUserSettings</wsa:Action><wsa:To>{to}</wsa:To></soap:Header><soap:Body><a:GetUserSettingsRequestMessage><a:Request><a:Users><a:User><a:Mailbox>{mailbox}</a:Mailbox></a:User></a:Users><a:RequestedSettings><a:Setting>InternalEwsUrl</a:Setting><a:Setting>ExternalEwsUrl</a:Setting></a:RequestedSettings></a:Request></a:GetUserSettingsRequestMessage></soap:Body></soap:Envelope>"#,
         to = escape_html(url),
         mailbox = escape_html(address)
     );
     let mut headers = HeaderMap::new();
-    if let Ok(value) = "\"http://schemas.microsoft.com/exchange/2010/Autodiscover/Autodiscover/GetUserSettings\"".parse() {
+    if let Ok(value) =
+        "\"http://schemas.microsoft.com/exchange/2010/Autodiscover/Autodiscover/GetUserSettings\""
+            .parse()
+    {
         headers.insert("SOAPAction", value);
     }
-    let response = match auth::post(client, url, "text/xml; charset=utf-8", &body, &headers, credential).await {
+    let response = match auth::post(
+        client,
+        url,
+        "text/xml; charset=utf-8",
+        &body,
+        &headers,
+        credential,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => return auth_failure(e),
     };
@@ -273,7 +337,9 @@ async fn soap(client: &reqwest::Client, url: &str, address: &str, credential: &M
         .unwrap_or_default();
     match code.as_str() {
         "NoError" => {}
-        "RedirectAddress" if !redirect_target.is_empty() => return Step::RedirectAddress(redirect_target),
+        "RedirectAddress" if !redirect_target.is_empty() => {
+            return Step::RedirectAddress(redirect_target);
+        }
         "RedirectUrl" if !redirect_target.is_empty() => return Step::RedirectUrl(redirect_target),
         other => {
             let message = elements

@@ -27,7 +27,9 @@ pub enum EwsError {
         hint: &'static str,
     },
     /// Still busy after the retries.
-    #[error("EWS at {url} stayed busy (throttled) after {attempts} attempts; the notification will be retried at the next sync")]
+    #[error(
+        "EWS at {url} stayed busy (throttled) after {attempts} attempts; the notification will be retried at the next sync"
+    )]
     Busy {
         /// EWS URL.
         url: String,
@@ -54,7 +56,12 @@ impl EwsError {
             EwsError::Auth(AuthError::Unreachable { .. }) => true,
             EwsError::Refused { code, .. } => matches!(
                 code.as_str(),
-                "ErrorServerBusy" | "ErrorMailboxStoreUnavailable" | "ErrorConnectionFailed" | "ErrorInternalServerTransientError" | "ErrorTimeoutExpired" | "ErrorMailboxMoveInProgress"
+                "ErrorServerBusy"
+                    | "ErrorMailboxStoreUnavailable"
+                    | "ErrorConnectionFailed"
+                    | "ErrorInternalServerTransientError"
+                    | "ErrorTimeoutExpired"
+                    | "ErrorMailboxMoveInProgress"
             ),
             _ => false,
         }
@@ -63,9 +70,15 @@ impl EwsError {
 
 fn hint_for(code: &str) -> &'static str {
     match code {
-        "ErrorSendAsDenied" | "ErrorAccessDenied" => " — the notification account may only send as itself; check the account and its mailbox",
-        "ErrorNonExistentMailbox" | "ErrorMissingEmailAddress" => " — the notification account needs an on-premises mailbox whose UPN equals its SMTP address",
-        "ErrorInvalidRecipients" | "ErrorInvalidSmtpAddress" => " — the user's mail address is not valid",
+        "ErrorSendAsDenied" | "ErrorAccessDenied" => {
+            " — the notification account may only send as itself; check the account and its mailbox"
+        }
+        "ErrorNonExistentMailbox" | "ErrorMissingEmailAddress" => {
+            " — the notification account needs an on-premises mailbox whose UPN equals its SMTP address"
+        }
+        "ErrorInvalidRecipients" | "ErrorInvalidSmtpAddress" => {
+            " — the user's mail address is not valid"
+        }
         "ErrorQuotaExceeded" => " — the notification mailbox is full; empty its Sent Items",
         _ => "",
     }
@@ -87,12 +100,22 @@ pub async fn send_mail(
         to = escape_html(to),
     );
     let mut headers = HeaderMap::new();
-    if let Ok(value) = "\"http://schemas.microsoft.com/exchange/services/2006/messages/CreateItem\"".parse() {
+    if let Ok(value) =
+        "\"http://schemas.microsoft.com/exchange/services/2006/messages/CreateItem\"".parse()
+    {
         headers.insert("SOAPAction", value);
     }
     let attempts = 4;
     for attempt in 1..=attempts {
-        let response = auth::post(client, ews_url, "text/xml; charset=utf-8", &body, &headers, credential).await?;
+        let response = auth::post(
+            client,
+            ews_url,
+            "text/xml; charset=utf-8",
+            &body,
+            &headers,
+            credential,
+        )
+        .await?;
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
         if status == 503 {
@@ -102,21 +125,35 @@ pub async fn send_mail(
         let parsed = match elements(&text) {
             Ok(parsed) => parsed,
             Err(detail) => {
-                return Err(EwsError::Unexpected { url: ews_url.to_string(), status, detail });
+                return Err(EwsError::Unexpected {
+                    url: ews_url.to_string(),
+                    status,
+                    detail,
+                });
             }
         };
-        let message = parsed.iter().find(|e| e.name == "CreateItemResponseMessage");
+        let message = parsed
+            .iter()
+            .find(|e| e.name == "CreateItemResponseMessage");
         let code = parsed
             .iter()
             .find(|e| e.name == "ResponseCode")
             .map(|e| e.text.clone());
-        let fault = parsed.iter().find(|e| e.name == "faultstring").map(|e| e.text.clone());
-        match (message.and_then(|m| m.attribute("ResponseClass")), code.as_deref()) {
+        let fault = parsed
+            .iter()
+            .find(|e| e.name == "faultstring")
+            .map(|e| e.text.clone());
+        match (
+            message.and_then(|m| m.attribute("ResponseClass")),
+            code.as_deref(),
+        ) {
             (Some("Success"), _) => return Ok(()),
             (_, Some("ErrorServerBusy")) if attempt < attempts => {
                 let back_off = parsed
                     .iter()
-                    .find(|e| e.name == "Value" && e.attribute("Name") == Some("BackOffMilliseconds"))
+                    .find(|e| {
+                        e.name == "Value" && e.attribute("Name") == Some("BackOffMilliseconds")
+                    })
                     .and_then(|e| e.text.parse::<u64>().ok())
                     .unwrap_or(1000)
                     .min(30_000);
@@ -141,10 +178,14 @@ pub async fn send_mail(
                 return Err(EwsError::Unexpected {
                     url: ews_url.to_string(),
                     status,
-                    detail: fault.unwrap_or_else(|| "no CreateItemResponseMessage in the answer".into()),
+                    detail: fault
+                        .unwrap_or_else(|| "no CreateItemResponseMessage in the answer".into()),
                 });
             }
         }
     }
-    Err(EwsError::Busy { url: ews_url.to_string(), attempts })
+    Err(EwsError::Busy {
+        url: ews_url.to_string(),
+        attempts,
+    })
 }

@@ -87,14 +87,21 @@ impl Notifier {
         if let Some(url) = cached.as_ref() {
             return Ok(url.clone());
         }
-        let found = autodiscover::discover(&self.client, &self.config.mailbox, &self.config.credential).await?;
+        let found =
+            autodiscover::discover(&self.client, &self.config.mailbox, &self.config.credential)
+                .await?;
         tracing::info!(ews_url = %found.ews_url, via = %found.via, "Autodiscover found the EWS URL for the notification account");
         *cached = Some(found.ews_url.clone());
         Ok(found.ews_url)
     }
 
     /// Mails `to` about `device`.
-    pub async fn notify_device(&self, to: &str, user_display_name: &str, device: &str) -> Result<(), NotifyError> {
+    pub async fn notify_device(
+        &self,
+        to: &str,
+        user_display_name: &str,
+        device: &str,
+    ) -> Result<(), NotifyError> {
         let ews_url = self.ews_url().await?;
         let template = self
             .config
@@ -106,7 +113,15 @@ impl Notifier {
             device,
             enrol_link: &self.config.enrol_link,
         });
-        let result = ews::send_mail(&self.client, &ews_url, &self.config.credential, to, &subject, &html).await;
+        let result = ews::send_mail(
+            &self.client,
+            &ews_url,
+            &self.config.credential,
+            to,
+            &subject,
+            &html,
+        )
+        .await;
         if result.is_ok() {
             tracing::info!(from = %self.config.mailbox, to = %to, "SendEmail from notification account to useremail succeeded");
         }

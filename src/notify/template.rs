@@ -50,10 +50,14 @@ pub struct Template {
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     /// No subject line.
-    #[error("the notification template must start with a line 'Subject: ...' followed by the HTML body")]
+    #[error(
+        "the notification template must start with a line 'Subject: ...' followed by the HTML body"
+    )]
     NoSubject,
     /// A placeholder the mail cannot do without is missing.
-    #[error("the notification template has no {0} placeholder; the mail would not tell the user how to enrol")]
+    #[error(
+        "the notification template has no {0} placeholder; the mail would not tell the user how to enrol"
+    )]
     MissingPlaceholder(&'static str),
 }
 
@@ -151,7 +155,10 @@ mod tests {
 
     #[test]
     fn a_template_without_subject_or_link_is_refused() {
-        assert!(matches!(Template::parse("<p>hi</p>"), Err(TemplateError::NoSubject)));
+        assert!(matches!(
+            Template::parse("<p>hi</p>"),
+            Err(TemplateError::NoSubject)
+        ));
         assert!(matches!(
             Template::parse("Subject: x\n<p>hi</p>"),
             Err(TemplateError::MissingPlaceholder(_))

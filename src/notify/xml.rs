@@ -64,7 +64,12 @@ pub fn elements(xml: &str) -> Result<Vec<Element>, String> {
             }
             Ok(Event::Eof) => break,
             Ok(_) => {}
-            Err(e) => return Err(format!("not valid XML at byte {}: {e}", reader.buffer_position())),
+            Err(e) => {
+                return Err(format!(
+                    "not valid XML at byte {}: {e}",
+                    reader.buffer_position()
+                ));
+            }
         }
     }
     if !stack.is_empty() {
