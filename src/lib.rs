@@ -14,6 +14,7 @@ pub mod error_text;
 pub mod exchange;
 pub mod intune;
 pub mod lab;
+pub mod logging;
 pub mod model;
 pub mod notify;
 pub mod oauth;
