@@ -946,8 +946,18 @@ async fn rest_errors_and_storms() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let detail = error["error"]["details"][0]["message"].as_str().unwrap();
+    // "<ErrorCode>|<ExceptionType>|<Message>", as Exchange Online writes it.
+    let parts: Vec<&str> = detail.splitn(3, '|').collect();
     assert!(
-        detail.starts_with("System.Management.Automation.CommandNotFoundException|ObjectNotFound|The term 'Get-Nothing' is not recognized"),
+        parts[0].starts_with("Ex") && parts[0].len() == 8,
+        "{detail}"
+    );
+    assert_eq!(
+        parts[1],
+        "System.Management.Automation.CommandNotFoundException"
+    );
+    assert!(
+        parts[2].starts_with("The term 'Get-Nothing' is not recognized"),
         "{detail}"
     );
     let (status, _, error) = rest
@@ -965,7 +975,7 @@ async fn rest_errors_and_storms() {
         .splitn(3, '|')
         .collect();
     assert_eq!(
-        parts[0],
+        parts[1],
         "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException"
     );
     assert!(parts[2].starts_with(
