@@ -1002,3 +1002,30 @@ async fn rest_errors_and_storms() {
     let (status, _, _) = rest.post(&rest.uri(), Some(&rest.token), None, &body).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn injected_latency_applies_per_call_and_per_object() {
+    let rest = Rest::new(small());
+    {
+        let mut faults = rest.state.faults();
+        faults.exchange_latency_ms = 150;
+        faults.exchange_latency_per_object_us = 20_000;
+    }
+    let started = std::time::Instant::now();
+    let (status, _, page) = rest
+        .post(
+            &rest.uri(),
+            Some(&rest.token),
+            None,
+            &cmdlet("Get-MobileDevice", json!({"ResultSize": "Unlimited"})),
+        )
+        .await;
+    let elapsed = started.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["value"].as_array().unwrap().len(), 9);
+    // 150 ms for the call plus 9 × 20 ms for the objects.
+    assert!(
+        elapsed >= std::time::Duration::from_millis(330),
+        "{elapsed:?}"
+    );
+}
