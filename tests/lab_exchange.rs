@@ -2,6 +2,8 @@
 //! filters, list edits, errors, RBAC) and REST `InvokeCommand` (paging, auth, errors, storms),
 //! exercised without listeners.
 
+#![allow(clippy::result_large_err)] // helpers return the engine's error record as is
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use exchange_connector::lab::LabState;
@@ -944,8 +946,18 @@ async fn rest_errors_and_storms() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let detail = error["error"]["details"][0]["message"].as_str().unwrap();
+    // "<ErrorCode>|<ExceptionType>|<Message>", as Exchange Online writes it.
+    let parts: Vec<&str> = detail.splitn(3, '|').collect();
     assert!(
-        detail.starts_with("System.Management.Automation.CommandNotFoundException|ObjectNotFound|The term 'Get-Nothing' is not recognized"),
+        parts[0].starts_with("Ex") && parts[0].len() == 8,
+        "{detail}"
+    );
+    assert_eq!(
+        parts[1],
+        "System.Management.Automation.CommandNotFoundException"
+    );
+    assert!(
+        parts[2].starts_with("The term 'Get-Nothing' is not recognized"),
         "{detail}"
     );
     let (status, _, error) = rest
@@ -963,7 +975,7 @@ async fn rest_errors_and_storms() {
         .splitn(3, '|')
         .collect();
     assert_eq!(
-        parts[0],
+        parts[1],
         "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException"
     );
     assert!(parts[2].starts_with(
@@ -989,4 +1001,31 @@ async fn rest_errors_and_storms() {
     );
     let (status, _, _) = rest.post(&rest.uri(), Some(&rest.token), None, &body).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn injected_latency_applies_per_call_and_per_object() {
+    let rest = Rest::new(small());
+    {
+        let mut faults = rest.state.faults();
+        faults.exchange_latency_ms = 150;
+        faults.exchange_latency_per_object_us = 20_000;
+    }
+    let started = std::time::Instant::now();
+    let (status, _, page) = rest
+        .post(
+            &rest.uri(),
+            Some(&rest.token),
+            None,
+            &cmdlet("Get-MobileDevice", json!({"ResultSize": "Unlimited"})),
+        )
+        .await;
+    let elapsed = started.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["value"].as_array().unwrap().len(), 9);
+    // 150 ms for the call plus 9 × 20 ms for the objects.
+    assert!(
+        elapsed >= std::time::Duration::from_millis(330),
+        "{elapsed:?}"
+    );
 }

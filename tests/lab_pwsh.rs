@@ -531,3 +531,58 @@ async fn rest_pages_over_https_with_absolute_next_links() {
     );
     lab.shutdown().await;
 }
+
+/// 50,000 partnerships through the stand-in and through REST pages. Slow in debug builds: run with
+/// `cargo test --test lab_pwsh -- --ignored`.
+#[tokio::test]
+#[ignore]
+async fn fifty_thousand_devices_stream_and_page() {
+    let lab = generated_lab(20_000, 50_000, 42).await;
+    let (uri, _) = powershell_uri(&lab, 0);
+    let (user, password) = service(&lab);
+    let mut bridge = Bridge::spawn(&lab);
+    assert!(matches!(
+        bridge.open(&uri, &user, &password).await,
+        Reply::Opened { .. }
+    ));
+    let t = std::time::Instant::now();
+    let (records, _, ok, count, _) = bridge
+        .invoke(1, "Get-MobileDevice", json!({"ResultSize": "Unlimited"}))
+        .await;
+    eprintln!("stand-in: 50,000 devices in {:?}", t.elapsed());
+    assert!(ok);
+    assert_eq!((records.len(), count), (50_000, 50_000));
+    drop(records);
+    bridge.finish().await;
+
+    let (token, _) =
+        tokens::mint(&lab.state, &lab.endpoints.client_id, Resource::Exchange).unwrap();
+    let http = client(&lab.endpoints.ca_cert_pem);
+    let body = json!({"CmdletInput": {"CmdletName": "Get-MobileDevice", "Parameters": {"ResultSize": "Unlimited"}}});
+    let mut url = format!(
+        "{}/adminapi/beta/{}/InvokeCommand",
+        lab.endpoints.exchange_rest_base, lab.endpoints.tenant_id
+    );
+    let t = std::time::Instant::now();
+    let mut total = 0;
+    loop {
+        let page: Value = http
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        total += page["value"].as_array().unwrap().len();
+        match page["@odata.nextLink"].as_str() {
+            Some(next) => url = next.to_string(),
+            None => break,
+        }
+    }
+    eprintln!("REST: 50,000 devices in {:?}", t.elapsed());
+    assert_eq!(total, 50_000);
+    lab.shutdown().await;
+}

@@ -7,6 +7,8 @@
 //! 50,000-device listing costs a vector of index pairs, and a REST page materialises only its own
 //! objects. Mailboxes and partnerships are only ever appended, so indices stay valid across pages.
 
+#![allow(clippy::result_large_err)] // the error record *is* the cmdlet's answer; rare, and boxing would leak into every caller
+
 use super::opath::{self, FieldValue, Filter, FilterError, PropertyKind};
 use crate::lab::LabState;
 use crate::lab::org::{ExchangeOrg, LabAccount, LabDevice, LabMailbox};
@@ -943,16 +945,17 @@ const DEVICES_CONTAINER: &str = "\\exchangeactivesyncdevices\\";
 /// Finds a partnership by identity (`<mailbox>\ExchangeActiveSyncDevices\<name>`), GUID or object name.
 fn resolve_device(org: &ExchangeOrg, identity: &str) -> Option<(usize, usize)> {
     let identity = identity.trim();
-    let lower = identity.to_lowercase();
-    if let Some(pos) = lower.find(DEVICES_CONTAINER) {
+    // ASCII lower-casing keeps byte offsets valid for slicing the original.
+    let lower = identity.to_ascii_lowercase();
+    if let Some(pos) = lower.find(DEVICES_CONTAINER)
+        && let Some(m) = org.find_mailbox(&identity[..pos])
+    {
         let name = &identity[pos + DEVICES_CONTAINER.len()..];
-        if let Some(m) = org.find_mailbox(&identity[..pos]) {
-            if let Some(d) = org.mailboxes[m].devices.iter().position(|d| {
-                d.device.name.eq_ignore_ascii_case(name)
-                    || d.device.identity.eq_ignore_ascii_case(identity)
-            }) {
-                return Some((m, d));
-            }
+        if let Some(d) = org.mailboxes[m].devices.iter().position(|d| {
+            d.device.name.eq_ignore_ascii_case(name)
+                || d.device.identity.eq_ignore_ascii_case(identity)
+        }) {
+            return Some((m, d));
         }
     }
     org.mailboxes.iter().enumerate().find_map(|(m, mb)| {

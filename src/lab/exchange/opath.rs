@@ -183,12 +183,13 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, usize> {
                     i += 1;
                     break;
                 }
-                if ch == '`' && quote == '"' {
-                    if let Some(&next) = chars.get(i + 1) {
-                        value.push(next);
-                        i += 2;
-                        continue;
-                    }
+                if ch == '`'
+                    && quote == '"'
+                    && let Some(&next) = chars.get(i + 1)
+                {
+                    value.push(next);
+                    i += 2;
+                    continue;
                 }
                 value.push(ch);
                 i += 1;

@@ -74,7 +74,27 @@ fn simple_error(status: StatusCode, code: &str, message: &str) -> Response {
     )
 }
 
-/// A cmdlet error in Exchange Online's shape: `details[0].message` is `<Type>|<Category>|<Message>`.
+/// Exchange Online's short error code (`Ex` + 6 hex digits), from the record's error id when it
+/// has one.
+fn exo_error_code(record: &ErrorRecord) -> String {
+    match record.exchange_error_id() {
+        Some(id) => format!("Ex{}", &id[..6]),
+        None => {
+            let hash = record
+                .exception
+                .type_name
+                .bytes()
+                .fold(0x811c_9dc5u32, |h, b| {
+                    (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+                });
+            format!("Ex{:06X}", hash & 0x00ff_ffff)
+        }
+    }
+}
+
+/// A cmdlet error in Exchange Online's shape: `details[0].message` is
+/// `<ErrorCode>|<ExceptionType>|<Message>` (e.g. `Ex6F9304|Microsoft.Exchange.Configuration.Tasks.
+/// ManagementObjectNotFoundException|The operation couldn't be performed ...`), as the V3 module reads it.
 fn cmdlet_error(record: &ErrorRecord) -> Response {
     let not_found = record
         .exception
@@ -98,7 +118,7 @@ fn cmdlet_error(record: &ErrorRecord) -> Response {
             "details": [{
                 "code": "Context",
                 "target": "",
-                "message": format!("{}|{}|{}", record.exception.type_name, record.category_info.category, record.exception.message),
+                "message": format!("{}|{}|{}", exo_error_code(record), record.exception.type_name, record.exception.message),
             }],
             "innererror": {
                 "message": record.exception.message,
