@@ -280,7 +280,10 @@ async fn filter_on_last_sync_compliance_and_keys() {
         enc("complianceState eq 'noncompliant'")
     );
     let (items, _) = follow(&fx, &url, &token).await;
-    assert_eq!(items.len(), (0..2000).filter(|n| n % 3 == 0).count());
+    assert_eq!(
+        items.len(),
+        (0..2000usize).filter(|n| n.is_multiple_of(3)).count()
+    );
     assert!(items.iter().all(|d| d["complianceState"] == "noncompliant"));
 
     let url = format!(

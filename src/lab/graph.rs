@@ -684,14 +684,12 @@ fn select_for(
     call: &Call<'_>,
     known: &[String],
     type_name: &str,
-) -> Result<Option<Vec<String>>, Response> {
+) -> Result<Option<Vec<String>>, String> {
     let Some(select) = &call.query.select else {
         return Ok(None);
     };
     let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    odata::resolve_select(select, &known, type_name)
-        .map(Some)
-        .map_err(|m| call.ids.bad_request(&m))
+    odata::resolve_select(select, &known, type_name).map(Some)
 }
 
 /// `GET deviceManagement/managedDevices`: `$filter`, `$select`, `$top`, `$count`, server-driven paging.
@@ -700,7 +698,7 @@ fn list_managed_devices(call: &Call<'_>) -> Response {
     let known = known_properties(&sample_device(), MANAGED_DEVICE_EXTRA_PROPERTIES);
     let select = match select_for(call, &known, TYPE) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     let filter = match &call.query.filter {
         None => None,
@@ -778,7 +776,7 @@ fn get_managed_device(call: &Call<'_>, id: &str) -> Response {
     let known = known_properties(&sample_device(), MANAGED_DEVICE_EXTRA_PROPERTIES);
     let select = match select_for(call, &known, TYPE) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     let found = call
         .state
@@ -837,7 +835,7 @@ fn get_group(call: &Call<'_>, id: &str) -> Response {
         "microsoft.graph.group",
     ) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     let found = call.state.tenant().group(id).map(group_json);
     match found {
@@ -868,7 +866,7 @@ fn transitive_members(call: &Call<'_>, group_id: &str, cast: MemberCast) -> Resp
     };
     let select = match select_for(call, &known, type_name) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     let top = match call
         .query
@@ -951,9 +949,9 @@ fn get_user(call: &Call<'_>, id: &str) -> Response {
     let known = known_properties(&sample_user(), USER_EXTRA_PROPERTIES);
     let select = match select_for(call, &known, "microsoft.graph.user") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
-    let found = call.state.tenant().user(id).map(|u| to_json(u));
+    let found = call.state.tenant().user(id).map(to_json);
     match found {
         Some(value) => {
             let value = odata::project(value, select.as_deref(), true);
@@ -964,13 +962,11 @@ fn get_user(call: &Call<'_>, id: &str) -> Response {
     }
 }
 
-/// The request body as a JSON object, or Graph's 400.
-fn json_object(call: &Call<'_>) -> Result<Map<String, Value>, Response> {
+/// The request body as a JSON object, or Graph's message for a 400.
+fn json_object(call: &Call<'_>) -> Result<Map<String, Value>, String> {
     match serde_json::from_slice::<Value>(&call.body) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(call.ids.bad_request(
-            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
-        )),
+        _ => Err("Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.".into()),
     }
 }
 
@@ -1031,7 +1027,7 @@ fn connector_entity(call: &Call<'_>, connector: &ExchangeConnector) -> Value {
 fn create_connector(call: &Call<'_>) -> Response {
     let mut map = match json_object(call) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     map.retain(|k, _| !k.starts_with("@odata."));
     let mut connector: ExchangeConnector = match serde_json::from_value(Value::Object(map)) {
@@ -1091,7 +1087,7 @@ fn get_connector(call: &Call<'_>, id: &str) -> Response {
 fn patch_connector(call: &Call<'_>, id: &str) -> Response {
     let patch = match json_object(call) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     let updated = {
         let mut tenant = call.state.tenant_mut();
@@ -1138,7 +1134,7 @@ fn sync_connector(call: &Call<'_>, id: &str) -> Response {
     if !call.body.is_empty() {
         let map = match json_object(call) {
             Ok(m) => m,
-            Err(r) => return r,
+            Err(m) => return call.ids.bad_request(&m),
         };
         if let Some(sync_type) = map.get("syncType")
             && !matches!(sync_type.as_str(), Some("fullSync" | "deltaSync"))
@@ -1179,7 +1175,7 @@ fn get_conditional_access(call: &Call<'_>) -> Response {
 fn patch_conditional_access(call: &Call<'_>) -> Response {
     let patch = match json_object(call) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     let result = {
         let mut tenant = call.state.tenant_mut();
@@ -1236,7 +1232,7 @@ fn patch_policy(call: &Call<'_>, id: Option<&str>) -> Response {
     }
     let patch = match json_object(call) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     let result = {
         let mut tenant = call.state.tenant_mut();
