@@ -209,7 +209,10 @@ mod tests {
             open_timeout_seconds: None,
         };
         let line = open.to_line();
-        assert!(line.starts_with(r#"{"op":"open","connectionUri":"https://cas01"#), "{line}");
+        assert!(
+            line.starts_with(r#"{"op":"open","connectionUri":"https://cas01"#),
+            "{line}"
+        );
         let mut parameters = Map::new();
         parameters.insert(
             "ActiveSyncAllowedDeviceIDs".into(),
@@ -222,7 +225,8 @@ mod tests {
         };
         let back: Request = serde_json::from_str(&invoke.to_line()).expect("parse");
         assert_eq!(back, invoke);
-        let end: Reply = serde_json::from_str(r#"{"op":"end","id":7,"ok":true,"count":0}"#).expect("end");
+        let end: Reply =
+            serde_json::from_str(r#"{"op":"end","id":7,"ok":true,"count":0}"#).expect("end");
         assert_eq!(
             end,
             Reply::End {

@@ -30,10 +30,14 @@ impl std::fmt::Debug for ClientCertificate {
 #[derive(Debug, thiserror::Error)]
 pub enum CertificateError {
     /// Wrong password or damaged file.
-    #[error("cannot open the certificate (PFX): {0}. The password may be wrong or the file damaged; download the connector package again.")]
+    #[error(
+        "cannot open the certificate (PFX): {0}. The password may be wrong or the file damaged; download the connector package again."
+    )]
     Pfx(String),
     /// The PFX has no private key.
-    #[error("the certificate file holds no private key; the connector needs the certificate with its key (a .pfx exported with the private key)")]
+    #[error(
+        "the certificate file holds no private key; the connector needs the certificate with its key (a .pfx exported with the private key)"
+    )]
     NoPrivateKey,
     /// Key generation or encoding failed.
     #[error("cannot create a certificate: {0}")]
@@ -52,7 +56,10 @@ impl ClientCertificate {
         let (_, chain) = store
             .private_key_chain()
             .ok_or(CertificateError::NoPrivateKey)?;
-        let leaf = chain.certs().first().ok_or(CertificateError::NoPrivateKey)?;
+        let leaf = chain
+            .certs()
+            .first()
+            .ok_or(CertificateError::NoPrivateKey)?;
         Ok(ClientCertificate {
             certificate_der: leaf.as_der().to_vec(),
             private_key_pkcs8_der: chain.key().as_der().to_vec(),
@@ -65,18 +72,24 @@ impl ClientCertificate {
         use rsa::pkcs8::EncodePrivateKey as _;
         let gen_err = |e: &dyn std::fmt::Display| CertificateError::Generate(e.to_string());
         let key = rsa::RsaPrivateKey::new(&mut rand08(), 2048).map_err(|e| gen_err(&e))?;
-        let pkcs8 = key.to_pkcs8_der().map_err(|e| gen_err(&e))?.as_bytes().to_vec();
+        let pkcs8 = key
+            .to_pkcs8_der()
+            .map_err(|e| gen_err(&e))?
+            .as_bytes()
+            .to_vec();
         let key_der = rustls::pki_types::PrivatePkcs8KeyDer::from(pkcs8.clone());
         let key_pair =
             rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&key_der, &rcgen::PKCS_RSA_SHA256)
                 .map_err(|e| gen_err(&e))?;
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| gen_err(&e))?;
+        let mut params =
+            rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| gen_err(&e))?;
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, common_name);
         let now = std::time::SystemTime::now();
         params.not_before = (now - std::time::Duration::from_secs(3600)).into();
-        params.not_after = (now + std::time::Duration::from_secs(days.max(1) as u64 * 86_400)).into();
+        params.not_after =
+            (now + std::time::Duration::from_secs(days.max(1) as u64 * 86_400)).into();
         let cert = params.self_signed(&key_pair).map_err(|e| gen_err(&e))?;
         Ok(ClientCertificate {
             certificate_der: cert.der().to_vec(),
@@ -88,12 +101,17 @@ impl ClientCertificate {
     /// Writes a PKCS#12 file protected by `password`.
     pub fn to_pfx(&self, password: &Secret) -> Result<Vec<u8>, CertificateError> {
         let gen_err = |e: &dyn std::fmt::Display| CertificateError::Generate(e.to_string());
-        let cert = p12_keystore::Certificate::from_der(&self.certificate_der).map_err(|e| gen_err(&e))?;
-        let key = p12_keystore::PrivateKey::from_der(&self.private_key_pkcs8_der).map_err(|e| gen_err(&e))?;
+        let cert =
+            p12_keystore::Certificate::from_der(&self.certificate_der).map_err(|e| gen_err(&e))?;
+        let key = p12_keystore::PrivateKey::from_der(&self.private_key_pkcs8_der)
+            .map_err(|e| gen_err(&e))?;
         let local_key_id = sha1::Sha1::digest(&self.certificate_der).to_vec();
         let chain = p12_keystore::PrivateKeyChain::new(local_key_id, key, vec![cert]);
         let mut store = p12_keystore::KeyStore::new();
-        store.add_entry("connector", p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
+        store.add_entry(
+            "connector",
+            p12_keystore::KeyStoreEntry::PrivateKeyChain(chain),
+        );
         store
             .writer(password.expose())
             .write()
@@ -117,7 +135,8 @@ impl ClientCertificate {
 
     /// `x5t`: base64url of the SHA-1 thumbprint.
     pub fn x5t(&self) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&self.certificate_der))
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha1::Sha1::digest(&self.certificate_der))
     }
 
     /// `x5t#S256`: base64url of the SHA-256 thumbprint.

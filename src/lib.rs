@@ -10,7 +10,9 @@
 pub mod abq;
 pub mod bridge_protocol;
 pub mod certificate;
+pub mod error_text;
 pub mod exchange;
+pub mod intune;
 pub mod lab;
 pub mod model;
 pub mod oauth;

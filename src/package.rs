@@ -74,7 +74,9 @@ pub enum PackageError {
         source: std::io::Error,
     },
     /// Not a zip.
-    #[error("{path} is not a connector package (not a .zip archive: {reason}). Download the package for your tenant again.")]
+    #[error(
+        "{path} is not a connector package (not a .zip archive: {reason}). Download the package for your tenant again."
+    )]
     NotZip {
         /// The file.
         path: PathBuf,
@@ -82,13 +84,17 @@ pub enum PackageError {
         reason: String,
     },
     /// A required entry is missing.
-    #[error("the connector package has no {entry} entry. Download the package for your tenant again; do not repack it.")]
+    #[error(
+        "the connector package has no {entry} entry. Download the package for your tenant again; do not repack it."
+    )]
     MissingEntry {
         /// Entry name.
         entry: &'static str,
     },
     /// An entry is larger than any real package's.
-    #[error("the {entry} entry of the connector package is larger than {limit} bytes; this is not a genuine package")]
+    #[error(
+        "the {entry} entry of the connector package is larger than {limit} bytes; this is not a genuine package"
+    )]
     TooLarge {
         /// Entry name.
         entry: &'static str,
@@ -193,9 +199,11 @@ impl ConnectorPackage {
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated);
         let manifest = serde_json::to_vec_pretty(&self.manifest).map_err(|e| werr(&e))?;
-        zip.start_file(MANIFEST_ENTRY, options).map_err(|e| werr(&e))?;
+        zip.start_file(MANIFEST_ENTRY, options)
+            .map_err(|e| werr(&e))?;
         zip.write_all(&manifest).map_err(|e| werr(&e))?;
-        zip.start_file(CERTIFICATE_ENTRY, options).map_err(|e| werr(&e))?;
+        zip.start_file(CERTIFICATE_ENTRY, options)
+            .map_err(|e| werr(&e))?;
         zip.write_all(&self.certificate_pfx).map_err(|e| werr(&e))?;
         zip.finish().map_err(|e| werr(&e))?;
         Ok(())

@@ -12,7 +12,9 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// The CA file could not be read.
-    #[error("cannot read the trusted CA file {path}: {source}. Check the path in the configuration (TrustedCaFile).")]
+    #[error(
+        "cannot read the trusted CA file {path}: {source}. Check the path in the configuration (TrustedCaFile)."
+    )]
     ReadCaFile {
         /// The file.
         path: PathBuf,
@@ -20,7 +22,9 @@ pub enum TlsError {
         source: std::io::Error,
     },
     /// The CA file held no PEM certificate.
-    #[error("the trusted CA file {path} contains no PEM certificate (-----BEGIN CERTIFICATE-----). Export the CA certificate as Base-64 (PEM) and point TrustedCaFile at it.")]
+    #[error(
+        "the trusted CA file {path} contains no PEM certificate (-----BEGIN CERTIFICATE-----). Export the CA certificate as Base-64 (PEM) and point TrustedCaFile at it."
+    )]
     NoCertificate {
         /// The file.
         path: PathBuf,
@@ -62,7 +66,8 @@ pub fn client_config(extra_ca_file: Option<&Path>) -> Result<rustls::ClientConfi
         None => Vec::new(),
     };
     let provider = crypto_provider();
-    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())?;
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())?;
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .dangerous() // only to plug in the platform verifier; verification stays on
@@ -72,7 +77,9 @@ pub fn client_config(extra_ca_file: Option<&Path>) -> Result<rustls::ClientConfi
 }
 
 /// A `reqwest` client builder with [`client_config`] installed. Callers add proxy, timeouts and headers.
-pub fn http_client_builder(extra_ca_file: Option<&Path>) -> Result<reqwest::ClientBuilder, TlsError> {
+pub fn http_client_builder(
+    extra_ca_file: Option<&Path>,
+) -> Result<reqwest::ClientBuilder, TlsError> {
     let config = client_config(extra_ca_file)?;
     Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(config)

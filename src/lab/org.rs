@@ -205,7 +205,9 @@ impl ExchangeOrg {
 
     /// Finds a mailbox by any of its identities (alias, SMTP, UPN, GUID, display name, `DOMAIN\sam`).
     pub fn find_mailbox(&self, identity: &str) -> Option<usize> {
-        self.index.get(&identity.trim().to_ascii_lowercase()).copied()
+        self.index
+            .get(&identity.trim().to_ascii_lowercase())
+            .copied()
     }
 
     /// Finds partnerships by DeviceId.
@@ -220,7 +222,9 @@ impl ExchangeOrg {
     pub fn add_device(&mut self, mailbox: usize, device: LabDevice) -> usize {
         let d = self.mailboxes[mailbox].devices.len();
         self.mailboxes[mailbox].devices.push(device);
-        self.mailboxes[mailbox].cas.has_active_sync_device_partnership = true;
+        self.mailboxes[mailbox]
+            .cas
+            .has_active_sync_device_partnership = true;
         self.index_device(mailbox, d);
         self.recompute(mailbox);
         d

@@ -69,7 +69,8 @@ impl Tenant {
     /// The user with this id or UPN.
     pub fn user(&self, id_or_upn: &str) -> Option<&User> {
         self.users.iter().find(|u| {
-            u.id.eq_ignore_ascii_case(id_or_upn) || u.user_principal_name.eq_ignore_ascii_case(id_or_upn)
+            u.id.eq_ignore_ascii_case(id_or_upn)
+                || u.user_principal_name.eq_ignore_ascii_case(id_or_upn)
         })
     }
 
@@ -92,7 +93,9 @@ impl Tenant {
         let mut stack = vec![group_id.to_ascii_lowercase()];
         seen_groups.insert(group_id.to_ascii_lowercase());
         while let Some(gid) = stack.pop() {
-            let Some(group) = groups.get(&gid) else { continue };
+            let Some(group) = groups.get(&gid) else {
+                continue;
+            };
             for member in &group.members {
                 let key = member.to_ascii_lowercase();
                 if groups.contains_key(&key) {

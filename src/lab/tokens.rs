@@ -29,17 +29,29 @@ impl Resource {
     /// resource URIs and the lab's own base URLs.
     pub fn from_scope(scope: &str, state: &LabState) -> Option<Resource> {
         let urls = state.urls();
-        let base = scope.trim().strip_suffix("/.default")?.trim_end_matches('/');
-        let graph_like = [Resource::Graph.audience(), urls.graph_base.trim_end_matches('/')];
+        let base = scope
+            .trim()
+            .strip_suffix("/.default")?
+            .trim_end_matches('/');
+        let graph_like = [
+            Resource::Graph.audience(),
+            urls.graph_base.trim_end_matches('/'),
+        ];
         let exchange_like = [
             Resource::Exchange.audience(),
             "https://outlook.office.com",
             "00000002-0000-0ff1-ce00-000000000000",
             urls.exchange_rest_base.trim_end_matches('/'),
         ];
-        if graph_like.iter().any(|b| !b.is_empty() && b.eq_ignore_ascii_case(base)) {
+        if graph_like
+            .iter()
+            .any(|b| !b.is_empty() && b.eq_ignore_ascii_case(base))
+        {
             Some(Resource::Graph)
-        } else if exchange_like.iter().any(|b| !b.is_empty() && b.eq_ignore_ascii_case(base)) {
+        } else if exchange_like
+            .iter()
+            .any(|b| !b.is_empty() && b.eq_ignore_ascii_case(base))
+        {
             Some(Resource::Exchange)
         } else {
             None
@@ -134,12 +146,13 @@ pub fn authorize(
     validation.set_audience(&[resource.audience()]);
     validation.leeway = 0;
     let key = DecodingKey::from_secret(state.token_signing_key.expose().as_bytes());
-    let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation).map_err(|e| {
-        match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthFailure::Expired,
-            _ => AuthFailure::Invalid(e.to_string()),
-        }
-    })?;
+    let data =
+        jsonwebtoken::decode::<AccessClaims>(token, &key, &validation).map_err(|e| {
+            match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthFailure::Expired,
+                _ => AuthFailure::Invalid(e.to_string()),
+            }
+        })?;
     let claims = data.claims;
     if let Some(not_before) = state.faults().tokens_not_before
         && claims.iat < not_before.timestamp()
