@@ -517,3 +517,113 @@ async fn v1_token_endpoint_takes_a_resource() {
     let devices = fx.get("/v1.0/deviceManagement/managedDevices", token).await;
     assert_eq!(devices.status, StatusCode::OK);
 }
+
+mod common;
+
+/// Over loopback HTTPS against the running lab: both flows with the lab's own credentials files, an
+/// Entra-shaped refusal, and the crate's own token client.
+#[tokio::test]
+async fn https_token_flows_against_the_running_lab() {
+    use exchange_connector::oauth::{ClientCredential, OAuthConfig, TokenClient};
+    use exchange_connector::secret::Secret;
+    use std::sync::Arc;
+
+    let lab = common::small_lab().await;
+    let e = lab.endpoints.clone();
+    let http = common::client(&e.ca_cert_pem);
+    let token_url = format!("{}/{}/oauth2/v2.0/token", e.login_base, e.tenant_id);
+    let graph_scope = format!("{}/.default", e.graph_base);
+
+    let reply = http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", e.client_id.as_str()),
+            ("client_secret", e.client_secret.as_str()),
+            ("scope", graph_scope.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let body: Value = reply.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let devices = http
+        .get(format!(
+            "{}/v1.0/deviceManagement/managedDevices",
+            e.graph_base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(devices.status(), 200);
+
+    let reply = http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", e.client_id.as_str()),
+            ("client_secret", "not-the-secret"),
+            ("scope", GRAPH_SCOPE),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 401);
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(body["error_codes"], json!([7000215]));
+
+    // The certificate from the lab's PFX signs an assertion addressed to the lab's token endpoint.
+    let pfx = std::fs::read(&e.client_certificate_pfx).unwrap();
+    let cert =
+        ClientCertificate::from_pfx(&pfx, &Secret::new(e.client_certificate_password.clone()))
+            .unwrap();
+    let jwt = assertion(
+        &cert,
+        AssertionSpec {
+            aud: token_url.clone(),
+            iss: e.client_id.clone(),
+            ..AssertionSpec::default()
+        },
+    );
+    let reply = http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", e.client_id.as_str()),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", jwt.as_str()),
+            ("scope", GRAPH_SCOPE),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200, "{:?}", reply.text().await);
+
+    // The connector's own token client, with the certificate and with the secret.
+    for credential in [
+        ClientCredential::Certificate(Arc::new(cert)),
+        ClientCredential::Secret(Secret::new(e.client_secret.clone())),
+    ] {
+        let config = OAuthConfig::new(&e.login_base, &e.tenant_id, &e.client_id, credential);
+        let client = TokenClient::new(config, http.clone());
+        let token = client.token(GRAPH_SCOPE).await.unwrap();
+        assert!(!token.expose().is_empty());
+    }
+
+    let openid: Value = http
+        .get(format!(
+            "{}/{}/v2.0/.well-known/openid-configuration",
+            e.login_base, e.tenant_id
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(openid["token_endpoint"], token_url);
+    assert!(lab.state.counters.token_requests.load(Ordering::Relaxed) >= 5);
+    lab.shutdown().await;
+}
