@@ -275,6 +275,18 @@ async fn certificate_assertion_rs256_with_x5t_and_ps256_with_x5t_s256_get_tokens
     );
     assert_token(&assertion_request(&fx, &jwt).await);
 
+    // NumericDates with a fraction, as MSAL for Python sends them.
+    let mut header = Header::new(Algorithm::RS256);
+    header.x5t = Some(certificate().x5t());
+    let now = Utc::now().timestamp() as f64 + 0.25;
+    let jwt = jsonwebtoken::encode(
+        &header,
+        &json!({"aud": public_aud(), "iss": CLIENT_ID, "sub": CLIENT_ID, "nbf": now, "iat": now, "exp": now + 600.5}),
+        &EncodingKey::from_rsa_pem(certificate().private_key_pem().expose().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert_token(&assertion_request(&fx, &jwt).await);
+
     // No thumbprint header: every registered certificate is tried. No client_id: taken from `iss`.
     let jwt = assertion(
         certificate(),

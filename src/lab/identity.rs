@@ -569,7 +569,13 @@ fn verify_assertion(
         ));
     }
     let now = Utc::now().timestamp();
-    let number = |name: &str| claims.get(name).and_then(Value::as_i64);
+    // RFC 7519 NumericDate may have a fraction (MSAL for Python sends floats).
+    let number = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_f64)
+            .map(|t| t.floor() as i64)
+    };
     let exp = number("exp");
     let nbf = number("nbf");
     // Entra allows a few minutes of clock skew on `nbf`; expiry is strict.
