@@ -68,6 +68,14 @@ async fn missing_invalid_and_expired_tokens_get_401_with_a_challenge() {
             .starts_with("Bearer ")
     );
 
+    let empty = axum::http::Request::get(DEVICES)
+        .header("authorization", "Bearer ")
+        .header("client-request-id", "test-client-request")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let reply = fx.send(empty).await;
+    assert_eq!(message(&reply), "Access token is empty.");
+
     let reply = fx.get(DEVICES, "not-a-token").await;
     assert_graph_error(
         &reply,
@@ -308,6 +316,23 @@ async fn filter_on_last_sync_compliance_and_keys() {
     );
     let (items, _) = follow(&fx, &url, &token).await;
     assert_eq!(items.len(), 2);
+
+    // Filtered paging with a small page: every match once, in order.
+    let url = format!(
+        "{DEVICES}?$filter={}&$top=7",
+        enc("complianceState eq 'noncompliant'")
+    );
+    let (small_pages, pages) = follow(&fx, &url, &token).await;
+    let expected_ids: Vec<String> = (0..2000usize)
+        .filter(|n| n.is_multiple_of(3))
+        .map(|n| device(n).id)
+        .collect();
+    let got_ids: Vec<&str> = small_pages
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got_ids, expected_ids);
+    assert_eq!(pages, expected_ids.len().div_ceil(7));
 
     let url = format!(
         "{DEVICES}?$filter={}&$count=true&$top=1",

@@ -458,7 +458,17 @@ async fn entry(
         return storm_response(&ids, status, retry_after);
     }
 
-    let claims = match tokens::authorize(&state, &headers, Resource::Graph, &[]) {
+    // `Authorization: Bearer` with nothing after it is an empty token to Graph, not a malformed one.
+    let empty_bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("bearer"));
+    let authorized = if empty_bearer {
+        Err(AuthFailure::Missing)
+    } else {
+        tokens::authorize(&state, &headers, Resource::Graph, &[])
+    };
+    let claims = match authorized {
         Ok(claims) => claims,
         Err(failure) => return auth_failure(&ids, &failure),
     };
@@ -712,12 +722,14 @@ fn list_managed_devices(call: &Call<'_>) -> Response {
     };
     let top = match call
         .query
-        .page_size(MANAGED_DEVICES_MAX_PAGE, MANAGED_DEVICES_MAX_PAGE)
+        .page_size(MANAGED_DEVICES_MAX_PAGE, MANAGED_DEVICES_MAX_PAGE, true)
     {
         Ok(n) => n,
         Err(m) => return call.ids.bad_request(&m),
     };
-    let offset = match &call.query.skiptoken {
+    // The skip token holds the index in the device list where the next page starts, so every page
+    // costs only the devices it spans, not the whole tenant.
+    let start = match &call.query.skiptoken {
         None => 0,
         Some(t) => match odata::decode_skiptoken("md", t) {
             Some(o) => o,
@@ -729,21 +741,31 @@ fn list_managed_devices(call: &Call<'_>) -> Response {
         },
     };
 
-    let (page, total) = {
+    let (page, next, total) = {
         let tenant = call.state.tenant();
-        let mut total = 0usize;
+        let devices = &tenant.managed_devices;
         let mut page = Vec::new();
-        for device in &tenant.managed_devices {
+        let mut next = None;
+        for (i, device) in devices.iter().enumerate().skip(start) {
+            if page.len() == top && filter.is_none() {
+                next = Some(i);
+                break;
+            }
             let value = to_json(device);
             if filter.as_ref().is_some_and(|f| !f.matches(&value)) {
                 continue;
             }
-            if total >= offset && page.len() < top {
-                page.push(odata::project(value, select.as_deref(), true));
+            if page.len() == top {
+                next = Some(i);
+                break;
             }
-            total += 1;
+            page.push(odata::project(value, select.as_deref(), true));
         }
-        (page, total)
+        let total = call.query.count.then(|| match &filter {
+            None => devices.len(),
+            Some(f) => devices.iter().filter(|d| f.matches(&to_json(*d))).count(),
+        });
+        (page, next, total)
     };
 
     let mut fragment = "deviceManagement/managedDevices".to_string();
@@ -755,11 +777,10 @@ fn list_managed_devices(call: &Call<'_>) -> Response {
         "@odata.context".into(),
         Value::String(call.context(&fragment)),
     );
-    if call.query.count {
+    if let Some(total) = total {
         body.insert("@odata.count".into(), json!(total));
     }
-    let next = offset + page.len();
-    if next < total {
+    if let Some(next) = next {
         let base = format!("{}/deviceManagement/managedDevices", call.base());
         let link = call
             .query
@@ -870,7 +891,7 @@ fn transitive_members(call: &Call<'_>, group_id: &str, cast: MemberCast) -> Resp
     };
     let top = match call
         .query
-        .page_size(DIRECTORY_DEFAULT_PAGE, DIRECTORY_MAX_PAGE)
+        .page_size(DIRECTORY_DEFAULT_PAGE, DIRECTORY_MAX_PAGE, false)
     {
         Ok(n) => n,
         Err(m) => return call.ids.bad_request(&m),

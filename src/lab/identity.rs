@@ -128,13 +128,15 @@ fn resolve_tenant(state: &LabState, segment: &str) -> Result<String, EntraError>
     if segment.eq_ignore_ascii_case(&tenant_id) {
         return Ok(tenant_id);
     }
-    let mut domains = vec![state.org().domain.clone()];
-    domains.extend(state.tenant().users.iter().filter_map(|u| {
-        u.user_principal_name
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_string())
-    }));
-    if !segment.is_empty() && domains.iter().any(|d| d.eq_ignore_ascii_case(segment)) {
+    // A verified domain: the organisation's, or the domain of any user's UPN.
+    let known_domain = !segment.is_empty()
+        && (state.org().domain.eq_ignore_ascii_case(segment)
+            || state.tenant().users.iter().any(|u| {
+                u.user_principal_name
+                    .rsplit_once('@')
+                    .is_some_and(|(_, d)| d.eq_ignore_ascii_case(segment))
+            }));
+    if known_domain {
         return Ok(tenant_id);
     }
     Err(tenant_not_found(segment))
