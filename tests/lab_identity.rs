@@ -217,6 +217,21 @@ async fn bad_secret_unknown_app_scope_grant_and_tenant_errors_have_entras_shape(
         .await;
     assert_entra_error(&reply, StatusCode::BAD_REQUEST, "invalid_request", 90002);
 
+    let reply = fx
+        .graph(
+            Method::GET,
+            &format!("/{TENANT_ID}/oauth2/v2.0/token"),
+            "",
+            None,
+        )
+        .await;
+    assert_entra_error(
+        &reply,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        900561,
+    );
+
     // The correlation id echoes the caller's client-request-id, as Entra does for MSAL.
     let request = Request::post(format!("/{TENANT_ID}/oauth2/v2.0/token"))
         .header("content-type", "application/x-www-form-urlencoded")

@@ -33,8 +33,8 @@ const PUBLIC_LOGIN_BASE: &str = "https://login.microsoftonline.com";
 /// and MSAL's instance discovery.
 pub fn router() -> Router<Arc<LabState>> {
     Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(token_v2))
-        .route("/{tenant}/oauth2/token", post(token_v1))
+        .route("/{tenant}/oauth2/v2.0/token", post(token_v2).get(token_get))
+        .route("/{tenant}/oauth2/token", post(token_v1).get(token_get))
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(openid_v2),
@@ -167,6 +167,17 @@ async fn token_v2(
     body: Bytes,
 ) -> Response {
     token(&state, &tenant, &headers, &body, EndpointVersion::V2)
+}
+
+/// A GET on the token endpoint: Entra answers 405 with AADSTS900561.
+async fn token_get(headers: HeaderMap) -> Response {
+    EntraError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        900561,
+        "The endpoint only accepts POST requests. Received a GET request.",
+    )
+    .into_response(&headers)
 }
 
 async fn token_v1(
