@@ -907,37 +907,47 @@ fn transitive_members(call: &Call<'_>, group_id: &str, cast: MemberCast) -> Resp
             }
         },
     };
-    let members: Option<Vec<Value>> = {
+    // Only the page is serialised; users are looked up through one map per request, so a page of a
+    // large group costs O(users + members), not O(users × members).
+    let listing: Option<(Vec<Value>, usize)> = {
         let tenant = call.state.tenant();
         tenant.group(group_id).map(|_| {
             let (users, groups) = tenant.transitive_members(group_id);
-            let mut out = Vec::new();
+            let mut ids: Vec<(bool, String)> = Vec::new();
             if cast != MemberCast::Groups {
-                out.extend(users.iter().map(|uid| match tenant.user(uid) {
-                    Some(user) => user_json(user),
-                    None => json!({"@odata.type": "#microsoft.graph.user", "id": uid}),
-                }));
+                ids.extend(users.into_iter().map(|id| (true, id)));
             }
             if cast != MemberCast::Users {
-                out.extend(
-                    groups
-                        .iter()
-                        .filter_map(|gid| tenant.group(gid).map(group_json)),
-                );
+                ids.extend(groups.into_iter().map(|id| (false, id)));
             }
-            out
+            let total = ids.len();
+            let by_id: HashMap<String, &User> = tenant
+                .users
+                .iter()
+                .map(|u| (u.id.to_ascii_lowercase(), u))
+                .collect();
+            let page = ids
+                .iter()
+                .skip(offset)
+                .take(top)
+                .filter_map(|(is_user, id)| {
+                    if *is_user {
+                        Some(match by_id.get(&id.to_ascii_lowercase()) {
+                            Some(user) => user_json(user),
+                            None => json!({"@odata.type": "#microsoft.graph.user", "id": id}),
+                        })
+                    } else {
+                        tenant.group(id).map(group_json)
+                    }
+                })
+                .map(|v| odata::project(v, select.as_deref(), false))
+                .collect();
+            (page, total)
         })
     };
-    let Some(members) = members else {
+    let Some((page, total)) = listing else {
         return directory_not_found(call, group_id);
     };
-    let total = members.len();
-    let page: Vec<Value> = members
-        .into_iter()
-        .skip(offset)
-        .take(top)
-        .map(|v| odata::project(v, select.as_deref(), false))
-        .collect();
     let fragment = match cast {
         MemberCast::Users => "users",
         MemberCast::Groups => "groups",
