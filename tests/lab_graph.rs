@@ -829,6 +829,17 @@ async fn https_paging_and_throttling_against_the_running_lab() {
     assert!(!expected.is_empty());
     assert_eq!(members.included_users, expected);
 
+    // A short storm: the connector's client waits out Retry-After and gets through.
+    lab.state.faults().storms.push(Storm {
+        surface: Surface::Graph,
+        status: 429,
+        remaining: 2,
+        retry_after_seconds: 1,
+    });
+    let connectors = intune.exchange_connectors().await.unwrap();
+    assert!(connectors.is_empty());
+    assert!(lab.state.faults().storms.is_empty());
+
     // The per-app budget: 429 with Retry-After once spent.
     {
         let mut faults = lab.state.faults();
