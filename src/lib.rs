@@ -15,6 +15,7 @@ pub mod exchange;
 pub mod intune;
 pub mod lab;
 pub mod model;
+pub mod notify;
 pub mod oauth;
 pub mod package;
 pub mod policy;
