@@ -126,7 +126,7 @@ const GROUP_PROPERTIES: &[&str] = &[
     "groupTypes",
 ];
 
-/// Routes of this surface: everything under `/v1.0/` and `/beta/`, dispatched by [`resolve`] so unknown
+/// Routes of this surface: everything under `/v1.0/` and `/beta/`, dispatched by `resolve` so unknown
 /// segments get Graph's own error.
 pub fn router() -> Router<Arc<LabState>> {
     Router::new()
