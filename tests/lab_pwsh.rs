@@ -27,13 +27,24 @@ struct Bridge {
 fn powershell_uri(lab: &TestLab, cas: usize) -> (String, String) {
     let endpoint = &lab.endpoints.cas_servers[cas];
     let port = endpoint.base_url.rsplit(':').next().unwrap();
-    (format!("https://{}:{port}/PowerShell/", endpoint.fqdn), endpoint.fqdn.clone())
+    (
+        format!("https://{}:{port}/PowerShell/", endpoint.fqdn),
+        endpoint.fqdn.clone(),
+    )
 }
 
 impl Bridge {
     fn spawn(lab: &TestLab) -> Bridge {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_exchange-connector-lab"))
-            .args(["pwsh", "--ca-file", &lab.endpoints.ca_cert_pem, "-NoProfile", "-NonInteractive", "-File", "exchange-bridge.ps1"])
+            .args([
+                "pwsh",
+                "--ca-file",
+                &lab.endpoints.ca_cert_pem,
+                "-NoProfile",
+                "-NonInteractive",
+                "-File",
+                "exchange-bridge.ps1",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -47,7 +58,10 @@ impl Bridge {
 
     async fn send(&mut self, request: &Request) {
         let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(format!("{}\n", request.to_line()).as_bytes()).await.unwrap();
+        stdin
+            .write_all(format!("{}\n", request.to_line()).as_bytes())
+            .await
+            .unwrap();
         stdin.flush().await.unwrap();
     }
 
@@ -74,7 +88,12 @@ impl Bridge {
     }
 
     /// Runs one invoke: (records, errors, ok, count, session_broken).
-    async fn invoke(&mut self, id: u64, cmdlet: &str, parameters: Value) -> (Vec<Value>, Vec<ErrorRecord>, bool, u64, bool) {
+    async fn invoke(
+        &mut self,
+        id: u64,
+        cmdlet: &str,
+        parameters: Value,
+    ) -> (Vec<Value>, Vec<ErrorRecord>, bool, u64, bool) {
         let parameters: Map<String, Value> = match parameters {
             Value::Object(map) => map,
             _ => Map::new(),
@@ -122,13 +141,19 @@ impl Bridge {
         if let Some(mut e) = self.child.stderr.take() {
             e.read_to_string(&mut stderr).await.unwrap();
         }
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.unwrap().unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
         (status.code().unwrap_or(-1), rest, stderr)
     }
 }
 
 fn service(lab: &TestLab) -> (String, String) {
-    (lab.endpoints.service_account.user.clone(), lab.endpoints.service_account.password.clone())
+    (
+        lab.endpoints.service_account.user.clone(),
+        lab.endpoints.service_account.password.clone(),
+    )
 }
 
 fn shells(lab: &TestLab) -> usize {
@@ -142,33 +167,62 @@ async fn stand_in_runs_cmdlets_and_closes_its_session() {
     let (user, password) = service(&lab);
     let mut bridge = Bridge::spawn(&lab);
     match bridge.open(&uri, &user, &password).await {
-        Reply::Opened { server, runspace_id, .. } => {
+        Reply::Opened {
+            server,
+            runspace_id,
+            ..
+        } => {
             assert_eq!(server, fqdn);
             assert!(lab.state.shells.lock().unwrap().contains_key(&runspace_id));
         }
         other => panic!("not opened: {other:?}"),
     }
-    let (records, errors, ok, count, broken) = bridge.invoke(1, "Get-MobileDevice", json!({"ResultSize": "Unlimited"})).await;
+    let (records, errors, ok, count, broken) = bridge
+        .invoke(1, "Get-MobileDevice", json!({"ResultSize": "Unlimited"}))
+        .await;
     assert!(ok && !broken && errors.is_empty());
     assert_eq!((records.len(), count), (9, 9));
-    assert!(records.iter().all(|r| r["DeviceAccessState"].is_string() && r["Identity"].is_string()));
+    assert!(
+        records
+            .iter()
+            .all(|r| r["DeviceAccessState"].is_string() && r["Identity"].is_string())
+    );
 
     let (_, errors, ok, count, _) = bridge
-        .invoke(2, "Set-CASMailbox", json!({"Identity": "dave", "ActiveSyncBlockedDeviceIDs": {"Add": ["DAVESAMSUNG0004"]}}))
+        .invoke(
+            2,
+            "Set-CASMailbox",
+            json!({"Identity": "dave", "ActiveSyncBlockedDeviceIDs": {"Add": ["DAVESAMSUNG0004"]}}),
+        )
         .await;
     assert!(ok && errors.is_empty() && count == 0);
-    let (records, _, _, _, _) = bridge.invoke(3, "Get-MobileDevice", json!({"Mailbox": "dave"})).await;
+    let (records, _, _, _, _) = bridge
+        .invoke(3, "Get-MobileDevice", json!({"Mailbox": "dave"}))
+        .await;
     assert_eq!(records[0]["DeviceAccessState"], "Blocked");
 
     // A cmdlet error ends the invoke but not the session.
-    let (records, errors, ok, _, broken) = bridge.invoke(4, "Get-CASMailbox", json!({"Identity": "nobody"})).await;
+    let (records, errors, ok, _, broken) = bridge
+        .invoke(4, "Get-CASMailbox", json!({"Identity": "nobody"}))
+        .await;
     assert!(records.is_empty() && !ok && !broken);
-    assert!(errors[0].exception.message.starts_with("The operation couldn't be performed because object 'nobody'"));
-    assert!(errors[0].fully_qualified_error_id.starts_with("[Server=CAS01,"));
+    assert!(
+        errors[0]
+            .exception
+            .message
+            .starts_with("The operation couldn't be performed because object 'nobody'")
+    );
+    assert!(
+        errors[0]
+            .fully_qualified_error_id
+            .starts_with("[Server=CAS01,")
+    );
     let (_, errors, ok, _, _) = bridge.invoke(5, "Get-Bogus", Value::Null).await;
     assert!(!ok);
     assert_eq!(errors[0].category_info.category, "ObjectNotFound");
-    let (records, _, ok, _, _) = bridge.invoke(6, "Get-ActiveSyncOrganizationSettings", Value::Null).await;
+    let (records, _, ok, _, _) = bridge
+        .invoke(6, "Get-ActiveSyncOrganizationSettings", Value::Null)
+        .await;
     assert!(ok);
     assert_eq!(records[0]["DefaultAccessLevel"], "Allow");
 
@@ -226,7 +280,10 @@ async fn the_nineteenth_shell_is_refused() {
             .unwrap();
         assert_eq!(response.status(), 200);
         let opened: Value = response.json().await.unwrap();
-        ids.push((cas.base_url.clone(), opened["runspaceId"].as_str().unwrap().to_string()));
+        ids.push((
+            cas.base_url.clone(),
+            opened["runspaceId"].as_str().unwrap().to_string(),
+        ));
     }
     let (uri, fqdn) = powershell_uri(&lab, 2);
     let mut bridge = Bridge::spawn(&lab);
@@ -252,17 +309,29 @@ async fn the_nineteenth_shell_is_refused() {
 
     // Closing one frees a slot.
     let (base, id) = &ids[0];
-    let closed = http.delete(format!("{base}/PowerShell/{id}")).send().await.unwrap();
+    let closed = http
+        .delete(format!("{base}/PowerShell/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(closed.status(), 204);
     let mut bridge = Bridge::spawn(&lab);
-    assert!(matches!(bridge.open(&uri, &user, &password).await, Reply::Opened { .. }));
+    assert!(matches!(
+        bridge.open(&uri, &user, &password).await,
+        Reply::Opened { .. }
+    ));
     assert_eq!(bridge.finish().await.0, 0);
 
     // The quota follows the fault setting, and the message quotes it.
     lab.state.faults().max_concurrent_shells = 3;
     let mut bridge = Bridge::spawn(&lab);
     match bridge.open(&uri, &user, &password).await {
-        Reply::OpenFailed { error, .. } => assert!(error.exception.message.contains("a maximum of 3 concurrent shells")),
+        Reply::OpenFailed { error, .. } => assert!(
+            error
+                .exception
+                .message
+                .contains("a maximum of 3 concurrent shells")
+        ),
         other => panic!("{other:?}"),
     }
     bridge.finish().await;
@@ -275,16 +344,28 @@ async fn stopping_the_cas_breaks_the_session() {
     let (uri, _) = powershell_uri(&lab, 0);
     let (user, password) = service(&lab);
     let mut bridge = Bridge::spawn(&lab);
-    assert!(matches!(bridge.open(&uri, &user, &password).await, Reply::Opened { .. }));
-    let (records, _, ok, _, _) = bridge.invoke(1, "Get-MobileDevice", json!({"Mailbox": "grace"})).await;
+    assert!(matches!(
+        bridge.open(&uri, &user, &password).await,
+        Reply::Opened { .. }
+    ));
+    let (records, _, ok, _, _) = bridge
+        .invoke(1, "Get-MobileDevice", json!({"Mailbox": "grace"}))
+        .await;
     assert!(ok && records.len() == 2);
 
     lab.stop_cas("CAS01").await.unwrap();
-    let (records, errors, ok, _, broken) = bridge.invoke(2, "Get-MobileDevice", json!({"Mailbox": "grace"})).await;
+    let (records, errors, ok, _, broken) = bridge
+        .invoke(2, "Get-MobileDevice", json!({"Mailbox": "grace"}))
+        .await;
     assert!(records.is_empty() && !ok && broken);
-    assert_eq!(errors[0].exception.type_name, "System.Management.Automation.Remoting.PSRemotingTransportException");
+    assert_eq!(
+        errors[0].exception.type_name,
+        "System.Management.Automation.Remoting.PSRemotingTransportException"
+    );
     // Later invokes on the broken bridge fail at once; the client recycles it.
-    let (_, _, ok, _, broken) = bridge.invoke(3, "Get-ActiveSyncOrganizationSettings", Value::Null).await;
+    let (_, _, ok, _, broken) = bridge
+        .invoke(3, "Get-ActiveSyncOrganizationSettings", Value::Null)
+        .await;
     assert!(!ok && broken);
     let (code, _, _) = bridge.finish().await;
     assert_eq!(code, 0);
@@ -318,19 +399,33 @@ async fn idle_sessions_expire_and_storms_break_the_call() {
     let (user, password) = service(&lab);
 
     let mut bridge = Bridge::spawn(&lab);
-    assert!(matches!(bridge.open(&uri, &user, &password).await, Reply::Opened { .. }));
+    assert!(matches!(
+        bridge.open(&uri, &user, &password).await,
+        Reply::Opened { .. }
+    ));
     lab.state.storms_push_for_test();
-    let (_, errors, ok, _, broken) = bridge.invoke(1, "Get-ActiveSyncOrganizationSettings", Value::Null).await;
+    let (_, errors, ok, _, broken) = bridge
+        .invoke(1, "Get-ActiveSyncOrganizationSettings", Value::Null)
+        .await;
     assert!(!ok && broken && !errors.is_empty());
     bridge.finish().await;
 
     lab.state.faults().shell_idle_timeout_seconds = 1;
     let mut bridge = Bridge::spawn(&lab);
-    assert!(matches!(bridge.open(&uri, &user, &password).await, Reply::Opened { .. }));
+    assert!(matches!(
+        bridge.open(&uri, &user, &password).await,
+        Reply::Opened { .. }
+    ));
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    let (_, errors, ok, _, broken) = bridge.invoke(1, "Get-ActiveSyncOrganizationSettings", Value::Null).await;
+    let (_, errors, ok, _, broken) = bridge
+        .invoke(1, "Get-ActiveSyncOrganizationSettings", Value::Null)
+        .await;
     assert!(!ok && broken);
-    assert!(errors[0].exception.message.contains("Broken"), "{}", errors[0].exception.message);
+    assert!(
+        errors[0].exception.message.contains("Broken"),
+        "{}",
+        errors[0].exception.message
+    );
     bridge.finish().await;
     assert_eq!(shells(&lab), 0);
     lab.shutdown().await;
@@ -357,12 +452,25 @@ async fn large_listings_stream_through_the_stand_in() {
     let (uri, _) = powershell_uri(&lab, 0);
     let (user, password) = service(&lab);
     let mut bridge = Bridge::spawn(&lab);
-    assert!(matches!(bridge.open(&uri, &user, &password).await, Reply::Opened { .. }));
-    let before = lab.state.counters.exchange_objects.load(std::sync::atomic::Ordering::Relaxed);
-    let (records, errors, ok, count, _) = bridge.invoke(1, "Get-MobileDevice", json!({"ResultSize": "Unlimited"})).await;
+    assert!(matches!(
+        bridge.open(&uri, &user, &password).await,
+        Reply::Opened { .. }
+    ));
+    let before = lab
+        .state
+        .counters
+        .exchange_objects
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let (records, errors, ok, count, _) = bridge
+        .invoke(1, "Get-MobileDevice", json!({"ResultSize": "Unlimited"}))
+        .await;
     assert!(ok && errors.is_empty());
     assert_eq!((records.len(), count), (5000, 5000));
-    let after = lab.state.counters.exchange_objects.load(std::sync::atomic::Ordering::Relaxed);
+    let after = lab
+        .state
+        .counters
+        .exchange_objects
+        .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(after - before, 5000);
     // Default ResultSize: 1000 records (the warning goes to stderr, not the protocol).
     let (records, _, ok, _, _) = bridge.invoke(2, "Get-MobileDevice", Value::Null).await;
@@ -370,17 +478,24 @@ async fn large_listings_stream_through_the_stand_in() {
     assert_eq!(records.len(), 1000);
     let (code, _, stderr) = bridge.finish().await;
     assert_eq!(code, 0);
-    assert!(stderr.contains("WARNING: By default, only the first 1000 items are returned."), "{stderr}");
+    assert!(
+        stderr.contains("WARNING: By default, only the first 1000 items are returned."),
+        "{stderr}"
+    );
     lab.shutdown().await;
 }
 
 #[tokio::test]
 async fn rest_pages_over_https_with_absolute_next_links() {
     let lab = small_lab().await;
-    let (token, _) = tokens::mint(&lab.state, &lab.endpoints.client_id, Resource::Exchange).unwrap();
+    let (token, _) =
+        tokens::mint(&lab.state, &lab.endpoints.client_id, Resource::Exchange).unwrap();
     let http = client(&lab.endpoints.ca_cert_pem);
     let body = json!({"CmdletInput": {"CmdletName": "Get-MobileDevice", "Parameters": {"ResultSize": "Unlimited"}}});
-    let mut url = format!("{}/adminapi/beta/{}/InvokeCommand", lab.endpoints.exchange_rest_base, lab.endpoints.tenant_id);
+    let mut url = format!(
+        "{}/adminapi/beta/{}/InvokeCommand",
+        lab.endpoints.exchange_rest_base, lab.endpoints.tenant_id
+    );
     let mut devices = Vec::new();
     let mut pages = 0;
     loop {
@@ -408,6 +523,66 @@ async fn rest_pages_over_https_with_absolute_next_links() {
 
     let response = http.post(&url).json(&body).send().await.unwrap();
     assert_eq!(response.status(), 401);
-    assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    lab.shutdown().await;
+}
+
+/// 50,000 partnerships through the stand-in and through REST pages. Slow in debug builds: run with
+/// `cargo test --test lab_pwsh -- --ignored`.
+#[tokio::test]
+#[ignore]
+async fn fifty_thousand_devices_stream_and_page() {
+    let lab = generated_lab(20_000, 50_000, 42).await;
+    let (uri, _) = powershell_uri(&lab, 0);
+    let (user, password) = service(&lab);
+    let mut bridge = Bridge::spawn(&lab);
+    assert!(matches!(
+        bridge.open(&uri, &user, &password).await,
+        Reply::Opened { .. }
+    ));
+    let t = std::time::Instant::now();
+    let (records, _, ok, count, _) = bridge
+        .invoke(1, "Get-MobileDevice", json!({"ResultSize": "Unlimited"}))
+        .await;
+    eprintln!("stand-in: 50,000 devices in {:?}", t.elapsed());
+    assert!(ok);
+    assert_eq!((records.len(), count), (50_000, 50_000));
+    drop(records);
+    bridge.finish().await;
+
+    let (token, _) =
+        tokens::mint(&lab.state, &lab.endpoints.client_id, Resource::Exchange).unwrap();
+    let http = client(&lab.endpoints.ca_cert_pem);
+    let body = json!({"CmdletInput": {"CmdletName": "Get-MobileDevice", "Parameters": {"ResultSize": "Unlimited"}}});
+    let mut url = format!(
+        "{}/adminapi/beta/{}/InvokeCommand",
+        lab.endpoints.exchange_rest_base, lab.endpoints.tenant_id
+    );
+    let t = std::time::Instant::now();
+    let mut total = 0;
+    loop {
+        let page: Value = http
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        total += page["value"].as_array().unwrap().len();
+        match page["@odata.nextLink"].as_str() {
+            Some(next) => url = next.to_string(),
+            None => break,
+        }
+    }
+    eprintln!("REST: 50,000 devices in {:?}", t.elapsed());
+    assert_eq!(total, 50_000);
     lab.shutdown().await;
 }

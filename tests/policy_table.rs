@@ -185,6 +185,7 @@ fn check_row(row: &Row) -> Result<(), String> {
                 settings.noncompliant_action = EnforcementAction::Quarantine
             }
             "rollout" => grandfathered = true,
+            "compliant-beats-exception" => settings.compliant_beats_platform_restriction = true,
             "eas-off" => eas = false,
             other => return Err(format!("unknown setting {other:?}")),
         }
@@ -435,6 +436,7 @@ fn check_property(
         InventoryCompleteness::Incomplete
     };
     let targeted = flags & 16 != 0;
+    settings.compliant_beats_platform_restriction = (flags & 1) ^ ((flags >> 2) & 1) == 1;
     if let Some(access) = exception {
         settings.platform_exceptions.push(PlatformException {
             kind: PlatformKind::Model,
@@ -822,6 +824,7 @@ fn legacy_settings_become_the_starting_policy() {
     assert_eq!(s.unmanaged_default_access, AccessLevel::Quarantine);
     assert_eq!(s.unenrolled_action, EnforcementAction::Quarantine);
     assert_eq!(s.noncompliant_action, EnforcementAction::Quarantine);
+    assert!(s.compliant_beats_platform_restriction);
     assert_eq!(
         s.platform_exceptions,
         vec![
@@ -903,4 +906,35 @@ fn managed_index_joins_case_insensitively_and_prefers_the_latest_record() {
     assert_eq!(index.len(), 1);
     assert_eq!(index.get("ABC").map(|d| d.id.as_str()), Some("new"));
     assert!(index.get("other").is_none());
+}
+
+#[test]
+fn the_policy_module_stays_pure() {
+    let sources = [
+        include_str!("../src/policy/mod.rs"),
+        include_str!("../src/policy/settings.rs"),
+        include_str!("../src/policy/decide.rs"),
+        include_str!("../src/policy/plan.rs"),
+    ];
+    for source in sources {
+        for line in source
+            .lines()
+            .filter(|l| l.trim_start().starts_with("use "))
+        {
+            for forbidden in [
+                "tokio",
+                "reqwest",
+                "rusqlite",
+                "crate::lab",
+                "crate::store",
+                "std::fs",
+                "std::net",
+            ] {
+                assert!(
+                    !line.contains(forbidden),
+                    "policy imports {forbidden}: {line}"
+                );
+            }
+        }
+    }
 }

@@ -22,10 +22,12 @@ fn change(mailbox: &str, block: &[&str]) -> MailboxChange {
 fn migrates_an_empty_file_and_reopens() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
+    // An empty file (as an installer might create) is an empty database at version 0.
+    std::fs::write(&path, b"").unwrap();
     {
         let store = Store::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-        assert!(SCHEMA_VERSION >= 1);
+        const { assert!(SCHEMA_VERSION >= 1) };
         store.set_watermark("exchange.whenChanged", "x").unwrap();
     }
     // WAL mode leaves its companion file while open; reopening runs no migration and keeps data.
@@ -378,4 +380,151 @@ fn a_writer_waits_for_another_processs_lock() {
     // Waits for the lock instead of failing at once.
     store.set_watermark("w", "1").unwrap();
     holder.join().unwrap();
+}
+
+#[test]
+fn settling_an_applied_change_records_ownership_and_audit_together() {
+    let store = Store::open_in_memory().unwrap();
+    let run = store.begin_run(RunKind::Full).unwrap();
+    store
+        .record_owned(
+            "alice",
+            ListKind::Allow,
+            "OLD",
+            Some(run),
+            OwnedOrigin::Policy,
+        )
+        .unwrap();
+    store
+        .record_owned(
+            "alice",
+            ListKind::Block,
+            "STALE",
+            Some(run),
+            OwnedOrigin::Policy,
+        )
+        .unwrap();
+    let change = MailboxChange {
+        mailbox: "alice".into(),
+        allow_add: vec!["NEW".into()],
+        allow_remove: vec!["OLD".into()],
+        block_add: vec!["BAD".into()],
+        block_remove: vec![],
+        forget_owned: vec![(ListKind::Block, "stale".into())],
+    };
+    let id = store.journal_pending(Some(run), &change).unwrap();
+    store
+        .settle_change(
+            id,
+            Some(run),
+            "CONN01\\svc",
+            &change,
+            OwnedOrigin::Policy,
+            &|device| format!("why {device}"),
+            None,
+        )
+        .unwrap();
+    assert!(store.open_journal_entries().unwrap().is_empty());
+    let owned = store.owned_set("alice").unwrap();
+    assert!(owned.contains(ListKind::Allow, "NEW"));
+    assert!(owned.contains(ListKind::Block, "BAD"));
+    assert!(!owned.contains(ListKind::Allow, "OLD"));
+    assert!(!owned.contains(ListKind::Block, "STALE"));
+    let audit = store.recent_changes(10).unwrap();
+    assert_eq!(audit.len(), 3);
+    assert!(audit.iter().all(|a| a.entry.error.is_none()));
+    assert!(audit.iter().any(|a| a.entry.device_id == "OLD"
+        && a.entry.op == ChangeOp::Remove
+        && a.entry.reason == "why OLD"));
+}
+
+#[test]
+fn a_refused_change_is_audited_but_owns_nothing() {
+    let store = Store::open_in_memory().unwrap();
+    let change = change("alice", &["BAD"]);
+    let id = store.journal_pending(None, &change).unwrap();
+    store
+        .settle_change(
+            id,
+            None,
+            "CONN01\\svc",
+            &change,
+            OwnedOrigin::Policy,
+            &|_| "notCompliant".into(),
+            Some("ManagementObjectNotFoundException"),
+        )
+        .unwrap();
+    assert!(store.owned_entries("alice").unwrap().is_empty());
+    let audit = store.recent_changes(10).unwrap();
+    assert_eq!(
+        audit[0].entry.error.as_deref(),
+        Some("ManagementObjectNotFoundException")
+    );
+    assert!(store.open_journal_entries().unwrap().is_empty());
+}
+
+#[test]
+fn a_crash_between_send_and_settle_is_reconciled_from_exchange() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let store = Store::open(&path).unwrap();
+        let run = store.begin_run(RunKind::Quick).unwrap();
+        store
+            .record_owned(
+                "alice",
+                ListKind::Block,
+                "UNBLOCK",
+                Some(run),
+                OwnedOrigin::Policy,
+            )
+            .unwrap();
+        let change = MailboxChange {
+            mailbox: "alice".into(),
+            allow_add: vec!["SENT".into(), "NOT-SENT".into()],
+            block_remove: vec!["UNBLOCK".into()],
+            ..MailboxChange::default()
+        };
+        store.journal_pending(Some(run), &change).unwrap();
+        // Sent to Exchange, then the process dies before settle_change.
+        std::mem::forget(store);
+    }
+    let store = Store::open(&path).unwrap();
+    let open = store.open_journal_entries().unwrap();
+    assert_eq!(open.len(), 1);
+    // What Exchange has now: SENT on the allow list (spelled differently), UNBLOCK gone.
+    let allowed_now = vec!["sent".to_string(), "ADMIN".to_string()];
+    let blocked_now: Vec<String> = vec![];
+    let applied = store
+        .reconcile_open_entry(&open[0], &allowed_now, &blocked_now, OwnedOrigin::Policy)
+        .unwrap();
+    assert_eq!(applied, 2);
+    let owned = store.owned_set("alice").unwrap();
+    assert!(
+        owned.contains(ListKind::Allow, "SENT"),
+        "ours, not an admin's"
+    );
+    assert!(!owned.contains(ListKind::Allow, "NOT-SENT"));
+    assert!(!owned.contains(ListKind::Allow, "ADMIN"));
+    assert!(!owned.contains(ListKind::Block, "UNBLOCK"));
+    assert!(store.open_journal_entries().unwrap().is_empty());
+}
+
+#[test]
+fn many_decisions_are_recorded_in_one_transaction() {
+    let store = Store::open_in_memory().unwrap();
+    let d = Decision {
+        desired: DesiredAccess::Untouched,
+        reason: ExchangeAccessStateReason::Unknown,
+        explanation: "incomplete".into(),
+    };
+    let ids: Vec<String> = (0..500).map(|i| format!("D{i}")).collect();
+    let batch: Vec<(&str, &str, &Decision)> =
+        ids.iter().map(|id| ("alice", id.as_str(), &d)).collect();
+    store.record_decisions(None, Utc::now(), &batch).unwrap();
+    assert_eq!(store.decisions_for_user("alice").unwrap().len(), 500);
+    assert_eq!(
+        store.counts_by_decision().unwrap().get("Untouched"),
+        Some(&500)
+    );
 }

@@ -213,7 +213,8 @@ impl<'a> ManagedIndex<'a> {
 /// 2. EAS disabled on the mailbox → Untouched (Exchange refuses every device anyway);
 /// 3. an Exchange admin's own entry (not owned by the connector) wins: block list → Block, allow list →
 ///    Allow, both with reason `exchangeIndividualRule` (ABQ: block list before allow list);
-/// 4. platform exceptions (`exchangeDeviceRule`);
+/// 4. platform exceptions (`exchangeDeviceRule`), unless the device is compliant and
+///    `compliant_beats_platform_restriction` is on (Block/Quarantine exceptions only);
 /// 5. Intune: compliant (or in grace, when grace counts) → Allow; noncompliant/conflict/error →
 ///    the not-compliant action; an EAS-only record (`managementAgent` = `eas`) → not enrolled; unknown
 ///    or Configuration Manager compliance → Untouched;
@@ -295,27 +296,6 @@ fn policy_verdict(
     input: &DecisionInput<'_>,
 ) -> Decision {
     use ExchangeAccessStateReason as R;
-    let device = input.device;
-    if let Some(exception) =
-        settings.platform_exception_for(&device.device_type, device.device_model.as_deref())
-    {
-        let what = format!(
-            "Platform exception {:?} '{}' → {}",
-            exception.kind, exception.name, exception.access
-        );
-        return match exception.access {
-            AccessLevel::Allow => Decision::new(DesiredAccess::Allow, R::ExchangeDeviceRule, what),
-            AccessLevel::Block => Decision::new(DesiredAccess::Block, R::ExchangeDeviceRule, what),
-            AccessLevel::Quarantine => express(
-                EnforcementAction::Quarantine,
-                R::ExchangeDeviceRule,
-                what,
-                org,
-                input,
-            ),
-        };
-    }
-
     let verdict = match input.managed {
         Some(record) => from_record(settings, org, input, record),
         None => match input.inventory {
@@ -335,6 +315,44 @@ fn policy_verdict(
             ),
         },
     };
+
+    let device = input.device;
+    if let Some(exception) =
+        settings.platform_exception_for(&device.device_type, device.device_model.as_deref())
+    {
+        let what = format!(
+            "Platform exception {:?} '{}' → {}",
+            exception.kind, exception.name, exception.access
+        );
+        // The retired connector's exceptions were Exchange rules, which a compliant device's allow
+        // entry beat (spec §2.1); migrated policies keep that.
+        let compliant = verdict.desired == DesiredAccess::Allow && verdict.reason == R::Compliant;
+        if exception.access != AccessLevel::Allow
+            && settings.compliant_beats_platform_restriction
+            && compliant
+        {
+            return Decision::new(
+                DesiredAccess::Allow,
+                R::Compliant,
+                format!(
+                    "{} — overrides the platform exception ({what}): compliant devices pass platform \
+                     restrictions in this policy",
+                    verdict.explanation
+                ),
+            );
+        }
+        return match exception.access {
+            AccessLevel::Allow => Decision::new(DesiredAccess::Allow, R::ExchangeDeviceRule, what),
+            AccessLevel::Block => Decision::new(DesiredAccess::Block, R::ExchangeDeviceRule, what),
+            AccessLevel::Quarantine => express(
+                EnforcementAction::Quarantine,
+                R::ExchangeDeviceRule,
+                what,
+                org,
+                input,
+            ),
+        };
+    }
 
     // Rollout: a device that was already syncing stays allowed until Intune says it is not compliant.
     let positive_noncompliance = verdict.reason == R::NotCompliant;

@@ -1,8 +1,8 @@
 //! The access policy: which Exchange ActiveSync devices may sync mail, and which Exchange entries make
 //! Exchange agree (issue 4, item 2; spec §2, §3.2–§3.4, §5).
 //!
-//! **Pure.** This module does no I/O: it knows nothing of PowerShell, Graph transport, SQLite, tokio or
-//! the GUI. Callers read Exchange and Intune, hand the facts in, and apply what comes out. That keeps every
+//! **Pure.** This module does no I/O and uses no tokio, reqwest or rusqlite: it knows nothing of
+//! PowerShell, Graph transport, the state store or the egui GUI (a test checks the imports). Callers read Exchange and Intune, hand the facts in, and apply what comes out. That keeps every
 //! decision reproducible in a unit test and documented as a table (`docs/policy-decisions.md`, every row
 //! of which is a test in `tests/policy_table.rs`).
 //!

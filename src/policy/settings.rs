@@ -69,6 +69,10 @@ pub struct PolicySettings {
     pub noncompliant_action: EnforcementAction,
     /// Platform exceptions, applied before enrolment and compliance.
     pub platform_exceptions: Vec<PlatformException>,
+    /// Whether an enrolled, compliant device passes a Block or Quarantine platform exception (the retired
+    /// connector's behaviour, spec §2.1: its exceptions were Exchange rules, which a compliant device's
+    /// allow entry beat). Off (the default): platform exceptions apply before enrolment and compliance.
+    pub compliant_beats_platform_restriction: bool,
     /// Graph's `overrideDefaultRule`. On: every device the policy allows is put on the mailbox's allow
     /// list, so it keeps syncing even if the organisation default or a rule later says Block/Quarantine.
     /// Off: an allow entry is added only when the organisation's rules and default would not already
@@ -96,6 +100,7 @@ impl Default for PolicySettings {
             unenrolled_action: EnforcementAction::Block,
             noncompliant_action: EnforcementAction::Block,
             platform_exceptions: Vec::new(),
+            compliant_beats_platform_restriction: false,
             // Robust default: a compliant device keeps mail even if someone tightens the org default.
             override_default_rule: true,
             grace_counts_as_compliant: true,
@@ -151,7 +156,8 @@ impl PolicySettings {
     ///
     /// The retired connector blocked targeted devices that were not enrolled or not compliant when the
     /// default was Allow or Block, and left them quarantined when the default was Quarantine; both
-    /// actions follow that. Rules with level `none` (or unknown levels or types) are skipped.
+    /// actions follow that. Its access rules become platform exceptions that compliant devices pass,
+    /// as they did (spec §2.1). Rules with level `none` (or unknown levels or types) are skipped.
     pub fn from_legacy(
         ca: &ConditionalAccessSettings,
         policy: Option<&ExchangeOnPremisesPolicy>,
@@ -189,6 +195,7 @@ impl PolicySettings {
             unenrolled_action: action,
             noncompliant_action: action,
             platform_exceptions,
+            compliant_beats_platform_restriction: true,
             override_default_rule: ca.override_default_rule,
             unmanaged_default_access: default_level.unwrap_or(AccessLevel::Allow),
             ..PolicySettings::default()

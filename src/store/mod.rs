@@ -5,12 +5,14 @@
 //! Synchronous by design (rusqlite is): async callers run it on a blocking thread
 //! (`tokio::task::spawn_blocking`). One [`Store`] is one connection; it is `Send`, not `Sync`.
 //!
-//! Crash safety: [`Store::journal_pending`] commits a change before it is sent to Exchange and
-//! [`Store::journal_done`] after; [`Store::open_journal_entries`] returns what a crashed run left open,
-//! for the next run to reconcile against what Exchange actually has. `synchronous=FULL` makes each
+//! Crash safety: [`Store::journal_pending`] commits a change before it is sent to Exchange;
+//! [`Store::settle_change`] then records, in one transaction, the journal result, the audit entries and
+//! the ownership of the entries added or removed. [`Store::open_journal_entries`] returns what a crashed
+//! run left open, and [`Store::reconcile_open_entry`] settles each from the lists Exchange has now, so an
+//! entry the connector added just before dying is still known as its own. `synchronous=FULL` makes each
 //! journal write durable across power loss, not only process death.
 //!
-//! Schema: migrations in [`migrations`] applied from `PRAGMA user_version`, each in a transaction.
+//! Schema: migrations in `store/migrations.rs` applied from `PRAGMA user_version`, each in a transaction.
 
 mod migrations;
 
@@ -579,19 +581,7 @@ impl Store {
 
     /// Marks a journaled change done, with its result.
     pub fn journal_done(&self, id: JournalId, result: &JournalResult) -> Result<()> {
-        let (word, error) = match result {
-            JournalResult::Applied => ("applied", None),
-            JournalResult::Failed(error) => ("failed", Some(error.as_str())),
-            JournalResult::Reconciled => ("reconciled", None),
-        };
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE journal SET state = 'done', done_at = ?2, result = ?3, error = ?4
-                 WHERE id = ?1",
-                params![id.0, ts(Utc::now()), word, error],
-            )
-            .map_err(|e| self.err(e))?;
+        let changed = sql_journal_done(&self.conn, id, result).map_err(|e| self.err(e))?;
         if changed == 0 {
             return Err(self.data(
                 "journal entry",
@@ -701,34 +691,118 @@ impl Store {
         run: Option<RunId>,
         origin: OwnedOrigin,
     ) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO owned_entries (mailbox, list, device_id, added_at, run_id, origin)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (mailbox, list, device_id) DO NOTHING",
-                params![
-                    mailbox,
-                    list.as_str(),
-                    device_id,
-                    ts(Utc::now()),
-                    run.map(|r| r.0),
-                    origin.as_str()
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        sql_record_owned(&self.conn, mailbox, list, device_id, run, origin).map_err(|e| self.err(e))
     }
 
     /// Forgets an owned entry (removed from Exchange, or gone). Returns whether it was recorded.
     pub fn forget_owned(&self, mailbox: &str, list: ListKind, device_id: &str) -> Result<bool> {
-        let n = self
-            .conn
-            .execute(
-                "DELETE FROM owned_entries WHERE mailbox = ?1 AND list = ?2 AND device_id = ?3",
-                params![mailbox, list.as_str(), device_id],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(n > 0)
+        sql_forget_owned(&self.conn, mailbox, list, device_id).map_err(|e| self.err(e))
+    }
+
+    /// Settles a journaled change in one transaction, once Exchange answered: marks the journal entry
+    /// done, writes one audit entry per list entry added or removed (with `why(device_id)` as the
+    /// reason, and `error` when Exchange refused), and — when it was applied — records the added
+    /// entries as owned (with `origin`) and forgets the removed ones and the change's `forget_owned`.
+    /// Either all of this is recorded or none of it, so a crash leaves the journal entry open for
+    /// [`Store::reconcile_open_entry`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn settle_change(
+        &self,
+        journal: JournalId,
+        run: Option<RunId>,
+        actor: &str,
+        change: &MailboxChange,
+        origin: OwnedOrigin,
+        why: &dyn Fn(&str) -> String,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let e = |e| self.err(e);
+        let tx = self.conn.unchecked_transaction().map_err(e)?;
+        let mailbox = change.mailbox.as_str();
+        for (ids, list, op) in change_entries(change) {
+            for id in ids {
+                sql_audit(
+                    &tx,
+                    &AuditEntry {
+                        run_id: run,
+                        actor: actor.to_string(),
+                        mailbox: mailbox.to_string(),
+                        list,
+                        op,
+                        device_id: id.clone(),
+                        reason: why(id),
+                        error: error.map(String::from),
+                    },
+                )
+                .map_err(e)?;
+                if error.is_none() {
+                    match op {
+                        ChangeOp::Add => {
+                            sql_record_owned(&tx, mailbox, list, id, run, origin).map_err(e)?;
+                        }
+                        ChangeOp::Remove => {
+                            sql_forget_owned(&tx, mailbox, list, id).map_err(e)?;
+                        }
+                    }
+                }
+            }
+        }
+        for (list, id) in &change.forget_owned {
+            sql_forget_owned(&tx, mailbox, *list, id).map_err(e)?;
+        }
+        let result = match error {
+            None => JournalResult::Applied,
+            Some(error) => JournalResult::Failed(error.to_string()),
+        };
+        if sql_journal_done(&tx, journal, &result).map_err(e)? == 0 {
+            return Err(self.data(
+                "journal entry",
+                format!("no journal entry with id {}", journal.0),
+            ));
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Settles a change a crashed run left pending, from the mailbox's lists as Exchange has them now:
+    /// each DeviceId it added that is on its list now is recorded as owned (the connector made it; without
+    /// this the entry would look like an admin's forever), each it removed that is gone is forgotten;
+    /// then the entry is marked [`JournalResult::Reconciled`]. One transaction. Returns the number of
+    /// entries found applied.
+    pub fn reconcile_open_entry(
+        &self,
+        entry: &JournalEntry,
+        allowed_now: &[String],
+        blocked_now: &[String],
+        origin: OwnedOrigin,
+    ) -> Result<usize> {
+        let e = |e| self.err(e);
+        let tx = self.conn.unchecked_transaction().map_err(e)?;
+        let change = &entry.change;
+        let mut applied = 0;
+        for (ids, list, op) in change_entries(change) {
+            let now = match list {
+                ListKind::Allow => allowed_now,
+                ListKind::Block => blocked_now,
+            };
+            for id in ids {
+                let present = crate::abq::list_contains(now, id);
+                match op {
+                    ChangeOp::Add if present => {
+                        sql_record_owned(&tx, &change.mailbox, list, id, entry.run_id, origin)
+                            .map_err(e)?;
+                        applied += 1;
+                    }
+                    ChangeOp::Remove if !present => {
+                        sql_forget_owned(&tx, &change.mailbox, list, id).map_err(e)?;
+                        applied += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        sql_journal_done(&tx, entry.id, &JournalResult::Reconciled).map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(applied)
     }
 
     // ---- inventory ----
@@ -863,28 +937,24 @@ impl Store {
         decided_at: DateTime<Utc>,
         run: Option<RunId>,
     ) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO decisions (mailbox, device_id, desired, reason, explanation, decided_at, run_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (mailbox, device_id) DO UPDATE SET
-                    applied_at = CASE WHEN decisions.desired = excluded.desired
-                                      THEN decisions.applied_at ELSE NULL END,
-                    desired = excluded.desired, reason = excluded.reason,
-                    explanation = excluded.explanation, decided_at = excluded.decided_at,
-                    run_id = excluded.run_id",
-                params![
-                    mailbox,
-                    device_id,
-                    decision.desired.as_str(),
-                    decision.reason.as_str(),
-                    decision.explanation,
-                    ts(decided_at),
-                    run.map(|r| r.0)
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        sql_record_decision(&self.conn, mailbox, device_id, decision, decided_at, run)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records many decisions in one transaction (a full sync decides every device; one transaction
+    /// instead of one durable commit per device).
+    pub fn record_decisions(
+        &self,
+        run: Option<RunId>,
+        decided_at: DateTime<Utc>,
+        decisions: &[(&str, &str, &Decision)],
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        for (mailbox, device_id, decision) in decisions {
+            sql_record_decision(&tx, mailbox, device_id, decision, decided_at, run)
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
     }
 
     /// Records that Exchange now agrees with the device's last decision.
@@ -999,25 +1069,7 @@ impl Store {
 
     /// Appends a change applied (or attempted) to the audit trail.
     pub fn audit(&self, entry: &AuditEntry) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO audit (run_id, at, actor, mailbox, list, op, device_id, reason, result, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    entry.run_id.map(|r| r.0),
-                    ts(Utc::now()),
-                    entry.actor,
-                    entry.mailbox,
-                    entry.list.as_str(),
-                    entry.op.as_str(),
-                    entry.device_id,
-                    entry.reason,
-                    if entry.error.is_none() { "ok" } else { "failed" },
-                    entry.error
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        sql_audit(&self.conn, entry).map_err(|e| self.err(e))
     }
 
     /// The `n` most recent audit entries, newest first.
@@ -1153,4 +1205,123 @@ fn classify(path: &Path, source: rusqlite::Error) -> StoreError {
         }
         _ => StoreError::Sqlite { path, source },
     }
+}
+
+/// The list entries of a change, with their list and operation.
+fn change_entries(change: &MailboxChange) -> [(&Vec<String>, ListKind, ChangeOp); 4] {
+    [
+        (&change.allow_add, ListKind::Allow, ChangeOp::Add),
+        (&change.allow_remove, ListKind::Allow, ChangeOp::Remove),
+        (&change.block_add, ListKind::Block, ChangeOp::Add),
+        (&change.block_remove, ListKind::Block, ChangeOp::Remove),
+    ]
+}
+
+// Statement helpers on a connection or a transaction (a `Transaction` derefs to a `Connection`).
+
+fn sql_journal_done(
+    conn: &Connection,
+    id: JournalId,
+    result: &JournalResult,
+) -> rusqlite::Result<usize> {
+    let (word, error) = match result {
+        JournalResult::Applied => ("applied", None),
+        JournalResult::Failed(error) => ("failed", Some(error.as_str())),
+        JournalResult::Reconciled => ("reconciled", None),
+    };
+    conn.execute(
+        "UPDATE journal SET state = 'done', done_at = ?2, result = ?3, error = ?4 WHERE id = ?1",
+        params![id.0, ts(Utc::now()), word, error],
+    )
+}
+
+fn sql_record_owned(
+    conn: &Connection,
+    mailbox: &str,
+    list: ListKind,
+    device_id: &str,
+    run: Option<RunId>,
+    origin: OwnedOrigin,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO owned_entries (mailbox, list, device_id, added_at, run_id, origin)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (mailbox, list, device_id) DO NOTHING",
+        params![
+            mailbox,
+            list.as_str(),
+            device_id,
+            ts(Utc::now()),
+            run.map(|r| r.0),
+            origin.as_str()
+        ],
+    )?;
+    Ok(())
+}
+
+fn sql_forget_owned(
+    conn: &Connection,
+    mailbox: &str,
+    list: ListKind,
+    device_id: &str,
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "DELETE FROM owned_entries WHERE mailbox = ?1 AND list = ?2 AND device_id = ?3",
+        params![mailbox, list.as_str(), device_id],
+    )?;
+    Ok(n > 0)
+}
+
+fn sql_audit(conn: &Connection, entry: &AuditEntry) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO audit (run_id, at, actor, mailbox, list, op, device_id, reason, result, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            entry.run_id.map(|r| r.0),
+            ts(Utc::now()),
+            entry.actor,
+            entry.mailbox,
+            entry.list.as_str(),
+            entry.op.as_str(),
+            entry.device_id,
+            entry.reason,
+            if entry.error.is_none() {
+                "ok"
+            } else {
+                "failed"
+            },
+            entry.error
+        ],
+    )?;
+    Ok(())
+}
+
+fn sql_record_decision(
+    conn: &Connection,
+    mailbox: &str,
+    device_id: &str,
+    decision: &Decision,
+    decided_at: DateTime<Utc>,
+    run: Option<RunId>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO decisions (mailbox, device_id, desired, reason, explanation, decided_at, run_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (mailbox, device_id) DO UPDATE SET
+            applied_at = CASE WHEN decisions.desired = excluded.desired
+                              THEN decisions.applied_at ELSE NULL END,
+            desired = excluded.desired, reason = excluded.reason,
+            explanation = excluded.explanation, decided_at = excluded.decided_at,
+            run_id = excluded.run_id",
+        params![
+            mailbox,
+            device_id,
+            decision.desired.as_str(),
+            decision.reason.as_str(),
+            decision.explanation,
+            ts(decided_at),
+            run.map(|r| r.0)
+        ],
+    )?;
+    Ok(())
 }

@@ -7,6 +7,8 @@
 //! 50,000-device listing costs a vector of index pairs, and a REST page materialises only its own
 //! objects. Mailboxes and partnerships are only ever appended, so indices stay valid across pages.
 
+#![allow(clippy::result_large_err)] // the error record *is* the cmdlet's answer; rare, and boxing would leak into every caller
+
 use super::opath::{self, FieldValue, Filter, FilterError, PropertyKind};
 use crate::lab::LabState;
 use crate::lab::org::{ExchangeOrg, LabAccount, LabDevice, LabMailbox};
@@ -78,7 +80,9 @@ pub fn item_value(org: &ExchangeOrg, item: &Item) -> Value {
 pub fn write_item(org: &ExchangeOrg, item: &Item, out: &mut Vec<u8>) -> serde_json::Result<()> {
     match item {
         Item::Device(m, d) => serde_json::to_writer(out, &org.mailboxes[*m].devices[*d].device),
-        Item::Statistics(m, d) => serde_json::to_writer(out, &statistics(&org.mailboxes[*m].devices[*d])),
+        Item::Statistics(m, d) => {
+            serde_json::to_writer(out, &statistics(&org.mailboxes[*m].devices[*d]))
+        }
         Item::CasMailbox(m) => serde_json::to_writer(out, &org.mailboxes[*m].cas),
         Item::Recipient(m) => serde_json::to_writer(out, &recipient(&org.mailboxes[*m])),
         Item::Value(v) => serde_json::to_writer(out, v),
@@ -88,7 +92,10 @@ pub fn write_item(org: &ExchangeOrg, item: &Item, out: &mut Vec<u8>) -> serde_js
 /// Counts one Exchange call and sleeps its injected base latency plus the per-object latency of
 /// `objects` objects. Never called with a lock held.
 pub async fn charge_call(state: &LabState, objects: usize) {
-    state.counters.exchange_calls.fetch_add(1, Ordering::Relaxed);
+    state
+        .counters
+        .exchange_calls
+        .fetch_add(1, Ordering::Relaxed);
     let base_ms = state.faults().exchange_latency_ms;
     if base_ms > 0 {
         tokio::time::sleep(Duration::from_millis(base_ms)).await;
@@ -126,7 +133,12 @@ pub fn invoke(
         .filter(|s| s.name == "Get-Command" || ctx.account.may_run(s.name))
         .ok_or_else(|| command_not_found(cmdlet))?;
     let params = bind(spec, parameters)?;
-    let run = Run { state, ctx, spec, params };
+    let run = Run {
+        state,
+        ctx,
+        spec,
+        params,
+    };
     (spec.run)(&run)
 }
 
@@ -149,7 +161,10 @@ pub fn app_account(client_id: &str) -> LabAccount {
         user_name: format!("APP\\{client_id}"),
         upn: format!("{client_id}@app"),
         password: crate::secret::Secret::new(String::new()),
-        granted_cmdlets: crate::lab::org::ALL_CMDLETS.iter().map(|s| s.to_string()).collect(),
+        granted_cmdlets: crate::lab::org::ALL_CMDLETS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     }
 }
 
@@ -298,7 +313,12 @@ const CMDLETS: &[CmdletSpec] = &[
     CmdletSpec {
         name: "New-ActiveSyncDeviceAccessRule",
         task: "Microsoft.Exchange.Management.Tasks.NewActiveSyncDeviceAccessRule",
-        params: &["Characteristic", "QueryString", "AccessLevel", "DomainController"],
+        params: &[
+            "Characteristic",
+            "QueryString",
+            "AccessLevel",
+            "DomainController",
+        ],
         mandatory: &["Characteristic", "QueryString", "AccessLevel"],
         changes: true,
         run: new_rule,
@@ -322,7 +342,13 @@ const CMDLETS: &[CmdletSpec] = &[
     CmdletSpec {
         name: "Get-ActiveSyncDeviceClass",
         task: "Microsoft.Exchange.Management.Tasks.GetActiveSyncDeviceClass",
-        params: &["Identity", "Filter", "ResultSize", "SortBy", "DomainController"],
+        params: &[
+            "Identity",
+            "Filter",
+            "ResultSize",
+            "SortBy",
+            "DomainController",
+        ],
         mandatory: &[],
         changes: false,
         run: get_device_classes,
@@ -419,7 +445,10 @@ struct Run<'a> {
     params: HashMap<&'static str, Value>,
 }
 
-fn bind(spec: &'static CmdletSpec, given: &Map<String, Value>) -> Result<HashMap<&'static str, Value>, ErrorRecord> {
+fn bind(
+    spec: &'static CmdletSpec,
+    given: &Map<String, Value>,
+) -> Result<HashMap<&'static str, Value>, ErrorRecord> {
     let mut bound = HashMap::new();
     for (key, value) in given {
         let key = key.trim_start_matches('-');
@@ -460,7 +489,9 @@ fn bind(spec: &'static CmdletSpec, given: &Map<String, Value>) -> Result<HashMap
                 if !common {
                     return Err(binding_error(
                         spec,
-                        &format!("A parameter cannot be found that matches parameter name '{key}'."),
+                        &format!(
+                            "A parameter cannot be found that matches parameter name '{key}'."
+                        ),
                         "NamedParameterNotFound",
                     ));
                 }
@@ -537,7 +568,13 @@ fn error_id(kind: &str, task: &str) -> String {
 
 impl Run<'_> {
     /// An Exchange task error with its `[Server=..,RequestId=..,TimeStamp=..]` id.
-    fn task_error(&self, exception: &str, category: &str, message: String, target: &str) -> ErrorRecord {
+    fn task_error(
+        &self,
+        exception: &str,
+        category: &str,
+        message: String,
+        target: &str,
+    ) -> ErrorRecord {
         let short = exception.rsplit('.').next().unwrap_or(exception);
         let now = Utc::now().format("%-m/%-d/%Y %-I:%M:%S %p");
         ErrorRecord {
@@ -573,7 +610,9 @@ impl Run<'_> {
     fn bad_argument(&self, parameter: &str, message: String) -> ErrorRecord {
         binding_error(
             self.spec,
-            &format!("Cannot bind parameter '{parameter}' to the target. Exception setting \"{parameter}\": \"{message}\""),
+            &format!(
+                "Cannot bind parameter '{parameter}' to the target. Exception setting \"{parameter}\": \"{message}\""
+            ),
             "ParameterBindingFailed",
         )
     }
@@ -591,7 +630,10 @@ impl Run<'_> {
         match self.params.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(v) => match as_text(v).map(|t| t.trim_start_matches('$').to_ascii_lowercase()).as_deref() {
+            Some(v) => match as_text(v)
+                .map(|t| t.trim_start_matches('$').to_ascii_lowercase())
+                .as_deref()
+            {
                 Some("true" | "1") => Ok(Some(true)),
                 Some("false" | "0") => Ok(Some(false)),
                 _ => Err(self.conversion(name, v, "System.Boolean")),
@@ -629,21 +671,37 @@ impl Run<'_> {
     fn result_size(&self) -> Result<(usize, bool), ErrorRecord> {
         match self.params.get("ResultSize") {
             None | Some(Value::Null) => Ok((1000, false)),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .map(|n| (n as usize, true))
-                .ok_or_else(|| self.conversion("ResultSize", &Value::Number(n.clone()), "Microsoft.Exchange.Data.Unlimited`1[System.UInt32]")),
-            Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("unlimited") => Ok((usize::MAX, true)),
-            Some(v @ Value::String(s)) => s
-                .trim()
-                .parse::<usize>()
-                .map(|n| (n, true))
-                .map_err(|_| self.conversion("ResultSize", v, "Microsoft.Exchange.Data.Unlimited`1[System.UInt32]")),
-            Some(v) => Err(self.conversion("ResultSize", v, "Microsoft.Exchange.Data.Unlimited`1[System.UInt32]")),
+            Some(Value::Number(n)) => n.as_u64().map(|n| (n as usize, true)).ok_or_else(|| {
+                self.conversion(
+                    "ResultSize",
+                    &Value::Number(n.clone()),
+                    "Microsoft.Exchange.Data.Unlimited`1[System.UInt32]",
+                )
+            }),
+            Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("unlimited") => {
+                Ok((usize::MAX, true))
+            }
+            Some(v @ Value::String(s)) => {
+                s.trim().parse::<usize>().map(|n| (n, true)).map_err(|_| {
+                    self.conversion(
+                        "ResultSize",
+                        v,
+                        "Microsoft.Exchange.Data.Unlimited`1[System.UInt32]",
+                    )
+                })
+            }
+            Some(v) => Err(self.conversion(
+                "ResultSize",
+                v,
+                "Microsoft.Exchange.Data.Unlimited`1[System.UInt32]",
+            )),
         }
     }
 
-    fn filter(&self, properties: &[(&'static str, PropertyKind)]) -> Result<Option<Filter>, ErrorRecord> {
+    fn filter(
+        &self,
+        properties: &[(&'static str, PropertyKind)],
+    ) -> Result<Option<Filter>, ErrorRecord> {
         let Some(text) = self.text("Filter")? else {
             return Ok(None);
         };
@@ -676,10 +734,21 @@ fn display(value: &Value) -> String {
 }
 
 /// Applies `-ResultSize` and adds Exchange's warning when it cut the listing short.
-fn limit(mut items: Vec<Item>, (size, explicit): (usize, bool), warnings: &mut Vec<String>) -> Vec<Item> {
+fn limit(
+    mut items: Vec<Item>,
+    (size, explicit): (usize, bool),
+    warnings: &mut Vec<String>,
+) -> Vec<Item> {
     if items.len() > size {
         items.truncate(size);
-        warnings.push(if explicit { MORE_RESULTS_WARNING } else { RESULT_SIZE_WARNING }.to_string());
+        warnings.push(
+            if explicit {
+                MORE_RESULTS_WARNING
+            } else {
+                RESULT_SIZE_WARNING
+            }
+            .to_string(),
+        );
     }
     items
 }
@@ -876,17 +945,17 @@ const DEVICES_CONTAINER: &str = "\\exchangeactivesyncdevices\\";
 /// Finds a partnership by identity (`<mailbox>\ExchangeActiveSyncDevices\<name>`), GUID or object name.
 fn resolve_device(org: &ExchangeOrg, identity: &str) -> Option<(usize, usize)> {
     let identity = identity.trim();
-    let lower = identity.to_lowercase();
-    if let Some(pos) = lower.find(DEVICES_CONTAINER) {
+    // ASCII lower-casing keeps byte offsets valid for slicing the original.
+    let lower = identity.to_ascii_lowercase();
+    if let Some(pos) = lower.find(DEVICES_CONTAINER)
+        && let Some(m) = org.find_mailbox(&identity[..pos])
+    {
         let name = &identity[pos + DEVICES_CONTAINER.len()..];
-        if let Some(m) = org.find_mailbox(&identity[..pos]) {
-            if let Some(d) = org.mailboxes[m]
-                .devices
-                .iter()
-                .position(|d| d.device.name.eq_ignore_ascii_case(name) || d.device.identity.eq_ignore_ascii_case(identity))
-            {
-                return Some((m, d));
-            }
+        if let Some(d) = org.mailboxes[m].devices.iter().position(|d| {
+            d.device.name.eq_ignore_ascii_case(name)
+                || d.device.identity.eq_ignore_ascii_case(identity)
+        }) {
+            return Some((m, d));
         }
     }
     org.mailboxes.iter().enumerate().find_map(|(m, mb)| {
@@ -902,7 +971,12 @@ fn resolve_device(org: &ExchangeOrg, identity: &str) -> Option<(usize, usize)> {
 }
 
 fn find_rule(org: &ExchangeOrg, identity: &str) -> Option<usize> {
-    let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
+    let squash = |s: &str| {
+        s.chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_lowercase()
+    };
     let wanted = squash(identity);
     org.rules
         .iter()
@@ -921,11 +995,14 @@ fn get_mobile_device(run: &Run<'_>) -> Result<Output, ErrorRecord> {
     let org = run.state.org();
     let keep = |m: usize, d: usize| {
         let device = &org.mailboxes[m].devices[d].device;
-        filter.as_ref().is_none_or(|f| f.matches(&|p| device_field(device, p)))
+        filter
+            .as_ref()
+            .is_none_or(|f| f.matches(&|p| device_field(device, p)))
     };
     let mut items = Vec::new();
     if let Some(identity) = identity.filter(|i| !i.trim().is_empty()) {
-        let (m, d) = resolve_device(&org, &identity).ok_or_else(|| run.not_found(&identity, &run.dc(&org)))?;
+        let (m, d) = resolve_device(&org, &identity)
+            .ok_or_else(|| run.not_found(&identity, &run.dc(&org)))?;
         if keep(m, d) {
             items.push(Item::Device(m, d));
         }
@@ -933,7 +1010,11 @@ fn get_mobile_device(run: &Run<'_>) -> Result<Output, ErrorRecord> {
         let m = org
             .find_mailbox(&mailbox)
             .ok_or_else(|| run.not_found(&mailbox, &run.dc(&org)))?;
-        items.extend((0..org.mailboxes[m].devices.len()).filter(|d| keep(m, *d)).map(|d| Item::Device(m, d)));
+        items.extend(
+            (0..org.mailboxes[m].devices.len())
+                .filter(|d| keep(m, *d))
+                .map(|d| Item::Device(m, d)),
+        );
     } else {
         // Stop scanning one past the limit: enough to know whether to warn.
         let cap = size.0.saturating_add(1);
@@ -959,14 +1040,17 @@ fn get_statistics(run: &Run<'_>) -> Result<Output, ErrorRecord> {
     let org = run.state.org();
     let items = match (identity, mailbox) {
         (Some(identity), None) => {
-            let (m, d) = resolve_device(&org, &identity).ok_or_else(|| run.not_found(&identity, &run.dc(&org)))?;
+            let (m, d) = resolve_device(&org, &identity)
+                .ok_or_else(|| run.not_found(&identity, &run.dc(&org)))?;
             vec![Item::Statistics(m, d)]
         }
         (None, Some(mailbox)) => {
             let m = org
                 .find_mailbox(&mailbox)
                 .ok_or_else(|| run.not_found(&mailbox, &run.dc(&org)))?;
-            (0..org.mailboxes[m].devices.len()).map(|d| Item::Statistics(m, d)).collect()
+            (0..org.mailboxes[m].devices.len())
+                .map(|d| Item::Statistics(m, d))
+                .collect()
         }
         // Statistics exist per mailbox only: no organisation-wide enumeration.
         _ => {
@@ -984,7 +1068,11 @@ fn get_cas_mailbox(run: &Run<'_>) -> Result<Output, ErrorRecord> {
     let filter = run.filter(CAS_PROPERTIES)?;
     let size = run.result_size()?;
     let org = run.state.org();
-    let keep = |m: usize| filter.as_ref().is_none_or(|f| f.matches(&|p| cas_field(&org.mailboxes[m], p)));
+    let keep = |m: usize| {
+        filter
+            .as_ref()
+            .is_none_or(|f| f.matches(&|p| cas_field(&org.mailboxes[m], p)))
+    };
     let mut items = Vec::new();
     if let Some(identity) = run.text("Identity")?.filter(|i| !i.trim().is_empty()) {
         let m = org
@@ -995,7 +1083,12 @@ fn get_cas_mailbox(run: &Run<'_>) -> Result<Output, ErrorRecord> {
         }
     } else {
         let cap = size.0.saturating_add(1);
-        items.extend((0..org.mailboxes.len()).filter(|m| keep(*m)).take(cap).map(Item::CasMailbox));
+        items.extend(
+            (0..org.mailboxes.len())
+                .filter(|m| keep(*m))
+                .take(cap)
+                .map(Item::CasMailbox),
+        );
     }
     let mut warnings = Vec::new();
     let items = limit(items, size, &mut warnings);
@@ -1008,8 +1101,13 @@ fn edit_list(current: &[String], value: &Value) -> Result<Vec<String>, String> {
     let strings = |v: &Value| -> Result<Vec<String>, String> {
         match v {
             Value::Null => Ok(Vec::new()),
-            Value::Array(items) => items.iter().map(|i| as_text(i).ok_or_else(|| display(i))).collect(),
-            other => as_text(other).map(|s| vec![s]).ok_or_else(|| display(other)),
+            Value::Array(items) => items
+                .iter()
+                .map(|i| as_text(i).ok_or_else(|| display(i)))
+                .collect(),
+            other => as_text(other)
+                .map(|s| vec![s])
+                .ok_or_else(|| display(other)),
         }
     };
     match value {
@@ -1029,7 +1127,9 @@ fn edit_list(current: &[String], value: &Value) -> Result<Vec<String>, String> {
                 } else if key.eq_ignore_ascii_case("Remove") {
                     list.retain(|e| !values.iter().any(|r| r.eq_ignore_ascii_case(e)));
                 } else {
-                    return Err(format!("The hashtable key '{key}' is not valid. Valid keys are Add and Remove."));
+                    return Err(format!(
+                        "The hashtable key '{key}' is not valid. Valid keys are Add and Remove."
+                    ));
                 }
             }
             Ok(list)
@@ -1054,14 +1154,19 @@ fn set_cas_mailbox(run: &Run<'_>) -> Result<Output, ErrorRecord> {
         .find_mailbox(&identity)
         .ok_or_else(|| run.not_found(&identity, &run.dc(&org)))?;
     let mut cas = org.mailboxes[m].cas.clone();
-    for (name, is_allow) in [("ActiveSyncAllowedDeviceIDs", true), ("ActiveSyncBlockedDeviceIDs", false)] {
+    for (name, is_allow) in [
+        ("ActiveSyncAllowedDeviceIDs", true),
+        ("ActiveSyncBlockedDeviceIDs", false),
+    ] {
         if let Some(value) = run.params.get(name) {
             let list = if is_allow {
                 &mut cas.active_sync_allowed_device_ids
             } else {
                 &mut cas.active_sync_blocked_device_ids
             };
-            *list = edit_list(list, value).map_err(|bad| run.bad_argument(name, format!("The value \"{bad}\" is not valid.")))?;
+            *list = edit_list(list, value).map_err(|bad| {
+                run.bad_argument(name, format!("The value \"{bad}\" is not valid."))
+            })?;
         }
     }
     if let Some(enabled) = enabled {
@@ -1135,7 +1240,12 @@ fn set_org_settings(run: &Run<'_>) -> Result<Output, ErrorRecord> {
     }
     if let Some(value) = run.params.get("AdminMailRecipients") {
         settings.admin_mail_recipients = edit_list(&settings.admin_mail_recipients, value)
-            .map_err(|bad| run.bad_argument("AdminMailRecipients", format!("The value \"{bad}\" is not valid.")))?;
+            .map_err(|bad| {
+                run.bad_argument(
+                    "AdminMailRecipients",
+                    format!("The value \"{bad}\" is not valid."),
+                )
+            })?;
     }
     if let Some(u) = unsupported {
         settings.allow_access_for_un_supported_platform = u;
@@ -1169,7 +1279,8 @@ fn get_rules(run: &Run<'_>) -> Result<Output, ErrorRecord> {
     let org = run.state.org();
     let rules: Vec<&DeviceAccessRule> = match run.text("Identity")? {
         Some(identity) => {
-            let r = find_rule(&org, &identity).ok_or_else(|| run.not_found(&identity, &run.dc(&org)))?;
+            let r = find_rule(&org, &identity)
+                .ok_or_else(|| run.not_found(&identity, &run.dc(&org)))?;
             vec![&org.rules[r]]
         }
         None => org.rules.iter().collect(),
@@ -1177,7 +1288,11 @@ fn get_rules(run: &Run<'_>) -> Result<Output, ErrorRecord> {
     let items = rules
         .into_iter()
         .map(to_value)
-        .filter(|v| filter.as_ref().is_none_or(|f| f.matches(&|p| value_field(v, p))))
+        .filter(|v| {
+            filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&|p| value_field(v, p)))
+        })
         .map(Item::Value)
         .collect();
     let mut warnings = Vec::new();
@@ -1197,15 +1312,20 @@ fn new_rule(run: &Run<'_>) -> Result<Output, ErrorRecord> {
         )
     })?;
     let query_string = run.text("QueryString")?.unwrap_or_default();
-    let level = run.access_level("AccessLevel")?.unwrap_or(AccessLevel::Allow);
+    let level = run
+        .access_level("AccessLevel")?
+        .unwrap_or(AccessLevel::Allow);
     let mut org = run.state.org_mut();
     let name = DeviceAccessRule::name_for(&query_string, characteristic);
-    if org
-        .rules
-        .iter()
-        .any(|r| r.characteristic == characteristic && r.query_string.eq_ignore_ascii_case(&query_string))
-    {
-        let dn_domain = org.domain.split('.').map(|p| format!("DC={p}")).collect::<Vec<_>>().join(",");
+    if org.rules.iter().any(|r| {
+        r.characteristic == characteristic && r.query_string.eq_ignore_ascii_case(&query_string)
+    }) {
+        let dn_domain = org
+            .domain
+            .split('.')
+            .map(|p| format!("DC={p}"))
+            .collect::<Vec<_>>()
+            .join(",");
         let message = format!(
             "Active Directory operation failed on {}. The object 'CN={name},CN=Mobile Mailbox Settings,CN={},CN=Microsoft Exchange,CN=Services,CN=Configuration,{dn_domain}' already exists.",
             run.dc(&org),
@@ -1287,9 +1407,17 @@ fn get_device_classes(run: &Run<'_>) -> Result<Output, ErrorRecord> {
                 last_update_time: Some(*seen),
             }
         })
-        .filter(|c| identity.as_deref().is_none_or(|i| c.name.eq_ignore_ascii_case(i.trim())))
+        .filter(|c| {
+            identity
+                .as_deref()
+                .is_none_or(|i| c.name.eq_ignore_ascii_case(i.trim()))
+        })
         .map(|c| to_value(&c))
-        .filter(|v| filter.as_ref().is_none_or(|f| f.matches(&|p| value_field(v, p))))
+        .filter(|v| {
+            filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&|p| value_field(v, p)))
+        })
         .map(Item::Value)
         .collect();
     if let Some(identity) = &identity
@@ -1313,14 +1441,17 @@ fn get_exchange_server(run: &Run<'_>) -> Result<Output, ErrorRecord> {
         .filter(|s| {
             identity.as_deref().is_none_or(|i| {
                 let i = i.trim();
-                s.name.eq_ignore_ascii_case(i) || s.fqdn.eq_ignore_ascii_case(i) || s.identity.eq_ignore_ascii_case(i)
+                s.name.eq_ignore_ascii_case(i)
+                    || s.fqdn.eq_ignore_ascii_case(i)
+                    || s.identity.eq_ignore_ascii_case(i)
             })
         })
         .filter(|s| {
             domain.as_deref().is_none_or(|d| {
-                s.fqdn
-                    .to_lowercase()
-                    .ends_with(&format!(".{}", d.trim().trim_start_matches('.').to_lowercase()))
+                s.fqdn.to_lowercase().ends_with(&format!(
+                    ".{}",
+                    d.trim().trim_start_matches('.').to_lowercase()
+                ))
             })
         })
         .map(|s| Item::Value(to_value(s)))
@@ -1340,7 +1471,12 @@ fn get_recipient(run: &Run<'_>) -> Result<Output, ErrorRecord> {
         match run.params.get(name) {
             Some(Value::Array(items)) => items.iter().filter_map(as_text).collect(),
             Some(v) => as_text(v)
-                .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                .map(|t| {
+                    t.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
             None => Vec::new(),
         }
@@ -1350,9 +1486,17 @@ fn get_recipient(run: &Run<'_>) -> Result<Output, ErrorRecord> {
     let org = run.state.org();
     let keep = |m: usize| {
         let mb = &org.mailboxes[m];
-        (details.is_empty() || details.iter().any(|d| d.eq_ignore_ascii_case(&mb.recipient_type_details)))
-            && (kinds.is_empty() || kinds.iter().any(|k| k.eq_ignore_ascii_case(recipient_type(&mb.recipient_type_details))))
-            && filter.as_ref().is_none_or(|f| f.matches(&|p| recipient_field(mb, p)))
+        (details.is_empty()
+            || details
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(&mb.recipient_type_details)))
+            && (kinds.is_empty()
+                || kinds
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(recipient_type(&mb.recipient_type_details))))
+            && filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&|p| recipient_field(mb, p)))
     };
     let mut items = Vec::new();
     if let Some(identity) = run.text("Identity")?.filter(|i| !i.trim().is_empty()) {
@@ -1364,7 +1508,12 @@ fn get_recipient(run: &Run<'_>) -> Result<Output, ErrorRecord> {
         }
     } else {
         let cap = size.0.saturating_add(1);
-        items.extend((0..org.mailboxes.len()).filter(|m| keep(*m)).take(cap).map(Item::Recipient));
+        items.extend(
+            (0..org.mailboxes.len())
+                .filter(|m| keep(*m))
+                .take(cap)
+                .map(Item::Recipient),
+        );
     }
     let mut warnings = Vec::new();
     let items = limit(items, size, &mut warnings);
@@ -1425,15 +1574,24 @@ mod tests {
         let current = vec!["A".to_string(), "B".to_string()];
         let added = edit_list(&current, &serde_json::json!({"@odata.type": "#Exchange.GenericHashTable", "Add": ["C", "a"], "Remove": "b"})).unwrap();
         assert_eq!(added, vec!["A".to_string(), "C".to_string()]);
-        assert_eq!(edit_list(&current, &serde_json::json!(["X"])).unwrap(), vec!["X".to_string()]);
-        assert_eq!(edit_list(&current, &serde_json::json!("Y")).unwrap(), vec!["Y".to_string()]);
+        assert_eq!(
+            edit_list(&current, &serde_json::json!(["X"])).unwrap(),
+            vec!["X".to_string()]
+        );
+        assert_eq!(
+            edit_list(&current, &serde_json::json!("Y")).unwrap(),
+            vec!["Y".to_string()]
+        );
         assert!(edit_list(&current, &Value::Null).unwrap().is_empty());
         assert!(edit_list(&current, &serde_json::json!({"Replace": "x"})).is_err());
     }
 
     #[test]
     fn error_ids_are_eight_hex_digits() {
-        let id = error_id("ManagementObjectNotFoundException", "Microsoft.Exchange.Management.Tasks.GetMobileDevice");
+        let id = error_id(
+            "ManagementObjectNotFoundException",
+            "Microsoft.Exchange.Management.Tasks.GetMobileDevice",
+        );
         assert_eq!(id.len(), 8);
         assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
     }

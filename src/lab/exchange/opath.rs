@@ -121,7 +121,9 @@ pub enum FilterError {
         position: usize,
     },
     /// A property that is not filterable on this object type.
-    #[error("\"{property}\" is not a recognized filterable property. Valid property names are: {valid}.")]
+    #[error(
+        "\"{property}\" is not a recognized filterable property. Valid property names are: {valid}."
+    )]
     UnknownProperty {
         /// The name used.
         property: String,
@@ -181,12 +183,13 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, usize> {
                     i += 1;
                     break;
                 }
-                if ch == '`' && quote == '"' {
-                    if let Some(&next) = chars.get(i + 1) {
-                        value.push(next);
-                        i += 2;
-                        continue;
-                    }
+                if ch == '`'
+                    && quote == '"'
+                    && let Some(&next) = chars.get(i + 1)
+                {
+                    value.push(next);
+                    i += 2;
+                    continue;
                 }
                 value.push(ch);
                 i += 1;
@@ -260,7 +263,8 @@ impl Parser<'_> {
     }
 
     fn not(&mut self) -> Result<Filter, FilterError> {
-        if self.peek_dash("-not") || matches!(self.tokens.get(self.pos), Some((Token::Word(w), _)) if w == "!")
+        if self.peek_dash("-not")
+            || matches!(self.tokens.get(self.pos), Some((Token::Word(w), _)) if w == "!")
         {
             self.pos += 1;
             return Ok(Filter::Not(Box::new(self.not()?)));
@@ -314,7 +318,8 @@ impl Parser<'_> {
                 };
                 self.pos += 1;
                 let literal = match (kind, literal) {
-                    (PropertyKind::Bool, Literal::Text(t)) => match t.to_ascii_lowercase().as_str() {
+                    (PropertyKind::Bool, Literal::Text(t)) => match t.to_ascii_lowercase().as_str()
+                    {
                         "true" | "1" => Literal::Bool(true),
                         "false" | "0" => Literal::Bool(false),
                         _ => {
@@ -340,10 +345,14 @@ impl Parser<'_> {
 
 fn convert(text: &str, kind: PropertyKind) -> Result<Literal, FilterError> {
     match kind {
-        PropertyKind::Date => parse_date(text).map(Literal::Date).ok_or_else(|| FilterError::BadValue {
-            value: text.to_string(),
-            type_name: "System.DateTime",
-        }),
+        PropertyKind::Date => {
+            parse_date(text)
+                .map(Literal::Date)
+                .ok_or_else(|| FilterError::BadValue {
+                    value: text.to_string(),
+                    type_name: "System.DateTime",
+                })
+        }
         _ => Ok(Literal::Text(text.to_string())),
     }
 }
@@ -378,7 +387,10 @@ pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Parses a filter against the filterable properties of one object type.
-pub fn parse(text: &str, properties: &[(&'static str, PropertyKind)]) -> Result<Filter, FilterError> {
+pub fn parse(
+    text: &str,
+    properties: &[(&'static str, PropertyKind)],
+) -> Result<Filter, FilterError> {
     let mut trimmed = text.trim();
     // A script block `{ ... }` arrives as its text; Exchange accepts it with or without the braces.
     if let Some(inner) = trimmed.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
@@ -477,7 +489,10 @@ impl Filter {
             Filter::Or(a, b) => a.matches(get) || b.matches(get),
             Filter::Not(a) => !a.matches(get),
             Filter::Compare {
-                property, op, value, ..
+                property,
+                op,
+                value,
+                ..
             } => {
                 let field = get(property);
                 let op = op.0;
@@ -554,8 +569,12 @@ mod tests {
         assert!(t("FirstSyncTime -gt '05/01/2024 10:00:00'"));
         assert!(!t("FirstSyncTime -lt '05/01/2024'"));
         assert!(t("HasActiveSyncDevicePartnership -eq $true"));
-        assert!(!t("HasActiveSyncDevicePartnership -eq $true -and -not DisplayName -like 'CAS_{*'"));
-        assert!(t("(HasActiveSyncDevicePartnership -eq $false) -or (DisplayName -like 'cas_*')"));
+        assert!(!t(
+            "HasActiveSyncDevicePartnership -eq $true -and -not DisplayName -like 'CAS_{*'"
+        ));
+        assert!(t(
+            "(HasActiveSyncDevicePartnership -eq $false) -or (DisplayName -like 'cas_*')"
+        ));
         assert!(t("ActiveSyncAllowedDeviceIDs -eq 'bbb'"));
         assert!(!t("ActiveSyncAllowedDeviceIDs -ne 'bbb'"));
         assert!(t("DisplayName -ne $null"));
@@ -576,8 +595,14 @@ mod tests {
             parse("FirstSyncTime -gt 'yesterday'", PROPS),
             Err(FilterError::BadValue { .. })
         ));
-        assert!(matches!(parse("(DisplayName -eq 'a'", PROPS), Err(FilterError::Syntax { .. })));
-        assert!(matches!(parse("DisplayName -foo 'a'", PROPS), Err(FilterError::Syntax { .. })));
+        assert!(matches!(
+            parse("(DisplayName -eq 'a'", PROPS),
+            Err(FilterError::Syntax { .. })
+        ));
+        assert!(matches!(
+            parse("DisplayName -foo 'a'", PROPS),
+            Err(FilterError::Syntax { .. })
+        ));
         let e = parse("DeviceAccessState -eq 'a' 'b'", PROPS).unwrap_err();
         assert!(e.to_string().starts_with("Invalid filter syntax."), "{e}");
     }

@@ -129,12 +129,18 @@ fn storm(state: &LabState) -> Option<Response> {
         ),
     );
     if retry_after > 0 {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     }
     Some(response)
 }
 
-async fn open(State(state): State<Arc<LabState>>, Extension(cas): Extension<ServingCas>, headers: HeaderMap) -> Response {
+async fn open(
+    State(state): State<Arc<LabState>>,
+    Extension(cas): Extension<ServingCas>,
+    headers: HeaderMap,
+) -> Response {
     if let Some(response) = storm(&state) {
         return response;
     }
@@ -145,7 +151,11 @@ async fn open(State(state): State<Arc<LabState>>, Extension(cas): Extension<Serv
             .map(|a| a.user_name.to_ascii_lowercase())
     });
     let Some(account) = account else {
-        let mut response = refusal(StatusCode::UNAUTHORIZED, "Authentication", "Access is denied.".into());
+        let mut response = refusal(
+            StatusCode::UNAUTHORIZED,
+            "Authentication",
+            "Access is denied.".into(),
+        );
         if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{}\"", cas.fqdn)) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
@@ -194,7 +204,11 @@ async fn close(State(state): State<Arc<LabState>>, Path(session): Path<String>) 
         .unwrap_or_else(|e| e.into_inner())
         .remove(&session)
         .is_some();
-    if removed { StatusCode::NO_CONTENT } else { StatusCode::NOT_FOUND }
+    if removed {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
 }
 
 fn line(value: &impl Serialize) -> Vec<u8> {
@@ -223,12 +237,22 @@ async fn invoke(
             _ => None,
         }
     };
-    let account = account_name.and_then(|name| state.org().accounts.iter().find(|a| a.is_named(&name)).cloned());
+    let account = account_name.and_then(|name| {
+        state
+            .org()
+            .accounts
+            .iter()
+            .find(|a| a.is_named(&name))
+            .cloned()
+    });
     let Some(account) = account else {
         return refusal(
             StatusCode::NOT_FOUND,
             "SessionBroken",
-            format!("The session {session} is not available on {}: it expired, was closed, or belongs to another server.", cas.fqdn),
+            format!(
+                "The session {session} is not available on {}: it expired, was closed, or belongs to another server.",
+                cas.fqdn
+            ),
         );
     };
     let ctx = CallContext {
@@ -243,9 +267,10 @@ async fn invoke(
     };
     let stream = records_stream(state.clone(), items, warnings, errors, ok);
     let mut response = Response::new(Body::from_stream(stream));
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
     response
 }
 
@@ -285,7 +310,9 @@ fn records_stream(
         for e in &errors {
             buf.extend(line(&serde_json::json!({ "error": e })));
         }
-        buf.extend(line(&serde_json::json!({ "end": { "ok": ok, "count": total } })));
+        buf.extend(line(
+            &serde_json::json!({ "end": { "ok": ok, "count": total } }),
+        ));
         Some((Ok(Bytes::from(buf)), (state, items, pos, None)))
     })
 }

@@ -26,7 +26,8 @@ pub struct PwshArgs {
     pub powershell_args: Vec<String>,
 }
 
-const TROUBLESHOOTING: &str = "For more information, see the about_Remote_Troubleshooting Help topic.";
+const TROUBLESHOOTING: &str =
+    "For more information, see the about_Remote_Troubleshooting Help topic.";
 
 /// Runs the stand-in until stdin closes.
 pub async fn run(args: PwshArgs) -> ExitCode {
@@ -56,12 +57,29 @@ pub async fn run(args: PwshArgs) -> ExitCode {
             connection_uri,
             user_name,
             password: password.expose().to_string(),
-            proxy_url: proxy.map(|p| (p.url, p.user_name, p.password.map(|s| s.expose().to_string()))),
+            proxy_url: proxy.map(|p| {
+                (
+                    p.url,
+                    p.user_name,
+                    p.password.map(|s| s.expose().to_string()),
+                )
+            }),
             timeout: Duration::from_secs(u64::from(open_timeout_seconds.unwrap_or(60).max(1))),
         },
         _ => {
-            let error = open_error("localhost", "Other", "The first message must be an open request.".into());
-            write_reply(&mut out, &Reply::OpenFailed { error, kind: OpenFailureKind::Other }).await;
+            let error = open_error(
+                "localhost",
+                "Other",
+                "The first message must be an open request.".into(),
+            );
+            write_reply(
+                &mut out,
+                &Reply::OpenFailed {
+                    error,
+                    kind: OpenFailureKind::Other,
+                },
+            )
+            .await;
             return ExitCode::from(2);
         }
     };
@@ -96,7 +114,11 @@ pub async fn run(args: PwshArgs) -> ExitCode {
             continue;
         }
         match serde_json::from_str::<Request>(&line) {
-            Ok(Request::Invoke { id, cmdlet, parameters }) => {
+            Ok(Request::Invoke {
+                id,
+                cmdlet,
+                parameters,
+            }) => {
                 session.invoke(&mut out, id, cmdlet, parameters).await;
             }
             Ok(Request::Close) => break,
@@ -129,7 +151,9 @@ fn open_error(host: &str, id: &str, message: String) -> ErrorRecord {
     ErrorRecord {
         exception: ExceptionInfo {
             type_name: "System.Management.Automation.Remoting.PSRemotingTransportException".into(),
-            message: format!("Connecting to remote server {host} failed with the following error message : {message} {TROUBLESHOOTING}"),
+            message: format!(
+                "Connecting to remote server {host} failed with the following error message : {message} {TROUBLESHOOTING}"
+            ),
         },
         category_info: CategoryInfo {
             category: "OpenError".into(),
@@ -146,7 +170,9 @@ fn transport_error(host: &str, message: &str) -> ErrorRecord {
     ErrorRecord {
         exception: ExceptionInfo {
             type_name: "System.Management.Automation.Remoting.PSRemotingTransportException".into(),
-            message: format!("Processing data from remote server {host} failed with the following error message : {message} {TROUBLESHOOTING}"),
+            message: format!(
+                "Processing data from remote server {host} failed with the following error message : {message} {TROUBLESHOOTING}"
+            ),
         },
         category_info: CategoryInfo {
             category: "OpenError".into(),
@@ -161,22 +187,37 @@ fn transport_error(host: &str, message: &str) -> ErrorRecord {
 const CANNOT_CONNECT: &str = "WinRM cannot complete the operation. Verify that the specified computer name is valid, that the computer is accessible over the network, and that a firewall exception for the WinRM service is enabled and allows access from this computer. By default, the WinRM firewall exception for public profiles limits access to remote computers within the same local subnet.";
 
 impl Session {
-    async fn open(args: &PwshArgs, open: OpenArgs) -> Result<(Session, Opened), (OpenFailureKind, ErrorRecord)> {
+    async fn open(
+        args: &PwshArgs,
+        open: OpenArgs,
+    ) -> Result<(Session, Opened), (OpenFailureKind, ErrorRecord)> {
         let url = reqwest::Url::parse(&open.connection_uri).map_err(|e| {
             (
                 OpenFailureKind::Other,
-                open_error(&open.connection_uri, "PSSessionInvalidUri", format!("The connection URI is not valid: {e}.")),
+                open_error(
+                    &open.connection_uri,
+                    "PSSessionInvalidUri",
+                    format!("The connection URI is not valid: {e}."),
+                ),
             )
         })?;
         let host = url.host_str().unwrap_or_default().to_string();
-        let transport = |message: String| (OpenFailureKind::Transport, open_error(&host, "CannotConnect", message));
+        let transport = |message: String| {
+            (
+                OpenFailureKind::Transport,
+                open_error(&host, "CannotConnect", message),
+            )
+        };
         let mut builder = crate::tls::http_client_builder(args.ca_file.as_deref())
             .map_err(|e| transport(format!("{CANNOT_CONNECT} ({e})")))?
             .connect_timeout(open.timeout);
         // The lab's CAS names (cas01.contoso.lab) live only in its endpoints file: point them at loopback.
         if !host.is_empty() && host.trim_matches(['[', ']']).parse::<IpAddr>().is_err() {
             let port = url.port_or_known_default().unwrap_or(443);
-            builder = builder.resolve(&host, SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+            builder = builder.resolve(
+                &host,
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+            );
         }
         if let Some((proxy_url, user, password)) = &open.proxy_url {
             let mut proxy = reqwest::Proxy::all(proxy_url.as_str())
@@ -186,7 +227,9 @@ impl Session {
             }
             builder = builder.proxy(proxy);
         }
-        let client = builder.build().map_err(|e| transport(format!("{CANNOT_CONNECT} ({e})")))?;
+        let client = builder
+            .build()
+            .map_err(|e| transport(format!("{CANNOT_CONNECT} ({e})")))?;
         let response = client
             .post(url.clone())
             .basic_auth(&open.user_name, Some(&open.password))
@@ -199,10 +242,11 @@ impl Session {
             })?;
         let status = response.status();
         if status.is_success() {
-            let opened: Opened = response
-                .json()
-                .await
-                .map_err(|e| transport(format!("The server sent an answer that could not be read: {e}.")))?;
+            let opened: Opened = response.json().await.map_err(|e| {
+                transport(format!(
+                    "The server sent an answer that could not be read: {e}."
+                ))
+            })?;
             let mut session_url = url.clone();
             session_url.set_query(None);
             session_url.set_path(&format!("/PowerShell/{}", opened.runspace_id));
@@ -226,22 +270,41 @@ impl Session {
                 "AccessDenied",
                 r.map_or_else(|| "Access is denied.".to_string(), |r| r.message),
             ),
-            (_, Some(r)) if r.kind == "Throttled" => (OpenFailureKind::Throttled, "-2144108094", r.message),
-            (_, Some(r)) if r.kind == "Transport" => (OpenFailureKind::Transport, "CannotConnect", r.message),
+            (_, Some(r)) if r.kind == "Throttled" => {
+                (OpenFailureKind::Throttled, "-2144108094", r.message)
+            }
+            (_, Some(r)) if r.kind == "Transport" => {
+                (OpenFailureKind::Transport, "CannotConnect", r.message)
+            }
             (_, Some(r)) => (OpenFailureKind::Other, "PSSessionOpenFailed", r.message),
             (code, None) => (
                 OpenFailureKind::Transport,
                 "CannotConnect",
-                format!("The WinRM client received an HTTP status code of {code} from the remote WS-Management service."),
+                format!(
+                    "The WinRM client received an HTTP status code of {code} from the remote WS-Management service."
+                ),
             ),
         };
         Err((kind, open_error(&host, id, message)))
     }
 
     /// Fails an invoke at the transport level: the bridge must be recycled.
-    async fn fail<W: AsyncWrite + Unpin>(&mut self, out: &mut W, id: u64, count: u64, message: &str) {
+    async fn fail<W: AsyncWrite + Unpin>(
+        &mut self,
+        out: &mut W,
+        id: u64,
+        count: u64,
+        message: &str,
+    ) {
         self.broken = true;
-        write_reply(out, &Reply::Error { id, error: transport_error(&self.host, message) }).await;
+        write_reply(
+            out,
+            &Reply::Error {
+                id,
+                error: transport_error(&self.host, message),
+            },
+        )
+        .await;
         write_reply(
             out,
             &Reply::End {
@@ -266,7 +329,13 @@ impl Session {
             return;
         }
         let body = InvokeBody { cmdlet, parameters };
-        let response = match self.client.post(self.invoke_url.clone()).json(&body).send().await {
+        let response = match self
+            .client
+            .post(self.invoke_url.clone())
+            .json(&body)
+            .send()
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("pwsh stand-in: invoke failed: {e}");
@@ -278,7 +347,9 @@ impl Session {
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let message = match response.json::<OpenRefusal>().await {
-                Ok(r) if r.kind == "SessionBroken" => format!("The session state is Broken. {}", r.message),
+                Ok(r) if r.kind == "SessionBroken" => {
+                    format!("The session state is Broken. {}", r.message)
+                }
                 Ok(r) => r.message,
                 Err(_) => format!("The WinRM client received an HTTP status code of {status}."),
             };
@@ -318,7 +389,13 @@ impl Session {
             }
         }
         // The stream stopped before its end line: the server went away.
-        self.fail(out, id, count, "The connection to the remote server was closed unexpectedly.").await;
+        self.fail(
+            out,
+            id,
+            count,
+            "The connection to the remote server was closed unexpectedly.",
+        )
+        .await;
     }
 
     async fn close(self) {
@@ -352,7 +429,10 @@ fn translate(line: &[u8], id: u64, out: &mut Vec<u8>, count: &mut u64) -> bool {
     };
     if let Some(w) = value.get("warning").and_then(|w| w.as_str()) {
         eprintln!("WARNING: {w}");
-    } else if let Some(error) = value.get("error").and_then(|e| serde_json::from_value::<ErrorRecord>(e.clone()).ok()) {
+    } else if let Some(error) = value
+        .get("error")
+        .and_then(|e| serde_json::from_value::<ErrorRecord>(e.clone()).ok())
+    {
         out.extend_from_slice(Reply::Error { id, error }.to_line().as_bytes());
         out.push(b'\n');
     } else if let Some(end) = value.get("end") {
@@ -386,10 +466,23 @@ mod tests {
     fn translates_endpoint_lines() {
         let mut out = Vec::new();
         let mut count = 0;
-        assert!(!translate(br#"{"record":{"A":1}}"#, 7, &mut out, &mut count));
-        assert!(translate(br#"{"end":{"ok":true,"count":1}}"#, 7, &mut out, &mut count));
+        assert!(!translate(
+            br#"{"record":{"A":1}}"#,
+            7,
+            &mut out,
+            &mut count
+        ));
+        assert!(translate(
+            br#"{"end":{"ok":true,"count":1}}"#,
+            7,
+            &mut out,
+            &mut count
+        ));
         let text = String::from_utf8(out).unwrap();
-        let replies: Vec<Reply> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let replies: Vec<Reply> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(
             replies,
             vec![

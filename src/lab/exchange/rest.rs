@@ -8,10 +8,10 @@
 //! another body is refused instead of silently paging the wrong listing.
 
 use super::engine::{self, CallContext, Item};
-use crate::model::exchange::ErrorRecord;
 use crate::lab::LabState;
 use crate::lab::faults::Surface;
 use crate::lab::tokens::{self, AuthFailure, Resource};
+use crate::model::exchange::ErrorRecord;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -68,14 +68,49 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 fn simple_error(status: StatusCode, code: &str, message: &str) -> Response {
-    json_response(status, &json!({"error": {"code": code, "message": message}}))
+    json_response(
+        status,
+        &json!({"error": {"code": code, "message": message}}),
+    )
 }
 
-/// A cmdlet error in Exchange Online's shape: `details[0].message` is `<Type>|<Category>|<Message>`.
+/// Exchange Online's short error code (`Ex` + 6 hex digits), from the record's error id when it
+/// has one.
+fn exo_error_code(record: &ErrorRecord) -> String {
+    match record.exchange_error_id() {
+        Some(id) => format!("Ex{}", &id[..6]),
+        None => {
+            let hash = record
+                .exception
+                .type_name
+                .bytes()
+                .fold(0x811c_9dc5u32, |h, b| {
+                    (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+                });
+            format!("Ex{:06X}", hash & 0x00ff_ffff)
+        }
+    }
+}
+
+/// A cmdlet error in Exchange Online's shape: `details[0].message` is
+/// `<ErrorCode>|<ExceptionType>|<Message>` (e.g. `Ex6F9304|Microsoft.Exchange.Configuration.Tasks.
+/// ManagementObjectNotFoundException|The operation couldn't be performed ...`), as the V3 module reads it.
 fn cmdlet_error(record: &ErrorRecord) -> Response {
-    let not_found = record.exception.type_name.ends_with("CommandNotFoundException");
-    let status = if not_found { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
-    let short = record.exception.type_name.rsplit('.').next().unwrap_or_default();
+    let not_found = record
+        .exception
+        .type_name
+        .ends_with("CommandNotFoundException");
+    let status = if not_found {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let short = record
+        .exception
+        .type_name
+        .rsplit('.')
+        .next()
+        .unwrap_or_default();
     let body = json!({
         "error": {
             "code": short,
@@ -83,7 +118,7 @@ fn cmdlet_error(record: &ErrorRecord) -> Response {
             "details": [{
                 "code": "Context",
                 "target": "",
-                "message": format!("{}|{}|{}", record.exception.type_name, record.category_info.category, record.exception.message),
+                "message": format!("{}|{}|{}", exo_error_code(record), record.exception.type_name, record.exception.message),
             }],
             "innererror": {
                 "message": record.exception.message,
@@ -101,14 +136,28 @@ fn cmdlet_error(record: &ErrorRecord) -> Response {
 
 fn auth_error(failure: AuthFailure) -> Response {
     let (status, code, message) = match failure {
-        AuthFailure::Missing => (StatusCode::UNAUTHORIZED, "invalid_token", "The request has no bearer token.".to_string()),
-        AuthFailure::Invalid(why) => (StatusCode::UNAUTHORIZED, "invalid_token", format!("The token is not valid: {why}")),
-        AuthFailure::Expired => (StatusCode::UNAUTHORIZED, "invalid_token", "The token is expired.".to_string()),
+        AuthFailure::Missing => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "The request has no bearer token.".to_string(),
+        ),
+        AuthFailure::Invalid(why) => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            format!("The token is not valid: {why}"),
+        ),
+        AuthFailure::Expired => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "The token is expired.".to_string(),
+        ),
         AuthFailure::Forbidden { needed } => {
             return simple_error(
                 StatusCode::FORBIDDEN,
                 "Forbidden",
-                &format!("The application is not authorized for this operation: the role '{needed}' is required."),
+                &format!(
+                    "The application is not authorized for this operation: the role '{needed}' is required."
+                ),
             );
         }
     };
@@ -118,7 +167,9 @@ fn auth_error(failure: AuthFailure) -> Response {
         message.replace('"', "'")
     );
     if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
     }
     response
 }
@@ -132,10 +183,16 @@ fn storm_response(status: u16, retry_after: u32) -> Response {
             "You have reached the maximum number of concurrent requests per tenant. Please wait and try again",
         )
     } else {
-        simple_error(status, "ServiceUnavailable", "The service is temporarily unavailable. Please try again later.")
+        simple_error(
+            status,
+            "ServiceUnavailable",
+            "The service is temporarily unavailable. Please try again later.",
+        )
     };
     if retry_after > 0 {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     }
     response
 }
@@ -161,7 +218,11 @@ fn max_page_size(headers: &HeaderMap) -> usize {
 
 fn input_hash(cmdlet: &str, parameters: &Map<String, Value>) -> u64 {
     // serde_json's Map is ordered by key, so equal inputs serialise equally.
-    let text = format!("{}\n{}", cmdlet.to_ascii_lowercase(), Value::Object(parameters.clone()));
+    let text = format!(
+        "{}\n{}",
+        cmdlet.to_ascii_lowercase(),
+        Value::Object(parameters.clone())
+    );
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {
         hash ^= u64::from(b);
@@ -226,7 +287,12 @@ async fn invoke_command(
     if let Some((status, retry_after)) = storm {
         return storm_response(status, retry_after);
     }
-    let claims = match tokens::authorize(state, headers, Resource::Exchange, &["Exchange.ManageAsApp"]) {
+    let claims = match tokens::authorize(
+        state,
+        headers,
+        Resource::Exchange,
+        &["Exchange.ManageAsApp"],
+    ) {
         Ok(claims) => claims,
         Err(failure) => return auth_error(failure),
     };
@@ -243,10 +309,19 @@ async fn invoke_command(
     }
     let input: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(e) => return simple_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("The request body is not valid JSON: {e}")),
+        Err(e) => {
+            return simple_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!("The request body is not valid JSON: {e}"),
+            );
+        }
     };
     let cmdlet_input = input.get("CmdletInput");
-    let Some(cmdlet) = cmdlet_input.and_then(|c| c.get("CmdletName")).and_then(Value::as_str) else {
+    let Some(cmdlet) = cmdlet_input
+        .and_then(|c| c.get("CmdletName"))
+        .and_then(Value::as_str)
+    else {
         return simple_error(
             StatusCode::BAD_REQUEST,
             "BadRequest",
@@ -256,7 +331,13 @@ async fn invoke_command(
     let parameters = match cmdlet_input.and_then(|c| c.get("Parameters")) {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(map)) => map.clone(),
-        Some(_) => return simple_error(StatusCode::BAD_REQUEST, "BadRequest", "Parameters must be a JSON object."),
+        Some(_) => {
+            return simple_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "Parameters must be a JSON object.",
+            );
+        }
     };
     let hash = input_hash(cmdlet, &parameters);
     let skip = match query.get("$skiptoken").or_else(|| query.get("$skipToken")) {
@@ -274,7 +355,12 @@ async fn invoke_command(
     };
     let fields: Vec<String> = query
         .get("$select")
-        .map(|s| s.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect())
+        .map(|s| {
+            s.split(',')
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     let account = engine::app_account(&claims.appid);
     let ctx = CallContext {
@@ -299,7 +385,9 @@ async fn invoke_command(
     let page: &[Item] = output.items.get(skip..end).unwrap_or(&[]);
     let values: Vec<Value> = {
         let org = state.org();
-        page.iter().map(|i| select(engine::item_value(&org, i), &fields)).collect()
+        page.iter()
+            .map(|i| select(engine::item_value(&org, i), &fields))
+            .collect()
     };
     engine::charge_call(state, values.len()).await;
 
@@ -307,7 +395,10 @@ async fn invoke_command(
     let mut body = Map::new();
     body.insert(
         "@odata.context".into(),
-        Value::String(format!("{base}/adminapi/{version}/{tenant}/$metadata#{}", entity_name(cmdlet))),
+        Value::String(format!(
+            "{base}/adminapi/{version}/{tenant}/$metadata#{}",
+            entity_name(cmdlet)
+        )),
     );
     body.insert("value".into(), Value::Array(values));
     if end < output.items.len() {
@@ -317,14 +408,22 @@ async fn invoke_command(
         );
         if let Some(sel) = query.get("$select") {
             link.push_str("&$select=");
-            link.push_str(&percent_encoding::utf8_percent_encode(sel, percent_encoding::NON_ALPHANUMERIC).to_string());
+            link.push_str(
+                &percent_encoding::utf8_percent_encode(sel, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string(),
+            );
         }
         body.insert("@odata.nextLink".into(), Value::String(link));
     }
     let mut warnings: Vec<Value> = Vec::new();
     if skip == 0 {
         warnings.extend(output.warnings.iter().map(|w| Value::String(w.clone())));
-        warnings.extend(output.errors.iter().map(|e| Value::String(e.exception.message.clone())));
+        warnings.extend(
+            output
+                .errors
+                .iter()
+                .map(|e| Value::String(e.exception.message.clone())),
+        );
     }
     if !warnings.is_empty() {
         body.insert("@adminapi.warnings".into(), Value::Array(warnings));
@@ -351,7 +450,10 @@ mod tests {
     fn prefer_header() {
         let mut headers = HeaderMap::new();
         assert_eq!(max_page_size(&headers), 1000);
-        headers.insert("prefer", HeaderValue::from_static("return=minimal, odata.maxpagesize=250"));
+        headers.insert(
+            "prefer",
+            HeaderValue::from_static("return=minimal, odata.maxpagesize=250"),
+        );
         assert_eq!(max_page_size(&headers), 250);
     }
 }
