@@ -30,6 +30,19 @@ async fn ntlm_post(
     password: &str,
     body: &str,
 ) -> reqwest::Response {
+    ntlm_post_as("NTLM", http, url, user, domain, password, body).await
+}
+
+/// The same with the scheme named explicitly (`NTLM`, or raw NTLM inside `Negotiate`).
+async fn ntlm_post_as(
+    scheme: &str,
+    http: &reqwest::Client,
+    url: &str,
+    user: &str,
+    domain: &str,
+    password: &str,
+    body: &str,
+) -> reqwest::Response {
     let flags = ntlmclient::Flags::NEGOTIATE_UNICODE
         | ntlmclient::Flags::REQUEST_TARGET
         | ntlmclient::Flags::NEGOTIATE_NTLM
@@ -45,7 +58,7 @@ async fn ntlm_post(
         .header("Content-Type", "text/xml; charset=utf-8")
         .header(
             "Authorization",
-            format!("NTLM {}", B64.encode(negotiate.to_bytes().unwrap())),
+            format!("{scheme} {}", B64.encode(negotiate.to_bytes().unwrap())),
         )
         .body(body.to_string())
         .send()
@@ -59,7 +72,9 @@ async fn ntlm_post(
         .to_str()
         .unwrap()
         .to_string();
-    let token = header.strip_prefix("NTLM ").expect("NTLM challenge");
+    let token = header
+        .strip_prefix(&format!("{scheme} "))
+        .expect("NTLM challenge");
     let bytes = B64.decode(token).unwrap();
     let ntlmclient::Message::Challenge(challenge) =
         ntlmclient::Message::try_from(bytes.as_slice()).unwrap()
@@ -97,7 +112,7 @@ async fn ntlm_post(
         .header("Content-Type", "text/xml; charset=utf-8")
         .header(
             "Authorization",
-            format!("NTLM {}", B64.encode(auth.to_bytes().unwrap())),
+            format!("{scheme} {}", B64.encode(auth.to_bytes().unwrap())),
         )
         .body(body.to_string())
         .send()
@@ -423,6 +438,20 @@ async fn create_item_send_and_save_copy_lands_in_the_outbox_over_ntlm() {
     .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(outbox_len(&lab), 2);
+
+    // Raw NTLM inside `Negotiate` (what Windows clients send when offered Negotiate) works too.
+    let response = ntlm_post_as(
+        "Negotiate",
+        &http,
+        &lab.endpoints.ews_url,
+        "notify",
+        "contoso",
+        &notify_password(&lab),
+        &create_item("SendOnly", &["heidi@contoso.lab"], "third", "c"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(outbox_len(&lab), 3);
     lab.shutdown().await;
 }
 

@@ -42,7 +42,7 @@ pub async fn pox_get(
     headers: HeaderMap,
 ) -> Response {
     if let Err(response) = prologue(&state, &cas, &challenges, &headers, Surface::Autodiscover) {
-        return response;
+        return *response;
     }
     pox_protocol_error(600, "Invalid Request")
 }
@@ -56,7 +56,7 @@ pub async fn pox_post(
     body: Bytes,
 ) -> Response {
     if let Err(response) = prologue(&state, &cas, &challenges, &headers, Surface::Autodiscover) {
-        return response;
+        return *response;
     }
     let Ok(root) = xml::parse(&body) else {
         return pox_protocol_error(600, "Invalid Request");
@@ -215,7 +215,7 @@ pub async fn soap_post(
     body: Bytes,
 ) -> Response {
     if let Err(response) = prologue(&state, &cas, &challenges, &headers, Surface::Autodiscover) {
-        return response;
+        return *response;
     }
     let Ok(root) = xml::parse(&body) else {
         return soap_fault(xml::SOAP11, "The request is not well-formed XML.");
