@@ -689,3 +689,66 @@ async fn storms_answer_before_authentication() {
     assert_eq!(status, StatusCode::OK);
     lab.shutdown().await;
 }
+
+#[tokio::test]
+async fn autodiscover_protocol_errors_and_soap_12() {
+    let lab = small_lab().await;
+    let http = client(&lab.endpoints.ca_cert_pem);
+    let password = notify_password(&lab);
+    let pox = |body: String| {
+        http.post(&lab.endpoints.autodiscover_url)
+            .basic_auth("CONTOSO\\notify", Some(password.clone()))
+            .body(body)
+            .send()
+    };
+    let text = pox("<Autodiscover><Request>".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("<ErrorCode>600</ErrorCode>"), "{text}");
+    let mobilesync = pox_request(NOTIFY).replace(
+        "outlook/responseschema/2006a",
+        "mobilesync/responseschema/2006",
+    );
+    let text = pox(mobilesync).await.unwrap().text().await.unwrap();
+    assert!(text.contains("<ErrorCode>601</ErrorCode>"), "{text}");
+    // An authenticated GET is an invalid request, as on Exchange.
+    let text = http
+        .get(&lab.endpoints.autodiscover_url)
+        .basic_auth("CONTOSO\\notify", Some(password.clone()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("<ErrorCode>600</ErrorCode>"), "{text}");
+
+    let soap = |body: String| {
+        http.post(&lab.endpoints.autodiscover_svc_url)
+            .basic_auth("CONTOSO\\notify", Some(password.clone()))
+            .body(body)
+            .send()
+    };
+    let response = soap("<s:Envelope".into()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(response.text().await.unwrap().contains("Fault"));
+
+    // SOAP 1.2 (the EWS Managed API's choice) is answered in SOAP 1.2.
+    let request = soap_request(&[NOTIFY], &["ExternalEwsUrl"]).replace(
+        "http://schemas.xmlsoap.org/soap/envelope/",
+        "http://www.w3.org/2003/05/soap-envelope",
+    );
+    let response = soap(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/soap+xml; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.contains(r#"xmlns:s="http://www.w3.org/2003/05/soap-envelope""#));
+    assert!(text.contains(&format!("<Value>{}</Value>", lab.endpoints.ews_url)));
+    lab.shutdown().await;
+}
