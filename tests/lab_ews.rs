@@ -330,6 +330,7 @@ async fn soap_autodiscover_get_user_settings() {
                 "ExternalEwsUrl",
                 "UserDisplayName",
                 "NoSuchSetting",
+                "InternalUMUrl",
             ],
         ))
         .send()
@@ -352,7 +353,8 @@ async fn soap_autodiscover_get_user_settings() {
     )));
     assert!(text.contains("<Value>Intune Notifications</Value>"));
     assert!(text.contains("<SettingName>NoSuchSetting</SettingName>"));
-    // Top level fine, first user fine, second user invalid.
+    // Top level fine; first user fine with one unknown and one unavailable setting; second user
+    // invalid.
     let codes: Vec<&str> = text
         .split("<ErrorCode>")
         .skip(1)
@@ -360,7 +362,13 @@ async fn soap_autodiscover_get_user_settings() {
         .collect();
     assert_eq!(
         codes,
-        ["NoError", "NoError", "InvalidSetting", "InvalidUser"]
+        [
+            "NoError",
+            "NoError",
+            "InvalidSetting",
+            "SettingIsNotAvailable",
+            "InvalidUser"
+        ]
     );
 
     // Wrong password: 401.
