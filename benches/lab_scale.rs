@@ -48,6 +48,7 @@ async fn main() {
     .await
     .expect("lab starts");
     let started = t1.elapsed();
+    let serving_rss = peak_rss_mib();
     let http = exchange_connector::tls::http_client_builder(Some(std::path::Path::new(
         &lab.endpoints.ca_cert_pem,
     )))
@@ -74,8 +75,9 @@ async fn main() {
         "lab_scale: control API listing of {} devices {listing:.2?}",
         listed.len()
     );
+    println!("lab_scale: peak RSS once serving {serving_rss:.1} MiB (baseline {baseline:.1} MiB)");
     println!(
-        "lab_scale: peak RSS {:.1} MiB (process baseline {baseline:.1} MiB)",
+        "lab_scale: peak RSS after the 50k-device JSON listing (server and client copies) {:.1} MiB",
         peak_rss_mib()
     );
     lab.shutdown().await;

@@ -117,3 +117,139 @@ pub fn evaluate(input: &AbqInput<'_>) -> AbqOutcome {
         None,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(
+        characteristic: RuleCharacteristic,
+        query: &str,
+        level: AccessLevel,
+    ) -> DeviceAccessRule {
+        let name = DeviceAccessRule::name_for(query, characteristic);
+        DeviceAccessRule {
+            identity: name.clone(),
+            name,
+            guid: String::new(),
+            characteristic,
+            query_string: query.into(),
+            access_level: level,
+        }
+    }
+
+    fn input<'a>(
+        allowed: &'a [String],
+        blocked: &'a [String],
+        rules: &'a [DeviceAccessRule],
+        default: AccessLevel,
+    ) -> AbqInput<'a> {
+        AbqInput {
+            active_sync_enabled: true,
+            meets_mailbox_policy: true,
+            device_id: "DEV1",
+            device_type: "iPhone",
+            device_model: "iPhone15C2",
+            device_os: "iOS 17.4",
+            user_agent: "Apple-iPhone15C2/2104.144",
+            allowed_device_ids: allowed,
+            blocked_device_ids: blocked,
+            rules,
+            default_access_level: default,
+        }
+    }
+
+    #[test]
+    fn each_step_of_the_order_wins_over_the_later_ones() {
+        let me = vec!["dev1".to_string()];
+        let none: Vec<String> = Vec::new();
+        let all_rules = vec![
+            rule(RuleCharacteristic::DeviceType, "iPhone", AccessLevel::Allow),
+            rule(
+                RuleCharacteristic::DeviceModel,
+                "iPhone15C2",
+                AccessLevel::Quarantine,
+            ),
+            rule(
+                RuleCharacteristic::UserAgent,
+                "Apple-iPhone15C2/2104.144",
+                AccessLevel::Block,
+            ),
+        ];
+        // Step 3: mailbox policy beats the personal allow list.
+        let mut i = input(&me, &none, &all_rules, AccessLevel::Allow);
+        i.meets_mailbox_policy = false;
+        assert_eq!(evaluate(&i).reason, DeviceAccessStateReason::Policy);
+        // EAS disabled for the mailbox.
+        let mut i = input(&me, &none, &[], AccessLevel::Allow);
+        i.active_sync_enabled = false;
+        assert_eq!(evaluate(&i).state, DeviceAccessState::Blocked);
+        // Step 4: block list beats allow list (case-insensitive DeviceId).
+        let o = evaluate(&input(&me, &me, &all_rules, AccessLevel::Allow));
+        assert_eq!(
+            (o.state, o.reason),
+            (
+                DeviceAccessState::Blocked,
+                DeviceAccessStateReason::Individual
+            )
+        );
+        // Step 5: allow list beats a Block rule and a Block default.
+        let o = evaluate(&input(&me, &none, &all_rules, AccessLevel::Block));
+        assert_eq!(
+            (o.state, o.reason),
+            (
+                DeviceAccessState::Allowed,
+                DeviceAccessStateReason::Individual
+            )
+        );
+        // Step 6: Block rule beats Quarantine and Allow rules, whatever their order.
+        let o = evaluate(&input(&none, &none, &all_rules, AccessLevel::Allow));
+        assert_eq!(o.state, DeviceAccessState::Blocked);
+        assert_eq!(
+            o.rule.as_deref(),
+            Some("Apple-iPhone15C2/2104.144 (UserAgent)")
+        );
+        // Step 7: Quarantine rule beats Allow rule.
+        let o = evaluate(&input(&none, &none, &all_rules[..2], AccessLevel::Allow));
+        assert_eq!(
+            (o.state, o.reason),
+            (
+                DeviceAccessState::Quarantined,
+                DeviceAccessStateReason::DeviceRule
+            )
+        );
+        // Step 8: Allow rule beats a Block default.
+        let o = evaluate(&input(&none, &none, &all_rules[..1], AccessLevel::Block));
+        assert_eq!(
+            (o.state, o.reason),
+            (
+                DeviceAccessState::Allowed,
+                DeviceAccessStateReason::DeviceRule
+            )
+        );
+        // Step 9: the default.
+        for (default, state) in [
+            (AccessLevel::Allow, DeviceAccessState::Allowed),
+            (AccessLevel::Block, DeviceAccessState::Blocked),
+            (AccessLevel::Quarantine, DeviceAccessState::Quarantined),
+        ] {
+            let o = evaluate(&input(&none, &none, &[], default));
+            assert_eq!(
+                (o.state, o.reason, o.rule),
+                (state, DeviceAccessStateReason::Global, None)
+            );
+        }
+    }
+
+    #[test]
+    fn rules_match_exactly_not_by_prefix() {
+        let none: Vec<String> = Vec::new();
+        let rules = vec![rule(
+            RuleCharacteristic::DeviceModel,
+            "iPhone15",
+            AccessLevel::Block,
+        )];
+        let o = evaluate(&input(&none, &none, &rules, AccessLevel::Allow));
+        assert_eq!(o.state, DeviceAccessState::Allowed);
+    }
+}

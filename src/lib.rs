@@ -10,9 +10,13 @@
 pub mod abq;
 pub mod bridge_protocol;
 pub mod certificate;
+pub mod error_text;
 pub mod exchange;
+pub mod intune;
 pub mod lab;
+pub mod logging;
 pub mod model;
+pub mod notify;
 pub mod oauth;
 pub mod package;
 pub mod policy;

@@ -1,0 +1,171 @@
+//! The Exchange management client: the only way the connector sees and changes Exchange.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`cmdlets`] | [`ExchangeClient`]: typed calls (devices, CAS mailboxes, lists, settings, rules, servers, permissions) |
+//! | [`bridge`] | on-premises transport: a PowerShell child running `assets/exchange-bridge.ps1` ([`crate::bridge_protocol`]) |
+//! | [`rest`] | Exchange Online transport: REST `InvokeCommand` with an app-only token |
+//! | [`pool`] | the runspace pool: bounded parallelism, backpressure, retries, shrinking, recycling |
+//! | [`failover`] | Client Access server discovery, failover and return to the primary |
+//! | [`commands_log`] | optional JSON-lines log of every cmdlet sent |
+//! | [`error`] | [`ExchangeError`] |
+//!
+//! A [`Transport`] is one runspace: it runs one cmdlet at a time and streams the output records to a
+//! [`RecordSink`]. A [`Connector`] opens transports against a server. The [`pool::RunspacePool`] owns
+//! the transports and is what [`ExchangeClient`] calls.
+
+pub mod bridge;
+pub mod cmdlets;
+pub mod commands_log;
+pub mod error;
+pub mod failover;
+pub mod pool;
+pub mod rest;
+
+pub use cmdlets::{DeviceListEdit, ExchangeClient, PermissionReport};
+pub use error::ExchangeError;
+
+use crate::model::exchange::ErrorRecord;
+use futures_util::future::BoxFuture;
+use serde_json::{Map, Value};
+
+/// One cmdlet call: name and parameters (see [`crate::bridge_protocol`] for the value mapping).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    /// Cmdlet name, e.g. `Get-MobileDevice`.
+    pub cmdlet: String,
+    /// Parameters. Objects are hashtables (`{"Add":[..],"Remove":[..]}`).
+    pub parameters: Map<String, Value>,
+}
+
+impl Invocation {
+    /// A call without parameters.
+    pub fn new(cmdlet: &str) -> Self {
+        Invocation {
+            cmdlet: cmdlet.to_string(),
+            parameters: Map::new(),
+        }
+    }
+
+    /// Adds a parameter.
+    pub fn param(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.parameters.insert(name.to_string(), value.into());
+        self
+    }
+
+    /// Whether the cmdlet changes something (used for logging and documentation of retry safety).
+    pub fn is_write(&self) -> bool {
+        !self.cmdlet.starts_with("Get-")
+    }
+}
+
+/// What a finished call reported besides its records.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InvokeOutcome {
+    /// Records written.
+    pub count: u64,
+    /// Non-terminating error records.
+    pub errors: Vec<ErrorRecord>,
+    /// Warnings (REST `@adminapi.warnings`).
+    pub warnings: Vec<String>,
+}
+
+impl InvokeOutcome {
+    /// Fails with the first error record, if any.
+    pub fn into_result(self, cmdlet: &str) -> Result<InvokeOutcome, ExchangeError> {
+        match self.errors.first() {
+            Some(record) => Err(ExchangeError::from_record(cmdlet, record)),
+            None => Ok(self),
+        }
+    }
+}
+
+/// Receives the output records of a call as they arrive.
+pub trait RecordSink: Send {
+    /// Called before every attempt: a retried call starts again from its first record, so a sink
+    /// that collects must forget what an earlier, failed attempt delivered.
+    fn restart(&mut self);
+    /// One record. An error stops delivery (the call is still drained, then fails with it).
+    fn record(&mut self, record: Value) -> Result<(), ExchangeError>;
+}
+
+/// A sink that drops records (writes, whose output the caller does not need).
+#[derive(Debug, Default)]
+pub struct DiscardSink;
+
+impl RecordSink for DiscardSink {
+    fn restart(&mut self) {}
+    fn record(&mut self, _record: Value) -> Result<(), ExchangeError> {
+        Ok(())
+    }
+}
+
+/// Deserialises each record into `T` as it arrives (no JSON text is kept).
+#[derive(Debug)]
+pub struct CollectSink<T> {
+    cmdlet: String,
+    /// Records so far.
+    pub items: Vec<T>,
+}
+
+impl<T> CollectSink<T> {
+    /// A sink for a call of `cmdlet` (named in decoding errors).
+    pub fn new(cmdlet: &str) -> Self {
+        CollectSink {
+            cmdlet: cmdlet.to_string(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + Send> RecordSink for CollectSink<T> {
+    fn restart(&mut self) {
+        self.items.clear();
+    }
+    fn record(&mut self, record: Value) -> Result<(), ExchangeError> {
+        let item = serde_json::from_value(record).map_err(|e| ExchangeError::Decode {
+            cmdlet: self.cmdlet.clone(),
+            message: e.to_string(),
+        })?;
+        self.items.push(item);
+        Ok(())
+    }
+}
+
+/// One runspace: runs one cmdlet at a time.
+pub trait Transport: Send {
+    /// Runs a cmdlet, streaming its records to `sink`. A terminating error is `Err`; non-terminating
+    /// error records are in the outcome.
+    fn invoke<'a>(
+        &'a mut self,
+        invocation: &'a Invocation,
+        sink: &'a mut dyn RecordSink,
+    ) -> BoxFuture<'a, Result<InvokeOutcome, ExchangeError>>;
+
+    /// The server answering (FQDN, or the REST base URL).
+    fn server(&self) -> &str;
+
+    /// Closes the session (removes the remote runspace). Dropping a transport also closes it, without
+    /// waiting.
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// A Client Access server the bridge can connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CasServer {
+    /// NetBIOS name (or the host of the URI for the configured primary).
+    pub name: String,
+    /// FQDN.
+    pub fqdn: String,
+    /// `http(s)://<server>/PowerShell/`.
+    pub connection_uri: String,
+}
+
+/// Opens transports.
+pub trait Connector: Send + Sync {
+    /// Opens a runspace on `server` (`None` for transports without servers, such as REST).
+    fn connect<'a>(
+        &'a self,
+        server: Option<&'a CasServer>,
+    ) -> BoxFuture<'a, Result<Box<dyn Transport>, ExchangeError>>;
+}

@@ -1,0 +1,249 @@
+//! HTTP authentication for Autodiscover and EWS with the notification account: NTLM (the on-premises
+//! default) and Basic. NTLM messages come from the `ntlmclient` crate; this module only carries them
+//! over HTTP. NTLM authenticates a connection, so the client used here must keep one HTTP/1.1
+//! connection per host (see [`http1_client`]).
+
+use crate::secret::Secret;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use reqwest::header::{AUTHORIZATION, HeaderMap, WWW_AUTHENTICATE};
+
+/// Which scheme to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum AuthScheme {
+    /// NTLM (on-premises default).
+    #[default]
+    Ntlm,
+    /// Basic (only over HTTPS).
+    Basic,
+}
+
+/// The notification account's credential.
+#[derive(Debug, Clone)]
+pub struct MailboxCredential {
+    /// `user@domain` (UPN) or `DOMAIN\user`.
+    pub user: String,
+    /// Password.
+    pub password: Secret,
+    /// Scheme.
+    pub scheme: AuthScheme,
+}
+
+/// Why an authenticated request failed before any application answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Network, TLS or proxy.
+    #[error("cannot reach {url}: {message}")]
+    Unreachable {
+        /// URL.
+        url: String,
+        /// Cause with its chain.
+        message: String,
+    },
+    /// The server refused the credentials.
+    #[error(
+        "{url} refused the notification account's credentials ({scheme:?}). Check the account name (user@domain or DOMAIN\\user) and password, and that the account is not locked or expired."
+    )]
+    Refused {
+        /// URL.
+        url: String,
+        /// Scheme tried.
+        scheme: AuthScheme,
+    },
+    /// The server does not offer the scheme.
+    #[error(
+        "{url} does not accept {scheme:?} authentication (it offers: {offered}). Choose a scheme the server offers."
+    )]
+    SchemeNotOffered {
+        /// URL.
+        url: String,
+        /// Scheme tried.
+        scheme: AuthScheme,
+        /// What the server offered.
+        offered: String,
+    },
+    /// A malformed NTLM challenge.
+    #[error("{url} sent an NTLM challenge that cannot be read: {message}")]
+    BadChallenge {
+        /// URL.
+        url: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// A client suited to NTLM: HTTP/1.1 only, one kept-alive connection per host, TLS from `builder`.
+pub fn http1_client(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, reqwest::Error> {
+    builder
+        .http1_only()
+        .pool_max_idle_per_host(1)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+}
+
+fn split_user(user: &str) -> (String, String) {
+    match user.split_once('\\') {
+        Some((domain, name)) => (domain.to_string(), name.to_string()),
+        None => (String::new(), user.to_string()),
+    }
+}
+
+/// Sends a POST with `body` and `content_type`, authenticating as `credential`. Returns the final
+/// response (any status other than a refused 401).
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    content_type: &str,
+    body: &str,
+    extra: &HeaderMap,
+    credential: &MailboxCredential,
+) -> Result<reqwest::Response, AuthError> {
+    let send = |authorization: Option<String>| {
+        let mut request = client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .headers(extra.clone())
+            .body(body.to_string());
+        if let Some(value) = authorization {
+            request = request.header(AUTHORIZATION, value);
+        }
+        request.send()
+    };
+    let unreachable = |e: reqwest::Error| AuthError::Unreachable {
+        url: url.to_string(),
+        message: crate::error_text::chain(&e),
+    };
+    match credential.scheme {
+        AuthScheme::Basic => {
+            let token = B64.encode(format!(
+                "{}:{}",
+                credential.user,
+                credential.password.expose()
+            ));
+            let response = send(Some(format!("Basic {token}")))
+                .await
+                .map_err(unreachable)?;
+            if response.status() == 401 {
+                return Err(refused_or_not_offered(
+                    url,
+                    AuthScheme::Basic,
+                    response.headers(),
+                ));
+            }
+            Ok(response)
+        }
+        AuthScheme::Ntlm => {
+            let (domain, user) = split_user(&credential.user);
+            let workstation = "EXCHANGECONNECTOR".to_string();
+            let negotiate = ntlmclient::Message::Negotiate(ntlmclient::NegotiateMessage {
+                flags: ntlmclient::Flags::NEGOTIATE_UNICODE
+                    | ntlmclient::Flags::REQUEST_TARGET
+                    | ntlmclient::Flags::NEGOTIATE_NTLM
+                    | ntlmclient::Flags::NEGOTIATE_WORKSTATION_SUPPLIED,
+                supplied_domain: String::new(),
+                supplied_workstation: workstation.clone(),
+                os_version: Default::default(),
+            });
+            let bytes = negotiate.to_bytes().map_err(|e| AuthError::BadChallenge {
+                url: url.to_string(),
+                message: format!("cannot encode the negotiate message: {e:?}"),
+            })?;
+            let first = send(Some(format!("NTLM {}", B64.encode(bytes))))
+                .await
+                .map_err(unreachable)?;
+            if first.status() != 401 {
+                return Ok(first);
+            }
+            let challenge_b64 = first
+                .headers()
+                .get_all(WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(|v| v.strip_prefix("NTLM ").map(str::trim).map(str::to_string));
+            let Some(challenge_b64) = challenge_b64 else {
+                return Err(refused_or_not_offered(
+                    url,
+                    AuthScheme::Ntlm,
+                    first.headers(),
+                ));
+            };
+            // Read the body so the connection is free for the authenticate message.
+            let _ = first.bytes().await;
+            let bad = |message: String| AuthError::BadChallenge {
+                url: url.to_string(),
+                message,
+            };
+            let challenge_bytes = B64.decode(challenge_b64).map_err(|e| bad(e.to_string()))?;
+            let challenge = match ntlmclient::Message::try_from(challenge_bytes.as_slice()) {
+                Ok(ntlmclient::Message::Challenge(c)) => c,
+                Ok(other) => {
+                    return Err(bad(format!(
+                        "expected a challenge, got message type {}",
+                        other.message_number()
+                    )));
+                }
+                Err(e) => return Err(bad(format!("{e:?}"))),
+            };
+            let target_info: Vec<u8> = challenge
+                .target_information
+                .iter()
+                .flat_map(|entry| entry.to_bytes())
+                .collect();
+            let creds = ntlmclient::Credentials {
+                username: user,
+                password: credential.password.expose().to_string(),
+                domain,
+            };
+            let response = ntlmclient::respond_challenge_ntlm_v2(
+                challenge.challenge,
+                &target_info,
+                ntlmclient::get_ntlm_time(),
+                &creds,
+            );
+            let authenticate = response.to_message(
+                &creds,
+                &workstation,
+                ntlmclient::Flags::NEGOTIATE_UNICODE | ntlmclient::Flags::NEGOTIATE_NTLM,
+            );
+            let bytes = authenticate
+                .to_bytes()
+                .map_err(|e| bad(format!("cannot encode: {e:?}")))?;
+            let second = send(Some(format!("NTLM {}", B64.encode(bytes))))
+                .await
+                .map_err(unreachable)?;
+            if second.status() == 401 {
+                return Err(AuthError::Refused {
+                    url: url.to_string(),
+                    scheme: AuthScheme::Ntlm,
+                });
+            }
+            Ok(second)
+        }
+    }
+}
+
+fn refused_or_not_offered(url: &str, scheme: AuthScheme, headers: &HeaderMap) -> AuthError {
+    let offered: Vec<String> = headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+        .collect();
+    let wanted = match scheme {
+        AuthScheme::Ntlm => "NTLM",
+        AuthScheme::Basic => "Basic",
+    };
+    if offered.is_empty() || offered.iter().any(|o| o.eq_ignore_ascii_case(wanted)) {
+        AuthError::Refused {
+            url: url.to_string(),
+            scheme,
+        }
+    } else {
+        AuthError::SchemeNotOffered {
+            url: url.to_string(),
+            scheme,
+            offered: offered.join(", "),
+        }
+    }
+}

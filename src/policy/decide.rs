@@ -1,0 +1,493 @@
+//! The per-device decision.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::{ListKind, OwnedEntries};
+use super::settings::{EnforcementAction, PolicySettings};
+use crate::abq::{self, AbqInput, AbqOutcome, list_contains};
+use crate::model::exchange::{
+    AccessLevel, CasMailbox, DeviceAccessRule, DeviceAccessState, DeviceAccessStateReason,
+    MobileDevice,
+};
+use crate::model::intune::{
+    ComplianceState, ExchangeAccessStateReason, ManagedDevice, ManagementAgent,
+};
+
+/// The organisation-wide part of Exchange's ABQ evaluation: device access rules and the default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgAccess {
+    /// `DefaultAccessLevel` of `Get-ActiveSyncOrganizationSettings`.
+    pub default_access_level: AccessLevel,
+    /// `Get-ActiveSyncDeviceAccessRule`.
+    pub rules: Vec<DeviceAccessRule>,
+}
+
+impl OrgAccess {
+    /// What Exchange gives a device with the given personal lists (spec §5.1). The mailbox policy is
+    /// assumed met: the connector cannot see it and does not change it.
+    pub fn evaluate(
+        &self,
+        mailbox: &CasMailbox,
+        device: &MobileDevice,
+        allowed: &[String],
+        blocked: &[String],
+    ) -> AbqOutcome {
+        abq::evaluate(&AbqInput {
+            active_sync_enabled: mailbox.active_sync_enabled,
+            meets_mailbox_policy: true,
+            device_id: &device.device_id,
+            device_type: &device.device_type,
+            device_model: device.device_model.as_deref().unwrap_or(""),
+            device_os: device.device_os.as_deref().unwrap_or(""),
+            user_agent: device.device_user_agent.as_deref().unwrap_or(""),
+            allowed_device_ids: allowed,
+            blocked_device_ids: blocked,
+            rules: &self.rules,
+            default_access_level: self.default_access_level,
+        })
+    }
+
+    /// What the organisation's rules and default alone give the device (no personal entry for it).
+    pub fn without_entries(&self, mailbox: &CasMailbox, device: &MobileDevice) -> AbqOutcome {
+        self.evaluate(mailbox, device, &[], &[])
+    }
+}
+
+/// Whether the Intune inventory the caller read is complete. Only a complete inventory proves that a
+/// device without a record is not enrolled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum InventoryCompleteness {
+    /// Every page of `managedDevices` was read (full read), or the device's record is known current.
+    Complete,
+    /// The read failed, stopped part-way, or only changes were read: a missing record proves nothing.
+    Incomplete,
+}
+
+/// The access the connector wants a device to have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DesiredAccess {
+    /// The device may sync.
+    Allow,
+    /// The device is refused (block list).
+    Block,
+    /// The device is quarantined (by the organisation's Quarantine rule or default, no personal entry).
+    Quarantine,
+    /// Not enough facts: keep the device's current access and the connector's entries as they are.
+    Untouched,
+    /// Outside the policy (user not targeted, or policy disabled): the connector withdraws its own
+    /// entries for the device, if any, and leaves it to Exchange's own rules.
+    Release,
+}
+
+impl DesiredAccess {
+    /// A stable word (stored, printed, parsed by the table test).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DesiredAccess::Allow => "Allow",
+            DesiredAccess::Block => "Block",
+            DesiredAccess::Quarantine => "Quarantine",
+            DesiredAccess::Untouched => "Untouched",
+            DesiredAccess::Release => "Release",
+        }
+    }
+
+    /// Parses [`DesiredAccess::as_str`], case-insensitively.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            DesiredAccess::Allow,
+            DesiredAccess::Block,
+            DesiredAccess::Quarantine,
+            DesiredAccess::Untouched,
+            DesiredAccess::Release,
+        ]
+        .into_iter()
+        .find(|d| d.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+
+    /// The Exchange state the plan must produce, for the decisions that fix one.
+    pub fn expected_state(self) -> Option<DeviceAccessState> {
+        match self {
+            DesiredAccess::Allow => Some(DeviceAccessState::Allowed),
+            DesiredAccess::Block => Some(DeviceAccessState::Blocked),
+            DesiredAccess::Quarantine => Some(DeviceAccessState::Quarantined),
+            DesiredAccess::Untouched | DesiredAccess::Release => None,
+        }
+    }
+}
+
+impl fmt::Display for DesiredAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The decision for one device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// What the connector wants (and, for Allow/Block/Quarantine, what the plan will produce).
+    pub desired: DesiredAccess,
+    /// Why, in Graph's `exchangeAccessStateReason` vocabulary (what Intune shows for the device).
+    pub reason: ExchangeAccessStateReason,
+    /// A sentence for admins.
+    pub explanation: String,
+}
+
+impl Decision {
+    fn new(desired: DesiredAccess, reason: ExchangeAccessStateReason, explanation: String) -> Self {
+        Decision {
+            desired,
+            reason,
+            explanation,
+        }
+    }
+}
+
+/// The facts about one device.
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionInput<'a> {
+    /// The Exchange partnership.
+    pub device: &'a MobileDevice,
+    /// The mailbox's CAS record with its personal allow/block lists.
+    pub mailbox: &'a CasMailbox,
+    /// Whether the mailbox's user is in scope ([`super::Targeting`]).
+    pub targeted: bool,
+    /// The Intune record joined on `easDeviceId` = `DeviceId` ([`ManagedIndex`]), if any.
+    pub managed: Option<&'a ManagedDevice>,
+    /// Whether the Intune read was complete.
+    pub inventory: InventoryCompleteness,
+    /// The mailbox's entries the connector owns (from the store).
+    pub owned: &'a OwnedEntries,
+    /// Whether the connector allow-listed this device during rollout (grandfathered: stays allowed
+    /// unless Intune says it is not compliant).
+    pub grandfathered: bool,
+}
+
+/// Intune records by `easDeviceId`, compared without regard to case as Exchange compares DeviceIds.
+#[derive(Debug, Clone, Default)]
+pub struct ManagedIndex<'a> {
+    by_eas_id: HashMap<String, &'a ManagedDevice>,
+}
+
+impl<'a> ManagedIndex<'a> {
+    /// Indexes records that have an `easDeviceId`. When several records share one (stale records after
+    /// re-enrolment), the one that checked in with Intune last wins.
+    pub fn new(devices: impl IntoIterator<Item = &'a ManagedDevice>) -> Self {
+        let mut by_eas_id: HashMap<String, &'a ManagedDevice> = HashMap::new();
+        for device in devices {
+            let Some(id) = device.eas_device_id.as_deref().filter(|id| !id.is_empty()) else {
+                continue;
+            };
+            let key = id.to_ascii_lowercase();
+            match by_eas_id.get(&key) {
+                Some(existing) if existing.last_sync_date_time >= device.last_sync_date_time => {}
+                _ => {
+                    by_eas_id.insert(key, device);
+                }
+            }
+        }
+        ManagedIndex { by_eas_id }
+    }
+
+    /// The record for an Exchange DeviceId.
+    pub fn get(&self, device_id: &str) -> Option<&'a ManagedDevice> {
+        self.by_eas_id.get(&device_id.to_ascii_lowercase()).copied()
+    }
+
+    /// Number of indexed records.
+    pub fn len(&self) -> usize {
+        self.by_eas_id.len()
+    }
+
+    /// Whether nothing is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.by_eas_id.is_empty()
+    }
+}
+
+/// Decides one device (see `docs/policy-decisions.md` for the table of cases). Order:
+///
+/// 1. policy disabled or user not targeted → [`DesiredAccess::Release`];
+/// 2. EAS disabled on the mailbox → Untouched (Exchange refuses every device anyway);
+/// 3. an Exchange admin's own entry (not owned by the connector) wins: block list → Block, allow list →
+///    Allow, both with reason `exchangeIndividualRule` (ABQ: block list before allow list);
+/// 4. platform exceptions (`exchangeDeviceRule`), unless the device is compliant and
+///    `compliant_beats_platform_restriction` is on (Block/Quarantine exceptions only);
+/// 5. Intune: compliant (or in grace, when grace counts) → Allow; noncompliant/conflict/error →
+///    the not-compliant action; an EAS-only record (`managementAgent` = `eas`) → not enrolled; unknown
+///    or Configuration Manager compliance → Untouched;
+/// 6. no Intune record: complete inventory → the not-enrolled action; incomplete → Untouched
+///    (never lock out: blocking needs a positive fact);
+/// 7. rollout: a grandfathered device that is not reported non-compliant stays allowed.
+///
+/// A Quarantine the organisation's rules and default cannot produce for this device (Exchange has no
+/// per-device quarantine list) becomes Block, and the explanation says so.
+pub fn decide(settings: &PolicySettings, org: &OrgAccess, input: &DecisionInput<'_>) -> Decision {
+    use ExchangeAccessStateReason as R;
+    let device = input.device;
+    let id = device.device_id.as_str();
+    if !settings.enabled {
+        return Decision::new(
+            DesiredAccess::Release,
+            R::None,
+            "The access policy is disabled: the connector leaves the device to Exchange's own rules."
+                .into(),
+        );
+    }
+    if !input.targeted {
+        return Decision::new(
+            DesiredAccess::Release,
+            R::None,
+            "The user is not in an included group (or is in an excluded group): the connector leaves \
+             the device to Exchange's own rules."
+                .into(),
+        );
+    }
+    if !input.mailbox.active_sync_enabled {
+        return Decision::new(
+            DesiredAccess::Untouched,
+            R::ExchangeMailboxPolicy,
+            "ActiveSync is disabled for the mailbox: Exchange refuses every device whatever the lists \
+             say, so the connector changes nothing."
+                .into(),
+        );
+    }
+
+    let policy = policy_verdict(settings, org, input);
+
+    // An Exchange admin's own entries are exemptions the connector never overrides (ABQ order: the
+    // block list is consulted before the allow list).
+    let mailbox = input.mailbox;
+    let admin_block = list_contains(&mailbox.active_sync_blocked_device_ids, id)
+        && !input.owned.contains(ListKind::Block, id);
+    let admin_allow = list_contains(&mailbox.active_sync_allowed_device_ids, id)
+        && !input.owned.contains(ListKind::Allow, id);
+    if admin_block {
+        return Decision::new(
+            DesiredAccess::Block,
+            R::ExchangeIndividualRule,
+            format!(
+                "An Exchange admin put {id} on the mailbox's block list; the connector cannot allow it \
+                 and does not remove an entry it did not make (the policy alone: {} — {})",
+                policy.desired, policy.explanation
+            ),
+        );
+    }
+    if admin_allow {
+        return Decision::new(
+            DesiredAccess::Allow,
+            R::ExchangeIndividualRule,
+            format!(
+                "An Exchange admin put {id} on the mailbox's allow list; the connector respects that \
+                 exemption (the policy alone: {} — {})",
+                policy.desired, policy.explanation
+            ),
+        );
+    }
+    policy
+}
+
+/// Steps 4–7 of [`decide`]: what the policy says, ignoring admin entries.
+fn policy_verdict(
+    settings: &PolicySettings,
+    org: &OrgAccess,
+    input: &DecisionInput<'_>,
+) -> Decision {
+    use ExchangeAccessStateReason as R;
+    let verdict = match input.managed {
+        Some(record) => from_record(settings, org, input, record),
+        None => match input.inventory {
+            InventoryCompleteness::Complete => express(
+                settings.unenrolled_action,
+                R::NotEnrolled,
+                "No Intune record has this EAS DeviceId in a complete inventory: not enrolled".into(),
+                org,
+                input,
+            ),
+            InventoryCompleteness::Incomplete => Decision::new(
+                DesiredAccess::Untouched,
+                R::Unknown,
+                "No Intune record found, but the Intune inventory read was incomplete: keeping the \
+                 current access (blocking needs a positive fact)"
+                    .into(),
+            ),
+        },
+    };
+
+    let device = input.device;
+    if let Some(exception) =
+        settings.platform_exception_for(&device.device_type, device.device_model.as_deref())
+    {
+        let what = format!(
+            "Platform exception {:?} '{}' → {}",
+            exception.kind, exception.name, exception.access
+        );
+        // The retired connector's exceptions were Exchange rules, which a compliant device's allow
+        // entry beat (spec §2.1); migrated policies keep that.
+        let compliant = verdict.desired == DesiredAccess::Allow && verdict.reason == R::Compliant;
+        if exception.access != AccessLevel::Allow
+            && settings.compliant_beats_platform_restriction
+            && compliant
+        {
+            return Decision::new(
+                DesiredAccess::Allow,
+                R::Compliant,
+                format!(
+                    "{} — overrides the platform exception ({what}): compliant devices pass platform \
+                     restrictions in this policy",
+                    verdict.explanation
+                ),
+            );
+        }
+        return match exception.access {
+            AccessLevel::Allow => Decision::new(DesiredAccess::Allow, R::ExchangeDeviceRule, what),
+            AccessLevel::Block => Decision::new(DesiredAccess::Block, R::ExchangeDeviceRule, what),
+            AccessLevel::Quarantine => express(
+                EnforcementAction::Quarantine,
+                R::ExchangeDeviceRule,
+                what,
+                org,
+                input,
+            ),
+        };
+    }
+
+    // Rollout: a device that was already syncing stays allowed until Intune says it is not compliant.
+    let positive_noncompliance = verdict.reason == R::NotCompliant;
+    if input.grandfathered && verdict.desired != DesiredAccess::Allow && !positive_noncompliance {
+        return Decision::new(
+            DesiredAccess::Allow,
+            R::ExchangeIndividualRule,
+            format!(
+                "Allow-listed by the rollout (it was syncing before enforcement); it stays allowed \
+                 until Intune reports it not compliant (without rollout: {} — {})",
+                verdict.desired, verdict.explanation
+            ),
+        );
+    }
+    verdict
+}
+
+fn from_record(
+    settings: &PolicySettings,
+    org: &OrgAccess,
+    input: &DecisionInput<'_>,
+    record: &ManagedDevice,
+) -> Decision {
+    use ExchangeAccessStateReason as R;
+    // An EAS-only record is Exchange's report of the partnership, not an enrolment.
+    if record.management_agent == Some(ManagementAgent::Eas) {
+        return express(
+            settings.unenrolled_action,
+            R::NotEnrolled,
+            format!(
+                "Intune record {} is EAS-only (managementAgent eas): not enrolled",
+                record.id
+            ),
+            org,
+            input,
+        );
+    }
+    let noncompliant = |what: &str| {
+        express(
+            settings.noncompliant_action,
+            R::NotCompliant,
+            format!("Intune record {} is {what}", record.id),
+            org,
+            input,
+        )
+    };
+    match &record.compliance_state {
+        Some(ComplianceState::Compliant) => Decision::new(
+            DesiredAccess::Allow,
+            R::Compliant,
+            format!("Intune record {} is enrolled and compliant", record.id),
+        ),
+        Some(ComplianceState::InGracePeriod) if settings.grace_counts_as_compliant => {
+            Decision::new(
+                DesiredAccess::Allow,
+                R::Compliant,
+                format!(
+                    "Intune record {} is in its compliance grace period, which the policy counts as compliant",
+                    record.id
+                ),
+            )
+        }
+        Some(ComplianceState::InGracePeriod) => {
+            noncompliant("in its grace period, which the policy does not count as compliant")
+        }
+        // Intune's conditional access treats conflict and error as not compliant.
+        Some(ComplianceState::Noncompliant) => noncompliant("not compliant"),
+        Some(ComplianceState::Conflict) => noncompliant("in conflict (treated as not compliant)"),
+        Some(ComplianceState::Error) => noncompliant("in error (treated as not compliant)"),
+        Some(
+            state @ (ComplianceState::Unknown
+            | ComplianceState::ConfigManager
+            | ComplianceState::Unrecognised(_)),
+        ) => Decision::new(
+            DesiredAccess::Untouched,
+            R::Unknown,
+            format!(
+                "Intune record {} has compliance '{state}', which proves nothing: keeping the current access",
+                record.id
+            ),
+        ),
+        None => Decision::new(
+            DesiredAccess::Untouched,
+            R::Unknown,
+            format!(
+                "Intune record {} has no compliance state: keeping the current access",
+                record.id
+            ),
+        ),
+    }
+}
+
+/// Turns an enforcement action into something Exchange can express for this device. Block always can
+/// (block list). Quarantine only through the organisation's rules or default with no personal entry; when
+/// those would not quarantine this device, the connector blocks instead and says so.
+fn express(
+    action: EnforcementAction,
+    reason: ExchangeAccessStateReason,
+    why: String,
+    org: &OrgAccess,
+    input: &DecisionInput<'_>,
+) -> Decision {
+    match action {
+        EnforcementAction::Block => {
+            Decision::new(DesiredAccess::Block, reason, format!("{why} → Block"))
+        }
+        EnforcementAction::Quarantine => {
+            let outcome = org.without_entries(input.mailbox, input.device);
+            if outcome.state == DeviceAccessState::Quarantined {
+                Decision::new(
+                    DesiredAccess::Quarantine,
+                    reason,
+                    format!("{why} → Quarantine ({})", describe(&outcome)),
+                )
+            } else {
+                Decision::new(
+                    DesiredAccess::Block,
+                    reason,
+                    format!(
+                        "{why} → Quarantine asked, but Exchange has no per-device quarantine list and \
+                         the organisation's rules and default give {} ({}); blocking instead. Set the \
+                         unmanaged-device access (DefaultAccessLevel) to Quarantine to quarantine",
+                        outcome.state,
+                        describe(&outcome)
+                    ),
+                )
+            }
+        }
+    }
+}
+
+fn describe(outcome: &AbqOutcome) -> String {
+    match (&outcome.reason, &outcome.rule) {
+        (DeviceAccessStateReason::DeviceRule, Some(rule)) => format!("device access rule '{rule}'"),
+        (DeviceAccessStateReason::Global, _) => "organisation default".into(),
+        (reason, _) => reason.to_string(),
+    }
+}

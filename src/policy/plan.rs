@@ -1,0 +1,514 @@
+//! From decisions to per-mailbox list changes, the mass-change guard and the rollout plan.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::decide::{Decision, DesiredAccess, OrgAccess};
+use super::settings::PolicySettings;
+use crate::abq::{AbqOutcome, list_contains};
+use crate::model::exchange::{CasMailbox, DeviceAccessState, MobileDevice};
+
+/// One of a mailbox's personal lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ListKind {
+    /// `ActiveSyncAllowedDeviceIDs`.
+    Allow,
+    /// `ActiveSyncBlockedDeviceIDs`.
+    Block,
+}
+
+impl ListKind {
+    /// A stable word (`allow` / `block`), as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListKind::Allow => "allow",
+            ListKind::Block => "block",
+        }
+    }
+
+    /// Parses [`ListKind::as_str`], case-insensitively.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "allow" => Some(ListKind::Allow),
+            "block" => Some(ListKind::Block),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ListKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The entries of one mailbox's lists that the connector added (from the store). DeviceIds are kept
+/// lowercase: Exchange compares them without regard to case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnedEntries {
+    allow: BTreeSet<String>,
+    block: BTreeSet<String>,
+}
+
+impl OwnedEntries {
+    /// No entries.
+    pub fn new() -> Self {
+        OwnedEntries::default()
+    }
+
+    /// Records an owned entry.
+    pub fn insert(&mut self, list: ListKind, device_id: &str) {
+        self.set_mut(list).insert(device_id.to_ascii_lowercase());
+    }
+
+    /// Whether the connector owns this entry.
+    pub fn contains(&self, list: ListKind, device_id: &str) -> bool {
+        self.set(list).contains(&device_id.to_ascii_lowercase())
+    }
+
+    /// The owned DeviceIds of one list (lowercase).
+    pub fn iter(&self, list: ListKind) -> impl Iterator<Item = &str> {
+        self.set(list).iter().map(String::as_str)
+    }
+
+    /// Whether the connector owns nothing on this mailbox.
+    pub fn is_empty(&self) -> bool {
+        self.allow.is_empty() && self.block.is_empty()
+    }
+
+    fn set(&self, list: ListKind) -> &BTreeSet<String> {
+        match list {
+            ListKind::Allow => &self.allow,
+            ListKind::Block => &self.block,
+        }
+    }
+
+    fn set_mut(&mut self, list: ListKind) -> &mut BTreeSet<String> {
+        match list {
+            ListKind::Allow => &mut self.allow,
+            ListKind::Block => &mut self.block,
+        }
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<(ListKind, S)> for OwnedEntries {
+    fn from_iter<I: IntoIterator<Item = (ListKind, S)>>(iter: I) -> Self {
+        let mut owned = OwnedEntries::new();
+        for (list, id) in iter {
+            owned.insert(list, id.as_ref());
+        }
+        owned
+    }
+}
+
+/// The changes to one mailbox's lists: one `Set-CASMailbox -ActiveSyncAllowedDeviceIDs @{Add=..;Remove=..}
+/// -ActiveSyncBlockedDeviceIDs @{Add=..;Remove=..}` call. Removals only ever name entries the connector
+/// owns, spelled as they are on the list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxChange {
+    /// The mailbox's identity (as read from `Get-CASMailbox`).
+    pub mailbox: String,
+    /// DeviceIds to add to the allow list (the connector then owns them).
+    pub allow_add: Vec<String>,
+    /// Owned DeviceIds to remove from the allow list.
+    pub allow_remove: Vec<String>,
+    /// DeviceIds to add to the block list (the connector then owns them).
+    pub block_add: Vec<String>,
+    /// Owned DeviceIds to remove from the block list.
+    pub block_remove: Vec<String>,
+    /// Owned entries no longer on the lists (an admin removed them): forget them, nothing to send.
+    pub forget_owned: Vec<(ListKind, String)>,
+}
+
+impl MailboxChange {
+    /// Whether there is nothing to send to Exchange.
+    pub fn is_empty(&self) -> bool {
+        self.allow_add.is_empty()
+            && self.allow_remove.is_empty()
+            && self.block_add.is_empty()
+            && self.block_remove.is_empty()
+    }
+
+    /// Number of list entries added or removed.
+    pub fn len(&self) -> usize {
+        self.allow_add.len()
+            + self.allow_remove.len()
+            + self.block_add.len()
+            + self.block_remove.len()
+    }
+
+    /// The mailbox's lists after the change: `(allowed, blocked)`.
+    pub fn apply_to(&self, mailbox: &CasMailbox) -> (Vec<String>, Vec<String>) {
+        let apply = |current: &[String], add: &[String], remove: &[String]| {
+            let mut out: Vec<String> = current
+                .iter()
+                .filter(|e| !list_contains(remove, e))
+                .cloned()
+                .collect();
+            for id in add {
+                if !list_contains(&out, id) {
+                    out.push(id.clone());
+                }
+            }
+            out
+        };
+        (
+            apply(
+                &mailbox.active_sync_allowed_device_ids,
+                &self.allow_add,
+                &self.allow_remove,
+            ),
+            apply(
+                &mailbox.active_sync_blocked_device_ids,
+                &self.block_add,
+                &self.block_remove,
+            ),
+        )
+    }
+}
+
+/// A device of a mailbox with its decision.
+#[derive(Debug, Clone, Copy)]
+pub struct PlannedDevice<'a> {
+    /// The partnership.
+    pub device: &'a MobileDevice,
+    /// Its decision.
+    pub decision: &'a Decision,
+}
+
+/// Everything [`plan_mailbox`] needs about one mailbox.
+#[derive(Debug, Clone)]
+pub struct MailboxInput<'a> {
+    /// The CAS record with the current lists.
+    pub mailbox: &'a CasMailbox,
+    /// The mailbox's devices with their decisions.
+    pub devices: Vec<PlannedDevice<'a>>,
+    /// Whether `devices` is every partnership of the mailbox. Only then are owned entries of DeviceIds
+    /// with no partnership (reset or removed devices) withdrawn.
+    pub devices_complete: bool,
+    /// The entries the connector owns on this mailbox.
+    pub owned: &'a OwnedEntries,
+}
+
+/// What a plan does to one device, by the ABQ evaluation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceEffect {
+    /// Mailbox identity.
+    pub mailbox: String,
+    /// DeviceId.
+    pub device_id: String,
+    /// State Exchange reports now.
+    pub before: DeviceAccessState,
+    /// State after the plan is applied.
+    pub after: DeviceAccessState,
+}
+
+impl DeviceEffect {
+    /// Whether an allowed device would be blocked or quarantined.
+    pub fn restricts(&self) -> bool {
+        self.before == DeviceAccessState::Allowed
+            && matches!(
+                self.after,
+                DeviceAccessState::Blocked | DeviceAccessState::Quarantined
+            )
+    }
+}
+
+/// A run's plan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The non-empty per-mailbox changes (and changes that only forget stale owned entries).
+    pub changes: Vec<MailboxChange>,
+    /// The effect on every planned device.
+    pub effects: Vec<DeviceEffect>,
+}
+
+impl Plan {
+    /// Whether nothing is to be sent to Exchange.
+    pub fn is_empty(&self) -> bool {
+        self.changes.iter().all(MailboxChange::is_empty)
+    }
+
+    /// Devices now allowed that the plan would block or quarantine.
+    pub fn restricted(&self) -> impl Iterator<Item = &DeviceEffect> {
+        self.effects.iter().filter(|e| e.restricts())
+    }
+}
+
+/// What Exchange will give `device` once `change` is applied to its mailbox: runs the ABQ evaluation
+/// ([`crate::abq::evaluate`]) on the planned lists. Proves a plan yields its decisions.
+pub fn expected_outcome(
+    org: &OrgAccess,
+    mailbox: &CasMailbox,
+    device: &MobileDevice,
+    change: &MailboxChange,
+) -> AbqOutcome {
+    let (allowed, blocked) = change.apply_to(mailbox);
+    org.evaluate(mailbox, device, &allowed, &blocked)
+}
+
+/// Collects list edits; resolves a DeviceId asked both added and removed in favour of access (two
+/// partnerships sharing a DeviceId with different decisions: never lock out).
+#[derive(Default)]
+struct Edits {
+    allow_add: Vec<String>,
+    allow_remove: Vec<String>,
+    block_add: Vec<String>,
+    block_remove: Vec<String>,
+}
+
+fn push_unique(list: &mut Vec<String>, id: &str) {
+    if !list_contains(list, id) {
+        list.push(id.to_string());
+    }
+}
+
+/// The entry as spelled on the list (removal must name it as Exchange has it).
+fn on_list<'l>(list: &'l [String], id: &str) -> Option<&'l str> {
+    list.iter()
+        .find(|e| e.eq_ignore_ascii_case(id))
+        .map(String::as_str)
+}
+
+/// The minimal change that makes one mailbox's lists produce its devices' decisions.
+///
+/// * Allow: off the block list (owned entry removed); on the allow list — added when
+///   `override_default_rule` is on, or when the organisation's rules and default would not allow the
+///   device; an existing allow entry is kept (no churn).
+/// * Block: on the block list; an owned allow entry is withdrawn (it would be stale).
+/// * Quarantine: on neither list (owned entries withdrawn); the organisation's rule or default
+///   quarantines (guaranteed by [`super::decide`]).
+/// * Untouched: nothing. Release: owned entries of the device withdrawn.
+/// * Owned entries of DeviceIds with no partnership are withdrawn when `devices_complete`.
+///
+/// Entries the connector does not own are never removed.
+pub fn plan_mailbox(
+    org: &OrgAccess,
+    settings: &PolicySettings,
+    input: &MailboxInput<'_>,
+) -> (MailboxChange, Vec<DeviceEffect>) {
+    let mailbox = input.mailbox;
+    let allowed = &mailbox.active_sync_allowed_device_ids;
+    let blocked = &mailbox.active_sync_blocked_device_ids;
+    let owned = input.owned;
+    let mut edits = Edits::default();
+
+    let withdraw = |edits: &mut Edits, list: ListKind, id: &str| {
+        let (current, remove) = match list {
+            ListKind::Allow => (allowed, &mut edits.allow_remove),
+            ListKind::Block => (blocked, &mut edits.block_remove),
+        };
+        if owned.contains(list, id)
+            && let Some(entry) = on_list(current, id)
+        {
+            push_unique(remove, entry);
+        }
+    };
+
+    for planned in &input.devices {
+        let device = planned.device;
+        let id = device.device_id.as_str();
+        match planned.decision.desired {
+            DesiredAccess::Allow => {
+                withdraw(&mut edits, ListKind::Block, id);
+                if !list_contains(allowed, id) {
+                    let by_org = org.without_entries(mailbox, device).state;
+                    if settings.override_default_rule || by_org != DeviceAccessState::Allowed {
+                        push_unique(&mut edits.allow_add, id);
+                    }
+                }
+            }
+            DesiredAccess::Block => {
+                if !list_contains(blocked, id) {
+                    push_unique(&mut edits.block_add, id);
+                }
+                withdraw(&mut edits, ListKind::Allow, id);
+            }
+            DesiredAccess::Quarantine | DesiredAccess::Release => {
+                withdraw(&mut edits, ListKind::Allow, id);
+                withdraw(&mut edits, ListKind::Block, id);
+            }
+            DesiredAccess::Untouched => {}
+        }
+    }
+
+    // A reset device has a new DeviceId; the old one's entries go once its partnership is gone.
+    if input.devices_complete {
+        let present: HashSet<String> = input
+            .devices
+            .iter()
+            .map(|p| p.device.device_id.to_ascii_lowercase())
+            .collect();
+        for list in [ListKind::Allow, ListKind::Block] {
+            for id in owned.iter(list) {
+                if !present.contains(id) {
+                    withdraw(&mut edits, list, id);
+                }
+            }
+        }
+    }
+
+    // Conflicts (shared DeviceIds): favour access.
+    edits.block_add.retain(|id| {
+        !list_contains(&edits.block_remove, id) && !list_contains(&edits.allow_add, id)
+    });
+    edits
+        .allow_remove
+        .retain(|id| !list_contains(&edits.allow_add, id));
+
+    let mut forget_owned = Vec::new();
+    for (list, current) in [(ListKind::Allow, allowed), (ListKind::Block, blocked)] {
+        for id in owned.iter(list) {
+            if !list_contains(current, id) {
+                forget_owned.push((list, id.to_string()));
+            }
+        }
+    }
+
+    let change = MailboxChange {
+        mailbox: mailbox.identity.clone(),
+        allow_add: edits.allow_add,
+        allow_remove: edits.allow_remove,
+        block_add: edits.block_add,
+        block_remove: edits.block_remove,
+        forget_owned,
+    };
+    let effects = input
+        .devices
+        .iter()
+        .map(|p| DeviceEffect {
+            mailbox: mailbox.identity.clone(),
+            device_id: p.device.device_id.clone(),
+            before: p.device.device_access_state,
+            after: expected_outcome(org, mailbox, p.device, &change).state,
+        })
+        .collect();
+    (change, effects)
+}
+
+/// Plans every mailbox; keeps the changes that send something or forget stale ownership.
+pub fn plan(org: &OrgAccess, settings: &PolicySettings, mailboxes: &[MailboxInput<'_>]) -> Plan {
+    let mut out = Plan::default();
+    for input in mailboxes {
+        let (change, effects) = plan_mailbox(org, settings, input);
+        if !change.is_empty() || !change.forget_owned.is_empty() {
+            out.changes.push(change);
+        }
+        out.effects.extend(effects);
+    }
+    out
+}
+
+/// The mass-change guard's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GuardVerdict {
+    /// The plan may be applied.
+    Proceed {
+        /// Allowed devices the plan blocks or quarantines.
+        restricted: usize,
+        /// Devices allowed now.
+        allowed: usize,
+    },
+    /// The plan is held until the admin confirms.
+    Hold {
+        /// Allowed devices the plan would block or quarantine.
+        restricted: usize,
+        /// Devices allowed now.
+        allowed: usize,
+        /// The configured threshold.
+        threshold_percent: f64,
+        /// What to tell the admin.
+        message: String,
+    },
+}
+
+impl GuardVerdict {
+    /// Whether the plan may be applied.
+    pub fn may_proceed(&self) -> bool {
+        matches!(self, GuardVerdict::Proceed { .. })
+    }
+}
+
+/// Refuses a plan that would block or quarantine more than `threshold_percent` of the currently
+/// allowed devices. `currently_allowed` is the organisation's count of allowed devices (a quick sync
+/// plans few mailboxes, so the plan's own count would understate it); the larger of it and the plan's
+/// count is used.
+pub fn guard(plan: &Plan, currently_allowed: usize, threshold_percent: f64) -> GuardVerdict {
+    let restricted = plan.restricted().count();
+    let allowed_in_plan = plan
+        .effects
+        .iter()
+        .filter(|e| e.before == DeviceAccessState::Allowed)
+        .count();
+    let allowed = currently_allowed.max(allowed_in_plan);
+    // Integer-free comparison: restricted / allowed > threshold / 100.
+    if restricted > 0 && (restricted as f64) * 100.0 > threshold_percent * (allowed as f64) {
+        let share = restricted as f64 * 100.0 / allowed as f64;
+        GuardVerdict::Hold {
+            restricted,
+            allowed,
+            threshold_percent,
+            message: format!(
+                "The plan would block or quarantine {restricted} of the {allowed} devices allowed now \
+                 ({share:.1}%, above the {threshold_percent}% threshold). Nothing was applied. Check \
+                 that the Intune and Exchange reads are complete, then confirm the run to apply it."
+            ),
+        }
+    } else {
+        GuardVerdict::Proceed {
+            restricted,
+            allowed,
+        }
+    }
+}
+
+/// One mailbox for [`rollout_plan`].
+#[derive(Debug, Clone, Copy)]
+pub struct RolloutMailbox<'a> {
+    /// The CAS record.
+    pub mailbox: &'a CasMailbox,
+    /// Its partnerships.
+    pub devices: &'a [MobileDevice],
+    /// Whether its user is targeted.
+    pub targeted: bool,
+}
+
+/// Rollout: allow-lists (as owned entries) every device of a targeted user that Exchange reports
+/// Allowed now, so enforcement then blocks only new, unmanaged devices. Devices already on a list are
+/// left as they are.
+pub fn rollout_plan(org: &OrgAccess, mailboxes: &[RolloutMailbox<'_>]) -> Plan {
+    let mut out = Plan::default();
+    for rm in mailboxes.iter().filter(|rm| rm.targeted) {
+        let mailbox = rm.mailbox;
+        let mut change = MailboxChange {
+            mailbox: mailbox.identity.clone(),
+            ..MailboxChange::default()
+        };
+        for device in rm
+            .devices
+            .iter()
+            .filter(|d| d.device_access_state == DeviceAccessState::Allowed)
+        {
+            let id = &device.device_id;
+            if !list_contains(&mailbox.active_sync_allowed_device_ids, id)
+                && !list_contains(&mailbox.active_sync_blocked_device_ids, id)
+            {
+                push_unique(&mut change.allow_add, id);
+            }
+        }
+        for device in rm.devices {
+            out.effects.push(DeviceEffect {
+                mailbox: mailbox.identity.clone(),
+                device_id: device.device_id.clone(),
+                before: device.device_access_state,
+                after: expected_outcome(org, mailbox, device, &change).state,
+            });
+        }
+        if !change.is_empty() {
+            out.changes.push(change);
+        }
+    }
+    out
+}

@@ -1,0 +1,103 @@
+//! The schema, as an ordered list of migrations. Migration `i` (0-based) takes the database from
+//! `PRAGMA user_version` = `i` to `i + 1`. Never edit a released migration: append a new one.
+
+/// All migrations, oldest first.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // Version 1: the first schema.
+    r#"
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind        TEXT NOT NULL CHECK (kind IN ('quick', 'full', 'rollout')),
+    started_at  TEXT NOT NULL,
+    ended_at    TEXT,
+    counts      TEXT NOT NULL DEFAULT '{}',
+    outcome     TEXT NOT NULL DEFAULT 'running'
+                CHECK (outcome IN ('running', 'succeeded', 'failed', 'held', 'dry-run')),
+    error       TEXT
+);
+CREATE INDEX runs_kind_outcome ON runs (kind, outcome, id);
+
+-- Every EAS partnership the connector has seen.
+CREATE TABLE inventory (
+    mailbox       TEXT NOT NULL,
+    device_id     TEXT NOT NULL COLLATE NOCASE,
+    device_type   TEXT NOT NULL,
+    device_model  TEXT,
+    first_seen    TEXT NOT NULL,
+    last_seen     TEXT NOT NULL,
+    access_state  TEXT NOT NULL,
+    access_reason TEXT NOT NULL,
+    PRIMARY KEY (mailbox, device_id)
+);
+CREATE INDEX inventory_device ON inventory (device_id);
+
+-- The last decision per device (a DeviceId can sync several mailboxes, so the key is the pair).
+CREATE TABLE decisions (
+    mailbox     TEXT NOT NULL,
+    device_id   TEXT NOT NULL COLLATE NOCASE,
+    desired     TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    explanation TEXT NOT NULL,
+    decided_at  TEXT NOT NULL,
+    applied_at  TEXT,
+    run_id      INTEGER REFERENCES runs (id),
+    PRIMARY KEY (mailbox, device_id)
+);
+CREATE INDEX decisions_device ON decisions (device_id);
+
+-- The list entries the connector added: the only ones it ever removes.
+CREATE TABLE owned_entries (
+    mailbox    TEXT NOT NULL,
+    list       TEXT NOT NULL CHECK (list IN ('allow', 'block')),
+    device_id  TEXT NOT NULL COLLATE NOCASE,
+    added_at   TEXT NOT NULL,
+    run_id     INTEGER REFERENCES runs (id),
+    origin     TEXT NOT NULL DEFAULT 'policy' CHECK (origin IN ('policy', 'rollout')),
+    PRIMARY KEY (mailbox, list, device_id)
+);
+
+-- Every change applied to Exchange.
+CREATE TABLE audit (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id     INTEGER REFERENCES runs (id),
+    at         TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    mailbox    TEXT NOT NULL,
+    list       TEXT NOT NULL CHECK (list IN ('allow', 'block')),
+    op         TEXT NOT NULL CHECK (op IN ('add', 'remove')),
+    device_id  TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    result     TEXT NOT NULL CHECK (result IN ('ok', 'failed')),
+    error      TEXT
+);
+CREATE INDEX audit_device ON audit (device_id);
+
+CREATE TABLE watermarks (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+-- Crash safety: a change is journaled (pending) before it is sent and marked done after.
+CREATE TABLE journal (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id     INTEGER REFERENCES runs (id),
+    mailbox    TEXT NOT NULL,
+    change     TEXT NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('pending', 'done')),
+    created_at TEXT NOT NULL,
+    done_at    TEXT,
+    result     TEXT CHECK (result IN ('applied', 'failed', 'reconciled')),
+    error      TEXT
+);
+CREATE INDEX journal_open ON journal (state) WHERE state = 'pending';
+
+-- One notification mail per device owner, not one per sync.
+CREATE TABLE notifications (
+    mailbox   TEXT NOT NULL,
+    device_id TEXT NOT NULL COLLATE NOCASE,
+    sent_at   TEXT NOT NULL,
+    PRIMARY KEY (mailbox, device_id)
+);
+"#,
+];

@@ -1,0 +1,1327 @@
+//! The state store (issue 4, item 6): one SQLite file in WAL mode holding the device inventory, the last
+//! decision per device, the entries the connector owns, an audit trail of every change applied to
+//! Exchange, runs, watermarks, a crash-safety journal and the notifications sent.
+//!
+//! Synchronous by design (rusqlite is): async callers run it on a blocking thread
+//! (`tokio::task::spawn_blocking`). One [`Store`] is one connection; it is `Send`, not `Sync`.
+//!
+//! Crash safety: [`Store::journal_pending`] commits a change before it is sent to Exchange;
+//! [`Store::settle_change`] then records, in one transaction, the journal result, the audit entries and
+//! the ownership of the entries added or removed. [`Store::open_journal_entries`] returns what a crashed
+//! run left open, and [`Store::reconcile_open_entry`] settles each from the lists Exchange has now, so an
+//! entry the connector added just before dying is still known as its own. `synchronous=FULL` makes each
+//! journal write durable across power loss, not only process death.
+//!
+//! Schema: migrations in `store/migrations.rs` applied from `PRAGMA user_version`, each in a transaction.
+
+mod migrations;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::model::exchange::{DeviceAccessState, DeviceAccessStateReason};
+use crate::model::intune::ExchangeAccessStateReason;
+use crate::policy::{Decision, DesiredAccess, ListKind, MailboxChange, OwnedEntries};
+
+/// How long a write waits for another connection's lock before failing with [`StoreError::Locked`].
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = migrations::MIGRATIONS.len() as u32;
+
+/// A store failure, saying what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file could not be opened or created.
+    #[error(
+        "cannot open the state database {path}: {source}. Check that the directory exists and that the \
+         service account may create and write files in it"
+    )]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// Another process holds the lock longer than the busy timeout.
+    #[error(
+        "the state database {path} is locked by another process (waited {BUSY_TIMEOUT:?}): is a second \
+         connector service or a manual sync running against the same configuration directory? Stop it, \
+         or retry"
+    )]
+    Locked {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The disk is full.
+    #[error(
+        "the disk holding the state database {path} is full: free space on that volume, then retry"
+    )]
+    DiskFull {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The file or its directory is read-only.
+    #[error(
+        "the state database {path} is not writable: give the service account write permission on the \
+         file, its -wal and -shm companions and their directory"
+    )]
+    ReadOnly {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// Not an SQLite database, or damaged.
+    #[error(
+        "the state database {path} is damaged or not an SQLite file: stop the service, move the file \
+         aside (keep it for support) and restart; a new database is created, but the record of entries \
+         the connector owns is lost, so run a full sync in rollout mode"
+    )]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// Written by a newer build.
+    #[error(
+        "the state database {path} has schema version {found}, newer than this build supports \
+         ({supported}): upgrade the connector, or restore the database that matches this version"
+    )]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
+    /// A migration failed (the database stays at the previous version).
+    #[error(
+        "migrating the state database {path} to schema version {version} failed: {source}. Nothing was \
+         changed; report this with the diagnostics bundle"
+    )]
+    Migration {
+        /// The database file.
+        path: PathBuf,
+        /// The version being migrated to.
+        version: u32,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// Any other SQLite failure.
+    #[error("state database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// A stored value this build cannot read.
+    #[error(
+        "state database {path}: unreadable stored {what}: {detail}. The row was written by another \
+         version or edited by hand"
+    )]
+    Data {
+        /// The database file.
+        path: PathBuf,
+        /// What was being read.
+        what: &'static str,
+        /// The problem.
+        detail: String,
+    },
+}
+
+/// The result type of the store.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A run's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RunKind {
+    /// Reads only what changed since the watermarks.
+    Quick,
+    /// Reads everything.
+    Full,
+    /// Allow-lists the devices already syncing before enforcement.
+    Rollout,
+}
+
+impl RunKind {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Quick => "quick",
+            RunKind::Full => "full",
+            RunKind::Rollout => "rollout",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [RunKind::Quick, RunKind::Full, RunKind::Rollout]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RunOutcome {
+    /// Not finished (running, or the process died).
+    Running,
+    /// Applied its plan.
+    Succeeded,
+    /// Stopped by an error.
+    Failed,
+    /// Held by the mass-change guard, waiting for the admin.
+    Held,
+    /// Computed the plan without applying it.
+    DryRun,
+}
+
+impl RunOutcome {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Running => "running",
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Held => "held",
+            RunOutcome::DryRun => "dry-run",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [
+            RunOutcome::Running,
+            RunOutcome::Succeeded,
+            RunOutcome::Failed,
+            RunOutcome::Held,
+            RunOutcome::DryRun,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
+    }
+}
+
+/// A run's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RunId(pub i64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A stored run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Id.
+    pub id: RunId,
+    /// Kind.
+    pub kind: RunKind,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End, once finished.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Counts (JSON object: devices read, decisions by kind, changes applied, ...).
+    pub counts: serde_json::Value,
+    /// Outcome.
+    pub outcome: RunOutcome,
+    /// Error, when failed or held.
+    pub error: Option<String>,
+}
+
+/// A journal entry's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct JournalId(pub i64);
+
+/// How a journaled change ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JournalResult {
+    /// Exchange accepted it.
+    Applied,
+    /// Exchange refused it.
+    Failed(String),
+    /// Left pending by a crashed run; a later run compared it with Exchange and settled it.
+    Reconciled,
+}
+
+/// A change left pending (sent or not: unknown) by a run that did not finish.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Id, for [`Store::journal_done`].
+    pub id: JournalId,
+    /// The run that journaled it.
+    pub run_id: Option<RunId>,
+    /// The change.
+    pub change: MailboxChange,
+    /// When it was journaled.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Who added an owned entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OwnedOrigin {
+    /// The policy's decision.
+    Policy,
+    /// The rollout (the device was syncing before enforcement: grandfathered).
+    Rollout,
+}
+
+impl OwnedOrigin {
+    fn as_str(self) -> &'static str {
+        match self {
+            OwnedOrigin::Policy => "policy",
+            OwnedOrigin::Rollout => "rollout",
+        }
+    }
+}
+
+/// A list entry the connector added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedEntry {
+    /// Mailbox identity.
+    pub mailbox: String,
+    /// Which list.
+    pub list: ListKind,
+    /// DeviceId.
+    pub device_id: String,
+    /// When it was added.
+    pub added_at: DateTime<Utc>,
+    /// The run that added it.
+    pub run_id: Option<RunId>,
+    /// Why.
+    pub origin: OwnedOrigin,
+}
+
+/// One device of the inventory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InventoryRecord {
+    /// Mailbox identity.
+    pub mailbox: String,
+    /// DeviceId.
+    pub device_id: String,
+    /// Family.
+    pub device_type: String,
+    /// Model.
+    pub device_model: Option<String>,
+    /// First time the connector saw it (kept on update).
+    pub first_seen: DateTime<Utc>,
+    /// Last time the connector saw it.
+    pub last_seen: DateTime<Utc>,
+    /// Exchange's current state.
+    pub access_state: DeviceAccessState,
+    /// Exchange's reason.
+    pub access_reason: DeviceAccessStateReason,
+}
+
+/// The last decision about a device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// Mailbox identity.
+    pub mailbox: String,
+    /// DeviceId.
+    pub device_id: String,
+    /// The decision.
+    pub decision: Decision,
+    /// When it was taken.
+    pub decided_at: DateTime<Utc>,
+    /// When Exchange was made to agree (none while pending, or when nothing had to change).
+    pub applied_at: Option<DateTime<Utc>>,
+    /// The run that took it.
+    pub run_id: Option<RunId>,
+}
+
+/// Add or remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ChangeOp {
+    /// Added to a list.
+    Add,
+    /// Removed from a list.
+    Remove,
+}
+
+impl ChangeOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            ChangeOp::Add => "add",
+            ChangeOp::Remove => "remove",
+        }
+    }
+}
+
+/// One change applied to Exchange, for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// The run.
+    pub run_id: Option<RunId>,
+    /// Who: the connector host and account (`HOST\account`).
+    pub actor: String,
+    /// Mailbox identity.
+    pub mailbox: String,
+    /// Which list.
+    pub list: ListKind,
+    /// Add or remove.
+    pub op: ChangeOp,
+    /// DeviceId.
+    pub device_id: String,
+    /// Why (the decision's reason and explanation).
+    pub reason: String,
+    /// `None` when Exchange accepted it, else its error.
+    pub error: Option<String>,
+}
+
+/// A stored audit entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Id.
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What.
+    pub entry: AuditEntry,
+}
+
+/// The state database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn ts(at: DateTime<Utc>) -> String {
+    // Fixed width so text order is time order.
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file and migrates it to [`SCHEMA_VERSION`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path).map_err(|source| match classify(&path, source) {
+            StoreError::Sqlite { path, source } => StoreError::Open { path, source },
+            other => other,
+        })?;
+        Store::init(conn, path, true)
+    }
+
+    /// An in-memory database (tests, dry runs without a configuration).
+    pub fn open_in_memory() -> Result<Store> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        Store::init(conn, path, false)
+    }
+
+    fn init(mut conn: Connection, path: PathBuf, wal: bool) -> Result<Store> {
+        let err = |e| classify(&path, e);
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        if wal {
+            let mode: String = conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+                .map_err(err)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Data {
+                    path,
+                    what: "journal mode",
+                    detail: format!(
+                        "SQLite refused WAL mode (got {mode}); is the file on a network share?"
+                    ),
+                });
+            }
+        }
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        migrate(&mut conn, &path)?;
+        Ok(Store { conn, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<u32> {
+        self.conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        classify(&self.path, e)
+    }
+
+    fn data(&self, what: &'static str, detail: impl fmt::Display) -> StoreError {
+        StoreError::Data {
+            path: self.path.clone(),
+            what,
+            detail: detail.to_string(),
+        }
+    }
+
+    fn time(&self, text: &str) -> Result<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| self.data("timestamp", format!("{text:?}: {e}")))
+    }
+
+    fn opt_time(&self, text: Option<String>) -> Result<Option<DateTime<Utc>>> {
+        text.map(|t| self.time(&t)).transpose()
+    }
+
+    // ---- runs ----
+
+    /// Records the start of a run.
+    pub fn begin_run(&self, kind: RunKind) -> Result<RunId> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (kind, started_at) VALUES (?1, ?2)",
+                params![kind.as_str(), ts(Utc::now())],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(RunId(self.conn.last_insert_rowid()))
+    }
+
+    /// Records the end of a run.
+    pub fn finish_run(
+        &self,
+        run: RunId,
+        outcome: RunOutcome,
+        counts: &serde_json::Value,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE runs SET ended_at = ?2, outcome = ?3, counts = ?4, error = ?5 WHERE id = ?1",
+                params![run.0, ts(Utc::now()), outcome.as_str(), counts.to_string(), error],
+            )
+            .map_err(|e| self.err(e))?;
+        if changed == 0 {
+            return Err(self.data("run", format!("no run with id {run}")));
+        }
+        Ok(())
+    }
+
+    const RUN_COLUMNS: &'static str = "id, kind, started_at, ended_at, counts, outcome, error";
+
+    fn runs_where(&self, clause: &str, params: impl rusqlite::Params) -> Result<Vec<RunRecord>> {
+        let sql = format!("SELECT {} FROM runs {clause}", Self::RUN_COLUMNS);
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params, |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, kind, started, ended, counts, outcome, error) =
+                row.map_err(|e| self.err(e))?;
+            out.push(RunRecord {
+                id: RunId(id),
+                kind: RunKind::parse(&kind).ok_or_else(|| self.data("run kind", &kind))?,
+                started_at: self.time(&started)?,
+                ended_at: self.opt_time(ended)?,
+                counts: serde_json::from_str(&counts).map_err(|e| self.data("run counts", e))?,
+                outcome: RunOutcome::parse(&outcome)
+                    .ok_or_else(|| self.data("run outcome", &outcome))?,
+                error,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The `n` most recent runs, newest first.
+    pub fn recent_runs(&self, n: usize) -> Result<Vec<RunRecord>> {
+        self.runs_where("ORDER BY id DESC LIMIT ?1", params![n as i64])
+    }
+
+    /// The newest run of this kind that succeeded.
+    pub fn last_successful_run(&self, kind: RunKind) -> Result<Option<RunRecord>> {
+        Ok(self
+            .runs_where(
+                "WHERE kind = ?1 AND outcome = 'succeeded' ORDER BY id DESC LIMIT 1",
+                params![kind.as_str()],
+            )?
+            .into_iter()
+            .next())
+    }
+
+    // ---- journal ----
+
+    /// Journals a change before it is sent to Exchange; committed (durably) when this returns.
+    pub fn journal_pending(&self, run: Option<RunId>, change: &MailboxChange) -> Result<JournalId> {
+        let json = serde_json::to_string(change).map_err(|e| self.data("journal change", e))?;
+        self.conn
+            .execute(
+                "INSERT INTO journal (run_id, mailbox, change, state, created_at)
+                 VALUES (?1, ?2, ?3, 'pending', ?4)",
+                params![run.map(|r| r.0), change.mailbox, json, ts(Utc::now())],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(JournalId(self.conn.last_insert_rowid()))
+    }
+
+    /// Marks a journaled change done, with its result.
+    pub fn journal_done(&self, id: JournalId, result: &JournalResult) -> Result<()> {
+        let changed = sql_journal_done(&self.conn, id, result).map_err(|e| self.err(e))?;
+        if changed == 0 {
+            return Err(self.data(
+                "journal entry",
+                format!("no journal entry with id {}", id.0),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Changes left pending by runs that did not finish, oldest first: the next run re-reads those
+    /// mailboxes and settles each with [`JournalResult::Reconciled`].
+    pub fn open_journal_entries(&self) -> Result<Vec<JournalEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, run_id, change, created_at FROM journal WHERE state = 'pending' ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, Option<i64>>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, run, change, created) = row.map_err(|e| self.err(e))?;
+            out.push(JournalEntry {
+                id: JournalId(id),
+                run_id: run.map(RunId),
+                change: serde_json::from_str(&change)
+                    .map_err(|e| self.data("journal change", e))?,
+                created_at: self.time(&created)?,
+            });
+        }
+        Ok(out)
+    }
+
+    // ---- owned entries ----
+
+    /// The entries the connector owns on a mailbox.
+    pub fn owned_entries(&self, mailbox: &str) -> Result<Vec<OwnedEntry>> {
+        self.owned_where("WHERE mailbox = ?1", params![mailbox])
+    }
+
+    /// Every owned entry (full sync).
+    pub fn all_owned_entries(&self) -> Result<Vec<OwnedEntry>> {
+        self.owned_where("", params![])
+    }
+
+    /// The owned entries of a mailbox in the form the policy's planner takes.
+    pub fn owned_set(&self, mailbox: &str) -> Result<OwnedEntries> {
+        Ok(self
+            .owned_entries(mailbox)?
+            .into_iter()
+            .map(|e| (e.list, e.device_id))
+            .collect())
+    }
+
+    fn owned_where(&self, clause: &str, params: impl rusqlite::Params) -> Result<Vec<OwnedEntry>> {
+        let sql = format!(
+            "SELECT mailbox, list, device_id, added_at, run_id, origin FROM owned_entries {clause}
+             ORDER BY mailbox, list, device_id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params, |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<i64>>(4)?,
+                    row.get::<_, String>(5)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mailbox, list, device_id, added, run, origin) = row.map_err(|e| self.err(e))?;
+            out.push(OwnedEntry {
+                mailbox,
+                list: ListKind::parse(&list).ok_or_else(|| self.data("list kind", &list))?,
+                device_id,
+                added_at: self.time(&added)?,
+                run_id: run.map(RunId),
+                origin: match origin.as_str() {
+                    "policy" => OwnedOrigin::Policy,
+                    "rollout" => OwnedOrigin::Rollout,
+                    other => return Err(self.data("owned entry origin", other)),
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records that the connector added an entry (after Exchange accepted it). Idempotent.
+    pub fn record_owned(
+        &self,
+        mailbox: &str,
+        list: ListKind,
+        device_id: &str,
+        run: Option<RunId>,
+        origin: OwnedOrigin,
+    ) -> Result<()> {
+        sql_record_owned(&self.conn, mailbox, list, device_id, run, origin).map_err(|e| self.err(e))
+    }
+
+    /// Forgets an owned entry (removed from Exchange, or gone). Returns whether it was recorded.
+    pub fn forget_owned(&self, mailbox: &str, list: ListKind, device_id: &str) -> Result<bool> {
+        sql_forget_owned(&self.conn, mailbox, list, device_id).map_err(|e| self.err(e))
+    }
+
+    /// Settles a journaled change in one transaction, once Exchange answered: marks the journal entry
+    /// done, writes one audit entry per list entry added or removed (with `why(device_id)` as the
+    /// reason, and `error` when Exchange refused), and — when it was applied — records the added
+    /// entries as owned (with `origin`) and forgets the removed ones and the change's `forget_owned`.
+    /// Either all of this is recorded or none of it, so a crash leaves the journal entry open for
+    /// [`Store::reconcile_open_entry`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn settle_change(
+        &self,
+        journal: JournalId,
+        run: Option<RunId>,
+        actor: &str,
+        change: &MailboxChange,
+        origin: OwnedOrigin,
+        why: &dyn Fn(&str) -> String,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let e = |e| self.err(e);
+        let tx = self.conn.unchecked_transaction().map_err(e)?;
+        let mailbox = change.mailbox.as_str();
+        for (ids, list, op) in change_entries(change) {
+            for id in ids {
+                sql_audit(
+                    &tx,
+                    &AuditEntry {
+                        run_id: run,
+                        actor: actor.to_string(),
+                        mailbox: mailbox.to_string(),
+                        list,
+                        op,
+                        device_id: id.clone(),
+                        reason: why(id),
+                        error: error.map(String::from),
+                    },
+                )
+                .map_err(e)?;
+                if error.is_none() {
+                    match op {
+                        ChangeOp::Add => {
+                            sql_record_owned(&tx, mailbox, list, id, run, origin).map_err(e)?;
+                        }
+                        ChangeOp::Remove => {
+                            sql_forget_owned(&tx, mailbox, list, id).map_err(e)?;
+                        }
+                    }
+                }
+            }
+        }
+        for (list, id) in &change.forget_owned {
+            sql_forget_owned(&tx, mailbox, *list, id).map_err(e)?;
+        }
+        let result = match error {
+            None => JournalResult::Applied,
+            Some(error) => JournalResult::Failed(error.to_string()),
+        };
+        if sql_journal_done(&tx, journal, &result).map_err(e)? == 0 {
+            return Err(self.data(
+                "journal entry",
+                format!("no journal entry with id {}", journal.0),
+            ));
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Settles a change a crashed run left pending, from the mailbox's lists as Exchange has them now:
+    /// each DeviceId it added that is on its list now is recorded as owned (the connector made it; without
+    /// this the entry would look like an admin's forever), each it removed that is gone is forgotten;
+    /// then the entry is marked [`JournalResult::Reconciled`]. One transaction. Returns the number of
+    /// entries found applied.
+    pub fn reconcile_open_entry(
+        &self,
+        entry: &JournalEntry,
+        allowed_now: &[String],
+        blocked_now: &[String],
+        origin: OwnedOrigin,
+    ) -> Result<usize> {
+        let e = |e| self.err(e);
+        let tx = self.conn.unchecked_transaction().map_err(e)?;
+        let change = &entry.change;
+        let mut applied = 0;
+        for (ids, list, op) in change_entries(change) {
+            let now = match list {
+                ListKind::Allow => allowed_now,
+                ListKind::Block => blocked_now,
+            };
+            for id in ids {
+                let present = crate::abq::list_contains(now, id);
+                match op {
+                    ChangeOp::Add if present => {
+                        sql_record_owned(&tx, &change.mailbox, list, id, entry.run_id, origin)
+                            .map_err(e)?;
+                        applied += 1;
+                    }
+                    ChangeOp::Remove if !present => {
+                        sql_forget_owned(&tx, &change.mailbox, list, id).map_err(e)?;
+                        applied += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        sql_journal_done(&tx, entry.id, &JournalResult::Reconciled).map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(applied)
+    }
+
+    // ---- inventory ----
+
+    /// Inserts or updates inventory records in one transaction (`first_seen` of a known device is
+    /// kept).
+    pub fn upsert_inventory(&self, records: &[InventoryRecord]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO inventory (mailbox, device_id, device_type, device_model, first_seen,
+                                            last_seen, access_state, access_reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (mailbox, device_id) DO UPDATE SET
+                        device_type = excluded.device_type, device_model = excluded.device_model,
+                        last_seen = excluded.last_seen, access_state = excluded.access_state,
+                        access_reason = excluded.access_reason",
+                )
+                .map_err(|e| self.err(e))?;
+            for r in records {
+                stmt.execute(params![
+                    r.mailbox,
+                    r.device_id,
+                    r.device_type,
+                    r.device_model,
+                    ts(r.first_seen),
+                    ts(r.last_seen),
+                    r.access_state.as_str(),
+                    r.access_reason.as_str()
+                ])
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// The inventory of one mailbox.
+    pub fn inventory_for_mailbox(&self, mailbox: &str) -> Result<Vec<InventoryRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT mailbox, device_id, device_type, device_model, first_seen, last_seen,
+                        access_state, access_reason
+                 FROM inventory WHERE mailbox = ?1 ORDER BY device_id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![mailbox], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, String>(6)?,
+                    row.get::<_, String>(7)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mailbox, device_id, device_type, device_model, first, last, state, reason) =
+                row.map_err(|e| self.err(e))?;
+            out.push(InventoryRecord {
+                mailbox,
+                device_id,
+                device_type,
+                device_model,
+                first_seen: self.time(&first)?,
+                last_seen: self.time(&last)?,
+                access_state: self.word(&state, "access state")?,
+                access_reason: self.word(&reason, "access state reason")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Removes a device from the inventory (its partnership is gone).
+    pub fn forget_inventory(&self, mailbox: &str, device_id: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "DELETE FROM inventory WHERE mailbox = ?1 AND device_id = ?2",
+                params![mailbox, device_id],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    /// Number of inventoried devices per Exchange access state (`Allowed`, `Blocked`, ...).
+    pub fn counts_by_state(&self) -> Result<BTreeMap<String, u64>> {
+        self.counts("SELECT access_state, COUNT(*) FROM inventory GROUP BY access_state")
+    }
+
+    /// Number of last decisions per desired access (`Allow`, `Block`, ...).
+    pub fn counts_by_decision(&self) -> Result<BTreeMap<String, u64>> {
+        self.counts("SELECT desired, COUNT(*) FROM decisions GROUP BY desired")
+    }
+
+    fn counts(&self, sql: &str) -> Result<BTreeMap<String, u64>> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (key, n) = row.map_err(|e| self.err(e))?;
+            out.insert(key, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(out)
+    }
+
+    /// Parses an enum stored by its serde word.
+    fn word<T: serde::de::DeserializeOwned>(&self, text: &str, what: &'static str) -> Result<T> {
+        serde_json::from_value(serde_json::Value::String(text.to_string()))
+            .map_err(|e| self.data(what, format!("{text:?}: {e}")))
+    }
+
+    // ---- decisions ----
+
+    /// Records the last decision about a device (replacing the previous one). `applied_at` is cleared
+    /// when the decision changes and kept when it is the same.
+    pub fn record_decision(
+        &self,
+        mailbox: &str,
+        device_id: &str,
+        decision: &Decision,
+        decided_at: DateTime<Utc>,
+        run: Option<RunId>,
+    ) -> Result<()> {
+        sql_record_decision(&self.conn, mailbox, device_id, decision, decided_at, run)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records many decisions in one transaction (a full sync decides every device; one transaction
+    /// instead of one durable commit per device).
+    pub fn record_decisions(
+        &self,
+        run: Option<RunId>,
+        decided_at: DateTime<Utc>,
+        decisions: &[(&str, &str, &Decision)],
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        for (mailbox, device_id, decision) in decisions {
+            sql_record_decision(&tx, mailbox, device_id, decision, decided_at, run)
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Records that Exchange now agrees with the device's last decision.
+    pub fn mark_decision_applied(
+        &self,
+        mailbox: &str,
+        device_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE decisions SET applied_at = ?3 WHERE mailbox = ?1 AND device_id = ?2",
+                params![mailbox, device_id, ts(at)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    const DECISION_COLUMNS: &'static str =
+        "mailbox, device_id, desired, reason, explanation, decided_at, applied_at, run_id";
+
+    fn decisions_where(
+        &self,
+        clause: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<DecisionRecord>> {
+        let sql = format!("SELECT {} FROM decisions {clause}", Self::DECISION_COLUMNS);
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params, |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                    row.get::<_, Option<i64>>(7)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mailbox, device_id, desired, reason, explanation, decided, applied, run) =
+                row.map_err(|e| self.err(e))?;
+            out.push(DecisionRecord {
+                mailbox,
+                device_id,
+                decision: Decision {
+                    desired: DesiredAccess::parse(&desired)
+                        .ok_or_else(|| self.data("desired access", &desired))?,
+                    reason: ExchangeAccessStateReason::parse(&reason),
+                    explanation,
+                },
+                decided_at: self.time(&decided)?,
+                applied_at: self.opt_time(applied)?,
+                run_id: run.map(RunId),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The last decision about a device of a mailbox.
+    pub fn last_decision(&self, mailbox: &str, device_id: &str) -> Result<Option<DecisionRecord>> {
+        Ok(self
+            .decisions_where(
+                "WHERE mailbox = ?1 AND device_id = ?2",
+                params![mailbox, device_id],
+            )?
+            .into_iter()
+            .next())
+    }
+
+    /// The last decisions about a DeviceId, in every mailbox it syncs.
+    pub fn decisions_for_device(&self, device_id: &str) -> Result<Vec<DecisionRecord>> {
+        self.decisions_where("WHERE device_id = ?1 ORDER BY mailbox", params![device_id])
+    }
+
+    /// The last decisions about every device of a user's mailbox.
+    pub fn decisions_for_user(&self, mailbox: &str) -> Result<Vec<DecisionRecord>> {
+        self.decisions_where("WHERE mailbox = ?1 ORDER BY device_id", params![mailbox])
+    }
+
+    // ---- watermarks ----
+
+    /// A watermark's value.
+    pub fn watermark(&self, name: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT value FROM watermarks WHERE name = ?1",
+                params![name],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Sets a watermark.
+    pub fn set_watermark(&self, name: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO watermarks (name, value, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                params![name, value, ts(Utc::now())],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    // ---- audit ----
+
+    /// Appends a change applied (or attempted) to the audit trail.
+    pub fn audit(&self, entry: &AuditEntry) -> Result<()> {
+        sql_audit(&self.conn, entry).map_err(|e| self.err(e))
+    }
+
+    /// The `n` most recent audit entries, newest first.
+    pub fn recent_changes(&self, n: usize) -> Result<Vec<AuditRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, at, run_id, actor, mailbox, list, op, device_id, reason, error
+                 FROM audit ORDER BY id DESC LIMIT ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![n as i64], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<i64>>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, String>(6)?,
+                    row.get::<_, String>(7)?,
+                    row.get::<_, String>(8)?,
+                    row.get::<_, Option<String>>(9)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, at, run, actor, mailbox, list, op, device_id, reason, error) =
+                row.map_err(|e| self.err(e))?;
+            out.push(AuditRecord {
+                id,
+                at: self.time(&at)?,
+                entry: AuditEntry {
+                    run_id: run.map(RunId),
+                    actor,
+                    mailbox,
+                    list: ListKind::parse(&list).ok_or_else(|| self.data("list kind", &list))?,
+                    op: match op.as_str() {
+                        "add" => ChangeOp::Add,
+                        "remove" => ChangeOp::Remove,
+                        other => return Err(self.data("audit operation", other)),
+                    },
+                    device_id,
+                    reason,
+                    error,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    // ---- notifications ----
+
+    /// Records that the owner of a device was sent the notification mail.
+    pub fn notification_sent(
+        &self,
+        mailbox: &str,
+        device_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO notifications (mailbox, device_id, sent_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (mailbox, device_id) DO UPDATE SET sent_at = excluded.sent_at",
+                params![mailbox, device_id, ts(at)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// When the owner of a device was last sent the notification mail, if ever.
+    pub fn was_notified(&self, mailbox: &str, device_id: &str) -> Result<Option<DateTime<Utc>>> {
+        let at: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT sent_at FROM notifications WHERE mailbox = ?1 AND device_id = ?2",
+                params![mailbox, device_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        self.opt_time(at)
+    }
+}
+
+/// Applies the missing migrations, each in its own transaction with its `user_version` bump.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let current: u32 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| classify(path, e))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in migrations::MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(current as usize)
+    {
+        let version = index as u32 + 1;
+        let fail = |source| match classify(path, source) {
+            StoreError::Sqlite { path, source } => StoreError::Migration {
+                path,
+                version,
+                source,
+            },
+            other => other,
+        };
+        let tx = conn.transaction().map_err(fail)?;
+        tx.execute_batch(sql).map_err(fail)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Turns SQLite's error into one that says what to do.
+fn classify(path: &Path, source: rusqlite::Error) -> StoreError {
+    let path = path.to_path_buf();
+    match source.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked { path },
+        Some(ErrorCode::DiskFull) => StoreError::DiskFull { path },
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt { path },
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
+            StoreError::Open { path, source }
+        }
+        _ => StoreError::Sqlite { path, source },
+    }
+}
+
+/// The list entries of a change, with their list and operation.
+fn change_entries(change: &MailboxChange) -> [(&Vec<String>, ListKind, ChangeOp); 4] {
+    [
+        (&change.allow_add, ListKind::Allow, ChangeOp::Add),
+        (&change.allow_remove, ListKind::Allow, ChangeOp::Remove),
+        (&change.block_add, ListKind::Block, ChangeOp::Add),
+        (&change.block_remove, ListKind::Block, ChangeOp::Remove),
+    ]
+}
+
+// Statement helpers on a connection or a transaction (a `Transaction` derefs to a `Connection`).
+
+fn sql_journal_done(
+    conn: &Connection,
+    id: JournalId,
+    result: &JournalResult,
+) -> rusqlite::Result<usize> {
+    let (word, error) = match result {
+        JournalResult::Applied => ("applied", None),
+        JournalResult::Failed(error) => ("failed", Some(error.as_str())),
+        JournalResult::Reconciled => ("reconciled", None),
+    };
+    conn.execute(
+        "UPDATE journal SET state = 'done', done_at = ?2, result = ?3, error = ?4 WHERE id = ?1",
+        params![id.0, ts(Utc::now()), word, error],
+    )
+}
+
+fn sql_record_owned(
+    conn: &Connection,
+    mailbox: &str,
+    list: ListKind,
+    device_id: &str,
+    run: Option<RunId>,
+    origin: OwnedOrigin,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO owned_entries (mailbox, list, device_id, added_at, run_id, origin)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (mailbox, list, device_id) DO NOTHING",
+        params![
+            mailbox,
+            list.as_str(),
+            device_id,
+            ts(Utc::now()),
+            run.map(|r| r.0),
+            origin.as_str()
+        ],
+    )?;
+    Ok(())
+}
+
+fn sql_forget_owned(
+    conn: &Connection,
+    mailbox: &str,
+    list: ListKind,
+    device_id: &str,
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "DELETE FROM owned_entries WHERE mailbox = ?1 AND list = ?2 AND device_id = ?3",
+        params![mailbox, list.as_str(), device_id],
+    )?;
+    Ok(n > 0)
+}
+
+fn sql_audit(conn: &Connection, entry: &AuditEntry) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO audit (run_id, at, actor, mailbox, list, op, device_id, reason, result, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            entry.run_id.map(|r| r.0),
+            ts(Utc::now()),
+            entry.actor,
+            entry.mailbox,
+            entry.list.as_str(),
+            entry.op.as_str(),
+            entry.device_id,
+            entry.reason,
+            if entry.error.is_none() {
+                "ok"
+            } else {
+                "failed"
+            },
+            entry.error
+        ],
+    )?;
+    Ok(())
+}
+
+fn sql_record_decision(
+    conn: &Connection,
+    mailbox: &str,
+    device_id: &str,
+    decision: &Decision,
+    decided_at: DateTime<Utc>,
+    run: Option<RunId>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO decisions (mailbox, device_id, desired, reason, explanation, decided_at, run_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (mailbox, device_id) DO UPDATE SET
+            applied_at = CASE WHEN decisions.desired = excluded.desired
+                              THEN decisions.applied_at ELSE NULL END,
+            desired = excluded.desired, reason = excluded.reason,
+            explanation = excluded.explanation, decided_at = excluded.decided_at,
+            run_id = excluded.run_id",
+        params![
+            mailbox,
+            device_id,
+            decision.desired.as_str(),
+            decision.reason.as_str(),
+            decision.explanation,
+            ts(decided_at),
+            run.map(|r| r.0)
+        ],
+    )?;
+    Ok(())
+}

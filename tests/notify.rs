@@ -1,0 +1,266 @@
+//! The notifier against the lab: Autodiscover through each candidate kind (SOAP and POX), EWS
+//! `CreateItem` with NTLM and with Basic, the mail in the outbox in the configured language.
+
+mod common;
+
+use common::{TestLab, small_lab};
+use exchange_connector::notify::auth::http1_client;
+use exchange_connector::notify::autodiscover::{CandidateKind, discover};
+use exchange_connector::notify::{
+    AuthScheme, Language, MailboxCredential, Notifier, NotifierConfig, NotifyError,
+};
+use exchange_connector::secret::Secret;
+use std::net::SocketAddr;
+use std::path::Path;
+
+fn cas_addr(lab: &TestLab, index: usize) -> SocketAddr {
+    let port: u16 = lab.endpoints.cas_servers[index]
+        .base_url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    ([127, 0, 0, 1], port).into()
+}
+
+/// A client whose DNS sends the given names to the given lab addresses (as an organisation's DNS
+/// would send them to its Client Access servers).
+fn client(lab: &TestLab, names: &[(&str, SocketAddr)]) -> reqwest::Client {
+    let mut builder =
+        exchange_connector::tls::http_client_builder(Some(Path::new(&lab.endpoints.ca_cert_pem)))
+            .unwrap();
+    for (name, addr) in names {
+        builder = builder.resolve(name, *addr);
+    }
+    http1_client(builder).unwrap()
+}
+
+fn credential(lab: &TestLab, scheme: AuthScheme) -> MailboxCredential {
+    MailboxCredential {
+        user: lab.endpoints.notification_account.address.clone(),
+        password: Secret::new(lab.endpoints.notification_account.password.clone()),
+        scheme,
+    }
+}
+
+#[tokio::test]
+async fn autodiscover_finds_ews_at_the_domain_root_then_at_the_autodiscover_host() {
+    let lab = small_lab().await;
+    let address = lab.endpoints.notification_account.address.clone();
+    for scheme in [AuthScheme::Ntlm, AuthScheme::Basic] {
+        let at_root = client(&lab, &[("contoso.lab", cas_addr(&lab, 0))]);
+        let found = discover(&at_root, &address, &credential(&lab, scheme))
+            .await
+            .unwrap();
+        assert_eq!(found.kind, CandidateKind::DomainRoot);
+        assert!(found.ews_url.ends_with("/EWS/Exchange.asmx"), "{found:?}");
+        assert!(
+            found.via.ends_with("autodiscover.svc"),
+            "SOAP is tried first: {found:?}"
+        );
+    }
+    // Only autodiscover.<domain> resolves: the second candidate answers.
+    let at_host = client(&lab, &[("autodiscover.contoso.lab", cas_addr(&lab, 1))]);
+    let found = discover(&at_host, &address, &credential(&lab, AuthScheme::Ntlm))
+        .await
+        .unwrap();
+    assert_eq!(found.kind, CandidateKind::AutodiscoverHost);
+    assert!(
+        found
+            .ews_url
+            .contains(&lab.endpoints.cas_servers[1].base_url),
+        "{found:?}"
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn autodiscover_follows_the_http_redirect_to_https_only() {
+    let lab = small_lab().await;
+    // The organisation's plain-HTTP autodiscover host redirects to a CAS over HTTPS.
+    let target = format!(
+        "https://cas01.contoso.lab:{}/autodiscover/autodiscover.xml",
+        cas_addr(&lab, 0).port()
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http_addr = listener.local_addr().unwrap();
+    let redirect = axum::Router::new().route(
+        "/autodiscover/autodiscover.xml",
+        axum::routing::get(move || {
+            let target = target.clone();
+            async move {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [(axum::http::header::LOCATION, target)],
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, redirect).await.ok() });
+    let c = client(
+        &lab,
+        &[
+            ("autodiscover.contoso.lab", http_addr),
+            ("cas01.contoso.lab", cas_addr(&lab, 0)),
+        ],
+    );
+    let found = discover(
+        &c,
+        &lab.endpoints.notification_account.address,
+        &credential(&lab, AuthScheme::Ntlm),
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.kind, CandidateKind::HttpRedirect);
+    assert!(
+        found.via.ends_with("autodiscover.xml"),
+        "POX at the redirect target: {found:?}"
+    );
+    assert!(found.ews_url.ends_with("/EWS/Exchange.asmx"));
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn autodiscover_failure_lists_every_attempt_and_how_to_fix_it() {
+    let lab = small_lab().await;
+    // Nothing resolves: every candidate fails.
+    let c = client(&lab, &[]);
+    let err = discover(
+        &c,
+        "notify@contoso.lab",
+        &credential(&lab, AuthScheme::Ntlm),
+    )
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("https://contoso.lab/autodiscover/autodiscover.svc"),
+        "{text}"
+    );
+    assert!(
+        text.contains("https://autodiscover.contoso.lab/autodiscover/autodiscover.xml"),
+        "{text}"
+    );
+    assert!(text.contains("ExchangeWebServiceURL"), "{text}");
+    lab.shutdown().await;
+}
+
+async fn notifier(
+    lab: &TestLab,
+    scheme: AuthScheme,
+    language: Language,
+    ews_url: Option<String>,
+) -> Notifier {
+    Notifier::new(
+        client(lab, &[("contoso.lab", cas_addr(lab, 0))]),
+        NotifierConfig {
+            mailbox: lab.endpoints.notification_account.address.clone(),
+            credential: credential(lab, scheme),
+            ews_url,
+            language,
+            template: None,
+            enrol_link: "https://portal.manage.microsoft.com/".into(),
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_notification_lands_in_the_outbox_with_ntlm_and_with_basic() {
+    let lab = small_lab().await;
+    for (scheme, language, marker) in [
+        (AuthScheme::Ntlm, Language::En, "Get started"),
+        (AuthScheme::Basic, Language::Fr, "Commencer"),
+    ] {
+        let n = notifier(&lab, scheme, language, None).await;
+        n.notify_device("dave@contoso.lab", "Dave de Vries", "Dave's iPhone")
+            .await
+            .unwrap();
+        let outbox = lab.state.outbox.lock().unwrap().clone();
+        let sent = outbox.last().unwrap();
+        assert_eq!(sent.to, vec!["dave@contoso.lab".to_string()]);
+        assert_eq!(sent.from.to_ascii_lowercase(), "notify@contoso.lab");
+        assert_eq!(sent.disposition, "SendAndSaveCopy");
+        assert!(sent.subject.contains("Dave's iPhone"), "{}", sent.subject);
+        assert!(
+            sent.body.contains(marker)
+                && sent.body.contains("https://portal.manage.microsoft.com/"),
+            "{}",
+            sent.body
+        );
+    }
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_configured_ews_url_skips_autodiscover_and_wrong_passwords_are_named() {
+    let lab = small_lab().await;
+    let ews = lab.endpoints.ews_url.clone();
+    let n = notifier(&lab, AuthScheme::Ntlm, Language::Nl, Some(ews.clone())).await;
+    assert_eq!(n.ews_url().await.unwrap(), ews);
+    n.notify_device("bob@contoso.lab", "Bob", "Galaxy")
+        .await
+        .unwrap();
+    assert!(
+        lab.state
+            .outbox
+            .lock()
+            .unwrap()
+            .last()
+            .unwrap()
+            .body
+            .contains("Aan de slag")
+    );
+
+    for scheme in [AuthScheme::Ntlm, AuthScheme::Basic] {
+        let bad = Notifier::new(
+            client(&lab, &[]),
+            NotifierConfig {
+                mailbox: "notify@contoso.lab".into(),
+                credential: MailboxCredential {
+                    user: "notify@contoso.lab".into(),
+                    password: Secret::new("wrong"),
+                    scheme,
+                },
+                ews_url: Some(ews.clone()),
+                language: Language::En,
+                template: None,
+                enrol_link: "https://portal.manage.microsoft.com/".into(),
+            },
+        );
+        let err = bad
+            .notify_device("bob@contoso.lab", "Bob", "Galaxy")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, NotifyError::Ews(_)), "{err}");
+        assert!(
+            err.to_string()
+                .contains("refused the notification account's credentials"),
+            "{err}"
+        );
+        assert!(
+            !err.to_string().contains("wrong"),
+            "no password in the message: {err}"
+        );
+    }
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_invalid_recipient_is_reported_with_ews_code() {
+    let lab = small_lab().await;
+    let n = notifier(
+        &lab,
+        AuthScheme::Basic,
+        Language::En,
+        Some(lab.endpoints.ews_url.clone()),
+    )
+    .await;
+    let err = n
+        .notify_device("not an address", "X", "Y")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ErrorInvalid"), "{err}");
+    assert!(!err.is_transient());
+    lab.shutdown().await;
+}

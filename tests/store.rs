@@ -1,0 +1,530 @@
+//! The state store: migrations, crash-safe journal, owned entries, watermarks, runs, decisions, audit.
+
+use chrono::Utc;
+use exchange_connector::model::exchange::{DeviceAccessState, DeviceAccessStateReason};
+use exchange_connector::model::intune::ExchangeAccessStateReason;
+use exchange_connector::policy::{Decision, DesiredAccess, ListKind, MailboxChange};
+use exchange_connector::store::{
+    AuditEntry, ChangeOp, InventoryRecord, JournalResult, OwnedOrigin, RunKind, RunOutcome,
+    SCHEMA_VERSION, Store, StoreError,
+};
+use serde_json::json;
+
+fn change(mailbox: &str, block: &[&str]) -> MailboxChange {
+    MailboxChange {
+        mailbox: mailbox.into(),
+        block_add: block.iter().map(|s| s.to_string()).collect(),
+        ..MailboxChange::default()
+    }
+}
+
+#[test]
+fn migrates_an_empty_file_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    // An empty file (as an installer might create) is an empty database at version 0.
+    std::fs::write(&path, b"").unwrap();
+    {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        const { assert!(SCHEMA_VERSION >= 1) };
+        store.set_watermark("exchange.whenChanged", "x").unwrap();
+    }
+    // WAL mode leaves its companion file while open; reopening runs no migration and keeps data.
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(
+        store.watermark("exchange.whenChanged").unwrap().as_deref(),
+        Some("x")
+    );
+    let mode: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode.to_ascii_lowercase(), "wal");
+}
+
+#[test]
+fn refuses_a_database_from_a_newer_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    drop(Store::open(&path).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 5)
+        .unwrap();
+    match Store::open(&path) {
+        Err(StoreError::TooNew {
+            found, supported, ..
+        }) => {
+            assert_eq!(found, SCHEMA_VERSION + 5);
+            assert_eq!(supported, SCHEMA_VERSION);
+        }
+        other => panic!("expected TooNew, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_database_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("move the file"), "{err}");
+}
+
+#[test]
+fn an_unopenable_path_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-dir").join("state.db");
+    let err = Store::open(&path).unwrap_err();
+    assert!(err.to_string().contains("no-such-dir"), "{err}");
+}
+
+#[test]
+fn pending_journal_entries_survive_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (pending_id, change_a) = {
+        let store = Store::open(&path).unwrap();
+        let run = store.begin_run(RunKind::Full).unwrap();
+        let a = change("alice", &["DEV1"]);
+        let b = change("bob", &["DEV2"]);
+        let id_a = store.journal_pending(Some(run), &a).unwrap();
+        let id_b = store.journal_pending(Some(run), &b).unwrap();
+        store.journal_done(id_b, &JournalResult::Applied).unwrap();
+        // The process dies here: no finish_run, no journal_done for alice, no clean close.
+        std::mem::forget(store);
+        (id_a, a)
+    };
+    let store = Store::open(&path).unwrap();
+    let open = store.open_journal_entries().unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].id, pending_id);
+    assert_eq!(open[0].change, change_a);
+    // The crashed run is still "running".
+    let runs = store.recent_runs(5).unwrap();
+    assert_eq!(runs[0].outcome, RunOutcome::Running);
+    assert!(runs[0].ended_at.is_none());
+    // The next run settles it.
+    store
+        .journal_done(pending_id, &JournalResult::Reconciled)
+        .unwrap();
+    assert!(store.open_journal_entries().unwrap().is_empty());
+}
+
+#[test]
+fn journal_done_of_an_unknown_id_is_an_error() {
+    let store = Store::open_in_memory().unwrap();
+    let id = store.journal_pending(None, &change("a", &["X"])).unwrap();
+    store
+        .journal_done(id, &JournalResult::Failed("refused".into()))
+        .unwrap();
+    let bogus = exchange_connector::store::JournalId(id.0 + 100);
+    assert!(store.journal_done(bogus, &JournalResult::Applied).is_err());
+}
+
+#[test]
+fn owned_entries_are_recorded_idempotently_and_case_insensitively() {
+    let store = Store::open_in_memory().unwrap();
+    let run = store.begin_run(RunKind::Rollout).unwrap();
+    store
+        .record_owned(
+            "alice",
+            ListKind::Allow,
+            "ABC",
+            Some(run),
+            OwnedOrigin::Rollout,
+        )
+        .unwrap();
+    store
+        .record_owned(
+            "alice",
+            ListKind::Allow,
+            "abc",
+            Some(run),
+            OwnedOrigin::Policy,
+        )
+        .unwrap();
+    store
+        .record_owned("alice", ListKind::Block, "DEF", None, OwnedOrigin::Policy)
+        .unwrap();
+    store
+        .record_owned("bob", ListKind::Block, "GHI", None, OwnedOrigin::Policy)
+        .unwrap();
+    let alice = store.owned_entries("alice").unwrap();
+    assert_eq!(alice.len(), 2);
+    assert_eq!(alice[0].list, ListKind::Allow);
+    assert_eq!(alice[0].device_id, "ABC");
+    assert_eq!(alice[0].origin, OwnedOrigin::Rollout);
+    assert_eq!(alice[0].run_id, Some(run));
+    let set = store.owned_set("alice").unwrap();
+    assert!(set.contains(ListKind::Allow, "abc"));
+    assert!(set.contains(ListKind::Block, "def"));
+    assert!(!set.contains(ListKind::Block, "ghi"));
+    assert_eq!(store.all_owned_entries().unwrap().len(), 3);
+    assert!(store.forget_owned("alice", ListKind::Allow, "aBc").unwrap());
+    assert!(!store.forget_owned("alice", ListKind::Allow, "ABC").unwrap());
+    assert_eq!(store.owned_entries("alice").unwrap().len(), 1);
+}
+
+#[test]
+fn watermarks_set_and_replace() {
+    let store = Store::open_in_memory().unwrap();
+    assert_eq!(store.watermark("graph.delta").unwrap(), None);
+    store.set_watermark("graph.delta", "1").unwrap();
+    store.set_watermark("graph.delta", "2").unwrap();
+    assert_eq!(
+        store.watermark("graph.delta").unwrap().as_deref(),
+        Some("2")
+    );
+}
+
+#[test]
+fn runs_record_outcome_counts_and_last_success() {
+    let store = Store::open_in_memory().unwrap();
+    assert!(store.last_successful_run(RunKind::Full).unwrap().is_none());
+    let full = store.begin_run(RunKind::Full).unwrap();
+    store
+        .finish_run(
+            full,
+            RunOutcome::Succeeded,
+            &json!({"devices": 10, "changes": 2}),
+            None,
+        )
+        .unwrap();
+    let quick = store.begin_run(RunKind::Quick).unwrap();
+    store
+        .finish_run(
+            quick,
+            RunOutcome::Held,
+            &json!({"restricted": 5}),
+            Some("guard: 5 of 10"),
+        )
+        .unwrap();
+    let full2 = store.begin_run(RunKind::Full).unwrap();
+    store
+        .finish_run(full2, RunOutcome::Failed, &json!({}), Some("Graph 503"))
+        .unwrap();
+
+    let recent = store.recent_runs(2).unwrap();
+    assert_eq!(
+        recent.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![full2, quick]
+    );
+    assert_eq!(recent[1].outcome, RunOutcome::Held);
+    assert_eq!(recent[1].error.as_deref(), Some("guard: 5 of 10"));
+    assert_eq!(recent[1].counts["restricted"], 5);
+    let last = store.last_successful_run(RunKind::Full).unwrap().unwrap();
+    assert_eq!(last.id, full);
+    assert_eq!(last.counts["devices"], 10);
+    assert!(last.ended_at.unwrap() >= last.started_at);
+    assert!(store.last_successful_run(RunKind::Quick).unwrap().is_none());
+    assert!(
+        store
+            .finish_run(
+                exchange_connector::store::RunId(999),
+                RunOutcome::Succeeded,
+                &json!({}),
+                None
+            )
+            .is_err()
+    );
+}
+
+#[test]
+fn decisions_keep_applied_at_only_while_unchanged() {
+    let store = Store::open_in_memory().unwrap();
+    let block = Decision {
+        desired: DesiredAccess::Block,
+        reason: ExchangeAccessStateReason::NotEnrolled,
+        explanation: "not enrolled".into(),
+    };
+    let now = Utc::now();
+    store
+        .record_decision("alice", "DEV1", &block, now, None)
+        .unwrap();
+    store.mark_decision_applied("alice", "DEV1", now).unwrap();
+    store
+        .record_decision("alice", "DEV1", &block, now, None)
+        .unwrap();
+    let rec = store.last_decision("alice", "dev1").unwrap().unwrap();
+    assert_eq!(rec.decision, block);
+    assert!(rec.applied_at.is_some(), "same decision keeps applied_at");
+
+    let allow = Decision {
+        desired: DesiredAccess::Allow,
+        reason: ExchangeAccessStateReason::Compliant,
+        explanation: "compliant".into(),
+    };
+    store
+        .record_decision("alice", "DEV1", &allow, now, None)
+        .unwrap();
+    let rec = store.last_decision("alice", "DEV1").unwrap().unwrap();
+    assert_eq!(rec.decision.desired, DesiredAccess::Allow);
+    assert!(
+        rec.applied_at.is_none(),
+        "a new decision is not applied yet"
+    );
+
+    store
+        .record_decision("alice", "DEV2", &block, now, None)
+        .unwrap();
+    store
+        .record_decision("bob", "DEV1", &block, now, None)
+        .unwrap();
+    assert_eq!(store.decisions_for_user("alice").unwrap().len(), 2);
+    assert_eq!(store.decisions_for_device("DEV1").unwrap().len(), 2);
+    let counts = store.counts_by_decision().unwrap();
+    assert_eq!(counts.get("Block"), Some(&2));
+    assert_eq!(counts.get("Allow"), Some(&1));
+}
+
+#[test]
+fn inventory_keeps_first_seen_and_counts_states() {
+    let store = Store::open_in_memory().unwrap();
+    let t0 = Utc::now() - chrono::Duration::hours(2);
+    let t1 = Utc::now();
+    let rec = |id: &str, state, first, last| InventoryRecord {
+        mailbox: "alice".into(),
+        device_id: id.into(),
+        device_type: "iPhone".into(),
+        device_model: Some("iPhone15C2".into()),
+        first_seen: first,
+        last_seen: last,
+        access_state: state,
+        access_reason: DeviceAccessStateReason::Global,
+    };
+    store
+        .upsert_inventory(&[
+            rec("A", DeviceAccessState::Allowed, t0, t0),
+            rec("B", DeviceAccessState::Blocked, t0, t0),
+        ])
+        .unwrap();
+    store
+        .upsert_inventory(&[rec("A", DeviceAccessState::Quarantined, t1, t1)])
+        .unwrap();
+    let inv = store.inventory_for_mailbox("alice").unwrap();
+    assert_eq!(inv.len(), 2);
+    assert_eq!(inv[0].first_seen, t0.trunc_subsecs_micros());
+    assert_eq!(inv[0].last_seen, t1.trunc_subsecs_micros());
+    assert_eq!(inv[0].access_state, DeviceAccessState::Quarantined);
+    let counts = store.counts_by_state().unwrap();
+    assert_eq!(counts.get("Quarantined"), Some(&1));
+    assert_eq!(counts.get("Blocked"), Some(&1));
+    assert!(store.forget_inventory("alice", "b").unwrap());
+    assert_eq!(store.inventory_for_mailbox("alice").unwrap().len(), 1);
+}
+
+trait TruncMicros {
+    fn trunc_subsecs_micros(self) -> Self;
+}
+
+impl TruncMicros for chrono::DateTime<Utc> {
+    fn trunc_subsecs_micros(self) -> Self {
+        chrono::SubsecRound::trunc_subsecs(self, 6)
+    }
+}
+
+#[test]
+fn audit_trail_lists_newest_first() {
+    let store = Store::open_in_memory().unwrap();
+    let run = store.begin_run(RunKind::Quick).unwrap();
+    let entry = |device: &str, error: Option<&str>| AuditEntry {
+        run_id: Some(run),
+        actor: "CONN01\\svc-connector".into(),
+        mailbox: "alice".into(),
+        list: ListKind::Block,
+        op: ChangeOp::Add,
+        device_id: device.into(),
+        reason: "notEnrolled".into(),
+        error: error.map(String::from),
+    };
+    store.audit(&entry("A", None)).unwrap();
+    store
+        .audit(&entry("B", Some("ManagementObjectNotFoundException")))
+        .unwrap();
+    let recent = store.recent_changes(10).unwrap();
+    assert_eq!(recent.len(), 2);
+    assert_eq!(
+        recent[0].entry,
+        entry("B", Some("ManagementObjectNotFoundException"))
+    );
+    assert_eq!(recent[1].entry, entry("A", None));
+    assert_eq!(store.recent_changes(1).unwrap().len(), 1);
+}
+
+#[test]
+fn notifications_are_remembered_per_device() {
+    let store = Store::open_in_memory().unwrap();
+    assert!(store.was_notified("alice", "A").unwrap().is_none());
+    let at = Utc::now();
+    store.notification_sent("alice", "A", at).unwrap();
+    assert!(store.was_notified("alice", "a").unwrap().is_some());
+    assert!(store.was_notified("bob", "A").unwrap().is_none());
+}
+
+#[test]
+fn a_writer_waits_for_another_processs_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let store = Store::open(&path).unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Our busy timeout is 10 s: a lock held briefly is waited for, not reported.
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    // Waits for the lock instead of failing at once.
+    store.set_watermark("w", "1").unwrap();
+    holder.join().unwrap();
+}
+
+#[test]
+fn settling_an_applied_change_records_ownership_and_audit_together() {
+    let store = Store::open_in_memory().unwrap();
+    let run = store.begin_run(RunKind::Full).unwrap();
+    store
+        .record_owned(
+            "alice",
+            ListKind::Allow,
+            "OLD",
+            Some(run),
+            OwnedOrigin::Policy,
+        )
+        .unwrap();
+    store
+        .record_owned(
+            "alice",
+            ListKind::Block,
+            "STALE",
+            Some(run),
+            OwnedOrigin::Policy,
+        )
+        .unwrap();
+    let change = MailboxChange {
+        mailbox: "alice".into(),
+        allow_add: vec!["NEW".into()],
+        allow_remove: vec!["OLD".into()],
+        block_add: vec!["BAD".into()],
+        block_remove: vec![],
+        forget_owned: vec![(ListKind::Block, "stale".into())],
+    };
+    let id = store.journal_pending(Some(run), &change).unwrap();
+    store
+        .settle_change(
+            id,
+            Some(run),
+            "CONN01\\svc",
+            &change,
+            OwnedOrigin::Policy,
+            &|device| format!("why {device}"),
+            None,
+        )
+        .unwrap();
+    assert!(store.open_journal_entries().unwrap().is_empty());
+    let owned = store.owned_set("alice").unwrap();
+    assert!(owned.contains(ListKind::Allow, "NEW"));
+    assert!(owned.contains(ListKind::Block, "BAD"));
+    assert!(!owned.contains(ListKind::Allow, "OLD"));
+    assert!(!owned.contains(ListKind::Block, "STALE"));
+    let audit = store.recent_changes(10).unwrap();
+    assert_eq!(audit.len(), 3);
+    assert!(audit.iter().all(|a| a.entry.error.is_none()));
+    assert!(audit.iter().any(|a| a.entry.device_id == "OLD"
+        && a.entry.op == ChangeOp::Remove
+        && a.entry.reason == "why OLD"));
+}
+
+#[test]
+fn a_refused_change_is_audited_but_owns_nothing() {
+    let store = Store::open_in_memory().unwrap();
+    let change = change("alice", &["BAD"]);
+    let id = store.journal_pending(None, &change).unwrap();
+    store
+        .settle_change(
+            id,
+            None,
+            "CONN01\\svc",
+            &change,
+            OwnedOrigin::Policy,
+            &|_| "notCompliant".into(),
+            Some("ManagementObjectNotFoundException"),
+        )
+        .unwrap();
+    assert!(store.owned_entries("alice").unwrap().is_empty());
+    let audit = store.recent_changes(10).unwrap();
+    assert_eq!(
+        audit[0].entry.error.as_deref(),
+        Some("ManagementObjectNotFoundException")
+    );
+    assert!(store.open_journal_entries().unwrap().is_empty());
+}
+
+#[test]
+fn a_crash_between_send_and_settle_is_reconciled_from_exchange() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let store = Store::open(&path).unwrap();
+        let run = store.begin_run(RunKind::Quick).unwrap();
+        store
+            .record_owned(
+                "alice",
+                ListKind::Block,
+                "UNBLOCK",
+                Some(run),
+                OwnedOrigin::Policy,
+            )
+            .unwrap();
+        let change = MailboxChange {
+            mailbox: "alice".into(),
+            allow_add: vec!["SENT".into(), "NOT-SENT".into()],
+            block_remove: vec!["UNBLOCK".into()],
+            ..MailboxChange::default()
+        };
+        store.journal_pending(Some(run), &change).unwrap();
+        // Sent to Exchange, then the process dies before settle_change.
+        std::mem::forget(store);
+    }
+    let store = Store::open(&path).unwrap();
+    let open = store.open_journal_entries().unwrap();
+    assert_eq!(open.len(), 1);
+    // What Exchange has now: SENT on the allow list (spelled differently), UNBLOCK gone.
+    let allowed_now = vec!["sent".to_string(), "ADMIN".to_string()];
+    let blocked_now: Vec<String> = vec![];
+    let applied = store
+        .reconcile_open_entry(&open[0], &allowed_now, &blocked_now, OwnedOrigin::Policy)
+        .unwrap();
+    assert_eq!(applied, 2);
+    let owned = store.owned_set("alice").unwrap();
+    assert!(
+        owned.contains(ListKind::Allow, "SENT"),
+        "ours, not an admin's"
+    );
+    assert!(!owned.contains(ListKind::Allow, "NOT-SENT"));
+    assert!(!owned.contains(ListKind::Allow, "ADMIN"));
+    assert!(!owned.contains(ListKind::Block, "UNBLOCK"));
+    assert!(store.open_journal_entries().unwrap().is_empty());
+}
+
+#[test]
+fn many_decisions_are_recorded_in_one_transaction() {
+    let store = Store::open_in_memory().unwrap();
+    let d = Decision {
+        desired: DesiredAccess::Untouched,
+        reason: ExchangeAccessStateReason::Unknown,
+        explanation: "incomplete".into(),
+    };
+    let ids: Vec<String> = (0..500).map(|i| format!("D{i}")).collect();
+    let batch: Vec<(&str, &str, &Decision)> =
+        ids.iter().map(|id| ("alice", id.as_str(), &d)).collect();
+    store.record_decisions(None, Utc::now(), &batch).unwrap();
+    assert_eq!(store.decisions_for_user("alice").unwrap().len(), 500);
+    assert_eq!(
+        store.counts_by_decision().unwrap().get("Untouched"),
+        Some(&500)
+    );
+}
