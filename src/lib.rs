@@ -10,12 +10,16 @@
 pub mod abq;
 pub mod bridge_protocol;
 pub mod certificate;
+pub mod config;
 pub mod exchange;
 pub mod lab;
 pub mod model;
 pub mod oauth;
 pub mod package;
 pub mod policy;
+pub mod proxy;
 pub mod secret;
+pub mod secrets;
+pub mod settings;
 pub mod store;
 pub mod tls;
