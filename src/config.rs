@@ -248,9 +248,11 @@ impl Config {
         // Past this point every present value is valid and normalised; parse failures cannot occur,
         // and defaults come from the registry.
         let get = |key: &str| -> Option<String> {
-            norm.get(key)
-                .cloned()
-                .or_else(|| settings::find(key).and_then(|s| s.default).map(String::from))
+            norm.get(key).cloned().or_else(|| {
+                settings::find(key)
+                    .and_then(|s| s.default)
+                    .map(String::from)
+            })
         };
         let text = |key: &str| get(key).unwrap_or_default();
         let flag = |key: &str| get(key).is_some_and(|v| v == "true");
@@ -673,7 +675,10 @@ mod tests {
     #[test]
     fn xml_round_trip_keeps_unknown_elements_and_warns() {
         let mut v = minimal();
-        v.insert("ExchangeWebServiceURL".into(), "https://mail.contoso.com/EWS/Exchange.asmx".into());
+        v.insert(
+            "ExchangeWebServiceURL".into(),
+            "https://mail.contoso.com/EWS/Exchange.asmx".into(),
+        );
         v.insert("ProxyEnabled".into(), "true".into());
         v.insert("ProxyHost".into(), "proxy.contoso.com:8080".into());
         v.insert("ProxyUser".into(), "CONTOSO\\proxy & co".into());
@@ -683,12 +688,23 @@ mod tests {
             &format!("  <FutureThing a=\"1\"><Inner>x &amp; y</Inner></FutureThing>\n  <ExchangePassword>oops</ExchangePassword>\n</{ROOT_ELEMENT}>"),
         );
         let loaded = Config::from_xml(&xml, Path::new("t.xml")).unwrap();
-        assert_eq!(loaded.config.proxy.user.as_deref(), Some("CONTOSO\\proxy & co"));
+        assert_eq!(
+            loaded.config.proxy.user.as_deref(),
+            Some("CONTOSO\\proxy & co")
+        );
         assert_eq!(loaded.config.unknown.len(), 1);
         assert!(loaded.warnings.iter().any(|w| w.contains("FutureThing")));
-        assert!(loaded.warnings.iter().any(|w| w.starts_with("ExchangePassword")));
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("ExchangePassword"))
+        );
         let again = loaded.config.to_xml();
-        assert!(again.contains("<FutureThing><Inner>x &amp; y</Inner></FutureThing>"), "{again}");
+        assert!(
+            again.contains("<FutureThing><Inner>x &amp; y</Inner></FutureThing>"),
+            "{again}"
+        );
         assert!(!again.contains("oops"));
         let reloaded = Config::from_xml(&again, Path::new("t.xml")).unwrap().config;
         assert_eq!(reloaded, loaded.config);
@@ -715,11 +731,22 @@ mod tests {
         v.insert("ProxyEnabled".into(), "true".into());
         v.insert("ProxyHost".into(), "proxy.contoso.com".into());
         v.insert("PowerShellAuthentication".into(), "Basic".into());
-        v.insert("ExchangePowerShellURL".into(), "http://cas01/PowerShell/".into());
+        v.insert(
+            "ExchangePowerShellURL".into(),
+            "http://cas01/PowerShell/".into(),
+        );
         let errors = Config::from_values(&v).unwrap_err();
         let text: Vec<_> = errors.iter().map(ToString::to_string).collect();
-        assert!(text.iter().any(|e| e.starts_with("ProxyPort:") && e.contains("names no port")), "{text:?}");
-        assert!(text.iter().any(|e| e.starts_with("PowerShellAuthentication:")), "{text:?}");
+        assert!(
+            text.iter()
+                .any(|e| e.starts_with("ProxyPort:") && e.contains("names no port")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|e| e.starts_with("PowerShellAuthentication:")),
+            "{text:?}"
+        );
     }
 
     #[test]
@@ -729,7 +756,10 @@ mod tests {
         let path = c.save(dir.path()).unwrap();
         c.save(dir.path()).unwrap();
         assert_eq!(Config::load(dir.path()).unwrap().config, c);
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         assert_eq!(names, [path]);
         assert!(matches!(
             Config::load(&dir.path().join("none")),
@@ -739,7 +769,11 @@ mod tests {
 
     #[test]
     fn broken_xml_is_a_clear_error() {
-        let err = Config::from_xml("<OnPremisesExchangeConnectorServiceConfiguration><ExchangeServer>x</Exch", Path::new("c.xml")).unwrap_err();
+        let err = Config::from_xml(
+            "<OnPremisesExchangeConnectorServiceConfiguration><ExchangeServer>x</Exch",
+            Path::new("c.xml"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("not well-formed XML"), "{err}");
     }
 }

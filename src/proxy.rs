@@ -51,7 +51,9 @@ pub enum ProxyError {
         input: String,
     },
     /// ProxyEnabled without ProxyHost.
-    #[error("ProxyEnabled is true but ProxyHost is empty; set ProxyHost or set ProxyEnabled to false")]
+    #[error(
+        "ProxyEnabled is true but ProxyHost is empty; set ProxyHost or set ProxyEnabled to false"
+    )]
     NoHost,
     /// A ProxyUser without a password in the store.
     #[error(
@@ -285,8 +287,7 @@ pub fn http_client(
     secrets: &dyn SecretStore,
     instance: &str,
 ) -> Result<reqwest::ClientBuilder, ProxyError> {
-    let builder =
-        crate::tls::http_client_builder(config.trusted_ca_file.as_deref())?.no_proxy();
+    let builder = crate::tls::http_client_builder(config.trusted_ca_file.as_deref())?.no_proxy();
     Ok(match configured_proxy(config, secrets, instance)? {
         Some(proxy) => builder.proxy(proxy),
         None => builder,
@@ -365,12 +366,7 @@ pub fn check_response(
         .get_all(reqwest::header::PROXY_AUTHENTICATE)
         .iter()
         .filter_map(|v| v.to_str().ok());
-    check_proxy_status(
-        proxy,
-        response.status().as_u16(),
-        values,
-        sent_credentials,
-    )
+    check_proxy_status(proxy, response.status().as_u16(), values, sent_credentials)
 }
 
 /// Asks the proxy for a tunnel to `target` (`host:port`) and reads its answer, so a 407 on an HTTPS
@@ -446,8 +442,14 @@ mod tests {
 
     #[test]
     fn spellings_normalise_to_one_url() {
-        assert_eq!(url("proxy.contoso.com:8080", None), "http://proxy.contoso.com:8080");
-        assert_eq!(url("PROXY.contoso.com", Some(3128)), "http://proxy.contoso.com:3128");
+        assert_eq!(
+            url("proxy.contoso.com:8080", None),
+            "http://proxy.contoso.com:8080"
+        );
+        assert_eq!(
+            url("PROXY.contoso.com", Some(3128)),
+            "http://proxy.contoso.com:3128"
+        );
         assert_eq!(url("http://proxy:8080/", None), "http://proxy:8080");
         assert_eq!(url("HTTPS://proxy:443", None), "https://proxy:443");
         assert_eq!(url("[::1]:8080", None), "http://[::1]:8080");

@@ -25,7 +25,9 @@ pub const SECRETS_FILE: &str = "secrets.json";
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     /// File-store I/O.
-    #[error("cannot use the secret file {path}: {source}. Run as the service's user (or root) and check the folder exists and is writable.")]
+    #[error(
+        "cannot use the secret file {path}: {source}. Run as the service's user (or root) and check the folder exists and is writable."
+    )]
     Io {
         /// The file or folder.
         path: PathBuf,
@@ -33,7 +35,9 @@ pub enum SecretError {
         source: std::io::Error,
     },
     /// The secret file is not what this program writes.
-    #[error("the secret file {path} is damaged ({reason}). Move it away and run `configure` again to store the secrets anew.")]
+    #[error(
+        "the secret file {path} is damaged ({reason}). Move it away and run `configure` again to store the secrets anew."
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -41,7 +45,9 @@ pub enum SecretError {
         reason: String,
     },
     /// Others could read the secret file.
-    #[error("the secret file {path} can be read by other users (mode {mode:o}). Fix it with: chmod 600 {path}")]
+    #[error(
+        "the secret file {path} can be read by other users (mode {mode:o}). Fix it with: chmod 600 {path}"
+    )]
     TooOpen {
         /// The file.
         path: PathBuf,
@@ -49,7 +55,9 @@ pub enum SecretError {
         mode: u32,
     },
     /// The OS credential store cannot be used.
-    #[error("the {store} is not available: {reason}. Use the file store (--secret-store file) on a server without one.")]
+    #[error(
+        "the {store} is not available: {reason}. Use the file store (--secret-store file) on a server without one."
+    )]
     Unavailable {
         /// Which store.
         store: String,
@@ -104,7 +112,9 @@ impl std::str::FromStr for StoreKind {
             "auto" => Ok(StoreKind::Auto),
             "os" => Ok(StoreKind::Os),
             "file" => Ok(StoreKind::File),
-            other => Err(format!("'{other}' is not a secret store; use auto, os or file")),
+            other => Err(format!(
+                "'{other}' is not a secret store; use auto, os or file"
+            )),
         }
     }
 }
@@ -169,12 +179,11 @@ impl KeyringStore {
     /// The platform's native store.
     #[cfg(windows)]
     pub fn native() -> Result<Self, SecretError> {
-        let store = windows_native_keyring_store::Store::new().map_err(|e| {
-            SecretError::Unavailable {
+        let store =
+            windows_native_keyring_store::Store::new().map_err(|e| SecretError::Unavailable {
                 store: "Windows Credential Manager".into(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         Ok(KeyringStore {
             store,
             name: "Windows Credential Manager".into(),
@@ -191,7 +200,9 @@ impl KeyringStore {
         };
         // Without a session bus there is no Secret Service; do not wait for a connection to fail.
         if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
-            return Err(unavailable("no D-Bus session (DBUS_SESSION_BUS_ADDRESS is not set)".into()));
+            return Err(unavailable(
+                "no D-Bus session (DBUS_SESSION_BUS_ADDRESS is not set)".into(),
+            ));
         }
         let store = zbus_secret_service_keyring_store::Store::new()
             .map_err(|e| unavailable(e.to_string()))?;
@@ -309,7 +320,11 @@ impl FileStore {
         serde_json::from_slice(&bytes).map_err(|e| SecretError::Corrupt {
             path,
             // serde_json's message names a position, never the content.
-            reason: format!("not the expected JSON at line {} column {}", e.line(), e.column()),
+            reason: format!(
+                "not the expected JSON at line {} column {}",
+                e.line(),
+                e.column()
+            ),
         })
     }
 
@@ -463,8 +478,7 @@ mod tests {
             let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode(&store.path()), 0o600);
             assert_eq!(mode(&dir.path().join("secrets")), 0o700);
-            std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o644))
-                .unwrap();
+            std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
             let err = store.get("default", "x").unwrap_err().to_string();
             assert!(err.contains("chmod 600"), "{err}");
         }

@@ -438,8 +438,9 @@ pub fn validate_kind(kind: &Kind, value: &str) -> Result<String, String> {
     match kind {
         Kind::Text | Kind::Path | Kind::Secret => Ok(v.to_string()),
         Kind::Host => check_host(v).map(|h| h.to_string()),
+        // Normalised to one spelling (http://host:port) when the address names its port.
         Kind::ProxyAddress => crate::proxy::ProxySpec::parse(v, None)
-            .map(|_| v.to_string())
+            .map(|spec| spec.url())
             .or_else(|e| match e {
                 // The port may come from ProxyPort: checked when the two are combined.
                 crate::proxy::ProxyError::NoPort { .. } => Ok(v.to_string()),
@@ -513,7 +514,9 @@ pub fn check_host(v: &str) -> Result<&str, String> {
 
 fn check_domain_user(v: &str) -> Result<(), String> {
     let bad = || {
-        format!("'{v}' must be DOMAIN\\user (for example CONTOSO\\svc-eas) or a UPN (svc-eas@contoso.com)")
+        format!(
+            "'{v}' must be DOMAIN\\user (for example CONTOSO\\svc-eas) or a UPN (svc-eas@contoso.com)"
+        )
     };
     if let Some((domain, user)) = v.split_once('\\') {
         let ok = |s: &str| !s.is_empty() && !s.contains(['\\', '@', ' ', '/']);
@@ -530,7 +533,8 @@ fn check_domain_user(v: &str) -> Result<(), String> {
 }
 
 fn check_mailbox(v: &str) -> Result<(), String> {
-    let bad = || format!("'{v}' is not a mail address; use name@domain (for example notify@contoso.com)");
+    let bad =
+        || format!("'{v}' is not a mail address; use name@domain (for example notify@contoso.com)");
     let (local, domain) = v.split_once('@').ok_or_else(bad)?;
     if local.is_empty()
         || local.contains([' ', '@', '\\', '<', '>', ','])
@@ -543,8 +547,9 @@ fn check_mailbox(v: &str) -> Result<(), String> {
 }
 
 fn check_url(v: &str, https_only: bool) -> Result<(), String> {
-    let url = url::Url::parse(v)
-        .map_err(|e| format!("'{v}' is not a URL ({e}); write it in full, for example https://host/path"))?;
+    let url = url::Url::parse(v).map_err(|e| {
+        format!("'{v}' is not a URL ({e}); write it in full, for example https://host/path")
+    })?;
     match url.scheme() {
         "https" => {}
         "http" if !https_only => {}
@@ -628,10 +633,14 @@ mod tests {
         assert_eq!(v("ExchangeServerType", "hosted"), "Hosted");
         assert_eq!(v("ExchangeUser", "CONTOSO\\svc-eas"), "CONTOSO\\svc-eas");
         assert_eq!(v("ExchangeUser", "svc@contoso.com"), "svc@contoso.com");
-        assert_eq!(v("ExchangeServer", "cas01.contoso.com"), "cas01.contoso.com");
+        assert_eq!(
+            v("ExchangeServer", "cas01.contoso.com"),
+            "cas01.contoso.com"
+        );
         assert_eq!(v("ExchangeServer", "10.0.0.1"), "10.0.0.1");
         assert_eq!(v("FullSyncTime", "2:05"), "02:05");
         assert_eq!(v("ProxyHost", "proxy.contoso.com"), "proxy.contoso.com");
+        assert_eq!(v("ProxyHost", "PROXY:8080"), "http://proxy:8080");
     }
 
     #[test]
@@ -644,7 +653,11 @@ mod tests {
     #[test]
     fn keys_are_unique_and_defaults_validate() {
         for (i, s) in SETTINGS.iter().enumerate() {
-            assert!(SETTINGS[i + 1..].iter().all(|o| o.key != s.key), "{}", s.key);
+            assert!(
+                SETTINGS[i + 1..].iter().all(|o| o.key != s.key),
+                "{}",
+                s.key
+            );
             if let Some(d) = s.default {
                 s.validate(d).unwrap();
             }
