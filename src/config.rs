@@ -307,7 +307,7 @@ impl Config {
         if self.proxy.enabled || self.proxy.host.is_some() {
             if let Err(e) = self.proxy_spec_inner(true) {
                 let key = match e {
-                    ProxyError::NoPort { .. } | ProxyError::PortConflict { .. } => "ProxyPort",
+                    ProxyError::PortConflict { .. } => "ProxyPort",
                     _ => "ProxyHost",
                 };
                 errors.push(SettingError::new(key, e.to_string()));
@@ -739,7 +739,7 @@ mod tests {
         let text: Vec<_> = errors.iter().map(ToString::to_string).collect();
         assert!(
             text.iter()
-                .any(|e| e.starts_with("ProxyPort:") && e.contains("names no port")),
+                .any(|e| e.starts_with("ProxyHost:") && e.contains("names no port")),
             "{text:?}"
         );
         assert!(
