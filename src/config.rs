@@ -304,14 +304,14 @@ impl Config {
     /// Checks that involve several settings.
     fn check_combinations(&self) -> Result<(), Vec<SettingError>> {
         let mut errors = Vec::new();
-        if self.proxy.enabled || self.proxy.host.is_some() {
-            if let Err(e) = self.proxy_spec_inner(true) {
-                let key = match e {
-                    ProxyError::PortConflict { .. } => "ProxyPort",
-                    _ => "ProxyHost",
-                };
-                errors.push(SettingError::new(key, e.to_string()));
-            }
+        if (self.proxy.enabled || self.proxy.host.is_some())
+            && let Err(e) = self.proxy_spec_inner(true)
+        {
+            let key = match e {
+                ProxyError::PortConflict { .. } => "ProxyPort",
+                _ => "ProxyHost",
+            };
+            errors.push(SettingError::new(key, e.to_string()));
         }
         if let Some(user) = &self.proxy.user
             && user.contains(':')
