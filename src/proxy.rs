@@ -369,6 +369,39 @@ pub fn check_response(
     check_proxy_status(proxy, response.status().as_u16(), values, sent_credentials)
 }
 
+/// Whether a request failed because the proxy refused to open a tunnel with 407 (an `https://` target:
+/// reqwest reports it without the proxy's headers; [`explain_tunnel_refusal`] finds out why).
+pub fn is_proxy_auth_required(err: &reqwest::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        let text = e.to_string().to_ascii_lowercase();
+        if text.contains("proxy authorization required")
+            || text.contains("proxy authentication required")
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// After [`is_proxy_auth_required`], asks the proxy again (see [`probe_connect`]) and returns the error
+/// that says what it wants: [`ProxyError::UnsupportedAuth`] for NTLM/Negotiate only.
+pub async fn explain_tunnel_refusal(
+    proxy: &ProxySpec,
+    credentials: Option<(&str, &Secret)>,
+    target: &str,
+) -> ProxyError {
+    match probe_connect(proxy, credentials, target).await {
+        Err(e) => e,
+        // The proxy let the probe through this time: report the original refusal plainly.
+        Ok(()) => ProxyError::AuthRejected {
+            proxy: proxy.url(),
+            hint: "It accepted a second attempt; it may limit connections. Try again.".into(),
+        },
+    }
+}
+
 /// Asks the proxy for a tunnel to `target` (`host:port`) and reads its answer, so a 407 on an HTTPS
 /// target — which reqwest reports without the headers — can be explained. Used by `diagnose`.
 pub async fn probe_connect(
@@ -499,6 +532,116 @@ mod tests {
             offered_schemes(["Basic realm=\"a, b\", NTLM", "Negotiate"]),
             ["Basic", "NTLM", "Negotiate"]
         );
+    }
+
+    /// A fake proxy that answers every CONNECT with 407 NTLM/Negotiate, `connections` times, and
+    /// hands back the requests it saw.
+    async fn ntlm_only_proxy(connections: usize) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..connections {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 2048];
+                let n = s.read(&mut buf).await.unwrap();
+                seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                s.write_all(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM\r\nProxy-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n",
+                )
+                .await
+                .unwrap();
+            }
+            seen
+        });
+        (port, task)
+    }
+
+    fn proxy_config(port: u16, user: Option<&str>) -> Config {
+        let mut values: crate::config::Values = [
+            ("ExchangeServer", "cas01.contoso.com".to_string()),
+            ("ExchangeUser", "CONTOSO\\svc".to_string()),
+            (
+                "TenantId",
+                "11111111-2222-3333-4444-555555555555".to_string(),
+            ),
+            (
+                "ClientId",
+                "66666666-7777-8888-9999-000000000000".to_string(),
+            ),
+            ("ProxyEnabled", "true".to_string()),
+            ("ProxyHost", format!("127.0.0.1:{port}")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        if let Some(user) = user {
+            values.insert("ProxyUser".into(), user.into());
+        }
+        Config::from_values(&values).unwrap()
+    }
+
+    #[tokio::test]
+    async fn basic_credentials_go_to_the_proxy_from_the_store() {
+        use base64::Engine as _;
+        let (port, server) = ntlm_only_proxy(1).await;
+        let config = proxy_config(port, Some("CONTOSO\\proxy-user"));
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::secrets::FileStore::new(dir.path());
+        // No password stored: refused before any connection, with the fix.
+        let err = http_client(&config, &store, "default").unwrap_err();
+        assert!(matches!(err, ProxyError::NoPassword), "{err}");
+        store
+            .set("default", "ProxyPassword", &Secret::new("pr0xy-pw"))
+            .unwrap();
+        let client = http_client(&config, &store, "default")
+            .unwrap()
+            .build()
+            .unwrap();
+        let _ = client.get("https://graph.contoso.invalid/").send().await;
+        let seen = server.await.unwrap();
+        let token =
+            base64::engine::general_purpose::STANDARD.encode("CONTOSO\\proxy-user:pr0xy-pw");
+        assert!(
+            seen[0].starts_with("CONNECT graph.contoso.invalid:443"),
+            "{}",
+            seen[0]
+        );
+        assert!(
+            seen[0].to_ascii_lowercase().contains(&format!(
+                "proxy-authorization: basic {}",
+                token.to_ascii_lowercase()
+            )),
+            "{}",
+            seen[0]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_real_client_through_an_ntlm_proxy_gets_the_plain_explanation() {
+        let (port, server) = ntlm_only_proxy(2).await;
+        let config = proxy_config(port, None);
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::secrets::FileStore::new(dir.path());
+        let client = http_client(&config, &store, "default")
+            .unwrap()
+            .build()
+            .unwrap();
+        // The name never resolves: only the proxy is contacted.
+        let err = client
+            .get("https://graph.contoso.invalid/v1.0/")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(is_proxy_auth_required(&err), "{err:?}");
+        let spec = config.proxy_spec().unwrap().unwrap();
+        let explained = explain_tunnel_refusal(&spec, None, "graph.contoso.invalid:443").await;
+        assert!(
+            matches!(explained, ProxyError::UnsupportedAuth { .. }),
+            "{explained}"
+        );
+        server.await.unwrap();
     }
 
     #[tokio::test]
