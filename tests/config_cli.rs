@@ -328,6 +328,18 @@ fn invalid_answers_report_every_problem_and_write_nothing() {
         err.contains("line 7: ProxyHost: 'proxy.contoso.com' names no port; add :PORT to ProxyHost or set ProxyPort"),
         "{err}"
     );
+    let not_pem = cli.file("ca.txt", "not a certificate");
+    std::fs::write(
+        &path,
+        answers(&format!("TrustedCaFile = {}\n", not_pem.display())),
+    )
+    .unwrap();
+    let err = cli.fails(&["configure", "--answers", path.to_str().unwrap()], None);
+    assert!(
+        err.contains("line 6: TrustedCaFile: the trusted CA file"),
+        "{err}"
+    );
+    assert!(err.contains("contains no PEM certificate"), "{err}");
     std::fs::write(&path, answers("ProxyEnabled = true\n")).unwrap();
     let err = cli.fails(&["configure", "--answers", path.to_str().unwrap()], None);
     assert!(
