@@ -10,21 +10,16 @@ fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
 }
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 #[tokio::main]
@@ -33,27 +28,18 @@ async fn main() {
     let devices = env_or("LAB_DEVICES", 50_000);
     let baseline = peak_rss_mib();
     let t0 = Instant::now();
-    let scenario = generate(GenerateSpec {
-        users,
-        devices,
-        seed: 42,
-    });
+    let scenario = generate(GenerateSpec { users, devices, seed: 42 });
     let generated = t0.elapsed();
     let dir = tempfile::tempdir().expect("tempdir");
     let t1 = Instant::now();
-    let lab = start(LabOptions {
-        scenario,
-        dir: dir.path().to_path_buf(),
-    })
-    .await
-    .expect("lab starts");
+    let lab = start(LabOptions { scenario, dir: dir.path().to_path_buf() })
+        .await
+        .expect("lab starts");
     let started = t1.elapsed();
-    let http = exchange_connector::tls::http_client_builder(Some(std::path::Path::new(
-        &lab.endpoints.ca_cert_pem,
-    )))
-    .expect("tls")
-    .build()
-    .expect("client");
+    let http = exchange_connector::tls::http_client_builder(Some(std::path::Path::new(&lab.endpoints.ca_cert_pem)))
+        .expect("tls")
+        .build()
+        .expect("client");
     let t2 = Instant::now();
     let listed: Vec<serde_json::Value> = http
         .get(format!("{}/devices", lab.endpoints.control_base))
@@ -66,17 +52,8 @@ async fn main() {
     let listing = t2.elapsed();
     let managed = lab.state.tenant().managed_devices.len();
     println!("lab_scale: {users} mailboxes, {devices} devices, {managed} managed devices");
-    println!(
-        "lab_scale: generate {generated:.2?}, build+listen {started:.2?}, total {:.2?}",
-        generated + started
-    );
-    println!(
-        "lab_scale: control API listing of {} devices {listing:.2?}",
-        listed.len()
-    );
-    println!(
-        "lab_scale: peak RSS {:.1} MiB (process baseline {baseline:.1} MiB)",
-        peak_rss_mib()
-    );
+    println!("lab_scale: generate {generated:.2?}, build+listen {started:.2?}, total {:.2?}", generated + started);
+    println!("lab_scale: control API listing of {} devices {listing:.2?}", listed.len());
+    println!("lab_scale: peak RSS {:.1} MiB (process baseline {baseline:.1} MiB)", peak_rss_mib());
     lab.shutdown().await;
 }
