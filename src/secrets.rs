@@ -139,6 +139,13 @@ pub fn default_for_platform(config_dir: &Path) -> Result<Box<dyn SecretStore>, S
     open(StoreKind::Auto, config_dir)
 }
 
+impl dyn SecretStore {
+    /// Same as [`default_for_platform`], spelled `<dyn SecretStore>::default_for_platform(dir)`.
+    pub fn default_for_platform(config_dir: &Path) -> Result<Box<dyn SecretStore>, SecretError> {
+        default_for_platform(config_dir)
+    }
+}
+
 /// Opens the store of `kind`; secrets of the file store live in `config_dir/secrets/`.
 pub fn open(kind: StoreKind, config_dir: &Path) -> Result<Box<dyn SecretStore>, SecretError> {
     let file = || -> Box<dyn SecretStore> { Box::new(FileStore::new(config_dir.join("secrets"))) };

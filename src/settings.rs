@@ -581,6 +581,22 @@ pub fn settings_doc() -> String {
          Secret settings are never written to the configuration file: they go to the secret store (Windows\n\
          Credential Manager, local persistence; on Linux the Secret Service or a file readable only by the\n\
          service's user). If an answers file holds secrets, delete it once `configure` has stored them.\n\n\
+         ## Answers file\n\n\
+         `exchange-connector-service [--config-dir DIR] [--instance NAME] configure --answers FILE` reads\n\
+         `Key = value` lines (`#` starts a comment; quotes around a value are optional) or a JSON object\n\
+         `{\"Key\": \"value\"}`. Keys not given keep their current value; an empty value clears a key (back\n\
+         to its default). Every problem is reported at once with its line, and nothing is written until all\n\
+         are fixed. To keep secrets out of the file, pipe them as `Key=value` lines to `--secrets-stdin`.\n\
+         `config show` prints the result, secrets only as `stored` or `missing`.\n\n\
+         `configure --lab-endpoints FILE` configures the connector for a running lab from its `endpoints.json`\n\
+         (and imports the lab's connector package); `package create` builds a connector package.\n\n\
+         ## Where things are\n\n\
+         The configuration folder is `%ProgramData%\\ExchangeConnector` on Windows, `/etc/exchange-connector`\n\
+         for root on Linux and `$XDG_CONFIG_HOME/exchange-connector` otherwise; an instance other than\n\
+         `default` (`--instance NAME`, one per Exchange organisation) uses `instances/NAME` below it, and\n\
+         `--config-dir DIR` overrides the folder. `--secret-store auto|os|file` chooses the secret store;\n\
+         the file store keeps `secrets/secrets.json` (mode 0600, folder 0700) in the configuration folder.\n\n\
+         ## Settings\n\n\
          | Key | Label | Kind | Default | Required | Description |\n\
          |---|---|---|---|---|---|\n",
     );

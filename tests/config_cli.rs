@@ -67,7 +67,9 @@ impl Cli {
         {
             let mut input = child.stdin.take().unwrap();
             if let Some(text) = stdin {
-                input.write_all(text.as_bytes()).unwrap();
+                // The program may exit before reading (e.g. it refuses its arguments): a broken pipe
+                // here is not the test's business.
+                let _ = input.write_all(text.as_bytes());
             }
         }
         child.wait_with_output().unwrap()
@@ -326,6 +328,18 @@ fn invalid_answers_report_every_problem_and_write_nothing() {
         err.contains("line 7: ProxyHost: 'proxy.contoso.com' names no port; add :PORT to ProxyHost or set ProxyPort"),
         "{err}"
     );
+    let not_pem = cli.file("ca.txt", "not a certificate");
+    std::fs::write(
+        &path,
+        answers(&format!("TrustedCaFile = {}\n", not_pem.display())),
+    )
+    .unwrap();
+    let err = cli.fails(&["configure", "--answers", path.to_str().unwrap()], None);
+    assert!(
+        err.contains("line 6: TrustedCaFile: the trusted CA file"),
+        "{err}"
+    );
+    assert!(err.contains("contains no PEM certificate"), "{err}");
     std::fs::write(&path, answers("ProxyEnabled = true\n")).unwrap();
     let err = cli.fails(&["configure", "--answers", path.to_str().unwrap()], None);
     assert!(
@@ -573,4 +587,87 @@ async fn configure_from_a_running_lab() {
         .unwrap();
     assert!(response.status().as_u16() < 500, "{}", response.status());
     lab.shutdown().await;
+}
+
+#[test]
+fn proxy_spellings_are_normalised_by_configure() {
+    let cli = Cli::new();
+    let cases = [
+        (
+            "proxy.contoso.com:8080",
+            "",
+            "http://proxy.contoso.com:8080",
+        ),
+        (
+            "http://Proxy.Contoso.com:3128/",
+            "",
+            "http://proxy.contoso.com:3128",
+        ),
+        (
+            "https://proxy.contoso.com:443",
+            "",
+            "https://proxy.contoso.com:443",
+        ),
+        ("[::1]:8080", "", "http://[::1]:8080"),
+        (
+            "proxy.contoso.com",
+            "ProxyPort = 80\n",
+            "http://proxy.contoso.com:80",
+        ),
+        ("10.1.2.3", "ProxyPort = 3128\n", "http://10.1.2.3:3128"),
+    ];
+    for (host, extra, expected) in cases {
+        let path = cli.file(
+            "proxy.txt",
+            &answers(&format!("ProxyEnabled = true\nProxyHost = {host}\n{extra}")),
+        );
+        cli.ok(
+            &[
+                "configure",
+                "--replace",
+                "--answers",
+                path.to_str().unwrap(),
+            ],
+            None,
+        );
+        let config = Config::load(&cli.config_dir()).unwrap().config;
+        assert_eq!(
+            config.proxy_spec().unwrap().unwrap().url(),
+            expected,
+            "{host}"
+        );
+    }
+    for (host, extra, message) in [
+        (
+            "socks5://proxy:1080",
+            "",
+            "scheme 'socks5' is not supported",
+        ),
+        ("http://user:pw@proxy:8080", "", "put the user in ProxyUser"),
+        ("proxy:8080", "ProxyPort = 3128\n", "remove one of them"),
+        (
+            "http://wpad.contoso.com/wpad.dat",
+            "",
+            "PAC files are not supported",
+        ),
+    ] {
+        let path = cli.file(
+            "proxy.txt",
+            &answers(&format!("ProxyEnabled = true\nProxyHost = {host}\n{extra}")),
+        );
+        let err = cli.fails(
+            &[
+                "configure",
+                "--replace",
+                "--answers",
+                path.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(err.contains(message), "{host}: {err}");
+        assert!(
+            !err.contains(":pw@"),
+            "the proxy password is not echoed: {err}"
+        );
+    }
 }

@@ -243,6 +243,15 @@ fn from_answers(
             None
         }
     };
+    // A CA file that cannot be read would fail every TLS connection later: catch it now.
+    if let Some(ca) = config.as_ref().and_then(|c| c.trusted_ca_file.as_ref())
+        && let Err(e) = exchange_connector::tls::read_pem_certificates(ca)
+    {
+        errors.push(located(
+            lines.get("TrustedCaFile").copied(),
+            SettingError::new("TrustedCaFile", e.to_string()),
+        ));
+    }
     let Some(config) = config.filter(|_| errors.is_empty()) else {
         return Err(problems(path, errors));
     };
