@@ -24,6 +24,7 @@ pub mod policy;
 pub mod proxy;
 pub mod secret;
 pub mod secrets;
+pub mod service;
 pub mod settings;
 pub mod store;
 pub mod tls;
