@@ -123,13 +123,17 @@ pub trait ChannelHandler: Send + Sync + 'static {
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
     /// The worker is not listening.
-    #[error("the connector's worker is not running (nothing listens on {address}). Start the service, or run the command without it.")]
+    #[error(
+        "the connector's worker is not running (nothing listens on {address}). Start the service, or run the command without it."
+    )]
     NotRunning {
         /// Socket path or pipe name.
         address: String,
     },
     /// Access refused.
-    #[error("access to the worker's control channel {address} was refused: only administrators (root) and the service's own account may use it")]
+    #[error(
+        "access to the worker's control channel {address} was refused: only administrators (root) and the service's own account may use it"
+    )]
     AccessDenied {
         /// Socket path or pipe name.
         address: String,
@@ -177,7 +181,9 @@ impl ChannelAddress {
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     // Our own uid, without libc: a file we just own tells it.
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 #[cfg(not(unix))]
@@ -210,7 +216,10 @@ where
                 loop {
                     match events.recv().await {
                         Ok(event) => {
-                            if write_reply(&mut write, &Reply::Progress { event }).await.is_err() {
+                            if write_reply(&mut write, &Reply::Progress { event })
+                                .await
+                                .is_err()
+                            {
                                 return;
                             }
                         }
@@ -231,7 +240,10 @@ where
     }
 }
 
-async fn read_limited_line<R: AsyncBufReadExt + Unpin>(reader: &mut R, line: &mut String) -> Result<usize, String> {
+async fn read_limited_line<R: AsyncBufReadExt + Unpin>(
+    reader: &mut R,
+    line: &mut String,
+) -> Result<usize, String> {
     let mut bytes = Vec::new();
     loop {
         let available = reader.fill_buf().await.map_err(|e| e.to_string())?;
@@ -251,7 +263,9 @@ async fn read_limited_line<R: AsyncBufReadExt + Unpin>(reader: &mut R, line: &mu
             }
         }
         if bytes.len() > MAX_LINE_BYTES {
-            return Err(format!("request longer than {MAX_LINE_BYTES} bytes refused"));
+            return Err(format!(
+                "request longer than {MAX_LINE_BYTES} bytes refused"
+            ));
         }
     }
     *line = String::from_utf8(bytes).map_err(|_| "request is not UTF-8".to_string())?;
@@ -259,7 +273,8 @@ async fn read_limited_line<R: AsyncBufReadExt + Unpin>(reader: &mut R, line: &mu
 }
 
 async fn write_reply<W: AsyncWrite + Unpin>(write: &mut W, reply: &Reply) -> std::io::Result<()> {
-    let mut text = serde_json::to_string(reply).unwrap_or_else(|_| "{\"reply\":\"error\",\"message\":\"unserialisable reply\"}".into());
+    let mut text = serde_json::to_string(reply)
+        .unwrap_or_else(|_| "{\"reply\":\"error\",\"message\":\"unserialisable reply\"}".into());
     text.push('\n');
     write.write_all(text.as_bytes()).await?;
     write.flush().await
@@ -274,7 +289,10 @@ pub async fn serve<H: ChannelHandler>(
 ) -> Result<(), ChannelError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let path = std::path::Path::new(&address.0);
-    let io = |source| ChannelError::Io { address: address.0.clone(), source };
+    let io = |source| ChannelError::Io {
+        address: address.0.clone(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
@@ -283,7 +301,10 @@ pub async fn serve<H: ChannelHandler>(
         if tokio::net::UnixStream::connect(path).await.is_ok() {
             return Err(ChannelError::Io {
                 address: address.0.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::AddrInUse, "another worker already listens here"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another worker already listens here",
+                ),
             });
         }
         std::fs::remove_file(path).map_err(io)?;
@@ -375,7 +396,10 @@ pub async fn serve<H: ChannelHandler>(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ChannelError> {
     use tokio::net::windows::named_pipe::ServerOptions;
-    let io = |source| ChannelError::Io { address: address.0.clone(), source };
+    let io = |source| ChannelError::Io {
+        address: address.0.clone(),
+        source,
+    };
     let descriptor = windows_pipe::SecurityDescriptor::from_sddl(PIPE_SDDL).map_err(io)?;
     let create = |first: bool| {
         let mut attributes = descriptor.attributes();
@@ -384,7 +408,10 @@ pub async fn serve<H: ChannelHandler>(
             ServerOptions::new()
                 .first_pipe_instance(first)
                 .reject_remote_clients(true)
-                .create_with_security_attributes_raw(&address.0, &mut attributes as *mut _ as *mut std::ffi::c_void)
+                .create_with_security_attributes_raw(
+                    &address.0,
+                    &mut attributes as *mut _ as *mut std::ffi::c_void,
+                )
         }
     };
     let mut server = create(true).map_err(io)?;
@@ -411,7 +438,9 @@ pub struct ChannelClient {
 
 impl std::fmt::Debug for ChannelClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChannelClient").field("address", &self.address).finish()
+        f.debug_struct("ChannelClient")
+            .field("address", &self.address)
+            .finish()
     }
 }
 
@@ -425,13 +454,24 @@ impl ChannelClient {
         let name = address.0.clone();
         let map = |e: std::io::Error| match e.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                ChannelError::NotRunning { address: name.clone() }
+                ChannelError::NotRunning {
+                    address: name.clone(),
+                }
             }
-            std::io::ErrorKind::PermissionDenied => ChannelError::AccessDenied { address: name.clone() },
-            _ => ChannelError::Io { address: name.clone(), source: e },
+            std::io::ErrorKind::PermissionDenied => ChannelError::AccessDenied {
+                address: name.clone(),
+            },
+            _ => ChannelError::Io {
+                address: name.clone(),
+                source: e,
+            },
         };
         #[cfg(unix)]
-        let stream: Box<dyn Stream> = Box::new(tokio::net::UnixStream::connect(&address.0).await.map_err(map)?);
+        let stream: Box<dyn Stream> = Box::new(
+            tokio::net::UnixStream::connect(&address.0)
+                .await
+                .map_err(map)?,
+        );
         #[cfg(windows)]
         let stream: Box<dyn Stream> = Box::new(
             tokio::net::windows::named_pipe::ClientOptions::new()
@@ -453,7 +493,10 @@ impl ChannelClient {
             message: e.to_string(),
         })?;
         text.push('\n');
-        let io = |source| ChannelError::Io { address: self.address.clone(), source };
+        let io = |source| ChannelError::Io {
+            address: self.address.clone(),
+            source,
+        };
         self.writer.write_all(text.as_bytes()).await.map_err(io)?;
         self.writer.flush().await.map_err(io)?;
         self.next_reply().await
@@ -464,7 +507,10 @@ impl ChannelClient {
         let mut line = String::new();
         let n = read_limited_line(&mut self.reader, &mut line)
             .await
-            .map_err(|message| ChannelError::Protocol { address: self.address.clone(), message })?;
+            .map_err(|message| ChannelError::Protocol {
+                address: self.address.clone(),
+                message,
+            })?;
         if n == 0 {
             return Err(ChannelError::Protocol {
                 address: self.address.clone(),
@@ -490,7 +536,9 @@ mod tests {
     impl ChannelHandler for Fake {
         async fn handle(&self, request: Request) -> Reply {
             match request {
-                Request::Status => Reply::Status { status: serde_json::json!({"state": "connected"}) },
+                Request::Status => Reply::Status {
+                    status: serde_json::json!({"state": "connected"}),
+                },
                 Request::Sync { kind, .. } => {
                     let _ = self.events.send(ProgressEvent {
                         run_id: Some(1),
@@ -500,13 +548,19 @@ mod tests {
                         total: None,
                         message: "reading Exchange".into(),
                     });
-                    Reply::Accepted { message: format!("{kind:?} sync started") }
+                    Reply::Accepted {
+                        message: format!("{kind:?} sync started"),
+                    }
                 }
                 Request::StoreSecrets { secrets } => {
                     self.stored.lock().unwrap().extend(secrets.keys().cloned());
-                    Reply::Accepted { message: "stored".into() }
+                    Reply::Accepted {
+                        message: "stored".into(),
+                    }
                 }
-                other => Reply::Error { message: format!("not supported: {other:?}") },
+                other => Reply::Error {
+                    message: format!("not supported: {other:?}"),
+                },
             }
         }
 
@@ -521,7 +575,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let address = ChannelAddress(dir.path().join("w.sock").display().to_string());
         let (events, _) = broadcast::channel(16);
-        let handler = Arc::new(Fake { events, stored: Default::default() });
+        let handler = Arc::new(Fake {
+            events,
+            stored: Default::default(),
+        });
         let (stop, stopped) = watch::channel(false);
         let server = tokio::spawn({
             let address = address.clone();
@@ -536,14 +593,23 @@ mod tests {
         };
         let mode = std::fs::metadata(&address.0).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert!(matches!(client.request(&Request::Status).await.unwrap(), Reply::Status { .. }));
+        assert!(matches!(
+            client.request(&Request::Status).await.unwrap(),
+            Reply::Status { .. }
+        ));
 
         let mut watcher = ChannelClient::connect(&address).await.unwrap();
         let mut text = serde_json::to_string(&Request::Subscribe).unwrap();
         text.push('\n');
         watcher.writer.write_all(text.as_bytes()).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let accepted = client.request(&Request::Sync { kind: SyncKind::Quick, dry_run: false }).await.unwrap();
+        let accepted = client
+            .request(&Request::Sync {
+                kind: SyncKind::Quick,
+                dry_run: false,
+            })
+            .await
+            .unwrap();
         assert!(matches!(accepted, Reply::Accepted { .. }));
         match watcher.next_reply().await.unwrap() {
             Reply::Progress { event } => assert_eq!(event.phase, "reading"),
@@ -553,9 +619,15 @@ mod tests {
         let mut secrets = BTreeMap::new();
         secrets.insert("ExchangePassword".to_string(), Secret::new("pw-123"));
         let request = Request::StoreSecrets { secrets };
-        assert!(!format!("{request:?}").contains("pw-123"), "Debug never shows a secret");
+        assert!(
+            !format!("{request:?}").contains("pw-123"),
+            "Debug never shows a secret"
+        );
         client.request(&request).await.unwrap();
-        assert_eq!(handler.stored.lock().unwrap().as_slice(), ["ExchangePassword".to_string()]);
+        assert_eq!(
+            handler.stored.lock().unwrap().as_slice(),
+            ["ExchangePassword".to_string()]
+        );
 
         // Garbage gets an error reply, not a dropped connection.
         let reply = {
@@ -566,7 +638,10 @@ mod tests {
 
         stop.send(true).unwrap();
         server.await.unwrap().unwrap();
-        assert!(!std::path::Path::new(&address.0).exists(), "socket removed on shutdown");
+        assert!(
+            !std::path::Path::new(&address.0).exists(),
+            "socket removed on shutdown"
+        );
         let err = ChannelClient::connect(&address).await.unwrap_err();
         assert!(matches!(err, ChannelError::NotRunning { .. }), "{err}");
         assert!(err.to_string().contains("not running"));

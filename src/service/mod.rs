@@ -2,3 +2,4 @@
 //! the running worker. (The scheduler, the Windows service and systemd integration come next.)
 
 pub mod channel;
+pub mod schedule;
