@@ -29,7 +29,10 @@ pub fn default_log_dir(config_dir: &Path, instance: &str) -> PathBuf {
         }
         return config_dir.join("Logs");
     }
-    if system && crate::config::default_base_dir() == Path::new("/etc/exchange-connector") {
+    // The system folder, also when a non-root service user is pointed at it (the systemd unit).
+    if system && crate::config::default_base_dir() == Path::new("/etc/exchange-connector")
+        || config_dir == Path::new("/etc/exchange-connector")
+    {
         return suffix(PathBuf::from("/var/log/exchange-connector"));
     }
     config_dir.join("logs")
