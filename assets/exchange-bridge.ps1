@@ -29,7 +29,9 @@
     Proxy: WS-Management takes the proxy from the machine's WinHTTP settings, not from a URL given to
     New-PSSessionOption. When the open line carries a proxy the session uses
     -ProxyAccessType WinHttpConfig (configure it with 'netsh winhttp set proxy <host:port>') and, when
-    given, the proxy credential. The proxy URL itself is only logged (to stderr).
+    given, the proxy credential. The proxy URL itself is only logged (to stderr). (ProxyAccessType has
+    no 'ProxyServer' value: IEConfig, WinHttpConfig, AutoDetect, NoProxyServer; WinHttpConfig is the
+    one meant for services.) WS-Management uses a proxy for HTTPS connection URIs only.
 
 .NOTES
     Started by the connector as:

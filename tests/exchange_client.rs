@@ -159,6 +159,14 @@ async fn every_typed_call(kind: Kind) {
     assert_eq!(devices.len(), lab.state.org().device_count(), "{kind:?}");
     assert!(!devices.is_empty());
 
+    let mut streamed = Vec::new();
+    let count = exchange
+        .for_each_device(None, || {}, |d| streamed.push(d.identity))
+        .await
+        .unwrap();
+    assert_eq!(count as usize, devices.len());
+    assert_eq!(streamed.len(), devices.len());
+
     let changed = exchange.list_devices_changed_since(before).await.unwrap();
     assert_eq!(
         changed.len(),

@@ -305,6 +305,29 @@ impl ExchangeClient {
         self.call(&inv).await
     }
 
+    /// Every EAS partnership, handed to `on_device` one at a time as the records arrive (nothing is
+    /// collected). When a call is retried (a server died mid-listing) `on_restart` runs first and the
+    /// listing starts again from its first device.
+    pub async fn for_each_device(
+        &self,
+        filter: Option<&str>,
+        on_restart: impl FnMut() + Send,
+        on_device: impl FnMut(MobileDevice) + Send,
+    ) -> Result<u64, ExchangeError> {
+        let mut inv = Invocation::new(self.device_cmdlet()).param("ResultSize", "Unlimited");
+        if let Some(filter) = filter {
+            inv = inv.param("Filter", filter);
+        }
+        let mut sink = FnSink {
+            cmdlet: inv.cmdlet.clone(),
+            on_restart,
+            on_item: on_device,
+            _item: std::marker::PhantomData,
+        };
+        let outcome = self.pool.invoke(&inv, &mut sink).await?;
+        Ok(outcome.into_result(&inv.cmdlet)?.count)
+    }
+
     /// Partnerships matching an OPATH filter (evaluated by the server).
     pub async fn list_devices_filtered(
         &self,
@@ -534,6 +557,33 @@ impl ExchangeClient {
             tracing::warn!(missing = ?report.missing_required, "the Exchange service account lacks cmdlets");
         }
         Ok(report)
+    }
+}
+
+/// A sink calling closures, deserialising each record as it arrives.
+struct FnSink<T, R, F> {
+    cmdlet: String,
+    on_restart: R,
+    on_item: F,
+    _item: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T, R, F> super::RecordSink for FnSink<T, R, F>
+where
+    T: DeserializeOwned,
+    R: FnMut() + Send,
+    F: FnMut(T) + Send,
+{
+    fn restart(&mut self) {
+        (self.on_restart)();
+    }
+    fn record(&mut self, record: Value) -> Result<(), ExchangeError> {
+        let item = serde_json::from_value(record).map_err(|e| ExchangeError::Decode {
+            cmdlet: self.cmdlet.clone(),
+            message: e.to_string(),
+        })?;
+        (self.on_item)(item);
+        Ok(())
     }
 }
 
