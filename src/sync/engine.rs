@@ -24,7 +24,7 @@ use crate::policy::{
     PolicySettings, RolloutMailbox, Targeting,
 };
 use crate::store::{
-    AuditEntry, ChangeOp, InventoryRecord, JournalEntry, JournalResult, RunId, RunKind,
+    InventoryRecord, JournalEntry, RunId, RunKind,
     RunOutcome, Store, StoreError,
 };
 
@@ -32,6 +32,8 @@ use crate::store::{
 const EXCHANGE_LOOKUP_BATCH: usize = 40;
 /// How many `easDeviceId` go in one Graph `$filter` (URL length stays well under Graph's limits).
 const GRAPH_LOOKUP_BATCH: usize = 15;
+/// Most decisions marked applied one by one after a run (each is a durable write).
+const MARK_APPLIED_MAX: usize = 200;
 /// Changes kept in a stored held-plan summary.
 const HELD_PLAN_CHANGES: usize = 50;
 
@@ -630,6 +632,7 @@ impl SyncEngine {
         let (applied, failed, failed_mailboxes) = self
             .apply_changes(run_id, &plan.changes, false, &reasons)
             .await?;
+
         report.changes_applied = applied;
         report.changes_failed = failed;
         if failed > 0 {
@@ -1020,35 +1023,20 @@ impl SyncEngine {
         tracing::info!(entries = n, "reconciling changes left open by an interrupted run");
         self.db(move |s| {
             for entry in open {
-                let c = &entry.change;
-                let has = |list: &[String], id: &str| list.iter().any(|e| e.eq_ignore_ascii_case(id));
-                match lists.get(&c.mailbox.to_ascii_lowercase()) {
+                match lists.get(&entry.change.mailbox.to_ascii_lowercase()) {
                     Some((allowed, blocked)) => {
-                        for (kind, adds, removes, current) in [
-                            (ListKind::Allow, &c.allow_add, &c.allow_remove, allowed),
-                            (ListKind::Block, &c.block_add, &c.block_remove, blocked),
-                        ] {
-                            // An id the change added that is there now is the connector's.
-                            for id in adds.iter().filter(|id| has(current, id)) {
-                                s.record_owned(&c.mailbox, kind, id, entry.run_id, crate::store::OwnedOrigin::Policy)?;
-                            }
-                            for id in removes.iter().filter(|id| !has(current, id)) {
-                                forget_any_case(s, &c.mailbox, kind, id)?;
-                            }
-                        }
+                        s.reconcile_open_entry(
+                            &entry,
+                            allowed,
+                            blocked,
+                            crate::store::OwnedOrigin::Policy,
+                        )?;
                     }
                     None => {
-                        // Mailbox gone (or not re-read): only removals are certain to be moot.
-                        for (kind, removes) in
-                            [(ListKind::Allow, &c.allow_remove), (ListKind::Block, &c.block_remove)]
-                        {
-                            for id in removes {
-                                forget_any_case(s, &c.mailbox, kind, id)?;
-                            }
-                        }
+                        // Mailbox gone: nothing of the change can be on its lists any more.
+                        s.reconcile_open_entry(&entry, &[], &[], crate::store::OwnedOrigin::Policy)?;
                     }
                 }
-                s.journal_done(entry.id, &JournalResult::Reconciled)?;
             }
             Ok(())
         })
@@ -1170,26 +1158,14 @@ impl SyncEngine {
                     }
                 })
         };
-        let mut audits = Vec::new();
-        for (list, op, ids) in [
-            (ListKind::Allow, ChangeOp::Add, &change.allow_add),
-            (ListKind::Allow, ChangeOp::Remove, &change.allow_remove),
-            (ListKind::Block, ChangeOp::Add, &change.block_add),
-            (ListKind::Block, ChangeOp::Remove, &change.block_remove),
-        ] {
-            for id in ids {
-                audits.push(AuditEntry {
-                    run_id: Some(run_id),
-                    actor: self.config.actor.clone(),
-                    mailbox: mailbox.clone(),
-                    list,
-                    op,
-                    device_id: id.clone(),
-                    reason: why(id),
-                    error: error.clone(),
-                });
-            }
-        }
+        let reasons: HashMap<String, String> = change
+            .allow_add
+            .iter()
+            .chain(&change.allow_remove)
+            .chain(&change.block_add)
+            .chain(&change.block_remove)
+            .map(|id| (id.to_ascii_lowercase(), why(id)))
+            .collect();
         let change = change.clone();
         let origin = if rollout {
             crate::store::OwnedOrigin::Rollout
@@ -1197,31 +1173,24 @@ impl SyncEngine {
             crate::store::OwnedOrigin::Policy
         };
         let ok = error.is_none();
+        let actor = self.config.actor.clone();
+        // One transaction: journal done, audit rows, owned entries recorded or forgotten.
         self.db(move |s| {
-            if ok {
-                for (list, adds, removes) in [
-                    (ListKind::Allow, &change.allow_add, &change.allow_remove),
-                    (ListKind::Block, &change.block_add, &change.block_remove),
-                ] {
-                    for id in adds {
-                        s.record_owned(&change.mailbox, list, id, Some(run_id), origin)?;
-                    }
-                    for id in removes {
-                        forget_any_case(s, &change.mailbox, list, id)?;
-                    }
-                }
-                for (list, id) in &change.forget_owned {
-                    forget_any_case(s, &change.mailbox, *list, id)?;
-                }
-            }
-            for a in &audits {
-                s.audit(a)?;
-            }
-            let result = match &error {
-                None => JournalResult::Applied,
-                Some(e) => JournalResult::Failed(e.clone()),
+            let why = |id: &str| {
+                reasons
+                    .get(&id.to_ascii_lowercase())
+                    .cloned()
+                    .unwrap_or_default()
             };
-            s.journal_done(journal_id, &result)
+            s.settle_change(
+                journal_id,
+                Some(run_id),
+                &actor,
+                &change,
+                origin,
+                &why,
+                error.as_deref(),
+            )
         })
         .await?;
         Ok(Some(if ok { Ok(()) } else { Err(mailbox) }))
@@ -1250,6 +1219,20 @@ impl SyncEngine {
                 )
             })
             .collect();
+        // Devices whose entries this run changed (their decision is now applied).
+        let touched: HashSet<(String, String)> = plan
+            .changes
+            .iter()
+            .flat_map(|c| {
+                let key = c.mailbox.to_ascii_lowercase();
+                c.allow_add
+                    .iter()
+                    .chain(&c.allow_remove)
+                    .chain(&c.block_add)
+                    .chain(&c.block_remove)
+                    .map(move |id| (key.clone(), id.to_ascii_lowercase()))
+            })
+            .collect();
         let mut inventory = Vec::new();
         let mut rows = Vec::new();
         for (m, ds) in snap.mailboxes.iter().zip(decisions) {
@@ -1276,19 +1259,29 @@ impl SyncEngine {
                     access_state: state,
                     access_reason: reason,
                 });
-                let agrees = decision
-                    .desired
-                    .expected_state()
-                    .is_some_and(|want| want == state);
+                let agrees = !failed
+                    && touched.contains(&(key.clone(), d.device_id.to_ascii_lowercase()))
+                    && decision
+                        .desired
+                        .expected_state()
+                        .is_some_and(|want| want == state);
                 rows.push((m.cas.identity.clone(), d.device_id.clone(), decision.clone(), agrees));
             }
         }
         self.db(move |s| {
             s.upsert_inventory(&inventory)?;
-            for (mailbox, device_id, decision, agrees) in rows {
-                s.record_decision(&mailbox, &device_id, &decision, now, Some(run_id))?;
-                if agrees {
-                    s.mark_decision_applied(&mailbox, &device_id, now)?;
+            let batch: Vec<(&str, &str, &Decision)> = rows
+                .iter()
+                .map(|(m, d, decision, _)| (m.as_str(), d.as_str(), decision))
+                .collect();
+            s.record_decisions(Some(run_id), now, &batch)?;
+            // `applied_at` only for the devices this run changed (one durable write each; the store
+            // has no batch form yet), and only when there are few: a first full sync skips it.
+            let agreeing: Vec<&(String, String, Decision, bool)> =
+                rows.iter().filter(|r| r.3).collect();
+            if agreeing.len() <= MARK_APPLIED_MAX {
+                for (mailbox, device_id, _, _) in agreeing {
+                    s.mark_decision_applied(mailbox, device_id, now)?;
                 }
             }
             Ok(())
