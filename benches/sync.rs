@@ -148,7 +148,12 @@ async fn main() {
         lab.state.counters.exchange_calls.load(Ordering::Relaxed) - c0
     );
     let again = engine.run(SyncKind::Full, RunOptions::default()).await;
-    print_run("full sync (converged, nothing to apply)", &again, runspaces, latency_ms);
+    print_run(
+        "full sync (converged, nothing to apply)",
+        &again,
+        runspaces,
+        latency_ms,
+    );
 
     // 1% of the managed devices flip compliance.
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -185,7 +190,12 @@ async fn main() {
         .iter()
         .filter(|m| !m.devices.is_empty())
         .take(naive_sample)
-        .map(|m| (m.cas.identity.clone(), m.cas.active_sync_allowed_device_ids.clone()))
+        .map(|m| {
+            (
+                m.cas.identity.clone(),
+                m.cas.active_sync_allowed_device_ids.clone(),
+            )
+        })
         .collect();
     let total_mailboxes = lab
         .state
@@ -206,7 +216,10 @@ async fn main() {
                 let _ = exchange.cas_mailbox(&mailbox).await;
                 let write = Invocation::new("Set-CASMailbox")
                     .param("Identity", mailbox.as_str())
-                    .param("ActiveSyncAllowedDeviceIDs", json!({"Add": allowed, "Remove": []}));
+                    .param(
+                        "ActiveSyncAllowedDeviceIDs",
+                        json!({"Add": allowed, "Remove": []}),
+                    );
                 let _ = exchange.call_void(&write).await;
             }
         })
@@ -219,10 +232,21 @@ async fn main() {
     let naive_full = naive_wall * scale;
     println!(
         "naive (per mailbox: devices, CAS mailbox, write) on {sample} of {total_mailboxes} mailboxes: {naive_calls} calls, {naive_wall:.1} s; extrapolated {naive_full:.1} s for all, ratio to the full sync's lower bound {:.2} (engine's ratio {:.2})",
-        if full_bound > 0.0 { naive_full / full_bound } else { f64::NAN },
-        if full_bound > 0.0 { full.duration_ms as f64 / 1000.0 / full_bound } else { f64::NAN },
+        if full_bound > 0.0 {
+            naive_full / full_bound
+        } else {
+            f64::NAN
+        },
+        if full_bound > 0.0 {
+            full.duration_ms as f64 / 1000.0 / full_bound
+        } else {
+            f64::NAN
+        },
     );
-    println!("peak memory (process, lab included): {:.0} MiB", peak_rss_mib());
+    println!(
+        "peak memory (process, lab included): {:.0} MiB",
+        peak_rss_mib()
+    );
     engine.shutdown().await;
     lab.shutdown().await;
 }

@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::engine::{SyncConfig, SyncEngine};
-use super::{HeldPlan, RunOptions, RunReport, SyncError, SyncKind, SyncOutcome, WATERMARK_HELD_PLAN};
+use super::{
+    HeldPlan, RunOptions, RunReport, SyncError, SyncKind, SyncOutcome, WATERMARK_HELD_PLAN,
+};
 use crate::bridge_protocol::Authentication;
 use crate::exchange::bridge::{BridgeConfig, BridgeConnector};
 use crate::exchange::failover::{Failover, FailoverConfig};
@@ -115,7 +117,12 @@ impl SyncSetup {
             .build()
             .map_err(|e| SetupError::Http(e.to_string()))?;
         let tokens = Arc::new(TokenClient::new(
-            OAuthConfig::new(&self.login_base, &self.tenant, &self.client_id, self.credential),
+            OAuthConfig::new(
+                &self.login_base,
+                &self.tenant,
+                &self.client_id,
+                self.credential,
+            ),
             http.clone(),
         ));
         let mut intune_config = IntuneConfig::new(&self.graph_base);
@@ -156,9 +163,16 @@ impl SyncSetup {
                 (Arc::new(BridgeConnector::new(bridge)), Some(failover))
             }
         };
-        let exchange = ExchangeClient::new(RunspacePool::new(connector, failover, pool_config, None));
+        let exchange =
+            ExchangeClient::new(RunspacePool::new(connector, failover, pool_config, None));
         let store = Store::open(&self.store_path)?;
-        Ok(SyncEngine::new(exchange, intune, store, self.settings, self.config)?)
+        Ok(SyncEngine::new(
+            exchange,
+            intune,
+            store,
+            self.settings,
+            self.config,
+        )?)
     }
 }
 
@@ -389,8 +403,5 @@ impl StatusReport {
 
 /// Whether a report's outcome counts as success for the process exit code.
 pub fn exit_ok(report: &RunReport) -> bool {
-    matches!(
-        report.outcome,
-        SyncOutcome::Succeeded | SyncOutcome::DryRun
-    )
+    matches!(report.outcome, SyncOutcome::Succeeded | SyncOutcome::DryRun)
 }

@@ -23,10 +23,7 @@ use crate::policy::{
     MailboxChange, MailboxInput, ManagedIndex, OrgAccess, OwnedEntries, Plan, PlannedDevice,
     PolicySettings, RolloutMailbox, Targeting,
 };
-use crate::store::{
-    InventoryRecord, JournalEntry, RunId, RunKind,
-    RunOutcome, Store, StoreError,
-};
+use crate::store::{InventoryRecord, JournalEntry, RunId, RunKind, RunOutcome, Store, StoreError};
 
 /// How many DeviceIds go in one `-or` filter (Exchange) when a quick sync looks devices up.
 const EXCHANGE_LOOKUP_BATCH: usize = 40;
@@ -430,7 +427,9 @@ impl SyncEngine {
                     let (allowed, blocked) = change.apply_to(&m.cas);
                     m.cas.active_sync_allowed_device_ids = allowed;
                     m.cas.active_sync_blocked_device_ids = blocked;
-                    let o = owned.entry(change.mailbox.to_ascii_lowercase()).or_default();
+                    let o = owned
+                        .entry(change.mailbox.to_ascii_lowercase())
+                        .or_default();
                     for id in &change.allow_add {
                         o.entries.insert(ListKind::Allow, id);
                         o.rollout.insert(id.to_ascii_lowercase());
@@ -442,15 +441,13 @@ impl SyncEngine {
 
         // Full sync keeps the organisation's default as configured (the unmanaged-device access),
         // unless the Intune read failed (changing the default could restrict allowed devices).
-        let default_to_set = if kind == SyncKind::Full
-            && self.settings.enabled
-            && snap.intune_error.is_none()
-        {
-            self.settings
-                .default_access_to_set(snap.org.default_access_level)
-        } else {
-            None
-        };
+        let default_to_set =
+            if kind == SyncKind::Full && self.settings.enabled && snap.intune_error.is_none() {
+                self.settings
+                    .default_access_to_set(snap.org.default_access_level)
+            } else {
+                None
+            };
         let target_org = OrgAccess {
             default_access_level: default_to_set.unwrap_or(snap.org.default_access_level),
             rules: snap.org.rules.clone(),
@@ -461,7 +458,9 @@ impl SyncEngine {
         let empty = Owned::default();
         let mut decisions: Vec<Vec<Decision>> = Vec::with_capacity(snap.mailboxes.len());
         for m in &snap.mailboxes {
-            let o = owned.get(&m.cas.identity.to_ascii_lowercase()).unwrap_or(&empty);
+            let o = owned
+                .get(&m.cas.identity.to_ascii_lowercase())
+                .unwrap_or(&empty);
             let targeted = snap.targeting.is_mailbox_targeted(&m.cas);
             let mut ds = Vec::with_capacity(m.devices.len());
             for device in &m.devices {
@@ -490,9 +489,10 @@ impl SyncEngine {
                     decision = Decision {
                         desired: DesiredAccess::Untouched,
                         reason: ExchangeAccessStateReason::Unknown,
-                        explanation: "The Intune inventory could not be read completely: the device \
+                        explanation:
+                            "The Intune inventory could not be read completely: the device \
                                       keeps its access until a complete read decides it."
-                            .into(),
+                                .into(),
                     };
                 }
                 *report
@@ -557,9 +557,9 @@ impl SyncEngine {
             changes.extend(plan.changes.iter().filter(|c| !c.is_empty()).cloned());
             report.plan.changes = changes;
             if let GuardVerdict::Hold { message, .. } = &verdict {
-                report
-                    .warnings
-                    .push(format!("without --confirm this plan would be held: {message}"));
+                report.warnings.push(format!(
+                    "without --confirm this plan would be held: {message}"
+                ));
             }
             if let Some(level) = default_to_set {
                 report.warnings.push(format!(
@@ -636,14 +636,18 @@ impl SyncEngine {
         report.changes_applied = applied;
         report.changes_failed = failed;
         if failed > 0 {
-            report
-                .warnings
-                .push(format!("{failed} mailbox changes were refused by Exchange (see the audit trail)"));
+            report.warnings.push(format!(
+                "{failed} mailbox changes were refused by Exchange (see the audit trail)"
+            ));
         }
 
         // The default last: the allow entries that keep compliant devices syncing are in place first.
         if let Some(level) = default_to_set {
-            tracing::info!(?level, "{}: setting the organisation's DefaultAccessLevel", kind.phrase());
+            tracing::info!(
+                ?level,
+                "{}: setting the organisation's DefaultAccessLevel",
+                kind.phrase()
+            );
             self.exchange
                 .set_organization_settings(&crate::exchange::cmdlets::OrganizationSettingsUpdate {
                     default_access_level: Some(level),
@@ -697,8 +701,10 @@ impl SyncEngine {
         let intune_reads = async {
             tokio::join!(
                 self.intune.managed_devices(None),
-                self.intune
-                    .group_members(&self.settings.included_groups, &self.settings.excluded_groups)
+                self.intune.group_members(
+                    &self.settings.included_groups,
+                    &self.settings.excluded_groups
+                )
             )
         };
         let (exchange, (managed, members)) = tokio::join!(exchange_reads, intune_reads);
@@ -726,9 +732,13 @@ impl SyncEngine {
         let mut by_key: HashMap<String, usize> = HashMap::new();
         for c in cas {
             let idx = mailboxes.len();
-            for key in [Some(&c.identity), Some(&c.name), c.sam_account_name.as_ref()]
-                .into_iter()
-                .flatten()
+            for key in [
+                Some(&c.identity),
+                Some(&c.name),
+                c.sam_account_name.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
             {
                 by_key.entry(key.to_ascii_lowercase()).or_insert(idx);
             }
@@ -761,7 +771,9 @@ impl SyncEngine {
                 extra.entry(m).or_default();
             }
         }
-        let extra_read = self.read_cas_mailboxes(extra.keys().cloned().collect()).await?;
+        let extra_read = self
+            .read_cas_mailboxes(extra.keys().cloned().collect())
+            .await?;
         for (key, devs) in extra {
             match extra_read.get(&key.to_ascii_lowercase()) {
                 Some(c) => mailboxes.push(MailboxData {
@@ -823,8 +835,10 @@ impl SyncEngine {
         let intune_reads = async {
             tokio::join!(
                 self.intune.managed_devices_changed_since(in_since),
-                self.intune
-                    .group_members(&self.settings.included_groups, &self.settings.excluded_groups)
+                self.intune.group_members(
+                    &self.settings.included_groups,
+                    &self.settings.excluded_groups
+                )
             )
         };
         let (exchange, (changed_records, members)) = tokio::join!(exchange_reads, intune_reads);
@@ -867,8 +881,7 @@ impl SyncEngine {
                 .into_iter()
                 .filter(|d| {
                     let id = d.device_id.to_ascii_lowercase();
-                    intune_changed.contains(&id)
-                        || known.get(&id) != Some(&d.device_access_state)
+                    intune_changed.contains(&id) || known.get(&id) != Some(&d.device_access_state)
                 })
                 .collect();
             if !keep.is_empty() {
@@ -1020,7 +1033,10 @@ impl SyncEngine {
             })
             .collect();
         let n = open.len();
-        tracing::info!(entries = n, "reconciling changes left open by an interrupted run");
+        tracing::info!(
+            entries = n,
+            "reconciling changes left open by an interrupted run"
+        );
         self.db(move |s| {
             for entry in open {
                 match lists.get(&entry.change.mailbox.to_ascii_lowercase()) {
@@ -1034,7 +1050,12 @@ impl SyncEngine {
                     }
                     None => {
                         // Mailbox gone: nothing of the change can be on its lists any more.
-                        s.reconcile_open_entry(&entry, &[], &[], crate::store::OwnedOrigin::Policy)?;
+                        s.reconcile_open_entry(
+                            &entry,
+                            &[],
+                            &[],
+                            crate::store::OwnedOrigin::Policy,
+                        )?;
                     }
                 }
             }
@@ -1053,7 +1074,11 @@ impl SyncEngine {
         let entries = match kind {
             SyncKind::Full => self.db(|s| s.all_owned_entries()).await?,
             SyncKind::Quick => {
-                let names: Vec<String> = snap.mailboxes.iter().map(|m| m.cas.identity.clone()).collect();
+                let names: Vec<String> = snap
+                    .mailboxes
+                    .iter()
+                    .map(|m| m.cas.identity.clone())
+                    .collect();
                 self.db(move |s| {
                     let mut all = Vec::new();
                     for n in names {
@@ -1243,7 +1268,11 @@ impl SyncEngine {
                     .get(&(key.clone(), d.device_id.to_ascii_lowercase()))
                     .copied()
                     .unwrap_or(d.device_access_state);
-                let state = if failed { d.device_access_state } else { planned };
+                let state = if failed {
+                    d.device_access_state
+                } else {
+                    planned
+                };
                 let reason = if state == d.device_access_state {
                     d.device_access_state_reason
                 } else {
@@ -1265,7 +1294,12 @@ impl SyncEngine {
                         .desired
                         .expected_state()
                         .is_some_and(|want| want == state);
-                rows.push((m.cas.identity.clone(), d.device_id.clone(), decision.clone(), agrees));
+                rows.push((
+                    m.cas.identity.clone(),
+                    d.device_id.clone(),
+                    decision.clone(),
+                    agrees,
+                ));
             }
         }
         self.db(move |s| {
