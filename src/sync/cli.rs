@@ -3,6 +3,25 @@
 //!
 //! This module never imports the lab: tests and benchmarks fill a [`SyncSetup`] from the lab's
 //! endpoints file themselves.
+//!
+//! Wiring in `src/bin/service.rs` (clap; `anyhow` there only):
+//!
+//! ```text
+//! Sync { #[arg(long, conflicts_with = "quick")] full: bool, #[arg(long)] quick: bool,
+//!        #[arg(long)] dry_run: bool, #[arg(long)] confirm: bool, #[arg(long)] rollout: bool,
+//!        #[arg(long)] json: bool }
+//! Status { #[arg(long)] json: bool }
+//!
+//! sync:   let engine = setup_from_config(&config_dir)?.build()?;          // SyncSetup from config + secrets
+//!         let kind = if quick { SyncKind::Quick } else { SyncKind::Full };
+//!         let report = run_sync_command(&engine, SyncCommand { kind,
+//!             options: RunOptions { dry_run, confirm_guard: confirm, rollout } }).await;
+//!         print!("{}", if json { serde_json::to_string_pretty(&report)? } else { format_report(&report) });
+//!         if !exit_ok(&report) { std::process::exit(2) }
+//! status: let store = Store::open(config_dir.join("state.db"))?;
+//!         let status = status_report(&store)?;
+//!         print!("{}", if json { serde_json::to_string_pretty(&status)? } else { status.to_text() });
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
