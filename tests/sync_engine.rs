@@ -160,14 +160,24 @@ fn assert_converged(
     for (mailbox, (allowed, blocked)) in &current {
         for list in [allowed, blocked] {
             let unique: HashSet<String> = list.iter().map(|e| e.to_ascii_lowercase()).collect();
-            assert_eq!(unique.len(), list.len(), "{mailbox}: duplicate entry in {list:?}");
+            assert_eq!(
+                unique.len(),
+                list.len(),
+                "{mailbox}: duplicate entry in {list:?}"
+            );
         }
         let (admin_allowed, admin_blocked) = admin.get(mailbox).cloned().unwrap_or_default();
         for e in &admin_allowed {
-            assert!(allowed.contains(e), "{mailbox}: admin allow entry {e} removed");
+            assert!(
+                allowed.contains(e),
+                "{mailbox}: admin allow entry {e} removed"
+            );
         }
         for e in &admin_blocked {
-            assert!(blocked.contains(e), "{mailbox}: admin block entry {e} removed");
+            assert!(
+                blocked.contains(e),
+                "{mailbox}: admin block entry {e} removed"
+            );
         }
         let owned = engine.with_store(|s| s.owned_entries(mailbox)).unwrap();
         let is_owned = |list: ListKind, id: &str| {
@@ -176,13 +186,23 @@ fn assert_converged(
                 .any(|o| o.list == list && o.device_id.eq_ignore_ascii_case(id))
         };
         for e in allowed.iter().filter(|e| !admin_allowed.contains(e)) {
-            assert!(is_owned(ListKind::Allow, e), "{mailbox}: allow entry {e} not owned (lost)");
+            assert!(
+                is_owned(ListKind::Allow, e),
+                "{mailbox}: allow entry {e} not owned (lost)"
+            );
         }
         for e in blocked.iter().filter(|e| !admin_blocked.contains(e)) {
-            assert!(is_owned(ListKind::Block, e), "{mailbox}: block entry {e} not owned (lost)");
+            assert!(
+                is_owned(ListKind::Block, e),
+                "{mailbox}: block entry {e} not owned (lost)"
+            );
         }
         for o in &owned {
-            let list = if o.list == ListKind::Allow { allowed } else { blocked };
+            let list = if o.list == ListKind::Allow {
+                allowed
+            } else {
+                blocked
+            };
             assert!(
                 list.iter().any(|e| e.eq_ignore_ascii_case(&o.device_id)),
                 "{mailbox}: owned {:?} {} not on the list",
@@ -191,7 +211,12 @@ fn assert_converged(
             );
         }
     }
-    assert!(engine.with_store(|s| s.open_journal_entries()).unwrap().is_empty());
+    assert!(
+        engine
+            .with_store(|s| s.open_journal_entries())
+            .unwrap()
+            .is_empty()
+    );
 }
 
 fn exchange_calls(lab: &TestLab) -> u64 {
@@ -222,7 +247,13 @@ async fn small_full_sync_converges_and_a_second_run_applies_nothing() {
 
     // Dry run first: a plan, nothing applied.
     let dry = engine
-        .run(SyncKind::Full, RunOptions { dry_run: true, ..PLAIN })
+        .run(
+            SyncKind::Full,
+            RunOptions {
+                dry_run: true,
+                ..PLAIN
+            },
+        )
         .await;
     assert_eq!(dry.outcome, SyncOutcome::DryRun, "{}", format_report(&dry));
     assert!(!dry.plan.changes.is_empty());
@@ -230,28 +261,66 @@ async fn small_full_sync_converges_and_a_second_run_applies_nothing() {
     assert_eq!(lists(&lab), admin);
 
     let first = engine.run(SyncKind::Full, CONFIRM).await;
-    assert_eq!(first.outcome, SyncOutcome::Succeeded, "{}", format_report(&first));
+    assert_eq!(
+        first.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&first)
+    );
     assert_eq!(first.devices_seen, 9);
     assert!(first.changes_applied > 0);
     assert_converged(&lab, &engine, &before, &admin);
     // The scenario's cases.
-    assert_eq!(state_of(&lab, "ALICEIPHONE0001"), DeviceAccessState::Allowed);
-    assert_eq!(state_of(&lab, "BOBSAMSUNG00002"), DeviceAccessState::Blocked);
-    assert_eq!(state_of(&lab, "DAVESAMSUNG0004"), DeviceAccessState::Blocked);
-    assert_eq!(state_of(&lab, "ERINIPHONE00005"), DeviceAccessState::Allowed);
-    assert_eq!(state_of(&lab, "FRANKSAMSUNG006"), before[&("frank".into(), "FRANKSAMSUNG006".into())]);
-    assert_eq!(state_of(&lab, "HEIDISAMSUNG008"), DeviceAccessState::Blocked);
-    assert_eq!(state_of(&lab, "GRACEIPHONE0007"), DeviceAccessState::Allowed);
+    assert_eq!(
+        state_of(&lab, "ALICEIPHONE0001"),
+        DeviceAccessState::Allowed
+    );
+    assert_eq!(
+        state_of(&lab, "BOBSAMSUNG00002"),
+        DeviceAccessState::Blocked
+    );
+    assert_eq!(
+        state_of(&lab, "DAVESAMSUNG0004"),
+        DeviceAccessState::Blocked
+    );
+    assert_eq!(
+        state_of(&lab, "ERINIPHONE00005"),
+        DeviceAccessState::Allowed
+    );
+    assert_eq!(
+        state_of(&lab, "FRANKSAMSUNG006"),
+        before[&("frank".into(), "FRANKSAMSUNG006".into())]
+    );
+    assert_eq!(
+        state_of(&lab, "HEIDISAMSUNG008"),
+        DeviceAccessState::Blocked
+    );
+    assert_eq!(
+        state_of(&lab, "GRACEIPHONE0007"),
+        DeviceAccessState::Allowed
+    );
     // The audit trail names who and why.
     let audit = engine.with_store(|s| s.recent_changes(100)).unwrap();
-    assert!(audit.iter().any(|a| a.entry.device_id == "BOBSAMSUNG00002" && a.entry.actor == "TEST\\svc-eas"));
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.entry.device_id == "BOBSAMSUNG00002" && a.entry.actor == "TEST\\svc-eas")
+    );
 
     let calls = exchange_calls(&lab);
     let second = engine.run(SyncKind::Full, PLAIN).await;
-    assert_eq!(second.outcome, SyncOutcome::Succeeded, "{}", format_report(&second));
+    assert_eq!(
+        second.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&second)
+    );
     assert_eq!(second.changes_planned, 0, "{}", format_report(&second));
     assert_eq!(second.changes_applied, 0);
-    assert!(exchange_calls(&lab) - calls <= 4, "a no-change full sync only reads");
+    assert!(
+        exchange_calls(&lab) - calls <= 4,
+        "a no-change full sync only reads"
+    );
     assert_converged(&lab, &engine, &before, &admin);
 
     let status = engine.with_store(status_report).unwrap();
@@ -271,13 +340,18 @@ async fn generated_org_converges_and_quick_sync_costs_what_changed() {
 
     let (c0, o0) = (exchange_calls(&lab), exchange_objects(&lab));
     let first = engine.run(SyncKind::Full, CONFIRM).await;
-    assert_eq!(first.outcome, SyncOutcome::Succeeded, "{}", format_report(&first));
+    assert_eq!(
+        first.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&first)
+    );
     let (full_calls, full_objects) = (exchange_calls(&lab) - c0, exchange_objects(&lab) - o0);
     assert_converged(&lab, &engine, &before, &admin);
-    let second = engine.run(SyncKind::Full, PLAIN).await;
-    assert_eq!(second.changes_planned, 0, "{}", format_report(&second));
     // Watermarks have a resolution of one second: let the first run's own changes fall behind it.
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = engine.run(SyncKind::Full, PLAIN).await;
+    assert_eq!(second.changes_planned, 0, "{}", format_report(&second));
 
     // A compliant, allowed device of a targeted user turns noncompliant; the user adds a new phone.
     let (mailbox, device) = states(&lab)
@@ -307,13 +381,29 @@ async fn generated_org_converges_and_quick_sync_costs_what_changed() {
     let (c1, o1) = (exchange_calls(&lab), exchange_objects(&lab));
     let quick = engine.run(SyncKind::Quick, PLAIN).await;
     assert_eq!(quick.kind, SyncKind::Quick);
-    assert_eq!(quick.outcome, SyncOutcome::Succeeded, "{}", format_report(&quick));
+    assert_eq!(
+        quick.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&quick)
+    );
     let (quick_calls, quick_objects) = (exchange_calls(&lab) - c1, exchange_objects(&lab) - o1);
     assert_eq!(state_of(&lab, &device), DeviceAccessState::Blocked);
-    assert_eq!(state_of(&lab, "NEWPHONE0000001"), DeviceAccessState::Blocked);
-    println!("full: {full_calls} calls / {full_objects} objects; quick: {quick_calls} calls / {quick_objects} objects");
-    assert!(quick_calls * 5 < full_calls, "quick {quick_calls} vs full {full_calls}");
-    assert!(quick_objects * 20 < full_objects, "quick {quick_objects} vs full {full_objects}");
+    assert_eq!(
+        state_of(&lab, "NEWPHONE0000001"),
+        DeviceAccessState::Blocked
+    );
+    println!(
+        "full: {full_calls} calls / {full_objects} objects; quick: {quick_calls} calls / {quick_objects} objects"
+    );
+    assert!(
+        quick_calls * 5 < full_calls,
+        "quick {quick_calls} vs full {full_calls}"
+    );
+    assert!(
+        quick_objects * 20 < full_objects,
+        "quick {quick_objects} vs full {full_objects}"
+    );
     assert!(quick.devices_seen <= 5, "{}", format_report(&quick));
     assert_converged(&lab, &engine, &before_quick, &admin);
 
@@ -331,13 +421,23 @@ async fn the_guard_stops_a_run_when_graph_returns_no_devices() {
     let lab = generated_lab(60, 140, 11).await;
     let engine = engine(&lab);
     let first = engine.run(SyncKind::Full, CONFIRM).await;
-    assert_eq!(first.outcome, SyncOutcome::Succeeded, "{}", format_report(&first));
+    assert_eq!(
+        first.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&first)
+    );
     let converged = states(&lab);
     let converged_lists = lists(&lab);
 
     lab.state.tenant_mut().managed_devices.clear();
     let held = engine.run(SyncKind::Full, PLAIN).await;
-    assert_eq!(held.outcome, SyncOutcome::HeldByGuard, "{}", format_report(&held));
+    assert_eq!(
+        held.outcome,
+        SyncOutcome::HeldByGuard,
+        "{}",
+        format_report(&held)
+    );
     assert!(held.plan.restricted > 0);
     assert!(held.error.as_deref().unwrap_or("").contains("--confirm"));
     assert_eq!(states(&lab), converged, "a held plan applies nothing");
@@ -349,14 +449,25 @@ async fn the_guard_stops_a_run_when_graph_returns_no_devices() {
 
     // The quick sync holds too (its base is the whole inventory).
     let dry = engine
-        .run(SyncKind::Full, RunOptions { dry_run: true, ..PLAIN })
+        .run(
+            SyncKind::Full,
+            RunOptions {
+                dry_run: true,
+                ..PLAIN
+            },
+        )
         .await;
     assert_eq!(dry.outcome, SyncOutcome::DryRun);
     assert!(dry.warnings.iter().any(|w| w.contains("held")));
 
     // The admin confirms: applied, and the held plan is cleared.
     let confirmed = engine.run(SyncKind::Full, CONFIRM).await;
-    assert_eq!(confirmed.outcome, SyncOutcome::Succeeded, "{}", format_report(&confirmed));
+    assert_eq!(
+        confirmed.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&confirmed)
+    );
     assert!(confirmed.changes_applied > 0);
     assert!(engine.held_plan().unwrap().is_none());
 }
@@ -366,7 +477,12 @@ async fn a_graph_storm_mid_paging_blocks_nothing() {
     let lab = small_lab().await;
     let engine = engine_with(&lab, |s| s.graph_page_size = 2);
     let first = engine.run(SyncKind::Full, CONFIRM).await;
-    assert_eq!(first.outcome, SyncOutcome::Succeeded, "{}", format_report(&first));
+    assert_eq!(
+        first.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&first)
+    );
     let converged = states(&lab);
 
     // Alice's phone turns noncompliant, but the Graph read will fail half-way.
@@ -376,7 +492,8 @@ async fn a_graph_storm_mid_paging_blocks_nothing() {
         .iter_mut()
         .filter(|d| d.eas_device_id.as_deref() == Some("ALICEIPHONE0001"))
         .for_each(|d| {
-            d.compliance_state = Some(exchange_connector::model::intune::ComplianceState::Noncompliant)
+            d.compliance_state =
+                Some(exchange_connector::model::intune::ComplianceState::Noncompliant)
         });
     lab.state.faults().graph_latency_ms = 30;
     let start = lab.state.counters.graph_requests.load(Ordering::Relaxed);
@@ -396,18 +513,35 @@ async fn a_graph_storm_mid_paging_blocks_nothing() {
     };
     let run = engine.run(SyncKind::Full, PLAIN).await;
     storm.await.unwrap();
-    assert_ne!(run.outcome, SyncOutcome::Succeeded, "{}", format_report(&run));
+    assert_ne!(
+        run.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&run)
+    );
     for (key, state) in states(&lab) {
         if converged[&key] == DeviceAccessState::Allowed {
-            assert_eq!(state, DeviceAccessState::Allowed, "{key:?} was restricted on a partial read");
+            assert_eq!(
+                state,
+                DeviceAccessState::Allowed,
+                "{key:?} was restricted on a partial read"
+            );
         }
     }
     lab.state.faults().storms.clear();
     lab.state.faults().graph_latency_ms = 0;
     // Once Graph answers again, the positive fact blocks the phone.
     let after = engine.run(SyncKind::Full, CONFIRM).await;
-    assert_eq!(after.outcome, SyncOutcome::Succeeded, "{}", format_report(&after));
-    assert_eq!(state_of(&lab, "ALICEIPHONE0001"), DeviceAccessState::Blocked);
+    assert_eq!(
+        after.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&after)
+    );
+    assert_eq!(
+        state_of(&lab, "ALICEIPHONE0001"),
+        DeviceAccessState::Blocked
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -427,8 +561,18 @@ async fn an_exchange_read_failure_applies_nothing() {
     assert_eq!(run.changes_applied, 0);
     assert_eq!(states(&lab), before);
     assert_eq!(lists(&lab), admin);
-    assert!(engine.with_store(|s| s.all_owned_entries()).unwrap().is_empty());
-    assert!(engine.with_store(|s| s.watermark("sync.exchange_devices")).unwrap().is_none());
+    assert!(
+        engine
+            .with_store(|s| s.all_owned_entries())
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        engine
+            .with_store(|s| s.watermark("sync.exchange_devices"))
+            .unwrap()
+            .is_none()
+    );
     let status = engine.with_store(status_report).unwrap();
     assert_eq!(status.last_run.unwrap().outcome, "failed");
 }
@@ -440,14 +584,27 @@ async fn crashes_during_apply_lose_nothing_and_apply_nothing_twice() {
     let admin = lists(&lab);
     let mut engine = engine(&lab);
     // Killed after N changes were sent, several times.
-    for n in [1, 4, 9, 17] {
+    for (i, n) in [1, 4, 9, 17].into_iter().enumerate() {
         engine.config_mut().crash_after_sends = Some(n);
         let run = engine.run(SyncKind::Full, CONFIRM).await;
         assert_eq!(run.outcome, SyncOutcome::Failed);
+        // Each run first settles what the previous one left open.
+        assert!(
+            i == 0 || run.journal_reconciled > 0,
+            "run {i}: {}",
+            format_report(&run)
+        );
         assert!(run.error.unwrap().contains("simulated crash"));
     }
-    assert!(!engine.with_store(|s| s.open_journal_entries()).unwrap().is_empty());
+    assert!(
+        !engine
+            .with_store(|s| s.open_journal_entries())
+            .unwrap()
+            .is_empty()
+    );
     engine.config_mut().crash_after_sends = None;
+    let status = engine.with_store(status_report).unwrap();
+    assert!(status.open_journal_entries > 0);
     // Dropped mid-apply (slow Exchange, the future abandoned like a killed task).
     lab.state.faults().exchange_latency_ms = 40;
     let dropped = tokio::time::timeout(
@@ -459,8 +616,12 @@ async fn crashes_during_apply_lose_nothing_and_apply_nothing_twice() {
     lab.state.faults().exchange_latency_ms = 0;
 
     let run = engine.run(SyncKind::Full, CONFIRM).await;
-    assert_eq!(run.outcome, SyncOutcome::Succeeded, "{}", format_report(&run));
-    assert!(run.journal_reconciled > 0, "{}", format_report(&run));
+    assert_eq!(
+        run.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&run)
+    );
     assert_converged(&lab, &engine, &before, &admin);
     let again = engine.run(SyncKind::Full, PLAIN).await;
     assert_eq!(again.changes_planned, 0, "{}", format_report(&again));
@@ -499,11 +660,21 @@ async fn throttling_and_token_expiry_mid_run_still_converge() {
     };
     let run = engine.run(SyncKind::Full, CONFIRM).await;
     disturb.await.unwrap();
-    assert_eq!(run.outcome, SyncOutcome::Succeeded, "{}", format_report(&run));
+    assert_eq!(
+        run.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&run)
+    );
     lab.state.faults().exchange_latency_ms = 0;
     // A run that the storm hit part-way may leave refused changes: the next run settles them.
     let again = engine.run(SyncKind::Full, PLAIN).await;
-    assert_eq!(again.outcome, SyncOutcome::Succeeded, "{}", format_report(&again));
+    assert_eq!(
+        again.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&again)
+    );
     assert_converged(&lab, &engine, &before, &admin);
     assert!(lab.state.counters.token_requests.load(Ordering::Relaxed) >= 2);
 }
@@ -514,15 +685,35 @@ async fn rollout_allow_lists_what_syncs_before_enforcing() {
     let engine = engine(&lab);
     let before = states(&lab);
     let run = engine
-        .run(SyncKind::Full, RunOptions { rollout: true, ..CONFIRM })
+        .run(
+            SyncKind::Full,
+            RunOptions {
+                rollout: true,
+                ..CONFIRM
+            },
+        )
         .await;
-    assert_eq!(run.outcome, SyncOutcome::Succeeded, "{}", format_report(&run));
+    assert_eq!(
+        run.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&run)
+    );
     assert!(run.rollout_entries > 0);
     // Dave's unenrolled phone was syncing: grandfathered, still allowed. Bob's is reported
     // noncompliant: blocked anyway.
-    assert_eq!(before[&("dave".into(), "DAVESAMSUNG0004".into())], DeviceAccessState::Allowed);
-    assert_eq!(state_of(&lab, "DAVESAMSUNG0004"), DeviceAccessState::Allowed);
-    assert_eq!(state_of(&lab, "BOBSAMSUNG00002"), DeviceAccessState::Blocked);
+    assert_eq!(
+        before[&("dave".into(), "DAVESAMSUNG0004".into())],
+        DeviceAccessState::Allowed
+    );
+    assert_eq!(
+        state_of(&lab, "DAVESAMSUNG0004"),
+        DeviceAccessState::Allowed
+    );
+    assert_eq!(
+        state_of(&lab, "BOBSAMSUNG00002"),
+        DeviceAccessState::Blocked
+    );
     // A new, unmanaged phone is blocked.
     control(
         &lab,
@@ -531,9 +722,20 @@ async fn rollout_allow_lists_what_syncs_before_enforcing() {
     )
     .await;
     let quick = engine.run(SyncKind::Quick, CONFIRM).await;
-    assert_eq!(quick.outcome, SyncOutcome::Succeeded, "{}", format_report(&quick));
-    assert_eq!(state_of(&lab, "DAVENEWPHONE001"), DeviceAccessState::Blocked);
-    assert_eq!(state_of(&lab, "DAVESAMSUNG0004"), DeviceAccessState::Allowed);
+    assert_eq!(
+        quick.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&quick)
+    );
+    assert_eq!(
+        state_of(&lab, "DAVENEWPHONE001"),
+        DeviceAccessState::Blocked
+    );
+    assert_eq!(
+        state_of(&lab, "DAVESAMSUNG0004"),
+        DeviceAccessState::Allowed
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -570,7 +772,12 @@ async fn full_sync_through_the_powershell_bridge_stand_in() {
         .build()
         .unwrap();
     let run = engine.run(SyncKind::Full, CONFIRM).await;
-    assert_eq!(run.outcome, SyncOutcome::Succeeded, "{}", format_report(&run));
+    assert_eq!(
+        run.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&run)
+    );
     assert_converged(&lab, &engine, &before, &admin);
     let again = engine.run(SyncKind::Full, PLAIN).await;
     assert_eq!(again.changes_planned, 0);

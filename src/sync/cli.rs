@@ -3,6 +3,25 @@
 //!
 //! This module never imports the lab: tests and benchmarks fill a [`SyncSetup`] from the lab's
 //! endpoints file themselves.
+//!
+//! Wiring in `src/bin/service.rs` (clap; `anyhow` there only):
+//!
+//! ```text
+//! Sync { #[arg(long, conflicts_with = "quick")] full: bool, #[arg(long)] quick: bool,
+//!        #[arg(long)] dry_run: bool, #[arg(long)] confirm: bool, #[arg(long)] rollout: bool,
+//!        #[arg(long)] json: bool }
+//! Status { #[arg(long)] json: bool }
+//!
+//! sync:   let engine = setup_from_config(&config_dir)?.build()?;          // SyncSetup from config + secrets
+//!         let kind = if quick { SyncKind::Quick } else { SyncKind::Full };
+//!         let report = run_sync_command(&engine, SyncCommand { kind,
+//!             options: RunOptions { dry_run, confirm_guard: confirm, rollout } }).await;
+//!         print!("{}", if json { serde_json::to_string_pretty(&report)? } else { format_report(&report) });
+//!         if !exit_ok(&report) { std::process::exit(2) }
+//! status: let store = Store::open(config_dir.join("state.db"))?;
+//!         let status = status_report(&store)?;
+//!         print!("{}", if json { serde_json::to_string_pretty(&status)? } else { status.to_text() });
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,7 +32,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::engine::{SyncConfig, SyncEngine};
-use super::{HeldPlan, RunOptions, RunReport, SyncError, SyncKind, SyncOutcome, WATERMARK_HELD_PLAN};
+use super::{
+    HeldPlan, RunOptions, RunReport, SyncError, SyncKind, SyncOutcome, WATERMARK_HELD_PLAN,
+};
 use crate::bridge_protocol::Authentication;
 use crate::exchange::bridge::{BridgeConfig, BridgeConnector};
 use crate::exchange::failover::{Failover, FailoverConfig};
@@ -115,7 +136,12 @@ impl SyncSetup {
             .build()
             .map_err(|e| SetupError::Http(e.to_string()))?;
         let tokens = Arc::new(TokenClient::new(
-            OAuthConfig::new(&self.login_base, &self.tenant, &self.client_id, self.credential),
+            OAuthConfig::new(
+                &self.login_base,
+                &self.tenant,
+                &self.client_id,
+                self.credential,
+            ),
             http.clone(),
         ));
         let mut intune_config = IntuneConfig::new(&self.graph_base);
@@ -156,9 +182,16 @@ impl SyncSetup {
                 (Arc::new(BridgeConnector::new(bridge)), Some(failover))
             }
         };
-        let exchange = ExchangeClient::new(RunspacePool::new(connector, failover, pool_config, None));
+        let exchange =
+            ExchangeClient::new(RunspacePool::new(connector, failover, pool_config, None));
         let store = Store::open(&self.store_path)?;
-        Ok(SyncEngine::new(exchange, intune, store, self.settings, self.config)?)
+        Ok(SyncEngine::new(
+            exchange,
+            intune,
+            store,
+            self.settings,
+            self.config,
+        )?)
     }
 }
 
@@ -389,8 +422,5 @@ impl StatusReport {
 
 /// Whether a report's outcome counts as success for the process exit code.
 pub fn exit_ok(report: &RunReport) -> bool {
-    matches!(
-        report.outcome,
-        SyncOutcome::Succeeded | SyncOutcome::DryRun
-    )
+    matches!(report.outcome, SyncOutcome::Succeeded | SyncOutcome::DryRun)
 }

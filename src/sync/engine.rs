@@ -23,15 +23,14 @@ use crate::policy::{
     MailboxChange, MailboxInput, ManagedIndex, OrgAccess, OwnedEntries, Plan, PlannedDevice,
     PolicySettings, RolloutMailbox, Targeting,
 };
-use crate::store::{
-    AuditEntry, ChangeOp, InventoryRecord, JournalEntry, JournalResult, RunId, RunKind,
-    RunOutcome, Store, StoreError,
-};
+use crate::store::{InventoryRecord, JournalEntry, RunId, RunKind, RunOutcome, Store, StoreError};
 
 /// How many DeviceIds go in one `-or` filter (Exchange) when a quick sync looks devices up.
 const EXCHANGE_LOOKUP_BATCH: usize = 40;
 /// How many `easDeviceId` go in one Graph `$filter` (URL length stays well under Graph's limits).
 const GRAPH_LOOKUP_BATCH: usize = 15;
+/// Most decisions marked applied one by one after a run (each is a durable write).
+const MARK_APPLIED_MAX: usize = 200;
 /// Changes kept in a stored held-plan summary.
 const HELD_PLAN_CHANGES: usize = 50;
 
@@ -428,7 +427,9 @@ impl SyncEngine {
                     let (allowed, blocked) = change.apply_to(&m.cas);
                     m.cas.active_sync_allowed_device_ids = allowed;
                     m.cas.active_sync_blocked_device_ids = blocked;
-                    let o = owned.entry(change.mailbox.to_ascii_lowercase()).or_default();
+                    let o = owned
+                        .entry(change.mailbox.to_ascii_lowercase())
+                        .or_default();
                     for id in &change.allow_add {
                         o.entries.insert(ListKind::Allow, id);
                         o.rollout.insert(id.to_ascii_lowercase());
@@ -440,15 +441,13 @@ impl SyncEngine {
 
         // Full sync keeps the organisation's default as configured (the unmanaged-device access),
         // unless the Intune read failed (changing the default could restrict allowed devices).
-        let default_to_set = if kind == SyncKind::Full
-            && self.settings.enabled
-            && snap.intune_error.is_none()
-        {
-            self.settings
-                .default_access_to_set(snap.org.default_access_level)
-        } else {
-            None
-        };
+        let default_to_set =
+            if kind == SyncKind::Full && self.settings.enabled && snap.intune_error.is_none() {
+                self.settings
+                    .default_access_to_set(snap.org.default_access_level)
+            } else {
+                None
+            };
         let target_org = OrgAccess {
             default_access_level: default_to_set.unwrap_or(snap.org.default_access_level),
             rules: snap.org.rules.clone(),
@@ -459,7 +458,9 @@ impl SyncEngine {
         let empty = Owned::default();
         let mut decisions: Vec<Vec<Decision>> = Vec::with_capacity(snap.mailboxes.len());
         for m in &snap.mailboxes {
-            let o = owned.get(&m.cas.identity.to_ascii_lowercase()).unwrap_or(&empty);
+            let o = owned
+                .get(&m.cas.identity.to_ascii_lowercase())
+                .unwrap_or(&empty);
             let targeted = snap.targeting.is_mailbox_targeted(&m.cas);
             let mut ds = Vec::with_capacity(m.devices.len());
             for device in &m.devices {
@@ -488,9 +489,10 @@ impl SyncEngine {
                     decision = Decision {
                         desired: DesiredAccess::Untouched,
                         reason: ExchangeAccessStateReason::Unknown,
-                        explanation: "The Intune inventory could not be read completely: the device \
+                        explanation:
+                            "The Intune inventory could not be read completely: the device \
                                       keeps its access until a complete read decides it."
-                            .into(),
+                                .into(),
                     };
                 }
                 *report
@@ -555,9 +557,9 @@ impl SyncEngine {
             changes.extend(plan.changes.iter().filter(|c| !c.is_empty()).cloned());
             report.plan.changes = changes;
             if let GuardVerdict::Hold { message, .. } = &verdict {
-                report
-                    .warnings
-                    .push(format!("without --confirm this plan would be held: {message}"));
+                report.warnings.push(format!(
+                    "without --confirm this plan would be held: {message}"
+                ));
             }
             if let Some(level) = default_to_set {
                 report.warnings.push(format!(
@@ -630,17 +632,22 @@ impl SyncEngine {
         let (applied, failed, failed_mailboxes) = self
             .apply_changes(run_id, &plan.changes, false, &reasons)
             .await?;
+
         report.changes_applied = applied;
         report.changes_failed = failed;
         if failed > 0 {
-            report
-                .warnings
-                .push(format!("{failed} mailbox changes were refused by Exchange (see the audit trail)"));
+            report.warnings.push(format!(
+                "{failed} mailbox changes were refused by Exchange (see the audit trail)"
+            ));
         }
 
         // The default last: the allow entries that keep compliant devices syncing are in place first.
         if let Some(level) = default_to_set {
-            tracing::info!(?level, "{}: setting the organisation's DefaultAccessLevel", kind.phrase());
+            tracing::info!(
+                ?level,
+                "{}: setting the organisation's DefaultAccessLevel",
+                kind.phrase()
+            );
             self.exchange
                 .set_organization_settings(&crate::exchange::cmdlets::OrganizationSettingsUpdate {
                     default_access_level: Some(level),
@@ -694,8 +701,10 @@ impl SyncEngine {
         let intune_reads = async {
             tokio::join!(
                 self.intune.managed_devices(None),
-                self.intune
-                    .group_members(&self.settings.included_groups, &self.settings.excluded_groups)
+                self.intune.group_members(
+                    &self.settings.included_groups,
+                    &self.settings.excluded_groups
+                )
             )
         };
         let (exchange, (managed, members)) = tokio::join!(exchange_reads, intune_reads);
@@ -723,9 +732,13 @@ impl SyncEngine {
         let mut by_key: HashMap<String, usize> = HashMap::new();
         for c in cas {
             let idx = mailboxes.len();
-            for key in [Some(&c.identity), Some(&c.name), c.sam_account_name.as_ref()]
-                .into_iter()
-                .flatten()
+            for key in [
+                Some(&c.identity),
+                Some(&c.name),
+                c.sam_account_name.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
             {
                 by_key.entry(key.to_ascii_lowercase()).or_insert(idx);
             }
@@ -758,7 +771,9 @@ impl SyncEngine {
                 extra.entry(m).or_default();
             }
         }
-        let extra_read = self.read_cas_mailboxes(extra.keys().cloned().collect()).await?;
+        let extra_read = self
+            .read_cas_mailboxes(extra.keys().cloned().collect())
+            .await?;
         for (key, devs) in extra {
             match extra_read.get(&key.to_ascii_lowercase()) {
                 Some(c) => mailboxes.push(MailboxData {
@@ -820,8 +835,10 @@ impl SyncEngine {
         let intune_reads = async {
             tokio::join!(
                 self.intune.managed_devices_changed_since(in_since),
-                self.intune
-                    .group_members(&self.settings.included_groups, &self.settings.excluded_groups)
+                self.intune.group_members(
+                    &self.settings.included_groups,
+                    &self.settings.excluded_groups
+                )
             )
         };
         let (exchange, (changed_records, members)) = tokio::join!(exchange_reads, intune_reads);
@@ -864,8 +881,7 @@ impl SyncEngine {
                 .into_iter()
                 .filter(|d| {
                     let id = d.device_id.to_ascii_lowercase();
-                    intune_changed.contains(&id)
-                        || known.get(&id) != Some(&d.device_access_state)
+                    intune_changed.contains(&id) || known.get(&id) != Some(&d.device_access_state)
                 })
                 .collect();
             if !keep.is_empty() {
@@ -1017,38 +1033,31 @@ impl SyncEngine {
             })
             .collect();
         let n = open.len();
-        tracing::info!(entries = n, "reconciling changes left open by an interrupted run");
+        tracing::info!(
+            entries = n,
+            "reconciling changes left open by an interrupted run"
+        );
         self.db(move |s| {
             for entry in open {
-                let c = &entry.change;
-                let has = |list: &[String], id: &str| list.iter().any(|e| e.eq_ignore_ascii_case(id));
-                match lists.get(&c.mailbox.to_ascii_lowercase()) {
+                match lists.get(&entry.change.mailbox.to_ascii_lowercase()) {
                     Some((allowed, blocked)) => {
-                        for (kind, adds, removes, current) in [
-                            (ListKind::Allow, &c.allow_add, &c.allow_remove, allowed),
-                            (ListKind::Block, &c.block_add, &c.block_remove, blocked),
-                        ] {
-                            // An id the change added that is there now is the connector's.
-                            for id in adds.iter().filter(|id| has(current, id)) {
-                                s.record_owned(&c.mailbox, kind, id, entry.run_id, crate::store::OwnedOrigin::Policy)?;
-                            }
-                            for id in removes.iter().filter(|id| !has(current, id)) {
-                                forget_any_case(s, &c.mailbox, kind, id)?;
-                            }
-                        }
+                        s.reconcile_open_entry(
+                            &entry,
+                            allowed,
+                            blocked,
+                            crate::store::OwnedOrigin::Policy,
+                        )?;
                     }
                     None => {
-                        // Mailbox gone (or not re-read): only removals are certain to be moot.
-                        for (kind, removes) in
-                            [(ListKind::Allow, &c.allow_remove), (ListKind::Block, &c.block_remove)]
-                        {
-                            for id in removes {
-                                forget_any_case(s, &c.mailbox, kind, id)?;
-                            }
-                        }
+                        // Mailbox gone: nothing of the change can be on its lists any more.
+                        s.reconcile_open_entry(
+                            &entry,
+                            &[],
+                            &[],
+                            crate::store::OwnedOrigin::Policy,
+                        )?;
                     }
                 }
-                s.journal_done(entry.id, &JournalResult::Reconciled)?;
             }
             Ok(())
         })
@@ -1065,7 +1074,11 @@ impl SyncEngine {
         let entries = match kind {
             SyncKind::Full => self.db(|s| s.all_owned_entries()).await?,
             SyncKind::Quick => {
-                let names: Vec<String> = snap.mailboxes.iter().map(|m| m.cas.identity.clone()).collect();
+                let names: Vec<String> = snap
+                    .mailboxes
+                    .iter()
+                    .map(|m| m.cas.identity.clone())
+                    .collect();
                 self.db(move |s| {
                     let mut all = Vec::new();
                     for n in names {
@@ -1170,26 +1183,14 @@ impl SyncEngine {
                     }
                 })
         };
-        let mut audits = Vec::new();
-        for (list, op, ids) in [
-            (ListKind::Allow, ChangeOp::Add, &change.allow_add),
-            (ListKind::Allow, ChangeOp::Remove, &change.allow_remove),
-            (ListKind::Block, ChangeOp::Add, &change.block_add),
-            (ListKind::Block, ChangeOp::Remove, &change.block_remove),
-        ] {
-            for id in ids {
-                audits.push(AuditEntry {
-                    run_id: Some(run_id),
-                    actor: self.config.actor.clone(),
-                    mailbox: mailbox.clone(),
-                    list,
-                    op,
-                    device_id: id.clone(),
-                    reason: why(id),
-                    error: error.clone(),
-                });
-            }
-        }
+        let reasons: HashMap<String, String> = change
+            .allow_add
+            .iter()
+            .chain(&change.allow_remove)
+            .chain(&change.block_add)
+            .chain(&change.block_remove)
+            .map(|id| (id.to_ascii_lowercase(), why(id)))
+            .collect();
         let change = change.clone();
         let origin = if rollout {
             crate::store::OwnedOrigin::Rollout
@@ -1197,31 +1198,24 @@ impl SyncEngine {
             crate::store::OwnedOrigin::Policy
         };
         let ok = error.is_none();
+        let actor = self.config.actor.clone();
+        // One transaction: journal done, audit rows, owned entries recorded or forgotten.
         self.db(move |s| {
-            if ok {
-                for (list, adds, removes) in [
-                    (ListKind::Allow, &change.allow_add, &change.allow_remove),
-                    (ListKind::Block, &change.block_add, &change.block_remove),
-                ] {
-                    for id in adds {
-                        s.record_owned(&change.mailbox, list, id, Some(run_id), origin)?;
-                    }
-                    for id in removes {
-                        forget_any_case(s, &change.mailbox, list, id)?;
-                    }
-                }
-                for (list, id) in &change.forget_owned {
-                    forget_any_case(s, &change.mailbox, *list, id)?;
-                }
-            }
-            for a in &audits {
-                s.audit(a)?;
-            }
-            let result = match &error {
-                None => JournalResult::Applied,
-                Some(e) => JournalResult::Failed(e.clone()),
+            let why = |id: &str| {
+                reasons
+                    .get(&id.to_ascii_lowercase())
+                    .cloned()
+                    .unwrap_or_default()
             };
-            s.journal_done(journal_id, &result)
+            s.settle_change(
+                journal_id,
+                Some(run_id),
+                &actor,
+                &change,
+                origin,
+                &why,
+                error.as_deref(),
+            )
         })
         .await?;
         Ok(Some(if ok { Ok(()) } else { Err(mailbox) }))
@@ -1250,6 +1244,20 @@ impl SyncEngine {
                 )
             })
             .collect();
+        // Devices whose entries this run changed (their decision is now applied).
+        let touched: HashSet<(String, String)> = plan
+            .changes
+            .iter()
+            .flat_map(|c| {
+                let key = c.mailbox.to_ascii_lowercase();
+                c.allow_add
+                    .iter()
+                    .chain(&c.allow_remove)
+                    .chain(&c.block_add)
+                    .chain(&c.block_remove)
+                    .map(move |id| (key.clone(), id.to_ascii_lowercase()))
+            })
+            .collect();
         let mut inventory = Vec::new();
         let mut rows = Vec::new();
         for (m, ds) in snap.mailboxes.iter().zip(decisions) {
@@ -1260,7 +1268,11 @@ impl SyncEngine {
                     .get(&(key.clone(), d.device_id.to_ascii_lowercase()))
                     .copied()
                     .unwrap_or(d.device_access_state);
-                let state = if failed { d.device_access_state } else { planned };
+                let state = if failed {
+                    d.device_access_state
+                } else {
+                    planned
+                };
                 let reason = if state == d.device_access_state {
                     d.device_access_state_reason
                 } else {
@@ -1276,19 +1288,34 @@ impl SyncEngine {
                     access_state: state,
                     access_reason: reason,
                 });
-                let agrees = decision
-                    .desired
-                    .expected_state()
-                    .is_some_and(|want| want == state);
-                rows.push((m.cas.identity.clone(), d.device_id.clone(), decision.clone(), agrees));
+                let agrees = !failed
+                    && touched.contains(&(key.clone(), d.device_id.to_ascii_lowercase()))
+                    && decision
+                        .desired
+                        .expected_state()
+                        .is_some_and(|want| want == state);
+                rows.push((
+                    m.cas.identity.clone(),
+                    d.device_id.clone(),
+                    decision.clone(),
+                    agrees,
+                ));
             }
         }
         self.db(move |s| {
             s.upsert_inventory(&inventory)?;
-            for (mailbox, device_id, decision, agrees) in rows {
-                s.record_decision(&mailbox, &device_id, &decision, now, Some(run_id))?;
-                if agrees {
-                    s.mark_decision_applied(&mailbox, &device_id, now)?;
+            let batch: Vec<(&str, &str, &Decision)> = rows
+                .iter()
+                .map(|(m, d, decision, _)| (m.as_str(), d.as_str(), decision))
+                .collect();
+            s.record_decisions(Some(run_id), now, &batch)?;
+            // `applied_at` only for the devices this run changed (one durable write each; the store
+            // has no batch form yet), and only when there are few: a first full sync skips it.
+            let agreeing: Vec<&(String, String, Decision, bool)> =
+                rows.iter().filter(|r| r.3).collect();
+            if agreeing.len() <= MARK_APPLIED_MAX {
+                for (mailbox, device_id, _, _) in agreeing {
+                    s.mark_decision_applied(mailbox, device_id, now)?;
                 }
             }
             Ok(())
