@@ -10,6 +10,7 @@
 pub mod abq;
 pub mod bridge_protocol;
 pub mod certificate;
+pub mod config;
 pub mod error_text;
 pub mod exchange;
 pub mod intune;
@@ -20,6 +21,10 @@ pub mod notify;
 pub mod oauth;
 pub mod package;
 pub mod policy;
+pub mod proxy;
 pub mod secret;
+pub mod secrets;
+pub mod service;
+pub mod settings;
 pub mod store;
 pub mod tls;

@@ -68,6 +68,14 @@ async fn missing_invalid_and_expired_tokens_get_401_with_a_challenge() {
             .starts_with("Bearer ")
     );
 
+    let empty = axum::http::Request::get(DEVICES)
+        .header("authorization", "Bearer ")
+        .header("client-request-id", "test-client-request")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let reply = fx.send(empty).await;
+    assert_eq!(message(&reply), "Access token is empty.");
+
     let reply = fx.get(DEVICES, "not-a-token").await;
     assert_graph_error(
         &reply,
@@ -280,7 +288,10 @@ async fn filter_on_last_sync_compliance_and_keys() {
         enc("complianceState eq 'noncompliant'")
     );
     let (items, _) = follow(&fx, &url, &token).await;
-    assert_eq!(items.len(), (0..2000).filter(|n| n % 3 == 0).count());
+    assert_eq!(
+        items.len(),
+        (0..2000usize).filter(|n| n.is_multiple_of(3)).count()
+    );
     assert!(items.iter().all(|d| d["complianceState"] == "noncompliant"));
 
     let url = format!(
@@ -305,6 +316,23 @@ async fn filter_on_last_sync_compliance_and_keys() {
     );
     let (items, _) = follow(&fx, &url, &token).await;
     assert_eq!(items.len(), 2);
+
+    // Filtered paging with a small page: every match once, in order.
+    let url = format!(
+        "{DEVICES}?$filter={}&$top=7",
+        enc("complianceState eq 'noncompliant'")
+    );
+    let (small_pages, pages) = follow(&fx, &url, &token).await;
+    let expected_ids: Vec<String> = (0..2000usize)
+        .filter(|n| n.is_multiple_of(3))
+        .map(|n| device(n).id)
+        .collect();
+    let got_ids: Vec<&str> = small_pages
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got_ids, expected_ids);
+    assert_eq!(pages, expected_ids.len().div_ceil(7));
 
     let url = format!(
         "{DEVICES}?$filter={}&$count=true&$top=1",
@@ -704,4 +732,145 @@ async fn unknown_segments_get_graphs_400() {
     );
     assert_eq!(reply.headers["client-request-id"], "test-client-request");
     assert!(reply.headers.get("request-id").is_some());
+}
+
+mod common;
+
+/// Over loopback HTTPS against a running generated lab: raw paging with `$top` following next links
+/// verbatim, the connector's own Graph client (certificate credential), and the per-app budget.
+#[tokio::test]
+async fn https_paging_and_throttling_against_the_running_lab() {
+    use exchange_connector::certificate::ClientCertificate;
+    use exchange_connector::intune::{IntuneClient, IntuneConfig};
+    use exchange_connector::oauth::{ClientCredential, OAuthConfig, TokenClient};
+    use exchange_connector::secret::Secret;
+    use std::sync::Arc;
+
+    let lab = common::generated_lab(400, 3000, 11).await;
+    let e = lab.endpoints.clone();
+    let http = common::client(&e.ca_cert_pem);
+    let total = lab.state.tenant().managed_devices.len();
+    assert!(
+        total > 1000,
+        "the generated tenant has {total} managed devices"
+    );
+
+    let body: Value = http
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            e.login_base, e.tenant_id
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", e.client_id.as_str()),
+            ("client_secret", e.client_secret.as_str()),
+            ("scope", GRAPH_SCOPE),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = body["access_token"].as_str().unwrap().to_string();
+
+    let mut url = format!(
+        "{}/v1.0/deviceManagement/managedDevices?$top=700&$select=id,easDeviceId",
+        e.graph_base
+    );
+    let mut ids = HashSet::new();
+    let mut pages = 0;
+    loop {
+        let page: Value = http
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        pages += 1;
+        for d in page["value"].as_array().unwrap() {
+            assert!(ids.insert(d["id"].as_str().unwrap().to_string()));
+        }
+        match page["@odata.nextLink"].as_str() {
+            Some(next) => url = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(ids.len(), total);
+    assert_eq!(pages, total.div_ceil(700));
+
+    // The connector's Graph client, signing in with the lab's certificate.
+    let pfx = std::fs::read(&e.client_certificate_pfx).unwrap();
+    let cert =
+        ClientCertificate::from_pfx(&pfx, &Secret::new(e.client_certificate_password.clone()))
+            .unwrap();
+    let config = OAuthConfig::new(
+        &e.login_base,
+        &e.tenant_id,
+        &e.client_id,
+        ClientCredential::Certificate(Arc::new(cert)),
+    );
+    let tokens = Arc::new(TokenClient::new(config, http.clone()));
+    let intune = IntuneClient::new(http.clone(), tokens, IntuneConfig::new(&e.graph_base));
+    let devices = intune.managed_devices(None).await.unwrap();
+    assert_eq!(devices.len(), total);
+    let members = intune
+        .group_members(&e.policy.included_groups, &e.policy.excluded_groups)
+        .await
+        .unwrap();
+    let mut expected = HashSet::new();
+    for group in &e.policy.included_groups {
+        let (users, _) = lab.state.tenant().transitive_members(group);
+        expected.extend(users.into_iter().map(|u| u.to_ascii_lowercase()));
+    }
+    assert!(!expected.is_empty());
+    assert_eq!(members.included_users, expected);
+
+    // A short storm: the connector's client waits out Retry-After and gets through.
+    lab.state.faults().storms.push(Storm {
+        surface: Surface::Graph,
+        status: 429,
+        remaining: 2,
+        retry_after_seconds: 1,
+    });
+    let connectors = intune.exchange_connectors().await.unwrap();
+    assert!(connectors.is_empty());
+    assert!(lab.state.faults().storms.is_empty());
+
+    // The per-app budget: 429 with Retry-After once spent.
+    {
+        let mut faults = lab.state.faults();
+        faults.graph_requests_per_window = 2;
+        faults.graph_window_seconds = 30;
+    }
+    let devices_url = format!(
+        "{}/v1.0/deviceManagement/managedDevices?$top=1",
+        e.graph_base
+    );
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..3 {
+        let reply = http
+            .get(&devices_url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(reply.status().as_u16());
+        if reply.status() == 429 {
+            retry_after = reply
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let body: Value = reply.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "TooManyRequests");
+        }
+    }
+    assert_eq!(statuses, vec![200, 200, 429]);
+    assert!(retry_after.is_some_and(|s| (1..=30).contains(&s)));
+    lab.shutdown().await;
 }

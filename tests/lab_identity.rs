@@ -217,6 +217,21 @@ async fn bad_secret_unknown_app_scope_grant_and_tenant_errors_have_entras_shape(
         .await;
     assert_entra_error(&reply, StatusCode::BAD_REQUEST, "invalid_request", 90002);
 
+    let reply = fx
+        .graph(
+            Method::GET,
+            &format!("/{TENANT_ID}/oauth2/v2.0/token"),
+            "",
+            None,
+        )
+        .await;
+    assert_entra_error(
+        &reply,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        900561,
+    );
+
     // The correlation id echoes the caller's client-request-id, as Entra does for MSAL.
     let request = Request::post(format!("/{TENANT_ID}/oauth2/v2.0/token"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -273,6 +288,18 @@ async fn certificate_assertion_rs256_with_x5t_and_ps256_with_x5t_s256_get_tokens
             ..AssertionSpec::default()
         },
     );
+    assert_token(&assertion_request(&fx, &jwt).await);
+
+    // NumericDates with a fraction, as MSAL for Python sends them.
+    let mut header = Header::new(Algorithm::RS256);
+    header.x5t = Some(certificate().x5t());
+    let now = Utc::now().timestamp() as f64 + 0.25;
+    let jwt = jsonwebtoken::encode(
+        &header,
+        &json!({"aud": public_aud(), "iss": CLIENT_ID, "sub": CLIENT_ID, "nbf": now, "iat": now, "exp": now + 600.5}),
+        &EncodingKey::from_rsa_pem(certificate().private_key_pem().expose().as_bytes()).unwrap(),
+    )
+    .unwrap();
     assert_token(&assertion_request(&fx, &jwt).await);
 
     // No thumbprint header: every registered certificate is tried. No client_id: taken from `iss`.
@@ -516,4 +543,114 @@ async fn v1_token_endpoint_takes_a_resource() {
     let token = reply.json["access_token"].as_str().unwrap();
     let devices = fx.get("/v1.0/deviceManagement/managedDevices", token).await;
     assert_eq!(devices.status, StatusCode::OK);
+}
+
+mod common;
+
+/// Over loopback HTTPS against the running lab: both flows with the lab's own credentials files, an
+/// Entra-shaped refusal, and the crate's own token client.
+#[tokio::test]
+async fn https_token_flows_against_the_running_lab() {
+    use exchange_connector::oauth::{ClientCredential, OAuthConfig, TokenClient};
+    use exchange_connector::secret::Secret;
+    use std::sync::Arc;
+
+    let lab = common::small_lab().await;
+    let e = lab.endpoints.clone();
+    let http = common::client(&e.ca_cert_pem);
+    let token_url = format!("{}/{}/oauth2/v2.0/token", e.login_base, e.tenant_id);
+    let graph_scope = format!("{}/.default", e.graph_base);
+
+    let reply = http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", e.client_id.as_str()),
+            ("client_secret", e.client_secret.as_str()),
+            ("scope", graph_scope.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let body: Value = reply.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let devices = http
+        .get(format!(
+            "{}/v1.0/deviceManagement/managedDevices",
+            e.graph_base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(devices.status(), 200);
+
+    let reply = http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", e.client_id.as_str()),
+            ("client_secret", "not-the-secret"),
+            ("scope", GRAPH_SCOPE),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 401);
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(body["error_codes"], json!([7000215]));
+
+    // The certificate from the lab's PFX signs an assertion addressed to the lab's token endpoint.
+    let pfx = std::fs::read(&e.client_certificate_pfx).unwrap();
+    let cert =
+        ClientCertificate::from_pfx(&pfx, &Secret::new(e.client_certificate_password.clone()))
+            .unwrap();
+    let jwt = assertion(
+        &cert,
+        AssertionSpec {
+            aud: token_url.clone(),
+            iss: e.client_id.clone(),
+            ..AssertionSpec::default()
+        },
+    );
+    let reply = http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", e.client_id.as_str()),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", jwt.as_str()),
+            ("scope", GRAPH_SCOPE),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200, "{:?}", reply.text().await);
+
+    // The connector's own token client, with the certificate and with the secret.
+    for credential in [
+        ClientCredential::Certificate(Arc::new(cert)),
+        ClientCredential::Secret(Secret::new(e.client_secret.clone())),
+    ] {
+        let config = OAuthConfig::new(&e.login_base, &e.tenant_id, &e.client_id, credential);
+        let client = TokenClient::new(config, http.clone());
+        let token = client.token(GRAPH_SCOPE).await.unwrap();
+        assert!(!token.expose().is_empty());
+    }
+
+    let openid: Value = http
+        .get(format!(
+            "{}/{}/v2.0/.well-known/openid-configuration",
+            e.login_base, e.tenant_id
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(openid["token_endpoint"], token_url);
+    assert!(lab.state.counters.token_requests.load(Ordering::Relaxed) >= 5);
+    lab.shutdown().await;
 }

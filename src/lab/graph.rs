@@ -126,7 +126,7 @@ const GROUP_PROPERTIES: &[&str] = &[
     "groupTypes",
 ];
 
-/// Routes of this surface: everything under `/v1.0/` and `/beta/`, dispatched by [`resolve`] so unknown
+/// Routes of this surface: everything under `/v1.0/` and `/beta/`, dispatched by `resolve` so unknown
 /// segments get Graph's own error.
 pub fn router() -> Router<Arc<LabState>> {
     Router::new()
@@ -458,7 +458,17 @@ async fn entry(
         return storm_response(&ids, status, retry_after);
     }
 
-    let claims = match tokens::authorize(&state, &headers, Resource::Graph, &[]) {
+    // `Authorization: Bearer` with nothing after it is an empty token to Graph, not a malformed one.
+    let empty_bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("bearer"));
+    let authorized = if empty_bearer {
+        Err(AuthFailure::Missing)
+    } else {
+        tokens::authorize(&state, &headers, Resource::Graph, &[])
+    };
+    let claims = match authorized {
         Ok(claims) => claims,
         Err(failure) => return auth_failure(&ids, &failure),
     };
@@ -684,14 +694,12 @@ fn select_for(
     call: &Call<'_>,
     known: &[String],
     type_name: &str,
-) -> Result<Option<Vec<String>>, Response> {
+) -> Result<Option<Vec<String>>, String> {
     let Some(select) = &call.query.select else {
         return Ok(None);
     };
     let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    odata::resolve_select(select, &known, type_name)
-        .map(Some)
-        .map_err(|m| call.ids.bad_request(&m))
+    odata::resolve_select(select, &known, type_name).map(Some)
 }
 
 /// `GET deviceManagement/managedDevices`: `$filter`, `$select`, `$top`, `$count`, server-driven paging.
@@ -700,7 +708,7 @@ fn list_managed_devices(call: &Call<'_>) -> Response {
     let known = known_properties(&sample_device(), MANAGED_DEVICE_EXTRA_PROPERTIES);
     let select = match select_for(call, &known, TYPE) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     let filter = match &call.query.filter {
         None => None,
@@ -714,12 +722,14 @@ fn list_managed_devices(call: &Call<'_>) -> Response {
     };
     let top = match call
         .query
-        .page_size(MANAGED_DEVICES_MAX_PAGE, MANAGED_DEVICES_MAX_PAGE)
+        .page_size(MANAGED_DEVICES_MAX_PAGE, MANAGED_DEVICES_MAX_PAGE, true)
     {
         Ok(n) => n,
         Err(m) => return call.ids.bad_request(&m),
     };
-    let offset = match &call.query.skiptoken {
+    // The skip token holds the index in the device list where the next page starts, so every page
+    // costs only the devices it spans, not the whole tenant.
+    let start = match &call.query.skiptoken {
         None => 0,
         Some(t) => match odata::decode_skiptoken("md", t) {
             Some(o) => o,
@@ -731,21 +741,31 @@ fn list_managed_devices(call: &Call<'_>) -> Response {
         },
     };
 
-    let (page, total) = {
+    let (page, next, total) = {
         let tenant = call.state.tenant();
-        let mut total = 0usize;
+        let devices = &tenant.managed_devices;
         let mut page = Vec::new();
-        for device in &tenant.managed_devices {
+        let mut next = None;
+        for (i, device) in devices.iter().enumerate().skip(start) {
+            if page.len() == top && filter.is_none() {
+                next = Some(i);
+                break;
+            }
             let value = to_json(device);
             if filter.as_ref().is_some_and(|f| !f.matches(&value)) {
                 continue;
             }
-            if total >= offset && page.len() < top {
-                page.push(odata::project(value, select.as_deref(), true));
+            if page.len() == top {
+                next = Some(i);
+                break;
             }
-            total += 1;
+            page.push(odata::project(value, select.as_deref(), true));
         }
-        (page, total)
+        let total = call.query.count.then(|| match &filter {
+            None => devices.len(),
+            Some(f) => devices.iter().filter(|d| f.matches(&to_json(*d))).count(),
+        });
+        (page, next, total)
     };
 
     let mut fragment = "deviceManagement/managedDevices".to_string();
@@ -757,11 +777,10 @@ fn list_managed_devices(call: &Call<'_>) -> Response {
         "@odata.context".into(),
         Value::String(call.context(&fragment)),
     );
-    if call.query.count {
+    if let Some(total) = total {
         body.insert("@odata.count".into(), json!(total));
     }
-    let next = offset + page.len();
-    if next < total {
+    if let Some(next) = next {
         let base = format!("{}/deviceManagement/managedDevices", call.base());
         let link = call
             .query
@@ -778,7 +797,7 @@ fn get_managed_device(call: &Call<'_>, id: &str) -> Response {
     let known = known_properties(&sample_device(), MANAGED_DEVICE_EXTRA_PROPERTIES);
     let select = match select_for(call, &known, TYPE) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     let found = call
         .state
@@ -837,7 +856,7 @@ fn get_group(call: &Call<'_>, id: &str) -> Response {
         "microsoft.graph.group",
     ) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     let found = call.state.tenant().group(id).map(group_json);
     match found {
@@ -868,11 +887,11 @@ fn transitive_members(call: &Call<'_>, group_id: &str, cast: MemberCast) -> Resp
     };
     let select = match select_for(call, &known, type_name) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     let top = match call
         .query
-        .page_size(DIRECTORY_DEFAULT_PAGE, DIRECTORY_MAX_PAGE)
+        .page_size(DIRECTORY_DEFAULT_PAGE, DIRECTORY_MAX_PAGE, false)
     {
         Ok(n) => n,
         Err(m) => return call.ids.bad_request(&m),
@@ -888,37 +907,47 @@ fn transitive_members(call: &Call<'_>, group_id: &str, cast: MemberCast) -> Resp
             }
         },
     };
-    let members: Option<Vec<Value>> = {
+    // Only the page is serialised; users are looked up through one map per request, so a page of a
+    // large group costs O(users + members), not O(users × members).
+    let listing: Option<(Vec<Value>, usize)> = {
         let tenant = call.state.tenant();
         tenant.group(group_id).map(|_| {
             let (users, groups) = tenant.transitive_members(group_id);
-            let mut out = Vec::new();
+            let mut ids: Vec<(bool, String)> = Vec::new();
             if cast != MemberCast::Groups {
-                out.extend(users.iter().map(|uid| match tenant.user(uid) {
-                    Some(user) => user_json(user),
-                    None => json!({"@odata.type": "#microsoft.graph.user", "id": uid}),
-                }));
+                ids.extend(users.into_iter().map(|id| (true, id)));
             }
             if cast != MemberCast::Users {
-                out.extend(
-                    groups
-                        .iter()
-                        .filter_map(|gid| tenant.group(gid).map(group_json)),
-                );
+                ids.extend(groups.into_iter().map(|id| (false, id)));
             }
-            out
+            let total = ids.len();
+            let by_id: HashMap<String, &User> = tenant
+                .users
+                .iter()
+                .map(|u| (u.id.to_ascii_lowercase(), u))
+                .collect();
+            let page = ids
+                .iter()
+                .skip(offset)
+                .take(top)
+                .filter_map(|(is_user, id)| {
+                    if *is_user {
+                        Some(match by_id.get(&id.to_ascii_lowercase()) {
+                            Some(user) => user_json(user),
+                            None => json!({"@odata.type": "#microsoft.graph.user", "id": id}),
+                        })
+                    } else {
+                        tenant.group(id).map(group_json)
+                    }
+                })
+                .map(|v| odata::project(v, select.as_deref(), false))
+                .collect();
+            (page, total)
         })
     };
-    let Some(members) = members else {
+    let Some((page, total)) = listing else {
         return directory_not_found(call, group_id);
     };
-    let total = members.len();
-    let page: Vec<Value> = members
-        .into_iter()
-        .skip(offset)
-        .take(top)
-        .map(|v| odata::project(v, select.as_deref(), false))
-        .collect();
     let fragment = match cast {
         MemberCast::Users => "users",
         MemberCast::Groups => "groups",
@@ -951,9 +980,9 @@ fn get_user(call: &Call<'_>, id: &str) -> Response {
     let known = known_properties(&sample_user(), USER_EXTRA_PROPERTIES);
     let select = match select_for(call, &known, "microsoft.graph.user") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
-    let found = call.state.tenant().user(id).map(|u| to_json(u));
+    let found = call.state.tenant().user(id).map(to_json);
     match found {
         Some(value) => {
             let value = odata::project(value, select.as_deref(), true);
@@ -964,13 +993,11 @@ fn get_user(call: &Call<'_>, id: &str) -> Response {
     }
 }
 
-/// The request body as a JSON object, or Graph's 400.
-fn json_object(call: &Call<'_>) -> Result<Map<String, Value>, Response> {
+/// The request body as a JSON object, or Graph's message for a 400.
+fn json_object(call: &Call<'_>) -> Result<Map<String, Value>, String> {
     match serde_json::from_slice::<Value>(&call.body) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(call.ids.bad_request(
-            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
-        )),
+        _ => Err("Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.".into()),
     }
 }
 
@@ -1031,7 +1058,7 @@ fn connector_entity(call: &Call<'_>, connector: &ExchangeConnector) -> Value {
 fn create_connector(call: &Call<'_>) -> Response {
     let mut map = match json_object(call) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     map.retain(|k, _| !k.starts_with("@odata."));
     let mut connector: ExchangeConnector = match serde_json::from_value(Value::Object(map)) {
@@ -1091,7 +1118,7 @@ fn get_connector(call: &Call<'_>, id: &str) -> Response {
 fn patch_connector(call: &Call<'_>, id: &str) -> Response {
     let patch = match json_object(call) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     let updated = {
         let mut tenant = call.state.tenant_mut();
@@ -1138,7 +1165,7 @@ fn sync_connector(call: &Call<'_>, id: &str) -> Response {
     if !call.body.is_empty() {
         let map = match json_object(call) {
             Ok(m) => m,
-            Err(r) => return r,
+            Err(m) => return call.ids.bad_request(&m),
         };
         if let Some(sync_type) = map.get("syncType")
             && !matches!(sync_type.as_str(), Some("fullSync" | "deltaSync"))
@@ -1179,7 +1206,7 @@ fn get_conditional_access(call: &Call<'_>) -> Response {
 fn patch_conditional_access(call: &Call<'_>) -> Response {
     let patch = match json_object(call) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     let result = {
         let mut tenant = call.state.tenant_mut();
@@ -1236,7 +1263,7 @@ fn patch_policy(call: &Call<'_>, id: Option<&str>) -> Response {
     }
     let patch = match json_object(call) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(m) => return call.ids.bad_request(&m),
     };
     let result = {
         let mut tenant = call.state.tenant_mut();

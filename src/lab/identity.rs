@@ -33,8 +33,8 @@ const PUBLIC_LOGIN_BASE: &str = "https://login.microsoftonline.com";
 /// and MSAL's instance discovery.
 pub fn router() -> Router<Arc<LabState>> {
     Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(token_v2))
-        .route("/{tenant}/oauth2/token", post(token_v1))
+        .route("/{tenant}/oauth2/v2.0/token", post(token_v2).get(token_get))
+        .route("/{tenant}/oauth2/token", post(token_v1).get(token_get))
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(openid_v2),
@@ -128,13 +128,15 @@ fn resolve_tenant(state: &LabState, segment: &str) -> Result<String, EntraError>
     if segment.eq_ignore_ascii_case(&tenant_id) {
         return Ok(tenant_id);
     }
-    let mut domains = vec![state.org().domain.clone()];
-    domains.extend(state.tenant().users.iter().filter_map(|u| {
-        u.user_principal_name
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_string())
-    }));
-    if !segment.is_empty() && domains.iter().any(|d| d.eq_ignore_ascii_case(segment)) {
+    // A verified domain: the organisation's, or the domain of any user's UPN.
+    let known_domain = !segment.is_empty()
+        && (state.org().domain.eq_ignore_ascii_case(segment)
+            || state.tenant().users.iter().any(|u| {
+                u.user_principal_name
+                    .rsplit_once('@')
+                    .is_some_and(|(_, d)| d.eq_ignore_ascii_case(segment))
+            }));
+    if known_domain {
         return Ok(tenant_id);
     }
     Err(tenant_not_found(segment))
@@ -165,6 +167,17 @@ async fn token_v2(
     body: Bytes,
 ) -> Response {
     token(&state, &tenant, &headers, &body, EndpointVersion::V2)
+}
+
+/// A GET on the token endpoint: Entra answers 405 with AADSTS900561.
+async fn token_get(headers: HeaderMap) -> Response {
+    EntraError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        900561,
+        "The endpoint only accepts POST requests. Received a GET request.",
+    )
+    .into_response(&headers)
 }
 
 async fn token_v1(
@@ -569,7 +582,13 @@ fn verify_assertion(
         ));
     }
     let now = Utc::now().timestamp();
-    let number = |name: &str| claims.get(name).and_then(Value::as_i64);
+    // RFC 7519 NumericDate may have a fraction (MSAL for Python sends floats).
+    let number = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_f64)
+            .map(|t| t.floor() as i64)
+    };
     let exp = number("exp");
     let nbf = number("nbf");
     // Entra allows a few minutes of clock skew on `nbf`; expiry is strict.

@@ -62,12 +62,19 @@ pub fn device(n: usize) -> ManagedDevice {
         device_name: Some(format!("Phone {n}")),
         user_principal_name: Some(format!("user{}@contoso.lab", n % 5 + 1)),
         email_address: Some(format!("user{}@contoso.lab", n % 5 + 1)),
-        operating_system: Some(if n % 2 == 0 { "iOS" } else { "Android" }.into()),
+        operating_system: Some(
+            if n.is_multiple_of(2) {
+                "iOS"
+            } else {
+                "Android"
+            }
+            .into(),
+        ),
         os_version: Some("17.5".into()),
         model: Some("iPhone".into()),
         manufacturer: Some("Apple".into()),
         management_agent: Some(ManagementAgent::EasMdm),
-        compliance_state: Some(if n % 3 == 0 {
+        compliance_state: Some(if n.is_multiple_of(3) {
             ComplianceState::Noncompliant
         } else {
             ComplianceState::Compliant

@@ -46,13 +46,14 @@ impl QueryOptions {
         out
     }
 
-    /// The page size: `$top` if given (1..=`max`), else `default`.
-    pub fn page_size(&self, default: usize, max: usize) -> Result<usize, String> {
+    /// The page size: `$top` if given (1..=`max`), else `default`. Above `max`, Intune caps the page
+    /// (`cap`) where the directory refuses the request.
+    pub fn page_size(&self, default: usize, max: usize, cap: bool) -> Result<usize, String> {
         match &self.top {
             None => Ok(default),
             Some(text) => match text.trim().parse::<usize>() {
                 Ok(n) if (1..=max).contains(&n) => Ok(n),
-                Ok(n) if n > max && max >= 1000 => Ok(max),
+                Ok(n) if n > max && cap => Ok(max),
                 _ => Err(format!(
                     "Invalid page size specified: '{text}'. Must be between 1 and {max} inclusive."
                 )),
