@@ -17,6 +17,8 @@ mod package_create;
 mod run;
 #[path = "service/service_ctl.rs"]
 mod service_ctl;
+#[path = "service/sync_status.rs"]
+mod sync_status;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -72,6 +74,10 @@ enum Command {
     /// Run the worker: scheduled quick and full syncs, the control channel (until Ctrl-C / SIGTERM /
     /// the Windows service stop).
     Run(run::Args),
+    /// Run a sync now (through the running worker when there is one).
+    Sync(sync_status::SyncArgs),
+    /// Last syncs, device counts, the held plan (from the running worker when there is one).
+    Status(sync_status::StatusArgs),
     /// The Windows service of this instance.
     #[command(subcommand)]
     Service(service_ctl::ServiceCommand),
@@ -116,6 +122,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Show(args)) => config_show::run(&ctx, args),
         Command::Run(args) => run::run(&ctx, args),
         Command::Service(command) => service_ctl::run(&ctx, command),
+        Command::Sync(args) => sync_status::sync(&ctx, args),
+        Command::Status(args) => sync_status::status_cmd(&ctx, args),
         Command::SettingsDoc => Ok(()),
     }
 }
