@@ -9,6 +9,8 @@ mod common;
 mod config_show;
 #[path = "service/configure.rs"]
 mod configure;
+#[path = "service/diagnose.rs"]
+mod diagnose;
 #[path = "service/handoff.rs"]
 mod handoff;
 #[path = "service/package_create.rs"]
@@ -78,6 +80,9 @@ enum Command {
     Sync(sync_status::SyncArgs),
     /// Last syncs, device counts, the held plan (from the running worker when there is one).
     Status(sync_status::StatusArgs),
+    /// Check the configured path end to end (one line per check, with a fix for each failure);
+    /// `--bundle FILE.zip` for support; `--user UPN` for "why is this phone blocked?".
+    Diagnose(diagnose::Args),
     /// The Windows service of this instance.
     #[command(subcommand)]
     Service(service_ctl::ServiceCommand),
@@ -122,6 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Show(args)) => config_show::run(&ctx, args),
         Command::Run(args) => run::run(&ctx, args),
         Command::Service(command) => service_ctl::run(&ctx, command),
+        Command::Diagnose(args) => diagnose::run(&ctx, args),
         Command::Sync(args) => sync_status::sync(&ctx, args),
         Command::Status(args) => sync_status::status_cmd(&ctx, args),
         Command::SettingsDoc => Ok(()),
