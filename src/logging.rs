@@ -155,10 +155,15 @@ mod tests {
         // 3 lines per file (900 bytes; a 4th would pass 1024): 14 lines = files 0,1,2,0,1.
         assert_eq!(files.current_path(), dir.path().join("Connector1.log"));
         for i in 0..3 {
-            let len = std::fs::metadata(dir.path().join(format!("Connector{i}.log"))).unwrap().len();
+            let len = std::fs::metadata(dir.path().join(format!("Connector{i}.log")))
+                .unwrap()
+                .len();
             assert!(len <= 1024, "file {i} has {len} bytes");
         }
-        assert!(!dir.path().join("Connector3.log").exists(), "never more than max_files");
+        assert!(
+            !dir.path().join("Connector3.log").exists(),
+            "never more than max_files"
+        );
         drop(files);
         // Reopening continues the newest file.
         let files = RollingFiles::open(dir.path(), "Connector", 1024, 3).unwrap();
@@ -169,7 +174,8 @@ mod tests {
     fn events_are_written_whole() {
         use tracing_subscriber::fmt::MakeWriter as _;
         let dir = tempfile::tempdir().unwrap();
-        let shared = SharedRollingFiles::new(RollingFiles::open(dir.path(), "Connector", 1024, 2).unwrap());
+        let shared =
+            SharedRollingFiles::new(RollingFiles::open(dir.path(), "Connector", 1024, 2).unwrap());
         for n in 0..50 {
             let mut w = shared.make_writer();
             write!(w, "full sync line {n:03} ").unwrap();
@@ -177,6 +183,10 @@ mod tests {
         }
         let text = std::fs::read_to_string(dir.path().join("Connector0.log")).unwrap()
             + &std::fs::read_to_string(dir.path().join("Connector1.log")).unwrap();
-        assert!(text.lines().all(|l| l.starts_with("full sync line ") && l.len() == 119), "{text}");
+        assert!(
+            text.lines()
+                .all(|l| l.starts_with("full sync line ") && l.len() == 119),
+            "{text}"
+        );
     }
 }
