@@ -12,6 +12,21 @@
 //! `BENCH_LATENCY_MS` (20), `BENCH_POOL` (8), `BENCH_MODES` (`bridge1,bridge-pool,rest1,rest-pool`),
 //! `LAB_BIN` (path of `exchange-connector-lab`; default: next to this example's target dir).
 //! The lab runs in the same process, so peak memory includes the lab's organisation.
+//!
+//! Figures of one run (release, 2 shared cores, 20,000 users, 50,000 devices, 20 ms per call; the lab
+//! alone was 165 MiB resident after start; "calls" are the lab's counted cmdlet calls — the bridge's
+//! first call is the CAS discovery `Get-ExchangeServer`, REST lists in pages of 1000):
+//!
+//! | mode | runspaces | operation | items | calls | wall s | peak MiB (process) |
+//! |---|---|---|---|---|---|---|
+//! | bridge | 1 | list all devices | 50000 | 2 | 0.39 | 190 |
+//! | bridge | 1 | apply list changes | 10000 | 10000 | 223.53 | 190 |
+//! | bridge | 8 | list all devices | 50000 | 2 | 0.54 | 194 |
+//! | bridge | 8 | apply list changes | 10000 | 10000 | 28.79 | 195 |
+//! | REST | 1 | list all devices | 50000 | 50 | 3.33 | 205 |
+//! | REST | 1 | apply list changes | 10000 | 10000 | 225.33 | 205 |
+//! | REST | 8 | list all devices | 50000 | 50 | 3.62 | 205 |
+//! | REST | 8 | apply list changes | 10000 | 10000 | 29.85 | 205 |
 
 use exchange_connector::bridge_protocol::Authentication;
 use exchange_connector::certificate::ClientCertificate;

@@ -30,6 +30,19 @@ async fn ntlm_post(
     password: &str,
     body: &str,
 ) -> reqwest::Response {
+    ntlm_post_as("NTLM", http, url, user, domain, password, body).await
+}
+
+/// The same with the scheme named explicitly (`NTLM`, or raw NTLM inside `Negotiate`).
+async fn ntlm_post_as(
+    scheme: &str,
+    http: &reqwest::Client,
+    url: &str,
+    user: &str,
+    domain: &str,
+    password: &str,
+    body: &str,
+) -> reqwest::Response {
     let flags = ntlmclient::Flags::NEGOTIATE_UNICODE
         | ntlmclient::Flags::REQUEST_TARGET
         | ntlmclient::Flags::NEGOTIATE_NTLM
@@ -45,7 +58,7 @@ async fn ntlm_post(
         .header("Content-Type", "text/xml; charset=utf-8")
         .header(
             "Authorization",
-            format!("NTLM {}", B64.encode(negotiate.to_bytes().unwrap())),
+            format!("{scheme} {}", B64.encode(negotiate.to_bytes().unwrap())),
         )
         .body(body.to_string())
         .send()
@@ -59,7 +72,9 @@ async fn ntlm_post(
         .to_str()
         .unwrap()
         .to_string();
-    let token = header.strip_prefix("NTLM ").expect("NTLM challenge");
+    let token = header
+        .strip_prefix(&format!("{scheme} "))
+        .expect("NTLM challenge");
     let bytes = B64.decode(token).unwrap();
     let ntlmclient::Message::Challenge(challenge) =
         ntlmclient::Message::try_from(bytes.as_slice()).unwrap()
@@ -97,7 +112,7 @@ async fn ntlm_post(
         .header("Content-Type", "text/xml; charset=utf-8")
         .header(
             "Authorization",
-            format!("NTLM {}", B64.encode(auth.to_bytes().unwrap())),
+            format!("{scheme} {}", B64.encode(auth.to_bytes().unwrap())),
         )
         .body(body.to_string())
         .send()
@@ -315,6 +330,7 @@ async fn soap_autodiscover_get_user_settings() {
                 "ExternalEwsUrl",
                 "UserDisplayName",
                 "NoSuchSetting",
+                "InternalUMUrl",
             ],
         ))
         .send()
@@ -337,7 +353,8 @@ async fn soap_autodiscover_get_user_settings() {
     )));
     assert!(text.contains("<Value>Intune Notifications</Value>"));
     assert!(text.contains("<SettingName>NoSuchSetting</SettingName>"));
-    // Top level fine, first user fine, second user invalid.
+    // Top level fine; first user fine with one unknown and one unavailable setting; second user
+    // invalid.
     let codes: Vec<&str> = text
         .split("<ErrorCode>")
         .skip(1)
@@ -345,7 +362,13 @@ async fn soap_autodiscover_get_user_settings() {
         .collect();
     assert_eq!(
         codes,
-        ["NoError", "NoError", "InvalidSetting", "InvalidUser"]
+        [
+            "NoError",
+            "NoError",
+            "InvalidSetting",
+            "SettingIsNotAvailable",
+            "InvalidUser"
+        ]
     );
 
     // Wrong password: 401.
@@ -423,6 +446,20 @@ async fn create_item_send_and_save_copy_lands_in_the_outbox_over_ntlm() {
     .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(outbox_len(&lab), 2);
+
+    // Raw NTLM inside `Negotiate` (what Windows clients send when offered Negotiate) works too.
+    let response = ntlm_post_as(
+        "Negotiate",
+        &http,
+        &lab.endpoints.ews_url,
+        "notify",
+        "contoso",
+        &notify_password(&lab),
+        &create_item("SendOnly", &["heidi@contoso.lab"], "third", "c"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(outbox_len(&lab), 3);
     lab.shutdown().await;
 }
 
@@ -658,5 +695,68 @@ async fn storms_answer_before_authentication() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn autodiscover_protocol_errors_and_soap_12() {
+    let lab = small_lab().await;
+    let http = client(&lab.endpoints.ca_cert_pem);
+    let password = notify_password(&lab);
+    let pox = |body: String| {
+        http.post(&lab.endpoints.autodiscover_url)
+            .basic_auth("CONTOSO\\notify", Some(password.clone()))
+            .body(body)
+            .send()
+    };
+    let text = pox("<Autodiscover><Request>".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("<ErrorCode>600</ErrorCode>"), "{text}");
+    let mobilesync = pox_request(NOTIFY).replace(
+        "outlook/responseschema/2006a",
+        "mobilesync/responseschema/2006",
+    );
+    let text = pox(mobilesync).await.unwrap().text().await.unwrap();
+    assert!(text.contains("<ErrorCode>601</ErrorCode>"), "{text}");
+    // An authenticated GET is an invalid request, as on Exchange.
+    let text = http
+        .get(&lab.endpoints.autodiscover_url)
+        .basic_auth("CONTOSO\\notify", Some(password.clone()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("<ErrorCode>600</ErrorCode>"), "{text}");
+
+    let soap = |body: String| {
+        http.post(&lab.endpoints.autodiscover_svc_url)
+            .basic_auth("CONTOSO\\notify", Some(password.clone()))
+            .body(body)
+            .send()
+    };
+    let response = soap("<s:Envelope".into()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(response.text().await.unwrap().contains("Fault"));
+
+    // SOAP 1.2 (the EWS Managed API's choice) is answered in SOAP 1.2.
+    let request = soap_request(&[NOTIFY], &["ExternalEwsUrl"]).replace(
+        "http://schemas.xmlsoap.org/soap/envelope/",
+        "http://www.w3.org/2003/05/soap-envelope",
+    );
+    let response = soap(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/soap+xml; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.contains(r#"xmlns:s="http://www.w3.org/2003/05/soap-envelope""#));
+    assert!(text.contains(&format!("<Value>{}</Value>", lab.endpoints.ews_url)));
     lab.shutdown().await;
 }

@@ -1,1 +1,103 @@
-fn main() {}
+//! `exchange-connector-service`: the connector's command line. One module per subcommand under
+//! `src/bin/service/`; every subcommand works on one configuration folder (`--config-dir`, default the
+//! platform's location) and one instance (`--instance`, which also names the secret-store entries).
+
+// A binary's root looks for modules beside it; the subcommands live in src/bin/service/.
+#[path = "service/common.rs"]
+mod common;
+#[path = "service/config_show.rs"]
+mod config_show;
+#[path = "service/configure.rs"]
+mod configure;
+#[path = "service/package_create.rs"]
+mod package_create;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exchange Connector service and administration commands.
+#[derive(Debug, Parser)]
+#[command(name = "exchange-connector-service", version, about)]
+struct Cli {
+    /// Configuration folder (default: %ProgramData%\ExchangeConnector on Windows, /etc/exchange-connector
+    /// for root on Linux, else $XDG_CONFIG_HOME/exchange-connector).
+    #[arg(
+        long,
+        global = true,
+        env = "EXCHANGE_CONNECTOR_CONFIG_DIR",
+        value_name = "DIR"
+    )]
+    config_dir: Option<PathBuf>,
+    /// Connector instance: several connectors on one host keep separate folders and secrets.
+    #[arg(
+        long,
+        global = true,
+        env = "EXCHANGE_CONNECTOR_INSTANCE",
+        default_value = "default"
+    )]
+    instance: String,
+    /// Where secrets are kept: auto (Credential Manager on Windows; Secret Service or a 0600 file on
+    /// Linux), os, or file.
+    #[arg(
+        long,
+        global = true,
+        env = "EXCHANGE_CONNECTOR_SECRET_STORE",
+        default_value = "auto"
+    )]
+    secret_store: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write the configuration and store the secrets.
+    Configure(configure::Args),
+    /// Connector packages.
+    #[command(subcommand)]
+    Package(PackageCommand),
+    /// The configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print docs/settings.md, generated from the settings registry.
+    #[command(hide = true)]
+    SettingsDoc,
+}
+
+#[derive(Debug, Subcommand)]
+enum PackageCommand {
+    /// Build the connector package an admin imports in setup.
+    Create(package_create::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the configuration; secrets are shown only as stored or missing.
+    Show(config_show::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::SettingsDoc = cli.command {
+        print!("{}", exchange_connector::settings::settings_doc());
+        return Ok(());
+    }
+    let ctx = common::Context::new(cli.config_dir, cli.instance, &cli.secret_store)?;
+    match cli.command {
+        Command::Configure(args) => configure::run(&ctx, args),
+        Command::Package(PackageCommand::Create(args)) => package_create::run(args),
+        Command::Config(ConfigCommand::Show(args)) => config_show::run(&ctx, args),
+        Command::SettingsDoc => Ok(()),
+    }
+}

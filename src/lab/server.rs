@@ -110,7 +110,9 @@ impl CasManager {
         let slot = find_slot(&mut slots, name)?;
         if let Some(listener) = slot.listener.take() {
             listener.stop().await;
-            tracing::info!(cas = %slot.serving.name, "lab CAS stopped");
+            // A dead server's sessions are gone; they must not keep counting against the shell limit.
+            let dropped = super::exchange::drop_sessions_of_cas(&self.state, &slot.serving.name);
+            tracing::info!(cas = %slot.serving.name, dropped, "lab CAS stopped");
         }
         Ok(())
     }

@@ -7,9 +7,10 @@ Run by hand (not part of `cargo test`):
     cargo run --bin exchange-connector-lab -- serve --endpoints-file /tmp/lab/endpoints.json &
     /tmp/exl/bin/python tests/thirdparty/exchangelib_send.py /tmp/lab/endpoints.json
 
-It discovers the EWS URL with exchangelib's own Autodiscover (POX, against the lab's Autodiscover URL),
-sends one message with SendAndSaveCopy and one with SendOnly as the notification account, then reads
-the lab's outbox through the control API and checks both arrived with the right sender and recipient.
+It discovers the EWS URL with exchangelib's own SOAP Autodiscover client (GetUserSettings on the lab's
+autodiscover.svc), lets exchangelib find the server version (ConvertId), sends one message with
+SendAndSaveCopy and one with SendOnly as the notification account, all over NTLM, then reads the lab's
+outbox through the control API and checks both arrived with the right sender and recipient.
 The lab's CA is trusted explicitly through a requests adapter; nothing is switched off.
 """
 
@@ -20,6 +21,7 @@ import uuid
 
 import requests.adapters
 from exchangelib import DELEGATE, Account, Configuration, Credentials, HTMLBody, Message, NTLM
+from exchangelib.autodiscover.protocol import AutodiscoverProtocol
 from exchangelib.protocol import BaseProtocol
 
 
@@ -43,7 +45,21 @@ def main() -> int:
     domain = endpoints["domain"]
     netbios = endpoints["service_account"]["user"].split("\\")[0]
     credentials = Credentials(f"{netbios}\\{notify['address'].split('@')[0]}", notify["password"])
-    config = Configuration(service_endpoint=endpoints["ews_url"], credentials=credentials, auth_type=NTLM)
+
+    # SOAP Autodiscover with exchangelib's own GetUserSettings (it asks for every setting there is; the
+    # lab answers the ones it has and reports the others as not available, which exchangelib accepts).
+    ad = AutodiscoverProtocol(
+        config=Configuration(
+            service_endpoint=endpoints["autodiscover_svc_url"], credentials=credentials, auth_type=NTLM
+        )
+    )
+    settings = ad.get_user_settings(user=notify["address"])
+    settings.raise_errors()
+    ews_url = settings.ews_url
+    print("autodiscover:", settings.autodiscover_smtp_address, ews_url, settings.version.api_version)
+    assert ews_url == endpoints["ews_url"], ews_url
+
+    config = Configuration(service_endpoint=ews_url, credentials=credentials, auth_type=NTLM)
     account = Account(
         primary_smtp_address=notify["address"], config=config, autodiscover=False, access_type=DELEGATE
     )

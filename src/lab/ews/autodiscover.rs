@@ -31,6 +31,73 @@ pub const WSA_NS: &str = "http://www.w3.org/2005/08/addressing";
 /// XML Schema instance.
 pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
+/// Every `UserSettingName` of the protocol: a valid name the lab has no value for is "not available",
+/// any other name is invalid.
+pub const USER_SETTING_NAMES: &[&str] = &[
+    "UserDisplayName",
+    "UserDN",
+    "UserDeploymentId",
+    "InternalMailboxServer",
+    "InternalRpcClientServer",
+    "InternalMailboxServerDN",
+    "InternalEcpUrl",
+    "InternalEcpVoicemailUrl",
+    "InternalEcpEmailSubscriptionsUrl",
+    "InternalEcpTextMessagingUrl",
+    "InternalEcpDeliveryReportUrl",
+    "InternalEcpRetentionPolicyTagsUrl",
+    "InternalEcpPublishingUrl",
+    "InternalEwsUrl",
+    "InternalOABUrl",
+    "InternalUMUrl",
+    "InternalWebClientUrls",
+    "MailboxDN",
+    "PublicFolderServer",
+    "ActiveDirectoryServer",
+    "ExternalMailboxServer",
+    "ExternalMailboxServerRequiresSSL",
+    "ExternalMailboxServerAuthenticationMethods",
+    "EcpVoicemailUrlFragment",
+    "EcpEmailSubscriptionsUrlFragment",
+    "EcpTextMessagingUrlFragment",
+    "EcpDeliveryReportUrlFragment",
+    "EcpRetentionPolicyTagsUrlFragment",
+    "EcpPublishingUrlFragment",
+    "ExternalEcpUrl",
+    "ExternalEcpVoicemailUrl",
+    "ExternalEcpEmailSubscriptionsUrl",
+    "ExternalEcpTextMessagingUrl",
+    "ExternalEcpDeliveryReportUrl",
+    "ExternalEcpRetentionPolicyTagsUrl",
+    "ExternalEcpPublishingUrl",
+    "ExternalEwsUrl",
+    "ExternalOABUrl",
+    "ExternalUMUrl",
+    "ExternalWebClientUrls",
+    "CrossOrganizationSharingEnabled",
+    "AlternateMailboxes",
+    "CasVersion",
+    "EwsSupportedSchemas",
+    "InternalPop3Connections",
+    "ExternalPop3Connections",
+    "InternalImap4Connections",
+    "ExternalImap4Connections",
+    "InternalSmtpConnections",
+    "ExternalSmtpConnections",
+    "InternalServerExclusiveConnect",
+    "ExternalServerExclusiveConnect",
+    "ExchangeRpcUrl",
+    "ShowGalAsDefaultView",
+    "AutoDiscoverSMTPAddress",
+    "InteropExternalEwsUrl",
+    "ExternalEwsVersion",
+    "InteropExternalEwsVersion",
+    "MobileMailboxPolicyInterop",
+    "GroupingInformation",
+    "UserMSOnline",
+    "MapiHttpEnabled",
+];
+
 const XML_DECL: &str = r#"<?xml version="1.0" encoding="utf-8"?>"#;
 
 /// `GET autodiscover.xml`: 401 without credentials (what clients probing candidates see); with them,
@@ -42,7 +109,7 @@ pub async fn pox_get(
     headers: HeaderMap,
 ) -> Response {
     if let Err(response) = prologue(&state, &cas, &challenges, &headers, Surface::Autodiscover) {
-        return response;
+        return *response;
     }
     pox_protocol_error(600, "Invalid Request")
 }
@@ -56,7 +123,7 @@ pub async fn pox_post(
     body: Bytes,
 ) -> Response {
     if let Err(response) = prologue(&state, &cas, &challenges, &headers, Surface::Autodiscover) {
-        return response;
+        return *response;
     }
     let Ok(root) = xml::parse(&body) else {
         return pox_protocol_error(600, "Invalid Request");
@@ -215,7 +282,7 @@ pub async fn soap_post(
     body: Bytes,
 ) -> Response {
     if let Err(response) = prologue(&state, &cas, &challenges, &headers, Surface::Autodiscover) {
-        return response;
+        return *response;
     }
     let Ok(root) = xml::parse(&body) else {
         return soap_fault(xml::SOAP11, "The request is not well-formed XML.");
@@ -306,7 +373,7 @@ fn setting_value(
 ) -> Option<String> {
     let ews = format!("{}/EWS/Exchange.asmx", cas.base_url);
     Some(match name {
-        "InternalEwsUrl" | "ExternalEwsUrl" | "InternalEmwsUrl" | "ExternalEmwsUrl" => ews,
+        "InternalEwsUrl" | "ExternalEwsUrl" => ews,
         "UserDisplayName" => mailbox.display_name.clone(),
         "UserDN" => mailbox.legacy_dn.clone(),
         "UserDeploymentId" => deployment.to_string(),
@@ -323,15 +390,12 @@ fn setting_value(
             let (major, minor, build, revision) = super::EXCHANGE_BUILD;
             format!("{major}.{minor:02}.{build:04}.{revision:03}")
         }
-        "EwsSupportedSchemas" => "Exchange2007, Exchange2007_SP1, Exchange2010, Exchange2010_SP1, Exchange2010_SP2, Exchange2013, Exchange2013_SP1, Exchange2015, Exchange2016".into(),
+        "EwsSupportedSchemas" => "Exchange2007, Exchange2007_SP1, Exchange2010, Exchange2010_SP1, Exchange2010_SP2, Exchange2013, Exchange2013_SP1, Exchange2016".into(),
         "ExternalMailboxServerRequiresSSL" => "True".into(),
         "ExternalMailboxServerAuthenticationMethods" => "Ntlm".into(),
         "InternalOABUrl" | "ExternalOABUrl" => format!("{}/OAB/{deployment}/", cas.base_url),
         "InternalEcpUrl" | "ExternalEcpUrl" => format!("{}/ecp/", cas.base_url),
         "InternalWebClientUrls" | "ExternalWebClientUrls" => format!("{}/owa/", cas.base_url),
-        "MobileMailboxPolicy" | "ActiveSyncUrl" | "InternalActiveSyncUrl" | "ExternalActiveSyncUrl" => {
-            format!("{}/Microsoft-Server-ActiveSync", cas.base_url)
-        }
         _ => return None,
     })
 }
@@ -357,9 +421,17 @@ fn user_response_ok(
                 );
             }
             None => {
+                let (code, message) = if USER_SETTING_NAMES.contains(&name.as_str()) {
+                    (
+                        "SettingIsNotAvailable",
+                        "The requested setting is not available.",
+                    )
+                } else {
+                    ("InvalidSetting", "The requested setting is invalid.")
+                };
                 let _ = write!(
                     errors,
-                    r#"<UserSettingError><ErrorCode>InvalidSetting</ErrorCode><ErrorMessage>The requested setting is invalid.</ErrorMessage><SettingName>{name}</SettingName></UserSettingError>"#,
+                    r#"<UserSettingError><ErrorCode>{code}</ErrorCode><ErrorMessage>{message}</ErrorMessage><SettingName>{name}</SettingName></UserSettingError>"#,
                     name = esc(name)
                 );
             }

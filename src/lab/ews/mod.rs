@@ -157,7 +157,7 @@ fn count_and_storm(state: &LabState, surface: Surface) -> Option<Response> {
 }
 
 /// A 401 offering NTLM and Basic, as IIS does for Exchange's virtual directories.
-fn unauthorized(cas: &ServingCas) -> Response {
+fn unauthorized(cas: &ServingCas) -> Box<Response> {
     let mut response = (
         StatusCode::UNAUTHORIZED,
         "401 - Unauthorized: Access is denied due to invalid credentials.",
@@ -168,7 +168,7 @@ fn unauthorized(cas: &ServingCas) -> Response {
     if let Ok(basic) = HeaderValue::from_str(&format!("Basic realm=\"{}\"", cas.fqdn)) {
         headers.append(header::WWW_AUTHENTICATE, basic);
     }
-    response
+    Box::new(response)
 }
 
 /// Authenticates a request with Basic or NTLM (also raw NTLM inside `Negotiate`). `Err` is the
@@ -178,7 +178,7 @@ fn authenticate(
     cas: &ServingCas,
     challenges: &ntlm::ChallengeTable,
     headers: &HeaderMap,
-) -> Result<Caller, Response> {
+) -> Result<Caller, Box<Response>> {
     let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -213,7 +213,7 @@ fn ntlm_step(
     challenges: &ntlm::ChallengeTable,
     scheme: &str,
     raw: &[u8],
-) -> Result<Caller, Response> {
+) -> Result<Caller, Box<Response>> {
     if let Ok(negotiate) = ntlm::parse_negotiate(raw) {
         let org = state.org();
         let identity = ntlm::ServerIdentity {
@@ -233,7 +233,7 @@ fn ntlm_step(
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value);
         }
-        return Err(response);
+        return Err(Box::new(response));
     }
     let auth = match ntlm::parse_authenticate(raw) {
         Ok(auth) => auth,
@@ -262,16 +262,16 @@ fn ntlm_step(
 }
 
 /// Reads the serving CAS, counts, applies storms and authenticates: the common prologue of every
-/// handler here.
+/// handler here. `Err` is the response to send instead (boxed: it is the rare path).
 fn prologue(
     state: &LabState,
     cas: &ServingCas,
     challenges: &ntlm::ChallengeTable,
     headers: &HeaderMap,
     surface: Surface,
-) -> Result<Caller, Response> {
+) -> Result<Caller, Box<Response>> {
     if let Some(storm) = count_and_storm(state, surface) {
-        return Err(storm);
+        return Err(Box::new(storm));
     }
     authenticate(state, cas, challenges, headers)
 }

@@ -142,7 +142,7 @@ pub fn parse_authenticate(msg: &[u8]) -> Result<Authenticate, NtlmError> {
     };
     let text = |bytes: &[u8], what: &'static str| -> Result<String, NtlmError> {
         if unicode {
-            if bytes.len() % 2 != 0 {
+            if !bytes.len().is_multiple_of(2) {
                 return Err(NtlmError::Malformed(what));
             }
             let units: Vec<u16> = bytes
@@ -464,5 +464,61 @@ mod tests {
         let flags = read_u32(&msg, 20).unwrap();
         assert!(flags & NEGOTIATE_KEY_EXCH != 0 && flags & NEGOTIATE_TARGET_INFO != 0);
         assert_eq!(&msg[24..32], &[1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+
+    /// An NTLMv2 response computed here, with a blob that does not echo the server timestamp.
+    fn response_without_timestamp(challenge: &[u8; 8], password: &str) -> Authenticate {
+        let mut blob = vec![1, 1, 0, 0, 0, 0, 0, 0];
+        blob.extend_from_slice(&filetime_now().to_le_bytes());
+        blob.extend_from_slice(&[9; 8]);
+        blob.extend_from_slice(&[0; 4]);
+        blob.extend_from_slice(&[0; 4]); // MsvAvEOL only
+        let key = ntowf_v2(password, "notify", "CONTOSO").unwrap();
+        let proof = hmac_md5(&key, &[challenge, &blob]).unwrap();
+        let mut nt_response = proof.to_vec();
+        nt_response.extend(blob);
+        Authenticate {
+            nt_response,
+            domain: "CONTOSO".into(),
+            user: "notify".into(),
+            workstation: String::new(),
+            flags: NEGOTIATE_UNICODE,
+        }
+    }
+
+    #[test]
+    fn a_response_without_the_timestamp_finds_its_challenge_by_proof() {
+        let table = ChallengeTable::default();
+        let (_other, _) = table.issue();
+        let (challenge, _) = table.issue();
+        let auth = response_without_timestamp(&challenge, "pw");
+        assert_eq!(blob_timestamp(&auth.nt_response), None);
+        let found = table
+            .take(&auth, |c| verify_v2(&auth, c, "pw").is_ok())
+            .unwrap();
+        assert_eq!(found, challenge);
+        assert_eq!(table.len(), 1);
+        // Used once: a replay finds nothing.
+        assert_eq!(
+            table.take(&auth, |c| verify_v2(&auth, c, "pw").is_ok()),
+            Err(NtlmError::UnknownChallenge)
+        );
+        // A wrong password proves no challenge.
+        let (challenge, _) = table.issue();
+        let auth = response_without_timestamp(&challenge, "other");
+        assert_eq!(
+            table.take(&auth, |c| verify_v2(&auth, c, "pw").is_ok()),
+            Err(NtlmError::UnknownChallenge)
+        );
+    }
+
+    #[test]
+    fn ntlm_v1_and_garbage_are_refused() {
+        let mut auth = response_without_timestamp(&[0; 8], "pw");
+        auth.nt_response.truncate(24);
+        assert_eq!(verify_v2(&auth, &[0; 8], "pw"), Err(NtlmError::NotNtlmV2));
+        assert!(parse_authenticate(b"NTLMSSP\0\x03\0\0\0").is_err());
+        assert!(parse_negotiate(b"not ntlm").is_err());
+        assert!(parse_authenticate(&[0; 100]).is_err());
     }
 }

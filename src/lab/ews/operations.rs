@@ -57,7 +57,7 @@ pub async fn ews_get(
     headers: HeaderMap,
 ) -> Response {
     if let Err(response) = prologue(&state, &cas, &challenges, &headers, Surface::Ews) {
-        return response;
+        return *response;
     }
     super::xml_response(
         StatusCode::OK,
@@ -76,7 +76,7 @@ pub async fn ews_post(
 ) -> Response {
     let caller = match prologue(&state, &cas, &challenges, &headers, Surface::Ews) {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let root = match xml::parse(&body) {
         Ok(root) => root,
@@ -105,7 +105,7 @@ pub async fn ews_post(
     let inner = match op.name.as_str() {
         "CreateItem" => match create_item(&state, &caller, op) {
             Ok(inner) => inner,
-            Err(response) => return response,
+            Err(response) => return *response,
         },
         "ConvertId" => convert_id(op),
         "ResolveNames" => resolve_names(&state, op),
@@ -202,19 +202,19 @@ pub fn is_valid_smtp(address: &str) -> bool {
 /// Why one item of a `CreateItem` was refused: (ResponseCode, MessageText).
 type ItemError = (&'static str, &'static str);
 
-fn create_item(state: &LabState, caller: &Caller, op: &Element) -> Result<String, Response> {
+fn create_item(state: &LabState, caller: &Caller, op: &Element) -> Result<String, Box<Response>> {
     let disposition = op.attr("MessageDisposition");
     if let Some(d) = disposition
         && !["SaveOnly", "SendOnly", "SendAndSaveCopy"].contains(&d)
     {
-        return Err(schema_validation(&format!(
+        return Err(Box::new(schema_validation(&format!(
             "The 'MessageDisposition' attribute is invalid - The value '{d}' is invalid according to its datatype."
-        )));
+        ))));
     }
     let Some(items) = op.child(MESSAGES_NS, "Items") else {
-        return Err(schema_validation(
+        return Err(Box::new(schema_validation(
             "The element 'CreateItem' has incomplete content. List of possible elements expected: 'Items'.",
-        ));
+        )));
     };
     let mut messages = String::new();
     for item in &items.children {
