@@ -127,13 +127,24 @@ async fn diagnose_passes_on_a_healthy_lab_and_names_each_injected_fault() {
     ] {
         line(&report, "OK  ", check);
     }
-    assert!(line(&report, "OK  ", "TLS to Exchange").contains("TLS 1."), "{report}");
+    assert!(
+        line(&report, "OK  ", "TLS to Exchange").contains("TLS 1."),
+        "{report}"
+    );
     assert!(report.contains("All checks passed."));
 
     // Wrong Exchange password: the sign-in fails, with what to do.
-    let good = c.store().get("default", "ExchangePassword").unwrap().unwrap();
+    let good = c
+        .store()
+        .get("default", "ExchangePassword")
+        .unwrap()
+        .unwrap();
     c.store()
-        .set("default", "ExchangePassword", &Secret::new("not-the-password"))
+        .set(
+            "default",
+            "ExchangePassword",
+            &Secret::new("not-the-password"),
+        )
         .unwrap();
     let report = c.diagnose();
     let fail = first_failure(&report);
@@ -146,11 +157,7 @@ async fn diagnose_passes_on_a_healthy_lab_and_names_each_injected_fault() {
     let removed = {
         let mut org = lab.state.org_mut();
         let user = lab.endpoints.service_account.user.clone();
-        let account = org
-            .accounts
-            .iter_mut()
-            .find(|a| a.is_named(&user))
-            .unwrap();
+        let account = org.accounts.iter_mut().find(|a| a.is_named(&user)).unwrap();
         account
             .granted_cmdlets
             .retain(|c| !c.eq_ignore_ascii_case("Set-CASMailbox"));
@@ -203,7 +210,10 @@ async fn diagnose_passes_on_a_healthy_lab_and_names_each_injected_fault() {
     let fail = first_failure(&report);
     assert!(fail.starts_with("FAIL Autodiscover"), "{report}");
     assert!(fail.contains("ExchangeWebServiceURL"), "{fail}");
-    c.configure(&format!("ExchangeWebServiceURL={}\n", lab.endpoints.ews_url));
+    c.configure(&format!(
+        "ExchangeWebServiceURL={}\n",
+        lab.endpoints.ews_url
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,7 +229,14 @@ async fn the_bundle_holds_no_secret_and_user_explains_devices() {
         "CertificatePassword",
     ]
     .iter()
-    .map(|k| store.get("default", k).unwrap().unwrap().expose().to_string())
+    .map(|k| {
+        store
+            .get("default", k)
+            .unwrap()
+            .unwrap()
+            .expose()
+            .to_string()
+    })
     .collect();
     // A proxy password too, and every secret planted in the logs, the runs and the policy file.
     store
@@ -290,7 +307,10 @@ async fn the_bundle_holds_no_secret_and_user_explains_devices() {
     assert_no_secret(&[out], &secrets);
 
     // --user: each device with Exchange's state, Intune's record and the connector's decision.
-    let upn = lab.state.org().mailboxes[0].cas.primary_smtp_address.clone();
+    let upn = lab.state.org().mailboxes[0]
+        .cas
+        .primary_smtp_address
+        .clone();
     let (ok, text) = c.run(&["diagnose", "--user", &upn]);
     assert!(ok, "{text}");
     eprintln!("{text}");
@@ -310,9 +330,11 @@ fn assert_no_secret(texts: &[String], secrets: &[String]) {
         ];
         for t in texts {
             for f in &forms {
-                assert!(!t.contains(f.as_str()), "a secret (or its base64) is in the bundle");
+                assert!(
+                    !t.contains(f.as_str()),
+                    "a secret (or its base64) is in the bundle"
+                );
             }
         }
     }
 }
-
