@@ -196,6 +196,12 @@ async fn worker_syncs_on_schedule_answers_the_channel_and_stops_cleanly() {
     .await;
     assert_eq!(s["worker"], "running");
     assert_eq!(s["connection"], "connected", "{s:#}");
+    assert_eq!(
+        s["registration"]["registered"], true,
+        "registered in Intune as an Exchange connector: {s:#}"
+    );
+    let registered = lab.state.tenant().exchange_connectors.len();
+    assert!(registered >= 1, "the lab tenant lists the connector");
     let devices: u64 = s["report"]["devices_by_state"]
         .as_object()
         .unwrap()

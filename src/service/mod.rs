@@ -4,6 +4,7 @@
 
 pub mod channel;
 pub mod logs;
+pub mod registration;
 pub mod schedule;
 pub mod setup;
 pub mod windows;

@@ -92,7 +92,7 @@ struct CurrentRun {
 }
 
 /// What the worker knows besides the store.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Live {
     current: Option<CurrentRun>,
     /// Runs waiting behind the current one (at most one per kind).
@@ -107,6 +107,8 @@ struct Live {
     reload: bool,
     /// The last report, for status.
     last_report: Option<RunReport>,
+    /// The Intune registration: its id, or why the tenant refused it.
+    registration: Result<String, String>,
 }
 
 struct Shared {
@@ -352,6 +354,10 @@ fn status_json(shared: &Shared) -> serde_json::Value {
         "queued": live.queued.iter().map(|k| k.phrase()).collect::<Vec<_>>(),
         "nextRun": live.next_run.map(|(k, at)| serde_json::json!({"kind": k.phrase(), "at": at})),
         "lastReport": live.last_report,
+        "registration": match &live.registration {
+            Ok(id) => serde_json::json!({ "registered": true, "id": id }),
+            Err(e) => serde_json::json!({ "registered": false, "problem": e }),
+        },
     });
     drop(live);
     let report = crate::store::Store::open(&shared.store_path)
@@ -445,9 +451,14 @@ impl Worker {
                 events,
                 requests: tx,
                 live: Mutex::new(Live {
+                    current: None,
+                    queued: Vec::new(),
                     connection: "not connected yet".into(),
+                    last_error: None,
+                    next_run: None,
                     reload: true,
-                    ..Live::default()
+                    last_report: None,
+                    registration: Err("not registered yet".into()),
                 }),
                 store_path,
             }),
@@ -496,6 +507,7 @@ impl Worker {
                 .await
                 {
                     Ok((e, s)) => {
+                        self.register(&e).await;
                         engine = Some(Arc::new(e));
                         schedule = s;
                         retry_at = None;
@@ -592,6 +604,23 @@ impl Worker {
         Ok(())
     }
 
+    /// Registers the connector in Intune; a refusal is kept for status, never fatal.
+    async fn register(&self, engine: &SyncEngine) {
+        let result = match Config::load(&self.shared.config_dir) {
+            Ok(loaded) => super::registration::register(engine.intune(), &loaded.config)
+                .await
+                .map_err(|e| crate::error_text::chain(&e)),
+            Err(e) => Err(e.to_string()),
+        };
+        match &result {
+            Ok(id) => tracing::info!(id = %id, "registered in Intune as an Exchange connector"),
+            Err(e) => {
+                tracing::warn!("the tenant refused the connector's registration (syncs go on): {e}")
+            }
+        }
+        self.shared.live().registration = result;
+    }
+
     /// Runs one sync; returns true when a stop arrived meanwhile.
     async fn one_run(
         &mut self,
@@ -662,6 +691,19 @@ impl Worker {
         }
         self.shared
             .progress(report.kind, "finished", finished, report.run_id);
+        let registration = self.shared.live().registration.clone();
+        if let Ok(id) = registration
+            && !request.options.dry_run
+        {
+            let ok = report.outcome == SyncOutcome::Succeeded;
+            if let Err(e) =
+                super::registration::report_run(engine.intune(), &id, ok, Utc::now()).await
+            {
+                let e = crate::error_text::chain(&e);
+                tracing::warn!("cannot update the connector's status in Intune: {e}");
+                self.shared.live().registration = Err(e);
+            }
+        }
         stopped
     }
 }
