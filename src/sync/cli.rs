@@ -205,7 +205,9 @@ pub const STATE_FILE: &str = "state.db";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigSetupError {
     /// The policy file is missing or unreadable.
-    #[error("cannot read the policy {path}: {message}. Write it (the access policy as JSON: enabled, included_groups, excluded_groups, ...) and run again.")]
+    #[error(
+        "cannot read the policy {path}: {message}. Write it (the access policy as JSON: enabled, included_groups, excluded_groups, ...) and run again."
+    )]
     Policy {
         /// The file.
         path: PathBuf,
@@ -245,9 +247,9 @@ impl SyncSetup {
         let credential = match secrets.get(instance, "ClientSecret")? {
             Some(secret) => ClientCredential::Secret(secret),
             None => {
-                let pfx = secrets
-                    .get(instance, "ClientCertificate")?
-                    .ok_or(ConfigSetupError::MissingSecret("ClientSecret or ClientCertificate"))?;
+                let pfx = secrets.get(instance, "ClientCertificate")?.ok_or(
+                    ConfigSetupError::MissingSecret("ClientSecret or ClientCertificate"),
+                )?;
                 let password = secrets
                     .get(instance, "CertificatePassword")?
                     .unwrap_or_else(|| Secret::new(""));
