@@ -11,6 +11,8 @@ mod config_show;
 mod configure;
 #[path = "service/package_create.rs"]
 mod package_create;
+#[path = "service/sync_status.rs"]
+mod sync_status;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -60,6 +62,10 @@ enum Command {
     /// The configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run one sync: `--full` (default) or `--quick`; `--dry-run`, `--confirm`, `--rollout`.
+    Sync(sync_status::SyncArgs),
+    /// The last syncs, device counts by state, and a plan waiting for confirmation.
+    Status(sync_status::StatusArgs),
     /// Print docs/settings.md, generated from the settings registry.
     #[command(hide = true)]
     SettingsDoc,
@@ -80,7 +86,9 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        // The command ran but its outcome is not a success (a sync held by the guard or failed).
+        Ok(false) => ExitCode::from(2),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -88,16 +96,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<bool> {
     if let Command::SettingsDoc = cli.command {
         print!("{}", exchange_connector::settings::settings_doc());
-        return Ok(());
+        return Ok(true);
     }
     let ctx = common::Context::new(cli.config_dir, cli.instance, &cli.secret_store)?;
     match cli.command {
-        Command::Configure(args) => configure::run(&ctx, args),
-        Command::Package(PackageCommand::Create(args)) => package_create::run(args),
-        Command::Config(ConfigCommand::Show(args)) => config_show::run(&ctx, args),
-        Command::SettingsDoc => Ok(()),
+        Command::Configure(args) => configure::run(&ctx, args).map(|()| true),
+        Command::Package(PackageCommand::Create(args)) => package_create::run(args).map(|()| true),
+        Command::Config(ConfigCommand::Show(args)) => config_show::run(&ctx, args).map(|()| true),
+        Command::Sync(args) => sync_status::run_sync(&ctx, args),
+        Command::Status(args) => sync_status::run_status(&ctx, args).map(|()| true),
+        Command::SettingsDoc => Ok(true),
     }
 }
