@@ -606,9 +606,9 @@ async fn crashes_during_apply_lose_nothing_and_apply_nothing_twice() {
     let status = engine.with_store(status_report).unwrap();
     assert!(status.open_journal_entries > 0);
     // Dropped mid-apply (slow Exchange, the future abandoned like a killed task).
-    lab.state.faults().exchange_latency_ms = 40;
+    lab.state.faults().exchange_latency_ms = 150;
     let dropped = tokio::time::timeout(
-        Duration::from_millis(700),
+        Duration::from_millis(450),
         engine.run(SyncKind::Full, CONFIRM),
     )
     .await;

@@ -111,7 +111,9 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        // The command ran but its outcome is not a success (a sync held by the guard or failed).
+        Ok(false) => ExitCode::from(2),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -119,22 +121,22 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<bool> {
     if let Command::SettingsDoc = cli.command {
         print!("{}", exchange_connector::settings::settings_doc());
-        return Ok(());
+        return Ok(true);
     }
     let mut ctx = common::Context::new(cli.config_dir, cli.instance, &cli.secret_store)?;
     ctx.channel = cli.channel;
     match cli.command {
-        Command::Configure(args) => configure::run(&ctx, args),
-        Command::Package(PackageCommand::Create(args)) => package_create::run(args),
-        Command::Config(ConfigCommand::Show(args)) => config_show::run(&ctx, args),
-        Command::Run(args) => run::run(&ctx, args),
-        Command::Service(command) => service_ctl::run(&ctx, command),
+        Command::Configure(args) => configure::run(&ctx, args).map(|()| true),
+        Command::Package(PackageCommand::Create(args)) => package_create::run(args).map(|()| true),
+        Command::Config(ConfigCommand::Show(args)) => config_show::run(&ctx, args).map(|()| true),
+        Command::Run(args) => run::run(&ctx, args).map(|()| true),
+        Command::Service(command) => service_ctl::run(&ctx, command).map(|()| true),
         Command::Diagnose(args) => diagnose::run(&ctx, args),
-        Command::Sync(args) => sync_status::sync(&ctx, args),
-        Command::Status(args) => sync_status::status_cmd(&ctx, args),
-        Command::SettingsDoc => Ok(()),
+        Command::Sync(args) => sync_status::run_sync(&ctx, args),
+        Command::Status(args) => sync_status::run_status(&ctx, args).map(|()| true),
+        Command::SettingsDoc => Ok(true),
     }
 }

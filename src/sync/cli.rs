@@ -195,6 +195,162 @@ impl SyncSetup {
     }
 }
 
+/// The policy file in the configuration folder: [`PolicySettings`] as JSON (missing fields take the
+/// defaults). The policy is not in the XML configuration, which keeps the retired connector's keys.
+pub const POLICY_FILE: &str = "policy.json";
+/// The state database in the configuration folder.
+pub const STATE_FILE: &str = "state.db";
+
+/// Why the configuration could not be turned into a [`SyncSetup`].
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigSetupError {
+    /// The policy file is missing or unreadable.
+    #[error(
+        "cannot read the policy {path}: {message}. Write it (the access policy as JSON: enabled, included_groups, excluded_groups, ...) and run again."
+    )]
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A secret is missing from the secret store.
+    #[error("the secret {0} is not in the secret store: run `configure` again with it")]
+    MissingSecret(&'static str),
+    /// The secret store failed.
+    #[error("secret store: {0}")]
+    Secrets(#[from] crate::secrets::SecretError),
+    /// The stored certificate is unusable.
+    #[error("the stored client certificate cannot be used: {0}")]
+    Certificate(String),
+}
+
+impl SyncSetup {
+    /// The production setup: the configuration file's values, the secrets of `instance` from the
+    /// secret store, the policy from [`POLICY_FILE`] and the state in [`STATE_FILE`], both in
+    /// `config_dir`.
+    pub fn from_config(
+        config: &crate::config::Config,
+        config_dir: &std::path::Path,
+        secrets: &dyn crate::secrets::SecretStore,
+        instance: &str,
+    ) -> Result<SyncSetup, ConfigSetupError> {
+        use crate::config::{ExchangeServerType, PowerShellAuthentication};
+        let policy_path = config_dir.join(POLICY_FILE);
+        let settings: PolicySettings = std::fs::read_to_string(&policy_path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+            .map_err(|message| ConfigSetupError::Policy {
+                path: policy_path.clone(),
+                message,
+            })?;
+        let credential = match secrets.get(instance, "ClientSecret")? {
+            Some(secret) => ClientCredential::Secret(secret),
+            None => {
+                let pfx = secrets.get(instance, "ClientCertificate")?.ok_or(
+                    ConfigSetupError::MissingSecret("ClientSecret or ClientCertificate"),
+                )?;
+                let password = secrets
+                    .get(instance, "CertificatePassword")?
+                    .unwrap_or_else(|| Secret::new(""));
+                use base64::Engine as _;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(pfx.expose().trim())
+                    .map_err(|e| ConfigSetupError::Certificate(e.to_string()))?;
+                let cert = crate::certificate::ClientCertificate::from_pfx(&bytes, &password)
+                    .map_err(|e| ConfigSetupError::Certificate(e.to_string()))?;
+                ClientCredential::Certificate(Arc::new(cert))
+            }
+        };
+        let exchange = match config.exchange_server_type {
+            ExchangeServerType::Hosted => ExchangeTransport::Rest {
+                base_url: config.exchange_rest_base.clone(),
+                scope: crate::exchange::rest::EXCHANGE_ONLINE_SCOPE.to_string(),
+            },
+            ExchangeServerType::OnPremises => {
+                let password = secrets
+                    .get(instance, "ExchangePassword")?
+                    .ok_or(ConfigSetupError::MissingSecret("ExchangePassword"))?;
+                let script = config_dir.join("exchange-bridge.ps1");
+                let (default_program, prefix_args) = BridgeConfig::default_host(&script);
+                let uri = config.powershell_url();
+                let fqdn = url::Url::parse(&uri)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_else(|| config.exchange_server.clone());
+                ExchangeTransport::Bridge {
+                    program: config.powershell_path.clone().unwrap_or(default_program),
+                    prefix_args,
+                    server: CasServer {
+                        name: config.exchange_server.clone(),
+                        fqdn,
+                        connection_uri: uri,
+                    },
+                    authentication: match config.powershell_authentication {
+                        PowerShellAuthentication::Kerberos => Authentication::Kerberos,
+                        PowerShellAuthentication::Negotiate => Authentication::Negotiate,
+                        PowerShellAuthentication::Basic => Authentication::Basic,
+                    },
+                    user_name: config.exchange_user.clone(),
+                    password,
+                    failover: config.is_cas_failover_enabled,
+                }
+            }
+        };
+        let runspaces = if config.enable_parallel_command_support {
+            crate::exchange::pool::parallel_runspaces(
+                Some(config.max_runspaces.max(1) as usize),
+                18,
+                2,
+            )
+        } else {
+            1
+        };
+        Ok(SyncSetup {
+            login_base: config.login_base.clone(),
+            tenant: config.tenant_id.clone(),
+            client_id: config.client_id.clone(),
+            credential,
+            graph_base: config.graph_base.clone(),
+            graph_scope: graph_scope(&config.graph_base),
+            graph_page_size: 1000,
+            graph_max_attempts: 6,
+            extra_ca: config.trusted_ca_file.clone(),
+            exchange,
+            runspaces,
+            store_path: config_dir.join(STATE_FILE),
+            settings,
+            config: SyncConfig {
+                actor: format!("{}@{}", config.exchange_user, hostname()),
+                ..SyncConfig::default()
+            },
+        })
+    }
+}
+
+/// The token scope of a Graph base: the base itself for Microsoft's clouds (national clouds have their
+/// own resource), the public resource otherwise (a test double or a proxy in front of Graph).
+fn graph_scope(graph_base: &str) -> String {
+    let base = graph_base.trim_end_matches('/');
+    if base.contains("graph.microsoft") || base.contains("microsoftgraph") {
+        format!("{base}/.default")
+    } else {
+        "https://graph.microsoft.com/.default".to_string()
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("COMPUTERNAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "localhost".into())
+}
+
 /// `sync --full|--quick [--dry-run] [--confirm] [--rollout]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncCommand {

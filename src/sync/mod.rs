@@ -22,6 +22,20 @@
 //! * **Owned entries are recorded after Exchange accepted the change**, and only forgotten after a removal
 //!   was accepted (or the entry is gone from the list), so the connector never forgets an entry it made.
 //!
+//! # What a quick sync reads
+//!
+//! Partnerships changed since the Exchange watermark (`WhenChanged`/`FirstSyncTime`, a server-side
+//! filter), managed devices whose `lastSyncDateTime` moved since the Intune watermark, the organisation
+//! settings and rules, group membership, then only: the partnerships of Intune-changed devices
+//! (`DeviceId -eq ... -or ...`), the Intune records of Exchange-changed devices (`easDeviceId eq ... or
+//! ...`: a filtered read that succeeds is complete for those ids), and the CAS mailbox of each affected
+//! device. A changed partnership whose state is the one the last run left (the connector's own change)
+//! and whose Intune record did not change is skipped. Watermarks are taken at the start of the read minus
+//! [`SyncConfig::watermark_overlap`] and move only when the run applied everything (a refused change is
+//! seen again). Left to the next full sync: group membership changes, deleted Intune records
+//! (unenrolment), reset devices' stale entries, an admin's list edit that changes no device's state, and
+//! the organisation's `DefaultAccessLevel`.
+//!
 //! # Never lock out
 //!
 //! * A failed or partial Exchange read aborts the run before anything is written.

@@ -21,8 +21,8 @@ pub struct Args {
     log_dir: Option<PathBuf>,
 }
 
-/// Runs `diagnose`; exits non-zero when a check failed.
-pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+/// Runs `diagnose`; `Ok(false)` (exit code 2) when a check failed.
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<bool> {
     let store = ctx.store()?;
     let runtime = tokio::runtime::Runtime::new()?;
     if let Some(user) = &args.user {
@@ -33,7 +33,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             user,
         ))?;
         print!("{text}");
-        return Ok(());
+        return Ok(true);
     }
     let checks = runtime.block_on(diagnose::run_checks(&Target {
         config_dir: &ctx.config_dir,
@@ -63,8 +63,5 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             path.display()
         );
     }
-    if checks.iter().any(|c| c.status == Status::Fail) {
-        std::process::exit(1);
-    }
-    Ok(())
+    Ok(!checks.iter().any(|c| c.status == Status::Fail))
 }

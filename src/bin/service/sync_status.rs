@@ -48,8 +48,8 @@ async fn connect(ctx: &Context) -> anyhow::Result<Option<ChannelClient>> {
     }
 }
 
-/// Runs `sync`.
-pub fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
+/// Runs `sync`; `Ok(false)` when the run did not succeed (held, failed).
+pub fn run_sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<bool> {
     let kind = if args.quick {
         SyncKind::Quick
     } else {
@@ -83,10 +83,7 @@ pub fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", format_report(&report));
     }
-    if !exit_ok(&report) {
-        std::process::exit(2);
-    }
-    Ok(())
+    Ok(exit_ok(&report))
 }
 
 async fn sync_via_worker(
@@ -165,7 +162,7 @@ async fn last_run_id(client: &mut ChannelClient) -> anyhow::Result<Option<i64>> 
 }
 
 /// Runs `status`.
-pub fn status_cmd(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
+pub fn run_status(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
