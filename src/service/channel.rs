@@ -349,6 +349,8 @@ mod windows_pipe {
 
     // The descriptor is only read by the OS while a pipe instance is created.
     unsafe impl Send for SecurityDescriptor {}
+    // Never mutated after creation, so shared references may cross threads (the serve future is spawned).
+    unsafe impl Sync for SecurityDescriptor {}
 
     impl SecurityDescriptor {
         pub fn from_sddl(sddl: &str) -> std::io::Result<Self> {
