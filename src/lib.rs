@@ -27,4 +27,5 @@ pub mod secrets;
 pub mod service;
 pub mod settings;
 pub mod store;
+pub mod sync;
 pub mod tls;

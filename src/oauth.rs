@@ -168,6 +168,12 @@ pub fn aadsts_hint(code: u64) -> Option<&'static str> {
         700027 | 700023 => {
             "the certificate that signed the assertion is not registered on the app. Upload the connector certificate to the app registration, or download a new connector package."
         }
+        700021 => {
+            "the assertion's issuer or subject does not match the client id. Check the client id in the configuration."
+        }
+        50013 => {
+            "the assertion is invalid (audience, issuer or lifetime). Check the tenant, the clock of this server, and the connector package."
+        }
         700024 => {
             "the assertion is outside its validity window. Check the clock of the connector server (time synchronisation)."
         }
@@ -194,6 +200,15 @@ pub fn aadsts_hint(code: u64) -> Option<&'static str> {
         }
         53003 => {
             "a Conditional Access policy blocked the sign-in. Exclude the connector's workload identity from the policy."
+        }
+        70003 => {
+            "the grant type is not supported; the connector uses client_credentials. Check the token endpoint URL."
+        }
+        900144 => {
+            "the request misses a required parameter. Check the client id and tenant in the configuration."
+        }
+        50027 => {
+            "the client assertion is malformed. Download a new connector package (certificate)."
         }
         700025 => {
             "the client is public; a confidential client (secret or certificate) is required."

@@ -5,17 +5,23 @@
 //! form `@{Add=...; Remove=...}`, which leaves entries the connector did not put there untouched and
 //! is idempotent, so a write retried after a server died mid-batch cannot be applied twice.
 
-use super::pool::RunspacePool;
-use super::{CollectSink, DiscardSink, ExchangeError, Invocation};
+use super::bridge::{BridgeConfig, BridgeConnector};
+use super::commands_log::CommandsLog;
+use super::failover::{Failover, FailoverConfig};
+use super::pool::{PoolConfig, RunspacePool};
+use super::rest::{RestConfig, RestConnector};
+use super::{CasServer, CollectSink, DiscardSink, ExchangeError, Invocation};
 use crate::model::exchange::{
     AccessLevel, ActiveSyncDeviceClass, ActiveSyncOrganizationSettings, CasMailbox, CommandInfo,
     DeviceAccessRule, ExchangeServer, MobileDevice, MobileDeviceStatistics, Recipient,
     RuleCharacteristic,
 };
+use crate::oauth::TokenClient;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures_util::StreamExt as _;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// The filter of mailboxes with EAS partnerships (the documented pattern; `$true` is PowerShell's,
 /// written without the backtick a double-quoted PowerShell string would need).
@@ -175,6 +181,12 @@ impl PermissionReport {
     }
 }
 
+/// What every on-premises runspace runs first: `Set-ADServerSettings -ViewEntireForest $true`, so
+/// mailboxes in every domain of the forest are seen (the setting lasts for the session only).
+pub fn on_premises_session_init() -> Vec<Invocation> {
+    vec![Invocation::new("Set-ADServerSettings").param("ViewEntireForest", true)]
+}
+
 /// The OPATH filter of devices that appeared or changed after `since`.
 pub fn changed_since_filter(since: DateTime<Utc>) -> String {
     let at = since.to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -195,6 +207,42 @@ impl ExchangeClient {
             pool,
             legacy_cmdlets: false,
         }
+    }
+
+    /// On-premises: the PowerShell bridge to `primary`, with CAS failover, a pool and an optional
+    /// commands log. Every new runspace first runs `Set-ADServerSettings -ViewEntireForest $true`
+    /// (see [`on_premises_session_init`]) unless `pool.session_init` says otherwise.
+    pub fn on_premises(
+        bridge: BridgeConfig,
+        primary: CasServer,
+        failover: FailoverConfig,
+        pool: PoolConfig,
+        log: Option<CommandsLog>,
+    ) -> Self {
+        let pool = RunspacePool::new(
+            Arc::new(BridgeConnector::new(bridge)),
+            Some(Failover::new(primary, failover)),
+            pool,
+            log,
+        );
+        ExchangeClient::new(pool)
+    }
+
+    /// Exchange Online: REST `InvokeCommand` with app-only tokens from `tokens`.
+    pub fn online(
+        rest: RestConfig,
+        tokens: Arc<TokenClient>,
+        http: reqwest::Client,
+        pool: PoolConfig,
+        log: Option<CommandsLog>,
+    ) -> Self {
+        let pool = RunspacePool::new(
+            Arc::new(RestConnector::new(rest, tokens, http)),
+            None,
+            pool,
+            log,
+        );
+        ExchangeClient::new(pool)
     }
 
     /// Uses the Exchange 2010 names (`Get-ActiveSyncDevice`, `Get-ActiveSyncDeviceStatistics`).
@@ -255,6 +303,29 @@ impl ExchangeClient {
     pub async fn list_devices(&self) -> Result<Vec<MobileDevice>, ExchangeError> {
         let inv = Invocation::new(self.device_cmdlet()).param("ResultSize", "Unlimited");
         self.call(&inv).await
+    }
+
+    /// Every EAS partnership, handed to `on_device` one at a time as the records arrive (nothing is
+    /// collected). When a call is retried (a server died mid-listing) `on_restart` runs first and the
+    /// listing starts again from its first device.
+    pub async fn for_each_device(
+        &self,
+        filter: Option<&str>,
+        on_restart: impl FnMut() + Send,
+        on_device: impl FnMut(MobileDevice) + Send,
+    ) -> Result<u64, ExchangeError> {
+        let mut inv = Invocation::new(self.device_cmdlet()).param("ResultSize", "Unlimited");
+        if let Some(filter) = filter {
+            inv = inv.param("Filter", filter);
+        }
+        let mut sink = FnSink {
+            cmdlet: inv.cmdlet.clone(),
+            on_restart,
+            on_item: on_device,
+            _item: std::marker::PhantomData,
+        };
+        let outcome = self.pool.invoke(&inv, &mut sink).await?;
+        Ok(outcome.into_result(&inv.cmdlet)?.count)
     }
 
     /// Partnerships matching an OPATH filter (evaluated by the server).
@@ -334,8 +405,13 @@ impl ExchangeClient {
         edits: &[(String, DeviceListEdit)],
     ) -> Vec<Result<(), ExchangeError>> {
         let parallel = self.pool.limit().max(1);
-        futures_util::stream::iter(edits)
-            .map(|(mailbox, edit)| self.edit_device_lists(mailbox, edit))
+        // Owned futures: borrowed ones would make the returned future not `Send` for every lifetime
+        // (a known limit of higher-ranked closures), and callers spawn this.
+        futures_util::stream::iter(edits.iter().cloned())
+            .map(|(mailbox, edit)| {
+                let client = self.clone();
+                async move { client.edit_device_lists(&mailbox, &edit).await }
+            })
             .buffered(parallel)
             .collect()
             .await
@@ -481,6 +557,33 @@ impl ExchangeClient {
             tracing::warn!(missing = ?report.missing_required, "the Exchange service account lacks cmdlets");
         }
         Ok(report)
+    }
+}
+
+/// A sink calling closures, deserialising each record as it arrives.
+struct FnSink<T, R, F> {
+    cmdlet: String,
+    on_restart: R,
+    on_item: F,
+    _item: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T, R, F> super::RecordSink for FnSink<T, R, F>
+where
+    T: DeserializeOwned,
+    R: FnMut() + Send,
+    F: FnMut(T) + Send,
+{
+    fn restart(&mut self) {
+        (self.on_restart)();
+    }
+    fn record(&mut self, record: Value) -> Result<(), ExchangeError> {
+        let item = serde_json::from_value(record).map_err(|e| ExchangeError::Decode {
+            cmdlet: self.cmdlet.clone(),
+            message: e.to_string(),
+        })?;
+        (self.on_item)(item);
+        Ok(())
     }
 }
 

@@ -22,7 +22,7 @@ pub mod failover;
 pub mod pool;
 pub mod rest;
 
-pub use cmdlets::{DeviceListEdit, ExchangeClient, PermissionReport};
+pub use cmdlets::{DeviceListEdit, ExchangeClient, OrganizationSettingsUpdate, PermissionReport};
 pub use error::ExchangeError;
 
 use crate::model::exchange::ErrorRecord;
@@ -159,6 +159,24 @@ pub struct CasServer {
     pub fqdn: String,
     /// `http(s)://<server>/PowerShell/`.
     pub connection_uri: String,
+}
+
+impl CasServer {
+    /// The server of a connection URI such as `https://cas01.contoso.com/PowerShell/`: the name is
+    /// the host's first label in upper case.
+    pub fn from_uri(connection_uri: &str) -> Result<CasServer, ExchangeError> {
+        let url = url::Url::parse(connection_uri).map_err(|e| {
+            ExchangeError::Config(format!("bad connection URI '{connection_uri}': {e}"))
+        })?;
+        let host = url.host_str().ok_or_else(|| {
+            ExchangeError::Config(format!("the connection URI '{connection_uri}' has no host"))
+        })?;
+        Ok(CasServer {
+            name: host.split('.').next().unwrap_or(host).to_ascii_uppercase(),
+            fqdn: host.to_string(),
+            connection_uri: connection_uri.to_string(),
+        })
+    }
 }
 
 /// Opens transports.

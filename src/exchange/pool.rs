@@ -762,6 +762,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn old_runspaces_are_recycled() {
+        let org = Arc::new(Mutex::new(FakeOrg {
+            max_shells: 18,
+            ..Default::default()
+        }));
+        let pool = RunspacePool::new(
+            Arc::new(FakeConnector(org.clone())),
+            None,
+            PoolConfig {
+                max_age: Duration::from_millis(20),
+                retry: fast_retry(),
+                ..Default::default()
+            },
+            None,
+        );
+        let inv = Invocation::new("Get-ExchangeServer");
+        pool.invoke(&inv, &mut DiscardSink).await.unwrap();
+        pool.invoke(&inv, &mut DiscardSink).await.unwrap();
+        assert_eq!(pool.stats().opened, 1, "young runspace reused");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        pool.invoke(&inv, &mut DiscardSink).await.unwrap();
+        assert_eq!(pool.stats().opened, 2);
+        assert_eq!(pool.stats().recycled, 1);
+        pool.shutdown().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(org.lock().unwrap().shells, 0);
+        assert!(matches!(
+            pool.invoke(&inv, &mut DiscardSink).await,
+            Err(ExchangeError::Closed)
+        ));
+    }
+
+    #[tokio::test]
     async fn permanent_errors_are_not_retried_and_transient_opens_are() {
         let org = Arc::new(Mutex::new(FakeOrg {
             max_shells: 18,

@@ -186,13 +186,23 @@ pub fn parse_error(cmdlet: &str, status: u16, body: &str) -> ExchangeError {
             d.iter()
                 .find_map(|d| d.get("message").and_then(Value::as_str))
         });
+    let internal_type = error
+        .get("innererror")
+        .or_else(|| error.get("innerError"))
+        .and_then(|i| i.get("internalException"))
+        .and_then(|i| i.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if let Some(detail) = detail {
         let parts: Vec<&str> = detail.splitn(3, '|').collect();
         if let [id, category, message] = parts[..] {
+            // "<code>|<category>|<message>" in some builds, "<type>|<category>|..." or
+            // "<code>|<type>|..." in others: classify on all of them and the internal exception's type.
+            let exception_type = format!("{id} {category} {internal_type}");
             return super::error::classify(
                 cmdlet,
                 category,
-                category,
+                &exception_type,
                 message,
                 Some(id.to_string()),
                 "",
@@ -212,9 +222,7 @@ pub fn parse_error(cmdlet: &str, status: u16, body: &str) -> ExchangeError {
     if let Some((message, type_name)) = inner {
         return super::error::classify(cmdlet, "", type_name, message, none_if_empty(code), "");
     }
-    if status == 401
-        || (status == 403 && !top_message.is_empty() && code.to_ascii_lowercase().contains("token"))
-    {
+    if status == 401 || status == 403 {
         return ExchangeError::Unauthorized {
             status,
             message: top_message.to_string(),

@@ -4,10 +4,8 @@
 //! Deterministic for a given seed.
 
 use super::scenario::{
-    AccountSpec, DeviceSpec, GroupSpec, MailboxSpec, OrganizationSpec, PolicyTargets, RuleSpec,
-    Scenario, TenantSpec,
+    DeviceSpec, GroupSpec, MailboxSpec, PolicyTargets, Scenario, TenantSpec, contoso_organization,
 };
-use crate::model::exchange::{AccessLevel, RuleCharacteristic};
 use crate::model::intune::{ComplianceState, ManagedDevice, ManagementAgent};
 use chrono::{Duration, Utc};
 use rand::{Rng, SeedableRng};
@@ -183,7 +181,6 @@ fn pick_family(rng: &mut ChaCha8Rng) -> &'static Family {
 pub fn generate(spec: GenerateSpec) -> Scenario {
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let now = Utc::now();
-    let domain = "contoso.lab";
     let tenant_id = guid(&mut rng);
     let client_id = guid(&mut rng);
     let g_targeted = guid(&mut rng);
@@ -318,41 +315,15 @@ pub fn generate(spec: GenerateSpec) -> Scenario {
     });
     let password = |rng: &mut ChaCha8Rng, prefix: &str| format!("{prefix}-{}", &guid(rng)[..13]);
     Scenario {
-        organization: OrganizationSpec {
-            name: "Contoso".into(),
-            domain: domain.into(),
-            netbios_name: "CONTOSO".into(),
-            default_access_level: AccessLevel::Allow,
-            cas_servers: vec!["CAS01".into(), "CAS02".into(), "CAS03".into()],
-            rules: vec![RuleSpec {
-                characteristic: RuleCharacteristic::DeviceType,
-                query_string: "WP8".into(),
-                access_level: AccessLevel::Block,
-            }],
-            accounts: vec![
-                AccountSpec {
-                    user_name: "CONTOSO\\svc-eas".into(),
-                    upn: format!("svc-eas@{domain}"),
-                    password: password(&mut rng, "Svc"),
-                    cmdlets: None,
-                },
-                AccountSpec {
-                    user_name: "CONTOSO\\notify".into(),
-                    upn: format!("notify@{domain}"),
-                    password: password(&mut rng, "Notify"),
-                    cmdlets: Some(Vec::new()),
-                },
-                AccountSpec {
-                    user_name: "CONTOSO\\helpdesk".into(),
-                    upn: format!("helpdesk@{domain}"),
-                    password: password(&mut rng, "Helpdesk"),
-                    cmdlets: Some(vec!["Get-MobileDevice".into(), "Get-Command".into()]),
-                },
-            ],
-            service_account: "CONTOSO\\svc-eas".into(),
-            notification_account: "CONTOSO\\notify".into(),
+        organization: contoso_organization(
             mailboxes,
-        },
+            [
+                password(&mut rng, "Svc"),
+                password(&mut rng, "Notify"),
+                password(&mut rng, "Helpdesk"),
+            ],
+            vec!["Get-MobileDevice".into(), "Get-Command".into()],
+        ),
         tenant: TenantSpec {
             tenant_id,
             display_name: "Contoso Lab".into(),

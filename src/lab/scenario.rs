@@ -424,46 +424,20 @@ impl Scenario {
                 azure_ad_device_id: None,
             };
         Scenario {
-            organization: OrganizationSpec {
-                name: "Contoso".into(),
-                domain: "contoso.lab".into(),
-                netbios_name: "CONTOSO".into(),
-                default_access_level: AccessLevel::Allow,
-                cas_servers: vec!["CAS01".into(), "CAS02".into(), "CAS03".into()],
-                rules: vec![RuleSpec {
-                    characteristic: RuleCharacteristic::DeviceType,
-                    query_string: "WP8".into(),
-                    access_level: AccessLevel::Block,
-                }],
-                accounts: vec![
-                    AccountSpec {
-                        user_name: "CONTOSO\\svc-eas".into(),
-                        upn: "svc-eas@contoso.lab".into(),
-                        password: "Lab-Service-Pass-1".into(),
-                        cmdlets: None,
-                    },
-                    AccountSpec {
-                        user_name: "CONTOSO\\notify".into(),
-                        upn: "notify@contoso.lab".into(),
-                        password: "Lab-Notify-Pass-1".into(),
-                        cmdlets: Some(Vec::new()),
-                    },
-                    AccountSpec {
-                        user_name: "CONTOSO\\helpdesk".into(),
-                        upn: "helpdesk@contoso.lab".into(),
-                        password: "Lab-Helpdesk-Pass-1".into(),
-                        cmdlets: Some(vec![
-                            "Get-MobileDevice".into(),
-                            "Get-MobileDeviceStatistics".into(),
-                            "Get-CASMailbox".into(),
-                            "Get-Command".into(),
-                        ]),
-                    },
-                ],
-                service_account: "CONTOSO\\svc-eas".into(),
-                notification_account: "CONTOSO\\notify".into(),
+            organization: contoso_organization(
                 mailboxes,
-            },
+                [
+                    "Lab-Service-Pass-1".into(),
+                    "Lab-Notify-Pass-1".into(),
+                    "Lab-Helpdesk-Pass-1".into(),
+                ],
+                vec![
+                    "Get-MobileDevice".into(),
+                    "Get-MobileDeviceStatistics".into(),
+                    "Get-CASMailbox".into(),
+                    "Get-Command".into(),
+                ],
+            ),
             tenant: TenantSpec {
                 tenant_id: "3c1d5f0e-7a2b-4c8d-9e6f-0a1b2c3d4e5f".into(),
                 display_name: "Contoso Lab".into(),
@@ -704,6 +678,53 @@ impl Scenario {
             notification_password: notify.password.clone(),
         };
         Ok((org, tenant, credentials))
+    }
+}
+
+/// The Contoso organisation both the small scenario and the generator use: three CAS servers, a rule
+/// blocking `WP8` devices, the service account (every cmdlet), the notification account (none) and a
+/// helpdesk account with `helpdesk_cmdlets`. `passwords` are those of the three accounts, in that order.
+pub fn contoso_organization(
+    mailboxes: Vec<MailboxSpec>,
+    passwords: [String; 3],
+    helpdesk_cmdlets: Vec<String>,
+) -> OrganizationSpec {
+    let domain = "contoso.lab";
+    let [service, notify, helpdesk] = passwords;
+    OrganizationSpec {
+        name: "Contoso".into(),
+        domain: domain.into(),
+        netbios_name: "CONTOSO".into(),
+        default_access_level: AccessLevel::Allow,
+        cas_servers: vec!["CAS01".into(), "CAS02".into(), "CAS03".into()],
+        rules: vec![RuleSpec {
+            characteristic: RuleCharacteristic::DeviceType,
+            query_string: "WP8".into(),
+            access_level: AccessLevel::Block,
+        }],
+        accounts: vec![
+            AccountSpec {
+                user_name: "CONTOSO\\svc-eas".into(),
+                upn: format!("svc-eas@{domain}"),
+                password: service,
+                cmdlets: None,
+            },
+            AccountSpec {
+                user_name: "CONTOSO\\notify".into(),
+                upn: format!("notify@{domain}"),
+                password: notify,
+                cmdlets: Some(Vec::new()),
+            },
+            AccountSpec {
+                user_name: "CONTOSO\\helpdesk".into(),
+                upn: format!("helpdesk@{domain}"),
+                password: helpdesk,
+                cmdlets: Some(helpdesk_cmdlets),
+            },
+        ],
+        service_account: "CONTOSO\\svc-eas".into(),
+        notification_account: "CONTOSO\\notify".into(),
+        mailboxes,
     }
 }
 

@@ -212,29 +212,9 @@ async fn pox(
         r#"<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>{}</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>"#,
         escape_html(address)
     );
-    let response = match auth::post(
-        client,
-        url,
-        "text/xml; charset=utf-8",
-        &body,
-        &HeaderMap::new(),
-        credential,
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => return auth_failure(e),
-    };
-    let status = response.status().as_u16();
-    if let Some(location) = redirect_location(&response) {
-        return Step::RedirectUrl(location);
-    }
-    let text = response.text().await.unwrap_or_default();
-    if status != 200 {
-        return Step::Failed(format!("HTTP {status}"));
-    }
-    let Ok(elements) = elements(&text) else {
-        return Step::Failed("the answer is not XML".into());
+    let elements = match exchange(client, url, &body, &HeaderMap::new(), credential).await {
+        Ok(elements) => elements,
+        Err(step) => return step,
     };
     if let Some(error) = elements
         .iter()
@@ -296,29 +276,9 @@ async fn soap(
     {
         headers.insert("SOAPAction", value);
     }
-    let response = match auth::post(
-        client,
-        url,
-        "text/xml; charset=utf-8",
-        &body,
-        &headers,
-        credential,
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => return auth_failure(e),
-    };
-    let status = response.status().as_u16();
-    if let Some(location) = redirect_location(&response) {
-        return Step::RedirectUrl(location);
-    }
-    let text = response.text().await.unwrap_or_default();
-    if status != 200 {
-        return Step::Failed(format!("HTTP {status}"));
-    }
-    let Ok(elements) = elements(&text) else {
-        return Step::Failed("the answer is not XML".into());
+    let elements = match exchange(client, url, &body, &headers, credential).await {
+        Ok(elements) => elements,
+        Err(step) => return step,
     };
     // Per-user error code wins over the response's, which is NoError when the request itself was fine.
     let user_error = elements
@@ -371,6 +331,35 @@ async fn soap(
         Some(url) => Step::Found(url.clone()),
         None => Step::Failed("GetUserSettings returned no EWS URL".into()),
     }
+}
+
+/// Posts an Autodiscover request and reads the XML answer; anything else is the step to take instead.
+async fn exchange(
+    client: &reqwest::Client,
+    url: &str,
+    body: &str,
+    headers: &HeaderMap,
+    credential: &MailboxCredential,
+) -> Result<Vec<super::xml::Element>, Step> {
+    let response = auth::post(
+        client,
+        url,
+        "text/xml; charset=utf-8",
+        body,
+        headers,
+        credential,
+    )
+    .await
+    .map_err(auth_failure)?;
+    let status = response.status().as_u16();
+    if let Some(location) = redirect_location(&response) {
+        return Err(Step::RedirectUrl(location));
+    }
+    let text = response.text().await.unwrap_or_default();
+    if status != 200 {
+        return Err(Step::Failed(format!("HTTP {status}")));
+    }
+    elements(&text).map_err(|_| Step::Failed("the answer is not XML".into()))
 }
 
 fn redirect_location(response: &reqwest::Response) -> Option<String> {

@@ -1,0 +1,1343 @@
+//! [`SyncEngine`]: one quick or full run, from reads to records.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt as _;
+
+use super::{
+    HeldPlan, PlanSummary, RunOptions, RunReport, SyncError, SyncKind, SyncOutcome,
+    WATERMARK_EXCHANGE, WATERMARK_HELD_PLAN, WATERMARK_INTUNE, WATERMARK_ROLLOUT_DONE,
+};
+use crate::exchange::{DeviceListEdit, ExchangeClient, ExchangeError};
+use crate::intune::IntuneClient;
+use crate::model::exchange::{
+    CasMailbox, DeviceAccessState, DeviceAccessStateReason, MobileDevice,
+};
+use crate::model::intune::{ExchangeAccessStateReason, ManagedDevice};
+use crate::policy::{
+    self, Decision, DecisionInput, DesiredAccess, GuardVerdict, InventoryCompleteness, ListKind,
+    MailboxChange, MailboxInput, ManagedIndex, OrgAccess, OwnedEntries, Plan, PlannedDevice,
+    PolicySettings, RolloutMailbox, Targeting,
+};
+use crate::store::{InventoryRecord, JournalEntry, RunId, RunKind, RunOutcome, Store, StoreError};
+
+/// How many DeviceIds go in one `-or` filter (Exchange) when a quick sync looks devices up.
+const EXCHANGE_LOOKUP_BATCH: usize = 40;
+/// How many `easDeviceId` go in one Graph `$filter` (URL length stays well under Graph's limits).
+const GRAPH_LOOKUP_BATCH: usize = 15;
+/// Most decisions marked applied one by one after a run (each is a durable write).
+const MARK_APPLIED_MAX: usize = 200;
+/// Changes kept in a stored held-plan summary.
+const HELD_PLAN_CHANGES: usize = 50;
+
+/// Engine settings besides the policy.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// Watermarks are taken at the start of a read minus this overlap, so a change made while a run
+    /// reads (or a clock slightly behind) is seen again by the next quick sync rather than missed.
+    pub watermark_overlap: Duration,
+    /// Who the audit trail names as having made the changes (`HOST\account`).
+    pub actor: String,
+    /// Testing only: stop the run as if the process were killed right after this many changes were
+    /// sent to Exchange (before they are marked done). `None` in production.
+    pub crash_after_sends: Option<usize>,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            watermark_overlap: Duration::from_secs(120),
+            actor: "exchange-connector".to_string(),
+            crash_after_sends: None,
+        }
+    }
+}
+
+/// One mailbox as read for a run.
+#[derive(Debug, Clone)]
+struct MailboxData {
+    cas: CasMailbox,
+    devices: Vec<MobileDevice>,
+    /// Whether `devices` is every partnership of the mailbox.
+    complete: bool,
+}
+
+/// Everything a run read.
+struct Snapshot {
+    org: OrgAccess,
+    mailboxes: Vec<MailboxData>,
+    managed: Vec<ManagedDevice>,
+    /// `None`: the Intune inventory is complete for every device; `Some(ids)`: complete only for these
+    /// DeviceIds (lowercase).
+    complete_ids: Option<HashSet<String>>,
+    /// The Intune read failed: nothing allowed may be restricted, the Intune watermark stays.
+    intune_error: Option<String>,
+    targeting: Targeting,
+    exchange_mark: DateTime<Utc>,
+    intune_mark: DateTime<Utc>,
+    /// Devices Exchange allows now (the guard's base).
+    allowed_now: usize,
+    devices_seen: usize,
+}
+
+impl Snapshot {
+    fn completeness(&self, device_id: &str) -> InventoryCompleteness {
+        match &self.complete_ids {
+            None => InventoryCompleteness::Complete,
+            Some(ids) if ids.contains(&device_id.to_ascii_lowercase()) => {
+                InventoryCompleteness::Complete
+            }
+            Some(_) => InventoryCompleteness::Incomplete,
+        }
+    }
+}
+
+/// The entries the connector owns on one mailbox, and which allow entries came from rollout.
+#[derive(Debug, Clone, Default)]
+struct Owned {
+    entries: OwnedEntries,
+    rollout: HashSet<String>,
+}
+
+/// The mailbox part of a device's identity (`<mailbox>\ExchangeActiveSyncDevices\<name>`), lowercase.
+pub fn mailbox_key_of(device: &MobileDevice) -> String {
+    let identity = device.identity.as_str();
+    let lower = identity.to_ascii_lowercase();
+    let key = match lower.find("exchangeactivesyncdevices") {
+        Some(pos) => identity[..pos].trim_end_matches(['\\', '/']),
+        None => identity,
+    };
+    key.to_ascii_lowercase()
+}
+
+/// A DeviceId safe to put in a filter: EAS DeviceIds are letters and digits.
+fn filter_safe(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// The sync engine. Owns the clients, the store and the policy.
+pub struct SyncEngine {
+    exchange: ExchangeClient,
+    intune: IntuneClient,
+    store: Arc<Mutex<Store>>,
+    settings: PolicySettings,
+    config: SyncConfig,
+}
+
+impl std::fmt::Debug for SyncEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncEngine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SyncEngine {
+    /// An engine; refuses settings that do not validate.
+    pub fn new(
+        exchange: ExchangeClient,
+        intune: IntuneClient,
+        store: Store,
+        settings: PolicySettings,
+        config: SyncConfig,
+    ) -> Result<Self, SyncError> {
+        settings.validate()?;
+        Ok(SyncEngine {
+            exchange,
+            intune,
+            store: Arc::new(Mutex::new(store)),
+            settings,
+            config,
+        })
+    }
+
+    /// The Exchange client.
+    pub fn exchange(&self) -> &ExchangeClient {
+        &self.exchange
+    }
+
+    /// The Graph client.
+    pub fn intune(&self) -> &IntuneClient {
+        &self.intune
+    }
+
+    /// The policy.
+    pub fn settings(&self) -> &PolicySettings {
+        &self.settings
+    }
+
+    /// Changes the engine settings (tests set [`SyncConfig::crash_after_sends`] between runs).
+    pub fn config_mut(&mut self) -> &mut SyncConfig {
+        &mut self.config
+    }
+
+    /// Runs `f` with the store (status, tests). Blocks while another run holds the store briefly.
+    pub fn with_store<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
+        let guard = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        f(&guard)
+    }
+
+    /// Closes the Exchange sessions.
+    pub async fn shutdown(&self) {
+        self.exchange.shutdown().await;
+    }
+
+    /// Runs store work on a blocking thread (SQLite writes fsync).
+    async fn db<R, F>(&self, f: F) -> Result<R, SyncError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = store.lock().unwrap_or_else(|e| e.into_inner());
+            f(&guard)
+        })
+        .await
+        .map_err(|e| SyncError::Internal(format!("store task: {e}")))?
+        .map_err(SyncError::Store)
+    }
+
+    async fn watermark(&self, name: &'static str) -> Result<Option<DateTime<Utc>>, SyncError> {
+        let text = self.db(move |s| s.watermark(name)).await?;
+        Ok(text
+            .filter(|t| !t.is_empty())
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    /// The plan the guard held last, if any is waiting for confirmation.
+    pub fn held_plan(&self) -> Result<Option<HeldPlan>, StoreError> {
+        let text = self.with_store(|s| s.watermark(WATERMARK_HELD_PLAN))?;
+        Ok(text
+            .filter(|t| !t.is_empty())
+            .and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    /// Runs one quick or full sync. Never panics on outside input; every outcome is in the report
+    /// (and in the store's run record).
+    pub async fn run(&self, kind: SyncKind, options: RunOptions) -> RunReport {
+        let started = Instant::now();
+        let calls_before = self.exchange.pool().stats().calls;
+        let graph_before = self.intune.requests_sent();
+        let mut report = RunReport {
+            run_id: None,
+            kind,
+            outcome: SyncOutcome::Failed,
+            error: None,
+            warnings: Vec::new(),
+            devices_seen: 0,
+            mailboxes_seen: 0,
+            decisions: BTreeMap::new(),
+            changes_planned: 0,
+            changes_applied: 0,
+            changes_failed: 0,
+            journal_reconciled: 0,
+            rollout_entries: 0,
+            exchange_calls: 0,
+            graph_requests: 0,
+            duration_ms: 0,
+            plan: PlanSummary::default(),
+        };
+        // A quick sync needs both watermarks; without them it is a full sync.
+        if kind == SyncKind::Quick {
+            match (
+                self.watermark(WATERMARK_EXCHANGE).await,
+                self.watermark(WATERMARK_INTUNE).await,
+            ) {
+                (Ok(Some(_)), Ok(Some(_))) => {}
+                (Ok(_), Ok(_)) => {
+                    tracing::info!("quick sync: no watermark yet, running a full sync instead");
+                    report.kind = SyncKind::Full;
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    report.error = Some(e.to_string());
+                    return report;
+                }
+            }
+        }
+        let store_kind = match report.kind {
+            SyncKind::Quick => RunKind::Quick,
+            SyncKind::Full => RunKind::Full,
+        };
+        let run_id = match self.db(move |s| s.begin_run(store_kind)).await {
+            Ok(id) => id,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                return report;
+            }
+        };
+        report.run_id = Some(run_id.0);
+        let phrase = report.kind.phrase();
+        match report.kind {
+            SyncKind::Full => tracing::info!(
+                run = run_id.0,
+                "Handling command: Getting the mobile device list without a time filter (full sync)"
+            ),
+            SyncKind::Quick => tracing::info!(
+                run = run_id.0,
+                "Handling command: Getting the mobile device list changed since the last sync (quick sync)"
+            ),
+        }
+        let result = self.run_inner(run_id, options, &mut report).await;
+        report.exchange_calls = self.exchange.pool().stats().calls - calls_before;
+        report.graph_requests = self.intune.requests_sent() - graph_before;
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(outcome) => report.outcome = outcome,
+            Err(SyncError::SimulatedCrash(n)) => {
+                // A killed process records nothing more: the run stays "running" in the store.
+                report.outcome = SyncOutcome::Failed;
+                report.error = Some(SyncError::SimulatedCrash(n).to_string());
+                return report;
+            }
+            Err(e) => {
+                report.outcome = SyncOutcome::Failed;
+                report.error = Some(e.to_string());
+            }
+        }
+        let outcome = match report.outcome {
+            SyncOutcome::Succeeded => RunOutcome::Succeeded,
+            SyncOutcome::HeldByGuard => RunOutcome::Held,
+            SyncOutcome::DryRun => RunOutcome::DryRun,
+            SyncOutcome::Failed => RunOutcome::Failed,
+        };
+        let counts = report.counts_json();
+        let error = report.error.clone();
+        if let Err(e) = self
+            .db(move |s| s.finish_run(run_id, outcome, &counts, error.as_deref()))
+            .await
+        {
+            report.outcome = SyncOutcome::Failed;
+            report.error = Some(e.to_string());
+        }
+        match report.outcome {
+            SyncOutcome::Succeeded => tracing::info!(
+                run = run_id.0,
+                applied = report.changes_applied,
+                failed = report.changes_failed,
+                exchange_calls = report.exchange_calls,
+                graph_requests = report.graph_requests,
+                duration_ms = report.duration_ms,
+                "{phrase} completed successfully. Details: Inventory command result - Devices synced: {}",
+                report.devices_seen
+            ),
+            SyncOutcome::DryRun => tracing::info!(
+                run = run_id.0,
+                "{phrase} dry run: {} changes planned, nothing applied. Devices synced: {}",
+                report.changes_planned,
+                report.devices_seen
+            ),
+            SyncOutcome::HeldByGuard => tracing::warn!(
+                run = run_id.0,
+                "{phrase} held by the mass-change guard: {}",
+                report.error.as_deref().unwrap_or_default()
+            ),
+            SyncOutcome::Failed => tracing::error!(
+                run = run_id.0,
+                "{phrase} failed: {}",
+                report.error.as_deref().unwrap_or_default()
+            ),
+        }
+        report
+    }
+
+    async fn run_inner(
+        &self,
+        run_id: RunId,
+        options: RunOptions,
+        report: &mut RunReport,
+    ) -> Result<SyncOutcome, SyncError> {
+        let kind = report.kind;
+        // Open journal entries of an interrupted run: their mailboxes are re-read and settled.
+        let open: Vec<JournalEntry> = if options.dry_run {
+            Vec::new()
+        } else {
+            self.db(|s| s.open_journal_entries()).await?
+        };
+        let journal_mailboxes: Vec<String> = {
+            let mut seen = HashSet::new();
+            open.iter()
+                .map(|e| e.change.mailbox.clone())
+                .filter(|m| seen.insert(m.to_ascii_lowercase()))
+                .collect()
+        };
+
+        let mut snap = match kind {
+            SyncKind::Full => self.read_full(&journal_mailboxes).await?,
+            SyncKind::Quick => self.read_quick(&journal_mailboxes).await?,
+        };
+        report.devices_seen = snap.devices_seen;
+        report.mailboxes_seen = snap.mailboxes.len();
+        if let Some(e) = &snap.intune_error {
+            report.warnings.push(format!(
+                "the Intune inventory could not be read completely ({e}); no allowed device was blocked or quarantined in this run"
+            ));
+        }
+
+        if !open.is_empty() {
+            report.journal_reconciled = self.reconcile_journal(open, &snap).await?;
+        }
+
+        let mut owned = self.owned_for(kind, &snap).await?;
+
+        // Rollout: allow-list what syncs now before enforcing (full runs).
+        let rollout_due = kind == SyncKind::Full
+            && self.settings.enabled
+            && (options.rollout
+                || (self.settings.rollout_mode
+                    && self.watermark(WATERMARK_ROLLOUT_DONE).await?.is_none()));
+        let mut rollout_changes = Vec::new();
+        if rollout_due {
+            let rollout = {
+                let inputs: Vec<RolloutMailbox<'_>> = snap
+                    .mailboxes
+                    .iter()
+                    .map(|m| RolloutMailbox {
+                        mailbox: &m.cas,
+                        devices: &m.devices,
+                        targeted: snap.targeting.is_mailbox_targeted(&m.cas),
+                    })
+                    .collect();
+                policy::rollout_plan(&snap.org, &inputs)
+            };
+            report.rollout_entries = rollout.changes.iter().map(MailboxChange::len).sum();
+            if !options.dry_run {
+                let reasons = HashMap::new();
+                let (_, failed, _) = self
+                    .apply_changes(run_id, &rollout.changes, true, &reasons)
+                    .await?;
+                if failed == 0 {
+                    let now = Utc::now().to_rfc3339();
+                    self.db(move |s| s.set_watermark(WATERMARK_ROLLOUT_DONE, &now))
+                        .await?;
+                }
+            }
+            // Plan enforcement on top of the rollout entries (as if applied, for dry runs too).
+            for change in &rollout.changes {
+                if let Some(m) = snap
+                    .mailboxes
+                    .iter_mut()
+                    .find(|m| m.cas.identity == change.mailbox)
+                {
+                    let (allowed, blocked) = change.apply_to(&m.cas);
+                    m.cas.active_sync_allowed_device_ids = allowed;
+                    m.cas.active_sync_blocked_device_ids = blocked;
+                    let o = owned
+                        .entry(change.mailbox.to_ascii_lowercase())
+                        .or_default();
+                    for id in &change.allow_add {
+                        o.entries.insert(ListKind::Allow, id);
+                        o.rollout.insert(id.to_ascii_lowercase());
+                    }
+                }
+            }
+            rollout_changes = rollout.changes;
+        }
+
+        // Full sync keeps the organisation's default as configured (the unmanaged-device access),
+        // unless the Intune read failed (changing the default could restrict allowed devices).
+        let default_to_set =
+            if kind == SyncKind::Full && self.settings.enabled && snap.intune_error.is_none() {
+                self.settings
+                    .default_access_to_set(snap.org.default_access_level)
+            } else {
+                None
+            };
+        let target_org = OrgAccess {
+            default_access_level: default_to_set.unwrap_or(snap.org.default_access_level),
+            rules: snap.org.rules.clone(),
+        };
+
+        // Decide every device.
+        let index = ManagedIndex::new(&snap.managed);
+        let empty = Owned::default();
+        let mut decisions: Vec<Vec<Decision>> = Vec::with_capacity(snap.mailboxes.len());
+        for m in &snap.mailboxes {
+            let o = owned
+                .get(&m.cas.identity.to_ascii_lowercase())
+                .unwrap_or(&empty);
+            let targeted = snap.targeting.is_mailbox_targeted(&m.cas);
+            let mut ds = Vec::with_capacity(m.devices.len());
+            for device in &m.devices {
+                let inventory = snap.completeness(&device.device_id);
+                let mut decision = policy::decide(
+                    &self.settings,
+                    &target_org,
+                    &DecisionInput {
+                        device,
+                        mailbox: &m.cas,
+                        targeted,
+                        managed: index.get(&device.device_id),
+                        inventory,
+                        owned: &o.entries,
+                        grandfathered: o.rollout.contains(&device.device_id.to_ascii_lowercase()),
+                    },
+                );
+                // Never lock out: without a complete Intune read nothing allowed is restricted.
+                if snap.intune_error.is_some()
+                    && device.device_access_state == DeviceAccessState::Allowed
+                    && matches!(
+                        decision.desired,
+                        DesiredAccess::Block | DesiredAccess::Quarantine
+                    )
+                {
+                    decision = Decision {
+                        desired: DesiredAccess::Untouched,
+                        reason: ExchangeAccessStateReason::Unknown,
+                        explanation:
+                            "The Intune inventory could not be read completely: the device \
+                                      keeps its access until a complete read decides it."
+                                .into(),
+                    };
+                }
+                *report
+                    .decisions
+                    .entry(decision.desired.as_str().to_string())
+                    .or_default() += 1;
+                ds.push(decision);
+            }
+            decisions.push(ds);
+        }
+
+        let plan: Plan = {
+            let inputs: Vec<MailboxInput<'_>> = snap
+                .mailboxes
+                .iter()
+                .zip(&decisions)
+                .map(|(m, ds)| MailboxInput {
+                    mailbox: &m.cas,
+                    devices: m
+                        .devices
+                        .iter()
+                        .zip(ds)
+                        .map(|(device, decision)| PlannedDevice { device, decision })
+                        .collect(),
+                    devices_complete: m.complete,
+                    owned: &owned
+                        .get(&m.cas.identity.to_ascii_lowercase())
+                        .unwrap_or(&empty)
+                        .entries,
+                })
+                .collect();
+            policy::plan(&target_org, &self.settings, &inputs)
+        };
+        let sending: Vec<&MailboxChange> = plan.changes.iter().filter(|c| !c.is_empty()).collect();
+        report.changes_planned = sending.len();
+        let verdict = policy::guard(
+            &plan,
+            snap.allowed_now,
+            self.settings.mass_change_threshold_percent,
+        );
+        let (restricted, allowed_now) = match &verdict {
+            GuardVerdict::Proceed {
+                restricted,
+                allowed,
+            }
+            | GuardVerdict::Hold {
+                restricted,
+                allowed,
+                ..
+            } => (*restricted, *allowed),
+        };
+        report.plan = PlanSummary {
+            mailboxes: sending.len(),
+            entries: sending.iter().map(|c| c.len()).sum(),
+            restricted,
+            allowed_now,
+            changes: Vec::new(),
+        };
+
+        if options.dry_run {
+            let mut changes = rollout_changes;
+            changes.extend(plan.changes.iter().filter(|c| !c.is_empty()).cloned());
+            report.plan.changes = changes;
+            if let GuardVerdict::Hold { message, .. } = &verdict {
+                report.warnings.push(format!(
+                    "without --confirm this plan would be held: {message}"
+                ));
+            }
+            if let Some(level) = default_to_set {
+                report.warnings.push(format!(
+                    "the organisation's DefaultAccessLevel would be set to {level:?}"
+                ));
+            }
+            return Ok(SyncOutcome::DryRun);
+        }
+
+        if let GuardVerdict::Hold { message, .. } = &verdict {
+            let held = self.held_plan().map_err(SyncError::Store)?;
+            let confirmed = options.confirm_guard
+                && held
+                    .as_ref()
+                    .is_none_or(|h| restricted <= h.summary.restricted);
+            if !confirmed {
+                let message = if options.confirm_guard {
+                    format!(
+                        "{message} The confirmed plan restricted fewer devices ({}); review the new plan and confirm again.",
+                        held.as_ref().map(|h| h.summary.restricted).unwrap_or(0)
+                    )
+                } else {
+                    format!("{message} Run `sync --confirm` to apply it.")
+                };
+                let mut summary = report.plan.clone();
+                summary.changes = plan
+                    .changes
+                    .iter()
+                    .filter(|c| !c.is_empty())
+                    .take(HELD_PLAN_CHANGES)
+                    .cloned()
+                    .collect();
+                let held = HeldPlan {
+                    held_at: Utc::now(),
+                    kind,
+                    message: message.clone(),
+                    summary,
+                };
+                let json = serde_json::to_string(&held)
+                    .map_err(|e| SyncError::Internal(format!("held plan: {e}")))?;
+                self.db(move |s| s.set_watermark(WATERMARK_HELD_PLAN, &json))
+                    .await?;
+                report.error = Some(message);
+                return Ok(SyncOutcome::HeldByGuard);
+            }
+            tracing::warn!(
+                restricted,
+                allowed_now,
+                "{}: the admin confirmed a plan the mass-change guard held; applying it",
+                kind.phrase()
+            );
+        }
+
+        // Why each entry changes, for the audit trail.
+        let mut reasons: HashMap<(String, String), String> = HashMap::new();
+        for (m, ds) in snap.mailboxes.iter().zip(&decisions) {
+            for (device, decision) in m.devices.iter().zip(ds) {
+                reasons.insert(
+                    (
+                        m.cas.identity.to_ascii_lowercase(),
+                        device.device_id.to_ascii_lowercase(),
+                    ),
+                    format!(
+                        "{} ({}): {}",
+                        decision.desired, decision.reason, decision.explanation
+                    ),
+                );
+            }
+        }
+        let (applied, failed, failed_mailboxes) = self
+            .apply_changes(run_id, &plan.changes, false, &reasons)
+            .await?;
+
+        report.changes_applied = applied;
+        report.changes_failed = failed;
+        if failed > 0 {
+            report.warnings.push(format!(
+                "{failed} mailbox changes were refused by Exchange (see the audit trail)"
+            ));
+        }
+
+        // The default last: the allow entries that keep compliant devices syncing are in place first.
+        if let Some(level) = default_to_set {
+            tracing::info!(
+                ?level,
+                "{}: setting the organisation's DefaultAccessLevel",
+                kind.phrase()
+            );
+            self.exchange
+                .set_organization_settings(&crate::exchange::cmdlets::OrganizationSettingsUpdate {
+                    default_access_level: Some(level),
+                    ..Default::default()
+                })
+                .await?;
+        }
+
+        self.record(run_id, &snap, &decisions, &plan, &failed_mailboxes)
+            .await?;
+
+        // Watermarks move only when everything they cover was handled: a refused change or an
+        // incomplete Intune read is seen again by the next quick sync.
+        let ex_mark = snap.exchange_mark.to_rfc3339();
+        let in_mark = snap.intune_mark.to_rfc3339();
+        let move_exchange = failed == 0;
+        let move_intune = snap.intune_error.is_none();
+        self.db(move |s| {
+            if move_exchange {
+                s.set_watermark(WATERMARK_EXCHANGE, &ex_mark)?;
+            }
+            if move_intune {
+                s.set_watermark(WATERMARK_INTUNE, &in_mark)?;
+            }
+            s.set_watermark(WATERMARK_HELD_PLAN, "")
+        })
+        .await?;
+        if let Some(e) = &snap.intune_error {
+            report.error = Some(format!("Intune read incomplete: {e}"));
+            return Ok(SyncOutcome::Failed);
+        }
+        Ok(SyncOutcome::Succeeded)
+    }
+
+    /// Reads everything: all partnerships, the mailboxes with partnerships, the organisation's rules
+    /// and default, every managed device and the targeted users.
+    async fn read_full(&self, journal_mailboxes: &[String]) -> Result<Snapshot, SyncError> {
+        let now = Utc::now();
+        let overlap = chrono::Duration::from_std(self.config.watermark_overlap)
+            .unwrap_or(chrono::Duration::zero());
+        let mark = now - overlap;
+        let ex = &self.exchange;
+        let exchange_reads = async {
+            tokio::try_join!(
+                ex.list_devices(),
+                ex.cas_mailboxes_with_devices(),
+                ex.organization_settings(),
+                ex.device_access_rules()
+            )
+        };
+        let intune_reads = async {
+            tokio::join!(
+                self.intune.managed_devices(None),
+                self.intune.group_members(
+                    &self.settings.included_groups,
+                    &self.settings.excluded_groups
+                )
+            )
+        };
+        let (exchange, (managed, members)) = tokio::join!(exchange_reads, intune_reads);
+        // A failed Exchange read aborts before anything is written.
+        let (devices, cas, org_settings, rules) = exchange?;
+        let members = if self.settings.enabled {
+            members?
+        } else {
+            Default::default()
+        };
+        let (managed, complete_ids, intune_error) = match managed {
+            Ok(m) => (m, None, None),
+            Err(e) => {
+                tracing::warn!(error = %e, "full sync: the Intune inventory could not be read");
+                (Vec::new(), Some(HashSet::new()), Some(e.to_string()))
+            }
+        };
+
+        let allowed_now = devices
+            .iter()
+            .filter(|d| d.device_access_state == DeviceAccessState::Allowed)
+            .count();
+        let devices_seen = devices.len();
+        let mut mailboxes: Vec<MailboxData> = Vec::with_capacity(cas.len());
+        let mut by_key: HashMap<String, usize> = HashMap::new();
+        for c in cas {
+            let idx = mailboxes.len();
+            for key in [
+                Some(&c.identity),
+                Some(&c.name),
+                c.sam_account_name.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                by_key.entry(key.to_ascii_lowercase()).or_insert(idx);
+            }
+            mailboxes.push(MailboxData {
+                cas: c,
+                devices: Vec::new(),
+                complete: true,
+            });
+        }
+        let mut orphans: BTreeMap<String, Vec<MobileDevice>> = BTreeMap::new();
+        for d in devices {
+            let key = mailbox_key_of(&d);
+            match by_key.get(&key) {
+                Some(&i) => mailboxes[i].devices.push(d),
+                None => orphans.entry(key).or_default().push(d),
+            }
+        }
+        // Mailboxes the connector owns entries on (or journaled) but that the listing did not return.
+        let owned_mailboxes: Vec<String> = self
+            .db(|s| s.all_owned_entries())
+            .await?
+            .into_iter()
+            .map(|e| e.mailbox)
+            .chain(journal_mailboxes.iter().cloned())
+            .collect();
+        let mut extra: BTreeMap<String, Vec<MobileDevice>> = orphans;
+        for m in owned_mailboxes {
+            let key = m.to_ascii_lowercase();
+            if !by_key.contains_key(&key) {
+                extra.entry(m).or_default();
+            }
+        }
+        let extra_read = self
+            .read_cas_mailboxes(extra.keys().cloned().collect())
+            .await?;
+        for (key, devs) in extra {
+            match extra_read.get(&key.to_ascii_lowercase()) {
+                Some(c) => mailboxes.push(MailboxData {
+                    cas: c.clone(),
+                    devices: devs,
+                    complete: true,
+                }),
+                None if !devs.is_empty() => {
+                    tracing::warn!(mailbox = %key, devices = devs.len(), "full sync: no CAS mailbox for these partnerships; skipped");
+                }
+                None => {
+                    // The mailbox is gone: so are the entries the connector had on it.
+                    let mailbox = key.clone();
+                    self.db(move |s| {
+                        for e in s.owned_entries(&mailbox)? {
+                            s.forget_owned(&e.mailbox, e.list, &e.device_id)?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                }
+            }
+        }
+
+        Ok(Snapshot {
+            org: OrgAccess {
+                default_access_level: org_settings.default_access_level,
+                rules,
+            },
+            mailboxes,
+            managed,
+            complete_ids,
+            intune_error,
+            targeting: Targeting::new(members.included_users, members.excluded_users),
+            exchange_mark: mark,
+            intune_mark: mark,
+            allowed_now,
+            devices_seen,
+        })
+    }
+
+    /// Reads what changed: partnerships changed since the Exchange watermark, managed devices changed
+    /// since the Intune watermark, and just the mailboxes (and Intune records) of those devices.
+    async fn read_quick(&self, journal_mailboxes: &[String]) -> Result<Snapshot, SyncError> {
+        let now = Utc::now();
+        let overlap = chrono::Duration::from_std(self.config.watermark_overlap)
+            .unwrap_or(chrono::Duration::zero());
+        let mark = now - overlap;
+        let ex_since = self.watermark(WATERMARK_EXCHANGE).await?.unwrap_or(mark);
+        let in_since = self.watermark(WATERMARK_INTUNE).await?.unwrap_or(mark);
+        let ex = &self.exchange;
+        let exchange_reads = async {
+            tokio::try_join!(
+                ex.list_devices_changed_since(ex_since),
+                ex.organization_settings(),
+                ex.device_access_rules()
+            )
+        };
+        let intune_reads = async {
+            tokio::join!(
+                self.intune.managed_devices_changed_since(in_since),
+                self.intune.group_members(
+                    &self.settings.included_groups,
+                    &self.settings.excluded_groups
+                )
+            )
+        };
+        let (exchange, (changed_records, members)) = tokio::join!(exchange_reads, intune_reads);
+        let (changed_devices, org_settings, rules) = exchange?;
+        let members = if self.settings.enabled {
+            members?
+        } else {
+            Default::default()
+        };
+        let mut intune_error = None;
+        let mut managed: Vec<ManagedDevice> = match changed_records {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "quick sync: changed Intune records could not be read");
+                intune_error = Some(e.to_string());
+                Vec::new()
+            }
+        };
+        let intune_changed: HashSet<String> = managed
+            .iter()
+            .filter_map(|m| m.eas_device_id.as_deref())
+            .map(str::to_ascii_lowercase)
+            .collect();
+
+        // Skip partnerships whose change is the one the connector made: same state as recorded after
+        // the last run, and no Intune change (so a quick sync after a full one costs what changed).
+        let mut keys: BTreeMap<String, Vec<MobileDevice>> = BTreeMap::new();
+        for d in changed_devices {
+            keys.entry(mailbox_key_of(&d)).or_default().push(d);
+        }
+        let mut by_mailbox: BTreeMap<String, (Vec<MobileDevice>, bool)> = BTreeMap::new();
+        for (key, devs) in keys {
+            let k = key.clone();
+            let inventory = self.db(move |s| s.inventory_for_mailbox(&k)).await?;
+            let known: HashMap<String, DeviceAccessState> = inventory
+                .into_iter()
+                .map(|r| (r.device_id.to_ascii_lowercase(), r.access_state))
+                .collect();
+            let keep: Vec<MobileDevice> = devs
+                .into_iter()
+                .filter(|d| {
+                    let id = d.device_id.to_ascii_lowercase();
+                    intune_changed.contains(&id) || known.get(&id) != Some(&d.device_access_state)
+                })
+                .collect();
+            if !keep.is_empty() {
+                by_mailbox.insert(key, (keep, false));
+            }
+        }
+        // Intune changes of partnerships not in the Exchange delta: look the partnerships up.
+        let seen: HashSet<String> = by_mailbox
+            .values()
+            .flat_map(|(d, _)| d.iter().map(|d| d.device_id.to_ascii_lowercase()))
+            .collect();
+        let lookups: Vec<String> = intune_changed
+            .iter()
+            .filter(|id| !seen.contains(*id) && filter_safe(id))
+            .cloned()
+            .collect();
+        for chunk in lookups.chunks(EXCHANGE_LOOKUP_BATCH) {
+            let filter = chunk
+                .iter()
+                .map(|id| format!("DeviceId -eq '{id}'"))
+                .collect::<Vec<_>>()
+                .join(" -or ");
+            for d in ex.list_devices_filtered(&filter).await? {
+                by_mailbox
+                    .entry(mailbox_key_of(&d))
+                    .or_insert_with(|| (Vec::new(), false))
+                    .0
+                    .push(d);
+            }
+        }
+        // Mailboxes of interrupted changes: every partnership, so stale entries can go too.
+        for m in journal_mailboxes {
+            let devices = ex.mailbox_devices(m).await?;
+            by_mailbox.insert(m.to_ascii_lowercase(), (devices, true));
+        }
+
+        // Intune records of the partnerships whose record did not change: a filtered read that
+        // succeeds is complete for those ids (no record = not enrolled).
+        let mut complete: HashSet<String> = intune_changed.clone();
+        let need: Vec<String> = by_mailbox
+            .values()
+            .flat_map(|(d, _)| d.iter().map(|d| d.device_id.to_ascii_lowercase()))
+            .filter(|id| !intune_changed.contains(id) && filter_safe(id))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in need.chunks(GRAPH_LOOKUP_BATCH) {
+            let filter = chunk
+                .iter()
+                .map(|id| format!("easDeviceId eq '{id}'"))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            match self.intune.managed_devices(Some(&filter)).await {
+                Ok(records) => {
+                    managed.extend(records);
+                    complete.extend(chunk.iter().cloned());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "quick sync: Intune lookup failed; those devices keep their access");
+                    intune_error.get_or_insert(e.to_string());
+                }
+            }
+        }
+
+        let cas = self
+            .read_cas_mailboxes(by_mailbox.keys().cloned().collect())
+            .await?;
+        let mut mailboxes = Vec::new();
+        let mut devices_seen = 0;
+        for (key, (devices, complete_list)) in by_mailbox {
+            match cas.get(&key) {
+                Some(c) => {
+                    devices_seen += devices.len();
+                    mailboxes.push(MailboxData {
+                        cas: c.clone(),
+                        devices,
+                        complete: complete_list,
+                    });
+                }
+                None => tracing::warn!(mailbox = %key, "quick sync: mailbox not found; skipped"),
+            }
+        }
+        let allowed_now = self
+            .db(|s| s.counts_by_state())
+            .await?
+            .get(DeviceAccessState::Allowed.as_str())
+            .copied()
+            .unwrap_or(0) as usize;
+        Ok(Snapshot {
+            org: OrgAccess {
+                default_access_level: org_settings.default_access_level,
+                rules,
+            },
+            mailboxes,
+            managed,
+            complete_ids: Some(complete),
+            intune_error,
+            targeting: Targeting::new(members.included_users, members.excluded_users),
+            exchange_mark: mark,
+            intune_mark: mark,
+            allowed_now,
+            devices_seen,
+        })
+    }
+
+    /// Reads CAS mailboxes one by one (bounded by the pool); a mailbox that does not exist is left out,
+    /// any other failure fails the read. Keys of the result are lowercase.
+    async fn read_cas_mailboxes(
+        &self,
+        identities: Vec<String>,
+    ) -> Result<HashMap<String, CasMailbox>, SyncError> {
+        let parallel = self.exchange.pool().limit().max(1);
+        let mut stream = futures_util::stream::iter(identities)
+            .map(|id| async move {
+                let r = self.exchange.cas_mailbox(&id).await;
+                (id, r)
+            })
+            .buffer_unordered(parallel);
+        let mut out = HashMap::new();
+        while let Some((id, r)) = stream.next().await {
+            match r {
+                Ok(c) => {
+                    out.insert(id.to_ascii_lowercase(), c);
+                }
+                Err(ExchangeError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Settles the changes an interrupted run left open, from what the re-read mailboxes hold now.
+    async fn reconcile_journal(
+        &self,
+        open: Vec<JournalEntry>,
+        snap: &Snapshot,
+    ) -> Result<usize, SyncError> {
+        let lists: HashMap<String, (Vec<String>, Vec<String>)> = snap
+            .mailboxes
+            .iter()
+            .map(|m| {
+                (
+                    m.cas.identity.to_ascii_lowercase(),
+                    (
+                        m.cas.active_sync_allowed_device_ids.clone(),
+                        m.cas.active_sync_blocked_device_ids.clone(),
+                    ),
+                )
+            })
+            .collect();
+        let n = open.len();
+        tracing::info!(
+            entries = n,
+            "reconciling changes left open by an interrupted run"
+        );
+        self.db(move |s| {
+            for entry in open {
+                match lists.get(&entry.change.mailbox.to_ascii_lowercase()) {
+                    Some((allowed, blocked)) => {
+                        s.reconcile_open_entry(
+                            &entry,
+                            allowed,
+                            blocked,
+                            crate::store::OwnedOrigin::Policy,
+                        )?;
+                    }
+                    None => {
+                        // Mailbox gone: nothing of the change can be on its lists any more.
+                        s.reconcile_open_entry(
+                            &entry,
+                            &[],
+                            &[],
+                            crate::store::OwnedOrigin::Policy,
+                        )?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(n)
+    }
+
+    /// The owned entries of the snapshot's mailboxes, by lowercase mailbox identity.
+    async fn owned_for(
+        &self,
+        kind: SyncKind,
+        snap: &Snapshot,
+    ) -> Result<HashMap<String, Owned>, SyncError> {
+        let entries = match kind {
+            SyncKind::Full => self.db(|s| s.all_owned_entries()).await?,
+            SyncKind::Quick => {
+                let names: Vec<String> = snap
+                    .mailboxes
+                    .iter()
+                    .map(|m| m.cas.identity.clone())
+                    .collect();
+                self.db(move |s| {
+                    let mut all = Vec::new();
+                    for n in names {
+                        all.extend(s.owned_entries(&n)?);
+                    }
+                    Ok(all)
+                })
+                .await?
+            }
+        };
+        let mut out: HashMap<String, Owned> = HashMap::new();
+        for e in entries {
+            let o = out.entry(e.mailbox.to_ascii_lowercase()).or_default();
+            o.entries.insert(e.list, &e.device_id);
+            if e.origin == crate::store::OwnedOrigin::Rollout && e.list == ListKind::Allow {
+                o.rollout.insert(e.device_id.to_ascii_lowercase());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies changes in parallel (bounded by the pool): each journaled before it is sent and marked
+    /// done after; owned entries recorded or forgotten once Exchange accepted; one audit row per entry.
+    /// Returns (applied, failed, mailboxes whose change failed).
+    async fn apply_changes(
+        &self,
+        run_id: RunId,
+        changes: &[MailboxChange],
+        rollout: bool,
+        reasons: &HashMap<(String, String), String>,
+    ) -> Result<(usize, usize, HashSet<String>), SyncError> {
+        let sends = AtomicUsize::new(0);
+        let parallel = self.exchange.pool().limit().max(1);
+        let mut stream = futures_util::stream::iter(changes)
+            .map(|c| self.apply_one(run_id, c, rollout, reasons, &sends))
+            .buffer_unordered(parallel);
+        let (mut applied, mut failed, mut failed_mailboxes) = (0, 0, HashSet::new());
+        while let Some(r) = stream.next().await {
+            match r? {
+                Some(Ok(())) => applied += 1,
+                Some(Err(mailbox)) => {
+                    failed += 1;
+                    failed_mailboxes.insert(mailbox.to_ascii_lowercase());
+                }
+                None => {}
+            }
+        }
+        Ok((applied, failed, failed_mailboxes))
+    }
+
+    async fn apply_one(
+        &self,
+        run_id: RunId,
+        change: &MailboxChange,
+        rollout: bool,
+        reasons: &HashMap<(String, String), String>,
+        sends: &AtomicUsize,
+    ) -> Result<Option<Result<(), String>>, SyncError> {
+        let mailbox = change.mailbox.clone();
+        if change.is_empty() {
+            // Only stale ownership to forget: nothing to send.
+            let forget = change.forget_owned.clone();
+            self.db(move |s| {
+                for (list, id) in forget {
+                    forget_any_case(s, &mailbox, list, &id)?;
+                }
+                Ok(())
+            })
+            .await?;
+            return Ok(None);
+        }
+        let journaled = change.clone();
+        let journal_id = self
+            .db(move |s| s.journal_pending(Some(run_id), &journaled))
+            .await?;
+        let edit = DeviceListEdit {
+            allow_add: change.allow_add.clone(),
+            allow_remove: change.allow_remove.clone(),
+            block_add: change.block_add.clone(),
+            block_remove: change.block_remove.clone(),
+        };
+        let result = self.exchange.edit_device_lists(&mailbox, &edit).await;
+        if let Some(n) = self.config.crash_after_sends
+            && sends.fetch_add(1, Ordering::SeqCst) + 1 >= n
+        {
+            return Err(SyncError::SimulatedCrash(n));
+        }
+        let error = result.as_ref().err().map(|e| e.to_string());
+        if let Some(e) = &error {
+            tracing::warn!(mailbox = %mailbox, error = %e, "Exchange refused a list change");
+        }
+        let key = mailbox.to_ascii_lowercase();
+        let why = |id: &str| {
+            reasons
+                .get(&(key.clone(), id.to_ascii_lowercase()))
+                .cloned()
+                .unwrap_or_else(|| {
+                    if rollout {
+                        "rollout: the device was syncing before enforcement started".to_string()
+                    } else {
+                        "the partnership is gone (device reset or removed): the connector withdraws its entry".to_string()
+                    }
+                })
+        };
+        let reasons: HashMap<String, String> = change
+            .allow_add
+            .iter()
+            .chain(&change.allow_remove)
+            .chain(&change.block_add)
+            .chain(&change.block_remove)
+            .map(|id| (id.to_ascii_lowercase(), why(id)))
+            .collect();
+        let change = change.clone();
+        let origin = if rollout {
+            crate::store::OwnedOrigin::Rollout
+        } else {
+            crate::store::OwnedOrigin::Policy
+        };
+        let ok = error.is_none();
+        let actor = self.config.actor.clone();
+        // One transaction: journal done, audit rows, owned entries recorded or forgotten.
+        self.db(move |s| {
+            let why = |id: &str| {
+                reasons
+                    .get(&id.to_ascii_lowercase())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            s.settle_change(
+                journal_id,
+                Some(run_id),
+                &actor,
+                &change,
+                origin,
+                &why,
+                error.as_deref(),
+            )
+        })
+        .await?;
+        Ok(Some(if ok { Ok(()) } else { Err(mailbox) }))
+    }
+
+    /// Records the inventory (with the states the plan produced), the decisions and which were applied.
+    async fn record(
+        &self,
+        run_id: RunId,
+        snap: &Snapshot,
+        decisions: &[Vec<Decision>],
+        plan: &Plan,
+        failed_mailboxes: &HashSet<String>,
+    ) -> Result<(), SyncError> {
+        let now = Utc::now();
+        let after: HashMap<(String, String), DeviceAccessState> = plan
+            .effects
+            .iter()
+            .map(|e| {
+                (
+                    (
+                        e.mailbox.to_ascii_lowercase(),
+                        e.device_id.to_ascii_lowercase(),
+                    ),
+                    e.after,
+                )
+            })
+            .collect();
+        // Devices whose entries this run changed (their decision is now applied).
+        let touched: HashSet<(String, String)> = plan
+            .changes
+            .iter()
+            .flat_map(|c| {
+                let key = c.mailbox.to_ascii_lowercase();
+                c.allow_add
+                    .iter()
+                    .chain(&c.allow_remove)
+                    .chain(&c.block_add)
+                    .chain(&c.block_remove)
+                    .map(move |id| (key.clone(), id.to_ascii_lowercase()))
+            })
+            .collect();
+        let mut inventory = Vec::new();
+        let mut rows = Vec::new();
+        for (m, ds) in snap.mailboxes.iter().zip(decisions) {
+            let key = m.cas.identity.to_ascii_lowercase();
+            let failed = failed_mailboxes.contains(&key);
+            for (d, decision) in m.devices.iter().zip(ds) {
+                let planned = after
+                    .get(&(key.clone(), d.device_id.to_ascii_lowercase()))
+                    .copied()
+                    .unwrap_or(d.device_access_state);
+                let state = if failed {
+                    d.device_access_state
+                } else {
+                    planned
+                };
+                let reason = if state == d.device_access_state {
+                    d.device_access_state_reason
+                } else {
+                    DeviceAccessStateReason::Individual
+                };
+                inventory.push(InventoryRecord {
+                    mailbox: m.cas.identity.clone(),
+                    device_id: d.device_id.clone(),
+                    device_type: d.device_type.clone(),
+                    device_model: d.device_model.clone(),
+                    first_seen: now,
+                    last_seen: now,
+                    access_state: state,
+                    access_reason: reason,
+                });
+                let agrees = !failed
+                    && touched.contains(&(key.clone(), d.device_id.to_ascii_lowercase()))
+                    && decision
+                        .desired
+                        .expected_state()
+                        .is_some_and(|want| want == state);
+                rows.push((
+                    m.cas.identity.clone(),
+                    d.device_id.clone(),
+                    decision.clone(),
+                    agrees,
+                ));
+            }
+        }
+        self.db(move |s| {
+            s.upsert_inventory(&inventory)?;
+            let batch: Vec<(&str, &str, &Decision)> = rows
+                .iter()
+                .map(|(m, d, decision, _)| (m.as_str(), d.as_str(), decision))
+                .collect();
+            s.record_decisions(Some(run_id), now, &batch)?;
+            // `applied_at` only for the devices this run changed (one durable write each; the store
+            // has no batch form yet), and only when there are few: a first full sync skips it.
+            let agreeing: Vec<&(String, String, Decision, bool)> =
+                rows.iter().filter(|r| r.3).collect();
+            if agreeing.len() <= MARK_APPLIED_MAX {
+                for (mailbox, device_id, _, _) in agreeing {
+                    s.mark_decision_applied(mailbox, device_id, now)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Forgets an owned entry whatever the case it was recorded in (Exchange compares DeviceIds without
+/// regard to case; the planner lowercases them).
+fn forget_any_case(
+    s: &Store,
+    mailbox: &str,
+    list: ListKind,
+    device_id: &str,
+) -> Result<(), StoreError> {
+    if !s.forget_owned(mailbox, list, device_id)? {
+        for e in s.owned_entries(mailbox)? {
+            if e.list == list && e.device_id.eq_ignore_ascii_case(device_id) {
+                s.forget_owned(mailbox, list, &e.device_id)?;
+            }
+        }
+    }
+    Ok(())
+}

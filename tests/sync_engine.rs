@@ -1,0 +1,785 @@
+//! The sync engine against the lab over loopback: convergence, quick sync, guard, partial reads,
+//! crash safety, throttling and token expiry, and one run through the PowerShell bridge stand-in.
+
+mod common;
+
+use common::{TestLab, client, generated_lab, small_lab};
+use exchange_connector::bridge_protocol::Authentication;
+use exchange_connector::exchange::CasServer;
+use exchange_connector::lab::faults::{Storm, Surface};
+use exchange_connector::model::exchange::DeviceAccessState;
+use exchange_connector::oauth::ClientCredential;
+use exchange_connector::policy::{DesiredAccess, ListKind, PolicySettings};
+use exchange_connector::secret::Secret;
+use exchange_connector::sync::cli::{ExchangeTransport, SyncSetup, format_report};
+use exchange_connector::sync::{
+    RunOptions, SyncConfig, SyncEngine, SyncKind, SyncOutcome, status_report,
+};
+use serde_json::json;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const CONFIRM: RunOptions = RunOptions {
+    dry_run: false,
+    confirm_guard: true,
+    rollout: false,
+};
+const PLAIN: RunOptions = RunOptions {
+    dry_run: false,
+    confirm_guard: false,
+    rollout: false,
+};
+
+fn policy(lab: &TestLab) -> PolicySettings {
+    PolicySettings {
+        enabled: true,
+        included_groups: lab.endpoints.policy.included_groups.clone(),
+        excluded_groups: lab.endpoints.policy.excluded_groups.clone(),
+        unmanaged_default_access: lab.state.org().settings.default_access_level,
+        ..PolicySettings::default()
+    }
+}
+
+fn setup(lab: &TestLab, db: &Path, transport: ExchangeTransport, runspaces: usize) -> SyncSetup {
+    let e = &lab.endpoints;
+    SyncSetup {
+        login_base: e.login_base.clone(),
+        tenant: e.tenant_id.clone(),
+        client_id: e.client_id.clone(),
+        credential: ClientCredential::Secret(Secret::new(e.client_secret.clone())),
+        graph_base: e.graph_base.clone(),
+        graph_scope: "https://graph.microsoft.com/.default".into(),
+        graph_page_size: 1000,
+        graph_max_attempts: 3,
+        extra_ca: Some(e.ca_cert_pem.clone().into()),
+        exchange: transport,
+        runspaces,
+        store_path: db.to_path_buf(),
+        settings: policy(lab),
+        config: SyncConfig {
+            watermark_overlap: Duration::ZERO,
+            actor: "TEST\\svc-eas".into(),
+            crash_after_sends: None,
+        },
+    }
+}
+
+fn rest(lab: &TestLab) -> ExchangeTransport {
+    ExchangeTransport::Rest {
+        base_url: lab.endpoints.exchange_rest_base.clone(),
+        scope: "https://outlook.office365.com/.default".into(),
+    }
+}
+
+fn engine(lab: &TestLab) -> SyncEngine {
+    engine_with(lab, |_| {})
+}
+
+fn engine_with(lab: &TestLab, tweak: impl FnOnce(&mut SyncSetup)) -> SyncEngine {
+    let mut s = setup(lab, &lab.dir.path().join("state.db"), rest(lab), 4);
+    tweak(&mut s);
+    s.build().expect("engine builds")
+}
+
+/// Every device's state and the lists, by (mailbox, device id).
+fn states(lab: &TestLab) -> BTreeMap<(String, String), DeviceAccessState> {
+    let org = lab.state.org();
+    org.mailboxes
+        .iter()
+        .flat_map(|m| {
+            m.devices.iter().map(|d| {
+                (
+                    (m.cas.identity.clone(), d.device.device_id.clone()),
+                    d.device.device_access_state,
+                )
+            })
+        })
+        .collect()
+}
+
+type Lists = BTreeMap<String, (Vec<String>, Vec<String>)>;
+
+fn lists(lab: &TestLab) -> Lists {
+    lab.state
+        .org()
+        .mailboxes
+        .iter()
+        .map(|m| {
+            (
+                m.cas.identity.clone(),
+                (
+                    m.cas.active_sync_allowed_device_ids.clone(),
+                    m.cas.active_sync_blocked_device_ids.clone(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn state_of(lab: &TestLab, device_id: &str) -> DeviceAccessState {
+    states(lab)
+        .into_iter()
+        .find(|((_, d), _)| d == device_id)
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("no device {device_id}"))
+}
+
+/// Every decided device is in the state its decision promises; released (untargeted) devices kept
+/// their state; admin entries are intact; no list holds an entry twice; every entry the connector
+/// added is recorded as owned and every owned entry is on its list; the journal is empty.
+fn assert_converged(
+    lab: &TestLab,
+    engine: &SyncEngine,
+    before: &BTreeMap<(String, String), DeviceAccessState>,
+    admin: &Lists,
+) {
+    let now = states(lab);
+    let mut decided = 0;
+    for ((mailbox, id), state) in &now {
+        let record = engine
+            .with_store(|s| s.last_decision(mailbox, id))
+            .unwrap()
+            .unwrap_or_else(|| panic!("no decision for {mailbox}/{id}"));
+        match record.decision.desired.expected_state() {
+            Some(want) => {
+                decided += 1;
+                assert_eq!(*state, want, "{mailbox}/{id}: {:?}", record.decision);
+            }
+            None if record.decision.desired == DesiredAccess::Release => {
+                if let Some(b) = before.get(&(mailbox.clone(), id.clone())) {
+                    assert_eq!(state, b, "untargeted {mailbox}/{id} was touched");
+                }
+            }
+            None => {}
+        }
+    }
+    assert!(decided > 0);
+    let current = lists(lab);
+    for (mailbox, (allowed, blocked)) in &current {
+        for list in [allowed, blocked] {
+            let unique: HashSet<String> = list.iter().map(|e| e.to_ascii_lowercase()).collect();
+            assert_eq!(
+                unique.len(),
+                list.len(),
+                "{mailbox}: duplicate entry in {list:?}"
+            );
+        }
+        let (admin_allowed, admin_blocked) = admin.get(mailbox).cloned().unwrap_or_default();
+        for e in &admin_allowed {
+            assert!(
+                allowed.contains(e),
+                "{mailbox}: admin allow entry {e} removed"
+            );
+        }
+        for e in &admin_blocked {
+            assert!(
+                blocked.contains(e),
+                "{mailbox}: admin block entry {e} removed"
+            );
+        }
+        let owned = engine.with_store(|s| s.owned_entries(mailbox)).unwrap();
+        let is_owned = |list: ListKind, id: &str| {
+            owned
+                .iter()
+                .any(|o| o.list == list && o.device_id.eq_ignore_ascii_case(id))
+        };
+        for e in allowed.iter().filter(|e| !admin_allowed.contains(e)) {
+            assert!(
+                is_owned(ListKind::Allow, e),
+                "{mailbox}: allow entry {e} not owned (lost)"
+            );
+        }
+        for e in blocked.iter().filter(|e| !admin_blocked.contains(e)) {
+            assert!(
+                is_owned(ListKind::Block, e),
+                "{mailbox}: block entry {e} not owned (lost)"
+            );
+        }
+        for o in &owned {
+            let list = if o.list == ListKind::Allow {
+                allowed
+            } else {
+                blocked
+            };
+            assert!(
+                list.iter().any(|e| e.eq_ignore_ascii_case(&o.device_id)),
+                "{mailbox}: owned {:?} {} not on the list",
+                o.list,
+                o.device_id
+            );
+        }
+    }
+    assert!(
+        engine
+            .with_store(|s| s.open_journal_entries())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn exchange_calls(lab: &TestLab) -> u64 {
+    lab.state.counters.exchange_calls.load(Ordering::Relaxed)
+}
+
+fn exchange_objects(lab: &TestLab) -> u64 {
+    lab.state.counters.exchange_objects.load(Ordering::Relaxed)
+}
+
+async fn control(lab: &TestLab, path: &str, body: serde_json::Value) {
+    let http = client(&lab.endpoints.ca_cert_pem);
+    let url = format!("{}{path}", lab.endpoints.control_base);
+    let res = if path == "/faults" {
+        http.patch(&url).json(&body).send().await.unwrap()
+    } else {
+        http.post(&url).json(&body).send().await.unwrap()
+    };
+    assert!(res.status().is_success(), "{path}: {}", res.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_full_sync_converges_and_a_second_run_applies_nothing() {
+    let lab = small_lab().await;
+    let before = states(&lab);
+    let admin = lists(&lab);
+    let engine = engine(&lab);
+
+    // Dry run first: a plan, nothing applied.
+    let dry = engine
+        .run(
+            SyncKind::Full,
+            RunOptions {
+                dry_run: true,
+                ..PLAIN
+            },
+        )
+        .await;
+    assert_eq!(dry.outcome, SyncOutcome::DryRun, "{}", format_report(&dry));
+    assert!(!dry.plan.changes.is_empty());
+    assert_eq!(states(&lab), before);
+    assert_eq!(lists(&lab), admin);
+
+    let first = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(
+        first.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&first)
+    );
+    assert_eq!(first.devices_seen, 9);
+    assert!(first.changes_applied > 0);
+    assert_converged(&lab, &engine, &before, &admin);
+    // The scenario's cases.
+    assert_eq!(
+        state_of(&lab, "ALICEIPHONE0001"),
+        DeviceAccessState::Allowed
+    );
+    assert_eq!(
+        state_of(&lab, "BOBSAMSUNG00002"),
+        DeviceAccessState::Blocked
+    );
+    assert_eq!(
+        state_of(&lab, "DAVESAMSUNG0004"),
+        DeviceAccessState::Blocked
+    );
+    assert_eq!(
+        state_of(&lab, "ERINIPHONE00005"),
+        DeviceAccessState::Allowed
+    );
+    assert_eq!(
+        state_of(&lab, "FRANKSAMSUNG006"),
+        before[&("frank".into(), "FRANKSAMSUNG006".into())]
+    );
+    assert_eq!(
+        state_of(&lab, "HEIDISAMSUNG008"),
+        DeviceAccessState::Blocked
+    );
+    assert_eq!(
+        state_of(&lab, "GRACEIPHONE0007"),
+        DeviceAccessState::Allowed
+    );
+    // The audit trail names who and why.
+    let audit = engine.with_store(|s| s.recent_changes(100)).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.entry.device_id == "BOBSAMSUNG00002" && a.entry.actor == "TEST\\svc-eas")
+    );
+
+    let calls = exchange_calls(&lab);
+    let second = engine.run(SyncKind::Full, PLAIN).await;
+    assert_eq!(
+        second.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&second)
+    );
+    assert_eq!(second.changes_planned, 0, "{}", format_report(&second));
+    assert_eq!(second.changes_applied, 0);
+    assert!(
+        exchange_calls(&lab) - calls <= 4,
+        "a no-change full sync only reads"
+    );
+    assert_converged(&lab, &engine, &before, &admin);
+
+    let status = engine.with_store(status_report).unwrap();
+    assert!(status.last_full_sync.is_some());
+    assert!(status.held_plan.is_none());
+    assert_eq!(status.devices_by_state.values().sum::<u64>(), 9);
+    assert!(status.to_text().contains("last full sync"));
+    serde_json::to_string(&status).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_org_converges_and_quick_sync_costs_what_changed() {
+    let lab = generated_lab(300, 700, 7).await;
+    let before = states(&lab);
+    let admin = lists(&lab);
+    let engine = engine(&lab);
+
+    let (c0, o0) = (exchange_calls(&lab), exchange_objects(&lab));
+    let first = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(
+        first.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&first)
+    );
+    let (full_calls, full_objects) = (exchange_calls(&lab) - c0, exchange_objects(&lab) - o0);
+    assert_converged(&lab, &engine, &before, &admin);
+    // Watermarks have a resolution of one second: let the first run's own changes fall behind it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = engine.run(SyncKind::Full, PLAIN).await;
+    assert_eq!(second.changes_planned, 0, "{}", format_report(&second));
+
+    // A compliant, allowed device of a targeted user turns noncompliant; the user adds a new phone.
+    let (mailbox, device) = states(&lab)
+        .into_iter()
+        .find_map(|((m, d), s)| {
+            let r = engine.with_store(|st| st.last_decision(&m, &d)).unwrap()?;
+            (s == DeviceAccessState::Allowed
+                && r.decision.desired == DesiredAccess::Allow
+                && r.decision.reason.as_str() == "compliant")
+                .then_some((m, d))
+        })
+        .expect("a compliant device");
+    control(
+        &lab,
+        &format!("/managed-devices/{device}/compliance"),
+        json!({"complianceState": "noncompliant"}),
+    )
+    .await;
+    control(
+        &lab,
+        "/partnerships",
+        json!({"mailbox": mailbox, "deviceId": "NEWPHONE0000001", "deviceType": "iPhone",
+               "deviceModel": "iPhone16C1"}),
+    )
+    .await;
+    let before_quick = states(&lab);
+    let (c1, o1) = (exchange_calls(&lab), exchange_objects(&lab));
+    let quick = engine.run(SyncKind::Quick, PLAIN).await;
+    assert_eq!(quick.kind, SyncKind::Quick);
+    assert_eq!(
+        quick.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&quick)
+    );
+    let (quick_calls, quick_objects) = (exchange_calls(&lab) - c1, exchange_objects(&lab) - o1);
+    assert_eq!(state_of(&lab, &device), DeviceAccessState::Blocked);
+    assert_eq!(
+        state_of(&lab, "NEWPHONE0000001"),
+        DeviceAccessState::Blocked
+    );
+    println!(
+        "full: {full_calls} calls / {full_objects} objects; quick: {quick_calls} calls / {quick_objects} objects"
+    );
+    assert!(
+        quick_calls * 5 < full_calls,
+        "quick {quick_calls} vs full {full_calls}"
+    );
+    assert!(
+        quick_objects * 20 < full_objects,
+        "quick {quick_objects} vs full {full_objects}"
+    );
+    assert!(quick.devices_seen <= 5, "{}", format_report(&quick));
+    assert_converged(&lab, &engine, &before_quick, &admin);
+
+    // Nothing changed since: the next quick sync sends nothing.
+    let idle = engine.run(SyncKind::Quick, PLAIN).await;
+    assert_eq!(idle.outcome, SyncOutcome::Succeeded);
+    assert_eq!(idle.changes_planned, 0, "{}", format_report(&idle));
+
+    let status = engine.with_store(status_report).unwrap();
+    assert!(status.last_quick_sync.is_some() && status.last_full_sync.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guard_stops_a_run_when_graph_returns_no_devices() {
+    let lab = generated_lab(60, 140, 11).await;
+    let engine = engine(&lab);
+    let first = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(
+        first.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&first)
+    );
+    let converged = states(&lab);
+    let converged_lists = lists(&lab);
+
+    lab.state.tenant_mut().managed_devices.clear();
+    let held = engine.run(SyncKind::Full, PLAIN).await;
+    assert_eq!(
+        held.outcome,
+        SyncOutcome::HeldByGuard,
+        "{}",
+        format_report(&held)
+    );
+    assert!(held.plan.restricted > 0);
+    assert!(held.error.as_deref().unwrap_or("").contains("--confirm"));
+    assert_eq!(states(&lab), converged, "a held plan applies nothing");
+    assert_eq!(lists(&lab), converged_lists);
+    let status = engine.with_store(status_report).unwrap();
+    let plan = status.held_plan.clone().expect("held plan stored");
+    assert_eq!(plan.summary.restricted, held.plan.restricted);
+    assert!(status.to_text().contains("HELD PLAN"));
+
+    // The quick sync holds too (its base is the whole inventory).
+    let dry = engine
+        .run(
+            SyncKind::Full,
+            RunOptions {
+                dry_run: true,
+                ..PLAIN
+            },
+        )
+        .await;
+    assert_eq!(dry.outcome, SyncOutcome::DryRun);
+    assert!(dry.warnings.iter().any(|w| w.contains("held")));
+
+    // The admin confirms: applied, and the held plan is cleared.
+    let confirmed = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(
+        confirmed.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&confirmed)
+    );
+    assert!(confirmed.changes_applied > 0);
+    assert!(engine.held_plan().unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_storm_mid_paging_blocks_nothing() {
+    let lab = small_lab().await;
+    let engine = engine_with(&lab, |s| s.graph_page_size = 2);
+    let first = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(
+        first.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&first)
+    );
+    let converged = states(&lab);
+
+    // Alice's phone turns noncompliant, but the Graph read will fail half-way.
+    lab.state
+        .tenant_mut()
+        .managed_devices
+        .iter_mut()
+        .filter(|d| d.eas_device_id.as_deref() == Some("ALICEIPHONE0001"))
+        .for_each(|d| {
+            d.compliance_state =
+                Some(exchange_connector::model::intune::ComplianceState::Noncompliant)
+        });
+    lab.state.faults().graph_latency_ms = 30;
+    let start = lab.state.counters.graph_requests.load(Ordering::Relaxed);
+    let storm = {
+        let state = lab.state.clone();
+        tokio::spawn(async move {
+            while state.counters.graph_requests.load(Ordering::Relaxed) < start + 3 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            state.faults().storms.push(Storm {
+                surface: Surface::Graph,
+                status: 503,
+                remaining: 1000,
+                retry_after_seconds: 0,
+            });
+        })
+    };
+    let run = engine.run(SyncKind::Full, PLAIN).await;
+    storm.await.unwrap();
+    assert_ne!(
+        run.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&run)
+    );
+    for (key, state) in states(&lab) {
+        if converged[&key] == DeviceAccessState::Allowed {
+            assert_eq!(
+                state,
+                DeviceAccessState::Allowed,
+                "{key:?} was restricted on a partial read"
+            );
+        }
+    }
+    lab.state.faults().storms.clear();
+    lab.state.faults().graph_latency_ms = 0;
+    // Once Graph answers again, the positive fact blocks the phone.
+    let after = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(
+        after.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&after)
+    );
+    assert_eq!(
+        state_of(&lab, "ALICEIPHONE0001"),
+        DeviceAccessState::Blocked
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exchange_read_failure_applies_nothing() {
+    let lab = small_lab().await;
+    let before = states(&lab);
+    let admin = lists(&lab);
+    let engine = engine(&lab);
+    lab.state.faults().storms.push(Storm {
+        surface: Surface::ExchangeRest,
+        status: 400,
+        remaining: 1,
+        retry_after_seconds: 0,
+    });
+    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(run.outcome, SyncOutcome::Failed, "{}", format_report(&run));
+    assert_eq!(run.changes_applied, 0);
+    assert_eq!(states(&lab), before);
+    assert_eq!(lists(&lab), admin);
+    assert!(
+        engine
+            .with_store(|s| s.all_owned_entries())
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        engine
+            .with_store(|s| s.watermark("sync.exchange_devices"))
+            .unwrap()
+            .is_none()
+    );
+    let status = engine.with_store(status_report).unwrap();
+    assert_eq!(status.last_run.unwrap().outcome, "failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashes_during_apply_lose_nothing_and_apply_nothing_twice() {
+    let lab = generated_lab(80, 200, 3).await;
+    let before = states(&lab);
+    let admin = lists(&lab);
+    let mut engine = engine(&lab);
+    // Killed after N changes were sent, several times.
+    for (i, n) in [1, 4, 9, 17].into_iter().enumerate() {
+        engine.config_mut().crash_after_sends = Some(n);
+        let run = engine.run(SyncKind::Full, CONFIRM).await;
+        assert_eq!(run.outcome, SyncOutcome::Failed);
+        // Each run first settles what the previous one left open.
+        assert!(
+            i == 0 || run.journal_reconciled > 0,
+            "run {i}: {}",
+            format_report(&run)
+        );
+        assert!(run.error.unwrap().contains("simulated crash"));
+    }
+    assert!(
+        !engine
+            .with_store(|s| s.open_journal_entries())
+            .unwrap()
+            .is_empty()
+    );
+    engine.config_mut().crash_after_sends = None;
+    let status = engine.with_store(status_report).unwrap();
+    assert!(status.open_journal_entries > 0);
+    // Dropped mid-apply (slow Exchange, the future abandoned like a killed task).
+    lab.state.faults().exchange_latency_ms = 40;
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(700),
+        engine.run(SyncKind::Full, CONFIRM),
+    )
+    .await;
+    assert!(dropped.is_err(), "the run was cut off");
+    lab.state.faults().exchange_latency_ms = 0;
+
+    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(
+        run.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&run)
+    );
+    assert_converged(&lab, &engine, &before, &admin);
+    let again = engine.run(SyncKind::Full, PLAIN).await;
+    assert_eq!(again.changes_planned, 0, "{}", format_report(&again));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_token_expiry_mid_run_still_converge() {
+    let lab = generated_lab(80, 200, 5).await;
+    let before = states(&lab);
+    let admin = lists(&lab);
+    let engine = engine(&lab);
+    lab.state.faults().exchange_latency_ms = 15;
+    let disturb = {
+        let lab_control = lab.endpoints.control_base.clone();
+        let ca = lab.endpoints.ca_cert_pem.clone();
+        let state = lab.state.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let http = client(&ca);
+            let res = http
+                .post(format!("{lab_control}/tokens/expire"))
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success());
+            let mut faults = state.faults();
+            for surface in [Surface::Graph, Surface::ExchangeRest] {
+                faults.storms.push(Storm {
+                    surface,
+                    status: 429,
+                    remaining: 3,
+                    retry_after_seconds: 1,
+                });
+            }
+        })
+    };
+    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    disturb.await.unwrap();
+    assert_eq!(
+        run.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&run)
+    );
+    lab.state.faults().exchange_latency_ms = 0;
+    // A run that the storm hit part-way may leave refused changes: the next run settles them.
+    let again = engine.run(SyncKind::Full, PLAIN).await;
+    assert_eq!(
+        again.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&again)
+    );
+    assert_converged(&lab, &engine, &before, &admin);
+    assert!(lab.state.counters.token_requests.load(Ordering::Relaxed) >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_allow_lists_what_syncs_before_enforcing() {
+    let lab = small_lab().await;
+    let engine = engine(&lab);
+    let before = states(&lab);
+    let run = engine
+        .run(
+            SyncKind::Full,
+            RunOptions {
+                rollout: true,
+                ..CONFIRM
+            },
+        )
+        .await;
+    assert_eq!(
+        run.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&run)
+    );
+    assert!(run.rollout_entries > 0);
+    // Dave's unenrolled phone was syncing: grandfathered, still allowed. Bob's is reported
+    // noncompliant: blocked anyway.
+    assert_eq!(
+        before[&("dave".into(), "DAVESAMSUNG0004".into())],
+        DeviceAccessState::Allowed
+    );
+    assert_eq!(
+        state_of(&lab, "DAVESAMSUNG0004"),
+        DeviceAccessState::Allowed
+    );
+    assert_eq!(
+        state_of(&lab, "BOBSAMSUNG00002"),
+        DeviceAccessState::Blocked
+    );
+    // A new, unmanaged phone is blocked.
+    control(
+        &lab,
+        "/partnerships",
+        json!({"mailbox": "dave", "deviceId": "DAVENEWPHONE001", "deviceType": "iPhone"}),
+    )
+    .await;
+    let quick = engine.run(SyncKind::Quick, CONFIRM).await;
+    assert_eq!(
+        quick.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&quick)
+    );
+    assert_eq!(
+        state_of(&lab, "DAVENEWPHONE001"),
+        DeviceAccessState::Blocked
+    );
+    assert_eq!(
+        state_of(&lab, "DAVESAMSUNG0004"),
+        DeviceAccessState::Allowed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_sync_through_the_powershell_bridge_stand_in() {
+    let lab = small_lab().await;
+    let before = states(&lab);
+    let admin = lists(&lab);
+    let cas = &lab.endpoints.cas_servers[0];
+    let port = cas.base_url.rsplit(':').next().unwrap();
+    let transport = ExchangeTransport::Bridge {
+        program: env!("CARGO_BIN_EXE_exchange-connector-lab").into(),
+        prefix_args: [
+            "pwsh",
+            "--ca-file",
+            &lab.endpoints.ca_cert_pem,
+            "-NoProfile",
+            "-NonInteractive",
+            "-File",
+            "exchange-bridge.ps1",
+        ]
+        .map(String::from)
+        .to_vec(),
+        server: CasServer {
+            name: cas.name.clone(),
+            fqdn: cas.fqdn.clone(),
+            connection_uri: format!("https://{}:{port}/PowerShell/", cas.fqdn),
+        },
+        authentication: Authentication::Basic,
+        user_name: lab.endpoints.service_account.user.clone(),
+        password: Secret::new(lab.endpoints.service_account.password.clone()),
+        failover: true,
+    };
+    let engine = setup(&lab, &lab.dir.path().join("bridge.db"), transport, 2)
+        .build()
+        .unwrap();
+    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(
+        run.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&run)
+    );
+    assert_converged(&lab, &engine, &before, &admin);
+    let again = engine.run(SyncKind::Full, PLAIN).await;
+    assert_eq!(again.changes_planned, 0);
+    engine.shutdown().await;
+}
