@@ -9,8 +9,18 @@ mod common;
 mod config_show;
 #[path = "service/configure.rs"]
 mod configure;
+#[path = "service/diagnose.rs"]
+mod diagnose;
+#[path = "service/handoff.rs"]
+mod handoff;
 #[path = "service/package_create.rs"]
 mod package_create;
+#[path = "service/run.rs"]
+mod run;
+#[path = "service/service_ctl.rs"]
+mod service_ctl;
+#[path = "service/sync_status.rs"]
+mod sync_status;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -46,6 +56,9 @@ struct Cli {
         default_value = "auto"
     )]
     secret_store: String,
+    /// The worker's control channel (socket path or pipe name), when not the instance's default.
+    #[arg(long, global = true, env = "EXCHANGE_CONNECTOR_CHANNEL", value_name = "ADDRESS")]
+    channel: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,6 +73,19 @@ enum Command {
     /// The configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run the worker: scheduled quick and full syncs, the control channel (until Ctrl-C / SIGTERM /
+    /// the Windows service stop).
+    Run(run::Args),
+    /// Run a sync now (through the running worker when there is one).
+    Sync(sync_status::SyncArgs),
+    /// Last syncs, device counts, the held plan (from the running worker when there is one).
+    Status(sync_status::StatusArgs),
+    /// Check the configured path end to end (one line per check, with a fix for each failure);
+    /// `--bundle FILE.zip` for support; `--user UPN` for "why is this phone blocked?".
+    Diagnose(diagnose::Args),
+    /// The Windows service of this instance.
+    #[command(subcommand)]
+    Service(service_ctl::ServiceCommand),
     /// Print docs/settings.md, generated from the settings registry.
     #[command(hide = true)]
     SettingsDoc,
@@ -93,11 +119,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         print!("{}", exchange_connector::settings::settings_doc());
         return Ok(());
     }
-    let ctx = common::Context::new(cli.config_dir, cli.instance, &cli.secret_store)?;
+    let mut ctx = common::Context::new(cli.config_dir, cli.instance, &cli.secret_store)?;
+    ctx.channel = cli.channel;
     match cli.command {
         Command::Configure(args) => configure::run(&ctx, args),
         Command::Package(PackageCommand::Create(args)) => package_create::run(args),
         Command::Config(ConfigCommand::Show(args)) => config_show::run(&ctx, args),
+        Command::Run(args) => run::run(&ctx, args),
+        Command::Service(command) => service_ctl::run(&ctx, command),
+        Command::Diagnose(args) => diagnose::run(&ctx, args),
+        Command::Sync(args) => sync_status::sync(&ctx, args),
+        Command::Status(args) => sync_status::status_cmd(&ctx, args),
         Command::SettingsDoc => Ok(()),
     }
 }

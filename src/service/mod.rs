@@ -1,5 +1,10 @@
-//! The worker runtime. For now: the local control channel the setup GUI and the CLI use to talk to
-//! the running worker. (The scheduler, the Windows service and systemd integration come next.)
+//! The worker runtime: the local control channel the setup GUI and the CLI use to talk to the
+//! running worker, the schedule, the worker loop, the production engine set-up, and the Windows
+//! service integration.
 
 pub mod channel;
+pub mod logs;
 pub mod schedule;
+pub mod setup;
+pub mod windows;
+pub mod worker;

@@ -7,11 +7,14 @@ use std::io::BufRead as _;
 use std::path::PathBuf;
 
 /// The resolved global options.
+#[derive(Clone)]
 pub struct Context {
     /// Configuration folder.
     pub config_dir: PathBuf,
     /// Instance name.
     pub instance: String,
+    /// The worker's control channel address, when not the instance's default (`--channel`).
+    pub channel: Option<String>,
     store_kind: StoreKind,
 }
 
@@ -29,6 +32,7 @@ impl Context {
         Ok(Context {
             config_dir,
             instance,
+            channel: None,
             store_kind,
         })
     }
@@ -36,6 +40,16 @@ impl Context {
     /// Opens the secret store (only when a subcommand needs it: opening the OS store can be slow).
     pub fn store(&self) -> anyhow::Result<Box<dyn SecretStore>> {
         Ok(secrets::open(self.store_kind, &self.config_dir)?)
+    }
+}
+
+impl Context {
+    /// Where the worker of this instance listens.
+    pub fn channel_address(&self) -> exchange_connector::service::channel::ChannelAddress {
+        match &self.channel {
+            Some(a) => exchange_connector::service::channel::ChannelAddress(a.clone()),
+            None => exchange_connector::service::channel::ChannelAddress::for_instance(&self.instance),
+        }
     }
 }
 

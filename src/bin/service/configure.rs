@@ -256,16 +256,22 @@ fn from_answers(
         return Err(problems(path, errors));
     };
 
-    // Secrets first: if storing one fails, the configuration file is left as it was.
+    // Secrets first: if storing one fails, the configuration file is left as it was. A running
+    // worker takes them into its own store.
+    let handed = crate::handoff::to_worker(ctx, &secrets)?;
     let store = ctx.store()?;
-    for (key, value) in &secrets {
-        store
-            .set(&ctx.instance, key, value)
-            .with_context(|| format!("storing {key}"))?;
+    if handed.is_none() {
+        for (key, value) in &secrets {
+            store
+                .set(&ctx.instance, key, value)
+                .with_context(|| format!("storing {key}"))?;
+        }
     }
     let file = config.save(&ctx.config_dir)?;
     println!("Configuration written to {}", file.display());
-    if !secrets.is_empty() {
+    if let Some(message) = &handed {
+        println!("Secrets handed to the running worker: {message}");
+    } else if !secrets.is_empty() {
         let names: Vec<&str> = secrets.iter().map(|(k, _)| *k).collect();
         println!(
             "Secrets stored in the {}: {}",
@@ -273,8 +279,10 @@ fn from_answers(
             names.join(", ")
         );
     }
-    for w in missing_secret_warnings(&config, store.as_ref(), &ctx.instance)? {
-        println!("warning: {w}");
+    if handed.is_none() {
+        for w in missing_secret_warnings(&config, store.as_ref(), &ctx.instance)? {
+            println!("warning: {w}");
+        }
     }
     if !secrets_in_file.is_empty() {
         println!(
@@ -478,17 +486,23 @@ fn from_lab(ctx: &Context, path: &Path) -> anyhow::Result<()> {
             package.manifest.certificate_password.clone(),
         ),
     ];
+    let handed = crate::handoff::to_worker(ctx, &secrets)?;
     let store = ctx.store()?;
-    for (key, value) in &secrets {
-        store
-            .set(&ctx.instance, key, value)
-            .with_context(|| format!("storing {key}"))?;
+    if handed.is_none() {
+        for (key, value) in &secrets {
+            store
+                .set(&ctx.instance, key, value)
+                .with_context(|| format!("storing {key}"))?;
+        }
     }
     let file = config.save(&ctx.config_dir)?;
     println!("Configured for the lab: {}", file.display());
     println!(
         "Secrets stored in the {}: {}",
-        store.describe(),
+        match &handed {
+            Some(_) => "running worker's store".to_string(),
+            None => store.describe(),
+        },
         secrets
             .iter()
             .map(|(k, _)| *k)

@@ -1,0 +1,213 @@
+//! The production [`SyncSetup`]: filled from the configuration file and the secret store (tests fill
+//! one from the lab's endpoints file themselves; this module knows nothing of the lab).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::bridge_protocol::Authentication;
+use crate::certificate::ClientCertificate;
+use crate::config::{Config, ExchangeServerType, PowerShellAuthentication};
+use crate::exchange::CasServer;
+use crate::exchange::bridge::BridgeConfig;
+use crate::oauth::ClientCredential;
+use crate::policy::PolicySettings;
+use crate::secret::Secret;
+use crate::secrets::{SecretError, SecretStore};
+use crate::sync::SyncConfig;
+use crate::sync::cli::{ExchangeTransport, SyncSetup};
+
+/// The state database's file name in the configuration folder.
+pub const STATE_DB: &str = "state.db";
+/// The policy file in the configuration folder (JSON of [`PolicySettings`]); without it the worker
+/// takes the retired connector's policy from the tenant.
+pub const POLICY_FILE: &str = "policy.json";
+/// The bridge script's file name.
+pub const BRIDGE_SCRIPT: &str = "exchange-bridge.ps1";
+/// Graph token scope.
+pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+/// Exchange Online token scope (REST `InvokeCommand`).
+pub const EXCHANGE_SCOPE: &str = "https://outlook.office365.com/.default";
+
+/// Why the engine's set-up could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupProblem {
+    /// The secret store failed.
+    #[error("secret store: {0}")]
+    Secrets(#[from] SecretError),
+    /// A secret the configuration needs is not stored.
+    #[error(
+        "{0} is not stored in the secret store; store it with `exchange-connector-service configure` (or the setup)"
+    )]
+    MissingSecret(&'static str),
+    /// The stored client certificate cannot be opened.
+    #[error(
+        "the stored client certificate cannot be opened ({0}); import the connector package again"
+    )]
+    Certificate(String),
+    /// A configured value cannot be used.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The policy file cannot be read.
+    #[error("policy file {path}: {reason}")]
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Where the PowerShell bridge script is: beside the executable, or in the package's share folder.
+pub fn bridge_script_path() -> PathBuf {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let mut candidates = Vec::new();
+    if let Some(dir) = &exe_dir {
+        candidates.push(dir.join(BRIDGE_SCRIPT));
+        candidates.push(dir.join("assets").join(BRIDGE_SCRIPT));
+        candidates.push(dir.join("../share/exchange-connector").join(BRIDGE_SCRIPT));
+    }
+    candidates.push(PathBuf::from("/usr/share/exchange-connector").join(BRIDGE_SCRIPT));
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| candidates[0].clone())
+}
+
+/// The app's credential: the client secret when stored, else the package's certificate.
+pub fn client_credential(
+    store: &dyn SecretStore,
+    instance: &str,
+) -> Result<ClientCredential, SetupProblem> {
+    if let Some(secret) = store.get(instance, "ClientSecret")? {
+        return Ok(ClientCredential::Secret(secret));
+    }
+    let Some(pfx) = store.get(instance, "ClientCertificate")? else {
+        return Err(SetupProblem::MissingSecret("ClientSecret (or ClientCertificate)"));
+    };
+    use base64::Engine as _;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(pfx.expose().trim())
+        .map_err(|e| SetupProblem::Certificate(e.to_string()))?;
+    let password = store
+        .get(instance, "CertificatePassword")?
+        .unwrap_or_else(|| Secret::new(""));
+    let cert = ClientCertificate::from_pfx(&der, &password)
+        .map_err(|e| SetupProblem::Certificate(e.to_string()))?;
+    Ok(ClientCredential::Certificate(Arc::new(cert)))
+}
+
+/// The Exchange transport of a configuration.
+pub fn exchange_transport(
+    config: &Config,
+    store: &dyn SecretStore,
+    instance: &str,
+) -> Result<ExchangeTransport, SetupProblem> {
+    match config.exchange_server_type {
+        ExchangeServerType::Hosted => Ok(ExchangeTransport::Rest {
+            base_url: config.exchange_rest_base.clone(),
+            scope: EXCHANGE_SCOPE.to_string(),
+        }),
+        ExchangeServerType::OnPremises => {
+            let password = store
+                .get(instance, "ExchangePassword")?
+                .ok_or(SetupProblem::MissingSecret("ExchangePassword"))?;
+            let server = CasServer::from_uri(&config.powershell_url())
+                .map_err(|e| SetupProblem::Config(e.to_string()))?;
+            let (default_program, prefix_args) =
+                BridgeConfig::default_host(&bridge_script_path());
+            let program = config.powershell_path.clone().unwrap_or(default_program);
+            Ok(ExchangeTransport::Bridge {
+                program,
+                prefix_args,
+                server,
+                authentication: match config.powershell_authentication {
+                    PowerShellAuthentication::Kerberos => Authentication::Kerberos,
+                    PowerShellAuthentication::Negotiate => Authentication::Negotiate,
+                    PowerShellAuthentication::Basic => Authentication::Basic,
+                },
+                user_name: config.exchange_user.clone(),
+                password,
+                failover: config.is_cas_failover_enabled,
+            })
+        }
+    }
+}
+
+/// The policy from [`POLICY_FILE`], or `None` when there is no such file.
+pub fn policy_from_file(config_dir: &Path) -> Result<Option<PolicySettings>, SetupProblem> {
+    let path = config_dir.join(POLICY_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(SetupProblem::Policy {
+                path,
+                reason: e.to_string(),
+            });
+        }
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| SetupProblem::Policy {
+            path,
+            reason: e.to_string(),
+        })
+}
+
+/// A [`SyncSetup`] from the configuration and the secret store, with `settings` as the policy.
+pub fn sync_setup(
+    config: &Config,
+    store: &dyn SecretStore,
+    instance: &str,
+    config_dir: &Path,
+    settings: PolicySettings,
+) -> Result<SyncSetup, SetupProblem> {
+    let runspaces = if config.enable_parallel_command_support {
+        crate::exchange::pool::parallel_runspaces(
+            Some(config.max_runspaces.max(1) as usize),
+            18,
+            2,
+        )
+    } else {
+        1
+    };
+    Ok(SyncSetup {
+        login_base: config.login_base.clone(),
+        tenant: config.tenant_id.clone(),
+        client_id: config.client_id.clone(),
+        credential: client_credential(store, instance)?,
+        graph_base: config.graph_base.clone(),
+        graph_scope: GRAPH_SCOPE.to_string(),
+        graph_page_size: 1000,
+        graph_max_attempts: 5,
+        extra_ca: config.trusted_ca_file.clone(),
+        exchange: exchange_transport(config, store, instance)?,
+        runspaces,
+        store_path: config_dir.join(STATE_DB),
+        settings,
+        config: SyncConfig {
+            actor: actor(),
+            ..SyncConfig::default()
+        },
+    })
+}
+
+/// `HOST\account` for the audit trail.
+fn actor() -> String {
+    let host = std::env::var("COMPUTERNAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let user = std::env::var("USERNAME")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "exchange-connector".into());
+    format!("{host}\\{user}")
+}

@@ -1,0 +1,715 @@
+//! The long-running worker: runs quick syncs on an interval and a full sync daily ([`Schedule`]), one
+//! run at a time, answers the control channel, and stops cleanly.
+//!
+//! One task (the scheduler loop) owns every run, so two runs never overlap: a sync requested over the
+//! channel while one runs is queued (at most one of each kind) and answered so. The engine is rebuilt
+//! before the next run whenever the configuration or the secrets changed, and when building it fails
+//! (a missing secret, Graph unreachable) the worker keeps serving the channel, so setup can still hand
+//! it the secrets it lacks.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Local, Utc};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::channel::{self, ChannelAddress, ChannelHandler, ProgressEvent, Reply, Request};
+use super::schedule::{Due, Schedule};
+use super::setup::{self, SetupProblem};
+use crate::config::{Config, ConfigError};
+use crate::policy::PolicySettings;
+use crate::secrets::SecretStore;
+use crate::settings;
+use crate::store::RunKind;
+use crate::sync::cli::SetupError;
+use crate::sync::{
+    RunOptions, RunReport, SyncEngine, SyncKind, SyncOutcome, WATERMARK_HELD_PLAN, status_report,
+};
+
+/// Why the worker could not start or build its engine.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The configuration file.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Assembling the engine's set-up.
+    #[error(transparent)]
+    Setup(#[from] SetupProblem),
+    /// Building the engine.
+    #[error(transparent)]
+    Build(#[from] SetupError),
+    /// Reading the policy from the tenant.
+    #[error("cannot read the access policy from Microsoft Graph: {0}")]
+    Policy(#[from] crate::intune::IntuneError),
+    /// The control channel.
+    #[error(transparent)]
+    Channel(#[from] channel::ChannelError),
+}
+
+/// How to run the worker.
+pub struct WorkerOptions {
+    /// Instance name (secret entries, channel address).
+    pub instance: String,
+    /// Configuration folder.
+    pub config_dir: PathBuf,
+    /// The worker's own secret store.
+    pub secrets: Box<dyn SecretStore>,
+    /// Where the control channel listens.
+    pub address: ChannelAddress,
+    /// Overrides the configured quick interval (tests, troubleshooting).
+    pub quick_interval: Option<Duration>,
+    /// How long a stop waits for the run in flight before leaving it to the journal.
+    pub stop_grace: Duration,
+}
+
+impl std::fmt::Debug for WorkerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerOptions")
+            .field("instance", &self.instance)
+            .field("config_dir", &self.config_dir)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A run asked for over the channel.
+#[derive(Debug, Clone, Copy)]
+struct RunRequest {
+    kind: SyncKind,
+    options: RunOptions,
+}
+
+/// The run in flight, for status.
+#[derive(Debug, Clone, Serialize)]
+struct CurrentRun {
+    kind: &'static str,
+    started_at: DateTime<Utc>,
+    phase: String,
+    dry_run: bool,
+}
+
+/// What the worker knows besides the store.
+#[derive(Debug, Default)]
+struct Live {
+    current: Option<CurrentRun>,
+    /// Runs waiting behind the current one (at most one per kind).
+    queued: Vec<SyncKind>,
+    /// Connection state as of the last run or engine build.
+    connection: String,
+    /// The last error (engine build or run).
+    last_error: Option<String>,
+    /// The next scheduled run.
+    next_run: Option<(SyncKind, DateTime<Utc>)>,
+    /// The engine must be rebuilt (configuration or secrets changed).
+    reload: bool,
+    /// The last report, for status.
+    last_report: Option<RunReport>,
+}
+
+struct Shared {
+    instance: String,
+    config_dir: PathBuf,
+    secrets: Box<dyn SecretStore>,
+    events: broadcast::Sender<ProgressEvent>,
+    requests: mpsc::UnboundedSender<RunRequest>,
+    live: Mutex<Live>,
+    /// The store file, for status when no engine is built.
+    store_path: PathBuf,
+}
+
+impl Shared {
+    fn live(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn progress(&self, kind: SyncKind, phase: &str, message: String, run_id: Option<i64>) {
+        if let Some(c) = self.live().current.as_mut() {
+            c.phase = phase.to_string();
+        }
+        // No subscriber is fine: the event is for whoever listens.
+        let _ = self.events.send(ProgressEvent {
+            run_id,
+            kind: wire_kind(kind),
+            phase: phase.to_string(),
+            done: 0,
+            total: None,
+            message,
+        });
+    }
+}
+
+fn wire_kind(kind: SyncKind) -> channel::SyncKind {
+    match kind {
+        SyncKind::Quick => channel::SyncKind::Quick,
+        SyncKind::Full => channel::SyncKind::Full,
+    }
+}
+
+fn engine_kind(kind: channel::SyncKind) -> SyncKind {
+    match kind {
+        channel::SyncKind::Quick => SyncKind::Quick,
+        channel::SyncKind::Full => SyncKind::Full,
+    }
+}
+
+/// The channel's side of the worker.
+struct Handler(Arc<Shared>);
+
+impl ChannelHandler for Handler {
+    async fn handle(&self, request: Request) -> Reply {
+        let shared = self.0.clone();
+        match request {
+            Request::Status => {
+                // The store is SQLite: read it off the async threads.
+                match tokio::task::spawn_blocking(move || status_json(&shared)).await {
+                    Ok(status) => Reply::Status { status },
+                    Err(e) => Reply::Error {
+                        message: format!("status failed: {e}"),
+                    },
+                }
+            }
+            Request::Sync { kind, dry_run } => queue_run(
+                &shared,
+                RunRequest {
+                    kind: engine_kind(kind),
+                    options: RunOptions {
+                        dry_run,
+                        ..RunOptions::default()
+                    },
+                },
+            ),
+            Request::ConfirmHeld => {
+                let held = tokio::task::spawn_blocking(move || held_kind(&shared.store_path)).await;
+                match held {
+                    Ok(Some(kind)) => queue_run(
+                        &self.0,
+                        RunRequest {
+                            kind,
+                            options: RunOptions {
+                                confirm_guard: true,
+                                ..RunOptions::default()
+                            },
+                        },
+                    ),
+                    _ => Reply::Error {
+                        message: "no plan is waiting for confirmation".into(),
+                    },
+                }
+            }
+            Request::CancelHeld => {
+                let path = shared.store_path.clone();
+                let done = tokio::task::spawn_blocking(move || {
+                    crate::store::Store::open(&path)
+                        .and_then(|s| s.set_watermark(WATERMARK_HELD_PLAN, ""))
+                })
+                .await;
+                match done {
+                    Ok(Ok(())) => {
+                        tracing::info!("the held plan was cancelled by the admin");
+                        Reply::Accepted {
+                            message: "the held plan was dropped; the next run plans afresh".into(),
+                        }
+                    }
+                    Ok(Err(e)) => Reply::Error {
+                        message: format!("cannot drop the held plan: {e}"),
+                    },
+                    Err(e) => Reply::Error {
+                        message: format!("cannot drop the held plan: {e}"),
+                    },
+                }
+            }
+            Request::ApplyConfig { values } => apply_config(&shared, values),
+            Request::StoreSecrets { secrets } => store_secrets(&shared, secrets),
+            // The server answers Subscribe itself.
+            Request::Subscribe => Reply::Error {
+                message: "subscribe is handled by the channel".into(),
+            },
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<ProgressEvent> {
+        self.0.events.subscribe()
+    }
+}
+
+fn queue_run(shared: &Shared, request: RunRequest) -> Reply {
+    let mut live = shared.live();
+    let phrase = request.kind.phrase();
+    if let Some(current) = &live.current {
+        if live.queued.contains(&request.kind) {
+            return Reply::Accepted {
+                message: format!(
+                    "a {} is already running and a {phrase} is already queued after it",
+                    current.kind
+                ),
+            };
+        }
+        live.queued.push(request.kind);
+        drop(live);
+        let _ = shared.requests.send(request);
+        return Reply::Accepted {
+            message: format!("a sync is already running; the {phrase} is queued to run after it"),
+        };
+    }
+    drop(live);
+    match shared.requests.send(request) {
+        Ok(()) => Reply::Accepted {
+            message: format!("{phrase} started"),
+        },
+        Err(_) => Reply::Error {
+            message: "the worker is stopping".into(),
+        },
+    }
+}
+
+fn held_kind(store_path: &Path) -> Option<SyncKind> {
+    let store = crate::store::Store::open(store_path).ok()?;
+    let text = store.watermark(WATERMARK_HELD_PLAN).ok()??;
+    let held: crate::sync::HeldPlan = serde_json::from_str(&text).ok()?;
+    Some(held.kind)
+}
+
+fn apply_config(shared: &Shared, values: BTreeMap<String, String>) -> Reply {
+    let config = match Config::from_values(&values) {
+        Ok(c) => c,
+        Err(errors) => {
+            return Reply::Error {
+                message: format!(
+                    "the configuration was not applied:\n{}",
+                    errors
+                        .iter()
+                        .map(|e| format!("  - {e}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+            };
+        }
+    };
+    match config.save(&shared.config_dir) {
+        Ok(path) => {
+            shared.live().reload = true;
+            tracing::info!(file = %path.display(), "a new configuration was applied over the control channel");
+            Reply::Accepted {
+                message: format!(
+                    "configuration saved to {}; it takes effect with the next run",
+                    path.display()
+                ),
+            }
+        }
+        Err(e) => Reply::Error {
+            message: format!("the configuration was not saved: {e}"),
+        },
+    }
+}
+
+fn store_secrets(shared: &Shared, secrets: BTreeMap<String, crate::secret::Secret>) -> Reply {
+    let mut stored = Vec::new();
+    for (key, value) in &secrets {
+        let setting = match settings::lookup(key) {
+            Ok(s) if s.is_secret() => s,
+            Ok(s) => {
+                return Reply::Error {
+                    message: format!("{} is not a secret; apply it as configuration", s.key),
+                };
+            }
+            Err(e) => {
+                return Reply::Error {
+                    message: e.to_string(),
+                };
+            }
+        };
+        if let Err(e) = shared.secrets.set(&shared.instance, setting.key, value) {
+            return Reply::Error {
+                message: format!("storing {}: {e}", setting.key),
+            };
+        }
+        stored.push(setting.key);
+    }
+    shared.live().reload = true;
+    // Names only: never the values.
+    tracing::info!(secrets = %stored.join(", "), store = %shared.secrets.describe(), "secrets stored over the control channel");
+    Reply::Accepted {
+        message: format!(
+            "stored in the worker's {}: {}",
+            shared.secrets.describe(),
+            stored.join(", ")
+        ),
+    }
+}
+
+/// The status the channel returns: the store's report plus what only the running worker knows.
+fn status_json(shared: &Shared) -> serde_json::Value {
+    let live = shared.live();
+    let mut status = serde_json::json!({
+        "instance": shared.instance,
+        "worker": "running",
+        "connection": live.connection,
+        "lastError": live.last_error,
+        "currentRun": live.current,
+        "queued": live.queued.iter().map(|k| k.phrase()).collect::<Vec<_>>(),
+        "nextRun": live.next_run.map(|(k, at)| serde_json::json!({"kind": k.phrase(), "at": at})),
+        "lastReport": live.last_report,
+    });
+    drop(live);
+    let report = crate::store::Store::open(&shared.store_path)
+        .map_err(|e| e.to_string())
+        .and_then(|s| status_report(&s).map_err(|e| e.to_string()));
+    match report {
+        Ok(r) => status["report"] = serde_json::to_value(&r).unwrap_or_default(),
+        Err(e) => status["reportError"] = serde_json::Value::String(e),
+    }
+    status
+}
+
+/// Builds the engine from the configuration and the worker's own secrets, taking the policy from
+/// `policy.json` or else from the tenant's retired-connector settings.
+pub async fn build_engine(
+    config_dir: &Path,
+    secrets: &dyn SecretStore,
+    instance: &str,
+) -> Result<(SyncEngine, Schedule), WorkerError> {
+    let loaded = Config::load(config_dir)?;
+    for w in &loaded.warnings {
+        tracing::warn!("configuration: {w}");
+    }
+    let config = loaded.config;
+    let schedule = Schedule {
+        quick_interval: chrono::Duration::minutes(i64::from(
+            config.quick_sync_interval_minutes.max(1),
+        )),
+        full_at: config.full_sync_time,
+    };
+    let settings = match setup::policy_from_file(config_dir)? {
+        Some(p) => p,
+        None => {
+            // A throwaway engine only to read the tenant's policy with the same clients.
+            let probe = setup::sync_setup(
+                &config,
+                secrets,
+                instance,
+                config_dir,
+                PolicySettings::default(),
+            )?
+            .build()?;
+            let intune = probe.intune();
+            let ca = intune.conditional_access_settings().await?;
+            let legacy = intune.exchange_on_premises_policy().await?;
+            probe.shutdown().await;
+            match ca {
+                Some(ca) => PolicySettings::from_legacy(&ca, legacy.as_ref()),
+                None => {
+                    tracing::warn!(
+                        "no policy file and no policy in the tenant: the access policy is off"
+                    );
+                    PolicySettings::default()
+                }
+            }
+        }
+    };
+    let engine = setup::sync_setup(&config, secrets, instance, config_dir, settings)?.build()?;
+    Ok((engine, schedule))
+}
+
+/// The worker. [`Worker::run`] serves until `stop` turns true.
+pub struct Worker {
+    shared: Arc<Shared>,
+    requests: mpsc::UnboundedReceiver<RunRequest>,
+    address: ChannelAddress,
+    quick_interval: Option<Duration>,
+    stop_grace: Duration,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("instance", &self.shared.instance)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// A worker; nothing runs until [`Worker::run`].
+    pub fn new(options: WorkerOptions) -> Worker {
+        let (events, _) = broadcast::channel(256);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let store_path = options.config_dir.join(setup::STATE_DB);
+        Worker {
+            shared: Arc::new(Shared {
+                instance: options.instance,
+                config_dir: options.config_dir,
+                secrets: options.secrets,
+                events,
+                requests: tx,
+                live: Mutex::new(Live {
+                    connection: "not connected yet".into(),
+                    reload: true,
+                    ..Live::default()
+                }),
+                store_path,
+            }),
+            requests: rx,
+            address: options.address,
+            quick_interval: options.quick_interval,
+            stop_grace: options.stop_grace,
+        }
+    }
+
+    /// Serves the channel and runs the schedule until `stop` turns true; then lets the run in flight
+    /// finish (up to the grace period; the journal covers the rest), closes every Exchange session and
+    /// removes the socket.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> Result<(), WorkerError> {
+        let (channel_stop_tx, channel_stop) = watch::channel(false);
+        let handler = Arc::new(Handler(self.shared.clone()));
+        let address = self.address.clone();
+        // Bind before announcing: a second worker on the same instance fails here.
+        let server = {
+            let address = address.clone();
+            tokio::spawn(async move { channel::serve(&address, handler, channel_stop).await })
+        };
+        tracing::info!(instance = %self.shared.instance, channel = %address.0, "worker started");
+
+        let mut engine: Option<Arc<SyncEngine>> = None;
+        let mut schedule = Schedule::default();
+        let mut retry_at: Option<DateTime<Utc>> = None;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            if server.is_finished() {
+                break;
+            }
+            // (Re)build the engine when needed.
+            let reload = std::mem::take(&mut self.shared.live().reload);
+            if (reload || engine.is_none())
+                && retry_at.is_none_or(|t| reload || Utc::now() >= t)
+            {
+                if let Some(old) = engine.take() {
+                    old.shutdown().await;
+                }
+                match build_engine(
+                    &self.shared.config_dir,
+                    self.shared.secrets.as_ref(),
+                    &self.shared.instance,
+                )
+                .await
+                {
+                    Ok((e, s)) => {
+                        engine = Some(Arc::new(e));
+                        schedule = s;
+                        retry_at = None;
+                        let mut live = self.shared.live();
+                        live.last_error = None;
+                        live.connection = "configured".into();
+                    }
+                    Err(e) => {
+                        let message = crate::error_text::chain(&e);
+                        tracing::error!("the sync engine cannot start: {message}");
+                        let mut live = self.shared.live();
+                        live.last_error = Some(message);
+                        live.connection = "not configured".into();
+                        retry_at = Some(Utc::now() + chrono::Duration::minutes(1));
+                    }
+                }
+            }
+            if let Some(q) = self.quick_interval {
+                schedule.quick_interval =
+                    chrono::Duration::from_std(q).unwrap_or(chrono::Duration::minutes(1));
+            }
+            // What is due next.
+            let (due, mut when) = match &engine {
+                Some(e) => {
+                    let (lq, lf) = last_runs(e).await;
+                    schedule.next(Utc::now(), &Local, lq, lf)
+                }
+                None => (Due::Quick, retry_at.unwrap_or_else(Utc::now)),
+            };
+            if let Some(t) = retry_at {
+                when = when.max(t);
+            }
+            let due_kind = match due {
+                Due::Quick => SyncKind::Quick,
+                Due::Full => SyncKind::Full,
+            };
+            self.shared.live().next_run = Some((due_kind, when));
+            let wait = (when - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            let request = tokio::select! {
+                _ = stop.changed() => break,
+                _ = tokio::time::sleep(wait) => {
+                    if engine.is_none() { continue; }
+                    RunRequest { kind: due_kind, options: RunOptions::default() }
+                }
+                r = self.requests.recv() => match r {
+                    Some(r) => r,
+                    None => break,
+                },
+            };
+            // A reload asked for while waiting applies before this run.
+            if self.shared.live().reload {
+                let _ = self.shared.requests.send(request);
+                continue;
+            }
+            let Some(current) = engine.clone() else {
+                let message = self
+                    .shared
+                    .live()
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "the engine is not built".into());
+                self.shared.progress(
+                    request.kind,
+                    "failed",
+                    format!("{} not started: {message}", request.kind.phrase()),
+                    None,
+                );
+                continue;
+            };
+            let stopped = self.one_run(current, request, &mut stop).await;
+            let failed = self
+                .shared
+                .live()
+                .last_report
+                .as_ref()
+                .is_some_and(|r| r.outcome == SyncOutcome::Failed);
+            // A failed run is retried after the quick interval, not in a tight loop.
+            retry_at = failed.then(|| Utc::now() + schedule.quick_interval);
+            if stopped {
+                break;
+            }
+        }
+        tracing::info!("worker stopping: no new run will start");
+        if let Some(e) = engine.take() {
+            e.shutdown().await;
+        }
+        let _ = channel_stop_tx.send(true);
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) => tracing::warn!("control channel task: {e}"),
+        }
+        tracing::info!("worker stopped; every Exchange session is closed");
+        Ok(())
+    }
+
+    /// Runs one sync; returns true when a stop arrived meanwhile.
+    async fn one_run(
+        &mut self,
+        engine: Arc<SyncEngine>,
+        request: RunRequest,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let kind = request.kind;
+        {
+            let mut live = self.shared.live();
+            live.queued.retain(|k| *k != kind);
+            live.current = Some(CurrentRun {
+                kind: kind.phrase(),
+                started_at: Utc::now(),
+                phase: "starting".into(),
+                dry_run: request.options.dry_run,
+            });
+        }
+        tracing::info!("{} started", kind.phrase());
+        self.shared
+            .progress(kind, "started", format!("{} started", kind.phrase()), None);
+        self.shared.progress(
+            kind,
+            "running",
+            "reading Exchange and Intune, planning and applying".into(),
+            None,
+        );
+        // Polled in place: the engine's run future is not `Send`-general enough to spawn.
+        let task = engine.run(kind, request.options);
+        tokio::pin!(task);
+        let mut stopped = false;
+        let report = tokio::select! {
+            r = &mut task => r,
+            _ = stop.changed() => {
+                stopped = true;
+                tracing::info!("stop requested while a {} runs: letting it finish (at most {} s)", kind.phrase(), self.stop_grace.as_secs());
+                self.shared.progress(kind, "stopping", "the service is stopping; the run in flight finishes first".into(), None);
+                match tokio::time::timeout(self.stop_grace, &mut task).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        // Dropping the run stops it at its next await; the journal holds what was sent.
+                        tracing::warn!("the {} did not finish in time; changes left open are settled by the next run", kind.phrase());
+                        self.shared.live().current = None;
+                        return true;
+                    }
+                }
+            }
+        };
+        log_report(&report);
+        let finished = format!(
+            "{} {}: Devices synced: {}",
+            report.kind.phrase(),
+            outcome_word(report.outcome),
+            report.devices_seen
+        );
+        {
+            let mut live = self.shared.live();
+            live.current = None;
+            live.connection = match report.outcome {
+                SyncOutcome::Failed => format!(
+                    "error: {}",
+                    report.error.clone().unwrap_or_else(|| "run failed".into())
+                ),
+                _ => "connected".into(),
+            };
+            live.last_error = report.error.clone();
+            live.last_report = Some(report.clone());
+        }
+        self.shared
+            .progress(report.kind, "finished", finished, report.run_id);
+        stopped
+    }
+}
+
+fn outcome_word(outcome: SyncOutcome) -> &'static str {
+    match outcome {
+        SyncOutcome::Succeeded => "succeeded",
+        SyncOutcome::HeldByGuard => "held for confirmation",
+        SyncOutcome::DryRun => "dry run",
+        SyncOutcome::Failed => "failed",
+    }
+}
+
+/// The lines admins grep for.
+fn log_report(report: &RunReport) {
+    let phrase = report.kind.phrase();
+    match report.outcome {
+        SyncOutcome::Failed => tracing::error!(
+            "{phrase} failed after {} ms: {}",
+            report.duration_ms,
+            report.error.as_deref().unwrap_or("unknown error")
+        ),
+        outcome => tracing::info!(
+            "{phrase} {}. Devices synced: {}. Mailboxes: {}. Changes applied: {}, failed: {}. Duration: {} ms",
+            outcome_word(outcome),
+            report.devices_seen,
+            report.mailboxes_seen,
+            report.changes_applied,
+            report.changes_failed,
+            report.duration_ms
+        ),
+    }
+    for w in &report.warnings {
+        tracing::warn!("{phrase}: {w}");
+    }
+}
+
+/// The last successful quick and full sync times.
+async fn last_runs(engine: &SyncEngine) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let at = |kind| {
+        engine.with_store(|s| {
+            s.last_successful_run(kind)
+                .ok()
+                .flatten()
+                .map(|r| r.started_at)
+        })
+    };
+    (at(RunKind::Quick), at(RunKind::Full))
+}
