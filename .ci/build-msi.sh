@@ -48,7 +48,9 @@ wixl -a x64 -D Version="$VERSION" -D CargoTargetBinDir="$BIN" -o "$OUT" wix/main
 # wixl ignores Component/@Permanent: set msidbComponentAttributesPermanent (16) on the configuration
 # folder's component as the WiX toolset does, so uninstall never removes %ProgramData%\ExchangeConnector.
 msibuild "$OUT" -q "UPDATE \`Component\` SET \`Attributes\` = 276 WHERE \`Component\` = 'ConfigFolderComponent'"
-msiinfo export "$OUT" Component | grep -qP "^ConfigFolderComponent\t.*\t276\t" \
+# (Read the table first: `grep -q` in a pipe would cut msiinfo off, and pipefail would call that failure.)
+components=$(msiinfo export "$OUT" Component)
+grep -qP "^ConfigFolderComponent\t.*\t276\t" <<<"$components" \
   || { echo "the configuration folder's component is not Permanent"; exit 1; }
 
 echo "built $OUT (version $VERSION, $PROFILE binaries, $(du -h "$OUT" | cut -f1))"

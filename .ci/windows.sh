@@ -65,6 +65,9 @@ windows_wine_tools() {
   rm -rf "$WINEPREFIX"
   wine wineboot -i >"$WIN_LOGS/wineboot.log" 2>&1 || { cat "$WIN_LOGS/wineboot.log"; return 1; }
   cp target/wine-shim/bcryptprimitives.dll "$WINEPREFIX/drive_c/windows/system32/" || return 1
+  # Restart the prefix's wineserver: services.exe as left by `wineboot -i` accepts CreateService but
+  # then cannot open the new service (msiexec's StartServices fails with 1060); a fresh one is fine.
+  wine_stop
   echo "Wine $(wine --version) prefix $WINEPREFIX, display $DISPLAY"
 }
 
@@ -140,7 +143,7 @@ windows_msi_install() {
   [ -d "$WIN_CONFIG_DIR" ] && echo "created: ProgramData/ExchangeConnector" \
     || { echo "NOT created: ProgramData/ExchangeConnector"; ok=1; }
   # Wine resolves the per-machine Start menu to the user's; Windows to ProgramData's.
-  find "$WINEPREFIX/drive_c" -path '*Start Menu/Programs/Exchange Connector Setup.lnk' | grep -q . \
+  [ -n "$(find "$WINEPREFIX/drive_c" -path '*Start Menu/Programs/Exchange Connector Setup.lnk')" ] \
     && echo "Start menu: Exchange Connector Setup" \
     || { echo "NOT in the Start menu: Exchange Connector Setup"; ok=1; }
   return $ok
@@ -183,7 +186,9 @@ windows_gui_screenshot() {
   local exe="$WIN_INSTALL_DIR/exchange-connector-setup.exe"
   [ -f "$exe" ] || { echo "the setup is not installed"; return 1; }
   # PE subsystem 2 is a windowed program; the placeholder setup is a console program.
-  if ! x86_64-w64-mingw32-objdump -p "$exe" | grep -q "Subsystem.*Windows GUI"; then
+  local headers
+  headers=$(x86_64-w64-mingw32-objdump -p "$exe")
+  if ! grep -q "Subsystem.*Windows GUI" <<<"$headers"; then
     win_skip "GUI not built yet (exchange-connector-setup.exe is still the console placeholder)"
     return
   fi

@@ -345,19 +345,27 @@ pub async fn run_checks(target: &Target<'_>) -> Vec<Check> {
             checks.push(Check::skip("cmdlet permissions", "not tried"));
         }
         Ok(engine) => {
-            let result =
-                tokio::time::timeout(Duration::from_secs(120), engine.exchange().check_permissions())
-                    .await;
+            let result = tokio::time::timeout(
+                Duration::from_secs(120),
+                engine.exchange().check_permissions(),
+            )
+            .await;
             match result {
                 Ok(Ok(report)) => {
                     checks.push(Check::ok(
                         "Exchange sign-in",
-                        format!("a session to {exchange_url} opened as {}", config.exchange_user),
+                        format!(
+                            "a session to {exchange_url} opened as {}",
+                            config.exchange_user
+                        ),
                     ));
                     if report.missing_required.is_empty() {
                         checks.push(Check::ok(
                             "cmdlet permissions",
-                            format!("all required cmdlets granted ({} available)", report.granted.len()),
+                            format!(
+                                "all required cmdlets granted ({} available)",
+                                report.granted.len()
+                            ),
                         ));
                     } else {
                         checks.push(Check::fail(
@@ -451,7 +459,10 @@ pub async fn run_checks(target: &Target<'_>) -> Vec<Check> {
                 )),
                 Ok(r) => checks.push(Check::ok(
                     "EWS",
-                    format!("{url} answers (HTTP {} before sign-in)", r.status().as_u16()),
+                    format!(
+                        "{url} answers (HTTP {} before sign-in)",
+                        r.status().as_u16()
+                    ),
                 )),
                 Err(e) => checks.push(Check::fail(
                     "EWS",
@@ -526,7 +537,10 @@ async fn tls_check(name: &str, tls: Arc<rustls::ClientConfig>, host: &str, port:
         ),
         Err(_) => Check::fail(
             name,
-            format!("{host}:{port}: no answer within {} s", CHECK_TIMEOUT.as_secs()),
+            format!(
+                "{host}:{port}: no answer within {} s",
+                CHECK_TIMEOUT.as_secs()
+            ),
             "check the firewall",
         ),
     }
@@ -566,7 +580,10 @@ async fn graph_checks(
         Ok(t) => {
             checks.push(Check::ok(
                 "Graph sign-in",
-                format!("token for app {} in tenant {}", config.client_id, config.tenant_id),
+                format!(
+                    "token for app {} in tenant {}",
+                    config.client_id, config.tenant_id
+                ),
             ));
             t
         }
@@ -666,7 +683,9 @@ impl Redactor {
     /// Adds a secret.
     pub fn add(&mut self, secret: &str) {
         use base64::Engine as _;
-        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
         // Very short values would redact ordinary text; they are not secrets worth the name.
         if secret.len() < 4 {
             return;
@@ -781,8 +800,8 @@ pub fn write_bundle(
     }
     let file = std::fs::File::create(path).map_err(io)?;
     let mut zip = zip::ZipWriter::new(file);
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored);
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for (name, text) in entries {
         zip.start_file(name, options).map_err(zerr)?;
         zip.write_all(redactor.redact(&text).as_bytes())
@@ -894,7 +913,10 @@ pub async fn explain_user(
             }
         }
         let decision = engine.with_store(|s| s.decisions_for_device(&device.device_id));
-        match decision.ok().and_then(|d| d.into_iter().max_by_key(|r| r.decided_at)) {
+        match decision
+            .ok()
+            .and_then(|d| d.into_iter().max_by_key(|r| r.decided_at))
+        {
             Some(d) => {
                 let _ = writeln!(
                     out,
@@ -909,7 +931,10 @@ pub async fn explain_user(
                 );
             }
             None => {
-                let _ = writeln!(out, "  Connector: no decision yet (no sync has seen this device)");
+                let _ = writeln!(
+                    out,
+                    "  Connector: no decision yet (no sync has seen this device)"
+                );
             }
         }
     }

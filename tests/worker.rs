@@ -149,7 +149,10 @@ async fn wait_status(
         if check(&s) {
             return s;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {s:#}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {s:#}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -181,7 +184,10 @@ async fn worker_syncs_on_schedule_answers_the_channel_and_stops_cleanly() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(&address.0).unwrap().permissions().mode() & 0o777
     };
-    assert_eq!(mode, 0o600, "only the worker's user (and root) may use the channel");
+    assert_eq!(
+        mode, 0o600,
+        "only the worker's user (and root) may use the channel"
+    );
 
     // On its own: a full sync first (none yet), then quick syncs on the interval.
     let s = wait_status(&mut client, "a scheduled full and quick sync", |s| {
@@ -239,7 +245,9 @@ async fn worker_syncs_on_schedule_answers_the_channel_and_stops_cleanly() {
     let finished = events
         .iter()
         .find_map(|r| match r {
-            Reply::Progress { event } if event.phase == "finished" && event.kind == SyncKind::Full => {
+            Reply::Progress { event }
+                if event.phase == "finished" && event.kind == SyncKind::Full =>
+            {
                 Some(event.message.clone())
             }
             _ => None,
@@ -301,7 +309,10 @@ async fn worker_syncs_on_schedule_answers_the_channel_and_stops_cleanly() {
     for phrase in ["full sync", "quick sync", "Devices synced:"] {
         assert!(logs.contains(phrase), "logs lack {phrase:?}:\n{logs}");
     }
-    assert!(!logs.contains("handed-over-s3cret"), "a secret reached the log");
+    assert!(
+        !logs.contains("handed-over-s3cret"),
+        "a secret reached the log"
+    );
     for secret in [
         lab.endpoints.client_secret.as_str(),
         lab.endpoints.service_account.password.as_str(),
@@ -341,7 +352,13 @@ fn assert_other_user_cannot_read(file: &Path) {
     let path = file.to_str().unwrap();
     let attempt = if which("setpriv") {
         Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat", path])
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "cat",
+                path,
+            ])
             .output()
     } else if which("su") {
         Command::new("su")
@@ -390,7 +407,10 @@ async fn stop_in_the_middle_of_a_run_loses_nothing() {
         let store = Store::open(c.config_dir().join("state.db")).unwrap();
         let runs = store.recent_runs(5).unwrap();
         assert_eq!(runs.len(), 1, "{runs:?}");
-        assert!(runs[0].ended_at.is_none(), "the stop landed inside the run: {runs:?}");
+        assert!(
+            runs[0].ended_at.is_none(),
+            "the stop landed inside the run: {runs:?}"
+        );
     }
 
     // Start again: the next runs converge and the journal is empty.

@@ -57,7 +57,12 @@ struct Cli {
     )]
     secret_store: String,
     /// The worker's control channel (socket path or pipe name), when not the instance's default.
-    #[arg(long, global = true, env = "EXCHANGE_CONNECTOR_CHANNEL", value_name = "ADDRESS")]
+    #[arg(
+        long,
+        global = true,
+        env = "EXCHANGE_CONNECTOR_CHANNEL",
+        value_name = "ADDRESS"
+    )]
     channel: Option<String>,
     #[command(subcommand)]
     command: Command,

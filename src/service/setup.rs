@@ -85,7 +85,9 @@ pub fn client_credential(
         return Ok(ClientCredential::Secret(secret));
     }
     let Some(pfx) = store.get(instance, "ClientCertificate")? else {
-        return Err(SetupProblem::MissingSecret("ClientSecret (or ClientCertificate)"));
+        return Err(SetupProblem::MissingSecret(
+            "ClientSecret (or ClientCertificate)",
+        ));
     };
     use base64::Engine as _;
     let der = base64::engine::general_purpose::STANDARD
@@ -116,8 +118,7 @@ pub fn exchange_transport(
                 .ok_or(SetupProblem::MissingSecret("ExchangePassword"))?;
             let server = CasServer::from_uri(&config.powershell_url())
                 .map_err(|e| SetupProblem::Config(e.to_string()))?;
-            let (default_program, prefix_args) =
-                BridgeConfig::default_host(&bridge_script_path());
+            let (default_program, prefix_args) = BridgeConfig::default_host(&bridge_script_path());
             let program = config.powershell_path.clone().unwrap_or(default_program);
             Ok(ExchangeTransport::Bridge {
                 program,
@@ -166,11 +167,7 @@ pub fn sync_setup(
     settings: PolicySettings,
 ) -> Result<SyncSetup, SetupProblem> {
     let runspaces = if config.enable_parallel_command_support {
-        crate::exchange::pool::parallel_runspaces(
-            Some(config.max_runspaces.max(1) as usize),
-            18,
-            2,
-        )
+        crate::exchange::pool::parallel_runspaces(Some(config.max_runspaces.max(1) as usize), 18, 2)
     } else {
         1
     };

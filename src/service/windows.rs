@@ -50,7 +50,9 @@ pub enum ServiceError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Not on Windows.
-    #[error("Windows services exist only on Windows; on Linux use systemd (assets/exchange-connector.service)")]
+    #[error(
+        "Windows services exist only on Windows; on Linux use systemd (assets/exchange-connector.service)"
+    )]
     NotWindows,
 }
 
@@ -181,9 +183,7 @@ mod imp {
         let service = scm
             .open_service(&name, ServiceAccess::START)
             .map_err(scm_err("open", &name))?;
-        service
-            .start::<&str>(&[])
-            .map_err(scm_err("start", &name))
+        service.start::<&str>(&[]).map_err(scm_err("start", &name))
     }
 
     /// Asks the service to stop.

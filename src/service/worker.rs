@@ -484,9 +484,7 @@ impl Worker {
             }
             // (Re)build the engine when needed.
             let reload = std::mem::take(&mut self.shared.live().reload);
-            if (reload || engine.is_none())
-                && retry_at.is_none_or(|t| reload || Utc::now() >= t)
-            {
+            if (reload || engine.is_none()) && retry_at.is_none_or(|t| reload || Utc::now() >= t) {
                 if let Some(old) = engine.take() {
                     old.shutdown().await;
                 }

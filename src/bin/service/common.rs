@@ -48,7 +48,9 @@ impl Context {
     pub fn channel_address(&self) -> exchange_connector::service::channel::ChannelAddress {
         match &self.channel {
             Some(a) => exchange_connector::service::channel::ChannelAddress(a.clone()),
-            None => exchange_connector::service::channel::ChannelAddress::for_instance(&self.instance),
+            None => {
+                exchange_connector::service::channel::ChannelAddress::for_instance(&self.instance)
+            }
         }
     }
 }

@@ -58,7 +58,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             },
             &redactor,
         )?;
-        println!("Diagnostics bundle written to {} (secrets redacted).", path.display());
+        println!(
+            "Diagnostics bundle written to {} (secrets redacted).",
+            path.display()
+        );
     }
     if checks.iter().any(|c| c.status == Status::Fail) {
         std::process::exit(1);

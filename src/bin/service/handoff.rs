@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 
 /// Sends the secrets to the running worker. `Ok(Some(message))`: the worker stored them;
 /// `Ok(None)`: no worker runs (store them locally).
-pub fn to_worker(ctx: &Context, secrets: &[(&'static str, Secret)]) -> anyhow::Result<Option<String>> {
+pub fn to_worker(
+    ctx: &Context,
+    secrets: &[(&'static str, Secret)],
+) -> anyhow::Result<Option<String>> {
     if secrets.is_empty() {
         return Ok(None);
     }
