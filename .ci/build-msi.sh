@@ -24,10 +24,14 @@ if ! command -v wixl >/dev/null || ! command -v msibuild >/dev/null; then
   fi
 fi
 
-cargo_profile=()
-[ "$PROFILE" = release ] && cargo_profile=(--release)
-# A no-op when the "cross-build for Windows" stage already built them.
-cargo build --locked --target "$TRIPLE" "${cargo_profile[@]}" --bins
+if [ "$PROFILE" = release ]; then
+  cargo build --locked --target "$TRIPLE" --release --bins
+else
+  # The same invocation as the Windows test build (.ci/windows.sh), which builds the three programs
+  # too: a no-op after it, and the .exe files packaged are the ones tested under Wine. (A plain
+  # `cargo build --bins` would compile the library again: dev-dependencies change its features.)
+  cargo test --locked --target "$TRIPLE" --no-run --test 'windows_*'
+fi
 
 VERSION=$(sed -n 's/^version = "\([0-9]*\.[0-9]*\.[0-9]*\).*"$/\1/p' Cargo.toml | head -1)
 [ -n "$VERSION" ] || { echo "cannot read the version from Cargo.toml"; exit 1; }
@@ -36,7 +40,12 @@ BIN=target/msi/bin
 rm -rf "$BIN" && mkdir -p "$BIN"
 for exe in exchange-connector-service exchange-connector-setup exchange-connector-lab; do
   x86_64-w64-mingw32-strip -o "$BIN/$exe.exe" "target/$TRIPLE/$PROFILE/$exe.exe"
+  # build.rs embeds the icon and the version resource: check they are there.
+  strings=$(strings -el "$BIN/$exe.exe")
+  grep -q "^Exchange Connector$" <<<"$strings" && grep -qx "$VERSION" <<<"$strings" \
+    || { echo "$exe.exe has no version resource (build.rs, windres)"; exit 1; }
 done
+echo "version resource (Exchange Connector $VERSION) and icon embedded in the three .exe files"
 
 mkdir -p "$(dirname "$OUT")"
 # wixl warns about attributes only the WiX toolset uses (Package/@Platform, @InstallPrivileges,
