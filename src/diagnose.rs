@@ -785,7 +785,7 @@ pub fn write_bundle(
                 .collect()
         })
         .unwrap_or_default();
-    logs.sort_by(|a, b| b.0.cmp(&a.0));
+    logs.sort_by_key(|e| std::cmp::Reverse(e.0));
     for (_, log) in logs.into_iter().take(3) {
         let bytes = std::fs::read(&log).unwrap_or_default();
         let tail = &bytes[bytes.len().saturating_sub(2 * 1024 * 1024)..];
