@@ -63,7 +63,9 @@ windows_wine_tools() {
   # A fresh prefix every run: nothing left over from an earlier install.
   wine_stop
   rm -rf "$WINEPREFIX"
-  wine wineboot -i >"$WIN_LOGS/wineboot.log" 2>&1 || { cat "$WIN_LOGS/wineboot.log"; return 1; }
+  # wineboot's exit code is not reliable (it also reports the missing 32-bit half): check the prefix.
+  wine wineboot -i >"$WIN_LOGS/wineboot.log" 2>&1
+  [ -f "$WINEPREFIX/drive_c/windows/system32/kernel32.dll" ] || { cat "$WIN_LOGS/wineboot.log"; return 1; }
   cp target/wine-shim/bcryptprimitives.dll "$WINEPREFIX/drive_c/windows/system32/" || return 1
   # Restart the prefix's wineserver: services.exe as left by `wineboot -i` accepts CreateService but
   # then cannot open the new service (msiexec's StartServices fails with 1060); a fresh one is fine.
@@ -203,7 +205,7 @@ windows_gui_screenshot() {
     import -display "$DISPLAY" -window root "$WIN_SCREENSHOT" 2>/dev/null || continue
     # A black desktop alone has (almost) no colour variation.
     local sd
-    sd=$(convert "$WIN_SCREENSHOT" -format '%[fx:standard_deviation]' info: 2>/dev/null || echo 0)
+    sd=$(identify -format '%[fx:standard_deviation]' "$WIN_SCREENSHOT" 2>/dev/null || echo 0)
     awk -v s="$sd" 'BEGIN { exit !(s > 0.02) }' && [ $waited -ge 15 ] && break
   done
   kill $pid 2>/dev/null
@@ -212,7 +214,7 @@ windows_gui_screenshot() {
     echo "no screenshot; the setup's output:"; tail -20 "$WIN_LOGS/setup-gui.log"; return 1
   fi
   local sd
-  sd=$(convert "$WIN_SCREENSHOT" -format '%[fx:standard_deviation]' info:)
+  sd=$(identify -format '%[fx:standard_deviation]' "$WIN_SCREENSHOT")
   echo "screenshot: $WIN_SCREENSHOT (colour deviation $sd)"
   awk -v s="$sd" 'BEGIN { exit !(s > 0.02) }' || { echo "the screenshot is blank"; tail -20 "$WIN_LOGS/setup-gui.log"; return 1; }
 }
