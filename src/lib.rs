@@ -13,6 +13,7 @@ pub mod certificate;
 pub mod config;
 pub mod error_text;
 pub mod exchange;
+pub mod gui;
 pub mod intune;
 pub mod lab;
 pub mod logging;
