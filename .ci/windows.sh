@@ -195,7 +195,9 @@ windows_gui_screenshot() {
     return
   fi
   rm -f "$WIN_SCREENSHOT"
-  ( cd "$WIN_INSTALL_DIR" && exec timeout 120 wine ./exchange-connector-setup.exe ) \
+  # wgpu's default (D3D12) finds no usable adapter under Wine 8 ("Parent device is lost"); its GL
+  # backend goes through Wine's WGL to Mesa on Xvfb.
+  ( cd "$WIN_INSTALL_DIR" && WGPU_BACKEND=gl exec timeout 120 wine ./exchange-connector-setup.exe ) \
     >"$WIN_LOGS/setup-gui.log" 2>&1 &
   local pid=$! waited=0
   # Wait for a window to be drawn (the first frame can take a while with a software renderer).
