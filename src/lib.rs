@@ -14,6 +14,7 @@ pub mod config;
 pub mod diagnose;
 pub mod error_text;
 pub mod exchange;
+pub mod gui;
 pub mod intune;
 pub mod lab;
 pub mod logging;

@@ -1,15 +1,79 @@
 //! `exchange-connector-setup`: the setup wizard and status page (eframe/egui).
 //!
-//! Not built yet: the wizard is the subject of its own issue. Until then this binary says so plainly
-//! and points to what works today, rather than pretending.
+//! `exchange-connector-setup --lab` starts a simulated organisation in-process and fills the wizard
+//! from it: click Connect and watch the status page.
+#![cfg_attr(windows, windows_subsystem = "windows")]
 
-use std::process::ExitCode;
+use clap::Parser;
+use exchange_connector::gui::app::{AppParts, SetupApp, remembered_lang};
+use exchange_connector::gui::connect::ConnectEnv;
+use exchange_connector::gui::i18n::Lang;
+use exchange_connector::gui::wizard::WizardState;
+use exchange_connector::gui::wizard::package::NativePicker;
+use exchange_connector::gui::{lab_demo, native_options};
 
-fn main() -> ExitCode {
-    eprintln!(
-        "exchange-connector-setup: the setup wizard is not available in this build yet.\n\
-         Try the product on the lab instead:\n  \
-         exchange-connector-lab serve --generate users=200,devices=500,seed=1 --endpoints-file lab/endpoints.json"
-    );
-    ExitCode::from(2)
+#[derive(Debug, Parser)]
+#[command(
+    name = "exchange-connector-setup",
+    version,
+    about = "Set up and watch the Exchange Connector"
+)]
+struct Args {
+    /// Connector instance (one per Exchange organisation).
+    #[arg(long, default_value = "default")]
+    instance: String,
+    /// Start the lab (a simulated Exchange organisation and Intune tenant) and fill the wizard from it.
+    #[arg(long)]
+    lab: bool,
+    /// Users of the lab's generated organisation.
+    #[arg(long, default_value_t = 200)]
+    lab_users: usize,
+    /// Devices of the lab's generated organisation.
+    #[arg(long, default_value_t = 500)]
+    lab_devices: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    exchange_connector::secrets::check_instance(&args.instance)?;
+    let mut keep_alive: Vec<Box<dyn std::any::Any>> = Vec::new();
+    let (env, wizard, runtime) = if args.lab {
+        let dir =
+            std::env::temp_dir().join(format!("exchange-connector-lab-{}", std::process::id()));
+        let demo = lab_demo::LabDemo::start(args.lab_users, args.lab_devices, &dir)?;
+        let endpoints = demo.lab.endpoints.clone();
+        let env = lab_demo::env(&endpoints, &lab_demo::lab_program(), &dir);
+        let wizard = lab_demo::prefill(&endpoints);
+        let handle = demo.runtime.handle().clone();
+        keep_alive.push(Box::new(demo));
+        (env, wizard, handle)
+    } else {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        keep_alive.push(Box::new(runtime));
+        (
+            ConnectEnv::for_instance(&args.instance),
+            WizardState::default(),
+            handle,
+        )
+    };
+    eframe::run_native(
+        exchange_connector::gui::WINDOW_TITLE,
+        native_options(),
+        Box::new(move |cc| {
+            let lang = remembered_lang(cc.storage).unwrap_or_else(Lang::from_os);
+            Ok(Box::new(SetupApp::new(AppParts {
+                env,
+                runtime,
+                picker: Box::new(NativePicker),
+                wizard,
+                lang,
+                keep_alive,
+            })))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))
 }

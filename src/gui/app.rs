@@ -1,0 +1,530 @@
+//! The application: pages (Setup, Status, Settings), language and theme, and the eframe glue.
+
+use crate::gui::connect::{
+    CheckId, CheckState, ConnectEnv, ConnectInput, ConnectRun, ConnectSuccess,
+};
+use crate::gui::i18n::{Lang, tr};
+use crate::gui::status::{StatusAction, StatusPage};
+use crate::gui::wizard::package::FilePicker;
+use crate::gui::wizard::{self, Field, ServerType, WizardState};
+use eframe::egui;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Page {
+    /// The wizard.
+    Setup,
+    /// The status page.
+    Status,
+    /// Change the proxy or the credentials.
+    Settings,
+}
+
+/// What is remembered between runs (besides the window, which eframe keeps).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Remembered {
+    /// The language chosen in the UI, if the admin chose one.
+    pub lang: Option<Lang>,
+}
+
+/// What the app is made of; the binary, the lab demo and the tests each build one.
+pub struct AppParts {
+    /// Where checks run and save.
+    pub env: ConnectEnv,
+    /// The background runtime for all I/O.
+    pub runtime: tokio::runtime::Handle,
+    /// The file dialog.
+    pub picker: Box<dyn FilePicker>,
+    /// The wizard's initial fields.
+    pub wizard: WizardState,
+    /// The language.
+    pub lang: Lang,
+    /// Things that must live as long as the app (the lab, its runtime).
+    pub keep_alive: Vec<Box<dyn std::any::Any>>,
+}
+
+/// The setup application.
+pub struct SetupApp {
+    /// The language in use.
+    pub lang: Lang,
+    /// The page shown.
+    pub page: Page,
+    /// The wizard's fields.
+    pub wizard: WizardState,
+    /// The last Connect.
+    pub connect: Option<ConnectRun>,
+    /// The outcome of a successful Connect.
+    pub success: Option<ConnectSuccess>,
+    /// The package file the admin is asked about deleting.
+    pub delete_prompt: Option<PathBuf>,
+    /// The Settings page's fields.
+    pub settings: WizardState,
+    /// The last *Check and save*.
+    pub settings_run: Option<ConnectRun>,
+    /// The status page.
+    pub status: StatusPage,
+    /// The environment.
+    pub env: ConnectEnv,
+    runtime: tokio::runtime::Handle,
+    picker: Box<dyn FilePicker>,
+    worker_message: Option<String>,
+    _keep_alive: Vec<Box<dyn std::any::Any>>,
+}
+
+impl std::fmt::Debug for SetupApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetupApp")
+            .field("page", &self.page)
+            .field("wizard", &self.wizard)
+            .finish()
+    }
+}
+
+impl SetupApp {
+    /// Builds the app; it opens on the status page when a configuration exists.
+    pub fn new(parts: AppParts) -> SetupApp {
+        let configured = parts
+            .env
+            .config_dir
+            .join(crate::config::CONFIG_FILE)
+            .exists();
+        let mut wizard = parts.wizard;
+        if !wizard.package_path.is_empty() {
+            wizard.load_package();
+        }
+        let settings = if configured {
+            settings_from_config(&parts.env)
+        } else {
+            wizard.clone()
+        };
+        SetupApp {
+            lang: parts.lang,
+            page: if configured {
+                Page::Status
+            } else {
+                Page::Setup
+            },
+            settings,
+            wizard,
+            connect: None,
+            success: None,
+            delete_prompt: None,
+            settings_run: None,
+            status: StatusPage::new(parts.env.channel.clone()),
+            env: parts.env,
+            runtime: parts.runtime,
+            picker: parts.picker,
+            worker_message: None,
+            _keep_alive: parts.keep_alive,
+        }
+    }
+
+    /// Whether Connect is running.
+    pub fn connecting(&self) -> bool {
+        self.connect.as_ref().is_some_and(ConnectRun::is_running)
+    }
+
+    /// Presses Connect: shows every field's error, or starts the checks.
+    pub fn start_connect(&mut self, ctx: &egui::Context) {
+        if self.connecting() {
+            return;
+        }
+        self.wizard.show_all_errors = true;
+        if !self.wizard.errors(self.lang).is_empty() {
+            self.connect = None;
+            return;
+        }
+        let ctx = ctx.clone();
+        self.success = None;
+        self.connect = Some(ConnectRun::start(
+            &self.runtime,
+            self.env.clone(),
+            ConnectInput {
+                wizard: self.wizard.clone(),
+                register: true,
+            },
+            move || ctx.request_repaint(),
+        ));
+    }
+
+    fn start_settings_check(&mut self, ctx: &egui::Context) {
+        if self
+            .settings_run
+            .as_ref()
+            .is_some_and(ConnectRun::is_running)
+        {
+            return;
+        }
+        self.settings.show_all_errors = true;
+        if !self.settings.errors(self.lang).is_empty() {
+            self.settings_run = None;
+            return;
+        }
+        let ctx = ctx.clone();
+        self.settings_run = Some(ConnectRun::start(
+            &self.runtime,
+            self.env.clone(),
+            ConnectInput {
+                wizard: self.settings.clone(),
+                register: false,
+            },
+            move || ctx.request_repaint(),
+        ));
+    }
+
+    fn repaint(ctx: &egui::Context) -> Arc<dyn Fn() + Send + Sync> {
+        let ctx = ctx.clone();
+        Arc::new(move || ctx.request_repaint())
+    }
+
+    /// Draws everything (the eframe `ui` and the tests call this).
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        if let Some(run) = &mut self.connect {
+            run.poll();
+            if let Some(Ok(success)) = &run.outcome
+                && self.success.is_none()
+            {
+                self.success = Some(success.clone());
+                self.settings = self.wizard.clone();
+                match &success.insecure_package {
+                    Some(p) => self.delete_prompt = Some(p.clone()),
+                    None => self.page = Page::Status,
+                }
+                self.status.refresh(&self.runtime, Self::repaint(&ctx));
+            }
+        }
+        if let Some(run) = &mut self.settings_run {
+            run.poll();
+        }
+        if self.page == Page::Status {
+            self.status.update(&self.runtime, Self::repaint(&ctx));
+        }
+        egui::Frame::central_panel(ui.style()).show(ui, |ui| {
+            self.top_bar(ui);
+            ui.separator();
+            egui::ScrollArea::vertical()
+                .auto_shrink([false, false])
+                .show(ui, |ui| match self.page {
+                    Page::Setup => self.setup_page(ui),
+                    Page::Status => {
+                        if self.status.worker != crate::gui::status::WorkerState::Running
+                            && !self
+                                .env
+                                .config_dir
+                                .join(crate::config::CONFIG_FILE)
+                                .exists()
+                        {
+                            ui.label(tr(self.lang, "not_configured"));
+                        }
+                        let rt = self.runtime.clone();
+                        if crate::gui::status::ui(
+                            ui,
+                            &mut self.status,
+                            &rt,
+                            Self::repaint(&ctx),
+                            self.lang,
+                        ) == StatusAction::StartWorker
+                        {
+                            self.worker_message = Some(start_worker(&self.env));
+                            self.status.refresh(&rt, Self::repaint(&ctx));
+                        }
+                        if let Some(m) = &self.worker_message {
+                            ui.label(m);
+                        }
+                    }
+                    Page::Settings => self.settings_page(ui),
+                });
+        });
+    }
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        let lang = self.lang;
+        ui.horizontal(|ui| {
+            ui.strong(tr(lang, "title"));
+            ui.separator();
+            for (page, key) in [
+                (Page::Setup, "nav_setup"),
+                (Page::Status, "nav_status"),
+                (Page::Settings, "nav_settings"),
+            ] {
+                if ui
+                    .selectable_label(self.page == page, tr(lang, key))
+                    .clicked()
+                {
+                    self.page = page;
+                }
+            }
+            ui.separator();
+            egui::ComboBox::from_label(tr(lang, "language"))
+                .selected_text(lang.native_name())
+                .show_ui(ui, |ui| {
+                    for l in Lang::ALL {
+                        ui.selectable_value(&mut self.lang, l, l.native_name());
+                    }
+                });
+            let dark = ui.visuals().dark_mode;
+            let label = ui.label(tr(lang, "theme"));
+            if ui
+                .selectable_label(!dark, tr(lang, "theme_light"))
+                .labelled_by(label.id)
+                .clicked()
+            {
+                ui.ctx().set_theme(egui::ThemePreference::Light);
+            }
+            if ui
+                .selectable_label(dark, tr(lang, "theme_dark"))
+                .labelled_by(label.id)
+                .clicked()
+            {
+                ui.ctx().set_theme(egui::ThemePreference::Dark);
+            }
+        });
+    }
+
+    fn setup_page(&mut self, ui: &mut egui::Ui) {
+        let lang = self.lang;
+        let ctx = ui.ctx().clone();
+        wizard::package::ui(ui, &mut self.wizard, self.picker.as_mut(), lang);
+        ui.separator();
+        wizard::server::ui(ui, &mut self.wizard, lang);
+        ui.separator();
+        wizard::proxy::ui(ui, &mut self.wizard, lang);
+        ui.separator();
+        wizard::accounts::exchange_ui(ui, &mut self.wizard, lang);
+        ui.separator();
+        wizard::accounts::notification_ui(ui, &mut self.wizard, lang);
+        ui.separator();
+        let running = self.connecting();
+        let label = if running {
+            tr(lang, "connecting")
+        } else {
+            tr(lang, "connect")
+        };
+        let clicked = ui
+            .add_enabled(
+                !running,
+                egui::Button::new(egui::RichText::new(label).strong()),
+            )
+            .clicked();
+        if clicked || std::mem::take(&mut self.wizard.submit_requested) {
+            self.start_connect(&ctx);
+        }
+        if self.wizard.show_all_errors && !self.wizard.errors(lang).is_empty() {
+            ui.colored_label(ui.visuals().error_fg_color, tr(lang, "fix_fields"));
+        }
+        if let Some(run) = &mut self.connect {
+            check_lines(ui, run, lang);
+            if let Some(q) = &run.question {
+                ui.separator();
+                ui.strong(tr(lang, "replace_title"));
+                ui.label(tr(lang, "replace_text"));
+                for e in &q.existing {
+                    ui.label(format!("• {e}"));
+                }
+                let mut answer = None;
+                ui.horizontal(|ui| {
+                    if ui.button(tr(lang, "replace")).clicked() {
+                        answer = Some(true);
+                    }
+                    if ui.button(tr(lang, "cancel")).clicked() {
+                        answer = Some(false);
+                    }
+                });
+                if let Some(a) = answer {
+                    run.answer_replace(a);
+                }
+            }
+        }
+        if self.success.is_some() {
+            ui.separator();
+            ui.colored_label(
+                egui::Color32::from_rgb(40, 150, 70),
+                format!("✔ {}", tr(lang, "connected")),
+            );
+            if let Some(path) = self.delete_prompt.clone() {
+                ui.strong(tr(lang, "delete_package_title"));
+                ui.label(tr(lang, "delete_package_text"));
+                ui.label(path.display().to_string());
+                ui.horizontal(|ui| {
+                    if ui.button(tr(lang, "delete_package")).clicked() {
+                        if let Err(e) = std::fs::remove_file(&path) {
+                            self.worker_message = Some(format!("{}: {e}", path.display()));
+                        }
+                        self.delete_prompt = None;
+                        self.page = Page::Status;
+                    }
+                    if ui.button(tr(lang, "keep_package")).clicked() {
+                        self.delete_prompt = None;
+                        self.page = Page::Status;
+                    }
+                });
+            } else if ui.button(tr(lang, "open_status")).clicked() {
+                self.page = Page::Status;
+            }
+        }
+    }
+
+    fn settings_page(&mut self, ui: &mut egui::Ui) {
+        let lang = self.lang;
+        let ctx = ui.ctx().clone();
+        ui.heading(tr(lang, "nav_settings"));
+        ui.label(tr(lang, "settings_intro"));
+        if self.settings.package_path.is_empty() {
+            wizard::package::ui(ui, &mut self.settings, self.picker.as_mut(), lang);
+            ui.separator();
+        }
+        wizard::proxy::ui(ui, &mut self.settings, lang);
+        ui.separator();
+        wizard::accounts::exchange_ui(ui, &mut self.settings, lang);
+        ui.separator();
+        wizard::accounts::notification_ui(ui, &mut self.settings, lang);
+        ui.separator();
+        let running = self
+            .settings_run
+            .as_ref()
+            .is_some_and(ConnectRun::is_running);
+        let clicked = ui
+            .add_enabled(!running, egui::Button::new(tr(lang, "check_and_save")))
+            .clicked();
+        if clicked || std::mem::take(&mut self.settings.submit_requested) {
+            self.start_settings_check(&ctx);
+        }
+        if self.settings.show_all_errors && !self.settings.errors(lang).is_empty() {
+            ui.colored_label(ui.visuals().error_fg_color, tr(lang, "fix_fields"));
+        }
+        if let Some(run) = &self.settings_run {
+            check_lines(ui, run, lang);
+            match &run.outcome {
+                Some(Ok(_)) => {
+                    ui.colored_label(
+                        egui::Color32::from_rgb(40, 150, 70),
+                        format!("✔ {}", tr(lang, "saved")),
+                    );
+                }
+                Some(Err(())) => {
+                    ui.colored_label(ui.visuals().error_fg_color, tr(lang, "not_saved"));
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+/// The check lines: a spinner while running, then ✔ or ✖ with what, why and what to do.
+fn check_lines(ui: &mut egui::Ui, run: &ConnectRun, lang: Lang) {
+    let ok = egui::Color32::from_rgb(40, 150, 70);
+    for (id, state) in &run.lines {
+        if *id == CheckId::Save
+            && matches!(state, CheckState::Pending | CheckState::Skipped)
+            && run.outcome.is_some()
+        {
+            continue;
+        }
+        let title = tr(lang, id.label_key());
+        ui.horizontal(|ui| match state {
+            CheckState::Pending => {
+                ui.weak(format!("○ {title}"));
+            }
+            CheckState::Running => {
+                ui.add(egui::Spinner::new());
+                ui.label(title);
+            }
+            CheckState::Passed(detail) => {
+                ui.colored_label(ok, format!("✔ {title}"));
+                ui.weak(detail);
+            }
+            CheckState::Failed(_) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("✖ {title}"));
+            }
+            CheckState::Skipped => {
+                ui.weak(format!("– {title} ({})", tr(lang, "skipped")));
+            }
+        });
+        if let CheckState::Failed(f) = state {
+            ui.indent(("failure", *id as u8), |ui| {
+                ui.label(&f.what);
+                ui.label(format!("{}: {}", tr(lang, "why"), f.why));
+                ui.label(format!("{}: {}", tr(lang, "what_to_do"), f.fix));
+            });
+        }
+    }
+}
+
+/// The Settings fields from the saved configuration (passwords are asked again).
+fn settings_from_config(env: &ConnectEnv) -> WizardState {
+    let mut w = WizardState::default();
+    if let Ok(loaded) = crate::config::Config::load(&env.config_dir) {
+        let c = loaded.config;
+        w.server = c.exchange_server.clone();
+        w.server_type = match c.exchange_server_type {
+            crate::config::ExchangeServerType::Hosted => ServerType::Hosted,
+            _ => ServerType::OnPremises,
+        };
+        w.powershell_url = c.exchange_powershell_url.clone().unwrap_or_default();
+        w.trusted_ca_file = c
+            .trusted_ca_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        w.proxy_enabled = c.proxy.enabled;
+        w.proxy_host = c.proxy.host.clone().unwrap_or_default();
+        w.proxy_port = c.proxy.port.map(|p| p.to_string()).unwrap_or_default();
+        w.proxy_auth = c.proxy.user.is_some();
+        w.proxy_user = c.proxy.user.clone().unwrap_or_default();
+        w.exchange_user = c.exchange_user.clone();
+        w.notification_mailbox = c.notification_mailbox.clone().unwrap_or_default();
+    }
+    let _ = Field::Package;
+    w
+}
+
+/// Starts the worker next to this program; returns a sentence for the page.
+fn start_worker(env: &ConnectEnv) -> String {
+    let name = if cfg!(windows) {
+        "exchange-connector-service.exe"
+    } else {
+        "exchange-connector-service"
+    };
+    let program = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name));
+    match std::process::Command::new(&program)
+        .args(["run", "--instance", &env.instance, "--config-dir"])
+        .arg(&env.config_dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(child) => format!("{} (pid {})", program.display(), child.id()),
+        Err(e) => format!("{}: {e}", program.display()),
+    }
+}
+
+impl eframe::App for SetupApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(
+            storage,
+            eframe::APP_KEY,
+            &Remembered {
+                lang: Some(self.lang),
+            },
+        );
+    }
+}
+
+/// The language remembered by eframe, if any.
+pub fn remembered_lang(storage: Option<&dyn eframe::Storage>) -> Option<Lang> {
+    storage
+        .and_then(|s| eframe::get_value::<Remembered>(s, eframe::APP_KEY))
+        .and_then(|r| r.lang)
+}

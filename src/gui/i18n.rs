@@ -1,0 +1,495 @@
+//! English, French and Dutch text of the setup GUI: one Rust table, looked up by key.
+//!
+//! A table rather than Fluent: the GUI has no plurals or placeables worth a runtime, no bidi isolation
+//! marks can creep into labels, and a missing translation falls back to English at compile-checked keys.
+//! Messages from the settings registry and from servers stay as they were written (English, or the
+//! server's own words).
+
+use serde::{Deserialize, Serialize};
+
+/// A language of the GUI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Lang {
+    /// English.
+    #[default]
+    En,
+    /// French.
+    Fr,
+    /// Dutch.
+    Nl,
+}
+
+impl Lang {
+    /// Every language, in the order of the language menu.
+    pub const ALL: [Lang; 3] = [Lang::En, Lang::Fr, Lang::Nl];
+
+    /// The language's own name, for the language menu.
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Fr => "Français",
+            Lang::Nl => "Nederlands",
+        }
+    }
+
+    /// The language for a locale tag such as `fr-FR`, `nl_BE.UTF-8` or `en-US` (English otherwise).
+    pub fn from_locale(tag: &str) -> Lang {
+        let lower = tag.to_ascii_lowercase();
+        if lower.starts_with("fr") {
+            Lang::Fr
+        } else if lower.starts_with("nl") {
+            Lang::Nl
+        } else {
+            Lang::En
+        }
+    }
+
+    /// The operating system's language: `sys-locale`, else `LANG`, else English.
+    pub fn from_os() -> Lang {
+        sys_locale::get_locale()
+            .or_else(|| std::env::var("LANG").ok())
+            .map(|t| Lang::from_locale(&t))
+            .unwrap_or_default()
+    }
+}
+
+/// The text for `key` in `lang`; English when the key has no translation; the key itself when unknown.
+pub fn tr(lang: Lang, key: &'static str) -> &'static str {
+    let Some(&(_, en, fr, nl)) = TABLE.iter().find(|(k, ..)| *k == key) else {
+        return key;
+    };
+    match lang {
+        Lang::En => en,
+        Lang::Fr => fr,
+        Lang::Nl => nl,
+    }
+}
+
+/// Whether every key has all three texts (used by a test).
+pub fn table_is_complete() -> bool {
+    TABLE
+        .iter()
+        .all(|(_, en, fr, nl)| !en.is_empty() && !fr.is_empty() && !nl.is_empty())
+}
+
+/// (key, English, French, Dutch).
+static TABLE: &[(&str, &str, &str, &str)] = &[
+    (
+        "title",
+        "Exchange Connector setup",
+        "Configuration d'Exchange Connector",
+        "Exchange Connector instellen",
+    ),
+    ("language", "Language", "Langue", "Taal"),
+    ("theme", "Theme", "Thème", "Thema"),
+    ("theme_light", "Light", "Clair", "Licht"),
+    ("theme_dark", "Dark", "Sombre", "Donker"),
+    ("nav_setup", "Setup", "Configuration", "Instellen"),
+    ("nav_status", "Status", "État", "Status"),
+    ("nav_settings", "Settings", "Paramètres", "Instellingen"),
+    // Package.
+    (
+        "sec_package",
+        "Connector package",
+        "Package du connecteur",
+        "Connectorpakket",
+    ),
+    (
+        "package_file",
+        "Connector package (.zip)",
+        "Package du connecteur (.zip)",
+        "Connectorpakket (.zip)",
+    ),
+    ("browse", "Browse…", "Parcourir…", "Bladeren…"),
+    ("package_tenant", "Tenant", "Locataire", "Tenant"),
+    ("package_app", "App", "Application", "App"),
+    (
+        "package_hint",
+        "Download the package from the Intune admin center and keep it in a secure folder.",
+        "Téléchargez le package depuis le centre d'administration Intune et conservez-le dans un dossier sécurisé.",
+        "Download het pakket in het Intune-beheercentrum en bewaar het in een beveiligde map.",
+    ),
+    (
+        "package_required",
+        "Choose the connector package (.zip) downloaded from Intune.",
+        "Choisissez le package du connecteur (.zip) téléchargé depuis Intune.",
+        "Kies het connectorpakket (.zip) dat u uit Intune hebt gedownload.",
+    ),
+    // Server.
+    (
+        "sec_server",
+        "Exchange server",
+        "Serveur Exchange",
+        "Exchange-server",
+    ),
+    (
+        "on_premises",
+        "On-premises Microsoft Exchange Server",
+        "Serveur Microsoft Exchange sur site",
+        "On-premises Microsoft Exchange Server",
+    ),
+    (
+        "hosted",
+        "Hosted Microsoft Exchange Server",
+        "Serveur Microsoft Exchange hébergé",
+        "Gehoste Microsoft Exchange Server",
+    ),
+    (
+        "server_cas",
+        "Name or FQDN of a Client Access server",
+        "Nom ou nom de domaine complet d'un serveur d'accès au client",
+        "Naam of FQDN van een Client Access-server",
+    ),
+    (
+        "server_hosted",
+        "Server address",
+        "Adresse du serveur",
+        "Serveradres",
+    ),
+    ("advanced", "Advanced", "Avancé", "Geavanceerd"),
+    (
+        "ps_url",
+        "Remote PowerShell URL (optional)",
+        "URL PowerShell distante (facultatif)",
+        "URL voor externe PowerShell (optioneel)",
+    ),
+    (
+        "ca_file",
+        "Trusted CA file (optional)",
+        "Fichier d'autorité de certification approuvée (facultatif)",
+        "Bestand met vertrouwde CA (optioneel)",
+    ),
+    // Proxy.
+    ("sec_proxy", "Proxy server", "Serveur proxy", "Proxyserver"),
+    (
+        "proxy_use",
+        "Use a proxy server when synchronising mobile device information",
+        "Utiliser un serveur proxy lors de la synchronisation des informations de l'appareil mobile",
+        "Een proxyserver gebruiken bij het synchroniseren van gegevens van mobiele apparaten",
+    ),
+    (
+        "proxy_host",
+        "Proxy server name",
+        "Nom du serveur proxy",
+        "Naam van de proxyserver",
+    ),
+    ("proxy_port", "Port number", "Numéro de port", "Poortnummer"),
+    (
+        "proxy_auth",
+        "Use credentials to connect to the proxy server",
+        "Utiliser les informations d'identification pour la connexion au serveur proxy",
+        "Referenties gebruiken om verbinding te maken met de proxyserver",
+    ),
+    (
+        "proxy_user",
+        "Proxy user (domain\\user)",
+        "Utilisateur du proxy (domaine\\utilisateur)",
+        "Proxygebruiker (domein\\gebruiker)",
+    ),
+    (
+        "proxy_password",
+        "Proxy password",
+        "Mot de passe du proxy",
+        "Proxywachtwoord",
+    ),
+    // Accounts.
+    (
+        "sec_exchange_account",
+        "Exchange account",
+        "Compte Exchange",
+        "Exchange-account",
+    ),
+    (
+        "exchange_user",
+        "User (domain\\user)",
+        "Utilisateur (domaine\\utilisateur)",
+        "Gebruiker (domein\\gebruiker)",
+    ),
+    (
+        "exchange_password",
+        "Password",
+        "Mot de passe",
+        "Wachtwoord",
+    ),
+    (
+        "sec_notification",
+        "Notification account",
+        "Compte de notification",
+        "Meldingsaccount",
+    ),
+    (
+        "notification_mailbox",
+        "Mailbox",
+        "Boîte aux lettres",
+        "Postvak",
+    ),
+    (
+        "notification_password",
+        "Mailbox password",
+        "Mot de passe de la boîte aux lettres",
+        "Wachtwoord van het postvak",
+    ),
+    (
+        "notification_hint",
+        "Used for Autodiscover and to send notification mail through Exchange Web Services.",
+        "Utilisé pour la découverte automatique et pour envoyer les notifications par les services web Exchange.",
+        "Gebruikt voor Autodiscover en om meldingen te verzenden via Exchange Web Services.",
+    ),
+    (
+        "password_required",
+        "Enter the password.",
+        "Saisissez le mot de passe.",
+        "Voer het wachtwoord in.",
+    ),
+    (
+        "value_required",
+        "Fill in this field.",
+        "Remplissez ce champ.",
+        "Vul dit veld in.",
+    ),
+    // Connect.
+    ("connect", "Connect", "Se connecter", "Verbinden"),
+    ("connecting", "Connecting…", "Connexion…", "Verbinden…"),
+    (
+        "fix_fields",
+        "Correct the fields marked in red, then click Connect again.",
+        "Corrigez les champs signalés en rouge, puis cliquez de nouveau sur Se connecter.",
+        "Corrigeer de rood gemarkeerde velden en klik opnieuw op Verbinden.",
+    ),
+    (
+        "chk_package",
+        "Connector package and certificate",
+        "Package du connecteur et certificat",
+        "Connectorpakket en certificaat",
+    ),
+    (
+        "chk_server",
+        "DNS and TLS to the Exchange server",
+        "DNS et TLS vers le serveur Exchange",
+        "DNS en TLS naar de Exchange-server",
+    ),
+    (
+        "chk_proxy",
+        "Proxy server and its credentials",
+        "Serveur proxy et ses informations d'identification",
+        "Proxyserver en referenties",
+    ),
+    (
+        "chk_signin",
+        "Exchange sign-in",
+        "Connexion à Exchange",
+        "Aanmelden bij Exchange",
+    ),
+    (
+        "chk_cmdlets",
+        "Exchange cmdlet permissions",
+        "Autorisations des applets de commande Exchange",
+        "Machtigingen voor Exchange-cmdlets",
+    ),
+    (
+        "chk_notify",
+        "Autodiscover and EWS for the notification account",
+        "Découverte automatique et EWS pour le compte de notification",
+        "Autodiscover en EWS voor het meldingsaccount",
+    ),
+    (
+        "chk_intune",
+        "Intune sign-in and permissions",
+        "Connexion à Intune et autorisations",
+        "Aanmelden bij Intune en machtigingen",
+    ),
+    (
+        "chk_save",
+        "Save the configuration and the secrets",
+        "Enregistrer la configuration et les secrets",
+        "Configuratie en geheimen opslaan",
+    ),
+    (
+        "skipped",
+        "not checked",
+        "non vérifié",
+        "niet gecontroleerd",
+    ),
+    ("why", "Why", "Pourquoi", "Waarom"),
+    ("what_to_do", "What to do", "Que faire", "Wat te doen"),
+    (
+        "replace_title",
+        "Replace the existing connector?",
+        "Remplacer le connecteur existant ?",
+        "De bestaande connector vervangen?",
+    ),
+    (
+        "replace_text",
+        "Intune already has a connector for this Exchange organisation. Only one connector can be connected to each organisation: the new connector replaces the original one.",
+        "Intune a déjà un connecteur pour cette organisation Exchange. Un seul connecteur peut être connecté à chaque organisation : le nouveau connecteur remplace le connecteur d'origine.",
+        "Intune heeft al een connector voor deze Exchange-organisatie. Per organisatie kan maar één connector verbonden zijn: de nieuwe connector vervangt de oorspronkelijke.",
+    ),
+    ("replace", "Replace", "Remplacer", "Vervangen"),
+    ("cancel", "Cancel", "Annuler", "Annuleren"),
+    (
+        "connected",
+        "Connected. The configuration is saved.",
+        "Connecté. La configuration est enregistrée.",
+        "Verbonden. De configuratie is opgeslagen.",
+    ),
+    (
+        "delete_package_title",
+        "Delete the connector package?",
+        "Supprimer le package du connecteur ?",
+        "Het connectorpakket verwijderen?",
+    ),
+    (
+        "delete_package_text",
+        "The package's folder is not a secure location. The package holds the connector's certificate (MicrosoftIntune.accountcert); its certificate is now in the credential store, so delete the package file when you have finished installing your connectors.",
+        "Le dossier du package n'est pas un emplacement sécurisé. Le package contient le certificat du connecteur (MicrosoftIntune.accountcert) ; ce certificat est maintenant dans le magasin d'informations d'identification : supprimez le fichier du package quand vous avez terminé d'installer vos connecteurs.",
+        "De map van het pakket is geen beveiligde locatie. Het pakket bevat het certificaat van de connector (MicrosoftIntune.accountcert); dat staat nu in de referentieopslag, dus verwijder het pakketbestand wanneer u klaar bent met het installeren van uw connectors.",
+    ),
+    (
+        "delete_package",
+        "Delete the package file",
+        "Supprimer le fichier du package",
+        "Pakketbestand verwijderen",
+    ),
+    ("keep_package", "Keep it", "Le conserver", "Bewaren"),
+    (
+        "open_status",
+        "Open the status page",
+        "Ouvrir la page d'état",
+        "Statuspagina openen",
+    ),
+    // Status.
+    (
+        "connection_state",
+        "Connection state",
+        "État de la connexion",
+        "Verbindingsstatus",
+    ),
+    (
+        "worker_running",
+        "The connector service is running.",
+        "Le service du connecteur est en cours d'exécution.",
+        "De connectorservice wordt uitgevoerd.",
+    ),
+    (
+        "worker_not_running",
+        "The connector service is not running: nothing is synchronised until it runs.",
+        "Le service du connecteur n'est pas en cours d'exécution : rien n'est synchronisé tant qu'il ne tourne pas.",
+        "De connectorservice wordt niet uitgevoerd: er wordt niets gesynchroniseerd totdat hij draait.",
+    ),
+    (
+        "start_worker",
+        "Start the connector service",
+        "Démarrer le service du connecteur",
+        "Connectorservice starten",
+    ),
+    (
+        "exchange_server_in_use",
+        "Exchange server in use",
+        "Serveur Exchange utilisé",
+        "Gebruikte Exchange-server",
+    ),
+    (
+        "last_quick",
+        "Last quick sync",
+        "Dernière synchronisation rapide",
+        "Laatste snelle synchronisatie",
+    ),
+    (
+        "last_full",
+        "Last full sync",
+        "Dernière synchronisation complète",
+        "Laatste volledige synchronisatie",
+    ),
+    ("never", "never", "jamais", "nooit"),
+    (
+        "devices_by_state",
+        "Devices by state",
+        "Appareils par état",
+        "Apparaten per status",
+    ),
+    (
+        "recent_changes",
+        "Recent access changes",
+        "Modifications d'accès récentes",
+        "Recente toegangswijzigingen",
+    ),
+    (
+        "no_changes",
+        "No access changes yet.",
+        "Aucune modification d'accès pour l'instant.",
+        "Nog geen toegangswijzigingen.",
+    ),
+    (
+        "held_title",
+        "A run is held by the mass-change guard",
+        "Une exécution est retenue par la protection contre les modifications massives",
+        "Een run wordt tegengehouden door de beveiliging tegen massawijzigingen",
+    ),
+    ("confirm", "Confirm", "Confirmer", "Bevestigen"),
+    (
+        "quick_sync",
+        "Quick sync",
+        "Synchronisation rapide",
+        "Snelle synchronisatie",
+    ),
+    (
+        "full_sync",
+        "Full sync",
+        "Synchronisation complète",
+        "Volledige synchronisatie",
+    ),
+    ("refresh", "Refresh", "Actualiser", "Vernieuwen"),
+    (
+        "lookup_user",
+        "Look up a user",
+        "Rechercher un utilisateur",
+        "Een gebruiker opzoeken",
+    ),
+    ("lookup", "Look up", "Rechercher", "Opzoeken"),
+    (
+        "lookup_none",
+        "No device of this user in the latest status.",
+        "Aucun appareil de cet utilisateur dans le dernier état.",
+        "Geen apparaat van deze gebruiker in de laatste status.",
+    ),
+    (
+        "not_configured",
+        "The connector is not configured yet: complete Setup first.",
+        "Le connecteur n'est pas encore configuré : terminez d'abord la configuration.",
+        "De connector is nog niet ingesteld: voltooi eerst Instellen.",
+    ),
+    // Settings.
+    (
+        "settings_intro",
+        "Change the proxy or the credentials. The changes are checked like Connect before anything is saved.",
+        "Modifiez le proxy ou les informations d'identification. Les modifications sont vérifiées comme lors de la connexion avant tout enregistrement.",
+        "Wijzig de proxy of de referenties. De wijzigingen worden net als bij Verbinden gecontroleerd voordat er iets wordt opgeslagen.",
+    ),
+    (
+        "check_and_save",
+        "Check and save",
+        "Vérifier et enregistrer",
+        "Controleren en opslaan",
+    ),
+    ("saved", "Saved.", "Enregistré.", "Opgeslagen."),
+    (
+        "not_saved",
+        "Nothing was saved.",
+        "Rien n'a été enregistré.",
+        "Er is niets opgeslagen.",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_translated_and_locales_map() {
+        assert!(table_is_complete());
+        assert_eq!(Lang::from_locale("fr-BE"), Lang::Fr);
+        assert_eq!(Lang::from_locale("nl_NL.UTF-8"), Lang::Nl);
+        assert_eq!(Lang::from_locale("de-DE"), Lang::En);
+        assert_eq!(tr(Lang::Fr, "connect"), "Se connecter");
+    }
+}

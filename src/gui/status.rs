@@ -1,0 +1,538 @@
+//! The status page: what the worker reports over the control channel, the sync buttons with live
+//! progress, the run held by the mass-change guard, and a user look-up.
+//!
+//! The worker owns the shape of its status report; this page reads these fields when present (snake or
+//! camel case): `connection`, `exchange_server`, `failover`, `last_quick_sync` / `last_full_sync`
+//! (`started_at` or `ended_at`, `duration_seconds`, `outcome`), `devices_by_state` (state → count),
+//! `recent_changes` (`user`, `device`, `access`, `reason`, `at`), `held_plan` (`changes`, `message`).
+
+use crate::gui::i18n::{Lang, tr};
+use crate::service::channel::{
+    ChannelAddress, ChannelClient, ChannelError, ProgressEvent, Reply, Request, SyncKind,
+};
+use eframe::egui;
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A run as shown.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunView {
+    /// When it ran.
+    pub when: String,
+    /// How long it took, in seconds.
+    pub duration_seconds: Option<f64>,
+    /// Its outcome.
+    pub outcome: String,
+}
+
+/// One access change.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChangeView {
+    /// The mailbox user.
+    pub user: String,
+    /// The device.
+    pub device: String,
+    /// The new access (Allowed, Blocked, Quarantined...).
+    pub access: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub at: String,
+}
+
+/// The status report, read leniently.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StatusView {
+    /// Connection state, if reported.
+    pub connection: Option<String>,
+    /// The Exchange server in use.
+    pub exchange_server: Option<String>,
+    /// Failover information.
+    pub failover: Option<String>,
+    /// The last successful quick sync.
+    pub last_quick: Option<RunView>,
+    /// The last successful full sync.
+    pub last_full: Option<RunView>,
+    /// Devices by state.
+    pub devices: Vec<(String, u64)>,
+    /// Recent access changes.
+    pub recent: Vec<ChangeView>,
+    /// The held run, described.
+    pub held: Option<String>,
+}
+
+fn get<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {
+    keys.iter().find_map(|k| v.get(*k)).filter(|v| !v.is_null())
+}
+
+fn text(v: &Value, keys: &[&str]) -> Option<String> {
+    get(v, keys).map(|x| match x {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+fn run(v: &Value) -> RunView {
+    RunView {
+        when: text(
+            v,
+            &["ended_at", "endedAt", "started_at", "startedAt", "time"],
+        )
+        .unwrap_or_default(),
+        duration_seconds: get(v, &["duration_seconds", "durationSeconds"]).and_then(Value::as_f64),
+        outcome: text(v, &["outcome"]).unwrap_or_default(),
+    }
+}
+
+impl StatusView {
+    /// Reads a status report.
+    pub fn from_json(v: &Value) -> StatusView {
+        StatusView {
+            connection: text(v, &["connection", "connection_state", "connectionState"]),
+            exchange_server: text(v, &["exchange_server", "exchangeServer"]),
+            failover: text(v, &["failover"]),
+            last_quick: get(v, &["last_quick_sync", "lastQuickSync"]).map(run),
+            last_full: get(v, &["last_full_sync", "lastFullSync"]).map(run),
+            devices: get(v, &["devices_by_state", "devicesByState"])
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            recent: get(v, &["recent_changes", "recentChanges"])
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .map(|c| ChangeView {
+                            user: text(c, &["user"]).unwrap_or_default(),
+                            device: text(c, &["device", "device_id", "deviceId"])
+                                .unwrap_or_default(),
+                            access: text(c, &["access"]).unwrap_or_default(),
+                            reason: text(c, &["reason"]).unwrap_or_default(),
+                            at: text(c, &["at", "time"]).unwrap_or_default(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            held: get(v, &["held_plan", "heldPlan"]).map(|h| {
+                text(h, &["message", "summary"]).unwrap_or_else(|| {
+                    text(h, &["changes", "change_count"])
+                        .map(|n| format!("{n} changes wait for confirmation"))
+                        .unwrap_or_else(|| h.to_string())
+                })
+            }),
+        }
+    }
+}
+
+/// Whether the worker answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkerState {
+    /// Not asked yet.
+    Unknown,
+    /// It answered.
+    Running,
+    /// It does not listen (the message says where it was looked for).
+    NotRunning(String),
+    /// It listens but the request failed.
+    Error(String),
+}
+
+enum Event {
+    Status(Result<Value, (bool, String)>),
+    Reply(String),
+    Progress(ProgressEvent),
+    SubscriptionEnded,
+}
+
+/// The status page's state.
+pub struct StatusPage {
+    /// The last report.
+    pub view: Option<StatusView>,
+    /// The worker.
+    pub worker: WorkerState,
+    /// The last progress event of a running sync.
+    pub progress: Option<ProgressEvent>,
+    /// The worker's answer to the last button.
+    pub message: Option<String>,
+    /// The look-up box.
+    pub lookup: String,
+    /// The look-up's result lines.
+    pub lookup_result: Option<Vec<String>>,
+    address: ChannelAddress,
+    tx: mpsc::Sender<Event>,
+    rx: mpsc::Receiver<Event>,
+    last_poll: Option<Instant>,
+    subscribed: bool,
+    /// Poll the status this often.
+    pub poll_every: Duration,
+}
+
+impl std::fmt::Debug for StatusPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusPage")
+            .field("worker", &self.worker)
+            .field("view", &self.view)
+            .finish()
+    }
+}
+
+impl StatusPage {
+    /// A page talking to the worker at `address`.
+    pub fn new(address: ChannelAddress) -> StatusPage {
+        let (tx, rx) = mpsc::channel();
+        StatusPage {
+            view: None,
+            worker: WorkerState::Unknown,
+            progress: None,
+            message: None,
+            lookup: String::new(),
+            lookup_result: None,
+            address,
+            tx,
+            rx,
+            last_poll: None,
+            subscribed: false,
+            poll_every: Duration::from_secs(5),
+        }
+    }
+
+    /// Asks for the status now.
+    pub fn refresh(&mut self, rt: &tokio::runtime::Handle, repaint: Arc<dyn Fn() + Send + Sync>) {
+        self.last_poll = Some(Instant::now());
+        let tx = self.tx.clone();
+        let address = self.address.clone();
+        rt.spawn(async move {
+            let result = async {
+                let mut client = ChannelClient::connect(&address).await?;
+                client.request(&Request::Status).await
+            }
+            .await;
+            let event = match result {
+                Ok(Reply::Status { status }) => Event::Status(Ok(status)),
+                Ok(Reply::Error { message }) => Event::Status(Err((false, message))),
+                Ok(other) => Event::Status(Err((false, format!("unexpected answer: {other:?}")))),
+                Err(ChannelError::NotRunning { .. }) => {
+                    Event::Status(Err((true, format!("looked for it at {}", address.0))))
+                }
+                Err(e) => Event::Status(Err((false, e.to_string()))),
+            };
+            let _ = tx.send(event);
+            repaint();
+        });
+    }
+
+    fn subscribe(&mut self, rt: &tokio::runtime::Handle, repaint: Arc<dyn Fn() + Send + Sync>) {
+        self.subscribed = true;
+        let tx = self.tx.clone();
+        let address = self.address.clone();
+        rt.spawn(async move {
+            if let Ok(mut client) = ChannelClient::connect(&address).await {
+                let mut reply = client.request(&Request::Subscribe).await;
+                while let Ok(Reply::Progress { event }) = reply {
+                    if tx.send(Event::Progress(event)).is_err() {
+                        return;
+                    }
+                    repaint();
+                    reply = client.next_reply().await;
+                }
+            }
+            let _ = tx.send(Event::SubscriptionEnded);
+            repaint();
+        });
+    }
+
+    /// Sends a request whose answer is a sentence (sync, confirm, cancel).
+    pub fn send(
+        &mut self,
+        rt: &tokio::runtime::Handle,
+        repaint: Arc<dyn Fn() + Send + Sync>,
+        request: Request,
+    ) {
+        let tx = self.tx.clone();
+        let address = self.address.clone();
+        rt.spawn(async move {
+            let result = async {
+                let mut client = ChannelClient::connect(&address).await?;
+                client.request(&request).await
+            }
+            .await;
+            let text = match result {
+                Ok(Reply::Accepted { message }) | Ok(Reply::Error { message }) => message,
+                Ok(other) => format!("{other:?}"),
+                Err(e) => e.to_string(),
+            };
+            let _ = tx.send(Event::Reply(text));
+            repaint();
+        });
+    }
+
+    /// Takes what arrived; polls when due; keeps a progress subscription while the worker runs.
+    pub fn update(&mut self, rt: &tokio::runtime::Handle, repaint: Arc<dyn Fn() + Send + Sync>) {
+        let mut refresh = self
+            .last_poll
+            .is_none_or(|t| t.elapsed() >= self.poll_every);
+        while let Ok(event) = self.rx.try_recv() {
+            match event {
+                Event::Status(Ok(v)) => {
+                    self.worker = WorkerState::Running;
+                    self.view = Some(StatusView::from_json(&v));
+                }
+                Event::Status(Err((true, m))) => {
+                    self.worker = WorkerState::NotRunning(m);
+                    self.subscribed = false;
+                }
+                Event::Status(Err((false, m))) => self.worker = WorkerState::Error(m),
+                Event::Reply(m) => {
+                    self.message = Some(m);
+                    refresh = true;
+                }
+                Event::Progress(p) => {
+                    let finished = p.phase == "finished" || p.phase == "failed";
+                    self.progress = (!finished).then_some(p);
+                    if finished {
+                        refresh = true;
+                    }
+                }
+                Event::SubscriptionEnded => self.subscribed = false,
+            }
+        }
+        if refresh {
+            self.refresh(rt, repaint.clone());
+        }
+        if self.worker == WorkerState::Running && !self.subscribed {
+            self.subscribe(rt, repaint);
+        }
+    }
+
+    /// Looks a user up in the last report's changes.
+    pub fn do_lookup(&mut self) {
+        let needle = self.lookup.trim().to_lowercase();
+        let lines = self
+            .view
+            .as_ref()
+            .map(|v| {
+                v.recent
+                    .iter()
+                    .filter(|c| !needle.is_empty() && c.user.to_lowercase().contains(&needle))
+                    .map(|c| format!("{}: {} — {}", c.device, c.access, c.reason))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.lookup_result = Some(lines);
+    }
+}
+
+fn run_text(r: &Option<RunView>, lang: Lang) -> String {
+    match r {
+        None => tr(lang, "never").to_string(),
+        Some(r) => format!(
+            "{} — {} — {}",
+            r.when,
+            r.duration_seconds
+                .map(|d| format!("{d:.1} s"))
+                .unwrap_or_else(|| "?".into()),
+            r.outcome
+        ),
+    }
+}
+
+/// What the page asks the app to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusAction {
+    /// Nothing.
+    None,
+    /// Start the worker.
+    StartWorker,
+}
+
+/// Draws the page.
+pub fn ui(
+    ui: &mut egui::Ui,
+    page: &mut StatusPage,
+    rt: &tokio::runtime::Handle,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+    lang: Lang,
+) -> StatusAction {
+    let mut action = StatusAction::None;
+    ui.heading(tr(lang, "nav_status"));
+    match &page.worker {
+        WorkerState::Running => {
+            ui.label(format!("✔ {}", tr(lang, "worker_running")));
+        }
+        WorkerState::Unknown => {
+            ui.horizontal(|ui| {
+                ui.add(egui::Spinner::new());
+                ui.label(tr(lang, "connection_state"));
+            });
+        }
+        WorkerState::NotRunning(m) => {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!("⚠ {} ({m})", tr(lang, "worker_not_running")),
+            );
+            if ui.button(tr(lang, "start_worker")).clicked() {
+                action = StatusAction::StartWorker;
+            }
+        }
+        WorkerState::Error(m) => {
+            ui.colored_label(ui.visuals().error_fg_color, format!("✖ {m}"));
+        }
+    }
+    let view = page.view.clone().unwrap_or_default();
+    egui::Grid::new("status_grid")
+        .num_columns(2)
+        .spacing([24.0, 6.0])
+        .show(ui, |ui| {
+            ui.label(tr(lang, "connection_state"));
+            ui.label(view.connection.clone().unwrap_or_else(|| "—".into()));
+            ui.end_row();
+            ui.label(tr(lang, "exchange_server_in_use"));
+            let mut server = view.exchange_server.clone().unwrap_or_else(|| "—".into());
+            if let Some(f) = &view.failover {
+                server.push_str(&format!(" ({f})"));
+            }
+            ui.label(server);
+            ui.end_row();
+            ui.label(tr(lang, "last_quick"));
+            ui.label(run_text(&view.last_quick, lang));
+            ui.end_row();
+            ui.label(tr(lang, "last_full"));
+            ui.label(run_text(&view.last_full, lang));
+            ui.end_row();
+        });
+    ui.add_space(6.0);
+    let running = page.worker == WorkerState::Running;
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(running, egui::Button::new(tr(lang, "quick_sync")))
+            .clicked()
+        {
+            page.send(
+                rt,
+                repaint.clone(),
+                Request::Sync {
+                    kind: SyncKind::Quick,
+                    dry_run: false,
+                },
+            );
+        }
+        if ui
+            .add_enabled(running, egui::Button::new(tr(lang, "full_sync")))
+            .clicked()
+        {
+            page.send(
+                rt,
+                repaint.clone(),
+                Request::Sync {
+                    kind: SyncKind::Full,
+                    dry_run: false,
+                },
+            );
+        }
+        if ui.button(tr(lang, "refresh")).clicked() {
+            page.refresh(rt, repaint.clone());
+        }
+    });
+    if let Some(p) = &page.progress {
+        let fraction = p.total.filter(|t| *t > 0).map(|t| p.done as f32 / t as f32);
+        ui.horizontal(|ui| {
+            ui.add(egui::Spinner::new());
+            ui.label(format!("{} — {}", p.phase, p.message));
+        });
+        if let Some(f) = fraction {
+            ui.add(egui::ProgressBar::new(f).show_percentage());
+        }
+    }
+    if let Some(m) = &page.message {
+        ui.label(m);
+    }
+    if let Some(held) = &view.held {
+        ui.separator();
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!("⚠ {}", tr(lang, "held_title")),
+        );
+        ui.label(held);
+        ui.horizontal(|ui| {
+            if ui.button(tr(lang, "confirm")).clicked() {
+                page.send(rt, repaint.clone(), Request::ConfirmHeld);
+            }
+            if ui.button(tr(lang, "cancel")).clicked() {
+                page.send(rt, repaint.clone(), Request::CancelHeld);
+            }
+        });
+    }
+    ui.separator();
+    ui.strong(tr(lang, "devices_by_state"));
+    devices_chart(ui, &view.devices);
+    ui.separator();
+    ui.strong(tr(lang, "recent_changes"));
+    if view.recent.is_empty() {
+        ui.label(tr(lang, "no_changes"));
+    } else {
+        egui::Grid::new("changes").striped(true).show(ui, |ui| {
+            for c in view.recent.iter().take(20) {
+                ui.label(&c.at);
+                ui.label(&c.user);
+                ui.label(&c.device);
+                ui.label(&c.access);
+                ui.label(&c.reason);
+                ui.end_row();
+            }
+        });
+    }
+    ui.separator();
+    ui.horizontal(|ui| {
+        let label = ui.label(tr(lang, "lookup_user"));
+        let r = ui
+            .add(egui::TextEdit::singleline(&mut page.lookup).desired_width(240.0))
+            .labelled_by(label.id);
+        let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if ui.button(tr(lang, "lookup")).clicked() || enter {
+            page.do_lookup();
+        }
+    });
+    if let Some(lines) = &page.lookup_result {
+        if lines.is_empty() {
+            ui.label(tr(lang, "lookup_none"));
+        }
+        for l in lines {
+            ui.label(l);
+        }
+    }
+    action
+}
+
+fn devices_chart(ui: &mut egui::Ui, devices: &[(String, u64)]) {
+    if devices.is_empty() {
+        ui.label("—");
+        return;
+    }
+    let max = devices.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1) as f32;
+    egui::Grid::new("devices_chart")
+        .num_columns(3)
+        .show(ui, |ui| {
+            for (state, n) in devices {
+                ui.label(state);
+                let width = 260.0 * (*n as f32 / max);
+                let (rect, _) =
+                    ui.allocate_exact_size(egui::vec2(260.0, 14.0), egui::Sense::hover());
+                let color = match state.to_ascii_lowercase().as_str() {
+                    s if s.starts_with("allow") => egui::Color32::from_rgb(60, 160, 90),
+                    s if s.starts_with("block") => egui::Color32::from_rgb(200, 70, 60),
+                    s if s.starts_with("quarant") => egui::Color32::from_rgb(220, 160, 40),
+                    _ => egui::Color32::from_rgb(90, 130, 200),
+                };
+                let bar =
+                    egui::Rect::from_min_size(rect.min, egui::vec2(width.max(1.0), rect.height()));
+                ui.painter().rect_filled(bar, 2.0, color);
+                ui.label(n.to_string());
+                ui.end_row();
+            }
+        });
+}

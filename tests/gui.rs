@@ -1,0 +1,658 @@
+//! The setup GUI driven as a user would, by labels (egui_kittest + AccessKit): validation messages,
+//! Connect against an in-process lab and each failure it can inject, Replace, changing the proxy later,
+//! Quick sync from the status page against a fake worker, and snapshots of the main screens.
+//!
+//! Headless: the query tests need no GPU. The snapshot tests render with wgpu; on Linux CI install
+//! `mesa-vulkan-drivers` (lavapipe). Update images with `UPDATE_SNAPSHOTS=1 cargo test --test gui`.
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use exchange_connector::gui::app::{AppParts, Page, SetupApp};
+use exchange_connector::gui::connect::{CheckId, CheckState, ConnectEnv};
+use exchange_connector::gui::i18n::Lang;
+use exchange_connector::gui::lab_demo;
+use exchange_connector::gui::wizard::WizardState;
+use exchange_connector::gui::wizard::package::FixedPicker;
+use exchange_connector::lab::faults::{Storm, Surface};
+use exchange_connector::lab::scenario::Scenario;
+use exchange_connector::lab::server::{LabOptions, RunningLab, start};
+use exchange_connector::service::channel::{
+    ChannelAddress, ChannelHandler, ProgressEvent, Reply, Request, SyncKind, serve,
+};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{broadcast, watch};
+
+const LAB: &str = env!("CARGO_BIN_EXE_exchange-connector-lab");
+
+struct Fixture {
+    rt: tokio::runtime::Runtime,
+    lab: Option<RunningLab>,
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn without_lab() -> Fixture {
+        Fixture {
+            rt: runtime(),
+            lab: None,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn with_lab() -> Fixture {
+        let rt = runtime();
+        let dir = tempfile::tempdir().unwrap();
+        let lab = rt
+            .block_on(start(LabOptions {
+                scenario: Scenario::small(),
+                dir: dir.path().join("lab"),
+            }))
+            .unwrap();
+        Fixture {
+            rt,
+            lab: Some(lab),
+            dir,
+        }
+    }
+
+    fn lab(&self) -> &RunningLab {
+        self.lab.as_ref().unwrap()
+    }
+
+    fn env(&self) -> ConnectEnv {
+        match &self.lab {
+            Some(lab) => lab_demo::env(&lab.endpoints, LAB.as_ref(), self.dir.path()),
+            None => {
+                let mut env = ConnectEnv::for_instance("test");
+                env.config_dir = self.dir.path().join("config");
+                env.secrets_dir = Some(env.config_dir.clone());
+                env.channel =
+                    ChannelAddress(self.dir.path().join("worker.sock").display().to_string());
+                env
+            }
+        }
+    }
+
+    fn app(&self) -> SetupApp {
+        let wizard = match &self.lab {
+            Some(lab) => lab_demo::prefill(&lab.endpoints),
+            None => WizardState::default(),
+        };
+        SetupApp::new(AppParts {
+            env: self.env(),
+            runtime: self.rt.handle().clone(),
+            picker: Box::new(FixedPicker(None)),
+            wizard,
+            lang: Lang::En,
+            keep_alive: Vec::new(),
+        })
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn harness(app: SetupApp) -> Harness<'static, SetupApp> {
+    Harness::builder()
+        .with_size([1000.0, 2400.0])
+        .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), app)
+}
+
+/// Steps the UI (spinners repaint forever, so `run` would not settle) until `done` or a deadline.
+fn wait_until(h: &mut Harness<'_, SetupApp>, what: &str, done: impl Fn(&SetupApp) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        h.step();
+        if done(h.state()) {
+            h.step();
+            h.step();
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {:?}",
+            h.state().connect
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Focuses the field named `label` and types `text`, as a user would.
+fn type_into(h: &mut Harness<'_, SetupApp>, label: &str, text: &str) {
+    h.get_by_label(label).focus();
+    h.step();
+    h.get_by_label(label).type_text(text);
+    h.step();
+    h.step();
+}
+
+fn finished(app: &SetupApp) -> bool {
+    app.connect.as_ref().is_some_and(|c| c.outcome.is_some())
+}
+
+fn connect(h: &mut Harness<'_, SetupApp>) {
+    h.get_by_label("Connect").click();
+    h.step();
+    wait_until(h, "Connect to finish", finished);
+}
+
+fn failed_line(app: &SetupApp) -> Option<(CheckId, String)> {
+    app.connect
+        .as_ref()?
+        .lines
+        .iter()
+        .find_map(|(id, s)| match s {
+            CheckState::Failed(f) => Some((*id, format!("{} / {} / {}", f.what, f.why, f.fix))),
+            _ => None,
+        })
+}
+
+fn assert_fields_kept(before: &WizardState, after: &WizardState) {
+    assert_eq!(before.package_path, after.package_path);
+    assert_eq!(before.server, after.server);
+    assert_eq!(before.exchange_user, after.exchange_user);
+    assert_eq!(before.exchange_password, after.exchange_password);
+    assert_eq!(before.notification_mailbox, after.notification_mailbox);
+    assert_eq!(before.notification_password, after.notification_password);
+    assert_eq!(before.proxy_host, after.proxy_host);
+    assert_eq!(before.proxy_port, after.proxy_port);
+}
+
+#[test]
+fn each_validation_message_appears_as_typed() {
+    let fx = Fixture::without_lab();
+    let mut h = harness(fx.app());
+    h.step();
+    h.get_by_label("Use a proxy server when synchronising mobile device information")
+        .click();
+    h.step();
+    h.step();
+    type_into(&mut h, "Port number", "70000");
+    h.step();
+    h.step();
+    h.get_by_label_contains("'70000' is not a port; use a number from 1 to 65535");
+
+    type_into(&mut h, "User (domain\\user)", "admin");
+    h.step();
+    h.step();
+    h.get_by_label_contains("'admin' must be DOMAIN\\user");
+
+    type_into(&mut h, "Mailbox", "notify@");
+    h.step();
+    h.step();
+    h.get_by_label_contains("'notify@' is not a mail address");
+
+    // Untouched empty passwords are flagged once Connect is pressed, and nothing starts.
+    h.get_by_label("Connect").click();
+    h.step();
+    h.step();
+    assert!(h.get_all_by_label("⚠ Enter the password.").count() >= 2);
+    h.get_by_label("Correct the fields marked in red, then click Connect again.");
+    assert!(h.state().connect.is_none());
+
+    // Fixing the port clears its message.
+    h.state_mut().wizard.proxy_port = "8080".into();
+    h.step();
+    h.step();
+    assert!(h.query_by_label_contains("is not a port").is_none());
+    h.check_accessibility();
+}
+
+#[test]
+fn french_and_dutch_labels_switch_in_the_ui() {
+    let fx = Fixture::without_lab();
+    let mut h = harness(fx.app());
+    h.step();
+    h.state_mut().lang = Lang::Fr;
+    h.step();
+    h.step();
+    h.get_by_label("Se connecter");
+    h.get_by_label("Serveur Microsoft Exchange sur site");
+    h.state_mut().lang = Lang::Nl;
+    h.step();
+    h.step();
+    h.get_by_label("Verbinden");
+    h.check_accessibility();
+}
+
+#[test]
+fn full_connect_against_the_lab_ends_on_the_status_page() {
+    let fx = Fixture::with_lab();
+    let mut h = harness(fx.app());
+    h.step();
+    // The package's tenant is shown.
+    let tenant = fx.lab().endpoints.tenant_id.clone();
+    h.get_by_label_contains(&tenant);
+    connect(&mut h);
+    assert_eq!(failed_line(h.state()), None);
+    assert!(matches!(
+        h.state().connect.as_ref().unwrap().outcome,
+        Some(Ok(_))
+    ));
+    // The package sits in a folder others may read: the seeds' warning is offered.
+    h.get_by_label("Delete the connector package?");
+    h.get_by_label("Keep it").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().page, Page::Status);
+    wait_until(&mut h, "the worker's state", |a| {
+        a.status.worker != exchange_connector::gui::status::WorkerState::Unknown
+    });
+    h.get_by_label_contains("The connector service is not running");
+    h.get_by_label("Start the connector service");
+    // Configuration written, secrets in the store, one connector registered.
+    let env = fx.env();
+    let config = exchange_connector::config::Config::load(&env.config_dir)
+        .unwrap()
+        .config;
+    assert_eq!(config.exchange_server, "cas01.contoso.lab");
+    let text =
+        std::fs::read_to_string(env.config_dir.join(exchange_connector::config::CONFIG_FILE))
+            .unwrap();
+    assert!(!text.contains(&fx.lab().endpoints.service_account.password));
+    assert_eq!(fx.lab().state.tenant().exchange_connectors.len(), 1);
+    h.check_accessibility();
+}
+
+#[test]
+fn unreachable_server_fails_the_server_line_and_keeps_the_fields() {
+    let fx = Fixture::with_lab();
+    fx.rt.block_on(fx.lab().stop_cas("CAS01")).unwrap();
+    let mut h = harness(fx.app());
+    h.step();
+    let before = h.state().wizard.clone();
+    connect(&mut h);
+    let (id, text) = failed_line(h.state()).unwrap();
+    assert_eq!(id, CheckId::Server, "{text}");
+    h.get_by_label("✖ DNS and TLS to the Exchange server");
+    h.get_by_label_contains("No secure connection to cas01.contoso.lab");
+    assert_fields_kept(&before, &h.state().wizard);
+    assert_eq!(h.state().page, Page::Setup);
+}
+
+#[test]
+fn wrong_password_fails_the_sign_in_line() {
+    let fx = Fixture::with_lab();
+    let mut h = harness(fx.app());
+    h.step();
+    h.state_mut().wizard.exchange_password = "not-the-password".into();
+    let before = h.state().wizard.clone();
+    connect(&mut h);
+    let (id, text) = failed_line(h.state()).unwrap();
+    assert_eq!(id, CheckId::SignIn, "{text}");
+    h.get_by_label("✖ Exchange sign-in");
+    h.get_by_label_contains("Signing in to Exchange as");
+    assert_fields_kept(&before, &h.state().wizard);
+}
+
+#[test]
+fn missing_cmdlet_permission_is_named() {
+    let fx = Fixture::with_lab();
+    let user = fx.lab().endpoints.service_account.user.clone();
+    {
+        let mut org = fx.lab().state.org_mut();
+        for account in org.accounts.iter_mut().filter(|a| a.is_named(&user)) {
+            account
+                .granted_cmdlets
+                .retain(|c| !c.eq_ignore_ascii_case("Set-CASMailbox"));
+        }
+    }
+    let mut h = harness(fx.app());
+    h.step();
+    connect(&mut h);
+    let (id, text) = failed_line(h.state()).unwrap();
+    assert_eq!(id, CheckId::Cmdlets, "{text}");
+    h.get_by_label("✖ Exchange cmdlet permissions");
+    h.get_by_label_contains("Set-CASMailbox");
+}
+
+#[test]
+fn autodiscover_failure_fails_the_notification_line() {
+    let fx = Fixture::with_lab();
+    fx.lab().state.faults().storms.push(Storm {
+        surface: Surface::Autodiscover,
+        status: 500,
+        remaining: 1000,
+        retry_after_seconds: 0,
+    });
+    let mut h = harness(fx.app());
+    h.step();
+    let before = h.state().wizard.clone();
+    connect(&mut h);
+    let (id, text) = failed_line(h.state()).unwrap();
+    assert_eq!(id, CheckId::Notification, "{text}");
+    h.get_by_label("✖ Autodiscover and EWS for the notification account");
+    h.get_by_label_contains("Autodiscover found no Exchange Web Services URL");
+    assert_fields_kept(&before, &h.state().wizard);
+}
+
+/// A proxy that answers everything with 407 and offers only NTLM.
+fn proxy_407(rt: &tokio::runtime::Runtime) -> u16 {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    rt.spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+/// A proxy that tunnels CONNECT to 127.0.0.1 (the lab's names all live there).
+fn tunnelling_proxy(rt: &tokio::runtime::Runtime) -> u16 {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    rt.spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if s.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head).to_string();
+                let target = text
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string();
+                let port: u16 = target
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(443);
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                else {
+                    return;
+                };
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await;
+                let _ = tokio::io::copy_bidirectional(&mut s, &mut upstream).await;
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn proxy_407_fails_the_proxy_line_and_keeps_the_fields() {
+    let fx = Fixture::with_lab();
+    let port = proxy_407(&fx.rt);
+    let mut h = harness(fx.app());
+    h.step();
+    h.get_by_label("Use a proxy server when synchronising mobile device information")
+        .click();
+    h.step();
+    h.step();
+    type_into(&mut h, "Proxy server name", "127.0.0.1");
+    type_into(&mut h, "Port number", &port.to_string());
+    h.step();
+    let before = h.state().wizard.clone();
+    connect(&mut h);
+    let (id, text) = failed_line(h.state()).unwrap();
+    assert_eq!(id, CheckId::Proxy, "{text}");
+    assert!(text.contains("407") || text.contains("NTLM"), "{text}");
+    h.get_by_label("✖ Proxy server and its credentials");
+    assert_fields_kept(&before, &h.state().wizard);
+}
+
+#[test]
+fn replace_deletes_the_original_connector_and_registers_this_one() {
+    let fx = Fixture::with_lab();
+    let original: exchange_connector::model::intune::ExchangeConnector =
+        serde_json::from_value(serde_json::json!({
+            "id": "original-connector",
+            "serverName": "cas09.contoso.lab",
+            "connectorServerName": "OLDHOST",
+            "exchangeConnectorType": "onPremises",
+        }))
+        .unwrap();
+    fx.lab()
+        .state
+        .tenant_mut()
+        .exchange_connectors
+        .push(original);
+    let mut h = harness(fx.app());
+    h.step();
+    h.get_by_label("Connect").click();
+    wait_until(&mut h, "the Replace question", |a| {
+        a.connect.as_ref().is_some_and(|c| c.question.is_some())
+    });
+    h.get_by_label("Replace the existing connector?");
+    h.get_by_label("Replace").click();
+    h.step();
+    wait_until(&mut h, "Connect to finish", finished);
+    assert_eq!(failed_line(h.state()), None);
+    let tenant = fx.lab().state.tenant();
+    assert_eq!(tenant.exchange_connectors.len(), 1);
+    assert_ne!(tenant.exchange_connectors[0].id, "original-connector");
+    assert_eq!(
+        tenant.exchange_connectors[0].server_name.as_deref(),
+        Some("cas01.contoso.lab")
+    );
+}
+
+#[test]
+fn changing_the_proxy_later_is_checked_before_it_is_saved() {
+    let fx = Fixture::with_lab();
+    let refusing = proxy_407(&fx.rt);
+    let tunnelling = tunnelling_proxy(&fx.rt);
+    let mut h = harness(fx.app());
+    h.step();
+    connect(&mut h);
+    assert_eq!(failed_line(h.state()), None);
+    let env = fx.env();
+    let load = || {
+        exchange_connector::config::Config::load(&env.config_dir)
+            .unwrap()
+            .config
+    };
+    assert!(!load().proxy.enabled);
+
+    h.get_by_label("Settings").click();
+    h.step();
+    h.step();
+    h.get_by_label("Use a proxy server when synchronising mobile device information")
+        .click();
+    h.step();
+    h.step();
+    type_into(&mut h, "Proxy server name", "127.0.0.1");
+    type_into(&mut h, "Port number", &refusing.to_string());
+    h.step();
+    h.get_by_label("Check and save").click();
+    h.step();
+    wait_until(&mut h, "the check", |a| {
+        a.settings_run.as_ref().is_some_and(|r| r.outcome.is_some())
+    });
+    h.get_by_label("Nothing was saved.");
+    h.get_by_label("✖ Proxy server and its credentials");
+    assert!(!load().proxy.enabled, "a refused proxy must not be saved");
+
+    h.state_mut().settings.proxy_port = tunnelling.to_string();
+    h.step();
+    h.get_by_label("Check and save").click();
+    h.step();
+    wait_until(&mut h, "the check", |a| {
+        a.settings_run.as_ref().is_some_and(|r| r.outcome.is_some())
+    });
+    let run = h.state().settings_run.as_ref().unwrap();
+    assert!(matches!(run.outcome, Some(Ok(_))), "{:?}", run.lines);
+    h.get_by_label("✔ Saved.");
+    let saved = load();
+    assert!(saved.proxy.enabled);
+    assert_eq!(saved.proxy.port, Some(tunnelling));
+}
+
+/// A worker stand-in: answers Status from shared state; Sync emits progress and moves the last quick
+/// sync to a fixed time.
+struct FakeWorker {
+    last_quick: Arc<Mutex<Option<&'static str>>>,
+    events: broadcast::Sender<ProgressEvent>,
+}
+
+impl ChannelHandler for FakeWorker {
+    async fn handle(&self, request: Request) -> Reply {
+        match request {
+            Request::Status => Reply::Status {
+                status: serde_json::json!({
+                    "connection": "Connected",
+                    "exchange_server": "cas01.contoso.lab",
+                    "last_quick_sync": self.last_quick.lock().unwrap().map(|t| serde_json::json!({
+                        "started_at": t, "duration_seconds": 2.5, "outcome": "succeeded"
+                    })),
+                    "last_full_sync": {"started_at": "2026-11-23T02:00:00+00:00", "duration_seconds": 41.0, "outcome": "succeeded"},
+                    "devices_by_state": {"Allowed": 312, "Blocked": 41, "Quarantined": 9, "Exempt": 6},
+                    "recent_changes": [
+                        {"at": "2026-11-23T11:58:00Z", "user": "dave@contoso.lab", "device": "DAVESAMSUNG0004", "access": "Blocked", "reason": "not enrolled in Intune"},
+                        {"at": "2026-11-23T11:57:00Z", "user": "alice@contoso.lab", "device": "ALICEIPHONE0001", "access": "Allowed", "reason": "compliant"}
+                    ],
+                    "held_plan": null
+                }),
+            },
+            Request::Sync {
+                kind: SyncKind::Quick,
+                ..
+            } => {
+                let events = self.events.clone();
+                let last = self.last_quick.clone();
+                tokio::spawn(async move {
+                    for (phase, done) in [("reading", 1u64), ("applying", 2)] {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        let _ = events.send(ProgressEvent {
+                            run_id: Some(7),
+                            kind: SyncKind::Quick,
+                            phase: phase.into(),
+                            done,
+                            total: Some(2),
+                            message: format!("{phase}…"),
+                        });
+                    }
+                    *last.lock().unwrap() = Some("2026-11-23T12:00:00+00:00");
+                    let _ = events.send(ProgressEvent {
+                        run_id: Some(7),
+                        kind: SyncKind::Quick,
+                        phase: "finished".into(),
+                        done: 2,
+                        total: Some(2),
+                        message: "done".into(),
+                    });
+                });
+                Reply::Accepted {
+                    message: "Quick sync started.".into(),
+                }
+            }
+            _ => Reply::Error {
+                message: "not supported by the fake".into(),
+            },
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<ProgressEvent> {
+        self.events.subscribe()
+    }
+}
+
+fn status_harness(fx: &Fixture) -> (Harness<'static, SetupApp>, watch::Sender<bool>) {
+    let env = fx.env();
+    let (events, _) = broadcast::channel(16);
+    let worker = Arc::new(FakeWorker {
+        last_quick: Arc::new(Mutex::new(Some("2026-11-23T11:00:00+00:00"))),
+        events,
+    });
+    let (stop, stopped) = watch::channel(false);
+    let address = env.channel.clone();
+    fx.rt
+        .spawn(async move { serve(&address, worker, stopped).await });
+    // Wait for the socket.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::path::Path::new(&env.channel.0).exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut app = fx.app();
+    app.page = Page::Status;
+    let mut h = Harness::builder()
+        .with_size([1000.0, 900.0])
+        .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), app);
+    wait_until(&mut h, "the status", |a| a.status.view.is_some());
+    (h, stop)
+}
+
+#[test]
+fn quick_sync_from_the_status_page_updates_the_last_sync_time() {
+    let fx = Fixture::without_lab();
+    let (mut h, _stop) = status_harness(&fx);
+    h.get_by_label_contains("2026-11-23T11:00:00+00:00");
+    h.get_by_label("Quick sync").click();
+    h.step();
+    wait_until(&mut h, "the new last quick sync", |a| {
+        a.status
+            .view
+            .as_ref()
+            .and_then(|v| v.last_quick.as_ref())
+            .is_some_and(|r| r.when.starts_with("2026-11-23T12:00"))
+    });
+    h.get_by_label_contains("2026-11-23T12:00:00+00:00");
+    h.get_by_label("Quick sync started.");
+    h.check_accessibility();
+}
+
+#[test]
+fn snapshots_of_the_main_screens() {
+    let fx = Fixture::without_lab();
+    let mut results = egui_kittest::SnapshotResults::new();
+    {
+        let mut h = Harness::builder()
+            .with_size([1000.0, 1300.0])
+            .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), fx.app());
+        h.run();
+        results.add(h.try_snapshot("wizard_empty"));
+        h.get_by_label("Connect").click();
+        h.run();
+        results.add(h.try_snapshot("wizard_errors"));
+    }
+    {
+        let (mut h, _stop) = status_harness(&fx);
+        h.step();
+        h.step();
+        results.add(h.try_snapshot("status"));
+    }
+}
+
+#[test]
+fn the_icon_png_is_the_drawn_icon() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/icon.png");
+    let rgba = exchange_connector::gui::icon_rgba(64);
+    let image = image::RgbaImage::from_raw(64, 64, rgba).unwrap();
+    let current = image::open(&path).ok().map(|i| i.to_rgba8());
+    if current.as_ref() != Some(&image) {
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            image.save(&path).unwrap();
+        } else {
+            panic!(
+                "assets/icon.png is not the drawn icon; run with UPDATE_SNAPSHOTS=1 to rewrite it"
+            );
+        }
+    }
+}
