@@ -143,6 +143,8 @@ async fn main() {
             watermark_overlap: Duration::from_secs(1),
             ..SyncConfig::default()
         },
+        proxy: None,
+        notifier: None,
     }
     .build()
     .expect("engine");

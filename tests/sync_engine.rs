@@ -63,6 +63,8 @@ fn setup(lab: &TestLab, db: &Path, transport: ExchangeTransport, runspaces: usiz
             actor: "TEST\\svc-eas".into(),
             crash_after_sends: None,
         },
+        proxy: None,
+        notifier: None,
     }
 }
 
@@ -767,6 +769,7 @@ async fn full_sync_through_the_powershell_bridge_stand_in() {
         user_name: lab.endpoints.service_account.user.clone(),
         password: Secret::new(lab.endpoints.service_account.password.clone()),
         failover: true,
+        proxy: None,
     };
     let engine = setup(&lab, &lab.dir.path().join("bridge.db"), transport, 2)
         .build()
@@ -782,4 +785,229 @@ async fn full_sync_through_the_powershell_bridge_stand_in() {
     let again = engine.run(SyncKind::Full, PLAIN).await;
     assert_eq!(again.changes_planned, 0);
     engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_of_newly_restricted_devices_get_one_mail_each() {
+    use exchange_connector::notify::{AuthScheme, Language, MailboxCredential, NotifierConfig};
+    let lab = small_lab().await;
+    let before = states(&lab);
+    let engine = engine_with(&lab, |s| {
+        s.notifier = Some(NotifierConfig {
+            mailbox: lab.endpoints.notification_account.address.clone(),
+            credential: MailboxCredential {
+                user: lab.endpoints.notification_account.address.clone(),
+                password: Secret::new(lab.endpoints.notification_account.password.clone()),
+                scheme: AuthScheme::Ntlm,
+            },
+            ews_url: Some(lab.endpoints.ews_url.clone()),
+            language: Language::Fr,
+            template: None,
+            enrol_link: "https://portal.manage.microsoft.com/".into(),
+        });
+    });
+    let outbox = |lab: &TestLab| lab.state.outbox.lock().unwrap().clone();
+
+    let first = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(
+        first.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&first)
+    );
+    // Every device of a targeted user that the connector restricted: one mail to its owner.
+    let restricted: Vec<(String, String)> = engine
+        .with_store(|s| s.recent_changes(1000))
+        .unwrap()
+        .iter()
+        .filter(|a| a.entry.list == ListKind::Block)
+        .map(|a| (a.entry.mailbox.clone(), a.entry.device_id.clone()))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    assert!(!restricted.is_empty());
+    let mails = outbox(&lab);
+    assert_eq!(
+        mails.len(),
+        first.notifications_sent,
+        "{}",
+        format_report(&first)
+    );
+    assert_eq!(first.notifications_failed, 0, "{}", format_report(&first));
+    assert!(
+        mails.len() >= restricted.len(),
+        "{mails:?} vs {restricted:?}"
+    );
+    let org = lab.state.org();
+    for (mailbox, device_id) in &restricted {
+        let m = org
+            .mailboxes
+            .iter()
+            .find(|m| m.cas.identity.eq_ignore_ascii_case(mailbox))
+            .unwrap();
+        let to = m.cas.primary_smtp_address.to_ascii_lowercase();
+        let n = mails
+            .iter()
+            .filter(|mail| mail.to.iter().any(|t| t.to_ascii_lowercase() == to))
+            .count();
+        assert!(n >= 1, "no mail to {to} for {device_id}");
+        let d = m
+            .devices
+            .iter()
+            .find(|d| &d.device.device_id == device_id)
+            .unwrap();
+        let name = d
+            .device
+            .friendly_name
+            .clone()
+            .or(d.device.device_model.clone())
+            .unwrap_or(d.device.device_type.clone());
+        assert!(
+            mails.iter().any(|mail| mail.body.contains(&name)),
+            "the mail names the device {name}"
+        );
+    }
+    drop(org);
+    // In the configured language, with the enrolment link, from the notification account.
+    for mail in &mails {
+        assert!(
+            mail.body.contains("https://portal.manage.microsoft.com/"),
+            "{}",
+            mail.body
+        );
+        assert_eq!(mail.disposition, "SendAndSaveCopy");
+        assert!(
+            mail.from
+                .eq_ignore_ascii_case(&lab.endpoints.notification_account.address)
+        );
+    }
+    let french = exchange_connector::notify::Template::default_for(Language::Fr);
+    let subject_start: String = french.subject.chars().take(12).collect();
+    assert!(
+        mails.iter().all(|m| m.subject.starts_with(&subject_start)),
+        "{:?}",
+        mails.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+
+    // Not one per sync: the next runs send nothing more.
+    let again = engine.run(SyncKind::Full, PLAIN).await;
+    assert_eq!(again.notifications_sent, 0, "{}", format_report(&again));
+    let quick = engine.run(SyncKind::Quick, PLAIN).await;
+    assert_eq!(quick.notifications_sent, 0, "{}", format_report(&quick));
+    assert_eq!(outbox(&lab).len(), mails.len());
+
+    // A new, unenrolled phone of a targeted user: exactly one more mail, to its owner.
+    let owner = before
+        .iter()
+        .find(|(_, s)| **s == DeviceAccessState::Allowed)
+        .map(|((m, _), _)| m.clone())
+        .unwrap();
+    let (owner, smtp) = {
+        let org = lab.state.org();
+        let m = org
+            .mailboxes
+            .iter()
+            .find(|m| {
+                m.cas.identity == owner
+                    && engine
+                        .with_store(|s| s.decisions_for_user(&m.cas.identity))
+                        .unwrap()
+                        .iter()
+                        .any(|d| d.decision.reason.as_str() == "compliant")
+            })
+            .or_else(|| {
+                org.mailboxes.iter().find(|m| {
+                    engine
+                        .with_store(|s| s.decisions_for_user(&m.cas.identity))
+                        .unwrap()
+                        .iter()
+                        .any(|d| d.decision.reason.as_str() == "compliant")
+                })
+            })
+            .expect("a targeted user");
+        (m.cas.identity.clone(), m.cas.primary_smtp_address.clone())
+    };
+    control(
+        &lab,
+        "/partnerships",
+        json!({"mailbox": owner, "deviceId": "NEWPHONE0000002", "deviceType": "Android",
+               "deviceModel": "Pixel 9", "friendlyName": "Pixel de test"}),
+    )
+    .await;
+    // (The small organisation has five allowed devices: one more restricted is above the guard's 10%.)
+    let quick = engine.run(SyncKind::Quick, CONFIRM).await;
+    assert_eq!(
+        quick.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&quick)
+    );
+    assert_ne!(
+        state_of(&lab, "NEWPHONE0000002"),
+        DeviceAccessState::Allowed
+    );
+    assert_eq!(quick.notifications_sent, 1, "{}", format_report(&quick));
+    let mails_now = outbox(&lab);
+    assert_eq!(mails_now.len(), mails.len() + 1);
+    let last = mails_now.last().unwrap();
+    assert!(last.to.iter().any(|t| t.eq_ignore_ascii_case(&smtp)));
+    assert!(last.body.contains("Pixel de test"), "{}", last.body);
+    let idle = engine.run(SyncKind::Quick, PLAIN).await;
+    assert_eq!(idle.notifications_sent, 0);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_that_cannot_be_sent_is_reported_and_sent_by_the_next_run() {
+    use exchange_connector::notify::{AuthScheme, Language, MailboxCredential, NotifierConfig};
+    let lab = small_lab().await;
+    let notifier = |password: &str| NotifierConfig {
+        mailbox: lab.endpoints.notification_account.address.clone(),
+        credential: MailboxCredential {
+            user: lab.endpoints.notification_account.address.clone(),
+            password: Secret::new(password.to_string()),
+            scheme: AuthScheme::Basic,
+        },
+        ews_url: Some(lab.endpoints.ews_url.clone()),
+        language: Language::En,
+        template: None,
+        enrol_link: "https://portal.manage.microsoft.com/".into(),
+    };
+    let wrong = engine_with(&lab, |s| s.notifier = Some(notifier("not-the-password")));
+    let first = wrong.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(
+        first.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&first)
+    );
+    assert_eq!(first.notifications_sent, 0);
+    assert!(first.notifications_failed > 0, "{}", format_report(&first));
+    assert!(
+        first
+            .warnings
+            .iter()
+            .any(|w| w.contains("tried again by the next run")),
+        "{}",
+        format_report(&first)
+    );
+    assert!(!format_report(&first).contains("not-the-password"));
+    assert!(lab.state.outbox.lock().unwrap().is_empty());
+    let failed = first.notifications_failed;
+    wrong.shutdown().await;
+    drop(wrong);
+
+    // The password fixed: the next run sends what the first could not, and only that.
+    let right = engine_with(&lab, |s| {
+        s.notifier = Some(notifier(&lab.endpoints.notification_account.password))
+    });
+    let second = right.run(SyncKind::Full, PLAIN).await;
+    assert_eq!(
+        second.notifications_sent,
+        failed,
+        "{}",
+        format_report(&second)
+    );
+    assert_eq!(lab.state.outbox.lock().unwrap().len(), failed);
+    lab.shutdown().await;
 }

@@ -261,6 +261,53 @@ async fn worker_syncs_on_schedule_answers_the_channel_and_stops_cleanly() {
         .unwrap();
     assert!(finished.contains("Devices synced:"), "{finished}");
 
+    // Notifications: the first syncs mailed the owners of the devices they restricted, once each.
+    let outbox = || lab.state.outbox.lock().unwrap().clone();
+    let mails_before = outbox();
+    assert!(
+        !mails_before.is_empty(),
+        "the owners of restricted devices were mailed"
+    );
+    let recipients: std::collections::HashSet<_> =
+        mails_before.iter().map(|m| m.to.clone()).collect();
+    assert_eq!(
+        recipients.len(),
+        mails_before.len(),
+        "one mail per restricted device, not one per sync: {mails_before:?}"
+    );
+    // A targeted user's new phone: exactly one more mail, to its owner, with the enrolment link.
+    let alice = lab
+        .state
+        .org()
+        .mailboxes
+        .iter()
+        .find(|m| m.cas.identity == "alice")
+        .map(|m| m.cas.primary_smtp_address.clone())
+        .unwrap();
+    let added = common::client(&lab.endpoints.ca_cert_pem)
+        .post(format!("{}/partnerships", lab.endpoints.control_base))
+        .json(
+            &serde_json::json!({"mailbox": "alice", "deviceId": "ALICENEWPHONE01",
+            "deviceType": "Android", "deviceModel": "Pixel 9", "friendlyName": "Pixel of Alice"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(added.status().is_success(), "{added:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while outbox().len() == mails_before.len() {
+        assert!(Instant::now() < deadline, "no mail for the new phone");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let two more scheduled quick syncs run: still exactly one mail for it.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mails = outbox();
+    assert_eq!(mails.len(), mails_before.len() + 1, "{mails:?}");
+    let mail = mails.last().unwrap();
+    assert!(mail.to.iter().any(|t| t.eq_ignore_ascii_case(&alice)));
+    assert!(mail.body.contains("Pixel of Alice"), "{}", mail.body);
+    assert!(mail.body.contains("https://portal.manage.microsoft.com/"));
+
     // Two requests while one runs: one runs, the other is queued, never two at once.
     let mut a = connect(&address).await;
     let r1 = a

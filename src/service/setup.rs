@@ -4,11 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::bridge_protocol::Authentication;
+use crate::bridge_protocol::{Authentication, BridgeProxy};
 use crate::certificate::ClientCertificate;
-use crate::config::{Config, ExchangeServerType, PowerShellAuthentication};
+use crate::config::{Config, ExchangeServerType, NotificationLanguage, PowerShellAuthentication};
 use crate::exchange::CasServer;
 use crate::exchange::bridge::BridgeConfig;
+use crate::notify::{
+    AuthScheme, DEFAULT_ENROL_LINK, Language, MailboxCredential, NotifierConfig, Template,
+};
 use crate::oauth::ClientCredential;
 use crate::policy::PolicySettings;
 use crate::secret::Secret;
@@ -23,8 +26,11 @@ pub const STATE_DB: &str = "state.db";
 pub const POLICY_FILE: &str = "policy.json";
 /// The bridge script's file name.
 pub const BRIDGE_SCRIPT: &str = "exchange-bridge.ps1";
-/// Graph token scope.
+/// Graph token scope of the public cloud.
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+/// A notification template in the configuration folder replaces the shipped one (`Subject: ...` on
+/// the first line, then the HTML with `{user}`, `{device}` and `{enrol_link}`).
+pub const NOTIFICATION_TEMPLATE_FILE: &str = "notification-template.html";
 /// Exchange Online token scope (REST `InvokeCommand`).
 pub const EXCHANGE_SCOPE: &str = "https://outlook.office365.com/.default";
 
@@ -44,6 +50,9 @@ pub enum SetupProblem {
         "the stored client certificate cannot be opened ({0}); import the connector package again"
     )]
     Certificate(String),
+    /// The proxy settings cannot be used.
+    #[error("proxy: {0}")]
+    Proxy(#[from] crate::proxy::ProxyError),
     /// A configured value cannot be used.
     #[error("configuration: {0}")]
     Config(String),
@@ -132,9 +141,34 @@ pub fn exchange_transport(
                 user_name: config.exchange_user.clone(),
                 password,
                 failover: config.is_cas_failover_enabled,
+                proxy: bridge_proxy(config, store, instance)?,
             })
         }
     }
+}
+
+/// The configured proxy as the PowerShell bridge takes it (credentials on stdin with the rest).
+fn bridge_proxy(
+    config: &Config,
+    store: &dyn SecretStore,
+    instance: &str,
+) -> Result<Option<BridgeProxy>, SetupProblem> {
+    let Some(spec) = config.proxy_spec()? else {
+        return Ok(None);
+    };
+    let password = match &config.proxy.user {
+        Some(_) => Some(
+            store
+                .get(instance, "ProxyPassword")?
+                .ok_or(crate::proxy::ProxyError::NoPassword)?,
+        ),
+        None => None,
+    };
+    Ok(Some(BridgeProxy {
+        url: spec.url(),
+        user_name: config.proxy.user.clone(),
+        password,
+    }))
 }
 
 /// The policy from [`POLICY_FILE`], or `None` when there is no such file.
@@ -177,7 +211,7 @@ pub fn sync_setup(
         client_id: config.client_id.clone(),
         credential: client_credential(store, instance)?,
         graph_base: config.graph_base.clone(),
-        graph_scope: GRAPH_SCOPE.to_string(),
+        graph_scope: graph_scope(&config.graph_base),
         graph_page_size: 1000,
         graph_max_attempts: 5,
         extra_ca: config.trusted_ca_file.clone(),
@@ -189,7 +223,69 @@ pub fn sync_setup(
             actor: actor(),
             ..SyncConfig::default()
         },
+        proxy: crate::proxy::configured_proxy(config, store, instance)?,
+        notifier: notifier_config(config, store, instance, config_dir)?,
     })
+}
+
+/// The token scope of a Graph base: the base itself for Microsoft's clouds (national clouds have their
+/// own resource), the public resource otherwise (the lab, or a gateway in front of Graph).
+pub fn graph_scope(graph_base: &str) -> String {
+    let base = graph_base.trim_end_matches('/');
+    if base.contains("graph.microsoft") || base.contains("microsoftgraph") {
+        format!("{base}/.default")
+    } else {
+        GRAPH_SCOPE.to_string()
+    }
+}
+
+/// How notification mails are sent, or `None` when no `NotificationMailbox` is configured.
+/// NTLM for on-premises Exchange (its default), Basic for hosted Exchange.
+pub fn notifier_config(
+    config: &Config,
+    store: &dyn SecretStore,
+    instance: &str,
+    config_dir: &Path,
+) -> Result<Option<NotifierConfig>, SetupProblem> {
+    let Some(mailbox) = config.notification_mailbox.clone() else {
+        return Ok(None);
+    };
+    let password = store
+        .get(instance, "NotificationPassword")?
+        .ok_or(SetupProblem::MissingSecret("NotificationPassword"))?;
+    let template_path = config_dir.join(NOTIFICATION_TEMPLATE_FILE);
+    let template = match std::fs::read_to_string(&template_path) {
+        Ok(text) => Some(
+            Template::parse(&text)
+                .map_err(|e| SetupProblem::Config(format!("{}: {e}", template_path.display())))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(SetupProblem::Config(format!(
+                "{}: {e}",
+                template_path.display()
+            )));
+        }
+    };
+    Ok(Some(NotifierConfig {
+        credential: MailboxCredential {
+            user: mailbox.clone(),
+            password,
+            scheme: match config.exchange_server_type {
+                ExchangeServerType::OnPremises => AuthScheme::Ntlm,
+                ExchangeServerType::Hosted => AuthScheme::Basic,
+            },
+        },
+        mailbox,
+        ews_url: config.exchange_web_service_url.clone(),
+        language: match config.notification_language {
+            NotificationLanguage::En => Language::En,
+            NotificationLanguage::Fr => Language::Fr,
+            NotificationLanguage::Nl => Language::Nl,
+        },
+        template,
+        enrol_link: DEFAULT_ENROL_LINK.to_string(),
+    }))
 }
 
 /// `HOST\account` for the audit trail.

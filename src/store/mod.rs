@@ -1142,6 +1142,38 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets that a device's owner was notified (the device is allowed again), so that a later
+    /// block or quarantine sends a new mail. Returns whether there was a record.
+    pub fn forget_notification(&self, mailbox: &str, device_id: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "DELETE FROM notifications WHERE mailbox = ?1 AND device_id = ?2",
+                params![mailbox, device_id],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    /// Every (mailbox, DeviceId) whose owner was notified, lowercase: one read for a whole run.
+    pub fn notified_devices(&self) -> Result<std::collections::HashSet<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT mailbox, device_id FROM notifications")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = std::collections::HashSet::new();
+        for row in rows {
+            let (mailbox, device_id) = row.map_err(|e| self.err(e))?;
+            out.insert((mailbox.to_ascii_lowercase(), device_id.to_ascii_lowercase()));
+        }
+        Ok(out)
+    }
+
     /// When the owner of a device was last sent the notification mail, if ever.
     pub fn was_notified(&self, mailbox: &str, device_id: &str) -> Result<Option<DateTime<Utc>>> {
         let at: Option<String> = self

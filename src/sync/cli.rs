@@ -4,6 +4,7 @@
 //! This module never imports the lab: tests and benchmarks fill a [`SyncSetup`] from the lab's
 //! endpoints file themselves.
 //!
+//! The production set-up is `crate::service::setup::sync_setup` (configuration + secret store).
 //! Wiring in `src/bin/service.rs` (clap; `anyhow` there only):
 //!
 //! ```text
@@ -12,7 +13,7 @@
 //!        #[arg(long)] json: bool }
 //! Status { #[arg(long)] json: bool }
 //!
-//! sync:   let engine = setup_from_config(&config_dir)?.build()?;          // SyncSetup from config + secrets
+//! sync:   let engine = setup::sync_setup(&config, secrets, instance, &config_dir, policy)?.build()?;
 //!         let kind = if quick { SyncKind::Quick } else { SyncKind::Full };
 //!         let report = run_sync_command(&engine, SyncCommand { kind,
 //!             options: RunOptions { dry_run, confirm_guard: confirm, rollout } }).await;
@@ -35,13 +36,14 @@ use super::engine::{SyncConfig, SyncEngine};
 use super::{
     HeldPlan, RunOptions, RunReport, SyncError, SyncKind, SyncOutcome, WATERMARK_HELD_PLAN,
 };
-use crate::bridge_protocol::Authentication;
+use crate::bridge_protocol::{Authentication, BridgeProxy};
 use crate::exchange::bridge::{BridgeConfig, BridgeConnector};
 use crate::exchange::failover::{Failover, FailoverConfig};
 use crate::exchange::pool::{PoolConfig, RunspacePool};
 use crate::exchange::rest::{RestConfig, RestConnector};
 use crate::exchange::{CasServer, Connector, ExchangeClient};
 use crate::intune::{IntuneClient, IntuneConfig};
+use crate::notify::{Notifier, NotifierConfig};
 use crate::oauth::{ClientCredential, OAuthConfig, TokenClient};
 use crate::policy::PolicySettings;
 use crate::secret::Secret;
@@ -73,6 +75,8 @@ pub enum ExchangeTransport {
         password: Secret,
         /// `IsCasFailoverEnabled`.
         failover: bool,
+        /// The configured proxy, for the remote session.
+        proxy: Option<BridgeProxy>,
     },
 }
 
@@ -108,6 +112,11 @@ pub struct SyncSetup {
     pub settings: PolicySettings,
     /// Engine settings.
     pub config: SyncConfig,
+    /// The configured proxy (with its credentials) for every HTTP call; `None`: direct. The system
+    /// proxy is never used.
+    pub proxy: Option<reqwest::Proxy>,
+    /// How to mail the owners of blocked or quarantined devices; `None`: no mail.
+    pub notifier: Option<NotifierConfig>,
 }
 
 /// Why an engine could not be built.
@@ -131,10 +140,26 @@ impl SyncSetup {
     /// Builds the clients, opens the store and returns the engine.
     #[allow(clippy::result_large_err)]
     pub fn build(self) -> Result<SyncEngine, SetupError> {
-        let http = crate::tls::http_client_builder(self.extra_ca.as_deref())?
-            .timeout(Duration::from_secs(120))
+        let builder = || -> Result<reqwest::ClientBuilder, SetupError> {
+            let builder = crate::tls::http_client_builder(self.extra_ca.as_deref())?
+                .no_proxy()
+                .timeout(Duration::from_secs(120));
+            Ok(match &self.proxy {
+                Some(proxy) => builder.proxy(proxy.clone()),
+                None => builder,
+            })
+        };
+        let http = builder()?
             .build()
             .map_err(|e| SetupError::Http(e.to_string()))?;
+        let notifier = match self.notifier {
+            Some(config) => Some(Notifier::new(
+                crate::notify::auth::http1_client(builder()?)
+                    .map_err(|e| SetupError::Http(e.to_string()))?,
+                config,
+            )),
+            None => None,
+        };
         let tokens = Arc::new(TokenClient::new(
             OAuthConfig::new(
                 &self.login_base,
@@ -167,8 +192,10 @@ impl SyncSetup {
                 user_name,
                 password,
                 failover,
+                proxy,
             } => {
                 let mut bridge = BridgeConfig::new(std::path::Path::new(""), &user_name, password);
+                bridge.proxy = proxy;
                 bridge.program = program;
                 bridge.prefix_args = prefix_args;
                 bridge.authentication = authentication;
@@ -185,170 +212,12 @@ impl SyncSetup {
         let exchange =
             ExchangeClient::new(RunspacePool::new(connector, failover, pool_config, None));
         let store = Store::open(&self.store_path)?;
-        Ok(SyncEngine::new(
-            exchange,
-            intune,
-            store,
-            self.settings,
-            self.config,
-        )?)
+        let mut engine = SyncEngine::new(exchange, intune, store, self.settings, self.config)?;
+        if let Some(notifier) = notifier {
+            engine.set_notifier(notifier);
+        }
+        Ok(engine)
     }
-}
-
-/// The policy file in the configuration folder: [`PolicySettings`] as JSON (missing fields take the
-/// defaults). The policy is not in the XML configuration, which keeps the retired connector's keys.
-pub const POLICY_FILE: &str = "policy.json";
-/// The state database in the configuration folder.
-pub const STATE_FILE: &str = "state.db";
-
-/// Why the configuration could not be turned into a [`SyncSetup`].
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigSetupError {
-    /// The policy file is missing or unreadable.
-    #[error(
-        "cannot read the policy {path}: {message}. Write it (the access policy as JSON: enabled, included_groups, excluded_groups, ...) and run again."
-    )]
-    Policy {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
-    /// A secret is missing from the secret store.
-    #[error("the secret {0} is not in the secret store: run `configure` again with it")]
-    MissingSecret(&'static str),
-    /// The secret store failed.
-    #[error("secret store: {0}")]
-    Secrets(#[from] crate::secrets::SecretError),
-    /// The stored certificate is unusable.
-    #[error("the stored client certificate cannot be used: {0}")]
-    Certificate(String),
-}
-
-impl SyncSetup {
-    /// The production setup: the configuration file's values, the secrets of `instance` from the
-    /// secret store, the policy from [`POLICY_FILE`] and the state in [`STATE_FILE`], both in
-    /// `config_dir`.
-    pub fn from_config(
-        config: &crate::config::Config,
-        config_dir: &std::path::Path,
-        secrets: &dyn crate::secrets::SecretStore,
-        instance: &str,
-    ) -> Result<SyncSetup, ConfigSetupError> {
-        use crate::config::{ExchangeServerType, PowerShellAuthentication};
-        let policy_path = config_dir.join(POLICY_FILE);
-        let settings: PolicySettings = std::fs::read_to_string(&policy_path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-            .map_err(|message| ConfigSetupError::Policy {
-                path: policy_path.clone(),
-                message,
-            })?;
-        let credential = match secrets.get(instance, "ClientSecret")? {
-            Some(secret) => ClientCredential::Secret(secret),
-            None => {
-                let pfx = secrets.get(instance, "ClientCertificate")?.ok_or(
-                    ConfigSetupError::MissingSecret("ClientSecret or ClientCertificate"),
-                )?;
-                let password = secrets
-                    .get(instance, "CertificatePassword")?
-                    .unwrap_or_else(|| Secret::new(""));
-                use base64::Engine as _;
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(pfx.expose().trim())
-                    .map_err(|e| ConfigSetupError::Certificate(e.to_string()))?;
-                let cert = crate::certificate::ClientCertificate::from_pfx(&bytes, &password)
-                    .map_err(|e| ConfigSetupError::Certificate(e.to_string()))?;
-                ClientCredential::Certificate(Arc::new(cert))
-            }
-        };
-        let exchange = match config.exchange_server_type {
-            ExchangeServerType::Hosted => ExchangeTransport::Rest {
-                base_url: config.exchange_rest_base.clone(),
-                scope: crate::exchange::rest::EXCHANGE_ONLINE_SCOPE.to_string(),
-            },
-            ExchangeServerType::OnPremises => {
-                let password = secrets
-                    .get(instance, "ExchangePassword")?
-                    .ok_or(ConfigSetupError::MissingSecret("ExchangePassword"))?;
-                let script = config_dir.join("exchange-bridge.ps1");
-                let (default_program, prefix_args) = BridgeConfig::default_host(&script);
-                let uri = config.powershell_url();
-                let fqdn = url::Url::parse(&uri)
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_string))
-                    .unwrap_or_else(|| config.exchange_server.clone());
-                ExchangeTransport::Bridge {
-                    program: config.powershell_path.clone().unwrap_or(default_program),
-                    prefix_args,
-                    server: CasServer {
-                        name: config.exchange_server.clone(),
-                        fqdn,
-                        connection_uri: uri,
-                    },
-                    authentication: match config.powershell_authentication {
-                        PowerShellAuthentication::Kerberos => Authentication::Kerberos,
-                        PowerShellAuthentication::Negotiate => Authentication::Negotiate,
-                        PowerShellAuthentication::Basic => Authentication::Basic,
-                    },
-                    user_name: config.exchange_user.clone(),
-                    password,
-                    failover: config.is_cas_failover_enabled,
-                }
-            }
-        };
-        let runspaces = if config.enable_parallel_command_support {
-            crate::exchange::pool::parallel_runspaces(
-                Some(config.max_runspaces.max(1) as usize),
-                18,
-                2,
-            )
-        } else {
-            1
-        };
-        Ok(SyncSetup {
-            login_base: config.login_base.clone(),
-            tenant: config.tenant_id.clone(),
-            client_id: config.client_id.clone(),
-            credential,
-            graph_base: config.graph_base.clone(),
-            graph_scope: graph_scope(&config.graph_base),
-            graph_page_size: 1000,
-            graph_max_attempts: 6,
-            extra_ca: config.trusted_ca_file.clone(),
-            exchange,
-            runspaces,
-            store_path: config_dir.join(STATE_FILE),
-            settings,
-            config: SyncConfig {
-                actor: format!("{}@{}", config.exchange_user, hostname()),
-                ..SyncConfig::default()
-            },
-        })
-    }
-}
-
-/// The token scope of a Graph base: the base itself for Microsoft's clouds (national clouds have their
-/// own resource), the public resource otherwise (a test double or a proxy in front of Graph).
-fn graph_scope(graph_base: &str) -> String {
-    let base = graph_base.trim_end_matches('/');
-    if base.contains("graph.microsoft") || base.contains("microsoftgraph") {
-        format!("{base}/.default")
-    } else {
-        "https://graph.microsoft.com/.default".to_string()
-    }
-}
-
-fn hostname() -> String {
-    std::env::var("COMPUTERNAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .ok()
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
-        .unwrap_or_else(|| "localhost".into())
 }
 
 /// `sync --full|--quick [--dry-run] [--confirm] [--rollout]`.
@@ -408,6 +277,13 @@ pub fn format_report(report: &RunReport) -> String {
     }
     if report.rollout_entries > 0 {
         let _ = writeln!(out, "rollout: {} allow entries", report.rollout_entries);
+    }
+    if report.notifications_sent + report.notifications_failed > 0 {
+        let _ = writeln!(
+            out,
+            "notification mails: {} sent, {} not sent (retried next run)",
+            report.notifications_sent, report.notifications_failed
+        );
     }
     for change in &report.plan.changes {
         let _ = writeln!(

@@ -18,6 +18,7 @@ use crate::model::exchange::{
     CasMailbox, DeviceAccessState, DeviceAccessStateReason, MobileDevice,
 };
 use crate::model::intune::{ExchangeAccessStateReason, ManagedDevice};
+use crate::notify::{Notifier, NotifyError};
 use crate::policy::{
     self, Decision, DecisionInput, DesiredAccess, GuardVerdict, InventoryCompleteness, ListKind,
     MailboxChange, MailboxInput, ManagedIndex, OrgAccess, OwnedEntries, Plan, PlannedDevice,
@@ -33,6 +34,8 @@ const GRAPH_LOOKUP_BATCH: usize = 15;
 const MARK_APPLIED_MAX: usize = 200;
 /// Changes kept in a stored held-plan summary.
 const HELD_PLAN_CHANGES: usize = 50;
+/// Notification mails sent at once (EWS throttles a mailbox's concurrent requests).
+const NOTIFY_CONCURRENCY: usize = 4;
 
 /// Engine settings besides the policy.
 #[derive(Debug, Clone)]
@@ -126,6 +129,16 @@ pub struct SyncEngine {
     store: Arc<Mutex<Store>>,
     settings: PolicySettings,
     config: SyncConfig,
+    notifier: Option<Arc<Notifier>>,
+}
+
+/// A device whose owner should hear that it is blocked or quarantined.
+struct Notice {
+    mailbox: String,
+    device_id: String,
+    to: String,
+    user: String,
+    device: String,
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -152,7 +165,14 @@ impl SyncEngine {
             store: Arc::new(Mutex::new(store)),
             settings,
             config,
+            notifier: None,
         })
+    }
+
+    /// Mails the owners of newly blocked or quarantined devices through `notifier` after each run
+    /// that applies a plan; without one no mail is sent.
+    pub fn set_notifier(&mut self, notifier: Notifier) {
+        self.notifier = Some(Arc::new(notifier));
     }
 
     /// The Exchange client.
@@ -238,6 +258,8 @@ impl SyncEngine {
             changes_failed: 0,
             journal_reconciled: 0,
             rollout_entries: 0,
+            notifications_sent: 0,
+            notifications_failed: 0,
             exchange_calls: 0,
             graph_requests: 0,
             duration_ms: 0,
@@ -657,6 +679,8 @@ impl SyncEngine {
         }
 
         self.record(run_id, &snap, &decisions, &plan, &failed_mailboxes)
+            .await?;
+        self.notify(&snap, &decisions, &plan, &failed_mailboxes, report)
             .await?;
 
         // Watermarks move only when everything they cover was handled: a refused change or an
@@ -1222,6 +1246,137 @@ impl SyncEngine {
     }
 
     /// Records the inventory (with the states the plan produced), the decisions and which were applied.
+    /// Sends one mail per device of a targeted user that this run leaves blocked or quarantined by
+    /// the connector's decision, unless its owner was already told; forgets the mail of devices that
+    /// are allowed again, so a later restriction is told anew. A mail that cannot be sent is counted
+    /// and warned about, and sent by the next run (nothing is recorded for it).
+    async fn notify(
+        &self,
+        snap: &Snapshot,
+        decisions: &[Vec<Decision>],
+        plan: &Plan,
+        failed_mailboxes: &HashSet<String>,
+        report: &mut RunReport,
+    ) -> Result<(), SyncError> {
+        let Some(notifier) = self.notifier.clone() else {
+            return Ok(());
+        };
+        let after: HashMap<(String, String), DeviceAccessState> = plan
+            .effects
+            .iter()
+            .map(|e| {
+                (
+                    (
+                        e.mailbox.to_ascii_lowercase(),
+                        e.device_id.to_ascii_lowercase(),
+                    ),
+                    e.after,
+                )
+            })
+            .collect();
+        let notified = self.db(|s| s.notified_devices()).await?;
+        let mut due = Vec::new();
+        let mut allowed_again = Vec::new();
+        for (m, ds) in snap.mailboxes.iter().zip(decisions) {
+            let key = m.cas.identity.to_ascii_lowercase();
+            let failed = failed_mailboxes.contains(&key);
+            let targeted = snap.targeting.is_mailbox_targeted(&m.cas);
+            for (d, decision) in m.devices.iter().zip(ds) {
+                let id = d.device_id.to_ascii_lowercase();
+                let state = if failed {
+                    d.device_access_state
+                } else {
+                    after
+                        .get(&(key.clone(), id.clone()))
+                        .copied()
+                        .unwrap_or(d.device_access_state)
+                };
+                let was_told = notified.contains(&(key.clone(), id));
+                let restricted_by_us = targeted
+                    && matches!(
+                        (decision.desired, state),
+                        (DesiredAccess::Block, DeviceAccessState::Blocked)
+                            | (DesiredAccess::Quarantine, DeviceAccessState::Quarantined)
+                    );
+                if restricted_by_us && !was_told && !m.cas.primary_smtp_address.is_empty() {
+                    let device = d
+                        .friendly_name
+                        .clone()
+                        .filter(|n| !n.trim().is_empty())
+                        .or_else(|| d.device_model.clone())
+                        .unwrap_or_else(|| d.device_type.clone());
+                    due.push(Notice {
+                        mailbox: m.cas.identity.clone(),
+                        device_id: d.device_id.clone(),
+                        to: m.cas.primary_smtp_address.clone(),
+                        user: if m.cas.display_name.is_empty() {
+                            m.cas.primary_smtp_address.clone()
+                        } else {
+                            m.cas.display_name.clone()
+                        },
+                        device,
+                    });
+                } else if was_told && state == DeviceAccessState::Allowed {
+                    allowed_again.push((m.cas.identity.clone(), d.device_id.clone()));
+                }
+            }
+        }
+        if !allowed_again.is_empty() {
+            self.db(move |s| {
+                for (mailbox, device_id) in &allowed_again {
+                    s.forget_notification(mailbox, device_id)?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        if due.is_empty() {
+            return Ok(());
+        }
+        let results: Vec<(Notice, Result<(), NotifyError>)> =
+            futures_util::stream::iter(due.into_iter().map(|notice| {
+                let notifier = notifier.clone();
+                async move {
+                    let result = notifier
+                        .notify_device(&notice.to, &notice.user, &notice.device)
+                        .await;
+                    (notice, result)
+                }
+            }))
+            .buffer_unordered(NOTIFY_CONCURRENCY)
+            .collect()
+            .await;
+        let mut sent = Vec::new();
+        let mut first_error = None;
+        for (notice, result) in results {
+            match result {
+                Ok(()) => sent.push((notice.mailbox, notice.device_id)),
+                Err(e) => {
+                    report.notifications_failed += 1;
+                    first_error.get_or_insert_with(|| {
+                        format!("{} ({}): {}", notice.to, notice.device_id, e)
+                    });
+                }
+            }
+        }
+        report.notifications_sent = sent.len();
+        let now = Utc::now();
+        self.db(move |s| {
+            for (mailbox, device_id) in &sent {
+                s.notification_sent(mailbox, device_id, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+        if let Some(e) = first_error {
+            report.warnings.push(format!(
+                "{} notification mails could not be sent and will be tried again by the next run; first failure: {e}",
+                report.notifications_failed
+            ));
+        }
+        Ok(())
+    }
+
     async fn record(
         &self,
         run_id: RunId,

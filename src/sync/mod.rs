@@ -172,6 +172,12 @@ pub struct RunReport {
     pub journal_reconciled: usize,
     /// Rollout allow entries added.
     pub rollout_entries: usize,
+    /// Notification mails sent to owners of newly blocked or quarantined devices.
+    #[serde(default)]
+    pub notifications_sent: usize,
+    /// Notification mails that could not be sent (retried by the next run).
+    #[serde(default)]
+    pub notifications_failed: usize,
     /// Exchange calls made (attempts, as the pool counts them).
     pub exchange_calls: u64,
     /// Graph HTTP requests sent.
@@ -194,6 +200,8 @@ impl RunReport {
             "changes_failed": self.changes_failed,
             "journal_reconciled": self.journal_reconciled,
             "rollout_entries": self.rollout_entries,
+            "notifications_sent": self.notifications_sent,
+            "notifications_failed": self.notifications_failed,
             "exchange_calls": self.exchange_calls,
             "graph_requests": self.graph_requests,
             "duration_ms": self.duration_ms,
