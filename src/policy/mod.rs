@@ -4,7 +4,7 @@
 //! **Pure.** This module does no I/O and uses no tokio, reqwest or rusqlite: it knows nothing of
 //! PowerShell, Graph transport, the state store or the egui GUI (a test checks the imports). Callers read Exchange and Intune, hand the facts in, and apply what comes out. That keeps every
 //! decision reproducible in a unit test and documented as a table (`docs/policy-decisions.md`, every row
-//! of which is a test in `tests/policy_table.rs`).
+//! of which is a test in `tests/integration/policy_table.rs`).
 //!
 //! The flow, per run:
 //!

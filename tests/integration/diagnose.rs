@@ -2,7 +2,7 @@
 //! injected fault is named by the right check with a fix, the bundle holds no secret, and `--user`
 //! explains a user's devices.
 
-mod common;
+use crate::common;
 
 use common::{TestLab, small_lab};
 use exchange_connector::secret::Secret;

@@ -2,7 +2,7 @@
 //! client side is the independent `ntlmclient` crate, so the server is checked against someone else's
 //! reading of MS-NLMP).
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;

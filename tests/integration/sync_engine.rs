@@ -1,7 +1,7 @@
 //! The sync engine against the lab over loopback: convergence, quick sync, guard, partial reads,
 //! crash safety, throttling and token expiry, and one run through the PowerShell bridge stand-in.
 
-mod common;
+use crate::common;
 
 use common::{TestLab, client, generated_lab, small_lab};
 use exchange_connector::bridge_protocol::Authentication;

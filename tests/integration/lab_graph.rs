@@ -2,7 +2,7 @@
 //! `$filter`, `$top` and server-driven paging, transitive group members, users, throttling, and the
 //! retired connector's objects.
 
-mod idgraph_support;
+use crate::idgraph_support;
 
 use axum::http::{Method, StatusCode};
 use chrono::{DateTime, Utc};
@@ -734,7 +734,7 @@ async fn unknown_segments_get_graphs_400() {
     assert!(reply.headers.get("request-id").is_some());
 }
 
-mod common;
+use crate::common;
 
 /// Over loopback HTTPS against a running generated lab: raw paging with `$top` following next links
 /// verbatim, the connector's own Graph client (certificate credential), and the per-app budget.

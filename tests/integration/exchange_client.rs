@@ -2,7 +2,7 @@
 //! `pwsh` stand-in as the host) and REST `InvokeCommand` (with a certificate-assertion token from the
 //! lab's token endpoint).
 
-mod common;
+use crate::common;
 
 use common::TestLab;
 use exchange_connector::bridge_protocol::Authentication;

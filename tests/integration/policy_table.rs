@@ -17,7 +17,7 @@ use exchange_connector::policy::{
 };
 use serde_json::json;
 
-const DOC: &str = include_str!("../docs/policy-decisions.md");
+const DOC: &str = include_str!("../../docs/policy-decisions.md");
 
 fn device(id: &str, state: DeviceAccessState) -> MobileDevice {
     serde_json::from_value(json!({
@@ -911,10 +911,10 @@ fn managed_index_joins_case_insensitively_and_prefers_the_latest_record() {
 #[test]
 fn the_policy_module_stays_pure() {
     let sources = [
-        include_str!("../src/policy/mod.rs"),
-        include_str!("../src/policy/settings.rs"),
-        include_str!("../src/policy/decide.rs"),
-        include_str!("../src/policy/plan.rs"),
+        include_str!("../../src/policy/mod.rs"),
+        include_str!("../../src/policy/settings.rs"),
+        include_str!("../../src/policy/decide.rs"),
+        include_str!("../../src/policy/plan.rs"),
     ];
     for source in sources {
         for line in source

@@ -1,7 +1,7 @@
 //! The notifier against the lab: Autodiscover through each candidate kind (SOAP and POX), EWS
 //! `CreateItem` with NTLM and with Basic, the mail in the outbox in the configured language.
 
-mod common;
+use crate::common;
 
 use common::{TestLab, small_lab};
 use exchange_connector::notify::auth::http1_client;

@@ -1,7 +1,7 @@
 //! The real `exchange-connector-lab` binary: serves a generated organisation, writes its endpoints file
 //! once listening, answers over HTTPS, and exits cleanly on Ctrl-C (SIGINT).
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

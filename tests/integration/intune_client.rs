@@ -1,7 +1,7 @@
 //! The Intune (Graph) client against the lab: both token flows, paging, filters, group membership,
 //! throttling, token expiry and missing permissions.
 
-mod common;
+use crate::common;
 
 use common::{TestLab, small_lab};
 use exchange_connector::certificate::ClientCertificate;

@@ -3,7 +3,7 @@
 //! CAS failure, idle expiry, large streamed listings), and REST `InvokeCommand` paging with absolute
 //! nextLinks.
 
-mod common;
+use crate::common;
 
 use common::{TestLab, client, generated_lab, small_lab};
 use exchange_connector::bridge_protocol::{Authentication, OpenFailureKind, Reply, Request};
@@ -533,7 +533,7 @@ async fn rest_pages_over_https_with_absolute_next_links() {
 }
 
 /// 50,000 partnerships through the stand-in and through REST pages. Slow in debug builds: run with
-/// `cargo test --test lab_pwsh -- --ignored`.
+/// `cargo test --test integration -- --ignored lab_pwsh`.
 #[tokio::test]
 #[ignore]
 async fn fifty_thousand_devices_stream_and_page() {

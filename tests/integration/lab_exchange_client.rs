@@ -2,7 +2,7 @@
 //! bridge (with the `pwsh` stand-in as the PowerShell host) and REST `InvokeCommand` (with a token
 //! from the lab's Entra endpoint). Proves the two sides agree on the wire.
 
-mod common;
+use crate::common;
 
 use common::{TestLab, small_lab};
 use exchange_connector::bridge_protocol::Authentication;

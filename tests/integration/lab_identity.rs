@@ -1,7 +1,7 @@
 //! The lab's simulated Entra ID: client-credentials grant with a secret (body or Basic) and with a
 //! certificate assertion, Entra's error shapes, OpenID discovery and instance discovery.
 
-mod idgraph_support;
+use crate::idgraph_support;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -545,7 +545,7 @@ async fn v1_token_endpoint_takes_a_resource() {
     assert_eq!(devices.status, StatusCode::OK);
 }
 
-mod common;
+use crate::common;
 
 /// Over loopback HTTPS against the running lab: both flows with the lab's own credentials files, an
 /// Entra-shaped refusal, and the crate's own token client.

@@ -2,7 +2,7 @@
 //! the control channel with progress, the secrets hand-off into the worker's own store, and a stop
 //! in the middle of a run that loses nothing.
 
-mod common;
+use crate::common;
 
 use common::{TestLab, generated_lab, small_lab};
 use exchange_connector::policy::PolicySettings;

@@ -1,7 +1,7 @@
 //! The lab's core: endpoints file, TLS from its own CA, the control API, CAS stop/start, the
 //! connector package, scenarios and the generator.
 
-mod common;
+use crate::common;
 
 use common::{client, small_lab};
 use exchange_connector::certificate::ClientCertificate;

@@ -1,0 +1,25 @@
+//! The integration tests, one binary: each module drives the library or the real binaries against a
+//! lab on loopback. (One binary links once; twenty would each link the whole library.)
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../idgraph_support/mod.rs"]
+mod idgraph_support;
+
+mod config_cli;
+mod diagnose;
+mod exchange_client;
+mod intune_client;
+mod lab_binary;
+mod lab_ews;
+mod lab_exchange;
+mod lab_exchange_client;
+mod lab_graph;
+mod lab_identity;
+mod lab_pwsh;
+mod lab_server;
+mod notify;
+mod policy_table;
+mod store;
+mod sync_engine;
+mod worker;
