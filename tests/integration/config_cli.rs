@@ -136,7 +136,7 @@ fn settings_doc_is_generated_from_the_registry() {
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "docs/settings.md differs from the registry: run `UPDATE_SETTINGS_DOC=1 cargo test --test config_cli settings_doc`"
+        "docs/settings.md differs from the registry: run `UPDATE_SETTINGS_DOC=1 cargo test --test integration settings_doc`"
     );
     // The binary prints the same text.
     let cli = Cli::new();
