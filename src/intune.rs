@@ -174,6 +174,17 @@ impl IntuneClient {
         }
     }
 
+    /// `host:port` of the Graph base (what a proxy is asked to tunnel to).
+    pub fn graph_authority(&self) -> String {
+        url::Url::parse(&self.config.graph_base)
+            .ok()
+            .and_then(|u| {
+                let host = u.host_str()?.to_string();
+                Some(format!("{host}:{}", u.port_or_known_default()?))
+            })
+            .unwrap_or_else(|| self.config.graph_base.clone())
+    }
+
     /// HTTP requests sent so far (retries included), for run statistics.
     pub fn requests_sent(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)

@@ -414,7 +414,7 @@ impl TokenClient {
             endpoint: endpoint.clone(),
             transient: e.is_timeout() || e.is_connect() || e.is_request(),
             // reqwest's Display names the URL, never the form body.
-            message: e.to_string(),
+            message: crate::error_text::chain(&e),
         };
         let response = self
             .http

@@ -258,26 +258,71 @@ fn split_host_port(s: &str) -> Result<(&str, Option<u16>), String> {
     }
 }
 
+/// A configured proxy with its credentials (the password from the secret store).
+#[derive(Debug, Clone)]
+pub struct ConfiguredProxy {
+    /// The normalised address.
+    pub spec: ProxySpec,
+    /// `ProxyUser` and its password, when the proxy needs Basic credentials.
+    pub credentials: Option<(String, Secret)>,
+}
+
+impl ConfiguredProxy {
+    /// The reqwest proxy for every scheme.
+    pub fn to_reqwest(&self) -> Result<reqwest::Proxy, ProxyError> {
+        self.spec.to_reqwest(self.credential_pair())
+    }
+
+    /// The credentials as [`ProxySpec::to_reqwest`] and [`probe_connect`] take them.
+    pub fn credential_pair(&self) -> Option<(&str, &Secret)> {
+        self.credentials.as_ref().map(|(u, p)| (u.as_str(), p))
+    }
+
+    /// When `error` (an error text with its sources) says the proxy refused a tunnel with 407, asks
+    /// the proxy again for `target` (`host:port`) and returns the error that says what it wants —
+    /// [`ProxyError::UnsupportedAuth`] when it offers only NTLM or Negotiate. `None` otherwise.
+    pub async fn explain_refusal(&self, error: &str, target: &str) -> Option<ProxyError> {
+        let lower = error.to_ascii_lowercase();
+        if !(lower.contains("proxy authorization required")
+            || lower.contains("proxy authentication required")
+            || lower.contains(" 407"))
+        {
+            return None;
+        }
+        Some(explain_tunnel_refusal(&self.spec, self.credential_pair(), target).await)
+    }
+}
+
 /// The proxy of a configuration with its credentials, or `None` when no proxy is used.
+pub fn configured(
+    config: &Config,
+    secrets: &dyn SecretStore,
+    instance: &str,
+) -> Result<Option<ConfiguredProxy>, ProxyError> {
+    let Some(spec) = config.proxy_spec()? else {
+        return Ok(None);
+    };
+    let credentials = match &config.proxy.user {
+        Some(user) => Some((
+            user.clone(),
+            secrets
+                .get(instance, "ProxyPassword")?
+                .ok_or(ProxyError::NoPassword)?,
+        )),
+        None => None,
+    };
+    Ok(Some(ConfiguredProxy { spec, credentials }))
+}
+
+/// The reqwest proxy of a configuration, or `None` when no proxy is used.
 pub fn configured_proxy(
     config: &Config,
     secrets: &dyn SecretStore,
     instance: &str,
 ) -> Result<Option<reqwest::Proxy>, ProxyError> {
-    let Some(spec) = config.proxy_spec()? else {
-        return Ok(None);
-    };
-    let password;
-    let credentials = match &config.proxy.user {
-        Some(user) => {
-            password = secrets
-                .get(instance, "ProxyPassword")?
-                .ok_or(ProxyError::NoPassword)?;
-            Some((user.as_str(), &password))
-        }
-        None => None,
-    };
-    spec.to_reqwest(credentials).map(Some)
+    configured(config, secrets, instance)?
+        .map(|p| p.to_reqwest())
+        .transpose()
 }
 
 /// An HTTP client builder for every outbound call: strict TLS (OS store plus `TrustedCaFile`) and the

@@ -282,7 +282,7 @@ impl RestSession {
             let error = match request.send().await {
                 Err(e) => ExchangeError::Transport {
                     server: config.base_url.clone(),
-                    message: e.to_string(),
+                    message: crate::error_text::chain(&e),
                 },
                 Ok(response) => {
                     let status = response.status().as_u16();

@@ -153,22 +153,13 @@ fn bridge_proxy(
     store: &dyn SecretStore,
     instance: &str,
 ) -> Result<Option<BridgeProxy>, SetupProblem> {
-    let Some(spec) = config.proxy_spec()? else {
-        return Ok(None);
-    };
-    let password = match &config.proxy.user {
-        Some(_) => Some(
-            store
-                .get(instance, "ProxyPassword")?
-                .ok_or(crate::proxy::ProxyError::NoPassword)?,
-        ),
-        None => None,
-    };
-    Ok(Some(BridgeProxy {
-        url: spec.url(),
-        user_name: config.proxy.user.clone(),
-        password,
-    }))
+    Ok(
+        crate::proxy::configured(config, store, instance)?.map(|p| BridgeProxy {
+            url: p.spec.url(),
+            user_name: p.credentials.as_ref().map(|(u, _)| u.clone()),
+            password: p.credentials.map(|(_, password)| password),
+        }),
+    )
 }
 
 /// The policy from [`POLICY_FILE`], or `None` when there is no such file.
@@ -223,7 +214,7 @@ pub fn sync_setup(
             actor: actor(),
             ..SyncConfig::default()
         },
-        proxy: crate::proxy::configured_proxy(config, store, instance)?,
+        proxy: crate::proxy::configured(config, store, instance)?,
         notifier: notifier_config(config, store, instance, config_dir)?,
     })
 }

@@ -46,6 +46,7 @@ use crate::intune::{IntuneClient, IntuneConfig};
 use crate::notify::{Notifier, NotifierConfig};
 use crate::oauth::{ClientCredential, OAuthConfig, TokenClient};
 use crate::policy::PolicySettings;
+use crate::proxy::ConfiguredProxy;
 use crate::secret::Secret;
 use crate::store::{RunKind, RunRecord, Store, StoreError};
 
@@ -114,7 +115,7 @@ pub struct SyncSetup {
     pub config: SyncConfig,
     /// The configured proxy (with its credentials) for every HTTP call; `None`: direct. The system
     /// proxy is never used.
-    pub proxy: Option<reqwest::Proxy>,
+    pub proxy: Option<ConfiguredProxy>,
     /// How to mail the owners of blocked or quarantined devices; `None`: no mail.
     pub notifier: Option<NotifierConfig>,
 }
@@ -128,6 +129,9 @@ pub enum SetupError {
     /// HTTP client.
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
+    /// The proxy settings.
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
     /// The store.
     #[error("cannot open the state store: {0}")]
     Store(#[from] StoreError),
@@ -145,7 +149,7 @@ impl SyncSetup {
                 .no_proxy()
                 .timeout(Duration::from_secs(120));
             Ok(match &self.proxy {
-                Some(proxy) => builder.proxy(proxy.clone()),
+                Some(proxy) => builder.proxy(proxy.to_reqwest()?),
                 None => builder,
             })
         };
@@ -215,6 +219,9 @@ impl SyncSetup {
         let mut engine = SyncEngine::new(exchange, intune, store, self.settings, self.config)?;
         if let Some(notifier) = notifier {
             engine.set_notifier(notifier);
+        }
+        if let Some(proxy) = self.proxy {
+            engine.set_proxy(proxy);
         }
         Ok(engine)
     }

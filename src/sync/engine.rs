@@ -24,6 +24,7 @@ use crate::policy::{
     MailboxChange, MailboxInput, ManagedIndex, OrgAccess, OwnedEntries, Plan, PlannedDevice,
     PolicySettings, RolloutMailbox, Targeting,
 };
+use crate::proxy::ConfiguredProxy;
 use crate::store::{InventoryRecord, JournalEntry, RunId, RunKind, RunOutcome, Store, StoreError};
 
 /// How many DeviceIds go in one `-or` filter (Exchange) when a quick sync looks devices up.
@@ -130,6 +131,7 @@ pub struct SyncEngine {
     settings: PolicySettings,
     config: SyncConfig,
     notifier: Option<Arc<Notifier>>,
+    proxy: Option<ConfiguredProxy>,
 }
 
 /// A device whose owner should hear that it is blocked or quarantined.
@@ -166,7 +168,13 @@ impl SyncEngine {
             settings,
             config,
             notifier: None,
+            proxy: None,
         })
+    }
+
+    /// The proxy the clients go through, so a run it refuses can say why (NTLM-only proxies).
+    pub fn set_proxy(&mut self, proxy: ConfiguredProxy) {
+        self.proxy = Some(proxy);
     }
 
     /// Mails the owners of newly blocked or quarantined devices through `notifier` after each run
@@ -319,7 +327,7 @@ impl SyncEngine {
             }
             Err(e) => {
                 report.outcome = SyncOutcome::Failed;
-                report.error = Some(e.to_string());
+                report.error = Some(self.explain(&e).await);
             }
         }
         let outcome = match report.outcome {
@@ -366,6 +374,18 @@ impl SyncEngine {
             ),
         }
         report
+    }
+
+    /// The error of a failed run for the admin; a refusal by the proxy says what the proxy wants.
+    async fn explain(&self, error: &SyncError) -> String {
+        let text = crate::error_text::chain(error);
+        if let Some(proxy) = &self.proxy {
+            let target = self.intune.graph_authority();
+            if let Some(why) = proxy.explain_refusal(&text, &target).await {
+                return format!("{why} ({})", error);
+            }
+        }
+        error.to_string()
     }
 
     async fn run_inner(

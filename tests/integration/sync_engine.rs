@@ -1011,3 +1011,191 @@ async fn a_notification_that_cannot_be_sent_is_reported_and_sent_by_the_next_run
     assert_eq!(lab.state.outbox.lock().unwrap().len(), failed);
     lab.shutdown().await;
 }
+
+/// What the test proxy wants before it opens a tunnel.
+#[derive(Clone, Copy)]
+enum ProxyAuth {
+    None,
+    Basic(&'static str, &'static str),
+    NtlmOnly,
+}
+
+/// A forward proxy on loopback that tunnels CONNECT to 127.0.0.1 (the lab's names all live there)
+/// and records each tunnel's target; returns its port and the targets.
+async fn forward_proxy(auth: ProxyAuth) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use base64::Engine as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if s.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head).to_string();
+                let target = text
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string();
+                let authorised = match auth {
+                    ProxyAuth::None => true,
+                    ProxyAuth::NtlmOnly => false,
+                    ProxyAuth::Basic(user, password) => {
+                        let want = format!(
+                            "proxy-authorization: basic {}",
+                            base64::engine::general_purpose::STANDARD
+                                .encode(format!("{user}:{password}"))
+                                .to_ascii_lowercase()
+                        );
+                        text.to_ascii_lowercase().contains(&want)
+                    }
+                };
+                if !authorised {
+                    let offer = match auth {
+                        ProxyAuth::NtlmOnly => {
+                            "Proxy-Authenticate: NTLM\r\nProxy-Authenticate: Negotiate\r\n"
+                        }
+                        _ => "Proxy-Authenticate: Basic realm=\"test\"\r\n",
+                    };
+                    let _ = s
+                        .write_all(
+                            format!("HTTP/1.1 407 Proxy Authentication Required\r\n{offer}Content-Length: 0\r\nConnection: close\r\n\r\n")
+                                .as_bytes(),
+                        )
+                        .await;
+                    return;
+                }
+                log.lock().unwrap().push(target.clone());
+                let port: u16 = target
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(443);
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                else {
+                    return;
+                };
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await;
+                let _ = tokio::io::copy_bidirectional(&mut s, &mut upstream).await;
+            });
+        }
+    });
+    (port, seen)
+}
+
+fn through(
+    port: u16,
+    credentials: Option<(&str, &str)>,
+) -> exchange_connector::proxy::ConfiguredProxy {
+    exchange_connector::proxy::ConfiguredProxy {
+        spec: exchange_connector::proxy::ProxySpec::parse(&format!("127.0.0.1:{port}"), None)
+            .unwrap(),
+        credentials: credentials.map(|(u, p)| (u.to_string(), Secret::new(p.to_string()))),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_of_a_run_goes_through_the_configured_proxy() {
+    let lab = small_lab().await;
+    let lab_ports: HashSet<String> = [
+        &lab.endpoints.login_base,
+        &lab.endpoints.graph_base,
+        &lab.endpoints.exchange_rest_base,
+    ]
+    .iter()
+    .map(|u| {
+        u.rsplit(':')
+            .next()
+            .unwrap()
+            .trim_end_matches('/')
+            .to_string()
+    })
+    .collect();
+
+    // Without credentials.
+    let (open_port, open_seen) = forward_proxy(ProxyAuth::None).await;
+    let engine = engine_with(&lab, |s| s.proxy = Some(through(open_port, None)));
+    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(
+        run.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&run)
+    );
+    let tunnelled: HashSet<String> = open_seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|t| t.rsplit(':').next().unwrap().to_string())
+        .collect();
+    assert!(
+        lab_ports.is_subset(&tunnelled),
+        "token, Graph and Exchange REST all went through the proxy: {tunnelled:?} vs {lab_ports:?}"
+    );
+    engine.shutdown().await;
+    drop(engine);
+
+    // With Basic credentials: the right ones pass, wrong ones are named as the proxy's refusal.
+    let (basic_port, basic_seen) =
+        forward_proxy(ProxyAuth::Basic("CONTOSO\\proxyuser", "pr0xy-pass")).await;
+    let engine = engine_with(&lab, |s| {
+        s.store_path = lab.dir.path().join("proxy-basic.db");
+        s.proxy = Some(through(
+            basic_port,
+            Some(("CONTOSO\\proxyuser", "pr0xy-pass")),
+        ))
+    });
+    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(
+        run.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&run)
+    );
+    assert!(!basic_seen.lock().unwrap().is_empty());
+    drop(engine);
+    let engine = engine_with(&lab, |s| {
+        s.store_path = lab.dir.path().join("proxy-wrong.db");
+        s.proxy = Some(through(
+            basic_port,
+            Some(("CONTOSO\\proxyuser", "wrong-pass")),
+        ))
+    });
+    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(run.outcome, SyncOutcome::Failed);
+    let error = run.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("refused") && error.contains("ProxyUser"),
+        "{error}"
+    );
+    assert!(!format_report(&run).contains("wrong-pass"));
+    drop(engine);
+
+    // A proxy that wants only NTLM or Negotiate: said plainly, with what to do.
+    let (ntlm_port, _) = forward_proxy(ProxyAuth::NtlmOnly).await;
+    let engine = engine_with(&lab, |s| {
+        s.store_path = lab.dir.path().join("proxy-ntlm.db");
+        s.proxy = Some(through(
+            ntlm_port,
+            Some(("CONTOSO\\proxyuser", "pr0xy-pass")),
+        ))
+    });
+    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(run.outcome, SyncOutcome::Failed);
+    let error = run.error.clone().unwrap_or_default();
+    assert!(error.contains("NTLM"), "{error}");
+    assert!(error.contains("does not support"), "{error}");
+    lab.shutdown().await;
+}
