@@ -67,8 +67,29 @@ impl ClientCertificate {
         })
     }
 
+    /// The end of the certificate's validity (`None` when its DER cannot be read).
+    pub fn not_after(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let (_, cert) = x509_parser::parse_x509_certificate(&self.certificate_der).ok()?;
+        chrono::DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0)
+    }
+
     /// Makes a new self-signed RSA-2048 certificate, valid for `days` days.
     pub fn generate(common_name: &str, days: i64) -> Result<Self, CertificateError> {
+        let now = std::time::SystemTime::now();
+        Self::generate_valid(
+            common_name,
+            now - std::time::Duration::from_secs(3600),
+            now + std::time::Duration::from_secs(days.max(1) as u64 * 86_400),
+        )
+    }
+
+    /// Makes a new self-signed RSA-2048 certificate valid from `not_before` to `not_after` (tests
+    /// make expired and soon-expiring ones with it).
+    pub fn generate_valid(
+        common_name: &str,
+        not_before: std::time::SystemTime,
+        not_after: std::time::SystemTime,
+    ) -> Result<Self, CertificateError> {
         use rsa::pkcs8::EncodePrivateKey as _;
         let gen_err = |e: &dyn std::fmt::Display| CertificateError::Generate(e.to_string());
         let key = rsa::RsaPrivateKey::new(&mut rand08(), 2048).map_err(|e| gen_err(&e))?;
@@ -86,10 +107,8 @@ impl ClientCertificate {
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, common_name);
-        let now = std::time::SystemTime::now();
-        params.not_before = (now - std::time::Duration::from_secs(3600)).into();
-        params.not_after =
-            (now + std::time::Duration::from_secs(days.max(1) as u64 * 86_400)).into();
+        params.not_before = not_before.into();
+        params.not_after = not_after.into();
         let cert = params.self_signed(&key_pair).map_err(|e| gen_err(&e))?;
         Ok(ClientCertificate {
             certificate_der: cert.der().to_vec(),

@@ -121,6 +121,16 @@ pub enum OAuthError {
         /// The start of the body.
         body: String,
     },
+    /// The connector's certificate is past its validity: Entra ID would refuse it.
+    #[error(
+        "the connector's certificate ({subject}) expired on {expired_on}; Entra ID refuses an expired certificate. Download a new connector package and import it with the setup (Settings) or `configure`."
+    )]
+    CertificateExpired {
+        /// The certificate's subject.
+        subject: String,
+        /// When it expired (RFC 3339).
+        expired_on: String,
+    },
     /// The client assertion could not be signed.
     #[error(
         "cannot sign the client assertion with the connector certificate: {0}. Download a new connector package."
@@ -401,6 +411,14 @@ impl TokenClient {
                 form.push(("client_secret", secret.expose().to_string()))
             }
             ClientCredential::Certificate(cert) => {
+                if let Some(end) = cert.not_after()
+                    && end <= chrono::Utc::now()
+                {
+                    return Err(OAuthError::CertificateExpired {
+                        subject: cert.subject.clone(),
+                        expired_on: end.format("%Y-%m-%d %H:%M UTC").to_string(),
+                    });
+                }
                 let assertion = client_assertion(cert, &self.config.client_id, &endpoint)?;
                 form.push((
                     "client_assertion_type",
@@ -474,6 +492,41 @@ mod tests {
             OAuthError::Unexpected { status: 502, .. }
         ));
         assert!(parse_error(503, "s", "oops").is_transient());
+    }
+
+    #[tokio::test]
+    async fn an_expired_certificate_is_named_before_any_request() {
+        let now = std::time::SystemTime::now();
+        let cert = ClientCertificate::generate_valid(
+            "expired-test",
+            now - std::time::Duration::from_secs(40 * 86_400),
+            now - std::time::Duration::from_secs(86_400),
+        )
+        .unwrap();
+        let expected_end = cert.not_after().unwrap();
+        assert!(expected_end < chrono::Utc::now());
+        let client = TokenClient::new(
+            OAuthConfig::new(
+                // Nothing listens here: the check must come first.
+                "https://127.0.0.1:9",
+                "tenant-1",
+                "client-1",
+                ClientCredential::Certificate(std::sync::Arc::new(cert)),
+            ),
+            crate::tls::http_client_builder(None)
+                .unwrap()
+                .build()
+                .unwrap(),
+        );
+        let e = client
+            .token("https://graph.microsoft.com/.default")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, OAuthError::CertificateExpired { .. }), "{e}");
+        let text = e.to_string();
+        assert!(text.contains("expired on"), "{text}");
+        assert!(text.contains("new connector package"), "{text}");
+        assert!(!e.is_transient());
     }
 
     #[test]

@@ -95,6 +95,25 @@ impl Notifier {
         Ok(found.ews_url)
     }
 
+    /// The notification mailbox (also where warnings for the admins go).
+    pub fn mailbox(&self) -> &str {
+        &self.config.mailbox
+    }
+
+    /// Sends one HTML mail to `to` as the notification account.
+    pub async fn send(&self, to: &str, subject: &str, html: &str) -> Result<(), NotifyError> {
+        let ews_url = self.ews_url().await?;
+        Ok(ews::send_mail(
+            &self.client,
+            &ews_url,
+            &self.config.credential,
+            to,
+            subject,
+            html,
+        )
+        .await?)
+    }
+
     /// Mails `to` about `device`.
     pub async fn notify_device(
         &self,

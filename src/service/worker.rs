@@ -109,6 +109,8 @@ struct Live {
     last_report: Option<RunReport>,
     /// The Intune registration: its id, or why the tenant refused it.
     registration: Result<String, String>,
+    /// When the connector's certificate expires, and the warning while it is near or past.
+    certificate: Option<(DateTime<Utc>, Option<String>)>,
 }
 
 struct Shared {
@@ -358,6 +360,9 @@ fn status_json(shared: &Shared) -> serde_json::Value {
             Ok(id) => serde_json::json!({ "registered": true, "id": id }),
             Err(e) => serde_json::json!({ "registered": false, "problem": e }),
         },
+        "certificate": live.certificate.as_ref().map(|(expires, warning)| {
+            serde_json::json!({ "expires": expires, "warning": warning })
+        }),
     });
     drop(live);
     let report = crate::store::Store::open(&shared.store_path)
@@ -419,6 +424,11 @@ pub async fn build_engine(
     Ok((engine, schedule))
 }
 
+/// Days before the certificate expires from which the admins are warned.
+pub const CERTIFICATE_WARNING_DAYS: i64 = 30;
+/// The day the certificate warning was last mailed (watermark).
+const WATERMARK_CERTIFICATE_WARNED: &str = "certificate_warning_mailed";
+
 /// The worker. [`Worker::run`] serves until `stop` turns true.
 pub struct Worker {
     shared: Arc<Shared>,
@@ -459,6 +469,7 @@ impl Worker {
                     reload: true,
                     last_report: None,
                     registration: Err("not registered yet".into()),
+                    certificate: None,
                 }),
                 store_path,
             }),
@@ -508,6 +519,7 @@ impl Worker {
                 {
                     Ok((e, s)) => {
                         self.register(&e).await;
+                        self.check_certificate(&e).await;
                         engine = Some(Arc::new(e));
                         schedule = s;
                         retry_at = None;
@@ -621,6 +633,71 @@ impl Worker {
         self.shared.live().registration = result;
     }
 
+    /// Keeps the certificate's expiry in status and, from [`CERTIFICATE_WARNING_DAYS`] before it
+    /// expires, mails the admins once a day (a sign-in with an expired certificate is refused).
+    async fn check_certificate(&self, engine: &SyncEngine) {
+        let cert =
+            match setup::client_credential(self.shared.secrets.as_ref(), &self.shared.instance) {
+                Ok(crate::oauth::ClientCredential::Certificate(cert)) => cert,
+                _ => {
+                    self.shared.live().certificate = None;
+                    return;
+                }
+            };
+        let Some(expires) = cert.not_after() else {
+            return;
+        };
+        let now = Utc::now();
+        let days = (expires - now).num_days();
+        let on = expires.format("%Y-%m-%d");
+        let warning = if expires <= now {
+            Some(format!(
+                "the connector's certificate ({}) expired on {on}: Intune and Exchange Online refuse it. Download a new connector package and import it (setup: Settings, or `configure`).",
+                cert.subject
+            ))
+        } else if days < CERTIFICATE_WARNING_DAYS {
+            Some(format!(
+                "the connector's certificate ({}) expires on {on}, in {days} days: download a new connector package and import it before then (setup: Settings, or `configure`).",
+                cert.subject
+            ))
+        } else {
+            None
+        };
+        self.shared.live().certificate = Some((expires, warning.clone()));
+        let Some(warning) = warning else { return };
+        let today = now.date_naive().to_string();
+        let mailed = engine
+            .with_store(|s| s.watermark(WATERMARK_CERTIFICATE_WARNED))
+            .ok()
+            .flatten();
+        if mailed.as_deref() == Some(today.as_str()) {
+            return;
+        }
+        let html = format!(
+            "<p>{}</p><p>Exchange Connector, instance {}.</p>",
+            crate::notify::template::escape_html(&warning),
+            crate::notify::template::escape_html(&self.shared.instance)
+        );
+        match engine
+            .mail_admins(
+                "Exchange Connector: the connector certificate expires",
+                &html,
+            )
+            .await
+        {
+            Ok(true) => {
+                tracing::warn!("{warning} (the notification mailbox was told)");
+                let _ =
+                    engine.with_store(|s| s.set_watermark(WATERMARK_CERTIFICATE_WARNED, &today));
+            }
+            Ok(false) => tracing::warn!("{warning} (no NotificationMailbox to tell the admins)"),
+            Err(e) => tracing::warn!(
+                "{warning} (the warning mail could not be sent, tried again later: {})",
+                crate::error_text::chain(&e)
+            ),
+        }
+    }
+
     /// Runs one sync; returns true when a stop arrived meanwhile.
     async fn one_run(
         &mut self,
@@ -691,6 +768,7 @@ impl Worker {
         }
         self.shared
             .progress(report.kind, "finished", finished, report.run_id);
+        self.check_certificate(&engine).await;
         let registration = self.shared.live().registration.clone();
         if let Ok(id) = registration
             && !request.options.dry_run

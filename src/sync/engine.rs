@@ -172,6 +172,15 @@ impl SyncEngine {
         })
     }
 
+    /// Mails the admins (the notification mailbox itself); `Ok(false)` when no notifier is set.
+    pub async fn mail_admins(&self, subject: &str, html: &str) -> Result<bool, NotifyError> {
+        let Some(notifier) = &self.notifier else {
+            return Ok(false);
+        };
+        notifier.send(notifier.mailbox(), subject, html).await?;
+        Ok(true)
+    }
+
     /// The proxy the clients go through, so a run it refuses can say why (NTLM-only proxies).
     pub fn set_proxy(&mut self, proxy: ConfiguredProxy) {
         self.proxy = Some(proxy);

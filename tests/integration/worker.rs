@@ -498,3 +498,71 @@ async fn stop_in_the_middle_of_a_run_loses_nothing() {
     let report = status_report(&store).unwrap();
     assert_eq!(report.open_journal_entries, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_near_its_expiry_is_in_status_and_mailed_to_the_admins_once_a_day() {
+    use base64::Engine as _;
+    use exchange_connector::certificate::ClientCertificate;
+    use exchange_connector::secret::Secret;
+    let lab = small_lab().await;
+    let c = configure(&lab);
+    // The connector signs in with a certificate that expires in ten days.
+    let now = std::time::SystemTime::now();
+    let cert = ClientCertificate::generate_valid(
+        "Exchange Connector test",
+        now - Duration::from_secs(3600),
+        now + Duration::from_secs(10 * 86_400 + 3600),
+    )
+    .unwrap();
+    let password = Secret::new("pfx-pass");
+    let store = FileStore::new(c.config_dir().join("secrets"));
+    let pfx = base64::engine::general_purpose::STANDARD.encode(cert.to_pfx(&password).unwrap());
+    store
+        .set("default", "ClientCertificate", &Secret::new(pfx))
+        .unwrap();
+    store
+        .set("default", "CertificatePassword", &password)
+        .unwrap();
+    store.delete("default", "ClientSecret").unwrap();
+
+    let mut child = c.start(&["--quick-interval-seconds", "2"]);
+    let mut client = connect(&c.socket()).await;
+    let s = wait_status(&mut client, "the certificate's expiry", |s| {
+        !s["certificate"].is_null()
+    })
+    .await;
+    let warning = s["certificate"]["warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("expires on") && warning.contains("in 10 days"),
+        "{s:#}"
+    );
+    assert!(warning.contains("connector package"), "{warning}");
+    // One mail to the admins (the notification mailbox), not one per run.
+    let warned = || {
+        lab.state
+            .outbox
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.subject.contains("certificate"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while warned().is_empty() {
+        assert!(Instant::now() < deadline, "no warning mail");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mails = warned();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0]
+            .to
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(&lab.endpoints.notification_account.address))
+    );
+    assert!(mails[0].body.contains("expires on"), "{}", mails[0].body);
+    assert!(c.logs().contains("expires on"));
+    assert!(terminate(&mut child).success());
+}
