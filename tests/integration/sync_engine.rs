@@ -838,36 +838,37 @@ async fn owners_of_newly_restricted_devices_get_one_mail_each() {
         mails.len() >= restricted.len(),
         "{mails:?} vs {restricted:?}"
     );
-    let org = lab.state.org();
-    for (mailbox, device_id) in &restricted {
-        let m = org
-            .mailboxes
-            .iter()
-            .find(|m| m.cas.identity.eq_ignore_ascii_case(mailbox))
-            .unwrap();
-        let to = m.cas.primary_smtp_address.to_ascii_lowercase();
-        let n = mails
-            .iter()
-            .filter(|mail| mail.to.iter().any(|t| t.to_ascii_lowercase() == to))
-            .count();
-        assert!(n >= 1, "no mail to {to} for {device_id}");
-        let d = m
-            .devices
-            .iter()
-            .find(|d| &d.device.device_id == device_id)
-            .unwrap();
-        let name = d
-            .device
-            .friendly_name
-            .clone()
-            .or(d.device.device_model.clone())
-            .unwrap_or(d.device.device_type.clone());
-        assert!(
-            mails.iter().any(|mail| mail.body.contains(&name)),
-            "the mail names the device {name}"
-        );
+    {
+        let org = lab.state.org();
+        for (mailbox, device_id) in &restricted {
+            let m = org
+                .mailboxes
+                .iter()
+                .find(|m| m.cas.identity.eq_ignore_ascii_case(mailbox))
+                .unwrap();
+            let to = m.cas.primary_smtp_address.to_ascii_lowercase();
+            let n = mails
+                .iter()
+                .filter(|mail| mail.to.iter().any(|t| t.to_ascii_lowercase() == to))
+                .count();
+            assert!(n >= 1, "no mail to {to} for {device_id}");
+            let d = m
+                .devices
+                .iter()
+                .find(|d| &d.device.device_id == device_id)
+                .unwrap();
+            let name = d
+                .device
+                .friendly_name
+                .clone()
+                .or(d.device.device_model.clone())
+                .unwrap_or(d.device.device_type.clone());
+            assert!(
+                mails.iter().any(|mail| mail.body.contains(&name)),
+                "the mail names the device {name}"
+            );
+        }
     }
-    drop(org);
     // In the configured language, with the enrolment link, from the notification account.
     for mail in &mails {
         assert!(
