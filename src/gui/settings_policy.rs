@@ -601,14 +601,31 @@ fn paragraph(out: &mut String) {
 
 fn push_text(out: &mut String, text: &str) {
     let decoded = decode_entities(text);
-    for word in decoded.split_whitespace() {
+    let space = |out: &mut String| {
         if !out.is_empty() && !out.ends_with([' ', '\n']) {
             out.push(' ');
         }
-        out.push_str(word);
+    };
+    let mut words = decoded.split_whitespace().peekable();
+    if words.peek().is_none() {
+        if !decoded.is_empty() {
+            space(out);
+        }
+        return;
     }
-    if decoded.ends_with(char::is_whitespace) && !out.is_empty() && !out.ends_with([' ', '\n']) {
-        out.push(' ');
+    if decoded.starts_with(char::is_whitespace) {
+        space(out);
+    }
+    let mut first = true;
+    for word in words {
+        if !first {
+            space(out);
+        }
+        out.push_str(word);
+        first = false;
+    }
+    if decoded.ends_with(char::is_whitespace) {
+        space(out);
     }
 }
 
@@ -1156,5 +1173,34 @@ pub fn ui(
                 ui.colored_label(error, format!("{} {e}", tr(lang, "pol_write_failed")));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_becomes_readable_text() {
+        assert_eq!(
+            html_to_text(
+                "<html><head><style>p{}</style></head><body><p>Hello <b>Alex</b>,</p>\n<p>enrol <a href=\"https://x/?a=1&amp;b=2\">here</a>.<br>Thanks &amp; bye</p><ul><li>one</li><li>two</li></ul></body></html>"
+            ),
+            "Hello Alex,\n\nenrol here (https://x/?a=1&b=2).\nThanks & bye\n\n• one\n• two"
+        );
+    }
+
+    #[test]
+    fn group_lines_and_threshold_are_checked() {
+        let ok = PolicyPanel::parse_groups("\n0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0\n\n", Lang::En);
+        assert_eq!(
+            ok,
+            Ok(vec!["0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".to_string()])
+        );
+        let bad = PolicyPanel::parse_groups("x\n0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\ny", Lang::En);
+        assert_eq!(bad.unwrap_err().len(), 2);
+        assert_eq!(PolicyPanel::parse_threshold("25", Lang::En), Ok(25.0));
+        assert!(PolicyPanel::parse_threshold("0", Lang::En).is_err());
+        assert!(PolicyPanel::parse_threshold("101", Lang::En).is_err());
     }
 }
