@@ -509,7 +509,11 @@ fn changing_the_proxy_later_is_checked_before_it_is_saved() {
 struct FakeWorker {
     last_quick: Arc<Mutex<Option<&'static str>>>,
     events: broadcast::Sender<ProgressEvent>,
+    applied: Applied,
 }
+
+/// The configurations a [`FakeWorker`] was asked to apply.
+type Applied = Arc<Mutex<Vec<std::collections::BTreeMap<String, String>>>>;
 
 impl ChannelHandler for FakeWorker {
     async fn handle(&self, request: Request) -> Reply {
@@ -562,6 +566,12 @@ impl ChannelHandler for FakeWorker {
                     message: "Quick sync started.".into(),
                 }
             }
+            Request::ApplyConfig { values } => {
+                self.applied.lock().unwrap().push(values);
+                Reply::Accepted {
+                    message: "configuration saved; it takes effect with the next run".into(),
+                }
+            }
             _ => Reply::Error {
                 message: "not supported by the fake".into(),
             },
@@ -574,11 +584,20 @@ impl ChannelHandler for FakeWorker {
 }
 
 fn status_harness(fx: &Fixture) -> (Harness<'static, SetupApp>, watch::Sender<bool>) {
+    let (h, stop, _) = status_harness_applied(fx);
+    (h, stop)
+}
+
+fn status_harness_applied(
+    fx: &Fixture,
+) -> (Harness<'static, SetupApp>, watch::Sender<bool>, Applied) {
     let env = fx.env();
     let (events, _) = broadcast::channel(16);
+    let applied = Applied::default();
     let worker = Arc::new(FakeWorker {
         last_quick: Arc::new(Mutex::new(Some("2026-11-23T11:00:00+00:00"))),
         events,
+        applied: applied.clone(),
     });
     let (stop, stopped) = watch::channel(false);
     let address = env.channel.clone();
@@ -596,7 +615,7 @@ fn status_harness(fx: &Fixture) -> (Harness<'static, SetupApp>, watch::Sender<bo
         .with_size([1000.0, 900.0])
         .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), app);
     wait_until(&mut h, "the status", |a| a.status.view.is_some());
-    (h, stop)
+    (h, stop, applied)
 }
 
 #[test]
@@ -866,4 +885,24 @@ fn settings_schedule_is_checked_by_the_registry_and_saved_in_the_configuration()
         "the rest is kept"
     );
     assert!(!env.config_dir.join("policy.json").exists());
+}
+
+#[test]
+fn settings_save_asks_the_running_worker_to_reload() {
+    let fx = Fixture::without_lab();
+    write_config(&fx);
+    let (mut h, _stop, applied) = status_harness_applied(&fx);
+    h.get_by_label("Settings").click();
+    h.step();
+    h.step();
+    h.get_by_label("Schedule").click();
+    h.step();
+    h.step();
+    replace_text(&mut h, "Quick sync interval (minutes)", "5");
+    save_more_and_wait(&mut h);
+    h.get_by_label_contains("The connector service reloads them now.");
+    let applied = applied.lock().unwrap();
+    assert_eq!(applied.len(), 1, "one reload request");
+    assert_eq!(applied[0]["QuickSyncIntervalMinutes"], "5");
+    assert_eq!(applied[0]["ExchangeServer"], "cas01.contoso.lab");
 }
