@@ -657,6 +657,27 @@ fn snapshots_of_the_main_screens() {
         h.step();
         results.add(h.try_snapshot("status"));
     }
+    {
+        let fx = Fixture::without_lab();
+        write_config(&fx);
+        let mut h = Harness::builder()
+            .with_size([1000.0, 1100.0])
+            .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), fx.app());
+        h.step();
+        h.get_by_label("Settings").click();
+        h.step();
+        h.step();
+        h.get_by_label("Access policy").click();
+        for _ in 0..4 {
+            h.step();
+        }
+        results.add(h.try_snapshot("settings_policy"));
+        h.get_by_label("Notification mail").click();
+        for _ in 0..4 {
+            h.step();
+        }
+        results.add(h.try_snapshot("settings_notification"));
+    }
 }
 
 #[test]
