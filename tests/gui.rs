@@ -469,6 +469,10 @@ fn changing_the_proxy_later_is_checked_before_it_is_saved() {
             .config
     };
     assert!(!load().proxy.enabled);
+    // A schedule changed meanwhile survives Check and save.
+    let mut scheduled = load();
+    scheduled.quick_sync_interval_minutes = 7;
+    scheduled.save(&env.config_dir).unwrap();
 
     h.get_by_label("Settings").click();
     h.step();
@@ -502,6 +506,7 @@ fn changing_the_proxy_later_is_checked_before_it_is_saved() {
     let saved = load();
     assert!(saved.proxy.enabled);
     assert_eq!(saved.proxy.port, Some(tunnelling));
+    assert_eq!(saved.quick_sync_interval_minutes, 7, "the schedule is kept");
 }
 
 /// A worker stand-in: answers Status from shared state; Sync emits progress and moves the last quick
@@ -926,4 +931,25 @@ fn settings_save_asks_the_running_worker_to_reload() {
     assert_eq!(applied.len(), 1, "one reload request");
     assert_eq!(applied[0]["QuickSyncIntervalMinutes"], "5");
     assert_eq!(applied[0]["ExchangeServer"], "cas01.contoso.lab");
+}
+
+#[test]
+fn settings_preview_text_and_group_and_threshold_checks() {
+    use exchange_connector::gui::settings_policy::{PolicyPanel, html_to_text};
+    assert_eq!(
+        html_to_text(
+            "<html><head><style>p{}</style></head><body><p>Hello <b>Alex</b>,</p>\n<p>enrol <a href=\"https://x/?a=1&amp;b=2\">here</a>.<br>Thanks &amp; bye</p><ul><li>one</li><li>two</li></ul></body></html>"
+        ),
+        "Hello Alex,\n\nenrol here (https://x/?a=1&b=2).\nThanks & bye\n\n• one\n• two"
+    );
+    let ok = PolicyPanel::parse_groups("\n0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0\n\n", Lang::En);
+    assert_eq!(
+        ok,
+        Ok(vec!["0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".to_string()])
+    );
+    let bad = PolicyPanel::parse_groups("x\n0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\ny", Lang::En);
+    assert_eq!(bad.unwrap_err().len(), 2);
+    assert_eq!(PolicyPanel::parse_threshold("25", Lang::En), Ok(25.0));
+    assert!(PolicyPanel::parse_threshold("0", Lang::En).is_err());
+    assert!(PolicyPanel::parse_threshold("101", Lang::En).is_err());
 }

@@ -1175,32 +1175,3 @@ pub fn ui(
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_becomes_readable_text() {
-        assert_eq!(
-            html_to_text(
-                "<html><head><style>p{}</style></head><body><p>Hello <b>Alex</b>,</p>\n<p>enrol <a href=\"https://x/?a=1&amp;b=2\">here</a>.<br>Thanks &amp; bye</p><ul><li>one</li><li>two</li></ul></body></html>"
-            ),
-            "Hello Alex,\n\nenrol here (https://x/?a=1&b=2).\nThanks & bye\n\n• one\n• two"
-        );
-    }
-
-    #[test]
-    fn group_lines_and_threshold_are_checked() {
-        let ok = PolicyPanel::parse_groups("\n0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0\n\n", Lang::En);
-        assert_eq!(
-            ok,
-            Ok(vec!["0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".to_string()])
-        );
-        let bad = PolicyPanel::parse_groups("x\n0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\ny", Lang::En);
-        assert_eq!(bad.unwrap_err().len(), 2);
-        assert_eq!(PolicyPanel::parse_threshold("25", Lang::En), Ok(25.0));
-        assert!(PolicyPanel::parse_threshold("0", Lang::En).is_err());
-        assert!(PolicyPanel::parse_threshold("101", Lang::En).is_err());
-    }
-}
