@@ -469,6 +469,10 @@ fn changing_the_proxy_later_is_checked_before_it_is_saved() {
             .config
     };
     assert!(!load().proxy.enabled);
+    // A schedule changed meanwhile survives Check and save.
+    let mut scheduled = load();
+    scheduled.quick_sync_interval_minutes = 7;
+    scheduled.save(&env.config_dir).unwrap();
 
     h.get_by_label("Settings").click();
     h.step();
@@ -502,6 +506,7 @@ fn changing_the_proxy_later_is_checked_before_it_is_saved() {
     let saved = load();
     assert!(saved.proxy.enabled);
     assert_eq!(saved.proxy.port, Some(tunnelling));
+    assert_eq!(saved.quick_sync_interval_minutes, 7, "the schedule is kept");
 }
 
 /// A worker stand-in: answers Status from shared state; Sync emits progress and moves the last quick
@@ -509,7 +514,11 @@ fn changing_the_proxy_later_is_checked_before_it_is_saved() {
 struct FakeWorker {
     last_quick: Arc<Mutex<Option<&'static str>>>,
     events: broadcast::Sender<ProgressEvent>,
+    applied: Applied,
 }
+
+/// The configurations a [`FakeWorker`] was asked to apply.
+type Applied = Arc<Mutex<Vec<std::collections::BTreeMap<String, String>>>>;
 
 impl ChannelHandler for FakeWorker {
     async fn handle(&self, request: Request) -> Reply {
@@ -562,6 +571,12 @@ impl ChannelHandler for FakeWorker {
                     message: "Quick sync started.".into(),
                 }
             }
+            Request::ApplyConfig { values } => {
+                self.applied.lock().unwrap().push(values);
+                Reply::Accepted {
+                    message: "configuration saved; it takes effect with the next run".into(),
+                }
+            }
             _ => Reply::Error {
                 message: "not supported by the fake".into(),
             },
@@ -574,11 +589,20 @@ impl ChannelHandler for FakeWorker {
 }
 
 fn status_harness(fx: &Fixture) -> (Harness<'static, SetupApp>, watch::Sender<bool>) {
+    let (h, stop, _) = status_harness_applied(fx);
+    (h, stop)
+}
+
+fn status_harness_applied(
+    fx: &Fixture,
+) -> (Harness<'static, SetupApp>, watch::Sender<bool>, Applied) {
     let env = fx.env();
     let (events, _) = broadcast::channel(16);
+    let applied = Applied::default();
     let worker = Arc::new(FakeWorker {
         last_quick: Arc::new(Mutex::new(Some("2026-11-23T11:00:00+00:00"))),
         events,
+        applied: applied.clone(),
     });
     let (stop, stopped) = watch::channel(false);
     let address = env.channel.clone();
@@ -596,7 +620,7 @@ fn status_harness(fx: &Fixture) -> (Harness<'static, SetupApp>, watch::Sender<bo
         .with_size([1000.0, 900.0])
         .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), app);
     wait_until(&mut h, "the status", |a| a.status.view.is_some());
-    (h, stop)
+    (h, stop, applied)
 }
 
 #[test]
@@ -638,6 +662,27 @@ fn snapshots_of_the_main_screens() {
         h.step();
         results.add(h.try_snapshot("status"));
     }
+    {
+        let fx = Fixture::without_lab();
+        write_config(&fx);
+        let mut h = Harness::builder()
+            .with_size([1000.0, 1100.0])
+            .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), fx.app());
+        h.step();
+        h.get_by_label("Settings").click();
+        h.step();
+        h.step();
+        h.get_by_label("Access policy").click();
+        for _ in 0..4 {
+            h.step();
+        }
+        results.add(h.try_snapshot("settings_policy"));
+        h.get_by_label("Notification mail").click();
+        for _ in 0..4 {
+            h.step();
+        }
+        results.add(h.try_snapshot("settings_notification"));
+    }
 }
 
 #[test]
@@ -655,4 +700,256 @@ fn the_icon_png_is_the_drawn_icon() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Settings: access policy, notification mail, schedule.
+
+/// Writes a minimal valid configuration into the fixture's configuration folder.
+fn write_config(fx: &Fixture) {
+    let values: std::collections::BTreeMap<String, String> = [
+        ("ExchangeServer", "cas01.contoso.lab"),
+        ("ExchangeUser", "CONTOSO\\svc-connector"),
+        ("TenantId", "11111111-2222-3333-4444-555555555555"),
+        ("ClientId", "66666666-7777-8888-9999-000000000000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    exchange_connector::config::Config::from_values(&values)
+        .unwrap()
+        .save(&fx.env().config_dir)
+        .unwrap();
+}
+
+/// A configured app on the Settings page's `tab`.
+fn settings_tab(fx: &Fixture, tab: &str) -> Harness<'static, SetupApp> {
+    write_config(fx);
+    let mut h = harness(fx.app());
+    h.step();
+    h.get_by_label("Settings").click();
+    h.step();
+    h.step();
+    h.get_by_label(tab).click();
+    h.step();
+    h.step();
+    h
+}
+
+/// Replaces the whole text of the field named `label` (select all, then type).
+fn replace_text(h: &mut Harness<'_, SetupApp>, label: &str, text: &str) {
+    h.get_by_label(label).focus();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    h.get_by_label(label).type_text(text);
+    h.step();
+    h.step();
+}
+
+fn save_more(h: &mut Harness<'_, SetupApp>) {
+    h.get_by_label("Save").click();
+    h.step();
+    h.step();
+}
+
+fn save_more_and_wait(h: &mut Harness<'_, SetupApp>) {
+    save_more(h);
+    wait_until(h, "the settings to be saved", |a| {
+        a.more.save.as_ref().is_some_and(|s| s.outcome.is_some())
+    });
+    h.get_by_label("✔ The settings are saved.");
+}
+
+const EXCLUDED: &str = "Exempt groups (one Entra group object id per line)";
+const THRESHOLD: &str = "Mass-change guard threshold (%)";
+
+#[test]
+fn settings_policy_bad_group_and_threshold_show_messages_and_save_nothing() {
+    let fx = Fixture::without_lab();
+    let mut h = settings_tab(&fx, "Access policy");
+    h.get_by_label_contains("No policy is saved here yet");
+    type_into(&mut h, EXCLUDED, "not-a-guid");
+    h.get_by_label_contains(
+        "Line 1: 'not-a-guid' is not a group object id. Copy the group's Object ID",
+    );
+    // Typing after the default 10 makes 105.
+    type_into(&mut h, THRESHOLD, "5");
+    h.get_by_label_contains("'105' is not a percentage from 1 to 100");
+    h.check_accessibility();
+
+    save_more(&mut h);
+    h.get_by_label("Nothing was saved. Correct these fields:");
+    h.get_by_label_contains("• Exempt groups (one Entra group object id per line): Line 1");
+    h.get_by_label_contains("• Mass-change guard threshold (%): '105'");
+    assert!(h.state().more.save.is_none(), "nothing may start");
+    let dir = fx.env().config_dir;
+    assert!(!dir.join("policy.json").exists());
+    assert!(!dir.join("notification-template.html").exists());
+}
+
+#[test]
+fn settings_policy_valid_change_saves_policy_json() {
+    let fx = Fixture::without_lab();
+    let mut h = settings_tab(&fx, "Access policy");
+    h.get_by_role_and_label(
+        egui::accesskit::Role::ComboBox,
+        "Devices not enrolled in Intune",
+    )
+    .click();
+    h.step();
+    h.step();
+    h.get_by_label("Quarantine").click();
+    h.step();
+    h.step();
+    type_into(&mut h, EXCLUDED, "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0");
+    replace_text(&mut h, THRESHOLD, "25");
+    save_more_and_wait(&mut h);
+    h.get_by_label(
+        "The connector service is not running: the new settings apply when it next starts.",
+    );
+
+    let dir = fx.env().config_dir;
+    let text = std::fs::read_to_string(dir.join("policy.json")).unwrap();
+    let saved: exchange_connector::policy::PolicySettings = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        saved,
+        exchange_connector::policy::PolicySettings {
+            unenrolled_action: exchange_connector::policy::EnforcementAction::Quarantine,
+            excluded_groups: vec!["0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".into()],
+            mass_change_threshold_percent: 25.0,
+            ..Default::default()
+        }
+    );
+    assert!(
+        !dir.join("notification-template.html").exists(),
+        "an untouched template keeps the shipped one"
+    );
+    // No temporary file is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn settings_notification_needs_the_enrol_link_and_previews_the_new_subject() {
+    let fx = Fixture::without_lab();
+    let mut h = settings_tab(&fx, "Notification mail");
+    // The shipped template's preview, with the sample fields.
+    h.get_by_label("Subject: Action needed: get iPhone 16 ready for company email");
+    h.check_accessibility();
+
+    replace_text(&mut h, "Body (HTML)", "<p>Hello {user}</p>");
+    h.get_by_label_contains("⚠ the notification template has no {enrol_link} placeholder");
+    h.get_by_label("No preview until the template is correct.");
+    save_more(&mut h);
+    h.get_by_label("Nothing was saved. Correct these fields:");
+    let file = fx.env().config_dir.join("notification-template.html");
+    assert!(!file.exists());
+
+    replace_text(
+        &mut h,
+        "Body (HTML)",
+        "<p>Hello {user},</p><p>enrol {device} <a href=\"{enrol_link}\">here</a>.</p>",
+    );
+    replace_text(&mut h, "Subject", "Enrol {device} now");
+    h.get_by_label("Subject: Enrol iPhone 16 now");
+    h.get_by_label_contains(
+        "Hello Alex Example,\n\nenrol iPhone 16 here (https://portal.manage.microsoft.com/).",
+    );
+    save_more_and_wait(&mut h);
+    let saved =
+        exchange_connector::notify::Template::parse(&std::fs::read_to_string(&file).unwrap())
+            .unwrap();
+    assert_eq!(saved.subject, "Enrol {device} now");
+    assert!(saved.html.contains("{enrol_link}"));
+    assert!(!fx.env().config_dir.join("policy.json").exists());
+
+    // Reset to default, saved, removes the custom file: the shipped template applies again.
+    h.get_by_label("Reset to default").click();
+    h.step();
+    h.step();
+    h.get_by_label("Subject: Action needed: get iPhone 16 ready for company email");
+    save_more_and_wait(&mut h);
+    assert!(!file.exists());
+}
+
+#[test]
+fn settings_schedule_is_checked_by_the_registry_and_saved_in_the_configuration() {
+    let fx = Fixture::without_lab();
+    let mut h = settings_tab(&fx, "Schedule");
+    let quick = "Quick sync interval (minutes)";
+    let full = "Daily full sync time (HH:MM)";
+    replace_text(&mut h, quick, "0");
+    h.get_by_label_contains("'0' is not a whole number from 1 to 1440");
+    replace_text(&mut h, full, "25:00");
+    h.get_by_label_contains("'25:00' is not a time of day; use HH:MM");
+    h.check_accessibility();
+    save_more(&mut h);
+    h.get_by_label("Nothing was saved. Correct these fields:");
+    let env = fx.env();
+    let load = || {
+        exchange_connector::config::Config::load(&env.config_dir)
+            .unwrap()
+            .config
+    };
+    assert_eq!(load().quick_sync_interval_minutes, 1);
+    assert_eq!(load().full_sync_time.format("%H:%M").to_string(), "02:00");
+
+    replace_text(&mut h, quick, "15");
+    replace_text(&mut h, full, "3:30");
+    save_more_and_wait(&mut h);
+    let saved = load();
+    assert_eq!(saved.quick_sync_interval_minutes, 15);
+    assert_eq!(saved.full_sync_time.format("%H:%M").to_string(), "03:30");
+    assert_eq!(
+        saved.exchange_server, "cas01.contoso.lab",
+        "the rest is kept"
+    );
+    assert!(!env.config_dir.join("policy.json").exists());
+}
+
+#[test]
+fn settings_save_asks_the_running_worker_to_reload() {
+    let fx = Fixture::without_lab();
+    write_config(&fx);
+    let (mut h, _stop, applied) = status_harness_applied(&fx);
+    h.get_by_label("Settings").click();
+    h.step();
+    h.step();
+    h.get_by_label("Schedule").click();
+    h.step();
+    h.step();
+    replace_text(&mut h, "Quick sync interval (minutes)", "5");
+    save_more_and_wait(&mut h);
+    h.get_by_label_contains("The connector service reloads them now.");
+    let applied = applied.lock().unwrap();
+    assert_eq!(applied.len(), 1, "one reload request");
+    assert_eq!(applied[0]["QuickSyncIntervalMinutes"], "5");
+    assert_eq!(applied[0]["ExchangeServer"], "cas01.contoso.lab");
+}
+
+#[test]
+fn settings_preview_text_and_group_and_threshold_checks() {
+    use exchange_connector::gui::settings_policy::{PolicyPanel, html_to_text};
+    assert_eq!(
+        html_to_text(
+            "<html><head><style>p{}</style></head><body><p>Hello <b>Alex</b>,</p>\n<p>enrol <a href=\"https://x/?a=1&amp;b=2\">here</a>.<br>Thanks &amp; bye</p><ul><li>one</li><li>two</li></ul></body></html>"
+        ),
+        "Hello Alex,\n\nenrol here (https://x/?a=1&b=2).\nThanks & bye\n\n• one\n• two"
+    );
+    let ok = PolicyPanel::parse_groups("\n0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0\n\n", Lang::En);
+    assert_eq!(
+        ok,
+        Ok(vec!["0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".to_string()])
+    );
+    let bad = PolicyPanel::parse_groups("x\n0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\ny", Lang::En);
+    assert_eq!(bad.unwrap_err().len(), 2);
+    assert_eq!(PolicyPanel::parse_threshold("25", Lang::En), Ok(25.0));
+    assert!(PolicyPanel::parse_threshold("0", Lang::En).is_err());
+    assert!(PolicyPanel::parse_threshold("101", Lang::En).is_err());
 }

@@ -4,6 +4,7 @@ use crate::gui::connect::{
     CheckId, CheckState, ConnectEnv, ConnectInput, ConnectRun, ConnectSuccess,
 };
 use crate::gui::i18n::{Lang, tr};
+use crate::gui::settings_policy::{self, SettingsPolicyPage, Tab};
 use crate::gui::status::{StatusAction, StatusPage};
 use crate::gui::wizard::package::FilePicker;
 use crate::gui::wizard::{self, Field, ServerType, WizardState};
@@ -19,7 +20,7 @@ pub enum Page {
     Setup,
     /// The status page.
     Status,
-    /// Change the proxy or the credentials.
+    /// Change the proxy, the credentials, the policy, the notification mail and the schedule.
     Settings,
 }
 
@@ -64,6 +65,8 @@ pub struct SetupApp {
     pub settings: WizardState,
     /// The last *Check and save*.
     pub settings_run: Option<ConnectRun>,
+    /// Settings' tabs: access policy, notification mail and schedule.
+    pub more: SettingsPolicyPage,
     /// The status page.
     pub status: StatusPage,
     /// The environment.
@@ -113,6 +116,7 @@ impl SetupApp {
             success: None,
             delete_prompt: None,
             settings_run: None,
+            more: SettingsPolicyPage::load(&parts.env.config_dir),
             status: StatusPage::new(parts.env.channel.clone()),
             env: parts.env,
             runtime: parts.runtime,
@@ -190,6 +194,7 @@ impl SetupApp {
             {
                 self.success = Some(success.clone());
                 self.settings = self.wizard.clone();
+                self.more.reload(&self.env.config_dir);
                 match &success.insecure_package {
                     Some(p) => self.delete_prompt = Some(p.clone()),
                     None => self.page = Page::Status,
@@ -200,6 +205,7 @@ impl SetupApp {
         if let Some(run) = &mut self.settings_run {
             run.poll();
         }
+        self.more.poll();
         if self.page == Page::Status {
             self.status.update(&self.runtime, Self::repaint(&ctx));
         }
@@ -372,6 +378,29 @@ impl SetupApp {
         let lang = self.lang;
         let ctx = ui.ctx().clone();
         ui.heading(tr(lang, "nav_settings"));
+        ui.horizontal(|ui| {
+            for tab in Tab::ALL {
+                if ui
+                    .selectable_label(self.more.tab == tab, tr(lang, tab.label_key()))
+                    .clicked()
+                {
+                    self.more.tab = tab;
+                }
+            }
+        });
+        ui.separator();
+        if self.more.tab != Tab::Connection {
+            let rt = self.runtime.clone();
+            settings_policy::ui(
+                ui,
+                &mut self.more,
+                &rt,
+                &self.env,
+                lang,
+                Self::repaint(&ctx),
+            );
+            return;
+        }
         ui.label(tr(lang, "settings_intro"));
         if self.settings.package_path.is_empty() {
             wizard::package::ui(ui, &mut self.settings, self.picker.as_mut(), lang);

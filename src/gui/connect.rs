@@ -1031,7 +1031,7 @@ async fn save(
 ) -> Result<ConnectSuccess, CheckState> {
     use base64::Engine as _;
     let m = &p.package.manifest;
-    let config = config_from(
+    let mut config = config_from(
         w,
         &m.tenant_id,
         &m.client_id,
@@ -1046,6 +1046,11 @@ async fn save(
             "Correct the fields named above.",
         )
     })?;
+    // The schedule is edited on the Settings page, not here: keep the saved one.
+    if let Ok(old) = Config::load(&env.config_dir) {
+        config.quick_sync_interval_minutes = old.config.quick_sync_interval_minutes;
+        config.full_sync_time = old.config.full_sync_time;
+    }
     let mut secrets: BTreeMap<String, Secret> = BTreeMap::new();
     secrets.insert("ExchangePassword".into(), w.secret(Field::ExchangePassword));
     secrets.insert(

@@ -10,6 +10,7 @@
 //! | `wizard/` | [`wizard::WizardState`] and one drawing file per section of the original dialog |
 //! | `connect.rs` | the checks of Connect and *Check and save*, *Replace?*, saving |
 //! | `status.rs` | the status page over the control channel |
+//! | `settings_policy.rs` | Settings' access policy, notification mail and schedule, and their *Save* |
 //! | `i18n.rs` | English, French and Dutch text |
 //! | `lab_demo.rs` | `--lab` only: starts the lab and pre-fills the wizard (the one allowed use of `lab`) |
 
@@ -18,6 +19,7 @@ pub mod app;
 pub mod connect;
 pub mod i18n;
 pub mod lab_demo;
+pub mod settings_policy;
 pub mod status;
 pub mod wizard;
 
