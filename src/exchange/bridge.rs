@@ -232,11 +232,12 @@ impl BridgeSession {
                 if let ExchangeError::TooManyShells { .. } = typed {
                     return Err(typed);
                 }
+                let hint = open_hint(kind, &message);
                 Err(ExchangeError::OpenFailed {
                     server: server.fqdn.clone(),
                     kind,
                     message,
-                    hint: open_hint(kind),
+                    hint,
                 })
             }
             other => Err(ExchangeError::Protocol(format!(

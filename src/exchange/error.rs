@@ -306,8 +306,22 @@ pub(crate) fn shell_limit(message: &str) -> Option<u32> {
         .and_then(|n| n.parse().ok())
 }
 
-/// What to tell the admin for each way opening a session can fail.
-pub(crate) fn open_hint(kind: OpenFailureKind) -> &'static str {
+/// Windows' words for an expired password (ERROR_PASSWORD_EXPIRED, ERROR_PASSWORD_MUST_CHANGE,
+/// Kerberos' KDC_ERR_KEY_EXPIRED), lowercase.
+const PASSWORD_EXPIRED: &[&str] = &[
+    "password of this user has expired",
+    "password has expired",
+    "password for this account has expired",
+    "password must be changed",
+    "kdc_err_key_expired",
+];
+
+/// What to tell the admin for each way opening a session can fail (`message`: the server's words).
+pub(crate) fn open_hint(kind: OpenFailureKind, message: &str) -> &'static str {
+    let lower = message.to_ascii_lowercase();
+    if PASSWORD_EXPIRED.iter().any(|p| lower.contains(p)) {
+        return "The service account's password has expired: set a new one in Active Directory (or let the account's password never expire), then store it with the setup (Settings) or `configure`.";
+    }
     match kind {
         OpenFailureKind::Transport => {
             "Check that the server is up, that its name resolves and that the connector can reach https://<server>/PowerShell/ (firewall, proxy, TLS trust)."
@@ -325,6 +339,20 @@ pub(crate) fn open_hint(kind: OpenFailureKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_expired_password_is_named_as_such() {
+        let hint = open_hint(
+            OpenFailureKind::Authentication,
+            "Connecting to remote server cas01.contoso.com failed with the following error message : The password of this user has expired.",
+        );
+        assert!(hint.contains("password has expired"), "{hint}");
+        let hint = open_hint(
+            OpenFailureKind::Authentication,
+            "The user name or password is incorrect.",
+        );
+        assert!(hint.contains("check the user name"), "{hint}");
+    }
 
     #[test]
     fn classifies_shell_limit_and_permissions() {
