@@ -469,9 +469,17 @@ fn changing_the_proxy_later_is_checked_before_it_is_saved() {
             .config
     };
     assert!(!load().proxy.enabled);
-    // A schedule changed meanwhile survives Check and save.
+    // Settings the wizard does not show, changed meanwhile, survive Check and save: the schedule,
+    // the notification language, and an element of a newer version.
     let mut scheduled = load();
     scheduled.quick_sync_interval_minutes = 7;
+    scheduled.notification_language = exchange_connector::config::NotificationLanguage::Nl;
+    scheduled
+        .unknown
+        .push(exchange_connector::config::UnknownElement {
+            name: "FutureSetting".into(),
+            raw_content: "kept".into(),
+        });
     scheduled.save(&env.config_dir).unwrap();
 
     h.get_by_label("Settings").click();
@@ -507,6 +515,19 @@ fn changing_the_proxy_later_is_checked_before_it_is_saved() {
     assert!(saved.proxy.enabled);
     assert_eq!(saved.proxy.port, Some(tunnelling));
     assert_eq!(saved.quick_sync_interval_minutes, 7, "the schedule is kept");
+    assert_eq!(
+        saved.notification_language,
+        exchange_connector::config::NotificationLanguage::Nl,
+        "the notification language is kept"
+    );
+    assert!(
+        saved
+            .unknown
+            .iter()
+            .any(|u| u.name == "FutureSetting" && u.raw_content == "kept"),
+        "unknown elements are kept: {:?}",
+        saved.unknown
+    );
 }
 
 /// A worker stand-in: answers Status from shared state; Sync emits progress and moves the last quick

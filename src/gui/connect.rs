@@ -971,6 +971,28 @@ async fn check_intune(
 }
 
 /// The configuration the fields describe.
+/// The keys the wizard edits; every other saved setting (schedule, language, PowerShell options,
+/// `ExchangeWebServiceURL`, ...) is kept as it was.
+const WIZARD_KEYS: &[&str] = &[
+    "ExchangeServer",
+    "ExchangeServerType",
+    "ExchangePowerShellURL",
+    "ExchangeUser",
+    "NotificationMailbox",
+    "TrustedCaFile",
+    "ProxyEnabled",
+    "ProxyHost",
+    "ProxyPort",
+    "ProxyUser",
+    "TenantId",
+    "ClientId",
+    "LoginBase",
+    "GraphBase",
+    "ExchangeRestBase",
+];
+
+/// The configuration of the wizard's fields on top of `saved` (the values already in the file, see
+/// `Config::load_values`): the wizard's keys replaced, the rest kept.
 pub fn config_from(
     w: &WizardState,
     p_tenant: &str,
@@ -978,8 +1000,10 @@ pub fn config_from(
     login: &str,
     graph: &str,
     rest: Option<&str>,
+    saved: crate::config::Values,
 ) -> Result<Config, String> {
-    let mut values: BTreeMap<String, String> = BTreeMap::new();
+    let mut values = saved;
+    values.retain(|k, _| !WIZARD_KEYS.contains(&k.as_str()));
     let mut put = |k: &str, v: &str| {
         if !v.trim().is_empty() {
             values.insert(k.to_string(), v.trim().to_string());
@@ -1031,6 +1055,12 @@ async fn save(
 ) -> Result<ConnectSuccess, CheckState> {
     use base64::Engine as _;
     let m = &p.package.manifest;
+    // Settings the wizard does not show (schedule, language, PowerShell options, unknown elements of
+    // a newer version) stay as saved.
+    let (saved, unknown) = Config::load_values(&env.config_dir)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let mut config = config_from(
         w,
         &m.tenant_id,
@@ -1038,6 +1068,7 @@ async fn save(
         &p.login_base,
         &p.graph_base,
         m.exchange_rest_base.as_deref(),
+        saved,
     )
     .map_err(|e| {
         fail(
@@ -1046,11 +1077,7 @@ async fn save(
             "Correct the fields named above.",
         )
     })?;
-    // The schedule is edited on the Settings page, not here: keep the saved one.
-    if let Ok(old) = Config::load(&env.config_dir) {
-        config.quick_sync_interval_minutes = old.config.quick_sync_interval_minutes;
-        config.full_sync_time = old.config.full_sync_time;
-    }
+    config.unknown = unknown;
     let mut secrets: BTreeMap<String, Secret> = BTreeMap::new();
     secrets.insert("ExchangePassword".into(), w.secret(Field::ExchangePassword));
     secrets.insert(

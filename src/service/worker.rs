@@ -277,7 +277,7 @@ fn held_kind(store_path: &Path) -> Option<SyncKind> {
 }
 
 fn apply_config(shared: &Shared, values: BTreeMap<String, String>) -> Reply {
-    let config = match Config::from_values(&values) {
+    let mut config = match Config::from_values(&values) {
         Ok(c) => c,
         Err(errors) => {
             return Reply::Error {
@@ -292,6 +292,10 @@ fn apply_config(shared: &Shared, values: BTreeMap<String, String>) -> Reply {
             };
         }
     };
+    // Elements of a newer version that this one does not know stay in the file.
+    if let Ok(Some((_, unknown))) = Config::load_values(&shared.config_dir) {
+        config.unknown = unknown;
+    }
     match config.save(&shared.config_dir) {
         Ok(path) => {
             shared.live().reload = true;
