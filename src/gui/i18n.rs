@@ -408,6 +408,12 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
         "Apparaten per status",
     ),
     (
+        "history_title",
+        "Decisions of the last full sync, per day",
+        "Décisions de la dernière synchronisation complète, par jour",
+        "Beslissingen van de laatste volledige synchronisatie, per dag",
+    ),
+    (
         "recent_changes",
         "Recent access changes",
         "Modifications d'accès récentes",

@@ -4,7 +4,9 @@
 //! The worker owns the shape of its status report; this page reads these fields when present (snake or
 //! camel case): `connection`, `exchange_server`, `failover`, `last_quick_sync` / `last_full_sync`
 //! (`started_at` or `ended_at`, `duration_seconds`, `outcome`), `devices_by_state` (state → count),
-//! `recent_changes` (`user`, `device`, `access`, `reason`, `at`), `held_plan` (`changes`, `message`).
+//! `recent_changes` (`user`, `device`, `access`, `reason`, `at`), `held_plan` (`changes`, `message`),
+//! `history` (`day`, `decisions`), `certificate.warning`, `registration.problem`; the store's part
+//! nested under `report`. *Look up a user* asks the worker (`LookupUser`).
 
 use crate::gui::i18n::{Lang, tr};
 use crate::service::channel::{
@@ -61,6 +63,10 @@ pub struct StatusView {
     pub recent: Vec<ChangeView>,
     /// The held run, described.
     pub held: Option<String>,
+    /// What the admin should act on: the certificate's expiry, a refused Intune registration.
+    pub warnings: Vec<String>,
+    /// Decisions of the last full sync of each recent day, oldest first.
+    pub history: Vec<(String, Vec<(String, u64)>)>,
 }
 
 fn get<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {
@@ -87,9 +93,46 @@ fn run(v: &Value) -> RunView {
 }
 
 impl StatusView {
-    /// Reads a status report.
+    /// Reads a status report: the worker's own fields, and the store's report nested under
+    /// `report` (the top level wins).
     pub fn from_json(v: &Value) -> StatusView {
+        let merged;
+        let v = match (v.get("report").and_then(Value::as_object), v.as_object()) {
+            (Some(report), Some(top)) => {
+                let mut all = report.clone();
+                for (k, x) in top {
+                    if k != "report" {
+                        all.insert(k.clone(), x.clone());
+                    }
+                }
+                merged = Value::Object(all);
+                &merged
+            }
+            _ => v,
+        };
+        let counts = |m: &Value| -> Vec<(String, u64)> {
+            m.as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         StatusView {
+            history: get(v, &["history"])
+                .and_then(Value::as_array)
+                .map(|days| {
+                    days.iter()
+                        .map(|d| {
+                            (
+                                text(d, &["day"]).unwrap_or_default(),
+                                get(d, &["decisions"]).map(counts).unwrap_or_default(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             connection: text(v, &["connection", "connection_state", "connectionState"]),
             exchange_server: text(v, &["exchange_server", "exchangeServer"]),
             failover: text(v, &["failover"]),
@@ -118,6 +161,13 @@ impl StatusView {
                         .collect()
                 })
                 .unwrap_or_default(),
+            warnings: [
+                get(v, &["certificate"]).and_then(|c| text(c, &["warning"])),
+                get(v, &["registration"]).and_then(|r| text(r, &["problem"])),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
             held: get(v, &["held_plan", "heldPlan"]).map(|h| {
                 text(h, &["message", "summary"]).unwrap_or_else(|| {
                     text(h, &["changes", "change_count"])
@@ -144,6 +194,7 @@ pub enum WorkerState {
 
 enum Event {
     Status(Result<Value, (bool, String)>),
+    Lookup(Vec<String>),
     Reply(String),
     Progress(ProgressEvent),
     SubscriptionEnded,
@@ -291,6 +342,7 @@ impl StatusPage {
                     self.message = Some(m);
                     refresh = true;
                 }
+                Event::Lookup(lines) => self.lookup_result = Some(lines),
                 Event::Progress(p) => {
                     let finished = p.phase == "finished" || p.phase == "failed";
                     self.progress = (!finished).then_some(p);
@@ -310,21 +362,72 @@ impl StatusPage {
     }
 
     /// Looks a user up in the last report's changes.
-    pub fn do_lookup(&mut self) {
-        let needle = self.lookup.trim().to_lowercase();
-        let lines = self
-            .view
-            .as_ref()
-            .map(|v| {
-                v.recent
-                    .iter()
-                    .filter(|c| !needle.is_empty() && c.user.to_lowercase().contains(&needle))
-                    .map(|c| format!("{}: {} — {}", c.device, c.access, c.reason))
-                    .collect()
-            })
-            .unwrap_or_default();
-        self.lookup_result = Some(lines);
+    pub fn do_lookup(&mut self, rt: &tokio::runtime::Handle, repaint: Arc<dyn Fn() + Send + Sync>) {
+        let user = self.lookup.trim().to_string();
+        if user.is_empty() {
+            self.lookup_result = Some(Vec::new());
+            return;
+        }
+        if self.worker != WorkerState::Running {
+            // Without the worker only the changes already shown can be searched.
+            let needle = user.to_lowercase();
+            let lines = self
+                .view
+                .as_ref()
+                .map(|v| {
+                    v.recent
+                        .iter()
+                        .filter(|c| c.user.to_lowercase().contains(&needle))
+                        .map(|c| format!("{}: {} — {}", c.device, c.access, c.reason))
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.lookup_result = Some(lines);
+            return;
+        }
+        let tx = self.tx.clone();
+        let address = self.address.clone();
+        rt.spawn(async move {
+            let result = async {
+                let mut client = ChannelClient::connect(&address).await?;
+                client.request(&Request::LookupUser { user }).await
+            }
+            .await;
+            let lines = match result {
+                Ok(Reply::Status { status }) => lookup_lines(&status),
+                Ok(Reply::Error { message }) | Ok(Reply::Accepted { message }) => vec![message],
+                Ok(other) => vec![format!("{other:?}")],
+                Err(e) => vec![e.to_string()],
+            };
+            let _ = tx.send(Event::Lookup(lines));
+            repaint();
+        });
     }
+}
+
+/// One line per device of a look-up answer: Exchange's state, the connector's decision and why.
+pub fn lookup_lines(answer: &Value) -> Vec<String> {
+    let Some(devices) = answer.get("devices").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    devices
+        .iter()
+        .map(|d| {
+            let t = |k: &str| text(d, &[k]).unwrap_or_else(|| "—".into());
+            let model = text(d, &["device_model"]).unwrap_or_else(|| t("device_type"));
+            format!(
+                "{} ({model}): Exchange {} ({}); connector: {} ({}) — {} [decided {}, applied {}]",
+                t("device_id"),
+                t("exchange_state"),
+                t("exchange_reason"),
+                t("decision"),
+                t("reason"),
+                t("explanation"),
+                t("decided_at"),
+                t("applied_at"),
+            )
+        })
+        .collect()
 }
 
 fn run_text(r: &Option<RunView>, lang: Lang) -> String {
@@ -384,6 +487,9 @@ pub fn ui(
         }
     }
     let view = page.view.clone().unwrap_or_default();
+    for warning in &view.warnings {
+        ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {warning}"));
+    }
     egui::Grid::new("status_grid")
         .num_columns(2)
         .spacing([24.0, 6.0])
@@ -470,6 +576,11 @@ pub fn ui(
     ui.separator();
     ui.strong(tr(lang, "devices_by_state"));
     devices_chart(ui, &view.devices);
+    if !view.history.is_empty() {
+        ui.add_space(4.0);
+        ui.label(tr(lang, "history_title"));
+        history_chart(ui, &view.history);
+    }
     ui.separator();
     ui.strong(tr(lang, "recent_changes"));
     if view.recent.is_empty() {
@@ -494,7 +605,7 @@ pub fn ui(
             .labelled_by(label.id);
         let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
         if ui.button(tr(lang, "lookup")).clicked() || enter {
-            page.do_lookup();
+            page.do_lookup(rt, repaint.clone());
         }
     });
     if let Some(lines) = &page.lookup_result {
@@ -506,6 +617,52 @@ pub fn ui(
         }
     }
     action
+}
+
+fn state_color(state: &str) -> egui::Color32 {
+    match state.to_ascii_lowercase().as_str() {
+        s if s.starts_with("allow") => egui::Color32::from_rgb(60, 160, 90),
+        s if s.starts_with("block") => egui::Color32::from_rgb(200, 70, 60),
+        s if s.starts_with("quarant") => egui::Color32::from_rgb(220, 160, 40),
+        _ => egui::Color32::from_rgb(90, 130, 200),
+    }
+}
+
+/// One stacked bar per day: the decisions of that day's last full sync.
+fn history_chart(ui: &mut egui::Ui, days: &[(String, Vec<(String, u64)>)]) {
+    let max = days
+        .iter()
+        .map(|(_, d)| d.iter().map(|(_, n)| *n).sum::<u64>())
+        .max()
+        .unwrap_or(1)
+        .max(1) as f32;
+    egui::Grid::new("history_chart")
+        .num_columns(3)
+        .show(ui, |ui| {
+            for (day, decisions) in days {
+                ui.label(day);
+                let (rect, _) =
+                    ui.allocate_exact_size(egui::vec2(260.0, 12.0), egui::Sense::hover());
+                let mut x = rect.min.x;
+                for (state, n) in decisions {
+                    let w = 260.0 * (*n as f32 / max);
+                    let bar = egui::Rect::from_min_size(
+                        egui::pos2(x, rect.min.y),
+                        egui::vec2(w, rect.height()),
+                    );
+                    ui.painter().rect_filled(bar, 0.0, state_color(state));
+                    x += w;
+                }
+                ui.label(
+                    decisions
+                        .iter()
+                        .map(|(s, n)| format!("{s} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                );
+                ui.end_row();
+            }
+        });
 }
 
 fn devices_chart(ui: &mut egui::Ui, devices: &[(String, u64)]) {
@@ -522,12 +679,7 @@ fn devices_chart(ui: &mut egui::Ui, devices: &[(String, u64)]) {
                 let width = 260.0 * (*n as f32 / max);
                 let (rect, _) =
                     ui.allocate_exact_size(egui::vec2(260.0, 14.0), egui::Sense::hover());
-                let color = match state.to_ascii_lowercase().as_str() {
-                    s if s.starts_with("allow") => egui::Color32::from_rgb(60, 160, 90),
-                    s if s.starts_with("block") => egui::Color32::from_rgb(200, 70, 60),
-                    s if s.starts_with("quarant") => egui::Color32::from_rgb(220, 160, 40),
-                    _ => egui::Color32::from_rgb(90, 130, 200),
-                };
+                let color = state_color(state);
                 let bar =
                     egui::Rect::from_min_size(rect.min, egui::vec2(width.max(1.0), rect.height()));
                 ui.painter().rect_filled(bar, 2.0, color);

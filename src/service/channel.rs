@@ -49,6 +49,13 @@ pub enum Request {
     ConfirmHeld,
     /// Drop the plan the guard is holding.
     CancelHeld,
+    /// Why is this phone blocked? A user's devices with Exchange's state, the connector's last
+    /// decision and its reason (answered as a `Status` reply: `{"user", "devices": [...]}`).
+    #[serde(rename_all = "camelCase")]
+    LookupUser {
+        /// Mailbox alias, UPN or SMTP address.
+        user: String,
+    },
     /// Validate and apply a new configuration (setting key → value).
     #[serde(rename_all = "camelCase")]
     ApplyConfig {

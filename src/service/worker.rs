@@ -111,6 +111,8 @@ struct Live {
     registration: Result<String, String>,
     /// When the connector's certificate expires, and the warning while it is near or past.
     certificate: Option<(DateTime<Utc>, Option<String>)>,
+    /// The Exchange server in use and, after a failover, the primary it replaced.
+    exchange_server: Option<(String, Option<String>)>,
 }
 
 struct Shared {
@@ -172,6 +174,15 @@ impl ChannelHandler for Handler {
                     Ok(status) => Reply::Status { status },
                     Err(e) => Reply::Error {
                         message: format!("status failed: {e}"),
+                    },
+                }
+            }
+            Request::LookupUser { user } => {
+                match tokio::task::spawn_blocking(move || lookup_user(&shared, &user)).await {
+                    Ok(Ok(status)) => Reply::Status { status },
+                    Ok(Err(message)) => Reply::Error { message },
+                    Err(e) => Reply::Error {
+                        message: format!("look-up failed: {e}"),
                     },
                 }
             }
@@ -368,15 +379,125 @@ fn status_json(shared: &Shared) -> serde_json::Value {
             serde_json::json!({ "expires": expires, "warning": warning })
         }),
     });
+    if let Some((server, replaced)) = &live.exchange_server {
+        status["exchange_server"] = server.clone().into();
+        if let Some(primary) = replaced {
+            status["failover"] = format!("failed over from {primary}").into();
+        }
+    }
     drop(live);
-    let report = crate::store::Store::open(&shared.store_path)
-        .map_err(|e| e.to_string())
-        .and_then(|s| status_report(&s).map_err(|e| e.to_string()));
+    let store = crate::store::Store::open(&shared.store_path).map_err(|e| e.to_string());
+    let report = store
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|s| status_report(s).map_err(|e| e.to_string()));
     match report {
         Ok(r) => status["report"] = serde_json::to_value(&r).unwrap_or_default(),
         Err(e) => status["reportError"] = serde_json::Value::String(e),
     }
+    if let Ok(store) = &store {
+        status["recent_changes"] = recent_changes(store).into();
+        status["history"] = history(store).into();
+    }
     status
+}
+
+/// A user's devices as the store knows them: Exchange's state and reason at the last sync, and the
+/// connector's last decision with its reason and when it was applied. `user` is the mailbox alias or
+/// an address whose local part is the alias.
+fn lookup_user(shared: &Shared, user: &str) -> Result<serde_json::Value, String> {
+    let store = crate::store::Store::open(&shared.store_path).map_err(|e| e.to_string())?;
+    let user = user.trim();
+    let mut candidates = vec![user.to_string()];
+    if let Some((local, _)) = user.split_once('@') {
+        candidates.push(local.to_string());
+    }
+    for mailbox in candidates {
+        let inventory = store
+            .inventory_for_mailbox(&mailbox)
+            .map_err(|e| e.to_string())?;
+        let decisions = store
+            .decisions_for_user(&mailbox)
+            .map_err(|e| e.to_string())?;
+        if inventory.is_empty() && decisions.is_empty() {
+            continue;
+        }
+        let devices: Vec<serde_json::Value> = inventory
+            .iter()
+            .map(|d| {
+                let decision = decisions
+                    .iter()
+                    .find(|x| x.device_id.eq_ignore_ascii_case(&d.device_id));
+                serde_json::json!({
+                    "device_id": d.device_id,
+                    "device_type": d.device_type,
+                    "device_model": d.device_model,
+                    "exchange_state": format!("{:?}", d.access_state),
+                    "exchange_reason": format!("{:?}", d.access_reason),
+                    "last_seen": d.last_seen,
+                    "decision": decision.map(|x| x.decision.desired.as_str()),
+                    "reason": decision.map(|x| x.decision.reason.as_str()),
+                    "explanation": decision.map(|x| x.decision.explanation.clone()),
+                    "decided_at": decision.map(|x| x.decided_at),
+                    "applied_at": decision.and_then(|x| x.applied_at),
+                })
+            })
+            .collect();
+        return Ok(serde_json::json!({ "user": mailbox, "devices": devices }));
+    }
+    Err(format!(
+        "no device of '{user}' is known yet: check the mailbox alias or address, or wait for the next sync"
+    ))
+}
+
+/// The last access changes the connector made, newest first, as the status page shows them.
+fn recent_changes(store: &crate::store::Store) -> Vec<serde_json::Value> {
+    use crate::policy::ListKind;
+    use crate::store::ChangeOp;
+    store
+        .recent_changes(RECENT_CHANGES)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| {
+            let access = match (&a.entry.op, a.entry.list) {
+                (ChangeOp::Add, ListKind::Allow) => "allowed (allow list)",
+                (ChangeOp::Add, ListKind::Block) => "blocked (block list)",
+                (ChangeOp::Remove, ListKind::Allow) => "allow entry removed",
+                (ChangeOp::Remove, ListKind::Block) => "block entry removed",
+            };
+            serde_json::json!({
+                "at": a.at.format("%Y-%m-%d %H:%M").to_string(),
+                "user": a.entry.mailbox,
+                "device": a.entry.device_id,
+                "access": if a.entry.error.is_some() { format!("{access}: refused") } else { access.to_string() },
+                "reason": a.entry.error.unwrap_or(a.entry.reason),
+            })
+        })
+        .collect()
+}
+
+/// Decisions of the last successful full sync of each of the last days, oldest first: the status
+/// page's chart.
+fn history(store: &crate::store::Store) -> Vec<serde_json::Value> {
+    let mut by_day: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for run in store.recent_runs(200).unwrap_or_default() {
+        if run.kind != crate::store::RunKind::Full
+            || run.outcome != crate::store::RunOutcome::Succeeded
+        {
+            continue;
+        }
+        let day = run.started_at.format("%Y-%m-%d").to_string();
+        // Newest first: the first run seen of a day is its last.
+        by_day
+            .entry(day)
+            .or_insert_with(|| run.counts["decisions"].clone());
+    }
+    let days = by_day.len();
+    by_day
+        .into_iter()
+        .skip(days.saturating_sub(HISTORY_DAYS))
+        .map(|(day, decisions)| serde_json::json!({ "day": day, "decisions": decisions }))
+        .collect()
 }
 
 /// Builds the engine from the configuration and the worker's own secrets, taking the policy from
@@ -428,6 +549,11 @@ pub async fn build_engine(
     Ok((engine, schedule))
 }
 
+/// Access changes shown in status.
+const RECENT_CHANGES: usize = 20;
+/// Days of history in status.
+const HISTORY_DAYS: usize = 14;
+
 /// Days before the certificate expires from which the admins are warned.
 pub const CERTIFICATE_WARNING_DAYS: i64 = 30;
 /// The day the certificate warning was last mailed (watermark).
@@ -474,6 +600,7 @@ impl Worker {
                     last_report: None,
                     registration: Err("not registered yet".into()),
                     certificate: None,
+                    exchange_server: None,
                 }),
                 store_path,
             }),
@@ -524,6 +651,7 @@ impl Worker {
                     Ok((e, s)) => {
                         self.register(&e).await;
                         self.check_certificate(&e).await;
+                        self.shared.live().exchange_server = exchange_in_use(&e);
                         engine = Some(Arc::new(e));
                         schedule = s;
                         retry_at = None;
@@ -773,6 +901,7 @@ impl Worker {
         self.shared
             .progress(report.kind, "finished", finished, report.run_id);
         self.check_certificate(&engine).await;
+        self.shared.live().exchange_server = exchange_in_use(&engine);
         let registration = self.shared.live().registration.clone();
         if let Ok(id) = registration
             && !request.options.dry_run
@@ -788,6 +917,14 @@ impl Worker {
         }
         stopped
     }
+}
+
+/// The Client Access server the bridge uses and, after a failover, the primary (REST: `None`).
+fn exchange_in_use(engine: &SyncEngine) -> Option<(String, Option<String>)> {
+    let failover = engine.exchange().pool().failover()?;
+    let (current, primary) = (failover.current(), failover.primary());
+    let replaced = (current.fqdn != primary.fqdn).then_some(primary.fqdn);
+    Some((current.fqdn, replaced))
 }
 
 fn outcome_word(outcome: SyncOutcome) -> &'static str {

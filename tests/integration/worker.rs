@@ -308,6 +308,60 @@ async fn worker_syncs_on_schedule_answers_the_channel_and_stops_cleanly() {
     assert!(mail.body.contains("Pixel of Alice"), "{}", mail.body);
     assert!(mail.body.contains("https://portal.manage.microsoft.com/"));
 
+    // Status carries what the setup's status page shows: recent changes with their reasons, the
+    // per-day history; and "why is this phone blocked?" answers per device.
+    let s = status(&mut client).await;
+    let recent = s["recent_changes"].as_array().unwrap();
+    assert!(!recent.is_empty(), "{s:#}");
+    assert!(
+        recent
+            .iter()
+            .all(|c| c["user"].is_string() && c["reason"].is_string())
+    );
+    assert!(!s["history"].as_array().unwrap().is_empty(), "{s:#}");
+    let view = exchange_connector::gui::status::StatusView::from_json(&s);
+    assert!(
+        view.last_full.is_some() && view.last_quick.is_some(),
+        "{view:?}"
+    );
+    assert!(!view.devices.is_empty() && !view.recent.is_empty() && !view.history.is_empty());
+    let answer = match client
+        .request(&Request::LookupUser {
+            user: alice.clone(),
+        })
+        .await
+        .unwrap()
+    {
+        Reply::Status { status } => status,
+        other => panic!("{other:?}"),
+    };
+    let phone = answer["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["device_id"] == "ALICENEWPHONE01")
+        .unwrap_or_else(|| panic!("{answer:#}"));
+    assert_ne!(phone["exchange_state"], "Allowed", "{phone:#}");
+    assert_eq!(phone["reason"], "notEnrolled", "{phone:#}");
+    assert!(phone["explanation"].as_str().unwrap().len() > 10);
+    let lines = exchange_connector::gui::status::lookup_lines(&answer);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("ALICENEWPHONE01 (Pixel 9)")),
+        "{lines:?}"
+    );
+    match client
+        .request(&Request::LookupUser {
+            user: "nobody@contoso.lab".into(),
+        })
+        .await
+        .unwrap()
+    {
+        Reply::Error { message } => assert!(message.contains("no device"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+
     // Two requests while one runs: one runs, the other is queued, never two at once.
     let mut a = connect(&address).await;
     let r1 = a
