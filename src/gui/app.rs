@@ -193,6 +193,11 @@ impl SetupApp {
                 && self.success.is_none()
             {
                 self.success = Some(success.clone());
+                // The worker carries on from here: start it when it does not run yet (the secrets
+                // then went to the store it reads).
+                if !success.secrets_to_worker {
+                    self.worker_message = Some(start_worker(&self.env));
+                }
                 self.settings = self.wizard.clone();
                 self.more.reload(&self.env.config_dir);
                 match &success.insecure_package {
@@ -522,9 +527,27 @@ fn start_worker(env: &ConnectEnv) -> String {
         .ok()
         .and_then(|p| p.parent().map(|d| d.join(name)))
         .unwrap_or_else(|| PathBuf::from(name));
-    match std::process::Command::new(&program)
-        .args(["run", "--instance", &env.instance, "--config-dir"])
-        .arg(&env.config_dir)
+    let mut command = std::process::Command::new(&program);
+    command
+        .args(["--instance", &env.instance, "--channel", &env.channel.0])
+        .arg("--config-dir")
+        .arg(&env.config_dir);
+    if env.secrets_dir.is_some() {
+        command.args(["--secret-store", "file"]);
+    }
+    if cfg!(windows) {
+        // The installed Windows service (the MSI installs it; it reads its own credential vault).
+        command.args(["service", "start"]);
+        return match command.output() {
+            Ok(out) if out.status.success() => {
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            }
+            Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            Err(e) => format!("{}: {e}", program.display()),
+        };
+    }
+    match command
+        .arg("run")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

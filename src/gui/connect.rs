@@ -122,6 +122,8 @@ pub struct ConnectSuccess {
     pub config_path: PathBuf,
     /// Where the secrets went.
     pub secrets_where: String,
+    /// Whether they went to the running worker over the channel (else to the local store).
+    pub secrets_to_worker: bool,
     /// The package file, when its folder is not a secure place (offer to delete it).
     pub insecure_package: Option<PathBuf>,
 }
@@ -159,6 +161,10 @@ pub struct ConnectEnv {
     pub powershell_authentication: Authentication,
     /// Graph/Entra bases to use instead of the package's (never set in production).
     pub cloud_override: Option<(String, String)>,
+    /// Settings this environment adds to the saved configuration where it has none yet, by registry
+    /// key (the lab demo: its PowerShell stand-in, Basic authentication, the EWS URL; empty in
+    /// production).
+    pub extra_settings: Vec<(String, String)>,
 }
 
 impl ConnectEnv {
@@ -178,6 +184,7 @@ impl ConnectEnv {
             bridge_script: exe_dir.join("exchange-bridge.ps1"),
             powershell_authentication: Authentication::default(),
             cloud_override: None,
+            extra_settings: Vec::new(),
         }
     }
 
@@ -1057,10 +1064,13 @@ async fn save(
     let m = &p.package.manifest;
     // Settings the wizard does not show (schedule, language, PowerShell options, unknown elements of
     // a newer version) stay as saved.
-    let (saved, unknown) = Config::load_values(&env.config_dir)
+    let (mut saved, unknown) = Config::load_values(&env.config_dir)
         .ok()
         .flatten()
         .unwrap_or_default();
+    for (key, value) in &env.extra_settings {
+        saved.entry(key.clone()).or_insert_with(|| value.clone());
+    }
     let mut config = config_from(
         w,
         &m.tenant_id,
@@ -1094,6 +1104,7 @@ async fn save(
     secrets.insert("CertificatePassword".into(), m.certificate_password.clone());
 
     // Secrets first: to the worker when it runs, else to the local store.
+    let mut secrets_to_worker = true;
     let secrets_where = match ChannelClient::connect(&env.channel).await {
         Ok(mut client) => match client
             .request(&Request::StoreSecrets {
@@ -1125,6 +1136,7 @@ async fn save(
             }
         },
         Err(_) => {
+            secrets_to_worker = false;
             let store = env.secret_store().map_err(|e| {
                 fail(
                     "The credential store cannot be opened.",
@@ -1156,6 +1168,7 @@ async fn save(
     Ok(ConnectSuccess {
         config_path,
         secrets_where,
+        secrets_to_worker,
         insecure_package,
     })
 }

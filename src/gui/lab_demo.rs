@@ -113,9 +113,22 @@ pub fn env(e: &Endpoints, lab_program: &Path, dir: &Path) -> ConnectEnv {
         resolve.push((format!("autodiscover.{}", e.domain), loopback(port)));
     }
     let config_dir = dir.join("config");
+    // The worker the setup starts runs the same stand-in through a wrapper (PowerShellPath is one
+    // program; the stand-in needs its sub-command and the lab's CA first).
+    let wrapper = write_pwsh_wrapper(dir, lab_program, &e.ca_cert_pem);
+    let mut extra_settings = vec![
+        ("PowerShellAuthentication".to_string(), "Basic".to_string()),
+        ("ExchangeWebServiceURL".to_string(), e.ews_url.clone()),
+        ("QuickSyncIntervalMinutes".to_string(), "1".to_string()),
+    ];
+    if let Some(wrapper) = wrapper {
+        extra_settings.push(("PowerShellPath".to_string(), wrapper.display().to_string()));
+    }
     ConnectEnv {
+        extra_settings,
         instance: "lab".into(),
-        secrets_dir: Some(config_dir.clone()),
+        // Where the worker's file store (`--secret-store file`) keeps them.
+        secrets_dir: Some(config_dir.join("secrets")),
         config_dir,
         channel: ChannelAddress(dir.join("worker.sock").display().to_string()),
         resolve,
@@ -127,6 +140,36 @@ pub fn env(e: &Endpoints, lab_program: &Path, dir: &Path) -> ConnectEnv {
         powershell_authentication: Authentication::Basic,
         cloud_override: None,
     }
+}
+
+/// Writes `lab-pwsh` (a shell script; `lab-pwsh.cmd` on Windows) that runs the lab's `pwsh`
+/// stand-in with the lab's CA. `None` if it cannot be written (the demo's worker then cannot reach
+/// Exchange, and says so in status).
+fn write_pwsh_wrapper(dir: &Path, lab_program: &Path, ca: &str) -> Option<PathBuf> {
+    let (path, text) = if cfg!(windows) {
+        (
+            dir.join("lab-pwsh.cmd"),
+            format!(
+                "@echo off\r\n\"{}\" pwsh --ca-file \"{ca}\" %*\r\n",
+                lab_program.display()
+            ),
+        )
+    } else {
+        (
+            dir.join("lab-pwsh"),
+            format!(
+                "#!/bin/sh\nexec '{}' pwsh --ca-file '{ca}' \"$@\"\n",
+                lab_program.display()
+            ),
+        )
+    };
+    std::fs::write(&path, text).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).ok()?;
+    }
+    Some(path)
 }
 
 /// `exchange-connector-lab` next to this program.

@@ -549,6 +549,9 @@ pub async fn build_engine(
     Ok((engine, schedule))
 }
 
+/// The earliest a plan held by the mass-change guard is planned again without a confirmation.
+const HELD_RETRY: chrono::Duration = chrono::Duration::hours(1);
+
 /// Access changes shown in status.
 const RECENT_CHANGES: usize = 20;
 /// Days of history in status.
@@ -722,14 +725,17 @@ impl Worker {
                 continue;
             };
             let stopped = self.one_run(current, request, &mut stop).await;
-            let failed = self
-                .shared
-                .live()
-                .last_report
-                .as_ref()
-                .is_some_and(|r| r.outcome == SyncOutcome::Failed);
-            // A failed run is retried after the quick interval, not in a tight loop.
-            retry_at = failed.then(|| Utc::now() + schedule.quick_interval);
+            let outcome = self.shared.live().last_report.as_ref().map(|r| r.outcome);
+            // A failed run is retried after the quick interval, not in a tight loop; a plan the
+            // guard holds waits for the admin's confirmation (a request), else is planned again
+            // after HELD_RETRY at the earliest.
+            retry_at = match outcome {
+                Some(SyncOutcome::Failed) => Some(Utc::now() + schedule.quick_interval),
+                Some(SyncOutcome::HeldByGuard) => {
+                    Some(Utc::now() + schedule.quick_interval.max(HELD_RETRY))
+                }
+                _ => None,
+            };
             if stopped {
                 break;
             }
