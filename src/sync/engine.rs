@@ -1290,19 +1290,7 @@ impl SyncEngine {
         let Some(notifier) = self.notifier.clone() else {
             return Ok(());
         };
-        let after: HashMap<(String, String), DeviceAccessState> = plan
-            .effects
-            .iter()
-            .map(|e| {
-                (
-                    (
-                        e.mailbox.to_ascii_lowercase(),
-                        e.device_id.to_ascii_lowercase(),
-                    ),
-                    e.after,
-                )
-            })
-            .collect();
+        let after = planned_states(plan);
         let notified = self.db(|s| s.notified_devices()).await?;
         let mut due = Vec::new();
         let mut allowed_again = Vec::new();
@@ -1415,19 +1403,7 @@ impl SyncEngine {
         failed_mailboxes: &HashSet<String>,
     ) -> Result<(), SyncError> {
         let now = Utc::now();
-        let after: HashMap<(String, String), DeviceAccessState> = plan
-            .effects
-            .iter()
-            .map(|e| {
-                (
-                    (
-                        e.mailbox.to_ascii_lowercase(),
-                        e.device_id.to_ascii_lowercase(),
-                    ),
-                    e.after,
-                )
-            })
-            .collect();
+        let after = planned_states(plan);
         // Devices whose entries this run changed (their decision is now applied).
         let touched: HashSet<(String, String)> = plan
             .changes
@@ -1506,6 +1482,22 @@ impl SyncEngine {
         })
         .await
     }
+}
+
+/// The state each planned device ends in, by (mailbox, DeviceId), lowercase.
+fn planned_states(plan: &Plan) -> HashMap<(String, String), DeviceAccessState> {
+    plan.effects
+        .iter()
+        .map(|e| {
+            (
+                (
+                    e.mailbox.to_ascii_lowercase(),
+                    e.device_id.to_ascii_lowercase(),
+                ),
+                e.after,
+            )
+        })
+        .collect()
 }
 
 /// Forgets an owned entry whatever the case it was recorded in (Exchange compares DeviceIds without
