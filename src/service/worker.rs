@@ -569,6 +569,8 @@ pub struct Worker {
     address: ChannelAddress,
     quick_interval: Option<Duration>,
     stop_grace: Duration,
+    /// The connector certificate's subject and end of validity, read once per engine build.
+    certificate: Option<(String, DateTime<Utc>)>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -611,6 +613,7 @@ impl Worker {
             address: options.address,
             quick_interval: options.quick_interval,
             stop_grace: options.stop_grace,
+            certificate: None,
         }
     }
 
@@ -653,6 +656,7 @@ impl Worker {
                 {
                     Ok((e, s)) => {
                         self.register(&e).await;
+                        self.certificate = self.read_certificate();
                         self.check_certificate(&e).await;
                         self.shared.live().exchange_server = exchange_in_use(&e);
                         engine = Some(Arc::new(e));
@@ -771,18 +775,21 @@ impl Worker {
         self.shared.live().registration = result;
     }
 
+    /// The stored certificate's subject and expiry (`None` with a client secret).
+    fn read_certificate(&self) -> Option<(String, DateTime<Utc>)> {
+        match setup::client_credential(self.shared.secrets.as_ref(), &self.shared.instance) {
+            Ok(crate::oauth::ClientCredential::Certificate(cert)) => {
+                Some((cert.subject.clone(), cert.not_after()?))
+            }
+            _ => None,
+        }
+    }
+
     /// Keeps the certificate's expiry in status and, from [`CERTIFICATE_WARNING_DAYS`] before it
     /// expires, mails the admins once a day (a sign-in with an expired certificate is refused).
     async fn check_certificate(&self, engine: &SyncEngine) {
-        let cert =
-            match setup::client_credential(self.shared.secrets.as_ref(), &self.shared.instance) {
-                Ok(crate::oauth::ClientCredential::Certificate(cert)) => cert,
-                _ => {
-                    self.shared.live().certificate = None;
-                    return;
-                }
-            };
-        let Some(expires) = cert.not_after() else {
+        let Some((subject, expires)) = self.certificate.clone() else {
+            self.shared.live().certificate = None;
             return;
         };
         let now = Utc::now();
@@ -791,12 +798,12 @@ impl Worker {
         let warning = if expires <= now {
             Some(format!(
                 "the connector's certificate ({}) expired on {on}: Intune and Exchange Online refuse it. Download a new connector package and import it (setup: Settings, or `configure`).",
-                cert.subject
+                subject
             ))
         } else if days < CERTIFICATE_WARNING_DAYS {
             Some(format!(
                 "the connector's certificate ({}) expires on {on}, in {days} days: download a new connector package and import it before then (setup: Settings, or `configure`).",
-                cert.subject
+                subject
             ))
         } else {
             None
