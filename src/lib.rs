@@ -8,6 +8,8 @@
 #![warn(missing_docs)]
 
 pub mod abq;
+pub mod address;
+pub mod atomic_file;
 pub mod bridge_protocol;
 pub mod certificate;
 pub mod config;

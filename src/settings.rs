@@ -7,6 +7,7 @@
 //! secret store (see `crate::secrets`). Validators do not do I/O: they check the shape of a value and
 //! say what is wrong and how to fix it.
 
+use crate::address::{ProxyAddressError, ProxySpec, check_host};
 use std::fmt;
 
 /// What kind of value a setting holds; decides its validator and how the GUI edits it.
@@ -439,11 +440,11 @@ pub fn validate_kind(kind: &Kind, value: &str) -> Result<String, String> {
         Kind::Text | Kind::Path | Kind::Secret => Ok(v.to_string()),
         Kind::Host => check_host(v).map(|h| h.to_string()),
         // Normalised to one spelling (http://host:port) when the address names its port.
-        Kind::ProxyAddress => crate::proxy::ProxySpec::parse(v, None)
+        Kind::ProxyAddress => ProxySpec::parse(v, None)
             .map(|spec| spec.url())
             .or_else(|e| match e {
                 // The port may come from ProxyPort: checked when the two are combined.
-                crate::proxy::ProxyError::NoPort { .. } => Ok(v.to_string()),
+                ProxyAddressError::NoPort { .. } => Ok(v.to_string()),
                 other => Err(other.to_string()),
             }),
         Kind::Port => match v.parse::<u32>() {
@@ -480,36 +481,6 @@ pub fn validate_kind(kind: &Kind, value: &str) -> Result<String, String> {
                 )
             }),
     }
-}
-
-/// Checks a DNS name or IP address.
-pub fn check_host(v: &str) -> Result<&str, String> {
-    if v.parse::<std::net::IpAddr>().is_ok() {
-        return Ok(v);
-    }
-    if v.contains("://") || v.contains('/') {
-        return Err(format!(
-            "'{v}' is a URL; give only the server's name (for example cas01.contoso.com)"
-        ));
-    }
-    if v.contains(':') {
-        return Err(format!(
-            "'{v}' has a port; give only the server's name (for example cas01.contoso.com)"
-        ));
-    }
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if v.len() > 253 || !v.trim_end_matches('.').split('.').all(label_ok) {
-        return Err(format!(
-            "'{v}' is not a valid host name; use letters, digits, '-' and dots (for example cas01.contoso.com)"
-        ));
-    }
-    Ok(v)
 }
 
 fn check_domain_user(v: &str) -> Result<(), String> {

@@ -18,6 +18,7 @@ mod lab_graph;
 mod lab_identity;
 mod lab_pwsh;
 mod lab_server;
+mod module_deps;
 mod notify;
 mod policy_table;
 mod store;
