@@ -150,6 +150,8 @@ pub struct Config {
     pub notification_language: NotificationLanguage,
     /// `ExchangeWebServiceURL`.
     pub exchange_web_service_url: Option<String>,
+    /// `AutodiscoverRedirectHosts`: hosts outside the mailbox's domain Autodiscover may redirect to.
+    pub autodiscover_redirect_hosts: Vec<String>,
     /// `TrustedCaFile`.
     pub trusted_ca_file: Option<PathBuf>,
     /// `ProxyEnabled`, `ProxyHost`, `ProxyPort`, `ProxyUser`.
@@ -554,6 +556,16 @@ const FIELDS: &[Field] = &[
         set: |c, v| c.exchange_web_service_url = Some(v),
     },
     Field {
+        key: "AutodiscoverRedirectHosts",
+        get: |c| {
+            (!c.autodiscover_redirect_hosts.is_empty())
+                .then(|| c.autodiscover_redirect_hosts.join(", "))
+        },
+        set: |c, v| {
+            c.autodiscover_redirect_hosts = v.split(',').map(|h| h.trim().to_string()).collect()
+        },
+    },
+    Field {
         key: "TrustedCaFile",
         get: |c| path_text(&c.trusted_ca_file),
         set: |c, v| c.trusted_ca_file = Some(PathBuf::from(v)),
@@ -867,6 +879,7 @@ mod tests {
             Kind::Secret => return None,
             Kind::Text => "sample text".to_string(),
             Kind::Host => "host.example.com".to_string(),
+            Kind::HostList => "mail.example.net, Autodiscover.Example.org".to_string(),
             // The port comes from ProxyPort (set too), as an admin may write it.
             Kind::ProxyAddress => "proxy.example.com".to_string(),
             Kind::Port => "3128".to_string(),

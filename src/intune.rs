@@ -2,14 +2,15 @@
 //! targets, users, the registration of the connector (`deviceManagementExchangeConnector`, beta) and the
 //! retired connector's settings a migrating tenant may still hold (spec §3).
 //!
-//! Every request follows `@odata.nextLink` verbatim, honours `Retry-After` on 429/503/504 with jittered
-//! exponential backoff, renews the token once on 401, and turns a 403 into an error that names the
+//! Every request follows `@odata.nextLink` verbatim, honours `Retry-After` on 429/503/504 (capped at
+//! [`IntuneConfig::max_retry_after`]) or else waits a jittered exponential backoff, renews the token once on 401, and turns a 403 into an error that names the
 //! permission the app lacks.
 
 use crate::model::intune::{
     ConditionalAccessSettings, ExchangeConnector, ExchangeOnPremisesPolicy, ManagedDevice, User,
 };
 use crate::oauth::{OAuthError, TokenClient};
+use crate::retry_after::RetryAfter;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 use serde::de::DeserializeOwned;
@@ -33,8 +34,10 @@ pub struct IntuneConfig {
     pub page_size: u32,
     /// Attempts per request on throttling or server errors before giving up.
     pub max_attempts: u32,
-    /// Cap of one backoff wait (a `Retry-After` longer than this is still honoured).
+    /// Cap of one computed backoff wait (when Graph sends no `Retry-After`).
     pub max_backoff: Duration,
+    /// Cap of one `Retry-After` wait: a longer one is cut to this and logged with it.
+    pub max_retry_after: Duration,
 }
 
 impl IntuneConfig {
@@ -46,6 +49,7 @@ impl IntuneConfig {
             page_size: 1000,
             max_attempts: 6,
             max_backoff: Duration::from_secs(30),
+            max_retry_after: crate::retry_after::DEFAULT_MAX_RETRY_AFTER,
         }
     }
 }
@@ -462,12 +466,8 @@ impl IntuneClient {
                 }
             };
             let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let retry_after =
+                RetryAfter::from_headers(response.headers(), self.config.max_retry_after);
             let body = response.text().await.unwrap_or_default();
             match status {
                 200..=299 => {
@@ -486,7 +486,11 @@ impl IntuneClient {
                 }
                 429 | 503 | 504 if attempt < self.config.max_attempts => {
                     tracing::debug!(status, attempt, "Graph throttled; waiting before retrying");
-                    tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+                    if let Some(retry_after) = &retry_after {
+                        retry_after.log_if_capped("Microsoft Graph", url);
+                    }
+                    let wait = retry_after.map(|r| r.wait);
+                    tokio::time::sleep(self.backoff(attempt, wait)).await;
                     continue;
                 }
                 429 | 503 | 504 => {

@@ -26,6 +26,7 @@ pub mod oauth;
 pub mod package;
 pub mod policy;
 pub mod proxy;
+pub mod retry_after;
 pub mod secret;
 pub mod secrets;
 pub mod service;

@@ -17,6 +17,8 @@ pub enum Kind {
     Text,
     /// A DNS name or IP address (no scheme, no port).
     Host,
+    /// Host names separated by commas (written `a, b`).
+    HostList,
     /// The proxy: `host`, `host:port`, `[::1]:8080` or `http(s)://host:port`.
     ProxyAddress,
     /// A TCP port, 1–65535.
@@ -57,6 +59,7 @@ impl Kind {
         match self {
             Kind::Text => "text".into(),
             Kind::Host => "host name".into(),
+            Kind::HostList => "host names, comma-separated".into(),
             Kind::ProxyAddress => "host[:port] or http(s) URL".into(),
             Kind::Port => "port (1–65535)".into(),
             Kind::DomainUser => "DOMAIN\\user or UPN".into(),
@@ -227,6 +230,14 @@ pub static SETTINGS: &[Setting] = &[
         help: "Hard-codes the EWS URL (https://<host>/EWS/Exchange.asmx); notifications then skip Autodiscover.",
         default: None,
         kind: Kind::Url { https_only: true },
+        required: false,
+    },
+    Setting {
+        key: "AutodiscoverRedirectHosts",
+        label: "Autodiscover redirect hosts",
+        help: "Hosts outside the notification mailbox's domain that Autodiscover may redirect to (HTTPS only), e.g. autodiscover.contoso-mail.com. Hosts of the mailbox's domain are always allowed; a redirect anywhere else is refused.",
+        default: None,
+        kind: Kind::HostList,
         required: false,
     },
     Setting {
@@ -439,6 +450,13 @@ pub fn validate_kind(kind: &Kind, value: &str) -> Result<String, String> {
     match kind {
         Kind::Text | Kind::Path | Kind::Secret => Ok(v.to_string()),
         Kind::Host => check_host(v).map(|h| h.to_string()),
+        Kind::HostList => v
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| check_host(h).map(|h| h.to_ascii_lowercase()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|hosts| hosts.join(", ")),
         // Normalised to one spelling (http://host:port) when the address names its port.
         Kind::ProxyAddress => ProxySpec::parse(v, None)
             .map(|spec| spec.url())

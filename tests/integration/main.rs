@@ -6,6 +6,7 @@ mod common;
 #[path = "../idgraph_support/mod.rs"]
 mod idgraph_support;
 
+mod bounded_waits;
 mod config_cli;
 mod diagnose;
 mod exchange_client;
