@@ -409,24 +409,10 @@ impl IntuneClient {
         let mut items = Vec::new();
         let mut next = Some(first.to_string());
         while let Some(url) = next.take() {
-            let mut page = self.send(Method::Get, &url, operation).await?;
-            let values = match page.get_mut("value").map(Value::take) {
-                Some(Value::Array(values)) => values,
-                _ => {
-                    return Err(IntuneError::Decode {
-                        url,
-                        message: "the answer has no \"value\" array".into(),
-                    });
-                }
-            };
-            items.reserve(values.len());
-            for value in values {
-                items.push(decode(&url, value)?);
-            }
-            next = page
-                .get("@odata.nextLink")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            let page = self.send(Method::Get, &url, operation).await?;
+            let (values, next_link) = read_page(&url, page)?;
+            items.extend(values);
+            next = next_link;
         }
         Ok(items)
     }
@@ -583,6 +569,32 @@ fn unwrap_value(value: Value) -> Value {
         }
         other => other,
     }
+}
+
+/// One page of a Graph list (`url` is only for messages): its items and `@odata.nextLink`. A page
+/// without a `value` array, or an item of the wrong shape, is [`IntuneError::Decode`].
+pub fn read_page<T: DeserializeOwned>(
+    url: &str,
+    mut page: Value,
+) -> Result<(Vec<T>, Option<String>), IntuneError> {
+    let values = match page.get_mut("value").map(Value::take) {
+        Some(Value::Array(values)) => values,
+        _ => {
+            return Err(IntuneError::Decode {
+                url: url.to_string(),
+                message: "the answer has no \"value\" array".into(),
+            });
+        }
+    };
+    let items = values
+        .into_iter()
+        .map(|value| decode(url, value))
+        .collect::<Result<Vec<T>, _>>()?;
+    let next = page
+        .get("@odata.nextLink")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok((items, next))
 }
 
 fn decode<T: DeserializeOwned>(url: &str, value: Value) -> Result<T, IntuneError> {

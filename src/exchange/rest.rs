@@ -128,14 +128,26 @@ pub struct RestSession {
     connection_id: String,
 }
 
+/// One page of an `InvokeCommand` answer.
 #[derive(Debug, Deserialize)]
-struct Page {
+pub struct Page {
+    /// The records.
     #[serde(default)]
-    value: Vec<Value>,
+    pub value: Vec<Value>,
+    /// The next page's URL.
     #[serde(default, rename = "@odata.nextLink")]
-    next_link: Option<String>,
+    pub next_link: Option<String>,
+    /// The cmdlet's warnings.
     #[serde(default, rename = "@adminapi.warnings")]
-    warnings: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Reads one page of `InvokeCommand` (a 2xx answer's body); anything else is [`ExchangeError::Decode`].
+pub fn read_page(cmdlet: &str, text: &str) -> Result<Page, ExchangeError> {
+    serde_json::from_str::<Page>(text).map_err(|e| ExchangeError::Decode {
+        cmdlet: cmdlet.to_string(),
+        message: format!("the page is not InvokeCommand's JSON: {e}"),
+    })
 }
 
 /// Adds `"@odata.type":"#Exchange.GenericHashTable"` to hashtable parameters, as the V3 module does.
@@ -294,12 +306,7 @@ impl RestSession {
                     match text {
                         Err(e) => e,
                         Ok(text) if (200..300).contains(&status) => {
-                            return serde_json::from_str::<Page>(&text).map_err(|e| {
-                                ExchangeError::Decode {
-                                    cmdlet: cmdlet.to_string(),
-                                    message: format!("the page is not InvokeCommand's JSON: {e}"),
-                                }
-                            });
+                            return read_page(cmdlet, &text);
                         }
                         Ok(_) if status == 401 && !refreshed => {
                             // The cached token was refused (expired early, revoked): one fresh one.

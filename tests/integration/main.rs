@@ -22,6 +22,7 @@ mod lab_server;
 mod module_deps;
 mod notify;
 mod policy_table;
+mod prop_parsers;
 mod store;
 mod sync_engine;
 mod worker;
