@@ -49,11 +49,27 @@ impl Captured {
     }
 }
 
-/// Guards against a hang should the cap ever be lost (a day's wait): generous, not a timing check.
-async fn without_hanging<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(300), future)
+/// Throttles `surface` once with a day-long `Retry-After`, runs `call`, and returns its result and the
+/// log. The timeout only turns a lost cap (a day's wait) into a failure instead of a hang: generous,
+/// not a timing check.
+async fn throttled_once<T>(
+    lab: &common::TestLab,
+    surface: Surface,
+    call: impl std::future::Future<Output = T>,
+) -> (T, String) {
+    lab.state.faults().storms.push(Storm {
+        surface,
+        status: 429,
+        remaining: 1,
+        retry_after_seconds: ONE_DAY,
+    });
+    let log = Captured::default();
+    let guard = log.start();
+    let result = tokio::time::timeout(Duration::from_secs(300), call)
         .await
-        .expect("the client waited the server's whole Retry-After instead of its cap")
+        .expect("the client waited the server's whole Retry-After instead of its cap");
+    drop(guard);
+    (result, log.text())
 }
 
 #[tokio::test]
@@ -74,18 +90,8 @@ async fn a_day_long_graph_retry_after_is_capped_and_the_cap_logged() {
     let mut config = IntuneConfig::new(&e.graph_base);
     config.max_retry_after = Duration::from_secs(1);
     let intune = IntuneClient::new(common::client(&e.ca_cert_pem), Arc::new(tokens), config);
-    lab.state.faults().storms.push(Storm {
-        surface: Surface::Graph,
-        status: 429,
-        remaining: 1,
-        retry_after_seconds: ONE_DAY,
-    });
-    let log = Captured::default();
-    let guard = log.start();
-    let devices = without_hanging(intune.managed_devices(None)).await.unwrap();
-    drop(guard);
-    assert_eq!(devices.len(), 7);
-    let text = log.text();
+    let (devices, text) = throttled_once(&lab, Surface::Graph, intune.managed_devices(None)).await;
+    assert_eq!(devices.unwrap().len(), 7);
     assert!(
         text.contains("Microsoft Graph asked to wait 86400s")
             && text.contains("waiting the cap of 1s"),
@@ -128,18 +134,9 @@ async fn a_day_long_rest_retry_after_is_capped_and_the_cap_logged() {
     };
     let exchange =
         ExchangeClient::online(config, tokens, common::client(&e.ca_cert_pem), pool, None);
-    lab.state.faults().storms.push(Storm {
-        surface: Surface::ExchangeRest,
-        status: 429,
-        remaining: 1,
-        retry_after_seconds: ONE_DAY,
-    });
-    let log = Captured::default();
-    let guard = log.start();
-    let devices = without_hanging(exchange.list_devices()).await.unwrap();
-    drop(guard);
-    assert!(!devices.is_empty());
-    let text = log.text();
+    let (devices, text) =
+        throttled_once(&lab, Surface::ExchangeRest, exchange.list_devices()).await;
+    assert!(!devices.unwrap().is_empty());
     assert!(
         text.contains("Exchange Online asked to wait 86400s")
             && text.contains("waiting the cap of 1s"),

@@ -344,38 +344,36 @@ async fn autodiscover_follows_redirects_within_the_domain_and_to_listed_hosts() 
             ("cas01.contoso.lab", cas0),
         ],
     );
+    let found_after = |url: &str, allowed_hosts: &[&str]| {
+        redirect_autodiscover(&lab, url.to_string(), 1);
+        let policy = RedirectPolicy {
+            allowed_hosts: allowed_hosts.iter().map(|h| h.to_string()).collect(),
+        };
+        let (c, address, credential) = (&c, &address, credential(&lab, AuthScheme::Ntlm));
+        async move {
+            discover_with(c, address, &credential, &policy)
+                .await
+                .unwrap()
+        }
+    };
     // A host under the mailbox's domain: followed.
     let inside = format!(
         "https://cas01.contoso.lab:{}/autodiscover/autodiscover.svc",
         cas0.port()
     );
-    redirect_autodiscover(&lab, inside.clone(), 1);
-    let found = discover(&c, &address, &credential(&lab, AuthScheme::Ntlm))
-        .await
-        .unwrap();
+    let found = found_after(&inside, &[]).await;
     assert_eq!(found.kind, CandidateKind::Redirected);
     assert_eq!(found.via, inside);
-
     // An address outside the domain: not followed by default (the next candidate answers) ...
     let outside = format!(
         "https://127.0.0.1:{}/autodiscover/autodiscover.svc",
         cas0.port()
     );
-    redirect_autodiscover(&lab, outside.clone(), 1);
-    let found = discover(&c, &address, &credential(&lab, AuthScheme::Ntlm))
-        .await
-        .unwrap();
+    let found = found_after(&outside, &[]).await;
     assert_eq!(found.kind, CandidateKind::DomainRoot);
     assert!(found.via.ends_with("autodiscover.xml"), "{found:?}");
-
     // ... but followed when the admin listed the host.
-    redirect_autodiscover(&lab, outside.clone(), 1);
-    let listed = RedirectPolicy {
-        allowed_hosts: vec!["127.0.0.1".into()],
-    };
-    let found = discover_with(&c, &address, &credential(&lab, AuthScheme::Ntlm), &listed)
-        .await
-        .unwrap();
+    let found = found_after(&outside, &["127.0.0.1"]).await;
     assert_eq!(found.kind, CandidateKind::Redirected);
     assert_eq!(found.via, outside);
     lab.shutdown().await;
@@ -421,44 +419,36 @@ async fn recording_ews() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
     (base, seen)
 }
 
-fn basic(password: &str) -> MailboxCredential {
-    MailboxCredential {
-        user: "notify@contoso.lab".into(),
-        password: Secret::new(password),
-        scheme: AuthScheme::Basic,
-    }
-}
-
-#[tokio::test]
-async fn basic_credentials_go_only_to_a_server_that_asks() {
-    let (base, seen) = recording_ews().await;
+/// Sends a mail with Basic credentials to `<base>/<path>` of [`recording_ews`].
+async fn send_basic(base: &str, path: &str) -> Result<(), EwsError> {
     let c = http1_client(exchange_connector::tls::http_client_builder(None).unwrap()).unwrap();
+    let credential = MailboxCredential {
+        user: "notify@contoso.lab".into(),
+        password: Secret::new("pa55"),
+        scheme: AuthScheme::Basic,
+    };
     send_mail(
         &c,
-        &format!("{base}/open"),
-        &basic("pa55"),
+        &format!("{base}/{path}"),
+        &credential,
         "a@contoso.lab",
         "s",
         "b",
     )
     .await
-    .unwrap();
+}
+
+#[tokio::test]
+async fn basic_credentials_go_only_to_a_server_that_asks() {
+    let (base, seen) = recording_ews().await;
+    send_basic(&base, "open").await.unwrap();
     assert_eq!(
         *seen.lock().unwrap(),
         vec![None],
         "no challenge, no credentials"
     );
     seen.lock().unwrap().clear();
-    send_mail(
-        &c,
-        &format!("{base}/guarded"),
-        &basic("pa55"),
-        "a@contoso.lab",
-        "s",
-        "b",
-    )
-    .await
-    .unwrap();
+    send_basic(&base, "guarded").await.unwrap();
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(seen[0], None, "the first request carries no credentials");
@@ -468,7 +458,6 @@ async fn basic_credentials_go_only_to_a_server_that_asks() {
 #[tokio::test]
 async fn oversized_and_too_deep_answers_are_typed_errors() {
     let (base, _) = recording_ews().await;
-    let c = http1_client(exchange_connector::tls::http_client_builder(None).unwrap()).unwrap();
     for (path, expected) in [
         (
             "huge",
@@ -478,16 +467,7 @@ async fn oversized_and_too_deep_answers_are_typed_errors() {
         ),
         ("deep", XmlError::TooDeep { max: MAX_DEPTH }),
     ] {
-        let err = send_mail(
-            &c,
-            &format!("{base}/{path}"),
-            &basic("x"),
-            "a@contoso.lab",
-            "s",
-            "b",
-        )
-        .await
-        .unwrap_err();
+        let err = send_basic(&base, path).await.unwrap_err();
         match err {
             EwsError::Unreadable { source, .. } => assert_eq!(source, expected, "{path}"),
             other => panic!("{path}: {other}"),
