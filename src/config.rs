@@ -10,7 +10,7 @@
 //! An admin's hand edit must not stop the service: unknown elements are kept (written back verbatim)
 //! and reported as warnings; only a value the connector cannot use is an error.
 
-use crate::proxy::{ProxyError, ProxySpec};
+use crate::address::{ProxyAddressError, ProxySpec};
 use crate::settings::{self, SETTINGS, SettingError};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -124,7 +124,7 @@ pub struct UnknownElement {
 }
 
 /// The typed configuration. Holds no secret.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Config {
     /// `ExchangeServer`: CAS FQDN.
     pub exchange_server: String,
@@ -150,6 +150,8 @@ pub struct Config {
     pub notification_language: NotificationLanguage,
     /// `ExchangeWebServiceURL`.
     pub exchange_web_service_url: Option<String>,
+    /// `AutodiscoverRedirectHosts`: hosts outside the mailbox's domain Autodiscover may redirect to.
+    pub autodiscover_redirect_hosts: Vec<String>,
     /// `TrustedCaFile`.
     pub trusted_ca_file: Option<PathBuf>,
     /// `ProxyEnabled`, `ProxyHost`, `ProxyPort`, `ProxyUser`.
@@ -247,57 +249,17 @@ impl Config {
         }
         // Past this point every present value is valid and normalised; parse failures cannot occur,
         // and defaults come from the registry.
-        let get = |key: &str| -> Option<String> {
-            norm.get(key).cloned().or_else(|| {
-                settings::find(key)
+        let mut config = Config::default();
+        for field in FIELDS {
+            let value = norm.get(field.key).cloned().or_else(|| {
+                settings::find(field.key)
                     .and_then(|s| s.default)
                     .map(String::from)
-            })
-        };
-        let text = |key: &str| get(key).unwrap_or_default();
-        let flag = |key: &str| get(key).is_some_and(|v| v == "true");
-        let number = |key: &str| get(key).and_then(|v| v.parse::<u32>().ok()).unwrap_or(1);
-        let config = Config {
-            exchange_server: text("ExchangeServer"),
-            exchange_server_type: match text("ExchangeServerType").as_str() {
-                "Hosted" => ExchangeServerType::Hosted,
-                _ => ExchangeServerType::OnPremises,
-            },
-            exchange_powershell_url: get("ExchangePowerShellURL"),
-            exchange_user: text("ExchangeUser"),
-            powershell_authentication: match text("PowerShellAuthentication").as_str() {
-                "Negotiate" => PowerShellAuthentication::Negotiate,
-                "Basic" => PowerShellAuthentication::Basic,
-                _ => PowerShellAuthentication::Kerberos,
-            },
-            powershell_path: get("PowerShellPath").map(PathBuf::from),
-            is_cas_failover_enabled: flag("IsCasFailoverEnabled"),
-            enable_parallel_command_support: flag("EnableParallelCommandSupport"),
-            max_runspaces: number("MaxRunspaces"),
-            notification_mailbox: get("NotificationMailbox"),
-            notification_language: match text("NotificationLanguage").as_str() {
-                "fr" => NotificationLanguage::Fr,
-                "nl" => NotificationLanguage::Nl,
-                _ => NotificationLanguage::En,
-            },
-            exchange_web_service_url: get("ExchangeWebServiceURL"),
-            trusted_ca_file: get("TrustedCaFile").map(PathBuf::from),
-            proxy: ProxySettings {
-                enabled: flag("ProxyEnabled"),
-                host: get("ProxyHost"),
-                port: get("ProxyPort").and_then(|p| p.parse().ok()),
-                user: get("ProxyUser"),
-            },
-            quick_sync_interval_minutes: number("QuickSyncIntervalMinutes"),
-            full_sync_time: chrono::NaiveTime::parse_from_str(&text("FullSyncTime"), "%H:%M")
-                .unwrap_or_default(),
-            tenant_id: text("TenantId"),
-            client_id: text("ClientId"),
-            login_base: text("LoginBase"),
-            graph_base: text("GraphBase"),
-            exchange_rest_base: text("ExchangeRestBase"),
-            unknown: Vec::new(),
-        };
+            });
+            if let Some(value) = value {
+                (field.set)(&mut config, value);
+            }
+        }
         config.check_combinations().map(|()| config)
     }
 
@@ -308,7 +270,7 @@ impl Config {
             && let Err(e) = self.proxy_spec_inner(true)
         {
             let key = match e {
-                ProxyError::PortConflict { .. } => "ProxyPort",
+                ProxyAddressError::PortConflict { .. } => "ProxyPort",
                 _ => "ProxyHost",
             };
             errors.push(SettingError::new(key, e.to_string()));
@@ -339,41 +301,11 @@ impl Config {
     /// The values of the configuration (registry order; every non-secret setting that has a value,
     /// defaults included, so the file shows them), as written to the file.
     pub fn to_values(&self) -> Vec<(&'static str, String)> {
-        let opt = |v: &Option<String>| v.clone();
-        let path = |v: &Option<PathBuf>| v.as_ref().map(|p| p.display().to_string());
         let mut out = Vec::new();
         for s in SETTINGS.iter().filter(|s| !s.is_secret()) {
-            let value = match s.key {
-                "ExchangeServer" => Some(self.exchange_server.clone()),
-                "ExchangeServerType" => Some(self.exchange_server_type.to_string()),
-                "ExchangePowerShellURL" => opt(&self.exchange_powershell_url),
-                "ExchangeUser" => Some(self.exchange_user.clone()),
-                "PowerShellAuthentication" => Some(self.powershell_authentication.to_string()),
-                "PowerShellPath" => path(&self.powershell_path),
-                "IsCasFailoverEnabled" => Some(self.is_cas_failover_enabled.to_string()),
-                "EnableParallelCommandSupport" => {
-                    Some(self.enable_parallel_command_support.to_string())
-                }
-                "MaxRunspaces" => Some(self.max_runspaces.to_string()),
-                "NotificationMailbox" => opt(&self.notification_mailbox),
-                "NotificationLanguage" => Some(self.notification_language.to_string()),
-                "ExchangeWebServiceURL" => opt(&self.exchange_web_service_url),
-                "TrustedCaFile" => path(&self.trusted_ca_file),
-                "ProxyEnabled" => Some(self.proxy.enabled.to_string()),
-                "ProxyHost" => opt(&self.proxy.host),
-                "ProxyPort" => self.proxy.port.map(|p| p.to_string()),
-                "ProxyUser" => opt(&self.proxy.user),
-                "QuickSyncIntervalMinutes" => Some(self.quick_sync_interval_minutes.to_string()),
-                "FullSyncTime" => Some(self.full_sync_time.format("%H:%M").to_string()),
-                "TenantId" => Some(self.tenant_id.clone()),
-                "ClientId" => Some(self.client_id.clone()),
-                "LoginBase" => Some(self.login_base.clone()),
-                "GraphBase" => Some(self.graph_base.clone()),
-                "ExchangeRestBase" => Some(self.exchange_rest_base.clone()),
-                _ => None,
-            };
-            if let Some(v) = value {
-                out.push((s.key, v));
+            // `FIELDS` has an entry for every non-secret setting: `every_setting_has_one_field` checks it.
+            if let Some(value) = field(s.key).and_then(|f| (f.get)(self)) {
+                out.push((s.key, value));
             }
         }
         out
@@ -387,17 +319,20 @@ impl Config {
     }
 
     /// The proxy to use, or `None` when `ProxyEnabled` is false.
-    pub fn proxy_spec(&self) -> Result<Option<ProxySpec>, ProxyError> {
+    pub fn proxy_spec(&self) -> Result<Option<ProxySpec>, ProxyAddressError> {
         self.proxy_spec_inner(false)
     }
 
-    fn proxy_spec_inner(&self, even_if_disabled: bool) -> Result<Option<ProxySpec>, ProxyError> {
+    fn proxy_spec_inner(
+        &self,
+        even_if_disabled: bool,
+    ) -> Result<Option<ProxySpec>, ProxyAddressError> {
         if !self.proxy.enabled && !even_if_disabled {
             return Ok(None);
         }
         match &self.proxy.host {
             Some(host) => ProxySpec::parse(host, self.proxy.port).map(Some),
-            None if self.proxy.enabled => Err(ProxyError::NoHost),
+            None if self.proxy.enabled => Err(ProxyAddressError::NoHost),
             None => Ok(None),
         }
     }
@@ -511,8 +446,8 @@ impl Config {
         Ok(Some((values, unknown)))
     }
 
-    /// Writes the file atomically (temporary file, flush, rename): a crash leaves the old file or
-    /// the new one, never half of either. Creates `dir` if needed. Returns the file's path.
+    /// Writes the file atomically and owner-only ([`crate::atomic_file`]): a crash leaves the old file
+    /// or the new one, never half of either. Creates `dir` if needed. Returns the file's path.
     pub fn save(&self, dir: &Path) -> Result<PathBuf, ConfigError> {
         std::fs::create_dir_all(dir).map_err(|source| ConfigError::Io {
             action: "create",
@@ -520,32 +455,186 @@ impl Config {
             source,
         })?;
         let path = dir.join(CONFIG_FILE);
-        write_atomically(&path, self.to_xml().as_bytes()).map_err(|source| ConfigError::Io {
-            action: "write",
-            path: path.clone(),
-            source,
+        crate::atomic_file::write(&path, self.to_xml().as_bytes()).map_err(|source| {
+            ConfigError::Io {
+                action: "write",
+                path: path.clone(),
+                source,
+            }
         })?;
         Ok(path)
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let tmp = crate::secrets::temp_path(path);
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+/// How one setting of the registry reads from and writes to [`Config`]: the one place that maps keys
+/// to fields, in both directions. Values reaching `set` are already validated and normalised by the
+/// registry, so the parses there cannot fail on a value from the file.
+struct Field {
+    key: &'static str,
+    get: fn(&Config) -> Option<String>,
+    set: fn(&mut Config, String),
+}
+
+/// Every non-secret setting of [`SETTINGS`], exactly once (checked by `every_setting_has_one_field`,
+/// and `every_setting_survives_the_file` walks each through the file and back).
+const FIELDS: &[Field] = &[
+    Field {
+        key: "ExchangeServer",
+        get: |c| Some(c.exchange_server.clone()),
+        set: |c, v| c.exchange_server = v,
+    },
+    Field {
+        key: "ExchangeServerType",
+        get: |c| Some(c.exchange_server_type.to_string()),
+        set: |c, v| {
+            c.exchange_server_type = match v.as_str() {
+                "Hosted" => ExchangeServerType::Hosted,
+                _ => ExchangeServerType::OnPremises,
+            }
+        },
+    },
+    Field {
+        key: "ExchangePowerShellURL",
+        get: |c| c.exchange_powershell_url.clone(),
+        set: |c, v| c.exchange_powershell_url = Some(v),
+    },
+    Field {
+        key: "ExchangeUser",
+        get: |c| Some(c.exchange_user.clone()),
+        set: |c, v| c.exchange_user = v,
+    },
+    Field {
+        key: "PowerShellAuthentication",
+        get: |c| Some(c.powershell_authentication.to_string()),
+        set: |c, v| {
+            c.powershell_authentication = match v.as_str() {
+                "Negotiate" => PowerShellAuthentication::Negotiate,
+                "Basic" => PowerShellAuthentication::Basic,
+                _ => PowerShellAuthentication::Kerberos,
+            }
+        },
+    },
+    Field {
+        key: "PowerShellPath",
+        get: |c| path_text(&c.powershell_path),
+        set: |c, v| c.powershell_path = Some(PathBuf::from(v)),
+    },
+    Field {
+        key: "IsCasFailoverEnabled",
+        get: |c| Some(c.is_cas_failover_enabled.to_string()),
+        set: |c, v| c.is_cas_failover_enabled = v == "true",
+    },
+    Field {
+        key: "EnableParallelCommandSupport",
+        get: |c| Some(c.enable_parallel_command_support.to_string()),
+        set: |c, v| c.enable_parallel_command_support = v == "true",
+    },
+    Field {
+        key: "MaxRunspaces",
+        get: |c| Some(c.max_runspaces.to_string()),
+        set: |c, v| c.max_runspaces = v.parse().unwrap_or(1),
+    },
+    Field {
+        key: "NotificationMailbox",
+        get: |c| c.notification_mailbox.clone(),
+        set: |c, v| c.notification_mailbox = Some(v),
+    },
+    Field {
+        key: "NotificationLanguage",
+        get: |c| Some(c.notification_language.to_string()),
+        set: |c, v| {
+            c.notification_language = match v.as_str() {
+                "fr" => NotificationLanguage::Fr,
+                "nl" => NotificationLanguage::Nl,
+                _ => NotificationLanguage::En,
+            }
+        },
+    },
+    Field {
+        key: "ExchangeWebServiceURL",
+        get: |c| c.exchange_web_service_url.clone(),
+        set: |c, v| c.exchange_web_service_url = Some(v),
+    },
+    Field {
+        key: "AutodiscoverRedirectHosts",
+        get: |c| {
+            (!c.autodiscover_redirect_hosts.is_empty())
+                .then(|| c.autodiscover_redirect_hosts.join(", "))
+        },
+        set: |c, v| {
+            c.autodiscover_redirect_hosts = v.split(',').map(|h| h.trim().to_string()).collect()
+        },
+    },
+    Field {
+        key: "TrustedCaFile",
+        get: |c| path_text(&c.trusted_ca_file),
+        set: |c, v| c.trusted_ca_file = Some(PathBuf::from(v)),
+    },
+    Field {
+        key: "ProxyEnabled",
+        get: |c| Some(c.proxy.enabled.to_string()),
+        set: |c, v| c.proxy.enabled = v == "true",
+    },
+    Field {
+        key: "ProxyHost",
+        get: |c| c.proxy.host.clone(),
+        set: |c, v| c.proxy.host = Some(v),
+    },
+    Field {
+        key: "ProxyPort",
+        get: |c| c.proxy.port.map(|p| p.to_string()),
+        set: |c, v| c.proxy.port = v.parse().ok(),
+    },
+    Field {
+        key: "ProxyUser",
+        get: |c| c.proxy.user.clone(),
+        set: |c, v| c.proxy.user = Some(v),
+    },
+    Field {
+        key: "QuickSyncIntervalMinutes",
+        get: |c| Some(c.quick_sync_interval_minutes.to_string()),
+        set: |c, v| c.quick_sync_interval_minutes = v.parse().unwrap_or(1),
+    },
+    Field {
+        key: "FullSyncTime",
+        get: |c| Some(c.full_sync_time.format("%H:%M").to_string()),
+        set: |c, v| {
+            c.full_sync_time = chrono::NaiveTime::parse_from_str(&v, "%H:%M").unwrap_or_default()
+        },
+    },
+    Field {
+        key: "TenantId",
+        get: |c| Some(c.tenant_id.clone()),
+        set: |c, v| c.tenant_id = v,
+    },
+    Field {
+        key: "ClientId",
+        get: |c| Some(c.client_id.clone()),
+        set: |c, v| c.client_id = v,
+    },
+    Field {
+        key: "LoginBase",
+        get: |c| Some(c.login_base.clone()),
+        set: |c, v| c.login_base = v,
+    },
+    Field {
+        key: "GraphBase",
+        get: |c| Some(c.graph_base.clone()),
+        set: |c, v| c.graph_base = v,
+    },
+    Field {
+        key: "ExchangeRestBase",
+        get: |c| Some(c.exchange_rest_base.clone()),
+        set: |c, v| c.exchange_rest_base = v,
+    },
+];
+
+fn field(key: &str) -> Option<&'static Field> {
+    FIELDS.iter().find(|f| f.key == key)
+}
+
+fn path_text(path: &Option<PathBuf>) -> Option<String> {
+    path.as_ref().map(|p| p.display().to_string())
 }
 
 struct ParsedXml {
@@ -765,6 +854,91 @@ mod tests {
             Config::load(&dir.path().join("none")),
             Err(ConfigError::NotConfigured { .. })
         ));
+    }
+
+    #[test]
+    fn every_setting_has_one_field() {
+        for s in SETTINGS.iter().filter(|s| !s.is_secret()) {
+            let count = FIELDS.iter().filter(|f| f.key == s.key).count();
+            assert_eq!(count, 1, "{} needs exactly one entry in FIELDS", s.key);
+        }
+        for f in FIELDS {
+            assert!(
+                settings::find(f.key).is_some_and(|s| !s.is_secret() && s.key == f.key),
+                "FIELDS names {}, which is not a non-secret setting of the registry",
+                f.key
+            );
+        }
+    }
+
+    /// A valid value for a setting that is not its default, so a key lost on the way cannot pass for
+    /// one that came back with its default.
+    fn sample(s: &settings::Setting) -> Option<String> {
+        use settings::Kind;
+        let value = match s.kind {
+            Kind::Secret => return None,
+            Kind::Text => "sample text".to_string(),
+            Kind::Host => "host.example.com".to_string(),
+            Kind::HostList => "mail.example.net, Autodiscover.Example.org".to_string(),
+            // The port comes from ProxyPort (set too), as an admin may write it.
+            Kind::ProxyAddress => "proxy.example.com".to_string(),
+            Kind::Port => "3128".to_string(),
+            Kind::DomainUser => "EXAMPLE\\svc".to_string(),
+            Kind::Mailbox => "notify@example.com".to_string(),
+            Kind::Url { .. } => format!("https://{}.example.com/path", s.key.to_lowercase()),
+            Kind::Bool => (s.default != Some("true")).to_string(),
+            Kind::Enum(values) => values
+                .iter()
+                .rev()
+                .find(|v| Some(**v) != s.default)
+                .map(|v| v.to_string())?,
+            Kind::Number { min, max } => [max, min]
+                .iter()
+                .map(u32::to_string)
+                .find(|v| Some(v.as_str()) != s.default)?,
+            Kind::Path => format!("/opt/example/{}", s.key),
+            Kind::TimeOfDay => "13:45".to_string(),
+            Kind::Guid => "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".to_string(),
+        };
+        Some(value)
+    }
+
+    #[test]
+    fn every_setting_survives_the_file() {
+        let values: Values = SETTINGS
+            .iter()
+            .filter_map(|s| sample(s).map(|v| (s.key.to_string(), v)))
+            .collect();
+        let expected: Vec<(&str, String)> = SETTINGS
+            .iter()
+            .filter_map(|s| sample(s).map(|v| (s.key, s.validate(&v).unwrap())))
+            .collect();
+        assert_eq!(
+            expected.len(),
+            SETTINGS.iter().filter(|s| !s.is_secret()).count()
+        );
+        for (key, value) in &expected {
+            assert_ne!(
+                settings::find(key).and_then(|s| s.default),
+                Some(value.as_str()),
+                "the sample of {key} must differ from its default"
+            );
+        }
+        let config = Config::from_values(&values).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        config.save(dir.path()).unwrap();
+        let loaded = Config::load(dir.path()).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        assert_eq!(loaded.config, config);
+        let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap();
+        for (key, value) in &expected {
+            let element = format!(
+                "<{key}>{}</{key}>",
+                quick_xml::escape::escape(value.as_str())
+            );
+            assert!(text.contains(&element), "{key} was lost: {text}");
+        }
+        assert_eq!(loaded.config.to_values(), expected);
     }
 
     #[test]

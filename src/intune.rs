@@ -2,14 +2,15 @@
 //! targets, users, the registration of the connector (`deviceManagementExchangeConnector`, beta) and the
 //! retired connector's settings a migrating tenant may still hold (spec §3).
 //!
-//! Every request follows `@odata.nextLink` verbatim, honours `Retry-After` on 429/503/504 with jittered
-//! exponential backoff, renews the token once on 401, and turns a 403 into an error that names the
+//! Every request follows `@odata.nextLink` verbatim, honours `Retry-After` on 429/503/504 (capped at
+//! [`IntuneConfig::max_retry_after`]) or else waits a jittered exponential backoff, renews the token once on 401, and turns a 403 into an error that names the
 //! permission the app lacks.
 
 use crate::model::intune::{
     ConditionalAccessSettings, ExchangeConnector, ExchangeOnPremisesPolicy, ManagedDevice, User,
 };
 use crate::oauth::{OAuthError, TokenClient};
+use crate::retry_after::RetryAfter;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 use serde::de::DeserializeOwned;
@@ -33,8 +34,10 @@ pub struct IntuneConfig {
     pub page_size: u32,
     /// Attempts per request on throttling or server errors before giving up.
     pub max_attempts: u32,
-    /// Cap of one backoff wait (a `Retry-After` longer than this is still honoured).
+    /// Cap of one computed backoff wait (when Graph sends no `Retry-After`).
     pub max_backoff: Duration,
+    /// Cap of one `Retry-After` wait: a longer one is cut to this and logged with it.
+    pub max_retry_after: Duration,
 }
 
 impl IntuneConfig {
@@ -46,6 +49,7 @@ impl IntuneConfig {
             page_size: 1000,
             max_attempts: 6,
             max_backoff: Duration::from_secs(30),
+            max_retry_after: crate::retry_after::DEFAULT_MAX_RETRY_AFTER,
         }
     }
 }
@@ -405,24 +409,10 @@ impl IntuneClient {
         let mut items = Vec::new();
         let mut next = Some(first.to_string());
         while let Some(url) = next.take() {
-            let mut page = self.send(Method::Get, &url, operation).await?;
-            let values = match page.get_mut("value").map(Value::take) {
-                Some(Value::Array(values)) => values,
-                _ => {
-                    return Err(IntuneError::Decode {
-                        url,
-                        message: "the answer has no \"value\" array".into(),
-                    });
-                }
-            };
-            items.reserve(values.len());
-            for value in values {
-                items.push(decode(&url, value)?);
-            }
-            next = page
-                .get("@odata.nextLink")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            let page = self.send(Method::Get, &url, operation).await?;
+            let (values, next_link) = read_page(&url, page)?;
+            items.extend(values);
+            next = next_link;
         }
         Ok(items)
     }
@@ -462,12 +452,8 @@ impl IntuneClient {
                 }
             };
             let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let retry_after =
+                RetryAfter::from_headers(response.headers(), self.config.max_retry_after);
             let body = response.text().await.unwrap_or_default();
             match status {
                 200..=299 => {
@@ -486,7 +472,11 @@ impl IntuneClient {
                 }
                 429 | 503 | 504 if attempt < self.config.max_attempts => {
                     tracing::debug!(status, attempt, "Graph throttled; waiting before retrying");
-                    tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+                    if let Some(retry_after) = &retry_after {
+                        retry_after.log_if_capped("Microsoft Graph", url);
+                    }
+                    let wait = retry_after.map(|r| r.wait);
+                    tokio::time::sleep(self.backoff(attempt, wait)).await;
                     continue;
                 }
                 429 | 503 | 504 => {
@@ -579,6 +569,32 @@ fn unwrap_value(value: Value) -> Value {
         }
         other => other,
     }
+}
+
+/// One page of a Graph list (`url` is only for messages): its items and `@odata.nextLink`. A page
+/// without a `value` array, or an item of the wrong shape, is [`IntuneError::Decode`].
+pub fn read_page<T: DeserializeOwned>(
+    url: &str,
+    mut page: Value,
+) -> Result<(Vec<T>, Option<String>), IntuneError> {
+    let values = match page.get_mut("value").map(Value::take) {
+        Some(Value::Array(values)) => values,
+        _ => {
+            return Err(IntuneError::Decode {
+                url: url.to_string(),
+                message: "the answer has no \"value\" array".into(),
+            });
+        }
+    };
+    let items = values
+        .into_iter()
+        .map(|value| decode(url, value))
+        .collect::<Result<Vec<T>, _>>()?;
+    let next = page
+        .get("@odata.nextLink")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok((items, next))
 }
 
 fn decode<T: DeserializeOwned>(url: &str, value: Value) -> Result<T, IntuneError> {

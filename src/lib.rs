@@ -8,6 +8,8 @@
 #![warn(missing_docs)]
 
 pub mod abq;
+pub mod address;
+pub mod atomic_file;
 pub mod bridge_protocol;
 pub mod certificate;
 pub mod config;
@@ -24,6 +26,7 @@ pub mod oauth;
 pub mod package;
 pub mod policy;
 pub mod proxy;
+pub mod retry_after;
 pub mod secret;
 pub mod secrets;
 pub mod service;

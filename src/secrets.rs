@@ -346,7 +346,7 @@ impl FileStore {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        write_private_atomically(&path, &json).map_err(io(&path))
+        crate::atomic_file::write(&path, &json).map_err(io(&path))
     }
 }
 
@@ -397,43 +397,6 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
     Ok(())
-}
-
-/// Writes a file readable only by its owner: a new temporary file created 0600 beside it, flushed,
-/// then renamed over it, so a crash leaves the old file or the new one, never half of either.
-pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let tmp = temp_path(path);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let result = (|| {
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// `<name>.tmp-<pid>-<n>` beside `path`.
-pub(crate) fn temp_path(path: &Path) -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
 #[cfg(test)]
@@ -501,7 +464,7 @@ mod tests {
     fn corrupt_file_error_shows_no_content() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(dir.path());
-        write_private_atomically(&store.path(), b"{\"default\": \"hunter2").unwrap();
+        crate::atomic_file::write(&store.path(), b"{\"default\": \"hunter2").unwrap();
         let err = store.get("default", "x").unwrap_err().to_string();
         assert!(err.contains("damaged"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");

@@ -7,6 +7,7 @@
 //! secret store (see `crate::secrets`). Validators do not do I/O: they check the shape of a value and
 //! say what is wrong and how to fix it.
 
+use crate::address::{ProxyAddressError, ProxySpec, check_host};
 use std::fmt;
 
 /// What kind of value a setting holds; decides its validator and how the GUI edits it.
@@ -16,6 +17,8 @@ pub enum Kind {
     Text,
     /// A DNS name or IP address (no scheme, no port).
     Host,
+    /// Host names separated by commas (written `a, b`).
+    HostList,
     /// The proxy: `host`, `host:port`, `[::1]:8080` or `http(s)://host:port`.
     ProxyAddress,
     /// A TCP port, 1–65535.
@@ -56,6 +59,7 @@ impl Kind {
         match self {
             Kind::Text => "text".into(),
             Kind::Host => "host name".into(),
+            Kind::HostList => "host names, comma-separated".into(),
             Kind::ProxyAddress => "host[:port] or http(s) URL".into(),
             Kind::Port => "port (1–65535)".into(),
             Kind::DomainUser => "DOMAIN\\user or UPN".into(),
@@ -226,6 +230,14 @@ pub static SETTINGS: &[Setting] = &[
         help: "Hard-codes the EWS URL (https://<host>/EWS/Exchange.asmx); notifications then skip Autodiscover.",
         default: None,
         kind: Kind::Url { https_only: true },
+        required: false,
+    },
+    Setting {
+        key: "AutodiscoverRedirectHosts",
+        label: "Autodiscover redirect hosts",
+        help: "Hosts outside the notification mailbox's domain that Autodiscover may redirect to (HTTPS only), e.g. autodiscover.contoso-mail.com. Hosts of the mailbox's domain are always allowed; a redirect anywhere else is refused.",
+        default: None,
+        kind: Kind::HostList,
         required: false,
     },
     Setting {
@@ -438,12 +450,19 @@ pub fn validate_kind(kind: &Kind, value: &str) -> Result<String, String> {
     match kind {
         Kind::Text | Kind::Path | Kind::Secret => Ok(v.to_string()),
         Kind::Host => check_host(v).map(|h| h.to_string()),
+        Kind::HostList => v
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| check_host(h).map(|h| h.to_ascii_lowercase()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|hosts| hosts.join(", ")),
         // Normalised to one spelling (http://host:port) when the address names its port.
-        Kind::ProxyAddress => crate::proxy::ProxySpec::parse(v, None)
+        Kind::ProxyAddress => ProxySpec::parse(v, None)
             .map(|spec| spec.url())
             .or_else(|e| match e {
                 // The port may come from ProxyPort: checked when the two are combined.
-                crate::proxy::ProxyError::NoPort { .. } => Ok(v.to_string()),
+                ProxyAddressError::NoPort { .. } => Ok(v.to_string()),
                 other => Err(other.to_string()),
             }),
         Kind::Port => match v.parse::<u32>() {
@@ -480,36 +499,6 @@ pub fn validate_kind(kind: &Kind, value: &str) -> Result<String, String> {
                 )
             }),
     }
-}
-
-/// Checks a DNS name or IP address.
-pub fn check_host(v: &str) -> Result<&str, String> {
-    if v.parse::<std::net::IpAddr>().is_ok() {
-        return Ok(v);
-    }
-    if v.contains("://") || v.contains('/') {
-        return Err(format!(
-            "'{v}' is a URL; give only the server's name (for example cas01.contoso.com)"
-        ));
-    }
-    if v.contains(':') {
-        return Err(format!(
-            "'{v}' has a port; give only the server's name (for example cas01.contoso.com)"
-        ));
-    }
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if v.len() > 253 || !v.trim_end_matches('.').split('.').all(label_ok) {
-        return Err(format!(
-            "'{v}' is not a valid host name; use letters, digits, '-' and dots (for example cas01.contoso.com)"
-        ));
-    }
-    Ok(v)
 }
 
 fn check_domain_user(v: &str) -> Result<(), String> {

@@ -6,12 +6,13 @@
 //! `@odata.nextLink`, posting the same body, and each page's records go to the sink as the page is
 //! read (a page holds at most `odata.maxpagesize` records). A page that fails for a transient reason
 //! (503, 504, 408, 429, the tenant-concurrency message, a network error) is retried by itself with
-//! jittered backoff honouring `Retry-After` — the records of earlier pages are not fetched again. A 401
-//! fetches a new token once.
+//! jittered backoff honouring `Retry-After` (capped at `max_retry_after`, the cap logged) — the records of
+//! earlier pages are not fetched again. A 401 fetches a new token once.
 
 use super::pool::RetryPolicy;
 use super::{Connector, ExchangeError, Invocation, InvokeOutcome, RecordSink, Transport};
 use crate::oauth::TokenClient;
+use crate::retry_after::RetryAfter;
 use crate::secret::Secret;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
@@ -42,6 +43,8 @@ pub struct RestConfig {
     pub client_application: String,
     /// Retries of one page.
     pub retry: RetryPolicy,
+    /// Cap of one `Retry-After` wait: a longer one is cut to this and logged with it.
+    pub max_retry_after: Duration,
 }
 
 impl RestConfig {
@@ -56,6 +59,7 @@ impl RestConfig {
             client_application: concat!("ExchangeConnector/", env!("CARGO_PKG_VERSION"))
                 .to_string(),
             retry: RetryPolicy::default(),
+            max_retry_after: crate::retry_after::DEFAULT_MAX_RETRY_AFTER,
         }
     }
 
@@ -124,14 +128,26 @@ pub struct RestSession {
     connection_id: String,
 }
 
+/// One page of an `InvokeCommand` answer.
 #[derive(Debug, Deserialize)]
-struct Page {
+pub struct Page {
+    /// The records.
     #[serde(default)]
-    value: Vec<Value>,
+    pub value: Vec<Value>,
+    /// The next page's URL.
     #[serde(default, rename = "@odata.nextLink")]
-    next_link: Option<String>,
+    pub next_link: Option<String>,
+    /// The cmdlet's warnings.
     #[serde(default, rename = "@adminapi.warnings")]
-    warnings: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Reads one page of `InvokeCommand` (a 2xx answer's body); anything else is [`ExchangeError::Decode`].
+pub fn read_page(cmdlet: &str, text: &str) -> Result<Page, ExchangeError> {
+    serde_json::from_str::<Page>(text).map_err(|e| ExchangeError::Decode {
+        cmdlet: cmdlet.to_string(),
+        message: format!("the page is not InvokeCommand's JSON: {e}"),
+    })
 }
 
 /// Adds `"@odata.type":"#Exchange.GenericHashTable"` to hashtable parameters, as the V3 module does.
@@ -246,14 +262,6 @@ fn none_if_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-}
-
 impl RestSession {
     async fn post_page(&self, url: &str, cmdlet: &str, body: &[u8]) -> Result<Page, ExchangeError> {
         let config = &self.shared.config;
@@ -286,7 +294,11 @@ impl RestSession {
                 },
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    let wait = retry_after(response.headers());
+                    let wait = RetryAfter::from_headers(response.headers(), config.max_retry_after);
+                    if let Some(wait) = &wait {
+                        wait.log_if_capped("Exchange Online", url);
+                    }
+                    let wait = wait.map(|w| w.wait);
                     let text = response.text().await.map_err(|e| ExchangeError::Transport {
                         server: config.base_url.clone(),
                         message: format!("reading the answer: {e}"),
@@ -294,12 +306,7 @@ impl RestSession {
                     match text {
                         Err(e) => e,
                         Ok(text) if (200..300).contains(&status) => {
-                            return serde_json::from_str::<Page>(&text).map_err(|e| {
-                                ExchangeError::Decode {
-                                    cmdlet: cmdlet.to_string(),
-                                    message: format!("the page is not InvokeCommand's JSON: {e}"),
-                                }
-                            });
+                            return read_page(cmdlet, &text);
                         }
                         Ok(_) if status == 401 && !refreshed => {
                             // The cached token was refused (expired early, revoked): one fresh one.

@@ -12,6 +12,7 @@
 //! writes nothing: an untouched policy keeps the worker on the tenant's retired-connector policy, and an
 //! untouched template keeps the shipped one.
 
+use crate::atomic_file;
 use crate::config::{Config, NotificationLanguage};
 use crate::gui::connect::ConnectEnv;
 use crate::gui::i18n::{Lang, tr};
@@ -979,18 +980,11 @@ impl SettingsPolicyPage {
     }
 }
 
-/// Writes the plan: every new file to a temporary file beside it first, then the configuration (its own
-/// atomic save), then the renames. A failure before the renames leaves every file as it was.
+/// Writes the plan: every new file to a temporary file beside it first ([`atomic_file::stage`]), then
+/// the configuration (its own atomic save), then the renames. A failure before the renames leaves every
+/// file as it was (a staged file that is dropped is removed).
 fn write_all(dir: &Path, plan: &Plan) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut staged: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
-    let cleanup = |staged: &[(PathBuf, Option<PathBuf>)]| {
-        for (_, tmp) in staged {
-            if let Some(tmp) = tmp {
-                let _ = std::fs::remove_file(tmp);
-            }
-        }
-    };
     let mut files: Vec<(PathBuf, Option<Vec<u8>>)> = Vec::new();
     if let Some(p) = &plan.policy {
         let json = serde_json::to_vec_pretty(p).map_err(|e| e.to_string())?;
@@ -1002,21 +996,21 @@ fn write_all(dir: &Path, plan: &Plan) -> Result<Vec<PathBuf>, String> {
             t.as_ref().map(|t| t.clone().into_bytes()),
         ));
     }
+    // (target, the staged new content or None to remove the file)
+    let mut staged: Vec<(PathBuf, Option<atomic_file::StagedFile>)> = Vec::new();
     for (path, bytes) in files {
-        match bytes {
-            Some(bytes) => match write_temp(&path, &bytes) {
-                Ok(tmp) => staged.push((path, Some(tmp))),
-                Err(e) => {
-                    cleanup(&staged);
-                    return Err(format!("{}: {e}", path.display()));
-                }
-            },
-            None => staged.push((path, None)),
-        }
+        let file = match bytes {
+            Some(bytes) => Some(
+                atomic_file::stage(&path, &bytes)
+                    .map_err(|e| format!("{}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        staged.push((path, file));
     }
     let mut done = Vec::new();
     if let Some((quick, full)) = &plan.schedule {
-        let saved = Config::load(dir)
+        let path = Config::load(dir)
             .map_err(|e| e.to_string())
             .and_then(|loaded| {
                 let mut config = loaded.config;
@@ -1024,52 +1018,21 @@ fn write_all(dir: &Path, plan: &Plan) -> Result<Vec<PathBuf>, String> {
                 config.full_sync_time =
                     chrono::NaiveTime::parse_from_str(full, "%H:%M").map_err(|e| e.to_string())?;
                 config.save(dir).map_err(|e| e.to_string())
-            });
-        match saved {
-            Ok(path) => done.push(path),
-            Err(e) => {
-                cleanup(&staged);
-                return Err(e);
-            }
-        }
+            })?;
+        done.push(path);
     }
-    for (path, tmp) in staged {
-        let result = match &tmp {
-            Some(tmp) => std::fs::rename(tmp, &path),
+    for (path, file) in staged {
+        let result = match file {
+            Some(file) => file.commit(),
             None => match std::fs::remove_file(&path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 other => other,
             },
         };
-        if let Err(e) = result {
-            if let Some(tmp) = tmp {
-                let _ = std::fs::remove_file(tmp);
-            }
-            return Err(format!("{}: {e}", path.display()));
-        }
+        result.map_err(|e| format!("{}: {e}", path.display()))?;
         done.push(path);
     }
     Ok(done)
-}
-
-fn write_temp(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
-    use std::io::Write as _;
-    let tmp = crate::secrets::temp_path(path);
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    match result {
-        Ok(()) => Ok(tmp),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
 }
 
 /// Asks a running worker to reload: `ApplyConfig` with the saved configuration (the worker validates

@@ -17,9 +17,9 @@
 //! | `GET /counters` | calls served per surface |
 
 use super::LabState;
+use super::cas::{CasError, CasManager};
 use super::faults::Faults;
 use super::org::LabDevice;
-use super::server::CasManager;
 use crate::model::intune::{ComplianceState, ManagedDevice};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -169,9 +169,7 @@ async fn stop_cas(State(control): State<Control>, Path(name): Path<String>) -> R
 async fn start_cas(State(control): State<Control>, Path(name): Path<String>) -> Response {
     match control.cas.start(&name).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(super::server::LabError::UnknownCas(n)) => {
-            error(StatusCode::NOT_FOUND, format!("no CAS named '{n}'"))
-        }
+        Err(CasError::UnknownCas(n)) => error(StatusCode::NOT_FOUND, format!("no CAS named '{n}'")),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

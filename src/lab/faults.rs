@@ -36,6 +36,16 @@ pub struct Storm {
     pub retry_after_seconds: u32,
 }
 
+/// Autodiscover answers with a redirect (POX `redirectUrl`, SOAP `RedirectUrl`) instead of settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AutodiscoverRedirect {
+    /// Where to send the client, e.g. a host outside the organisation.
+    pub url: String,
+    /// How many Autodiscover requests still get it.
+    pub remaining: u32,
+}
+
 /// The fault settings. Everything defaults to "no fault", except the shell limit, which defaults to
 /// Exchange's own `PowerShellMaxConcurrency` of 18.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +71,8 @@ pub struct Faults {
     pub graph_window_seconds: u32,
     /// Idle PowerShell sessions expire after this many seconds.
     pub shell_idle_timeout_seconds: u64,
+    /// Autodiscover redirects the next requests there.
+    pub autodiscover_redirect: Option<AutodiscoverRedirect>,
 }
 
 impl Default for Faults {
@@ -76,11 +88,23 @@ impl Default for Faults {
             graph_requests_per_window: 0,
             graph_window_seconds: 20,
             shell_idle_timeout_seconds: 900,
+            autodiscover_redirect: None,
         }
     }
 }
 
 impl Faults {
+    /// Takes one Autodiscover redirect: the URL to redirect this request to, if any.
+    pub fn take_autodiscover_redirect(&mut self) -> Option<String> {
+        let redirect = self.autodiscover_redirect.as_mut()?;
+        let url = redirect.url.clone();
+        redirect.remaining = redirect.remaining.saturating_sub(1);
+        if redirect.remaining == 0 {
+            self.autodiscover_redirect = None;
+        }
+        Some(url)
+    }
+
     /// Takes one request from the first storm on this surface: `Some((status, retry_after))` if the
     /// request must fail.
     pub fn take_storm(&mut self, surface: Surface) -> Option<(u16, u32)> {

@@ -14,6 +14,7 @@
 //! | [`ca`], [`server`] | the lab CA and the HTTPS listeners (one per CAS, one for the cloud) |
 
 pub mod ca;
+pub mod cas;
 pub mod control;
 pub mod endpoints;
 pub mod ews;

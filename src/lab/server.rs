@@ -1,25 +1,19 @@
-//! The lab's HTTPS listeners on 127.0.0.1: one "cloud" listener (Entra login, Graph, Exchange REST,
-//! control API) and one per Client Access server (`/PowerShell/`, Autodiscover, EWS). A CAS can be
-//! stopped — its listener closes and every connection it holds is cut, as when a server goes down —
-//! and started again on the same port.
+//! Starting the lab: the world, its CA and certificates, the connector package, and the HTTPS listeners
+//! on 127.0.0.1 — one "cloud" listener (Entra login, Graph, Exchange REST, control API) and one per
+//! Client Access server (`/PowerShell/`, Autodiscover, EWS; switched by [`CasManager`]).
 
 use super::ca::{CaError, LabCa};
+use super::cas::{Listener, spawn_listener};
 use super::endpoints::{AccountEndpoint, CasEndpoint, Endpoints, MailboxEndpoint, PolicyEndpoint};
 use super::scenario::{Scenario, ScenarioError};
 use super::{LabState, ServingCas};
 use crate::certificate::ClientCertificate;
 use crate::package::{ConnectorPackage, PackageManifest};
-use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use hyper_util::service::TowerToHyperService;
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+
+pub use super::cas::{CasError, CasManager};
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -54,122 +48,14 @@ pub enum LabError {
         /// Cause.
         source: std::io::Error,
     },
-    /// No such CAS.
-    #[error("the lab has no Client Access server named '{0}'")]
-    UnknownCas(String),
+    /// Serving or switching a Client Access server.
+    #[error(transparent)]
+    Cas(#[from] CasError),
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LabError {
     let what = what.into();
     move |source| LabError::Io { what, source }
-}
-
-/// A running listener: a shutdown signal and the accept loop's task.
-struct Listener {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl Listener {
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
-}
-
-struct CasSlot {
-    addr: SocketAddr,
-    serving: ServingCas,
-    listener: Option<Listener>,
-}
-
-/// Starts and stops CAS listeners; shared by [`RunningLab`] and the control API.
-pub struct CasManager {
-    state: Arc<LabState>,
-    tls: Arc<rustls::ServerConfig>,
-    slots: tokio::sync::Mutex<BTreeMap<String, CasSlot>>,
-}
-
-impl std::fmt::Debug for CasManager {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CasManager { .. }")
-    }
-}
-
-impl CasManager {
-    fn router(&self, serving: &ServingCas) -> Router {
-        super::exchange::cas_router()
-            .merge(super::ews::router())
-            .layer(axum::Extension(serving.clone()))
-            .with_state(self.state.clone())
-    }
-
-    /// Stops a CAS: its listener closes and its open connections are cut.
-    pub async fn stop(&self, name: &str) -> Result<(), LabError> {
-        let mut slots = self.slots.lock().await;
-        let slot = find_slot(&mut slots, name)?;
-        if let Some(listener) = slot.listener.take() {
-            listener.stop().await;
-            // A dead server's sessions are gone; they must not keep counting against the shell limit.
-            let dropped = super::exchange::drop_sessions_of_cas(&self.state, &slot.serving.name);
-            tracing::info!(cas = %slot.serving.name, dropped, "lab CAS stopped");
-        }
-        Ok(())
-    }
-
-    /// Starts a stopped CAS again on the same address.
-    pub async fn start(&self, name: &str) -> Result<(), LabError> {
-        let mut slots = self.slots.lock().await;
-        let slot = find_slot(&mut slots, name)?;
-        if slot.listener.is_none() {
-            let tcp = TcpListener::bind(slot.addr)
-                .await
-                .map_err(io_err(format!("binding {} again", slot.addr)))?;
-            let router = self.router(&slot.serving);
-            slot.listener = Some(spawn_listener(tcp, self.tls.clone(), router));
-            tracing::info!(cas = %slot.serving.name, "lab CAS started");
-        }
-        Ok(())
-    }
-
-    /// Names of the CAS servers and whether each is running.
-    pub async fn status(&self) -> Vec<(String, bool)> {
-        self.slots
-            .lock()
-            .await
-            .values()
-            .map(|s| (s.serving.name.clone(), s.listener.is_some()))
-            .collect()
-    }
-
-    async fn stop_all(&self) {
-        let mut slots = self.slots.lock().await;
-        for slot in slots.values_mut() {
-            if let Some(listener) = slot.listener.take() {
-                listener.stop().await;
-            }
-        }
-    }
-}
-
-fn find_slot<'a>(
-    slots: &'a mut BTreeMap<String, CasSlot>,
-    name: &str,
-) -> Result<&'a mut CasSlot, LabError> {
-    let key = slots
-        .keys()
-        .find(|k| k.eq_ignore_ascii_case(name) || slots_fqdn_matches(k, name))
-        .cloned()
-        .ok_or_else(|| LabError::UnknownCas(name.to_string()))?;
-    slots
-        .get_mut(&key)
-        .ok_or_else(|| LabError::UnknownCas(name.to_string()))
-}
-
-fn slots_fqdn_matches(key: &str, name: &str) -> bool {
-    name.split('.')
-        .next()
-        .is_some_and(|host| host.eq_ignore_ascii_case(key))
 }
 
 /// A lab that is listening.
@@ -193,12 +79,12 @@ impl std::fmt::Debug for RunningLab {
 
 impl RunningLab {
     /// Stops a CAS (see [`CasManager::stop`]).
-    pub async fn stop_cas(&self, name: &str) -> Result<(), LabError> {
+    pub async fn stop_cas(&self, name: &str) -> Result<(), CasError> {
         self.cas.stop(name).await
     }
 
     /// Starts a CAS again.
-    pub async fn start_cas(&self, name: &str) -> Result<(), LabError> {
+    pub async fn start_cas(&self, name: &str) -> Result<(), CasError> {
         self.cas.start(name).await
     }
 
@@ -220,14 +106,7 @@ impl RunningLab {
 
 /// Writes a file only the current user can read (it holds lab credentials).
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), LabError> {
-    std::fs::write(path, bytes).map_err(io_err(format!("writing {}", path.display())))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(io_err(format!("restricting {}", path.display())))?;
-    }
-    Ok(())
+    crate::atomic_file::write(path, bytes).map_err(io_err(format!("writing {}", path.display())))
 }
 
 /// Starts the lab: builds the world, makes the CA, the client certificate and the connector package,
@@ -278,7 +157,6 @@ pub async fn start(options: LabOptions) -> Result<RunningLab, LabError> {
         .map_err(io_err("reading the cloud address"))?;
     let cloud_base = format!("https://127.0.0.1:{}", cloud_addr.port());
 
-    let mut slots = BTreeMap::new();
     let mut cas_endpoints = Vec::new();
     let mut bound = Vec::new();
     for (name, fqdn) in &cas_servers {
@@ -298,15 +176,7 @@ pub async fn start(options: LabOptions) -> Result<RunningLab, LabError> {
             fqdn: fqdn.clone(),
             base_url,
         };
-        bound.push((name.clone(), tcp));
-        slots.insert(
-            name.clone(),
-            CasSlot {
-                addr,
-                serving,
-                listener: None,
-            },
-        );
+        bound.push((serving, tcp));
     }
 
     let dir = &options.dir;
@@ -361,20 +231,7 @@ pub async fn start(options: LabOptions) -> Result<RunningLab, LabError> {
     }
     .write(&package_path)?;
 
-    let cas = Arc::new(CasManager {
-        state: state.clone(),
-        tls: tls.clone(),
-        slots: tokio::sync::Mutex::new(slots),
-    });
-    {
-        let mut slots = cas.slots.lock().await;
-        for (name, tcp) in bound {
-            if let Some(slot) = slots.get_mut(&name) {
-                let router = cas.router(&slot.serving);
-                slot.listener = Some(spawn_listener(tcp, tls.clone(), router));
-            }
-        }
-    }
+    let cas = Arc::new(CasManager::serve(state.clone(), tls.clone(), bound).await?);
     let cloud_router = super::identity::router()
         .merge(super::graph::router())
         .merge(super::exchange::rest_router())
@@ -392,33 +249,4 @@ pub async fn start(options: LabOptions) -> Result<RunningLab, LabError> {
     };
     lab.write_endpoints(&dir.join("endpoints.json"))?;
     Ok(lab)
-}
-
-/// Accepts TLS connections and serves `router` on each until told to stop; stopping drops every
-/// connection task, which cuts the connections as a dead server would.
-fn spawn_listener(tcp: TcpListener, tls: Arc<rustls::ServerConfig>, router: Router) -> Listener {
-    let (stop, mut stopped) = watch::channel(false);
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let task = tokio::spawn(async move {
-        let mut connections = JoinSet::new();
-        loop {
-            tokio::select! {
-                _ = stopped.changed() => break,
-                accepted = tcp.accept() => {
-                    let Ok((stream, _peer)) = accepted else { continue };
-                    let acceptor = acceptor.clone();
-                    let service = TowerToHyperService::new(router.clone());
-                    connections.spawn(async move {
-                        let Ok(tls_stream) = acceptor.accept(stream).await else { return };
-                        let _ = ConnBuilder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(tls_stream), service)
-                            .await;
-                    });
-                }
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            }
-        }
-        connections.shutdown().await;
-    });
-    Listener { stop, task }
 }

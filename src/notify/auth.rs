@@ -1,6 +1,7 @@
 //! HTTP authentication for Autodiscover and EWS with the notification account: NTLM (the on-premises
-//! default) and Basic. NTLM messages come from the `ntlmclient` crate; this module only carries them
-//! over HTTP. NTLM authenticates a connection, so the client used here must keep one HTTP/1.1
+//! default) and Basic. Basic credentials go only to a server that asked for them: the first request
+//! carries none, and only a 401 that offers Basic gets them. NTLM messages come from the `ntlmclient`
+//! crate; this module only carries them over HTTP. NTLM authenticates a connection, so the client used here must keep one HTTP/1.1
 //! connection per host (see [`http1_client`]).
 
 use crate::secret::Secret;
@@ -116,6 +117,19 @@ pub async fn post(
     };
     match credential.scheme {
         AuthScheme::Basic => {
+            // No credentials before a challenge: a server that does not ask never sees them.
+            let first = send(None).await.map_err(unreachable)?;
+            if first.status() != 401 {
+                return Ok(first);
+            }
+            if !offers(first.headers(), "Basic") {
+                return Err(refused_or_not_offered(
+                    url,
+                    AuthScheme::Basic,
+                    first.headers(),
+                ));
+            }
+            discard_body(first).await;
             let token = B64.encode(format!(
                 "{}:{}",
                 credential.user,
@@ -125,11 +139,10 @@ pub async fn post(
                 .await
                 .map_err(unreachable)?;
             if response.status() == 401 {
-                return Err(refused_or_not_offered(
-                    url,
-                    AuthScheme::Basic,
-                    response.headers(),
-                ));
+                return Err(AuthError::Refused {
+                    url: url.to_string(),
+                    scheme: AuthScheme::Basic,
+                });
             }
             Ok(response)
         }
@@ -169,7 +182,7 @@ pub async fn post(
                 ));
             };
             // Read the body so the connection is free for the authenticate message.
-            let _ = first.bytes().await;
+            discard_body(first).await;
             let bad = |message: String| AuthError::BadChallenge {
                 url: url.to_string(),
                 message,
@@ -219,6 +232,29 @@ pub async fn post(
                 });
             }
             Ok(second)
+        }
+    }
+}
+
+/// Whether a 401's `WWW-Authenticate` headers offer `scheme`.
+fn offers(headers: &HeaderMap, scheme: &str) -> bool {
+    headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|challenge| challenge.split_whitespace().next())
+        .any(|s| s.eq_ignore_ascii_case(scheme))
+}
+
+/// Reads and drops a 401's body (so the kept-alive connection can carry the next message), at most
+/// [`super::xml::MAX_BODY_BYTES`]; past that the connection is simply dropped.
+async fn discard_body(mut response: reqwest::Response) {
+    let mut read = 0usize;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        read += chunk.len();
+        if read > super::xml::MAX_BODY_BYTES {
+            break;
         }
     }
 }

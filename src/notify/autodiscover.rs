@@ -4,13 +4,19 @@
 //! may redirect (302, HTTPS only) to the real endpoint. SOAP (`GetUserSettings`) is tried before POX at
 //! each place; redirections to another address or URL are followed, at most ten times.
 //!
+//! Credentials follow redirects, so a redirect is followed only to an `https://` URL whose host is in
+//! the mailbox's domain (the domain itself or a name under it) or one the admin listed in
+//! `AutodiscoverRedirectHosts` ([`RedirectPolicy`]); an address redirect likewise only to such a
+//! domain. Anything else is refused and listed in the error. Answers are read bounded
+//! ([`super::xml::MAX_BODY_BYTES`], [`super::xml::MAX_DEPTH`]).
+//!
 //! Not done: the Active Directory SCP lookup (needs LDAP to a domain controller) and the DNS SRV record
 //! `_autodiscover._tcp.<domain>`; set `ExchangeWebServiceURL` where those are what an organisation
 //! relies on.
 
 use super::auth::{self, AuthError, MailboxCredential};
 use super::template::escape_html;
-use super::xml::{elements, first_text};
+use super::xml::{elements, first_text, read_body};
 use reqwest::header::HeaderMap;
 
 /// Which kind of candidate answered.
@@ -60,6 +66,46 @@ pub struct AutodiscoverError {
     pub attempts: Vec<String>,
 }
 
+/// Where Autodiscover may send the connector (and its credentials) next.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedirectPolicy {
+    /// Hosts outside the mailbox's domain that are allowed too (each with the names under it).
+    pub allowed_hosts: Vec<String>,
+}
+
+impl RedirectPolicy {
+    /// Whether `host` is `domain` or under it, or an allowed host or under one.
+    pub fn allows_host(&self, host: &str, domain: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let within = |zone: &str| {
+            let zone = zone.trim().trim_end_matches('.').to_ascii_lowercase();
+            !zone.is_empty()
+                && (host == zone
+                    || host
+                        .strip_suffix(&zone)
+                        .is_some_and(|rest| rest.ends_with('.')))
+        };
+        within(domain) || self.allowed_hosts.iter().any(|h| within(h))
+    }
+
+    /// `Ok` when a redirect to `url` may be followed for a mailbox of `domain`; else why not.
+    pub fn check_url(&self, url: &str, domain: &str) -> Result<(), String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("{url} is not a URL ({e})"))?;
+        if parsed.scheme() != "https" {
+            return Err(format!(
+                "{url} is not HTTPS (ignored, as Exchange clients must)"
+            ));
+        }
+        match parsed.host_str() {
+            Some(host) if self.allows_host(host.trim_matches(['[', ']']), domain) => Ok(()),
+            Some(host) => Err(format!(
+                "{host} is outside {domain}; add it to AutodiscoverRedirectHosts if the organisation really uses it"
+            )),
+            None => Err(format!("{url} names no host")),
+        }
+    }
+}
+
 enum Step {
     Found(String),
     RedirectAddress(String),
@@ -67,11 +113,21 @@ enum Step {
     Failed(String),
 }
 
-/// Finds the EWS URL of `address`.
+/// Finds the EWS URL of `address`, following redirects within the mailbox's domain only.
 pub async fn discover(
     client: &reqwest::Client,
     address: &str,
     credential: &MailboxCredential,
+) -> Result<Discovered, AutodiscoverError> {
+    discover_with(client, address, credential, &RedirectPolicy::default()).await
+}
+
+/// Finds the EWS URL of `address`, following redirects that `redirects` allows.
+pub async fn discover_with(
+    client: &reqwest::Client,
+    address: &str,
+    credential: &MailboxCredential,
+    redirects: &RedirectPolicy,
 ) -> Result<Discovered, AutodiscoverError> {
     let mut address = address.trim().to_string();
     let mut attempts = Vec::new();
@@ -107,7 +163,11 @@ pub async fn discover(
                     break;
                 }
                 http_probe_done = true;
-                match http_redirect(client, &domain).await {
+                match http_redirect(client, &domain).await.and_then(|target| {
+                    redirects
+                        .check_url(&target, &original_domain)
+                        .map(|()| target)
+                }) {
                     Ok(target) => {
                         queue.push_back((target, CandidateKind::HttpRedirect));
                         continue;
@@ -139,18 +199,23 @@ pub async fn discover(
                         protocol,
                     });
                 }
-                Step::RedirectUrl(next) if next.starts_with("https://") => {
-                    queue.push_front((next, CandidateKind::Redirected));
-                }
-                Step::RedirectUrl(next) => attempts.push(format!(
-                    "{url}: refused a redirect to a non-HTTPS URL {next}"
-                )),
-                Step::RedirectAddress(next) if !next.eq_ignore_ascii_case(&address) => {
-                    redirected_address = Some(next);
-                    break;
-                }
-                Step::RedirectAddress(_) => {
+                Step::RedirectUrl(next) => match redirects.check_url(&next, &original_domain) {
+                    Ok(()) => queue.push_front((next, CandidateKind::Redirected)),
+                    Err(why) => attempts.push(format!("{url}: refused a redirect: {why}")),
+                },
+                Step::RedirectAddress(next) if next.eq_ignore_ascii_case(&address) => {
                     attempts.push(format!("{url}: redirected to the same address"))
+                }
+                Step::RedirectAddress(next) => {
+                    let allowed = domain_of(&next)
+                        .is_some_and(|d| redirects.allows_host(&d, &original_domain));
+                    if allowed {
+                        redirected_address = Some(next);
+                        break;
+                    }
+                    attempts.push(format!(
+                        "{url}: refused a redirect to the address {next}, outside {original_domain}; add its domain to AutodiscoverRedirectHosts if the organisation really uses it"
+                    ));
                 }
                 Step::Failed(why) => attempts.push(format!("{url}: {why}")),
             }
@@ -190,11 +255,7 @@ async fn http_redirect(client: &reqwest::Client, domain: &str) -> Result<String,
         .get(reqwest::header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .ok_or("a redirect without Location")?;
-    if !location.starts_with("https://") {
-        return Err(format!(
-            "redirects to {location}, which is not HTTPS (ignored, as Exchange clients must)"
-        ));
-    }
+    // Whether the target may be followed is the caller's `RedirectPolicy` check.
     Ok(location.to_string())
 }
 
@@ -355,11 +416,13 @@ async fn exchange(
     if let Some(location) = redirect_location(&response) {
         return Err(Step::RedirectUrl(location));
     }
-    let text = response.text().await.unwrap_or_default();
     if status != 200 {
         return Err(Step::Failed(format!("HTTP {status}")));
     }
-    elements(&text).map_err(|_| Step::Failed("the answer is not XML".into()))
+    let text = read_body(response)
+        .await
+        .map_err(|e| Step::Failed(e.to_string()))?;
+    elements(&text).map_err(|e| Step::Failed(format!("the answer cannot be read: {e}")))
 }
 
 fn redirect_location(response: &reqwest::Response) -> Option<String> {

@@ -4,7 +4,7 @@
 
 use super::auth::{self, AuthError, MailboxCredential};
 use super::template::escape_html;
-use super::xml::elements;
+use super::xml::{XmlError, elements, read_body};
 use reqwest::header::HeaderMap;
 use std::time::Duration;
 
@@ -36,6 +36,16 @@ pub enum EwsError {
         /// Attempts made.
         attempts: u32,
     },
+    /// An answer that cannot be read (too large, too deep, not XML).
+    #[error("unreadable answer from EWS at {url}: HTTP {status}: {source}")]
+    Unreadable {
+        /// EWS URL.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// What was wrong.
+        source: XmlError,
+    },
     /// Not an EWS answer.
     #[error("unexpected answer from EWS at {url}: HTTP {status}: {detail}")]
     Unexpected {
@@ -54,6 +64,10 @@ impl EwsError {
         match self {
             EwsError::Busy { .. } => true,
             EwsError::Auth(AuthError::Unreachable { .. }) => true,
+            EwsError::Unreadable {
+                source: XmlError::Transport(_),
+                ..
+            } => true,
             EwsError::Refused { code, .. } => matches!(
                 code.as_str(),
                 "ErrorServerBusy"
@@ -117,21 +131,17 @@ pub async fn send_mail(
         )
         .await?;
         let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
         if status == 503 {
             tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
             continue;
         }
-        let parsed = match elements(&text) {
-            Ok(parsed) => parsed,
-            Err(detail) => {
-                return Err(EwsError::Unexpected {
-                    url: ews_url.to_string(),
-                    status,
-                    detail,
-                });
-            }
+        let unreadable = |source| EwsError::Unreadable {
+            url: ews_url.to_string(),
+            status,
+            source,
         };
+        let text = read_body(response).await.map_err(unreadable)?;
+        let parsed = elements(&text).map_err(unreadable)?;
         let message = parsed
             .iter()
             .find(|e| e.name == "CreateItemResponseMessage");

@@ -14,7 +14,7 @@ pub mod auth;
 pub mod autodiscover;
 pub mod ews;
 pub mod template;
-mod xml;
+pub mod xml;
 
 pub use auth::{AuthScheme, MailboxCredential};
 pub use autodiscover::{AutodiscoverError, Discovered};
@@ -33,6 +33,8 @@ pub struct NotifierConfig {
     pub credential: MailboxCredential,
     /// `ExchangeWebServiceURL`: skips Autodiscover when set.
     pub ews_url: Option<String>,
+    /// `AutodiscoverRedirectHosts`: hosts outside the mailbox's domain Autodiscover may redirect to.
+    pub autodiscover_redirect_hosts: Vec<String>,
     /// Language of the mail.
     pub language: Language,
     /// The admin's template, if any; else the shipped one for `language`.
@@ -87,9 +89,16 @@ impl Notifier {
         if let Some(url) = cached.as_ref() {
             return Ok(url.clone());
         }
-        let found =
-            autodiscover::discover(&self.client, &self.config.mailbox, &self.config.credential)
-                .await?;
+        let redirects = autodiscover::RedirectPolicy {
+            allowed_hosts: self.config.autodiscover_redirect_hosts.clone(),
+        };
+        let found = autodiscover::discover_with(
+            &self.client,
+            &self.config.mailbox,
+            &self.config.credential,
+            &redirects,
+        )
+        .await?;
         tracing::info!(ews_url = %found.ews_url, via = %found.via, "Autodiscover found the EWS URL for the notification account");
         *cached = Some(found.ews_url.clone());
         Ok(found.ews_url)

@@ -269,6 +269,7 @@ pub fn notifier_config(
         },
         mailbox,
         ews_url: config.exchange_web_service_url.clone(),
+        autodiscover_redirect_hosts: config.autodiscover_redirect_hosts.clone(),
         language: match config.notification_language {
             NotificationLanguage::En => Language::En,
             NotificationLanguage::Fr => Language::Fr,

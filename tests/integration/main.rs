@@ -6,6 +6,7 @@ mod common;
 #[path = "../idgraph_support/mod.rs"]
 mod idgraph_support;
 
+mod bounded_waits;
 mod config_cli;
 mod diagnose;
 mod exchange_client;
@@ -18,8 +19,10 @@ mod lab_graph;
 mod lab_identity;
 mod lab_pwsh;
 mod lab_server;
+mod module_deps;
 mod notify;
 mod policy_table;
+mod prop_parsers;
 mod store;
 mod sync_engine;
 mod worker;

@@ -3,15 +3,23 @@
 
 use crate::common;
 
+use axum::response::IntoResponse;
 use common::{TestLab, small_lab};
+use exchange_connector::lab::faults::AutodiscoverRedirect;
 use exchange_connector::notify::auth::http1_client;
-use exchange_connector::notify::autodiscover::{CandidateKind, discover};
+use exchange_connector::notify::autodiscover::{
+    CandidateKind, RedirectPolicy, discover, discover_with,
+};
+use exchange_connector::notify::ews::{EwsError, send_mail};
+use exchange_connector::notify::xml::{MAX_BODY_BYTES, MAX_DEPTH, XmlError};
 use exchange_connector::notify::{
     AuthScheme, Language, MailboxCredential, Notifier, NotifierConfig, NotifyError,
 };
 use exchange_connector::secret::Secret;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 fn cas_addr(lab: &TestLab, index: usize) -> SocketAddr {
     let port: u16 = lab.endpoints.cas_servers[index]
@@ -158,6 +166,7 @@ async fn notifier(
             mailbox: lab.endpoints.notification_account.address.clone(),
             credential: credential(lab, scheme),
             ews_url,
+            autodiscover_redirect_hosts: Vec::new(),
             language,
             template: None,
             enrol_link: "https://portal.manage.microsoft.com/".into(),
@@ -223,6 +232,7 @@ async fn a_configured_ews_url_skips_autodiscover_and_wrong_passwords_are_named()
                     scheme,
                 },
                 ews_url: Some(ews.clone()),
+                autodiscover_redirect_hosts: Vec::new(),
                 language: Language::En,
                 template: None,
                 enrol_link: "https://portal.manage.microsoft.com/".into(),
@@ -263,4 +273,204 @@ async fn an_invalid_recipient_is_reported_with_ews_code() {
     assert!(err.to_string().contains("ErrorInvalid"), "{err}");
     assert!(!err.is_transient());
     lab.shutdown().await;
+}
+
+/// A TCP listener that counts the connections made to it and answers none.
+async fn counting_listener() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    (addr, count)
+}
+
+fn redirect_autodiscover(lab: &TestLab, url: String, remaining: u32) {
+    lab.state.faults().autodiscover_redirect = Some(AutodiscoverRedirect { url, remaining });
+}
+
+#[tokio::test]
+async fn autodiscover_refuses_a_redirect_to_a_host_outside_the_domain() {
+    let lab = small_lab().await;
+    let (foreign, connections) = counting_listener().await;
+    let c = client(
+        &lab,
+        &[
+            ("contoso.lab", cas_addr(&lab, 0)),
+            ("autodiscover.fabrikam.example", foreign),
+        ],
+    );
+    // Both candidates at the domain root (SOAP, then POX) are sent to the foreign host.
+    redirect_autodiscover(
+        &lab,
+        format!(
+            "https://autodiscover.fabrikam.example:{}/autodiscover/autodiscover.svc",
+            foreign.port()
+        ),
+        2,
+    );
+    let address = lab.endpoints.notification_account.address.clone();
+    let err = discover(&c, &address, &credential(&lab, AuthScheme::Basic))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("refused a redirect: autodiscover.fabrikam.example is outside contoso.lab")
+            && text.contains("AutodiscoverRedirectHosts"),
+        "{text}"
+    );
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "nothing, least of all the credentials, went to the foreign host"
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn autodiscover_follows_redirects_within_the_domain_and_to_listed_hosts() {
+    let lab = small_lab().await;
+    let address = lab.endpoints.notification_account.address.clone();
+    let cas0 = cas_addr(&lab, 0);
+    let c = client(
+        &lab,
+        &[
+            ("contoso.lab", cas_addr(&lab, 1)),
+            ("cas01.contoso.lab", cas0),
+        ],
+    );
+    let found_after = |url: &str, allowed_hosts: &[&str]| {
+        redirect_autodiscover(&lab, url.to_string(), 1);
+        let policy = RedirectPolicy {
+            allowed_hosts: allowed_hosts.iter().map(|h| h.to_string()).collect(),
+        };
+        let (c, address, credential) = (&c, &address, credential(&lab, AuthScheme::Ntlm));
+        async move {
+            discover_with(c, address, &credential, &policy)
+                .await
+                .unwrap()
+        }
+    };
+    // A host under the mailbox's domain: followed.
+    let inside = format!(
+        "https://cas01.contoso.lab:{}/autodiscover/autodiscover.svc",
+        cas0.port()
+    );
+    let found = found_after(&inside, &[]).await;
+    assert_eq!(found.kind, CandidateKind::Redirected);
+    assert_eq!(found.via, inside);
+    // An address outside the domain: not followed by default (the next candidate answers) ...
+    let outside = format!(
+        "https://127.0.0.1:{}/autodiscover/autodiscover.svc",
+        cas0.port()
+    );
+    let found = found_after(&outside, &[]).await;
+    assert_eq!(found.kind, CandidateKind::DomainRoot);
+    assert!(found.via.ends_with("autodiscover.xml"), "{found:?}");
+    // ... but followed when the admin listed the host.
+    let found = found_after(&outside, &["127.0.0.1"]).await;
+    assert_eq!(found.kind, CandidateKind::Redirected);
+    assert_eq!(found.via, outside);
+    lab.shutdown().await;
+}
+
+/// A plain-HTTP stand-in for EWS: records each request's `Authorization` and answers per path —
+/// `/open` without asking for credentials, `/guarded` with a Basic challenge first, `/huge` with a
+/// body past the limit, `/deep` with XML nested past the limit.
+async fn recording_ews() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+    use axum::http::{HeaderMap, StatusCode, header};
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let record = seen.clone();
+    let ok = r#"<Envelope><Body><CreateItemResponseMessage ResponseClass="Success"><ResponseCode>NoError</ResponseCode></CreateItemResponseMessage></Body></Envelope>"#;
+    let app = axum::Router::new().route(
+        "/{kind}",
+        axum::routing::post(
+            move |axum::extract::Path(kind): axum::extract::Path<String>, headers: HeaderMap| {
+                let record = record.clone();
+                async move {
+                    let authorization = headers
+                        .get(header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    record.lock().unwrap().push(authorization.clone());
+                    match kind.as_str() {
+                        "guarded" if authorization.is_none() => (
+                            StatusCode::UNAUTHORIZED,
+                            [(header::WWW_AUTHENTICATE, "Basic realm=\"ews\"")],
+                            String::new(),
+                        )
+                            .into_response(),
+                        "huge" => "x".repeat(2 * 1024 * 1024).into_response(),
+                        "deep" => "<a>".repeat(200).into_response(),
+                        _ => ok.to_string().into_response(),
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    (base, seen)
+}
+
+/// Sends a mail with Basic credentials to `<base>/<path>` of [`recording_ews`].
+async fn send_basic(base: &str, path: &str) -> Result<(), EwsError> {
+    let c = http1_client(exchange_connector::tls::http_client_builder(None).unwrap()).unwrap();
+    let credential = MailboxCredential {
+        user: "notify@contoso.lab".into(),
+        password: Secret::new("pa55"),
+        scheme: AuthScheme::Basic,
+    };
+    send_mail(
+        &c,
+        &format!("{base}/{path}"),
+        &credential,
+        "a@contoso.lab",
+        "s",
+        "b",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn basic_credentials_go_only_to_a_server_that_asks() {
+    let (base, seen) = recording_ews().await;
+    send_basic(&base, "open").await.unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![None],
+        "no challenge, no credentials"
+    );
+    seen.lock().unwrap().clear();
+    send_basic(&base, "guarded").await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0], None, "the first request carries no credentials");
+    assert!(seen[1].as_deref().is_some_and(|a| a.starts_with("Basic ")));
+}
+
+#[tokio::test]
+async fn oversized_and_too_deep_answers_are_typed_errors() {
+    let (base, _) = recording_ews().await;
+    for (path, expected) in [
+        (
+            "huge",
+            XmlError::TooLarge {
+                max: MAX_BODY_BYTES,
+            },
+        ),
+        ("deep", XmlError::TooDeep { max: MAX_DEPTH }),
+    ] {
+        let err = send_basic(&base, path).await.unwrap_err();
+        match err {
+            EwsError::Unreadable { source, .. } => assert_eq!(source, expected, "{path}"),
+            other => panic!("{path}: {other}"),
+        }
+    }
 }

@@ -145,12 +145,34 @@ pub async fn pox_post(
         // Only the Outlook provider is installed in the lab (no mobilesync provider).
         return pox_protocol_error(601, "Provider is not available");
     }
+    let redirect = state.faults().take_autodiscover_redirect();
+    if let Some(url) = redirect {
+        return pox_redirect(&url);
+    }
     let org = state.org();
     let Some(mailbox) = find_mailbox_by_address(&org, address) else {
         return pox_outlook_error(500, "The e-mail address cannot be found.");
     };
     let body = pox_settings(&mailbox, &cas, &org);
     drop(org);
+    super::xml_response(StatusCode::OK, "text/xml; charset=utf-8", body)
+}
+
+/// The POX answer that sends the client to another Autodiscover URL.
+fn pox_redirect(url: &str) -> Response {
+    let body = format!(
+        r#"{XML_DECL}
+<Autodiscover xmlns="{POX_RESPONSE_NS}">
+  <Response xmlns="{OUTLOOK_RESPONSE_NS}">
+    <Account>
+      <Action>redirectUrl</Action>
+      <RedirectUrl>{url}</RedirectUrl>
+    </Account>
+  </Response>
+</Autodiscover>
+"#,
+        url = esc(url),
+    );
     super::xml_response(StatusCode::OK, "text/xml; charset=utf-8", body)
 }
 
@@ -326,9 +348,18 @@ pub async fn soap_post(
     } else {
         ("NoError", "")
     };
+    let redirect = state.faults().take_autodiscover_redirect();
     let org = state.org();
     let mut responses = String::new();
     for user in &users {
+        if let Some(url) = &redirect {
+            let _ = write!(
+                responses,
+                r#"<UserResponse><ErrorCode>RedirectUrl</ErrorCode><ErrorMessage>Redirection URL.</ErrorMessage><RedirectTarget>{url}</RedirectTarget><UserSettingErrors/><UserSettings/></UserResponse>"#,
+                url = esc(url)
+            );
+            continue;
+        }
         match find_mailbox_by_address(&org, user) {
             Some(mailbox) => user_response_ok(
                 &mut responses,
