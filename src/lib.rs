@@ -11,6 +11,7 @@ pub mod abq;
 pub mod bridge_protocol;
 pub mod certificate;
 pub mod config;
+pub mod connection;
 pub mod diagnose;
 pub mod error_text;
 pub mod exchange;
