@@ -190,7 +190,7 @@ pub fn http_builder(
     extra_ca: Option<&Path>,
     proxy: Option<&ConfiguredProxy>,
     options: &ClientOptions,
-) -> Result<reqwest::ClientBuilder, SetupError> {
+) -> Result<reqwest::ClientBuilder, crate::proxy::ProxyError> {
     let mut builder = crate::tls::http_client_builder(extra_ca)?
         .no_proxy()
         .timeout(options.timeout);
@@ -207,12 +207,12 @@ pub fn http_builder(
 }
 
 /// The HTTP client builder of a configuration: its `TrustedCaFile` and its proxy with the proxy
-/// password from the secret store.
+/// password from the secret store (the worker's timeouts).
 pub fn http_client(
     config: &crate::config::Config,
     secrets: &dyn crate::secrets::SecretStore,
     instance: &str,
-) -> Result<reqwest::ClientBuilder, SetupError> {
+) -> Result<reqwest::ClientBuilder, crate::proxy::ProxyError> {
     let proxy = crate::proxy::configured(config, secrets, instance)?;
     http_builder(
         config.trusted_ca_file.as_deref(),
