@@ -356,3 +356,82 @@ impl SyncSetup {
         Ok(engine)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    /// A client constructor, and the module that defines it (which may use it).
+    const CONSTRUCTORS: &[(&str, &str)] = &[
+        ("TokenClient::new", "oauth.rs"),
+        ("IntuneClient::new", "intune.rs"),
+        ("RestConnector::new", "exchange/"),
+        ("BridgeConnector::new", "exchange/"),
+        ("Notifier::new", "notify/"),
+        ("http_client_builder(", "tls.rs"),
+        ("reqwest::Client::builder", "tls.rs"),
+        ("Client::builder()", "tls.rs"),
+        ("http1_client(", "notify/"),
+    ];
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// The production lines of a file: comments and the unit tests at its end left out.
+    fn production_lines(text: &str) -> Vec<&str> {
+        let end = text.find("#[cfg(test)]\nmod tests").unwrap_or(text.len());
+        text[..end]
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect()
+    }
+
+    /// Every constructor call in `src/` outside this module, the lab and the defining modules.
+    fn constructions_outside_connection() -> (Vec<String>, usize) {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let (mut found, mut in_connection) = (Vec::new(), 0);
+        for file in files {
+            let relative = file
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            let text = std::fs::read_to_string(&file).unwrap();
+            for line in production_lines(&text) {
+                for (constructor, home) in CONSTRUCTORS {
+                    if !line.contains(constructor) || relative.starts_with(home) {
+                        continue;
+                    }
+                    if relative.starts_with("connection/") {
+                        in_connection += 1;
+                    } else if !relative.starts_with("lab/") {
+                        found.push(format!("src/{relative}: {}", line.trim()));
+                    }
+                }
+            }
+        }
+        (found, in_connection)
+    }
+
+    #[test]
+    fn only_connection_constructs_clients() {
+        let (found, in_connection) = constructions_outside_connection();
+        // The scan sees this module's own constructions, so it reads what it should.
+        assert!(in_connection >= 6, "{in_connection}");
+        assert!(
+            found.is_empty(),
+            "clients are built only in src/connection/ (see ARCHITECTURE.md):\n{}",
+            found.join("\n")
+        );
+    }
+}
