@@ -1,7 +1,9 @@
 //! `diagnose`: checks the configured path end to end, one line per check with OK/FAIL and a fix for
-//! each failure, in the order a connection is built (configuration, secrets, DNS, TLS, proxy, Exchange
-//! sign-in and cmdlets, Autodiscover, EWS, Graph sign-in and permissions); the diagnostics bundle
-//! (`.zip`, every secret redacted); and `--user`: "why is this phone blocked?".
+//! each failure: the configuration, then the connection checks Connect shows
+//! ([`crate::connection::checks`]: secrets, DNS, TLS per endpoint with its version, proxy, Exchange
+//! sign-in and cmdlets, Autodiscover, EWS, Graph sign-in and permissions) on the clients the worker
+//! builds; the diagnostics bundle (`.zip`, every secret redacted); and `--user`: "why is this phone
+//! blocked?".
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

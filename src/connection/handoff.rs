@@ -122,6 +122,6 @@ impl SecretStore for PendingSecrets {
     }
 
     fn describe(&self) -> String {
-        "secrets typed in (not stored yet)".into()
+        "form (not stored yet)".into()
     }
 }
