@@ -160,7 +160,12 @@ impl Check {
         };
         let mut text = format!("{word} {}: {}", self.name, self.detail);
         if let Some(cause) = &self.cause {
-            text.push_str(": ");
+            // "What failed." reads on with its cause; a phrase takes a colon.
+            text.push_str(if self.detail.ends_with('.') {
+                " "
+            } else {
+                ": "
+            });
             text.push_str(cause);
         }
         if let Some(fix) = &self.fix {
@@ -345,7 +350,14 @@ pub async fn run(run: &CheckRun<'_>, progress: &(dyn Fn(Progress) + Send + Sync)
 
     // Intune.
     rec.running(CheckId::Intune);
-    let connectors = intune(&mut rec, config, clients.as_ref(), setup.as_ref(), &run.policy).await;
+    let connectors = intune(
+        &mut rec,
+        config,
+        clients.as_ref(),
+        setup.as_ref(),
+        &run.policy,
+    )
+    .await;
     rec.finish(clients, connectors)
 }
 
@@ -410,7 +422,9 @@ fn secrets_and_clients(
                 format!(
                     "in the {}: {}",
                     run.secrets.describe(),
-                    needed.join(", ") + if needed.is_empty() { "" } else { ", " } + "app credential"
+                    needed.join(", ")
+                        + if needed.is_empty() { "" } else { ", " }
+                        + "app credential"
                 ),
             ));
             (Some(clients), Some(setup))
@@ -429,7 +443,11 @@ fn secrets_and_clients(
 }
 
 /// The address of `host`: pinned, or from DNS.
-async fn resolve(host: &str, port: u16, options: &ClientOptions) -> Result<Vec<SocketAddr>, String> {
+async fn resolve(
+    host: &str,
+    port: u16,
+    options: &ClientOptions,
+) -> Result<Vec<SocketAddr>, String> {
     if let Some((_, address)) = options
         .resolve
         .iter()
@@ -932,7 +950,7 @@ async fn intune(
     }
     let connectors = match clients.intune.exchange_connectors().await {
         Ok(c) => {
-            passed.push(format!("{} connector registration(s)", c.len()));
+            passed.push(format!("the connector registrations ({})", c.len()));
             c
         }
         Err(e) => {

@@ -102,7 +102,9 @@ impl PendingSecrets {
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Secret>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -358,7 +358,14 @@ async fn run_checks(
     // The registration in Intune.
     if input.register {
         progress(Progress::Running(CheckId::Intune));
-        let check = register(intune, w.server.trim(), w.server_type, &outcome.connectors, send).await;
+        let check = register(
+            intune,
+            w.server.trim(),
+            w.server_type,
+            &outcome.connectors,
+            send,
+        )
+        .await;
         let failed = check.status == Status::Fail;
         done(check);
         if failed {

@@ -406,5 +406,5 @@ async fn diagnose_goes_through_the_configured_proxy() {
     let cloud = url::Url::parse(&lab.endpoints.graph_base).unwrap();
     let cloud = format!("{}:{}", cloud.host_str().unwrap(), cloud.port().unwrap());
     let seen = seen.lock().unwrap().clone();
-    assert!(seen.iter().any(|t| *t == cloud), "{cloud} not in {seen:?}");
+    assert!(seen.contains(&cloud), "{cloud} not in {seen:?}");
 }
