@@ -277,16 +277,6 @@ fn state_of(check: Check) -> CheckState {
     }
 }
 
-fn fail(
-    id: CheckId,
-    name: &str,
-    what: impl Into<String>,
-    why: impl Into<String>,
-    fix: impl Into<String>,
-) -> Check {
-    Check::fail(id, name, what, why, fix)
-}
-
 struct Prepared {
     package: ConnectorPackage,
     certificate: ClientCertificate,
@@ -398,7 +388,7 @@ async fn run_checks(
 fn prepare(env: &ConnectEnv, w: &WizardState, path: &Path) -> Result<Prepared, Check> {
     let id = CheckId::Package;
     let package = ConnectorPackage::read(path).map_err(|e| {
-        fail(
+        Check::fail(
             id,
             "package",
             "The connector package cannot be used.",
@@ -411,7 +401,7 @@ fn prepare(env: &ConnectEnv, w: &WizardState, path: &Path) -> Result<Prepared, C
         &package.manifest.certificate_password,
     )
     .map_err(|e| {
-        fail(
+        Check::fail(
             id,
             "package",
             "The package's certificate cannot be opened.",
@@ -423,7 +413,7 @@ fn prepare(env: &ConnectEnv, w: &WizardState, path: &Path) -> Result<Prepared, C
     if !ca.is_empty()
         && let Err(e) = crate::tls::read_pem_certificates(Path::new(ca))
     {
-        return Err(fail(
+        return Err(Check::fail(
             id,
             "package",
             "The trusted CA file cannot be used.",
@@ -472,7 +462,7 @@ fn configs(env: &ConnectEnv, w: &WizardState, p: &Prepared) -> Result<(Config, C
             values,
         )
         .map_err(|e| {
-            fail(
+            Check::fail(
                 CheckId::Package,
                 "configuration",
                 "The configuration is not valid.",
@@ -557,7 +547,7 @@ async fn register(
             answer,
         }));
         if !reply.await.unwrap_or(false) {
-            return fail(
+            return Check::fail(
                 id,
                 name,
                 "Intune already has a connector for this organisation.",
@@ -567,7 +557,7 @@ async fn register(
         }
         for c in &same {
             if let Err(e) = intune.delete_connector(&c.id).await {
-                return fail(
+                return Check::fail(
                     id,
                     name,
                     "The existing connector could not be removed from Intune.",
@@ -590,7 +580,7 @@ async fn register(
     })) {
         Ok(r) => r,
         Err(e) => {
-            return fail(
+            return Check::fail(
                 id,
                 name,
                 "The connector record cannot be built.",
@@ -613,7 +603,7 @@ async fn register(
                 }
             ),
         ),
-        Err(e) => fail(
+        Err(e) => Check::fail(
             id,
             name,
             "Registering the connector in Intune failed.",
@@ -736,10 +726,10 @@ async fn save(
                     "Run setup as an administrator.",
                 ),
             };
-            fail(id, name, what, chain(&e), fix)
+            Check::fail(id, name, what, chain(&e), fix)
         })?;
     let config_path = config.save(&env.config_dir).map_err(|e| {
-        fail(
+        Check::fail(
             id,
             name,
             "The configuration file could not be written.",
