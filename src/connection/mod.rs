@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bridge_protocol::{Authentication, BridgeProxy};
-use crate::exchange::bridge::{BridgeConfig, BridgeConnector};
-use crate::exchange::failover::{Failover, FailoverConfig};
-use crate::exchange::pool::{PoolConfig, RetryPolicy, RunspacePool};
-use crate::exchange::rest::{RestConfig, RestConnector};
-use crate::exchange::{CasServer, Connector, ExchangeClient};
+use crate::exchange::bridge::BridgeConfig;
+use crate::exchange::failover::FailoverConfig;
+use crate::exchange::pool::{PoolConfig, RetryPolicy};
+use crate::exchange::rest::RestConfig;
+use crate::exchange::{CasServer, ExchangeClient};
 use crate::intune::{IntuneClient, IntuneConfig};
 use crate::notify::{Notifier, NotifierConfig};
 use crate::oauth::{ClientCredential, OAuthConfig, TokenClient};
@@ -272,10 +272,14 @@ impl Clients {
         if let Some(retry) = &options.exchange_retry {
             pool_config.retry = retry.clone();
         }
-        let (connector, failover) =
-            exchange_connector(&setup.exchange, &setup.tenant, &tokens, &http, options);
-        let exchange =
-            ExchangeClient::new(RunspacePool::new(connector, failover, pool_config, None));
+        let exchange = exchange_client(
+            &setup.exchange,
+            &setup.tenant,
+            &tokens,
+            &http,
+            pool_config,
+            options,
+        );
         Ok(Clients {
             http,
             mail_http,
@@ -287,22 +291,21 @@ impl Clients {
     }
 }
 
-/// The Exchange connector of a transport, with the failover of the bridge's Client Access server.
-fn exchange_connector(
+/// The Exchange client of a transport: REST, or the bridge with the failover of its Client Access
+/// server.
+fn exchange_client(
     transport: &ExchangeTransport,
     tenant: &str,
     tokens: &Arc<TokenClient>,
     http: &reqwest::Client,
+    pool: PoolConfig,
     options: &ClientOptions,
-) -> (Arc<dyn Connector>, Option<Failover>) {
+) -> ExchangeClient {
     match transport {
         ExchangeTransport::Rest { base_url, scope } => {
             let mut rest = RestConfig::new(base_url, tenant);
             rest.scope = scope.clone();
-            (
-                Arc::new(RestConnector::new(rest, tokens.clone(), http.clone())),
-                None,
-            )
+            ExchangeClient::online(rest, tokens.clone(), http.clone(), pool, None)
         }
         ExchangeTransport::Bridge {
             program,
@@ -322,14 +325,11 @@ fn exchange_connector(
             if let Some(open) = options.bridge_open_timeout {
                 bridge.open_timeout = open;
             }
-            let failover = Failover::new(
-                server.clone(),
-                FailoverConfig {
-                    enabled: *failover && options.cas_failover,
-                    ..FailoverConfig::default()
-                },
-            );
-            (Arc::new(BridgeConnector::new(bridge)), Some(failover))
+            let failover = FailoverConfig {
+                enabled: *failover && options.cas_failover,
+                ..FailoverConfig::default()
+            };
+            ExchangeClient::on_premises(bridge, server.clone(), failover, pool, None)
         }
     }
 }
