@@ -339,57 +339,11 @@ fn assert_no_secret(texts: &[String], secrets: &[String]) {
     }
 }
 
-/// A proxy that tunnels every CONNECT to 127.0.0.1 (the lab's names all live there) and records the
-/// targets it was asked for.
-async fn recording_proxy() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let record = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let record = record.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if s.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
-                let text = String::from_utf8_lossy(&head).to_string();
-                let target = text
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or_default()
-                    .to_string();
-                record.lock().unwrap().push(target.clone());
-                let port: u16 = target
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(443);
-                let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
-                else {
-                    return;
-                };
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                    .await;
-                let _ = tokio::io::copy_bidirectional(&mut s, &mut upstream).await;
-            });
-        }
-    });
-    (port, seen)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diagnose_goes_through_the_configured_proxy() {
     let lab = small_lab().await;
     let c = configure(&lab);
-    let (port, seen) = recording_proxy().await;
+    let (port, seen) = common::forward_proxy(common::ProxyAuth::None).await;
     c.configure(&format!(
         "ProxyEnabled=true\nProxyHost=127.0.0.1\nProxyPort={port}\n"
     ));
