@@ -13,6 +13,7 @@ pub mod atomic_file;
 pub mod bridge_protocol;
 pub mod certificate;
 pub mod config;
+pub mod connection;
 pub mod diagnose;
 pub mod error_text;
 pub mod exchange;

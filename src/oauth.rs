@@ -11,7 +11,6 @@ use crate::certificate::ClientCertificate;
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -345,22 +344,13 @@ impl std::fmt::Debug for TokenClient {
 }
 
 impl TokenClient {
-    /// A client using `http` (build it with [`crate::tls::http_client_builder`]).
+    /// A client using `http` (`crate::connection` builds both for a run).
     pub fn new(config: OAuthConfig, http: reqwest::Client) -> Self {
         TokenClient {
             http,
             config,
             cache: tokio::sync::Mutex::new(HashMap::new()),
         }
-    }
-
-    /// A client with its own HTTP client, trusting `extra_ca` besides the system store.
-    pub fn with_extra_ca(config: OAuthConfig, extra_ca: Option<&Path>) -> Result<Self, OAuthError> {
-        let http = crate::tls::http_client_builder(extra_ca)?
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| OAuthError::Tls(crate::tls::TlsError::Client(e)))?;
-        Ok(Self::new(config, http))
     }
 
     /// The configuration.

@@ -1,6 +1,6 @@
 //! The outbound proxy. Configured explicitly — a service's own user has no Internet settings, and the
 //! HTTP stack reads neither the WinHTTP proxy nor PAC files — so every client is built from the
-//! configuration by [`http_client`], which also switches the system proxy off.
+//! configuration by [`crate::connection::http_client`], which also switches the system proxy off.
 //!
 //! Accepted spellings: `host`, `host:port`, `[::1]:8080`, `http://host:port`, `https://host:port`.
 //! Proxy authentication: Basic only (reqwest has no NTLM/Negotiate); a 407 that offers only NTLM or
@@ -137,31 +137,6 @@ pub fn configured(
         None => None,
     };
     Ok(Some(ConfiguredProxy { spec, credentials }))
-}
-
-/// The reqwest proxy of a configuration, or `None` when no proxy is used.
-pub fn configured_proxy(
-    config: &Config,
-    secrets: &dyn SecretStore,
-    instance: &str,
-) -> Result<Option<reqwest::Proxy>, ProxyError> {
-    configured(config, secrets, instance)?
-        .map(|p| p.to_reqwest())
-        .transpose()
-}
-
-/// An HTTP client builder for every outbound call: strict TLS (OS store plus `TrustedCaFile`) and the
-/// configured proxy only — the system proxy is switched off first.
-pub fn http_client(
-    config: &Config,
-    secrets: &dyn SecretStore,
-    instance: &str,
-) -> Result<reqwest::ClientBuilder, ProxyError> {
-    let builder = crate::tls::http_client_builder(config.trusted_ca_file.as_deref())?.no_proxy();
-    Ok(match configured_proxy(config, secrets, instance)? {
-        Some(proxy) => builder.proxy(proxy),
-        None => builder,
-    })
 }
 
 /// The authentication schemes a 407 offers, from its `Proxy-Authenticate` header values.
@@ -422,12 +397,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::secrets::FileStore::new(dir.path());
         // No password stored: refused before any connection, with the fix.
-        let err = http_client(&config, &store, "default").unwrap_err();
+        let err = crate::connection::http_client(&config, &store, "default").unwrap_err();
         assert!(matches!(err, ProxyError::NoPassword), "{err}");
         store
             .set("default", "ProxyPassword", &Secret::new("pr0xy-pw"))
             .unwrap();
-        let client = http_client(&config, &store, "default")
+        let client = crate::connection::http_client(&config, &store, "default")
             .unwrap()
             .build()
             .unwrap();
@@ -456,7 +431,7 @@ mod tests {
         let config = proxy_config(port, None);
         let dir = tempfile::tempdir().unwrap();
         let store = crate::secrets::FileStore::new(dir.path());
-        let client = http_client(&config, &store, "default")
+        let client = crate::connection::http_client(&config, &store, "default")
             .unwrap()
             .build()
             .unwrap();

@@ -1,7 +1,9 @@
-//! Connect: the real checks, run on a background tokio runtime, reported line by line over a channel.
+//! Connect: the connection checks of [`crate::connection::checks`] (the same `diagnose` prints) on the
+//! clients the worker will build from the fields, run on a background tokio runtime and shown line by
+//! line (one line per [`CheckId`]); then the registration in Intune and the save.
 //!
-//! Each check is one [`CheckLine`]; a failure says what failed, why (the server's own words when it gave
-//! any) and what to do, and the remaining lines are left unchecked. Nothing here touches the wizard's
+//! A failure says what failed, why (the server's own words when it gave any) and what to do, and the
+//! remaining lines are left unchecked. Nothing here touches the wizard's
 //! fields: they stay as typed whatever happens. On success the secrets go to the worker over the control
 //! channel (or, when no worker runs, to the local secret store) and the configuration file is written —
 //! in that order, so a failure leaves no configuration that names missing secrets.
@@ -9,76 +11,23 @@
 use crate::bridge_protocol::Authentication;
 use crate::certificate::ClientCertificate;
 use crate::config::Config;
-use crate::exchange::bridge::{BridgeConfig, BridgeConnector};
-use crate::exchange::failover::{Failover, FailoverConfig};
-use crate::exchange::pool::{PoolConfig, RetryPolicy, RunspacePool};
-use crate::exchange::rest::{RestConfig, RestConnector};
-use crate::exchange::{CasServer, ExchangeClient, PermissionReport};
+use crate::connection::checks::{self, Check, CheckRun, Progress, Status};
+use crate::connection::handoff::{self, HandOffError, PendingSecrets};
+use crate::connection::{ClientOptions, ExchangeTransport, SyncSetup};
+use crate::error_text::chain;
 use crate::gui::wizard::{Field, ServerType, WizardState};
-use crate::intune::{IntuneClient, IntuneConfig};
+use crate::intune::IntuneClient;
 use crate::model::intune::ExchangeConnector;
-use crate::notify::auth::{AuthScheme, MailboxCredential};
-use crate::oauth::{ClientCredential, OAuthConfig, TokenClient};
 use crate::package::ConnectorPackage;
-use crate::proxy::ProxySpec;
 use crate::secret::Secret;
-use crate::secrets::SecretStore;
-use crate::service::channel::{ChannelAddress, ChannelClient, Reply, Request};
+use crate::service::channel::ChannelAddress;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::Duration;
 
-/// The checks, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckId {
-    /// The package and its certificate.
-    Package,
-    /// DNS and TLS to the Exchange server.
-    Server,
-    /// The proxy and its credentials.
-    Proxy,
-    /// Exchange sign-in.
-    SignIn,
-    /// The cmdlets the account may run.
-    Cmdlets,
-    /// Autodiscover and EWS for the notification account.
-    Notification,
-    /// Intune sign-in, permissions and the connector registration.
-    Intune,
-    /// Secrets and configuration saved.
-    Save,
-}
-
-impl CheckId {
-    /// Every check, in order.
-    pub const ALL: [CheckId; 8] = [
-        CheckId::Package,
-        CheckId::Server,
-        CheckId::Proxy,
-        CheckId::SignIn,
-        CheckId::Cmdlets,
-        CheckId::Notification,
-        CheckId::Intune,
-        CheckId::Save,
-    ];
-
-    /// The i18n key of the line's title.
-    pub fn label_key(self) -> &'static str {
-        match self {
-            CheckId::Package => "chk_package",
-            CheckId::Server => "chk_server",
-            CheckId::Proxy => "chk_proxy",
-            CheckId::SignIn => "chk_signin",
-            CheckId::Cmdlets => "chk_cmdlets",
-            CheckId::Notification => "chk_notify",
-            CheckId::Intune => "chk_intune",
-            CheckId::Save => "chk_save",
-        }
-    }
-}
+pub use crate::connection::checks::CheckId;
 
 /// Why a check failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,8 +80,8 @@ pub struct ConnectSuccess {
 /// A message from the checks to the UI.
 #[derive(Debug)]
 pub enum ConnectEvent {
-    /// A line changed.
-    Line(CheckId, CheckState),
+    /// A line started, or one of its checks finished.
+    Progress(Progress),
     /// Ask *Replace?*.
     AskReplace(ReplaceQuestion),
     /// Finished: `Ok` when everything passed and was saved.
@@ -153,27 +102,22 @@ pub struct ConnectEnv {
     pub secrets_dir: Option<PathBuf>,
     /// Host names pinned to addresses (like a hosts file), e.g. the lab's CAS names.
     pub resolve: Vec<(String, SocketAddr)>,
-    /// The PowerShell host and its arguments; `None` for the platform's host with the bridge script.
+    /// The PowerShell host and its arguments for the checks; `None`: the configuration's
+    /// (`PowerShellPath`, else the platform's host with the bridge script).
     pub bridge_host: Option<(PathBuf, Vec<String>)>,
-    /// The bridge script (`exchange-bridge.ps1`).
-    pub bridge_script: PathBuf,
-    /// `PowerShellAuthentication` of the remote session.
-    pub powershell_authentication: Authentication,
+    /// `PowerShellAuthentication` of the checks' remote session; `None`: the configuration's.
+    pub powershell_authentication: Option<Authentication>,
     /// Graph/Entra bases to use instead of the package's (never set in production).
     pub cloud_override: Option<(String, String)>,
     /// Settings this environment adds to the saved configuration where it has none yet, by registry
     /// key (the lab demo: its PowerShell stand-in, Basic authentication, the EWS URL; empty in
-    /// production).
+    /// production). The checks run on the configuration without them.
     pub extra_settings: Vec<(String, String)>,
 }
 
 impl ConnectEnv {
     /// The product's environment for an instance.
     pub fn for_instance(instance: &str) -> ConnectEnv {
-        let exe_dir = std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .unwrap_or_default();
         ConnectEnv {
             instance: instance.to_string(),
             config_dir: crate::config::default_config_dir(instance),
@@ -181,32 +125,29 @@ impl ConnectEnv {
             secrets_dir: None,
             resolve: Vec::new(),
             bridge_host: None,
-            bridge_script: exe_dir.join("exchange-bridge.ps1"),
-            powershell_authentication: Authentication::default(),
+            powershell_authentication: None,
             cloud_override: None,
             extra_settings: Vec::new(),
         }
     }
 
-    fn secret_store(&self) -> Result<Box<dyn SecretStore>, String> {
-        match &self.secrets_dir {
-            Some(dir) => Ok(Box::new(crate::secrets::FileStore::new(dir.clone()))),
-            None => {
-                crate::secrets::default_for_platform(&self.config_dir).map_err(|e| e.to_string())
+    /// The PowerShell host and authentication of this environment, over the configuration's.
+    fn adjust(&self, setup: &mut SyncSetup) {
+        if let ExchangeTransport::Bridge {
+            program,
+            prefix_args,
+            authentication,
+            ..
+        } = &mut setup.exchange
+        {
+            if let Some((host, args)) = &self.bridge_host {
+                *program = host.clone();
+                *prefix_args = args.clone();
+            }
+            if let Some(chosen) = self.powershell_authentication {
+                *authentication = chosen;
             }
         }
-    }
-
-    fn http(&self, ca: Option<&Path>) -> Result<reqwest::ClientBuilder, String> {
-        let mut builder = crate::tls::http_client_builder(ca)
-            .map_err(|e| e.to_string())?
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30));
-        for (name, addr) in &self.resolve {
-            builder = builder.resolve(name, *addr);
-        }
-        Ok(builder)
     }
 }
 
@@ -266,11 +207,7 @@ impl ConnectRun {
         while let Ok(event) = self.events.try_recv() {
             changed = true;
             match event {
-                ConnectEvent::Line(id, state) => {
-                    if let Some(line) = self.lines.iter_mut().find(|(c, _)| *c == id) {
-                        line.1 = state;
-                    }
-                }
+                ConnectEvent::Progress(progress) => self.apply(progress),
                 ConnectEvent::AskReplace(q) => self.question = Some(q),
                 ConnectEvent::Finished(outcome) => {
                     for line in &mut self.lines {
@@ -283,6 +220,27 @@ impl ConnectRun {
             }
         }
         changed
+    }
+
+    /// A line's new state: running, or a check of the line done. A line shows its first failure, or
+    /// the details of its passed checks one after another (a check that does not apply here, such as
+    /// the proxy when none is set, counts as passed with its reason).
+    fn apply(&mut self, progress: Progress) {
+        let (id, next) = match progress {
+            Progress::Running(id) => (id, CheckState::Running),
+            Progress::Done(check) => (check.id, state_of(check)),
+        };
+        let Some(line) = self.lines.iter_mut().find(|(c, _)| *c == id) else {
+            return;
+        };
+        line.1 = match (&line.1, next) {
+            (CheckState::Failed(_), _) => return,
+            (CheckState::Passed(before), CheckState::Running) => CheckState::Passed(before.clone()),
+            (CheckState::Passed(before), CheckState::Passed(detail)) => {
+                CheckState::Passed(format!("{before}; {detail}"))
+            }
+            (_, next) => next,
+        };
     }
 
     /// Answers the pending *Replace?* question.
@@ -307,33 +265,21 @@ impl ConnectRun {
     }
 }
 
-fn fail(what: impl Into<String>, why: impl Into<String>, fix: impl Into<String>) -> CheckState {
-    CheckState::Failed(Failure {
-        what: what.into(),
-        why: why.into(),
-        fix: fix.into(),
-    })
-}
-
-/// The whole error chain of `e`, one sentence after another.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
+/// A check as its line shows it.
+fn state_of(check: Check) -> CheckState {
+    match check.status {
+        Status::Ok | Status::Skip => CheckState::Passed(check.detail),
+        Status::Fail => CheckState::Failed(Failure {
+            what: check.detail,
+            why: check.cause.unwrap_or_default(),
+            fix: check.fix.unwrap_or_default(),
+        }),
     }
-    text
 }
 
 struct Prepared {
     package: ConnectorPackage,
-    certificate: Arc<ClientCertificate>,
-    ca: Option<PathBuf>,
+    certificate: ClientCertificate,
     login_base: String,
     graph_base: String,
 }
@@ -344,124 +290,107 @@ async fn run_checks(
     send: &(dyn Fn(ConnectEvent) + Send + Sync),
 ) {
     let w = &input.wizard;
-    let line = |id, state| send(ConnectEvent::Line(id, state));
+    let progress = |p: Progress| send(ConnectEvent::Progress(p));
+    let done = |check: Check| progress(Progress::Done(check));
     let finish_failed = || send(ConnectEvent::Finished(Err(())));
 
-    // 1. Package and certificate.
-    line(CheckId::Package, CheckState::Running);
+    // The package and its certificate, and the configuration the fields describe.
+    progress(Progress::Running(CheckId::Package));
     let package_path = PathBuf::from(w.package_path.trim());
     let prepared = match prepare(env, w, &package_path) {
         Ok(p) => p,
-        Err(state) => {
-            line(CheckId::Package, state);
+        Err(check) => {
+            done(check);
             return finish_failed();
         }
     };
-    line(
+    done(Check::ok(
         CheckId::Package,
-        CheckState::Passed(format!(
+        "package",
+        format!(
             "tenant {}, certificate {}",
             prepared.package.manifest.tenant_id,
             prepared.certificate.sha1_thumbprint_hex()
-        )),
-    );
-
-    // 2. DNS and TLS to the server.
-    line(CheckId::Server, CheckState::Running);
-    let target = server_url(w, &prepared);
-    let state = check_server(env, w, &prepared, &target).await;
-    let ok = matches!(state, CheckState::Passed(_));
-    line(CheckId::Server, state);
-    if !ok {
-        return finish_failed();
-    }
-
-    // 3. Proxy.
-    line(CheckId::Proxy, CheckState::Running);
-    let state = check_proxy(env, w, &prepared, &target).await;
-    let ok = matches!(state, CheckState::Passed(_));
-    line(CheckId::Proxy, state);
-    if !ok {
-        return finish_failed();
-    }
-
-    // 4 and 5. Exchange sign-in and the cmdlets.
-    line(CheckId::SignIn, CheckState::Running);
-    let report = match exchange_permissions(env, w, &prepared, &target).await {
-        Ok((server, report)) => {
-            line(
-                CheckId::SignIn,
-                CheckState::Passed(format!("{} on {server}", w.exchange_user.trim())),
-            );
-            report
-        }
-        Err(state) => {
-            line(CheckId::SignIn, state);
+        ),
+    ));
+    let (config, save_config) = match configs(env, w, &prepared) {
+        Ok(c) => c,
+        Err(check) => {
+            done(check);
             return finish_failed();
         }
     };
-    line(CheckId::Cmdlets, CheckState::Running);
-    if !report.missing_required.is_empty() {
-        line(
-            CheckId::Cmdlets,
-            fail(
-                format!(
-                    "The account {} may not run every cmdlet the connector needs.",
-                    w.exchange_user.trim()
-                ),
-                format!("Missing: {}.", report.missing_required.join(", ")),
-                "Add the account to a role group (or a management role assignment) that grants these cmdlets, then click Connect again.",
-            ),
-        );
-        return finish_failed();
-    }
-    line(
-        CheckId::Cmdlets,
-        CheckState::Passed(format!("{} cmdlets granted", report.granted.len())),
-    );
+    let secrets = wizard_secrets(w, &prepared);
 
-    // 6. Autodiscover and EWS.
-    line(CheckId::Notification, CheckState::Running);
-    let state = check_notification(env, w, &prepared).await;
-    let ok = matches!(state, CheckState::Passed(_));
-    line(CheckId::Notification, state);
-    if !ok {
+    // Every connection check, on the clients the worker will build from this configuration.
+    let pending = PendingSecrets::new(secrets.clone());
+    let adjust = |setup: &mut SyncSetup| env.adjust(setup);
+    let mut options = ClientOptions::for_checks();
+    options.resolve = env.resolve.clone();
+    let outcome = checks::run(
+        &CheckRun {
+            config: &config,
+            secrets: &pending,
+            instance: &env.instance,
+            config_dir: &env.config_dir,
+            options,
+            policy: Default::default(),
+            stop_at_first_failure: true,
+            adjust: Some(&adjust),
+        },
+        &progress,
+    )
+    .await;
+    let Some(intune) = outcome.intune.as_ref().filter(|_| !outcome.failed()) else {
         return finish_failed();
+    };
+
+    // The registration in Intune.
+    if input.register {
+        progress(Progress::Running(CheckId::Intune));
+        let check = register(
+            intune,
+            w.server.trim(),
+            w.server_type,
+            &outcome.connectors,
+            send,
+        )
+        .await;
+        let failed = check.status == Status::Fail;
+        done(check);
+        if failed {
+            return finish_failed();
+        }
     }
 
-    // 7. Intune.
-    line(CheckId::Intune, CheckState::Running);
-    let state = check_intune(env, input, &prepared, send).await;
-    let ok = matches!(state, CheckState::Passed(_));
-    line(CheckId::Intune, state);
-    if !ok {
-        return finish_failed();
-    }
-
-    // 8. Save.
-    line(CheckId::Save, CheckState::Running);
-    match save(env, w, &prepared).await {
+    // Save.
+    progress(Progress::Running(CheckId::Save));
+    match save(env, w, save_config, &secrets).await {
         Ok(success) => {
-            line(
+            done(Check::ok(
                 CheckId::Save,
-                CheckState::Passed(format!(
+                "save",
+                format!(
                     "{}; secrets: {}",
                     success.config_path.display(),
                     success.secrets_where
-                )),
-            );
+                ),
+            ));
             send(ConnectEvent::Finished(Ok(success)));
         }
-        Err(state) => {
-            line(CheckId::Save, state);
+        Err(check) => {
+            done(check);
             finish_failed();
         }
     }
 }
 
-fn prepare(env: &ConnectEnv, w: &WizardState, path: &Path) -> Result<Prepared, CheckState> {
+fn prepare(env: &ConnectEnv, w: &WizardState, path: &Path) -> Result<Prepared, Check> {
+    let id = CheckId::Package;
     let package = ConnectorPackage::read(path).map_err(|e| {
-        fail(
+        Check::fail(
+            id,
+            "package",
             "The connector package cannot be used.",
             e.to_string(),
             "Download the connector package for your tenant again from the Intune admin center and choose that file.",
@@ -472,19 +401,21 @@ fn prepare(env: &ConnectEnv, w: &WizardState, path: &Path) -> Result<Prepared, C
         &package.manifest.certificate_password,
     )
     .map_err(|e| {
-        fail(
+        Check::fail(
+            id,
+            "package",
             "The package's certificate cannot be opened.",
             e.to_string(),
             "Download the connector package again; do not repack it.",
         )
     })?;
-    let ca = Some(w.trusted_ca_file.trim())
-        .filter(|s| !s.is_empty())
-        .map(PathBuf::from);
-    if let Some(ca) = &ca
-        && let Err(e) = crate::tls::http_client_builder(Some(ca))
+    let ca = w.trusted_ca_file.trim();
+    if !ca.is_empty()
+        && let Err(e) = crate::tls::read_pem_certificates(Path::new(ca))
     {
-        return Err(fail(
+        return Err(Check::fail(
+            id,
+            "package",
             "The trusted CA file cannot be used.",
             e.to_string(),
             "Give a PEM file holding the CA certificate, or leave the field empty.",
@@ -497,328 +428,74 @@ fn prepare(env: &ConnectEnv, w: &WizardState, path: &Path) -> Result<Prepared, C
         )
     });
     Ok(Prepared {
-        certificate: Arc::new(certificate),
+        certificate,
         package,
-        ca,
         login_base,
         graph_base,
     })
 }
 
-/// The URL the connector will talk to for Exchange.
-fn server_url(w: &WizardState, p: &Prepared) -> String {
-    let custom = w.powershell_url.trim();
-    if !custom.is_empty() {
-        return custom.to_string();
-    }
-    let server = w.server.trim();
-    match w.server_type {
-        ServerType::OnPremises => format!("https://{server}/PowerShell/"),
-        ServerType::Hosted => p
-            .package
-            .manifest
-            .exchange_rest_base
-            .clone()
-            .unwrap_or_else(|| format!("https://{server}/")),
-    }
-}
-
-async fn check_server(env: &ConnectEnv, w: &WizardState, p: &Prepared, target: &str) -> CheckState {
-    let url = match url::Url::parse(target) {
-        Ok(u) => u,
-        Err(e) => {
-            return fail(
-                "The Exchange address is not a URL.",
-                format!("{target}: {e}"),
-                "Correct the server name (or the remote PowerShell URL under Advanced).",
-            );
-        }
-    };
-    let host = url.host_str().unwrap_or_default().to_string();
-    let port = url.port_or_known_default().unwrap_or(443);
-    if w.proxy_enabled {
-        return CheckState::Passed(format!("{host}: resolved by the proxy"));
-    }
-    let address = match env
-        .resolve
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(&host))
-    {
-        Some((_, addr)) => addr.to_string(),
-        None => match tokio::net::lookup_host((host.as_str(), port)).await {
-            Ok(mut addrs) => match addrs.next() {
-                Some(a) => a.ip().to_string(),
-                None => {
-                    return fail(
-                        format!("The name {host} does not resolve."),
-                        "DNS returned no address.",
-                        "Check the server's name (use the FQDN of a Client Access server) and this computer's DNS settings.",
-                    );
-                }
-            },
-            Err(e) => {
-                return fail(
-                    format!("The name {host} does not resolve."),
-                    e.to_string(),
-                    "Check the server's name (use the FQDN of a Client Access server) and this computer's DNS settings.",
-                );
-            }
-        },
-    };
-    let client = match env
-        .http(p.ca.as_deref())
-        .and_then(|b| b.build().map_err(|e| e.to_string()))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            return fail(
-                "The HTTPS client cannot be set up.",
-                e,
-                "Check the trusted CA file.",
-            );
-        }
-    };
-    match client.get(url.clone()).send().await {
-        Ok(response) => CheckState::Passed(format!(
-            "{host} ({address}): TLS verified, HTTP {}",
-            response.status().as_u16()
-        )),
-        Err(e) => fail(
-            format!("No secure connection to {host}:{port}."),
-            chain(&e),
-            "Check that the server is running and reachable from this computer (firewall, port 443), and that its certificate is trusted (install its CA, or set the trusted CA file under Advanced).",
-        ),
-    }
-}
-
-fn proxy_spec(w: &WizardState) -> Result<ProxySpec, String> {
-    let port = match w.proxy_port.trim() {
-        "" => None,
-        p => Some(p.parse::<u16>().map_err(|e| e.to_string())?),
-    };
-    ProxySpec::parse(w.proxy_host.trim(), port).map_err(|e| e.to_string())
-}
-
-async fn check_proxy(env: &ConnectEnv, w: &WizardState, p: &Prepared, target: &str) -> CheckState {
-    if !w.proxy_enabled {
-        return CheckState::Passed("no proxy".into());
-    }
-    let spec = match proxy_spec(w) {
-        Ok(s) => s,
-        Err(e) => {
-            return fail(
-                "The proxy address is not valid.",
-                e,
-                "Correct the proxy name and port.",
-            );
-        }
-    };
-    let password = w.secret(Field::ProxyPassword);
-    let credentials = w.proxy_auth.then(|| (w.proxy_user.trim(), &password));
-    let authority = url::Url::parse(target)
+/// The configuration to check (the saved one with the fields on top) and the one to save (the same
+/// with the environment's extra settings where it has none).
+fn configs(env: &ConnectEnv, w: &WizardState, p: &Prepared) -> Result<(Config, Config), Check> {
+    let m = &p.package.manifest;
+    // Settings the wizard does not show (schedule, language, PowerShell options, unknown elements of
+    // a newer version) stay as saved.
+    let (saved, unknown) = Config::load_values(&env.config_dir)
         .ok()
-        .map(|u| {
-            format!(
-                "{}:{}",
-                u.host_str().unwrap_or_default(),
-                u.port_or_known_default().unwrap_or(443)
+        .flatten()
+        .unwrap_or_default();
+    let mut with_extras = saved.clone();
+    for (key, value) in &env.extra_settings {
+        with_extras
+            .entry(key.clone())
+            .or_insert_with(|| value.clone());
+    }
+    let build = |values| {
+        config_from(
+            w,
+            &m.tenant_id,
+            &m.client_id,
+            &p.login_base,
+            &p.graph_base,
+            m.exchange_rest_base.as_deref(),
+            values,
+        )
+        .map_err(|e| {
+            Check::fail(
+                CheckId::Package,
+                "configuration",
+                "The configuration is not valid.",
+                e,
+                "Correct the fields named above.",
             )
         })
-        .unwrap_or_default();
-    if let Err(e) = crate::proxy::probe_connect(&spec, credentials, &authority).await {
-        return fail(
-            format!(
-                "The proxy {} refused to connect to {authority}.",
-                spec.url()
-            ),
-            chain(&e),
-            "Check the proxy name, port and credentials with your network team; the connector can sign in to a proxy with Basic credentials only.",
-        );
-    }
-    // Then TLS through the tunnel.
-    let proxy = match spec.to_reqwest(credentials) {
-        Ok(p) => p,
-        Err(e) => {
-            return fail(
-                "The proxy cannot be used.",
-                chain(&e),
-                "Correct the proxy settings.",
-            );
-        }
     };
-    let client = match env
-        .http(p.ca.as_deref())
-        .and_then(|b| b.proxy(proxy).build().map_err(|e| e.to_string()))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            return fail(
-                "The HTTPS client cannot be set up.",
-                e,
-                "Check the trusted CA file.",
-            );
-        }
-    };
-    match client.get(target).send().await {
-        Ok(r) => CheckState::Passed(format!(
-            "{}: tunnel open, HTTP {}",
-            spec.url(),
-            r.status().as_u16()
-        )),
-        Err(e) => fail(
-            format!("No secure connection through the proxy {}.", spec.url()),
-            chain(&e),
-            "Check that the proxy lets this computer reach the Exchange server on port 443.",
-        ),
-    }
+    let checked = build(saved)?;
+    let mut to_save = build(with_extras)?;
+    to_save.unknown = unknown;
+    Ok((checked, to_save))
 }
 
-async fn exchange_permissions(
-    env: &ConnectEnv,
-    w: &WizardState,
-    p: &Prepared,
-    target: &str,
-) -> Result<(String, PermissionReport), CheckState> {
-    let pool_config = PoolConfig {
-        retry: RetryPolicy {
-            max_attempts: 2,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(1),
-        },
-        ..PoolConfig::default()
-    };
-    let user = w.exchange_user.trim();
-    let (pool, server) = match w.server_type {
-        ServerType::OnPremises => {
-            let mut config =
-                BridgeConfig::new(&env.bridge_script, user, w.secret(Field::ExchangePassword));
-            if let Some((program, args)) = &env.bridge_host {
-                config.program = program.clone();
-                config.prefix_args = args.clone();
-            }
-            config.authentication = env.powershell_authentication;
-            config.open_timeout = Duration::from_secs(30);
-            let server = w.server.trim().to_string();
-            let primary = CasServer {
-                name: server.split('.').next().unwrap_or(&server).to_uppercase(),
-                fqdn: server.clone(),
-                connection_uri: target.to_string(),
-            };
-            let failover = FailoverConfig {
-                enabled: false,
-                ..FailoverConfig::default()
-            };
-            (
-                RunspacePool::new(
-                    Arc::new(BridgeConnector::new(config)),
-                    Some(Failover::new(primary, failover)),
-                    pool_config,
-                    None,
-                ),
-                server,
-            )
-        }
-        ServerType::Hosted => {
-            let http = env
-                .http(p.ca.as_deref())
-                .and_then(|b| b.build().map_err(|e| e.to_string()))
-                .map_err(|e| {
-                    fail(
-                        "The HTTPS client cannot be set up.",
-                        e,
-                        "Check the trusted CA file.",
-                    )
-                })?;
-            let tokens = TokenClient::new(
-                OAuthConfig::new(
-                    &p.login_base,
-                    &p.package.manifest.tenant_id,
-                    &p.package.manifest.client_id,
-                    ClientCredential::Certificate(p.certificate.clone()),
-                ),
-                http.clone(),
-            );
-            let config = RestConfig::new(target, &p.package.manifest.tenant_id);
-            (
-                RunspacePool::new(
-                    Arc::new(RestConnector::new(config, Arc::new(tokens), http)),
-                    None,
-                    pool_config,
-                    None,
-                ),
-                target.to_string(),
-            )
-        }
-    };
-    let client = ExchangeClient::new(pool);
-    let result = client.check_permissions().await;
-    result.map(|r| (server, r)).map_err(|e| {
-        let why = chain(&e);
-        let fix = if e.server_unreachable() {
-            "Check that the Client Access server is running and that remote PowerShell (/PowerShell/) is enabled on it."
-        } else {
-            "Check the Exchange account's user name (DOMAIN\\user) and password, and that the account is not locked out."
-        };
-        fail(format!("Signing in to Exchange as {user} failed."), why, fix)
-    })
-}
-
-async fn check_notification(env: &ConnectEnv, w: &WizardState, p: &Prepared) -> CheckState {
-    let mailbox = w.notification_mailbox.trim();
-    let credential = MailboxCredential {
-        user: mailbox.to_string(),
-        password: w.secret(Field::NotificationPassword),
-        scheme: AuthScheme::Ntlm,
-    };
-    let client = match env
-        .http(p.ca.as_deref())
-        .and_then(|b| crate::notify::auth::http1_client(b).map_err(|e| e.to_string()))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            return fail(
-                "The HTTPS client cannot be set up.",
-                e,
-                "Check the trusted CA file.",
-            );
-        }
-    };
-    let found = match crate::notify::autodiscover::discover(&client, mailbox, &credential).await {
-        Ok(f) => f,
-        Err(e) => {
-            return fail(
-                format!("Autodiscover found no Exchange Web Services URL for {mailbox}."),
-                e.to_string(),
-                "Check the mailbox address and password, and that Autodiscover and EWS are configured on the Client Access server.",
-            );
-        }
-    };
-    // EWS: an authenticated request that changes nothing.
-    let body = r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"><soap:Header><t:RequestServerVersion Version="Exchange2010_SP2"/></soap:Header><soap:Body><m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="inbox"/></m:FolderIds></m:GetFolder></soap:Body></soap:Envelope>"#;
-    match crate::notify::auth::post(
-        &client,
-        &found.ews_url,
-        "text/xml; charset=utf-8",
-        body,
-        &reqwest::header::HeaderMap::new(),
-        &credential,
-    )
-    .await
-    {
-        Ok(r) if r.status().as_u16() != 401 && r.status().as_u16() != 403 => {
-            CheckState::Passed(format!("EWS {}", found.ews_url))
-        }
-        Ok(r) => fail(
-            format!("EWS at {} refused the notification account.", found.ews_url),
-            format!("HTTP {}", r.status()),
-            "Check the notification mailbox's password.",
-        ),
-        Err(e) => fail(
-            format!("EWS at {} cannot be reached.", found.ews_url),
-            chain(&e),
-            "Check the mailbox's password and that EWS is enabled on the Client Access server.",
-        ),
+/// The secrets the fields and the package hold, by the keys the worker reads.
+fn wizard_secrets(w: &WizardState, p: &Prepared) -> BTreeMap<String, Secret> {
+    use base64::Engine as _;
+    let m = &p.package.manifest;
+    let mut secrets: BTreeMap<String, Secret> = BTreeMap::new();
+    secrets.insert("ExchangePassword".into(), w.secret(Field::ExchangePassword));
+    secrets.insert(
+        "NotificationPassword".into(),
+        w.secret(Field::NotificationPassword),
+    );
+    if w.proxy_enabled && w.proxy_auth {
+        secrets.insert("ProxyPassword".into(), w.secret(Field::ProxyPassword));
     }
+    secrets.insert(
+        "ClientCertificate".into(),
+        Secret::new(base64::engine::general_purpose::STANDARD.encode(&p.package.certificate_pfx)),
+    );
+    secrets.insert("CertificatePassword".into(), m.certificate_password.clone());
+    secrets
 }
 
 fn same_organisation(existing: &ExchangeConnector, server: &str) -> bool {
@@ -835,68 +512,18 @@ fn same_organisation(existing: &ExchangeConnector, server: &str) -> bool {
             .is_some_and(|(org, d)| org.eq_ignore_ascii_case(d))
 }
 
-async fn check_intune(
-    env: &ConnectEnv,
-    input: &ConnectInput,
-    p: &Prepared,
+/// Registers this connector in Intune, replacing the organisation's existing one(s) when the admin
+/// says so.
+async fn register(
+    intune: &IntuneClient,
+    server: &str,
+    server_type: ServerType,
+    connectors: &[ExchangeConnector],
     send: &(dyn Fn(ConnectEvent) + Send + Sync),
-) -> CheckState {
-    let w = &input.wizard;
-    let mut builder = match env.http(p.ca.as_deref()) {
-        Ok(b) => b,
-        Err(e) => {
-            return fail(
-                "The HTTPS client cannot be set up.",
-                e,
-                "Check the trusted CA file.",
-            );
-        }
-    };
-    if w.proxy_enabled {
-        let password = w.secret(Field::ProxyPassword);
-        let creds = w.proxy_auth.then(|| (w.proxy_user.trim(), &password));
-        match proxy_spec(w).and_then(|s| s.to_reqwest(creds).map_err(|e| e.to_string())) {
-            Ok(proxy) => builder = builder.proxy(proxy),
-            Err(e) => {
-                return fail(
-                    "The proxy cannot be used.",
-                    e,
-                    "Correct the proxy settings.",
-                );
-            }
-        }
-    }
-    let http = match builder.build() {
-        Ok(c) => c,
-        Err(e) => {
-            return fail(
-                "The HTTPS client cannot be set up.",
-                e.to_string(),
-                "Check the trusted CA file.",
-            );
-        }
-    };
-    let tokens = TokenClient::new(
-        OAuthConfig::new(
-            &p.login_base,
-            &p.package.manifest.tenant_id,
-            &p.package.manifest.client_id,
-            ClientCredential::Certificate(p.certificate.clone()),
-        ),
-        http.clone(),
-    );
-    let mut config = IntuneConfig::new(&p.graph_base);
-    config.max_attempts = 2;
-    let intune = IntuneClient::new(http, Arc::new(tokens), config);
+) -> Check {
+    let id = CheckId::Intune;
+    let name = "connector registration";
     let fix = "Check that the package belongs to this tenant and that the app still has the DeviceManagementServiceConfig.ReadWrite.All permission with admin consent (Intune admin center).";
-    let connectors = match intune.exchange_connectors().await {
-        Ok(c) => c,
-        Err(e) => return fail("Signing in to Intune failed.", chain(&e), fix),
-    };
-    if !input.register {
-        return CheckState::Passed(format!("{} connector(s) registered", connectors.len()));
-    }
-    let server = w.server.trim();
     let same: Vec<&ExchangeConnector> = connectors
         .iter()
         .filter(|c| same_organisation(c, server))
@@ -920,7 +547,9 @@ async fn check_intune(
             answer,
         }));
         if !reply.await.unwrap_or(false) {
-            return fail(
+            return Check::fail(
+                id,
+                name,
                 "Intune already has a connector for this organisation.",
                 "You chose not to replace it.",
                 "Click Connect and choose Replace to install this connector instead, or cancel to keep the original.",
@@ -928,7 +557,9 @@ async fn check_intune(
         }
         for c in &same {
             if let Err(e) = intune.delete_connector(&c.id).await {
-                return fail(
+                return Check::fail(
+                    id,
+                    name,
                     "The existing connector could not be removed from Intune.",
                     chain(&e),
                     fix,
@@ -936,23 +567,22 @@ async fn check_intune(
             }
         }
     }
-    let host = std::env::var("COMPUTERNAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "localhost".into());
-    let kind = match w.server_type {
+    let kind = match server_type {
         ServerType::OnPremises => "onPremises",
         ServerType::Hosted => "hosted",
     };
     let record: ExchangeConnector = match serde_json::from_value(serde_json::json!({
         "serverName": server,
-        "connectorServerName": host,
+        "connectorServerName": crate::service::registration::host_name(),
         "exchangeConnectorType": kind,
         "version": env!("CARGO_PKG_VERSION"),
         "status": "connected",
     })) {
         Ok(r) => r,
         Err(e) => {
-            return fail(
+            return Check::fail(
+                id,
+                name,
                 "The connector record cannot be built.",
                 e.to_string(),
                 "Report this as a bug.",
@@ -960,16 +590,22 @@ async fn check_intune(
         }
     };
     match intune.register_connector(&record).await {
-        Ok(c) => CheckState::Passed(format!(
-            "registered as {}{}",
-            c.id,
-            if same.is_empty() {
-                ""
-            } else {
-                " (replaced the original)"
-            }
-        )),
-        Err(e) => fail(
+        Ok(c) => Check::ok(
+            id,
+            name,
+            format!(
+                "registered as {}{}",
+                c.id,
+                if same.is_empty() {
+                    ""
+                } else {
+                    " (replaced the original)"
+                }
+            ),
+        ),
+        Err(e) => Check::fail(
+            id,
+            name,
             "Registering the connector in Intune failed.",
             chain(&e),
             fix,
@@ -1058,106 +694,44 @@ pub fn config_from(
 async fn save(
     env: &ConnectEnv,
     w: &WizardState,
-    p: &Prepared,
-) -> Result<ConnectSuccess, CheckState> {
-    use base64::Engine as _;
-    let m = &p.package.manifest;
-    // Settings the wizard does not show (schedule, language, PowerShell options, unknown elements of
-    // a newer version) stay as saved.
-    let (mut saved, unknown) = Config::load_values(&env.config_dir)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    for (key, value) in &env.extra_settings {
-        saved.entry(key.clone()).or_insert_with(|| value.clone());
-    }
-    let mut config = config_from(
-        w,
-        &m.tenant_id,
-        &m.client_id,
-        &p.login_base,
-        &p.graph_base,
-        m.exchange_rest_base.as_deref(),
-        saved,
-    )
-    .map_err(|e| {
-        fail(
-            "The configuration is not valid.",
-            e,
-            "Correct the fields named above.",
-        )
-    })?;
-    config.unknown = unknown;
-    let mut secrets: BTreeMap<String, Secret> = BTreeMap::new();
-    secrets.insert("ExchangePassword".into(), w.secret(Field::ExchangePassword));
-    secrets.insert(
-        "NotificationPassword".into(),
-        w.secret(Field::NotificationPassword),
-    );
-    if w.proxy_enabled && w.proxy_auth {
-        secrets.insert("ProxyPassword".into(), w.secret(Field::ProxyPassword));
-    }
-    secrets.insert(
-        "ClientCertificate".into(),
-        Secret::new(base64::engine::general_purpose::STANDARD.encode(&p.package.certificate_pfx)),
-    );
-    secrets.insert("CertificatePassword".into(), m.certificate_password.clone());
-
+    config: Config,
+    secrets: &BTreeMap<String, Secret>,
+) -> Result<ConnectSuccess, Check> {
+    let id = CheckId::Save;
+    let name = "save";
     // Secrets first: to the worker when it runs, else to the local store.
-    let mut secrets_to_worker = true;
-    let secrets_where = match ChannelClient::connect(&env.channel).await {
-        Ok(mut client) => match client
-            .request(&Request::StoreSecrets {
-                secrets: secrets.clone(),
-            })
-            .await
-        {
-            Ok(Reply::Accepted { .. }) => "the connector service's credential store".to_string(),
-            Ok(Reply::Error { message }) => {
-                return Err(fail(
-                    "The connector service refused the secrets.",
-                    message,
-                    "Check the service's log, then click Connect again.",
-                ));
-            }
-            Ok(other) => {
-                return Err(fail(
-                    "The connector service gave an unexpected answer.",
-                    format!("{other:?}"),
-                    "Update the connector service.",
-                ));
-            }
-            Err(e) => {
-                return Err(fail(
-                    "The connector service could not be reached.",
-                    chain(&e),
-                    "Restart the service, then click Connect again.",
-                ));
-            }
-        },
-        Err(_) => {
-            secrets_to_worker = false;
-            let store = env.secret_store().map_err(|e| {
-                fail(
-                    "The credential store cannot be opened.",
-                    e,
-                    "Run setup as an administrator.",
-                )
-            })?;
-            for (key, value) in &secrets {
-                store.set(&env.instance, key, value).map_err(|e| {
-                    fail(
-                        format!("Storing {key} failed."),
-                        chain(&e),
-                        "Run setup as an administrator.",
-                    )
-                })?;
-            }
-            store.describe()
-        }
+    let local = || match &env.secrets_dir {
+        Some(dir) => Ok(Box::new(crate::secrets::FileStore::new(dir.clone()))
+            as Box<dyn crate::secrets::SecretStore>),
+        None => crate::secrets::default_for_platform(&env.config_dir),
     };
+    let place = handoff::hand_off(&env.channel, local, &env.instance, secrets)
+        .await
+        .map_err(|e| {
+            let (what, fix) = match &e {
+                HandOffError::Refused(_) => (
+                    "The connector service refused the secrets.",
+                    "Check the service's log, then click Connect again.",
+                ),
+                HandOffError::Unexpected(_) => (
+                    "The connector service gave an unexpected answer.",
+                    "Update the connector service.",
+                ),
+                HandOffError::Channel(_) => (
+                    "The connector service could not be reached.",
+                    "Restart the service, then click Connect again.",
+                ),
+                HandOffError::OpenStore(_) | HandOffError::Store { .. } => (
+                    "The credential store cannot be used.",
+                    "Run setup as an administrator.",
+                ),
+            };
+            Check::fail(id, name, what, chain(&e), fix)
+        })?;
     let config_path = config.save(&env.config_dir).map_err(|e| {
-        fail(
+        Check::fail(
+            id,
+            name,
             "The configuration file could not be written.",
             chain(&e),
             "Run setup as an administrator.",
@@ -1165,9 +739,15 @@ async fn save(
     })?;
     let package = PathBuf::from(w.package_path.trim());
     let insecure_package = (!folder_is_secure(&package)).then_some(package);
+    let secrets_to_worker = place.is_worker();
     Ok(ConnectSuccess {
         config_path,
-        secrets_where,
+        secrets_where: match place {
+            handoff::SecretsPlace::Worker(_) => {
+                "the connector service's credential store".to_string()
+            }
+            handoff::SecretsPlace::Local(store) => store,
+        },
         secrets_to_worker,
         insecure_package,
     })

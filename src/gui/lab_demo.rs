@@ -136,8 +136,7 @@ pub fn env(e: &Endpoints, lab_program: &Path, dir: &Path) -> ConnectEnv {
             lab_program.to_path_buf(),
             vec!["pwsh".into(), "--ca-file".into(), e.ca_cert_pem.clone()],
         )),
-        bridge_script: PathBuf::from("exchange-bridge.ps1"),
-        powershell_authentication: Authentication::Basic,
+        powershell_authentication: Some(Authentication::Basic),
         cloud_override: None,
     }
 }

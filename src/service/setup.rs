@@ -282,17 +282,8 @@ pub fn notifier_config(
 
 /// `HOST\account` for the audit trail.
 fn actor() -> String {
-    let host = std::env::var("COMPUTERNAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .ok()
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "localhost".into());
     let user = std::env::var("USERNAME")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "exchange-connector".into());
-    format!("{host}\\{user}")
+    format!("{}\\{user}", super::registration::host_name())
 }

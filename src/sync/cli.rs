@@ -4,7 +4,8 @@
 //! This module never imports the lab: tests and benchmarks fill a [`SyncSetup`] from the lab's
 //! endpoints file themselves.
 //!
-//! The production set-up is `crate::service::setup::sync_setup` (configuration + secret store).
+//! The production set-up is `crate::service::setup::sync_setup` (configuration + secret store);
+//! [`SyncSetup`] builds its clients in `crate::connection`.
 //! Wiring in `src/bin/service.rs` (clap; `anyhow` there only):
 //!
 //! ```text
@@ -25,207 +26,17 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::engine::{SyncConfig, SyncEngine};
-use super::{
-    HeldPlan, RunOptions, RunReport, SyncError, SyncKind, SyncOutcome, WATERMARK_HELD_PLAN,
-};
-use crate::bridge_protocol::{Authentication, BridgeProxy};
-use crate::exchange::bridge::{BridgeConfig, BridgeConnector};
-use crate::exchange::failover::{Failover, FailoverConfig};
-use crate::exchange::pool::{PoolConfig, RunspacePool};
-use crate::exchange::rest::{RestConfig, RestConnector};
-use crate::exchange::{CasServer, Connector, ExchangeClient};
-use crate::intune::{IntuneClient, IntuneConfig};
-use crate::notify::{Notifier, NotifierConfig};
-use crate::oauth::{ClientCredential, OAuthConfig, TokenClient};
-use crate::policy::PolicySettings;
-use crate::proxy::ConfiguredProxy;
-use crate::secret::Secret;
+use super::engine::SyncEngine;
+use super::{HeldPlan, RunOptions, RunReport, SyncKind, SyncOutcome, WATERMARK_HELD_PLAN};
 use crate::store::{RunKind, RunRecord, Store, StoreError};
 
-/// How the connector reaches Exchange.
-#[derive(Debug, Clone)]
-pub enum ExchangeTransport {
-    /// Exchange Online (or the lab's): REST `InvokeCommand` with the app's token.
-    Rest {
-        /// `https://outlook.office365.com` or the lab's `exchange_rest_base`.
-        base_url: String,
-        /// Token scope (`https://outlook.office365.com/.default`).
-        scope: String,
-    },
-    /// On-premises: the PowerShell bridge.
-    Bridge {
-        /// PowerShell host program.
-        program: PathBuf,
-        /// Arguments before the bridge's own (e.g. `-NoProfile -NonInteractive -File <script>`).
-        prefix_args: Vec<String>,
-        /// The configured Client Access server.
-        server: CasServer,
-        /// `-Authentication` of the remote session.
-        authentication: Authentication,
-        /// Service account (`DOMAIN\user`).
-        user_name: String,
-        /// Its password (from the secret store; sent to the bridge on stdin only).
-        password: Secret,
-        /// `IsCasFailoverEnabled`.
-        failover: bool,
-        /// The configured proxy, for the remote session.
-        proxy: Option<BridgeProxy>,
-    },
-}
-
-/// Everything needed to build a [`SyncEngine`]: filled from the configuration and the secret store by
-/// the service, or from the lab's endpoints file by tests.
-#[derive(Debug, Clone)]
-pub struct SyncSetup {
-    /// Entra login base (`https://login.microsoftonline.com`).
-    pub login_base: String,
-    /// Tenant id.
-    pub tenant: String,
-    /// The connector app's client id.
-    pub client_id: String,
-    /// Its secret or certificate.
-    pub credential: ClientCredential,
-    /// Graph base (`https://graph.microsoft.com`).
-    pub graph_base: String,
-    /// Graph token scope.
-    pub graph_scope: String,
-    /// `$top` of Graph lists (at most 1000).
-    pub graph_page_size: u32,
-    /// Attempts per Graph request on throttling or server errors.
-    pub graph_max_attempts: u32,
-    /// An extra CA file to trust (TLS is never switched off).
-    pub extra_ca: Option<PathBuf>,
-    /// Exchange transport.
-    pub exchange: ExchangeTransport,
-    /// Runspaces (1 unless `EnableParallelCommandSupport`; see [`crate::exchange::pool::parallel_runspaces`]).
-    pub runspaces: usize,
-    /// The state database file.
-    pub store_path: PathBuf,
-    /// The access policy.
-    pub settings: PolicySettings,
-    /// Engine settings.
-    pub config: SyncConfig,
-    /// The configured proxy (with its credentials) for every HTTP call; `None`: direct. The system
-    /// proxy is never used.
-    pub proxy: Option<ConfiguredProxy>,
-    /// How to mail the owners of blocked or quarantined devices; `None`: no mail.
-    pub notifier: Option<NotifierConfig>,
-}
-
-/// Why an engine could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    /// TLS or HTTP client set-up.
-    #[error("cannot set up TLS: {0}")]
-    Tls(#[from] crate::tls::TlsError),
-    /// HTTP client.
-    #[error("cannot build the HTTP client: {0}")]
-    Http(String),
-    /// The proxy settings.
-    #[error(transparent)]
-    Proxy(#[from] crate::proxy::ProxyError),
-    /// The store.
-    #[error("cannot open the state store: {0}")]
-    Store(#[from] StoreError),
-    /// The engine refused the settings.
-    #[error(transparent)]
-    Sync(#[from] SyncError),
-}
-
-impl SyncSetup {
-    /// Builds the clients, opens the store and returns the engine.
-    #[allow(clippy::result_large_err)]
-    pub fn build(self) -> Result<SyncEngine, SetupError> {
-        let builder = || -> Result<reqwest::ClientBuilder, SetupError> {
-            let builder = crate::tls::http_client_builder(self.extra_ca.as_deref())?
-                .no_proxy()
-                .timeout(Duration::from_secs(120));
-            Ok(match &self.proxy {
-                Some(proxy) => builder.proxy(proxy.to_reqwest()?),
-                None => builder,
-            })
-        };
-        let http = builder()?
-            .build()
-            .map_err(|e| SetupError::Http(e.to_string()))?;
-        let notifier = match self.notifier {
-            Some(config) => Some(Notifier::new(
-                crate::notify::auth::http1_client(builder()?)
-                    .map_err(|e| SetupError::Http(e.to_string()))?,
-                config,
-            )),
-            None => None,
-        };
-        let tokens = Arc::new(TokenClient::new(
-            OAuthConfig::new(
-                &self.login_base,
-                &self.tenant,
-                &self.client_id,
-                self.credential,
-            ),
-            http.clone(),
-        ));
-        let mut intune_config = IntuneConfig::new(&self.graph_base);
-        intune_config.scope = self.graph_scope;
-        intune_config.page_size = self.graph_page_size.clamp(1, 1000);
-        intune_config.max_attempts = self.graph_max_attempts.max(1);
-        let intune = IntuneClient::new(http.clone(), tokens.clone(), intune_config);
-        let pool_config = PoolConfig {
-            max_runspaces: self.runspaces.max(1),
-            ..PoolConfig::default()
-        };
-        let (connector, failover): (Arc<dyn Connector>, Option<Failover>) = match self.exchange {
-            ExchangeTransport::Rest { base_url, scope } => {
-                let mut rest = RestConfig::new(&base_url, &self.tenant);
-                rest.scope = scope;
-                (Arc::new(RestConnector::new(rest, tokens, http)), None)
-            }
-            ExchangeTransport::Bridge {
-                program,
-                prefix_args,
-                server,
-                authentication,
-                user_name,
-                password,
-                failover,
-                proxy,
-            } => {
-                let mut bridge = BridgeConfig::new(std::path::Path::new(""), &user_name, password);
-                bridge.proxy = proxy;
-                bridge.program = program;
-                bridge.prefix_args = prefix_args;
-                bridge.authentication = authentication;
-                let failover = Failover::new(
-                    server,
-                    FailoverConfig {
-                        enabled: failover,
-                        ..FailoverConfig::default()
-                    },
-                );
-                (Arc::new(BridgeConnector::new(bridge)), Some(failover))
-            }
-        };
-        let exchange =
-            ExchangeClient::new(RunspacePool::new(connector, failover, pool_config, None));
-        let store = Store::open(&self.store_path)?;
-        let mut engine = SyncEngine::new(exchange, intune, store, self.settings, self.config)?;
-        if let Some(notifier) = notifier {
-            engine.set_notifier(notifier);
-        }
-        if let Some(proxy) = self.proxy {
-            engine.set_proxy(proxy);
-        }
-        Ok(engine)
-    }
-}
+/// The set-up of a run lives with the clients it builds (`crate::connection`); these names stay
+/// here for callers of `sync::cli`.
+pub use crate::connection::{ExchangeTransport, SetupError, SyncSetup};
 
 /// `sync --full|--quick [--dry-run] [--confirm] [--rollout]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -53,3 +53,91 @@ pub fn client(ca: &str) -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// What the test proxy wants before it opens a tunnel.
+#[derive(Clone, Copy)]
+pub enum ProxyAuth {
+    /// Any client.
+    None,
+    /// Basic with this user and password.
+    Basic(&'static str, &'static str),
+    /// Answers 407 offering only NTLM and Negotiate.
+    NtlmOnly,
+}
+
+/// A forward proxy on loopback that tunnels CONNECT to 127.0.0.1 (the lab's names all live there)
+/// and records each tunnel's target; returns its port and the targets.
+pub async fn forward_proxy(
+    auth: ProxyAuth,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use base64::Engine as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if s.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head).to_string();
+                let target = text
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string();
+                let authorised = match auth {
+                    ProxyAuth::None => true,
+                    ProxyAuth::NtlmOnly => false,
+                    ProxyAuth::Basic(user, password) => {
+                        let want = format!(
+                            "proxy-authorization: basic {}",
+                            base64::engine::general_purpose::STANDARD
+                                .encode(format!("{user}:{password}"))
+                                .to_ascii_lowercase()
+                        );
+                        text.to_ascii_lowercase().contains(&want)
+                    }
+                };
+                if !authorised {
+                    let offer = match auth {
+                        ProxyAuth::NtlmOnly => {
+                            "Proxy-Authenticate: NTLM\r\nProxy-Authenticate: Negotiate\r\n"
+                        }
+                        _ => "Proxy-Authenticate: Basic realm=\"test\"\r\n",
+                    };
+                    let _ = s
+                        .write_all(
+                            format!("HTTP/1.1 407 Proxy Authentication Required\r\n{offer}Content-Length: 0\r\nConnection: close\r\n\r\n")
+                                .as_bytes(),
+                        )
+                        .await;
+                    return;
+                }
+                log.lock().unwrap().push(target.clone());
+                let port: u16 = target
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(443);
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                else {
+                    return;
+                };
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await;
+                let _ = tokio::io::copy_bidirectional(&mut s, &mut upstream).await;
+            });
+        }
+    });
+    (port, seen)
+}

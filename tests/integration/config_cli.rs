@@ -232,7 +232,7 @@ fn configure_from_answers_writes_the_file_and_stores_the_secrets() {
         config.proxy_spec().unwrap().unwrap().url(),
         "http://proxy.contoso.com:3128"
     );
-    exchange_connector::proxy::http_client(&config, &store, "default")
+    exchange_connector::connection::http_client(&config, &store, "default")
         .unwrap()
         .build()
         .unwrap();
@@ -573,7 +573,7 @@ async fn configure_from_a_running_lab() {
     ClientCertificate::from_pfx(&pfx, &get("CertificatePassword")).unwrap();
 
     // The configured client trusts the lab's CA (TrustedCaFile) and reaches it without a proxy.
-    let client = exchange_connector::proxy::http_client(&config, &store, "default")
+    let client = exchange_connector::connection::http_client(&config, &store, "default")
         .unwrap()
         .build()
         .unwrap();

@@ -338,3 +338,27 @@ fn assert_no_secret(texts: &[String], secrets: &[String]) {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnose_goes_through_the_configured_proxy() {
+    let lab = small_lab().await;
+    let c = configure(&lab);
+    let (port, seen) = common::forward_proxy(common::ProxyAuth::None).await;
+    c.configure(&format!(
+        "ProxyEnabled=true\nProxyHost=127.0.0.1\nProxyPort={port}\n"
+    ));
+    let report = tokio::task::spawn_blocking(move || (c.diagnose(), c))
+        .await
+        .unwrap()
+        .0;
+    eprintln!("{report}");
+    assert!(!report.contains("FAIL"), "{report}");
+    line(&report, "OK  ", "proxy");
+    line(&report, "OK  ", "Graph sign-in");
+    line(&report, "OK  ", "EWS");
+    // The sign-in and Graph calls went through the proxy too, not around it.
+    let cloud = url::Url::parse(&lab.endpoints.graph_base).unwrap();
+    let cloud = format!("{}:{}", cloud.host_str().unwrap(), cloud.port().unwrap());
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.contains(&cloud), "{cloud} not in {seen:?}");
+}

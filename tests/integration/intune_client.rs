@@ -16,15 +16,14 @@ use std::sync::Arc;
 fn client_with(lab: &TestLab, credential: ClientCredential, page_size: u32) -> IntuneClient {
     let e = &lab.endpoints;
     let ca = Path::new(&e.ca_cert_pem);
-    let tokens = TokenClient::with_extra_ca(
-        OAuthConfig::new(&e.login_base, &e.tenant_id, &e.client_id, credential),
-        Some(ca),
-    )
-    .unwrap();
     let http = exchange_connector::tls::http_client_builder(Some(ca))
         .unwrap()
         .build()
         .unwrap();
+    let tokens = TokenClient::new(
+        OAuthConfig::new(&e.login_base, &e.tenant_id, &e.client_id, credential),
+        http.clone(),
+    );
     let mut config = IntuneConfig::new(&e.graph_base);
     config.page_size = page_size;
     config.max_backoff = std::time::Duration::from_millis(50);

@@ -39,7 +39,12 @@ impl Context {
 
     /// Opens the secret store (only when a subcommand needs it: opening the OS store can be slow).
     pub fn store(&self) -> anyhow::Result<Box<dyn SecretStore>> {
-        Ok(secrets::open(self.store_kind, &self.config_dir)?)
+        Ok(self.open_store()?)
+    }
+
+    /// [`Context::store`] with the library's error.
+    pub fn open_store(&self) -> Result<Box<dyn SecretStore>, secrets::SecretError> {
+        secrets::open(self.store_kind, &self.config_dir)
     }
 }
 

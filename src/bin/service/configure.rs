@@ -6,6 +6,7 @@ use crate::common::Context;
 use anyhow::Context as _;
 use exchange_connector::certificate::ClientCertificate;
 use exchange_connector::config::{Config, Values};
+use exchange_connector::connection::handoff::SecretsPlace;
 use exchange_connector::package::ConnectorPackage;
 use exchange_connector::secret::Secret;
 use exchange_connector::secrets::SecretStore;
@@ -258,28 +259,21 @@ fn from_answers(
 
     // Secrets first: if storing one fails, the configuration file is left as it was. A running
     // worker takes them into its own store.
-    let handed = crate::handoff::to_worker(ctx, &secrets)?;
-    let store = ctx.store()?;
-    if handed.is_none() {
-        for (key, value) in &secrets {
-            store
-                .set(&ctx.instance, key, value)
-                .with_context(|| format!("storing {key}"))?;
-        }
-    }
+    let place = crate::handoff::hand_off(ctx, &secrets)?;
     let file = config.save(&ctx.config_dir)?;
     println!("Configuration written to {}", file.display());
-    if let Some(message) = &handed {
-        println!("Secrets handed to the running worker: {message}");
-    } else if !secrets.is_empty() {
-        let names: Vec<&str> = secrets.iter().map(|(k, _)| *k).collect();
-        println!(
-            "Secrets stored in the {}: {}",
-            store.describe(),
-            names.join(", ")
-        );
+    match &place {
+        SecretsPlace::Worker(message) => {
+            println!("Secrets handed to the running worker: {message}")
+        }
+        SecretsPlace::Local(store) if !secrets.is_empty() => {
+            let names: Vec<&str> = secrets.iter().map(|(k, _)| *k).collect();
+            println!("Secrets stored in the {store}: {}", names.join(", "));
+        }
+        SecretsPlace::Local(_) => {}
     }
-    if handed.is_none() {
+    if !place.is_worker() {
+        let store = ctx.store()?;
         for w in missing_secret_warnings(&config, store.as_ref(), &ctx.instance)? {
             println!("warning: {w}");
         }
@@ -486,22 +480,14 @@ fn from_lab(ctx: &Context, path: &Path) -> anyhow::Result<()> {
             package.manifest.certificate_password.clone(),
         ),
     ];
-    let handed = crate::handoff::to_worker(ctx, &secrets)?;
-    let store = ctx.store()?;
-    if handed.is_none() {
-        for (key, value) in &secrets {
-            store
-                .set(&ctx.instance, key, value)
-                .with_context(|| format!("storing {key}"))?;
-        }
-    }
+    let place = crate::handoff::hand_off(ctx, &secrets)?;
     let file = config.save(&ctx.config_dir)?;
     println!("Configured for the lab: {}", file.display());
     println!(
         "Secrets stored in the {}: {}",
-        match &handed {
-            Some(_) => "running worker's store".to_string(),
-            None => store.describe(),
+        match &place {
+            SecretsPlace::Worker(_) => "running worker's store".to_string(),
+            SecretsPlace::Local(store) => store.clone(),
         },
         secrets
             .iter()
