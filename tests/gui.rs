@@ -16,9 +16,15 @@ use exchange_connector::gui::wizard::package::FixedPicker;
 use exchange_connector::lab::faults::{Storm, Surface};
 use exchange_connector::lab::scenario::Scenario;
 use exchange_connector::lab::server::{LabOptions, RunningLab, start};
-use exchange_connector::service::channel::{
-    ChannelAddress, ChannelHandler, ProgressEvent, Reply, Request, SyncKind, serve,
+use exchange_connector::policy::ListKind;
+use exchange_connector::service::channel::{ChannelAddress, ChannelHandler, serve};
+use exchange_connector::service::messages::{
+    Connection, ExchangeServerInUse, ProgressEvent, Reply, Request, RunPhase, StatusReply,
+    SyncKind,
 };
+use exchange_connector::store::{AuditEntry, AuditRecord, ChangeOp, RunOutcome};
+use exchange_connector::sync::StatusReport;
+use exchange_connector::sync::cli::RunSummary;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -530,6 +536,37 @@ fn changing_the_proxy_later_is_checked_before_it_is_saved() {
     );
 }
 
+/// A successful run of the fake worker.
+fn run(started_at: &str, duration_seconds: f64) -> RunSummary {
+    RunSummary {
+        id: 1,
+        started_at: started_at.parse().unwrap(),
+        ended_at: None,
+        duration_seconds: Some(duration_seconds),
+        outcome: RunOutcome::Succeeded,
+        devices_seen: 368,
+        error: None,
+    }
+}
+
+/// An entry the fake worker added to a list.
+fn change(at: &str, user: &str, device: &str, list: ListKind, reason: &str) -> AuditRecord {
+    AuditRecord {
+        id: 1,
+        at: at.parse().unwrap(),
+        entry: AuditEntry {
+            run_id: None,
+            actor: r"HOST\svc".into(),
+            mailbox: user.into(),
+            list,
+            op: ChangeOp::Add,
+            device_id: device.into(),
+            reason: reason.into(),
+            error: None,
+        },
+    }
+}
+
 /// A worker stand-in: answers Status from shared state; Sync emits progress and moves the last quick
 /// sync to a fixed time.
 struct FakeWorker {
@@ -544,22 +581,43 @@ type Applied = Arc<Mutex<Vec<std::collections::BTreeMap<String, String>>>>;
 impl ChannelHandler for FakeWorker {
     async fn handle(&self, request: Request) -> Reply {
         match request {
-            Request::Status => Reply::Status {
-                status: serde_json::json!({
-                    "connection": "Connected",
-                    "exchange_server": "cas01.contoso.lab",
-                    "last_quick_sync": self.last_quick.lock().unwrap().map(|t| serde_json::json!({
-                        "started_at": t, "duration_seconds": 2.5, "outcome": "succeeded"
-                    })),
-                    "last_full_sync": {"started_at": "2026-11-23T02:00:00+00:00", "duration_seconds": 41.0, "outcome": "succeeded"},
-                    "devices_by_state": {"Allowed": 312, "Blocked": 41, "Quarantined": 9, "Exempt": 6},
-                    "recent_changes": [
-                        {"at": "2026-11-23T11:58:00Z", "user": "dave@contoso.lab", "device": "DAVESAMSUNG0004", "access": "Blocked", "reason": "not enrolled in Intune"},
-                        {"at": "2026-11-23T11:57:00Z", "user": "alice@contoso.lab", "device": "ALICEIPHONE0001", "access": "Allowed", "reason": "compliant"}
-                    ],
-                    "held_plan": null
+            Request::Status => Reply::Status(Box::new(StatusReply {
+                connection: Connection::Connected,
+                exchange_server: Some(ExchangeServerInUse {
+                    server: "cas01.contoso.lab".into(),
+                    failed_over_from: None,
                 }),
-            },
+                report: Ok(StatusReport {
+                    last_quick_sync: self.last_quick.lock().unwrap().map(|t| run(t, 2.5)),
+                    last_full_sync: Some(run("2026-11-23T02:00:00+00:00", 41.0)),
+                    devices_by_state: [
+                        ("Allowed".to_string(), 312),
+                        ("Blocked".to_string(), 41),
+                        ("Quarantined".to_string(), 9),
+                        ("Exempt".to_string(), 6),
+                    ]
+                    .into(),
+                    held_plan: None,
+                    ..StatusReport::default()
+                }),
+                recent_changes: vec![
+                    change(
+                        "2026-11-23T11:58:00Z",
+                        "dave@contoso.lab",
+                        "DAVESAMSUNG0004",
+                        ListKind::Block,
+                        "not enrolled in Intune",
+                    ),
+                    change(
+                        "2026-11-23T11:57:00Z",
+                        "alice@contoso.lab",
+                        "ALICEIPHONE0001",
+                        ListKind::Allow,
+                        "compliant",
+                    ),
+                ],
+                ..StatusReply::default()
+            })),
             Request::Sync {
                 kind: SyncKind::Quick,
                 ..
@@ -567,12 +625,12 @@ impl ChannelHandler for FakeWorker {
                 let events = self.events.clone();
                 let last = self.last_quick.clone();
                 tokio::spawn(async move {
-                    for (phase, done) in [("reading", 1u64), ("applying", 2)] {
+                    for (phase, done) in [(RunPhase::Reading, 1u64), (RunPhase::Applying, 2)] {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         let _ = events.send(ProgressEvent {
                             run_id: Some(7),
                             kind: SyncKind::Quick,
-                            phase: phase.into(),
+                            phase,
                             done,
                             total: Some(2),
                             message: format!("{phase}…"),
@@ -582,7 +640,7 @@ impl ChannelHandler for FakeWorker {
                     let _ = events.send(ProgressEvent {
                         run_id: Some(7),
                         kind: SyncKind::Quick,
-                        phase: "finished".into(),
+                        phase: RunPhase::Finished,
                         done: 2,
                         total: Some(2),
                         message: "done".into(),

@@ -48,7 +48,7 @@ use crate::oauth::{ClientCredential, OAuthConfig, TokenClient};
 use crate::policy::PolicySettings;
 use crate::proxy::ConfiguredProxy;
 use crate::secret::Secret;
-use crate::store::{RunKind, RunRecord, Store, StoreError};
+use crate::store::{RunKind, RunOutcome, RunRecord, Store, StoreError};
 
 /// How the connector reaches Exchange.
 #[derive(Debug, Clone)]
@@ -323,8 +323,8 @@ pub struct RunSummary {
     pub ended_at: Option<DateTime<Utc>>,
     /// Duration in seconds.
     pub duration_seconds: Option<f64>,
-    /// Outcome word (`succeeded`, `held`, ...).
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: RunOutcome,
     /// Devices synced.
     pub devices_seen: u64,
     /// Error, if any.
@@ -340,7 +340,7 @@ impl From<&RunRecord> for RunSummary {
             duration_seconds: r
                 .ended_at
                 .map(|e| (e - r.started_at).num_milliseconds() as f64 / 1000.0),
-            outcome: r.outcome.as_str().to_string(),
+            outcome: r.outcome,
             devices_seen: r
                 .counts
                 .get("devices_seen")
@@ -351,8 +351,8 @@ impl From<&RunRecord> for RunSummary {
     }
 }
 
-/// `status [--json]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `status [--json]`, and the store's part of the worker's status reply.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
     /// The last successful quick sync.
     pub last_quick_sync: Option<RunSummary>,
@@ -404,7 +404,7 @@ impl StatusReport {
                 r.started_at.to_rfc3339(),
                 r.id,
                 r.duration_seconds.unwrap_or(0.0),
-                r.outcome,
+                r.outcome.as_str(),
                 r.devices_seen
             ),
             None => "never".to_string(),
@@ -412,13 +412,13 @@ impl StatusReport {
         let _ = writeln!(out, "last full sync:  {}", run(&self.last_full_sync));
         let _ = writeln!(out, "last quick sync: {}", run(&self.last_quick_sync));
         if let Some(r) = &self.last_run
-            && r.outcome != "succeeded"
+            && r.outcome != RunOutcome::Succeeded
         {
             let _ = writeln!(
                 out,
                 "last run {} {}: {}",
                 r.id,
-                r.outcome,
+                r.outcome.as_str(),
                 r.error.as_deref().unwrap_or("")
             );
         }
