@@ -31,6 +31,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, watch};
 
 const LAB: &str = env!("CARGO_BIN_EXE_exchange-connector-lab");
+const SERVICE: &str = env!("CARGO_BIN_EXE_exchange-connector-service");
 
 struct Fixture {
     rt: tokio::runtime::Runtime,
@@ -719,6 +720,99 @@ fn quick_sync_from_the_status_page_updates_the_last_sync_time() {
     h.get_by_label_contains("2026-11-23T12:00:00+00:00");
     h.get_by_label("Quick sync started.");
     h.check_accessibility();
+}
+
+/// A worker process, stopped when the test ends (passed or not).
+struct StopOnDrop(std::process::Child);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The status page fed by a real worker's reply shows the last sync times (it once showed "never"
+/// against a real worker while a stand-in's hand-written reply read fine).
+#[test]
+fn the_status_page_shows_a_real_workers_last_sync_times() {
+    let fx = Fixture::with_lab();
+    let env = fx.env();
+    let service = || {
+        let mut command = std::process::Command::new(SERVICE);
+        command
+            .args(["--instance", &env.instance, "--channel", &env.channel.0])
+            .args(["--secret-store", "file", "--config-dir"])
+            .arg(&env.config_dir);
+        command
+    };
+    let configure = |args: &[&str]| {
+        let out = service().arg("configure").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "configure {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Configured for the lab on Exchange's REST transport, the guard off (every plan applies).
+    let endpoints = fx.dir.path().join("lab").join("endpoints.json");
+    configure(&["--lab-endpoints", endpoints.to_str().unwrap()]);
+    let answers = fx.dir.path().join("answers.txt");
+    std::fs::write(&answers, "ExchangeServerType=Hosted\n").unwrap();
+    configure(&["--answers", answers.to_str().unwrap()]);
+    let lab = fx.lab();
+    let policy = exchange_connector::policy::PolicySettings {
+        enabled: true,
+        included_groups: lab.endpoints.policy.included_groups.clone(),
+        excluded_groups: lab.endpoints.policy.excluded_groups.clone(),
+        unmanaged_default_access: lab.state.org().settings.default_access_level,
+        mass_change_threshold_percent: 100.0,
+        ..Default::default()
+    };
+    std::fs::write(
+        env.config_dir.join("policy.json"),
+        serde_json::to_string(&policy).unwrap(),
+    )
+    .unwrap();
+    let _worker = StopOnDrop(
+        service()
+            .args(["run", "--quick-interval-seconds", "2", "--log-dir"])
+            .arg(fx.dir.path().join("logs"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let mut app = fx.app();
+    app.page = Page::Status;
+    app.status.poll_every = Duration::from_millis(300);
+    let mut h = harness(app);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let view = loop {
+        h.step();
+        let view = h.state().status.view.clone();
+        if let Some(v) = view.filter(|v| v.last_full.is_some() && v.last_quick.is_some()) {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed both last syncs: {:?}",
+            h.state().status
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    h.step();
+    h.step();
+    for run in [view.last_full.unwrap(), view.last_quick.unwrap()] {
+        assert!(run.when.starts_with("20"), "a time: {run:?}");
+        h.get_by_label_contains(&run.when);
+    }
+    assert!(
+        h.query_by_label("never").is_none(),
+        "a real worker's last syncs are shown, not \"never\""
+    );
+    assert!(!h.state().status.view.as_ref().unwrap().devices.is_empty());
 }
 
 #[test]

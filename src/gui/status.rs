@@ -76,6 +76,12 @@ impl RunView {
     }
 }
 
+/// The worker's sentences as the page's font draws them: decisions explain themselves with `→`, a
+/// glyph egui's built-in fonts lack (it would show as a box).
+fn drawable(text: &str) -> String {
+    text.replace('→', "->")
+}
+
 /// The sentence's first letter in upper case, as a label starts.
 fn capitalised(text: &str) -> String {
     let mut chars = text.chars();
@@ -90,7 +96,7 @@ impl StatusView {
     pub fn from_status(status: &StatusReply) -> StatusView {
         let report = status.report.as_ref().ok();
         StatusView {
-            connection: Some(capitalised(&status.connection.to_string())),
+            connection: Some(drawable(&capitalised(&status.connection.to_string()))),
             exchange_server: status.exchange_server.as_ref().map(|e| e.server.clone()),
             failover: status
                 .exchange_server
@@ -118,14 +124,14 @@ impl StatusView {
                     user: c.entry.mailbox.clone(),
                     device: c.entry.device_id.clone(),
                     access: access_change_text(c),
-                    reason: c.entry.error.clone().unwrap_or_else(|| c.entry.reason.clone()),
+                    reason: drawable(c.entry.error.as_ref().unwrap_or(&c.entry.reason)),
                     at: c.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 })
                 .collect(),
             held: report
                 .and_then(|r| r.held_plan.as_ref())
-                .map(|h| h.message.clone()),
-            warnings: status.warnings(),
+                .map(|h| drawable(&h.message)),
+            warnings: status.warnings().iter().map(|w| drawable(w)).collect(),
             history: status
                 .history
                 .iter()
@@ -366,7 +372,7 @@ impl StatusPage {
 
 /// One line per device of a look-up answer: Exchange's state, the connector's decision and why.
 pub fn lookup_lines(answer: &LookupReply) -> Vec<String> {
-    answer.devices.iter().map(|d| d.line()).collect()
+    answer.devices.iter().map(|d| drawable(&d.line())).collect()
 }
 
 fn run_text(r: &Option<RunView>, lang: Lang) -> String {
