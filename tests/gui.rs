@@ -19,8 +19,7 @@ use exchange_connector::lab::server::{LabOptions, RunningLab, start};
 use exchange_connector::policy::ListKind;
 use exchange_connector::service::channel::{ChannelAddress, ChannelHandler, serve};
 use exchange_connector::service::messages::{
-    Connection, ExchangeServerInUse, ProgressEvent, Reply, Request, RunPhase, StatusReply,
-    SyncKind,
+    Connection, ExchangeServerInUse, ProgressEvent, Reply, Request, RunPhase, StatusReply, SyncKind,
 };
 use exchange_connector::store::{AuditEntry, AuditRecord, ChangeOp, RunOutcome};
 use exchange_connector::sync::StatusReport;

@@ -419,9 +419,11 @@ fn history(store: &crate::store::Store) -> Vec<HistoryDay> {
             continue;
         }
         // Newest first: the first run seen of a day is its last.
-        by_day.entry(run.started_at.date_naive()).or_insert_with(|| {
-            serde_json::from_value(run.counts["decisions"].clone()).unwrap_or_default()
-        });
+        by_day
+            .entry(run.started_at.date_naive())
+            .or_insert_with(|| {
+                serde_json::from_value(run.counts["decisions"].clone()).unwrap_or_default()
+            });
     }
     let days = by_day.len();
     by_day
@@ -805,8 +807,12 @@ impl Worker {
             });
         }
         tracing::info!("{} started", kind.phrase());
-        self.shared
-            .progress(kind, RunPhase::Started, format!("{} started", kind.phrase()), None);
+        self.shared.progress(
+            kind,
+            RunPhase::Started,
+            format!("{} started", kind.phrase()),
+            None,
+        );
         self.shared.progress(
             kind,
             RunPhase::Running,

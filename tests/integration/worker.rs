@@ -5,9 +5,9 @@
 use crate::common;
 
 use common::{TestLab, generated_lab, small_lab};
+use exchange_connector::model::exchange::DeviceAccessState;
 use exchange_connector::policy::PolicySettings;
 use exchange_connector::secrets::{FileStore, SecretStore};
-use exchange_connector::model::exchange::DeviceAccessState;
 use exchange_connector::service::channel::{ChannelAddress, ChannelClient};
 use exchange_connector::service::messages::{
     Connection, Registration, Reply, Request, RunPhase, StatusReply, SyncKind,
@@ -203,7 +203,10 @@ async fn worker_syncs_on_schedule_answers_the_channel_and_stops_cleanly() {
             .is_ok_and(|r| r.last_full_sync.is_some() && r.last_quick_sync.is_some())
     })
     .await;
-    assert_eq!(s.instance, "default", "the running worker of this instance answered");
+    assert_eq!(
+        s.instance, "default",
+        "the running worker of this instance answered"
+    );
     assert_eq!(s.connection, Connection::Connected, "{s:#?}");
     assert!(
         matches!(s.registration, Registration::Registered { .. }),
@@ -546,9 +549,9 @@ async fn stop_in_the_middle_of_a_run_loses_nothing() {
     assert!(matches!(r, Reply::Accepted { .. }), "{r:?}");
     let s = wait_status(&mut client, "the requested full sync", |s| {
         s.current_run.is_none()
-            && s.last_report.as_ref().is_some_and(|r| {
-                r.run_id > Some(converged_by) && r.kind == SyncKind::Full
-            })
+            && s.last_report
+                .as_ref()
+                .is_some_and(|r| r.run_id > Some(converged_by) && r.kind == SyncKind::Full)
     })
     .await;
     let last = s.last_report.as_ref().unwrap();
