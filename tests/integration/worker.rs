@@ -216,6 +216,12 @@ async fn worker_syncs_on_schedule_answers_the_channel_and_stops_cleanly() {
     assert!(registered >= 1, "the lab tenant lists the connector");
     let devices: u64 = report(&s).devices_by_state.values().sum();
     assert!(devices > 0, "device counts by state: {s:#?}");
+    // The CLI reads the same reply: both last syncs, not "never".
+    let printed = c.cli(&["status"], None);
+    assert!(printed.contains("worker:          running"), "{printed}");
+    for line in ["last full sync:  20", "last quick sync: 20"] {
+        assert!(printed.contains(line), "{line:?} in {printed}");
+    }
 
     // A sync on request, with its progress streamed to a subscriber.
     let mut watcher = connect(&address).await;
