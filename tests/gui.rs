@@ -16,15 +16,21 @@ use exchange_connector::gui::wizard::package::FixedPicker;
 use exchange_connector::lab::faults::{Storm, Surface};
 use exchange_connector::lab::scenario::Scenario;
 use exchange_connector::lab::server::{LabOptions, RunningLab, start};
-use exchange_connector::service::channel::{
-    ChannelAddress, ChannelHandler, ProgressEvent, Reply, Request, SyncKind, serve,
+use exchange_connector::policy::ListKind;
+use exchange_connector::service::channel::{ChannelAddress, ChannelHandler, serve};
+use exchange_connector::service::messages::{
+    Connection, ExchangeServerInUse, ProgressEvent, Reply, Request, RunPhase, StatusReply, SyncKind,
 };
+use exchange_connector::store::{AuditEntry, AuditRecord, ChangeOp, RunOutcome};
+use exchange_connector::sync::StatusReport;
+use exchange_connector::sync::cli::RunSummary;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, watch};
 
 const LAB: &str = env!("CARGO_BIN_EXE_exchange-connector-lab");
+const SERVICE: &str = env!("CARGO_BIN_EXE_exchange-connector-service");
 
 struct Fixture {
     rt: tokio::runtime::Runtime,
@@ -530,6 +536,37 @@ fn changing_the_proxy_later_is_checked_before_it_is_saved() {
     );
 }
 
+/// A successful run of the fake worker.
+fn run(started_at: &str, duration_seconds: f64) -> RunSummary {
+    RunSummary {
+        id: 1,
+        started_at: started_at.parse().unwrap(),
+        ended_at: None,
+        duration_seconds: Some(duration_seconds),
+        outcome: RunOutcome::Succeeded,
+        devices_seen: 368,
+        error: None,
+    }
+}
+
+/// An entry the fake worker added to a list.
+fn change(at: &str, user: &str, device: &str, list: ListKind, reason: &str) -> AuditRecord {
+    AuditRecord {
+        id: 1,
+        at: at.parse().unwrap(),
+        entry: AuditEntry {
+            run_id: None,
+            actor: r"HOST\svc".into(),
+            mailbox: user.into(),
+            list,
+            op: ChangeOp::Add,
+            device_id: device.into(),
+            reason: reason.into(),
+            error: None,
+        },
+    }
+}
+
 /// A worker stand-in: answers Status from shared state; Sync emits progress and moves the last quick
 /// sync to a fixed time.
 struct FakeWorker {
@@ -544,22 +581,43 @@ type Applied = Arc<Mutex<Vec<std::collections::BTreeMap<String, String>>>>;
 impl ChannelHandler for FakeWorker {
     async fn handle(&self, request: Request) -> Reply {
         match request {
-            Request::Status => Reply::Status {
-                status: serde_json::json!({
-                    "connection": "Connected",
-                    "exchange_server": "cas01.contoso.lab",
-                    "last_quick_sync": self.last_quick.lock().unwrap().map(|t| serde_json::json!({
-                        "started_at": t, "duration_seconds": 2.5, "outcome": "succeeded"
-                    })),
-                    "last_full_sync": {"started_at": "2026-11-23T02:00:00+00:00", "duration_seconds": 41.0, "outcome": "succeeded"},
-                    "devices_by_state": {"Allowed": 312, "Blocked": 41, "Quarantined": 9, "Exempt": 6},
-                    "recent_changes": [
-                        {"at": "2026-11-23T11:58:00Z", "user": "dave@contoso.lab", "device": "DAVESAMSUNG0004", "access": "Blocked", "reason": "not enrolled in Intune"},
-                        {"at": "2026-11-23T11:57:00Z", "user": "alice@contoso.lab", "device": "ALICEIPHONE0001", "access": "Allowed", "reason": "compliant"}
-                    ],
-                    "held_plan": null
+            Request::Status => Reply::Status(Box::new(StatusReply {
+                connection: Connection::Connected,
+                exchange_server: Some(ExchangeServerInUse {
+                    server: "cas01.contoso.lab".into(),
+                    failed_over_from: None,
                 }),
-            },
+                report: Ok(StatusReport {
+                    last_quick_sync: self.last_quick.lock().unwrap().map(|t| run(t, 2.5)),
+                    last_full_sync: Some(run("2026-11-23T02:00:00+00:00", 41.0)),
+                    devices_by_state: [
+                        ("Allowed".to_string(), 312),
+                        ("Blocked".to_string(), 41),
+                        ("Quarantined".to_string(), 9),
+                        ("Exempt".to_string(), 6),
+                    ]
+                    .into(),
+                    held_plan: None,
+                    ..StatusReport::default()
+                }),
+                recent_changes: vec![
+                    change(
+                        "2026-11-23T11:58:00Z",
+                        "dave@contoso.lab",
+                        "DAVESAMSUNG0004",
+                        ListKind::Block,
+                        "not enrolled in Intune",
+                    ),
+                    change(
+                        "2026-11-23T11:57:00Z",
+                        "alice@contoso.lab",
+                        "ALICEIPHONE0001",
+                        ListKind::Allow,
+                        "compliant",
+                    ),
+                ],
+                ..StatusReply::default()
+            })),
             Request::Sync {
                 kind: SyncKind::Quick,
                 ..
@@ -567,12 +625,12 @@ impl ChannelHandler for FakeWorker {
                 let events = self.events.clone();
                 let last = self.last_quick.clone();
                 tokio::spawn(async move {
-                    for (phase, done) in [("reading", 1u64), ("applying", 2)] {
+                    for (phase, done) in [(RunPhase::Reading, 1u64), (RunPhase::Applying, 2)] {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         let _ = events.send(ProgressEvent {
                             run_id: Some(7),
                             kind: SyncKind::Quick,
-                            phase: phase.into(),
+                            phase,
                             done,
                             total: Some(2),
                             message: format!("{phase}…"),
@@ -582,7 +640,7 @@ impl ChannelHandler for FakeWorker {
                     let _ = events.send(ProgressEvent {
                         run_id: Some(7),
                         kind: SyncKind::Quick,
-                        phase: "finished".into(),
+                        phase: RunPhase::Finished,
                         done: 2,
                         total: Some(2),
                         message: "done".into(),
@@ -661,6 +719,99 @@ fn quick_sync_from_the_status_page_updates_the_last_sync_time() {
     h.get_by_label_contains("2026-11-23T12:00:00+00:00");
     h.get_by_label("Quick sync started.");
     h.check_accessibility();
+}
+
+/// A worker process, stopped when the test ends (passed or not).
+struct StopOnDrop(std::process::Child);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The status page fed by a real worker's reply shows the last sync times (it once showed "never"
+/// against a real worker while a stand-in's hand-written reply read fine).
+#[test]
+fn the_status_page_shows_a_real_workers_last_sync_times() {
+    let fx = Fixture::with_lab();
+    let env = fx.env();
+    let service = || {
+        let mut command = std::process::Command::new(SERVICE);
+        command
+            .args(["--instance", &env.instance, "--channel", &env.channel.0])
+            .args(["--secret-store", "file", "--config-dir"])
+            .arg(&env.config_dir);
+        command
+    };
+    let configure = |args: &[&str]| {
+        let out = service().arg("configure").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "configure {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Configured for the lab on Exchange's REST transport, the guard off (every plan applies).
+    let endpoints = fx.dir.path().join("lab").join("endpoints.json");
+    configure(&["--lab-endpoints", endpoints.to_str().unwrap()]);
+    let answers = fx.dir.path().join("answers.txt");
+    std::fs::write(&answers, "ExchangeServerType=Hosted\n").unwrap();
+    configure(&["--answers", answers.to_str().unwrap()]);
+    let lab = fx.lab();
+    let policy = exchange_connector::policy::PolicySettings {
+        enabled: true,
+        included_groups: lab.endpoints.policy.included_groups.clone(),
+        excluded_groups: lab.endpoints.policy.excluded_groups.clone(),
+        unmanaged_default_access: lab.state.org().settings.default_access_level,
+        mass_change_threshold_percent: 100.0,
+        ..Default::default()
+    };
+    std::fs::write(
+        env.config_dir.join("policy.json"),
+        serde_json::to_string(&policy).unwrap(),
+    )
+    .unwrap();
+    let _worker = StopOnDrop(
+        service()
+            .args(["run", "--quick-interval-seconds", "2", "--log-dir"])
+            .arg(fx.dir.path().join("logs"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let mut app = fx.app();
+    app.page = Page::Status;
+    app.status.poll_every = Duration::from_millis(300);
+    let mut h = harness(app);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let view = loop {
+        h.step();
+        let view = h.state().status.view.clone();
+        if let Some(v) = view.filter(|v| v.last_full.is_some() && v.last_quick.is_some()) {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed both last syncs: {:?}",
+            h.state().status
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    h.step();
+    h.step();
+    for run in [view.last_full.unwrap(), view.last_quick.unwrap()] {
+        assert!(run.when.starts_with("20"), "a time: {run:?}");
+        h.get_by_label_contains(&run.when);
+    }
+    assert!(
+        h.query_by_label("never").is_none(),
+        "a real worker's last syncs are shown, not \"never\""
+    );
+    assert!(!h.state().status.view.as_ref().unwrap().devices.is_empty());
 }
 
 #[test]

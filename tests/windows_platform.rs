@@ -14,8 +14,10 @@
 use exchange_connector::secret::Secret;
 use exchange_connector::secrets::{self, KeyringStore, SecretStore, StoreKind};
 use exchange_connector::service::channel::{
-    ChannelAddress, ChannelClient, ChannelHandler, ProgressEvent, Reply, Request, SyncKind, serve,
+    ChannelAddress, ChannelClient, ChannelHandler, ProgressEvent, Reply, Request, RunPhase,
+    SyncKind, serve,
 };
+use exchange_connector::service::messages::{Connection, StatusReply};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -117,14 +119,16 @@ struct FakeWorker {
 impl ChannelHandler for FakeWorker {
     async fn handle(&self, request: Request) -> Reply {
         match request {
-            Request::Status => Reply::Status {
-                status: serde_json::json!({ "connection": "connected", "platform": "windows" }),
-            },
+            Request::Status => Reply::Status(Box::new(StatusReply {
+                connection: Connection::Connected,
+                instance: "windows".into(),
+                ..StatusReply::default()
+            })),
             Request::Sync { kind, .. } => {
                 let _ = self.events.send(ProgressEvent {
                     run_id: Some(7),
                     kind,
-                    phase: "reading".into(),
+                    phase: RunPhase::Reading,
                     done: 1,
                     total: Some(2),
                     message: "reading Exchange".into(),
@@ -192,7 +196,7 @@ async fn named_pipe_channel_round_trip() {
 
     let mut client = connect(&address).await;
     match client.request(&Request::Status).await.unwrap() {
-        Reply::Status { status } => assert_eq!(status["connection"], "connected"),
+        Reply::Status(status) => assert_eq!(status.connection, Connection::Connected),
         other => panic!("unexpected reply {other:?}"),
     }
 
@@ -216,9 +220,9 @@ async fn named_pipe_channel_round_trip() {
         .unwrap()
         .unwrap();
     match progress.unwrap() {
-        Reply::Progress { event } => {
+        Reply::Progress(event) => {
             assert_eq!(event.kind, SyncKind::Full);
-            assert_eq!(event.phase, "reading");
+            assert_eq!(event.phase, RunPhase::Reading);
             assert_eq!(event.run_id, Some(7));
         }
         other => panic!("unexpected reply {other:?}"),
@@ -244,7 +248,7 @@ async fn named_pipe_channel_round_trip() {
     ));
     assert!(matches!(
         client.request(&Request::Status).await.unwrap(),
-        Reply::Status { .. }
+        Reply::Status(_)
     ));
 
     stop.send(true).unwrap();
@@ -348,7 +352,7 @@ fn service_install_start_stop_uninstall() {
         let mut client = connect(&address).await;
         client.request(&Request::Status).await.unwrap()
     });
-    assert!(matches!(reply, Reply::Status { .. }), "{reply:?}");
+    assert!(matches!(reply, Reply::Status(_)), "{reply:?}");
 
     let stopped = service_cmd(dir.path(), &instance, &["service", "stop"]);
     assert!(stopped.status.success(), "stop: {}", text(&stopped));

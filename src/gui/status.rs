@@ -1,19 +1,16 @@
 //! The status page: what the worker reports over the control channel, the sync buttons with live
 //! progress, the run held by the mass-change guard, and a user look-up.
 //!
-//! The worker owns the shape of its status report; this page reads these fields when present (snake or
-//! camel case): `connection`, `exchange_server`, `failover`, `last_quick_sync` / `last_full_sync`
-//! (`started_at` or `ended_at`, `duration_seconds`, `outcome`), `devices_by_state` (state → count),
-//! `recent_changes` (`user`, `device`, `access`, `reason`, `at`), `held_plan` (`changes`, `message`),
-//! `history` (`day`, `decisions`), `certificate.warning`, `registration.problem`; the store's part
-//! nested under `report`. *Look up a user* asks the worker (`LookupUser`).
+//! The worker's [`StatusReply`] is typed (`service::messages`); [`StatusView`] only turns it into the
+//! texts and counts the page draws. *Look up a user* asks the worker (`LookupUser`).
 
 use crate::gui::i18n::{Lang, tr};
-use crate::service::channel::{
-    ChannelAddress, ChannelClient, ChannelError, ProgressEvent, Reply, Request, SyncKind,
+use crate::service::channel::{ChannelAddress, ChannelClient, ChannelError};
+use crate::service::messages::{
+    LookupReply, ProgressEvent, Reply, Request, StatusReply, SyncKind, access_change_text,
 };
+use crate::sync::cli::RunSummary;
 use eframe::egui;
-use serde_json::Value;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -44,7 +41,7 @@ pub struct ChangeView {
     pub at: String,
 }
 
-/// The status report, read leniently.
+/// The status report as the page shows it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StatusView {
     /// Connection state, if reported.
@@ -69,112 +66,80 @@ pub struct StatusView {
     pub history: Vec<(String, Vec<(String, u64)>)>,
 }
 
-fn get<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {
-    keys.iter().find_map(|k| v.get(*k)).filter(|v| !v.is_null())
-}
-
-fn text(v: &Value, keys: &[&str]) -> Option<String> {
-    get(v, keys).map(|x| match x {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    })
-}
-
-fn run(v: &Value) -> RunView {
-    RunView {
-        when: text(
-            v,
-            &["ended_at", "endedAt", "started_at", "startedAt", "time"],
-        )
-        .unwrap_or_default(),
-        duration_seconds: get(v, &["duration_seconds", "durationSeconds"]).and_then(Value::as_f64),
-        outcome: text(v, &["outcome"]).unwrap_or_default(),
+impl RunView {
+    fn from_run(run: &RunSummary) -> RunView {
+        RunView {
+            when: run.started_at.to_rfc3339(),
+            duration_seconds: run.duration_seconds,
+            outcome: run.outcome.as_str().to_string(),
+        }
     }
 }
 
+/// The worker's sentences as the page's font draws them: decisions explain themselves with `→`, a
+/// glyph egui's built-in fonts lack (it would show as a box).
+fn drawable(text: &str) -> String {
+    text.replace('→', "->")
+}
+
+/// The sentence's first letter in upper case, as a label starts.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 impl StatusView {
-    /// Reads a status report: the worker's own fields, and the store's report nested under
-    /// `report` (the top level wins).
-    pub fn from_json(v: &Value) -> StatusView {
-        let merged;
-        let v = match (v.get("report").and_then(Value::as_object), v.as_object()) {
-            (Some(report), Some(top)) => {
-                let mut all = report.clone();
-                for (k, x) in top {
-                    if k != "report" {
-                        all.insert(k.clone(), x.clone());
-                    }
-                }
-                merged = Value::Object(all);
-                &merged
-            }
-            _ => v,
-        };
-        let counts = |m: &Value| -> Vec<(String, u64)> {
-            m.as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+    /// The texts and counts of a status reply.
+    pub fn from_status(status: &StatusReply) -> StatusView {
+        let report = status.report.as_ref().ok();
         StatusView {
-            history: get(v, &["history"])
-                .and_then(Value::as_array)
-                .map(|days| {
-                    days.iter()
-                        .map(|d| {
-                            (
-                                text(d, &["day"]).unwrap_or_default(),
-                                get(d, &["decisions"]).map(counts).unwrap_or_default(),
-                            )
-                        })
+            connection: Some(drawable(&capitalised(&status.connection.to_string()))),
+            exchange_server: status.exchange_server.as_ref().map(|e| e.server.clone()),
+            failover: status
+                .exchange_server
+                .as_ref()
+                .and_then(|e| e.failed_over_from.as_ref())
+                .map(|primary| format!("failed over from {primary}")),
+            last_quick: report
+                .and_then(|r| r.last_quick_sync.as_ref())
+                .map(RunView::from_run),
+            last_full: report
+                .and_then(|r| r.last_full_sync.as_ref())
+                .map(RunView::from_run),
+            devices: report
+                .map(|r| {
+                    r.devices_by_state
+                        .iter()
+                        .map(|(state, n)| (state.clone(), *n))
                         .collect()
                 })
                 .unwrap_or_default(),
-            connection: text(v, &["connection", "connection_state", "connectionState"]),
-            exchange_server: text(v, &["exchange_server", "exchangeServer"]),
-            failover: text(v, &["failover"]),
-            last_quick: get(v, &["last_quick_sync", "lastQuickSync"]).map(run),
-            last_full: get(v, &["last_full_sync", "lastFullSync"]).map(run),
-            devices: get(v, &["devices_by_state", "devicesByState"])
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
-                        .collect()
+            recent: status
+                .recent_changes
+                .iter()
+                .map(|c| ChangeView {
+                    user: c.entry.mailbox.clone(),
+                    device: c.entry.device_id.clone(),
+                    access: access_change_text(c),
+                    reason: drawable(c.entry.error.as_ref().unwrap_or(&c.entry.reason)),
+                    at: c.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 })
-                .unwrap_or_default(),
-            recent: get(v, &["recent_changes", "recentChanges"])
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .map(|c| ChangeView {
-                            user: text(c, &["user"]).unwrap_or_default(),
-                            device: text(c, &["device", "device_id", "deviceId"])
-                                .unwrap_or_default(),
-                            access: text(c, &["access"]).unwrap_or_default(),
-                            reason: text(c, &["reason"]).unwrap_or_default(),
-                            at: text(c, &["at", "time"]).unwrap_or_default(),
-                        })
-                        .collect()
+                .collect(),
+            held: report
+                .and_then(|r| r.held_plan.as_ref())
+                .map(|h| drawable(&h.message)),
+            warnings: status.warnings().iter().map(|w| drawable(w)).collect(),
+            history: status
+                .history
+                .iter()
+                .map(|d| {
+                    let decisions = d.decisions.iter().map(|(k, n)| (k.clone(), *n)).collect();
+                    (d.day.to_string(), decisions)
                 })
-                .unwrap_or_default(),
-            warnings: [
-                get(v, &["certificate"]).and_then(|c| text(c, &["warning"])),
-                get(v, &["registration"]).and_then(|r| text(r, &["problem"])),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-            held: get(v, &["held_plan", "heldPlan"]).map(|h| {
-                text(h, &["message", "summary"]).unwrap_or_else(|| {
-                    text(h, &["changes", "change_count"])
-                        .map(|n| format!("{n} changes wait for confirmation"))
-                        .unwrap_or_else(|| h.to_string())
-                })
-            }),
+                .collect(),
         }
     }
 }
@@ -193,7 +158,7 @@ pub enum WorkerState {
 }
 
 enum Event {
-    Status(Result<Value, (bool, String)>),
+    Status(Result<Box<StatusReply>, (bool, String)>),
     Lookup(Vec<String>),
     Reply(String),
     Progress(ProgressEvent),
@@ -264,7 +229,7 @@ impl StatusPage {
             }
             .await;
             let event = match result {
-                Ok(Reply::Status { status }) => Event::Status(Ok(status)),
+                Ok(Reply::Status(status)) => Event::Status(Ok(status)),
                 Ok(Reply::Error { message }) => Event::Status(Err((false, message))),
                 Ok(other) => Event::Status(Err((false, format!("unexpected answer: {other:?}")))),
                 Err(ChannelError::NotRunning { .. }) => {
@@ -284,7 +249,7 @@ impl StatusPage {
         rt.spawn(async move {
             if let Ok(mut client) = ChannelClient::connect(&address).await {
                 let mut reply = client.request(&Request::Subscribe).await;
-                while let Ok(Reply::Progress { event }) = reply {
+                while let Ok(Reply::Progress(event)) = reply {
                     if tx.send(Event::Progress(event)).is_err() {
                         return;
                     }
@@ -331,7 +296,7 @@ impl StatusPage {
             match event {
                 Event::Status(Ok(v)) => {
                     self.worker = WorkerState::Running;
-                    self.view = Some(StatusView::from_json(&v));
+                    self.view = Some(StatusView::from_status(&v));
                 }
                 Event::Status(Err((true, m))) => {
                     self.worker = WorkerState::NotRunning(m);
@@ -344,7 +309,7 @@ impl StatusPage {
                 }
                 Event::Lookup(lines) => self.lookup_result = Some(lines),
                 Event::Progress(p) => {
-                    let finished = p.phase == "finished" || p.phase == "failed";
+                    let finished = p.phase.is_over();
                     self.progress = (!finished).then_some(p);
                     if finished {
                         refresh = true;
@@ -394,7 +359,7 @@ impl StatusPage {
             }
             .await;
             let lines = match result {
-                Ok(Reply::Status { status }) => lookup_lines(&status),
+                Ok(Reply::LookupUser(found)) => lookup_lines(&found),
                 Ok(Reply::Error { message }) | Ok(Reply::Accepted { message }) => vec![message],
                 Ok(other) => vec![format!("{other:?}")],
                 Err(e) => vec![e.to_string()],
@@ -406,28 +371,8 @@ impl StatusPage {
 }
 
 /// One line per device of a look-up answer: Exchange's state, the connector's decision and why.
-pub fn lookup_lines(answer: &Value) -> Vec<String> {
-    let Some(devices) = answer.get("devices").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    devices
-        .iter()
-        .map(|d| {
-            let t = |k: &str| text(d, &[k]).unwrap_or_else(|| "—".into());
-            let model = text(d, &["device_model"]).unwrap_or_else(|| t("device_type"));
-            format!(
-                "{} ({model}): Exchange {} ({}); connector: {} ({}) — {} [decided {}, applied {}]",
-                t("device_id"),
-                t("exchange_state"),
-                t("exchange_reason"),
-                t("decision"),
-                t("reason"),
-                t("explanation"),
-                t("decided_at"),
-                t("applied_at"),
-            )
-        })
-        .collect()
+pub fn lookup_lines(answer: &LookupReply) -> Vec<String> {
+    answer.devices.iter().map(|d| drawable(&d.line())).collect()
 }
 
 fn run_text(r: &Option<RunView>, lang: Lang) -> String {

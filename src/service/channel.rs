@@ -8,115 +8,17 @@
 //! Conversation: the client writes one [`Request`] per line and reads one [`Reply`] per line, in order.
 //! After [`Request::Subscribe`] the server streams [`Reply::Progress`] lines until the client goes away.
 //! Secrets travel only inside [`Request::StoreSecrets`]; every `Debug` of a request prints them as `***`.
+//! The messages themselves, typed end to end, are in [`super::messages`].
 
-use crate::secret::Secret;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{broadcast, watch};
 
+pub use super::messages::{ProgressEvent, Reply, Request, RunPhase, SyncKind};
+
 /// Longest line accepted: a request never needs more, and a bigger one is refused, not buffered.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
-
-/// Quick or full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum SyncKind {
-    /// Only what changed since the last watermarks.
-    Quick,
-    /// Everything.
-    Full,
-}
-
-/// A request to the worker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "request", rename_all = "camelCase")]
-pub enum Request {
-    /// Connection state, last syncs, device counts, the current run.
-    Status,
-    /// Start a sync now.
-    #[serde(rename_all = "camelCase")]
-    Sync {
-        /// Quick or full.
-        kind: SyncKind,
-        /// Compute and report the plan without applying it.
-        #[serde(default)]
-        dry_run: bool,
-    },
-    /// Apply the plan the mass-change guard is holding.
-    ConfirmHeld,
-    /// Drop the plan the guard is holding.
-    CancelHeld,
-    /// Why is this phone blocked? A user's devices with Exchange's state, the connector's last
-    /// decision and its reason (answered as a `Status` reply: `{"user", "devices": [...]}`).
-    #[serde(rename_all = "camelCase")]
-    LookupUser {
-        /// Mailbox alias, UPN or SMTP address.
-        user: String,
-    },
-    /// Validate and apply a new configuration (setting key → value).
-    #[serde(rename_all = "camelCase")]
-    ApplyConfig {
-        /// Settings by registry key.
-        values: BTreeMap<String, String>,
-    },
-    /// Store secrets in the worker's own credential vault.
-    #[serde(rename_all = "camelCase")]
-    StoreSecrets {
-        /// Secrets by registry key.
-        secrets: BTreeMap<String, Secret>,
-    },
-    /// Stream progress events.
-    Subscribe,
-}
-
-/// A progress event of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProgressEvent {
-    /// Run id, once the run is recorded.
-    #[serde(default)]
-    pub run_id: Option<i64>,
-    /// `quick` or `full`.
-    pub kind: SyncKind,
-    /// `reading`, `planning`, `applying`, `finished`, ...
-    pub phase: String,
-    /// Work done in this phase.
-    pub done: u64,
-    /// Work in this phase, when known.
-    #[serde(default)]
-    pub total: Option<u64>,
-    /// A sentence for the admin.
-    pub message: String,
-}
-
-/// A reply from the worker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "camelCase")]
-pub enum Reply {
-    /// The status report (its shape belongs to the worker; clients display it).
-    Status {
-        /// The report.
-        status: serde_json::Value,
-    },
-    /// The request was accepted.
-    Accepted {
-        /// What will happen.
-        message: String,
-    },
-    /// The request was refused or failed.
-    Error {
-        /// What went wrong and what to do.
-        message: String,
-    },
-    /// A progress event (after `Subscribe`).
-    Progress {
-        /// The event.
-        event: ProgressEvent,
-    },
-}
 
 /// What the worker does with requests.
 pub trait ChannelHandler: Send + Sync + 'static {
@@ -223,7 +125,7 @@ where
                 loop {
                     match events.recv().await {
                         Ok(event) => {
-                            if write_reply(&mut write, &Reply::Progress { event })
+                            if write_reply(&mut write, &Reply::Progress(event))
                                 .await
                                 .is_err()
                             {
@@ -536,6 +438,8 @@ impl ChannelClient {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use crate::secret::Secret;
+    use std::collections::BTreeMap;
 
     struct Fake {
         events: broadcast::Sender<ProgressEvent>,
@@ -545,14 +449,12 @@ mod tests {
     impl ChannelHandler for Fake {
         async fn handle(&self, request: Request) -> Reply {
             match request {
-                Request::Status => Reply::Status {
-                    status: serde_json::json!({"state": "connected"}),
-                },
+                Request::Status => Reply::Status(Box::default()),
                 Request::Sync { kind, .. } => {
                     let _ = self.events.send(ProgressEvent {
                         run_id: Some(1),
                         kind,
-                        phase: "reading".into(),
+                        phase: RunPhase::Reading,
                         done: 0,
                         total: None,
                         message: "reading Exchange".into(),
@@ -604,7 +506,7 @@ mod tests {
         assert_eq!(mode, 0o600);
         assert!(matches!(
             client.request(&Request::Status).await.unwrap(),
-            Reply::Status { .. }
+            Reply::Status(_)
         ));
 
         let mut watcher = ChannelClient::connect(&address).await.unwrap();
@@ -621,7 +523,7 @@ mod tests {
             .unwrap();
         assert!(matches!(accepted, Reply::Accepted { .. }));
         match watcher.next_reply().await.unwrap() {
-            Reply::Progress { event } => assert_eq!(event.phase, "reading"),
+            Reply::Progress(event) => assert_eq!(event.phase, RunPhase::Reading),
             other => panic!("{other:?}"),
         }
 

@@ -13,10 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Local, Utc};
-use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::channel::{self, ChannelAddress, ChannelHandler, ProgressEvent, Reply, Request};
+use super::channel::{self, ChannelAddress, ChannelHandler};
+use super::messages::{
+    CertificateStatus, Connection, CurrentRun, DeviceLookup, ExchangeServerInUse, HistoryDay,
+    LookupReply, NextRun, ProgressEvent, Registration, Reply, Request, RunPhase, StatusReply,
+};
 use super::schedule::{Due, Schedule};
 use super::setup::{self, SetupProblem};
 use crate::config::{Config, ConfigError};
@@ -82,15 +85,6 @@ struct RunRequest {
     options: RunOptions,
 }
 
-/// The run in flight, for status.
-#[derive(Debug, Clone, Serialize)]
-struct CurrentRun {
-    kind: &'static str,
-    started_at: DateTime<Utc>,
-    phase: String,
-    dry_run: bool,
-}
-
 /// What the worker knows besides the store.
 #[derive(Debug)]
 struct Live {
@@ -98,21 +92,21 @@ struct Live {
     /// Runs waiting behind the current one (at most one per kind).
     queued: Vec<SyncKind>,
     /// Connection state as of the last run or engine build.
-    connection: String,
+    connection: Connection,
     /// The last error (engine build or run).
     last_error: Option<String>,
     /// The next scheduled run.
-    next_run: Option<(SyncKind, DateTime<Utc>)>,
+    next_run: Option<NextRun>,
     /// The engine must be rebuilt (configuration or secrets changed).
     reload: bool,
     /// The last report, for status.
     last_report: Option<RunReport>,
     /// The Intune registration: its id, or why the tenant refused it.
-    registration: Result<String, String>,
+    registration: Registration,
     /// When the connector's certificate expires, and the warning while it is near or past.
-    certificate: Option<(DateTime<Utc>, Option<String>)>,
+    certificate: Option<CertificateStatus>,
     /// The Exchange server in use and, after a failover, the primary it replaced.
-    exchange_server: Option<(String, Option<String>)>,
+    exchange_server: Option<ExchangeServerInUse>,
 }
 
 struct Shared {
@@ -131,33 +125,19 @@ impl Shared {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn progress(&self, kind: SyncKind, phase: &str, message: String, run_id: Option<i64>) {
+    fn progress(&self, kind: SyncKind, phase: RunPhase, message: String, run_id: Option<i64>) {
         if let Some(c) = self.live().current.as_mut() {
-            c.phase = phase.to_string();
+            c.phase = phase;
         }
         // No subscriber is fine: the event is for whoever listens.
         let _ = self.events.send(ProgressEvent {
             run_id,
-            kind: wire_kind(kind),
-            phase: phase.to_string(),
+            kind,
+            phase,
             done: 0,
             total: None,
             message,
         });
-    }
-}
-
-fn wire_kind(kind: SyncKind) -> channel::SyncKind {
-    match kind {
-        SyncKind::Quick => channel::SyncKind::Quick,
-        SyncKind::Full => channel::SyncKind::Full,
-    }
-}
-
-fn engine_kind(kind: channel::SyncKind) -> SyncKind {
-    match kind {
-        channel::SyncKind::Quick => SyncKind::Quick,
-        channel::SyncKind::Full => SyncKind::Full,
     }
 }
 
@@ -170,8 +150,8 @@ impl ChannelHandler for Handler {
         match request {
             Request::Status => {
                 // The store is SQLite: read it off the async threads.
-                match tokio::task::spawn_blocking(move || status_json(&shared)).await {
-                    Ok(status) => Reply::Status { status },
+                match tokio::task::spawn_blocking(move || status_reply(&shared)).await {
+                    Ok(status) => Reply::Status(Box::new(status)),
                     Err(e) => Reply::Error {
                         message: format!("status failed: {e}"),
                     },
@@ -179,7 +159,7 @@ impl ChannelHandler for Handler {
             }
             Request::LookupUser { user } => {
                 match tokio::task::spawn_blocking(move || lookup_user(&shared, &user)).await {
-                    Ok(Ok(status)) => Reply::Status { status },
+                    Ok(Ok(found)) => Reply::LookupUser(found),
                     Ok(Err(message)) => Reply::Error { message },
                     Err(e) => Reply::Error {
                         message: format!("look-up failed: {e}"),
@@ -189,7 +169,7 @@ impl ChannelHandler for Handler {
             Request::Sync { kind, dry_run } => queue_run(
                 &shared,
                 RunRequest {
-                    kind: engine_kind(kind),
+                    kind,
                     options: RunOptions {
                         dry_run,
                         ..RunOptions::default()
@@ -258,7 +238,7 @@ fn queue_run(shared: &Shared, request: RunRequest) -> Reply {
             return Reply::Accepted {
                 message: format!(
                     "a {} is already running and a {phrase} is already queued after it",
-                    current.kind
+                    current.kind.phrase()
                 ),
             };
         }
@@ -360,44 +340,30 @@ fn store_secrets(shared: &Shared, secrets: BTreeMap<String, crate::secret::Secre
 }
 
 /// The status the channel returns: the store's report plus what only the running worker knows.
-fn status_json(shared: &Shared) -> serde_json::Value {
-    let live = shared.live();
-    let mut status = serde_json::json!({
-        "instance": shared.instance,
-        "worker": "running",
-        "connection": live.connection,
-        "lastError": live.last_error,
-        "currentRun": live.current,
-        "queued": live.queued.iter().map(|k| k.phrase()).collect::<Vec<_>>(),
-        "nextRun": live.next_run.map(|(k, at)| serde_json::json!({"kind": k.phrase(), "at": at})),
-        "lastReport": live.last_report,
-        "registration": match &live.registration {
-            Ok(id) => serde_json::json!({ "registered": true, "id": id }),
-            Err(e) => serde_json::json!({ "registered": false, "problem": e }),
-        },
-        "certificate": live.certificate.as_ref().map(|(expires, warning)| {
-            serde_json::json!({ "expires": expires, "warning": warning })
-        }),
-    });
-    if let Some((server, replaced)) = &live.exchange_server {
-        status["exchange_server"] = server.clone().into();
-        if let Some(primary) = replaced {
-            status["failover"] = format!("failed over from {primary}").into();
+fn status_reply(shared: &Shared) -> StatusReply {
+    let mut status = {
+        let live = shared.live();
+        StatusReply {
+            instance: shared.instance.clone(),
+            connection: live.connection.clone(),
+            last_error: live.last_error.clone(),
+            current_run: live.current.clone(),
+            queued: live.queued.clone(),
+            next_run: live.next_run,
+            last_report: live.last_report.clone(),
+            registration: live.registration.clone(),
+            certificate: live.certificate.clone(),
+            exchange_server: live.exchange_server.clone(),
+            ..StatusReply::default()
         }
-    }
-    drop(live);
-    let store = crate::store::Store::open(&shared.store_path).map_err(|e| e.to_string());
-    let report = store
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|s| status_report(s).map_err(|e| e.to_string()));
-    match report {
-        Ok(r) => status["report"] = serde_json::to_value(&r).unwrap_or_default(),
-        Err(e) => status["reportError"] = serde_json::Value::String(e),
-    }
-    if let Ok(store) = &store {
-        status["recent_changes"] = recent_changes(store).into();
-        status["history"] = history(store).into();
+    };
+    match crate::store::Store::open(&shared.store_path) {
+        Ok(store) => {
+            status.report = status_report(&store).map_err(|e| e.to_string());
+            status.recent_changes = store.recent_changes(RECENT_CHANGES).unwrap_or_default();
+            status.history = history(&store);
+        }
+        Err(e) => status.report = Err(e.to_string()),
     }
     status
 }
@@ -405,7 +371,7 @@ fn status_json(shared: &Shared) -> serde_json::Value {
 /// A user's devices as the store knows them: Exchange's state and reason at the last sync, and the
 /// connector's last decision with its reason and when it was applied. `user` is the mailbox alias or
 /// an address whose local part is the alias.
-fn lookup_user(shared: &Shared, user: &str) -> Result<serde_json::Value, String> {
+fn lookup_user(shared: &Shared, user: &str) -> Result<LookupReply, String> {
     let store = crate::store::Store::open(&shared.store_path).map_err(|e| e.to_string())?;
     let user = user.trim();
     let mut candidates = vec![user.to_string()];
@@ -416,87 +382,54 @@ fn lookup_user(shared: &Shared, user: &str) -> Result<serde_json::Value, String>
         let inventory = store
             .inventory_for_mailbox(&mailbox)
             .map_err(|e| e.to_string())?;
-        let decisions = store
+        let mut decisions = store
             .decisions_for_user(&mailbox)
             .map_err(|e| e.to_string())?;
         if inventory.is_empty() && decisions.is_empty() {
             continue;
         }
-        let devices: Vec<serde_json::Value> = inventory
-            .iter()
-            .map(|d| {
+        let devices = inventory
+            .into_iter()
+            .map(|device| {
                 let decision = decisions
                     .iter()
-                    .find(|x| x.device_id.eq_ignore_ascii_case(&d.device_id));
-                serde_json::json!({
-                    "device_id": d.device_id,
-                    "device_type": d.device_type,
-                    "device_model": d.device_model,
-                    "exchange_state": format!("{:?}", d.access_state),
-                    "exchange_reason": format!("{:?}", d.access_reason),
-                    "last_seen": d.last_seen,
-                    "decision": decision.map(|x| x.decision.desired.as_str()),
-                    "reason": decision.map(|x| x.decision.reason.as_str()),
-                    "explanation": decision.map(|x| x.decision.explanation.clone()),
-                    "decided_at": decision.map(|x| x.decided_at),
-                    "applied_at": decision.and_then(|x| x.applied_at),
-                })
+                    .position(|x| x.device_id.eq_ignore_ascii_case(&device.device_id))
+                    .map(|i| decisions.swap_remove(i));
+                DeviceLookup { device, decision }
             })
             .collect();
-        return Ok(serde_json::json!({ "user": mailbox, "devices": devices }));
+        return Ok(LookupReply {
+            user: mailbox,
+            devices,
+        });
     }
     Err(format!(
         "no device of '{user}' is known yet: check the mailbox alias or address, or wait for the next sync"
     ))
 }
 
-/// The last access changes the connector made, newest first, as the status page shows them.
-fn recent_changes(store: &crate::store::Store) -> Vec<serde_json::Value> {
-    use crate::policy::ListKind;
-    use crate::store::ChangeOp;
-    store
-        .recent_changes(RECENT_CHANGES)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|a| {
-            let access = match (&a.entry.op, a.entry.list) {
-                (ChangeOp::Add, ListKind::Allow) => "allowed (allow list)",
-                (ChangeOp::Add, ListKind::Block) => "blocked (block list)",
-                (ChangeOp::Remove, ListKind::Allow) => "allow entry removed",
-                (ChangeOp::Remove, ListKind::Block) => "block entry removed",
-            };
-            serde_json::json!({
-                "at": a.at.format("%Y-%m-%d %H:%M").to_string(),
-                "user": a.entry.mailbox,
-                "device": a.entry.device_id,
-                "access": if a.entry.error.is_some() { format!("{access}: refused") } else { access.to_string() },
-                "reason": a.entry.error.unwrap_or(a.entry.reason),
-            })
-        })
-        .collect()
-}
-
 /// Decisions of the last successful full sync of each of the last days, oldest first: the status
 /// page's chart.
-fn history(store: &crate::store::Store) -> Vec<serde_json::Value> {
-    let mut by_day: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+fn history(store: &crate::store::Store) -> Vec<HistoryDay> {
+    let mut by_day: BTreeMap<chrono::NaiveDate, BTreeMap<String, u64>> = BTreeMap::new();
     for run in store.recent_runs(200).unwrap_or_default() {
         if run.kind != crate::store::RunKind::Full
             || run.outcome != crate::store::RunOutcome::Succeeded
         {
             continue;
         }
-        let day = run.started_at.format("%Y-%m-%d").to_string();
         // Newest first: the first run seen of a day is its last.
         by_day
-            .entry(day)
-            .or_insert_with(|| run.counts["decisions"].clone());
+            .entry(run.started_at.date_naive())
+            .or_insert_with(|| {
+                serde_json::from_value(run.counts["decisions"].clone()).unwrap_or_default()
+            });
     }
     let days = by_day.len();
     by_day
         .into_iter()
         .skip(days.saturating_sub(HISTORY_DAYS))
-        .map(|(day, decisions)| serde_json::json!({ "day": day, "decisions": decisions }))
+        .map(|(day, decisions)| HistoryDay { day, decisions })
         .collect()
 }
 
@@ -598,12 +531,12 @@ impl Worker {
                 live: Mutex::new(Live {
                     current: None,
                     queued: Vec::new(),
-                    connection: "not connected yet".into(),
+                    connection: Connection::NotConnectedYet,
                     last_error: None,
                     next_run: None,
                     reload: true,
                     last_report: None,
-                    registration: Err("not registered yet".into()),
+                    registration: Registration::NotYet,
                     certificate: None,
                     exchange_server: None,
                 }),
@@ -664,14 +597,14 @@ impl Worker {
                         retry_at = None;
                         let mut live = self.shared.live();
                         live.last_error = None;
-                        live.connection = "configured".into();
+                        live.connection = Connection::Configured;
                     }
                     Err(e) => {
                         let message = crate::error_text::chain(&e);
                         tracing::error!("the sync engine cannot start: {message}");
                         let mut live = self.shared.live();
                         live.last_error = Some(message);
-                        live.connection = "not configured".into();
+                        live.connection = Connection::NotConfigured;
                         retry_at = Some(Utc::now() + chrono::Duration::minutes(1));
                     }
                 }
@@ -695,7 +628,10 @@ impl Worker {
                 Due::Quick => SyncKind::Quick,
                 Due::Full => SyncKind::Full,
             };
-            self.shared.live().next_run = Some((due_kind, when));
+            self.shared.live().next_run = Some(NextRun {
+                kind: due_kind,
+                at: when,
+            });
             let wait = (when - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             let request = tokio::select! {
                 _ = stop.changed() => break,
@@ -722,7 +658,7 @@ impl Worker {
                     .unwrap_or_else(|| "the engine is not built".into());
                 self.shared.progress(
                     request.kind,
-                    "failed",
+                    RunPhase::Failed,
                     format!("{} not started: {message}", request.kind.phrase()),
                     None,
                 );
@@ -766,13 +702,19 @@ impl Worker {
                 .map_err(|e| crate::error_text::chain(&e)),
             Err(e) => Err(e.to_string()),
         };
-        match &result {
-            Ok(id) => tracing::info!(id = %id, "registered in Intune as an Exchange connector"),
-            Err(e) => {
-                tracing::warn!("the tenant refused the connector's registration (syncs go on): {e}")
+        let registration = match result {
+            Ok(id) => {
+                tracing::info!(id = %id, "registered in Intune as an Exchange connector");
+                Registration::Registered { id }
             }
-        }
-        self.shared.live().registration = result;
+            Err(problem) => {
+                tracing::warn!(
+                    "the tenant refused the connector's registration (syncs go on): {problem}"
+                );
+                Registration::Refused { problem }
+            }
+        };
+        self.shared.live().registration = registration;
     }
 
     /// The stored certificate's subject and expiry (`None` with a client secret).
@@ -808,7 +750,10 @@ impl Worker {
         } else {
             None
         };
-        self.shared.live().certificate = Some((expires, warning.clone()));
+        self.shared.live().certificate = Some(CertificateStatus {
+            expires,
+            warning: warning.clone(),
+        });
         let Some(warning) = warning else { return };
         let today = now.date_naive().to_string();
         let mailed = engine
@@ -855,18 +800,22 @@ impl Worker {
             let mut live = self.shared.live();
             live.queued.retain(|k| *k != kind);
             live.current = Some(CurrentRun {
-                kind: kind.phrase(),
+                kind,
                 started_at: Utc::now(),
-                phase: "starting".into(),
+                phase: RunPhase::Started,
                 dry_run: request.options.dry_run,
             });
         }
         tracing::info!("{} started", kind.phrase());
-        self.shared
-            .progress(kind, "started", format!("{} started", kind.phrase()), None);
         self.shared.progress(
             kind,
-            "running",
+            RunPhase::Started,
+            format!("{} started", kind.phrase()),
+            None,
+        );
+        self.shared.progress(
+            kind,
+            RunPhase::Running,
             "reading Exchange and Intune, planning and applying".into(),
             None,
         );
@@ -879,7 +828,7 @@ impl Worker {
             _ = stop.changed() => {
                 stopped = true;
                 tracing::info!("stop requested while a {} runs: letting it finish (at most {} s)", kind.phrase(), self.stop_grace.as_secs());
-                self.shared.progress(kind, "stopping", "the service is stopping; the run in flight finishes first".into(), None);
+                self.shared.progress(kind, RunPhase::Stopping, "the service is stopping; the run in flight finishes first".into(), None);
                 match tokio::time::timeout(self.stop_grace, &mut task).await {
                     Ok(r) => r,
                     Err(_) => {
@@ -902,21 +851,20 @@ impl Worker {
             let mut live = self.shared.live();
             live.current = None;
             live.connection = match report.outcome {
-                SyncOutcome::Failed => format!(
-                    "error: {}",
-                    report.error.clone().unwrap_or_else(|| "run failed".into())
-                ),
-                _ => "connected".into(),
+                SyncOutcome::Failed => Connection::Failed {
+                    error: report.error.clone().unwrap_or_else(|| "run failed".into()),
+                },
+                _ => Connection::Connected,
             };
             live.last_error = report.error.clone();
             live.last_report = Some(report.clone());
         }
         self.shared
-            .progress(report.kind, "finished", finished, report.run_id);
+            .progress(report.kind, RunPhase::Finished, finished, report.run_id);
         self.check_certificate(&engine).await;
         self.shared.live().exchange_server = exchange_in_use(&engine);
         let registration = self.shared.live().registration.clone();
-        if let Ok(id) = registration
+        if let Registration::Registered { id } = registration
             && !request.options.dry_run
         {
             let ok = report.outcome == SyncOutcome::Succeeded;
@@ -925,7 +873,7 @@ impl Worker {
             {
                 let e = crate::error_text::chain(&e);
                 tracing::warn!("cannot update the connector's status in Intune: {e}");
-                self.shared.live().registration = Err(e);
+                self.shared.live().registration = Registration::Refused { problem: e };
             }
         }
         stopped
@@ -933,11 +881,14 @@ impl Worker {
 }
 
 /// The Client Access server the bridge uses and, after a failover, the primary (REST: `None`).
-fn exchange_in_use(engine: &SyncEngine) -> Option<(String, Option<String>)> {
+fn exchange_in_use(engine: &SyncEngine) -> Option<ExchangeServerInUse> {
     let failover = engine.exchange().pool().failover()?;
     let (current, primary) = (failover.current(), failover.primary());
-    let replaced = (current.fqdn != primary.fqdn).then_some(primary.fqdn);
-    Some((current.fqdn, replaced))
+    let failed_over_from = (current.fqdn != primary.fqdn).then_some(primary.fqdn);
+    Some(ExchangeServerInUse {
+        server: current.fqdn,
+        failed_over_from,
+    })
 }
 
 fn outcome_word(outcome: SyncOutcome) -> &'static str {

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::SyncEngine;
 use super::{HeldPlan, RunOptions, RunReport, SyncKind, SyncOutcome, WATERMARK_HELD_PLAN};
-use crate::store::{RunKind, RunRecord, Store, StoreError};
+use crate::store::{RunKind, RunOutcome, RunRecord, Store, StoreError};
 
 /// The set-up of a run lives with the clients it builds (`crate::connection`); these names stay
 /// here for callers of `sync::cli`.
@@ -134,8 +134,8 @@ pub struct RunSummary {
     pub ended_at: Option<DateTime<Utc>>,
     /// Duration in seconds.
     pub duration_seconds: Option<f64>,
-    /// Outcome word (`succeeded`, `held`, ...).
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: RunOutcome,
     /// Devices synced.
     pub devices_seen: u64,
     /// Error, if any.
@@ -151,7 +151,7 @@ impl From<&RunRecord> for RunSummary {
             duration_seconds: r
                 .ended_at
                 .map(|e| (e - r.started_at).num_milliseconds() as f64 / 1000.0),
-            outcome: r.outcome.as_str().to_string(),
+            outcome: r.outcome,
             devices_seen: r
                 .counts
                 .get("devices_seen")
@@ -162,8 +162,8 @@ impl From<&RunRecord> for RunSummary {
     }
 }
 
-/// `status [--json]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `status [--json]`, and the store's part of the worker's status reply.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
     /// The last successful quick sync.
     pub last_quick_sync: Option<RunSummary>,
@@ -215,7 +215,7 @@ impl StatusReport {
                 r.started_at.to_rfc3339(),
                 r.id,
                 r.duration_seconds.unwrap_or(0.0),
-                r.outcome,
+                r.outcome.as_str(),
                 r.devices_seen
             ),
             None => "never".to_string(),
@@ -223,13 +223,13 @@ impl StatusReport {
         let _ = writeln!(out, "last full sync:  {}", run(&self.last_full_sync));
         let _ = writeln!(out, "last quick sync: {}", run(&self.last_quick_sync));
         if let Some(r) = &self.last_run
-            && r.outcome != "succeeded"
+            && r.outcome != RunOutcome::Succeeded
         {
             let _ = writeln!(
                 out,
                 "last run {} {}: {}",
                 r.id,
-                r.outcome,
+                r.outcome.as_str(),
                 r.error.as_deref().unwrap_or("")
             );
         }

@@ -576,7 +576,7 @@ async fn an_exchange_read_failure_applies_nothing() {
             .is_none()
     );
     let status = engine.with_store(status_report).unwrap();
-    assert_eq!(status.last_run.unwrap().outcome, "failed");
+    assert_eq!(status.last_run.unwrap().outcome.as_str(), "failed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,13 +5,15 @@
 use crate::common;
 
 use common::{TestLab, generated_lab, small_lab};
+use exchange_connector::model::exchange::DeviceAccessState;
 use exchange_connector::policy::PolicySettings;
 use exchange_connector::secrets::{FileStore, SecretStore};
-use exchange_connector::service::channel::{
-    ChannelAddress, ChannelClient, Reply, Request, SyncKind,
+use exchange_connector::service::channel::{ChannelAddress, ChannelClient};
+use exchange_connector::service::messages::{
+    Connection, Registration, Reply, Request, RunPhase, StatusReply, SyncKind,
 };
 use exchange_connector::store::Store;
-use exchange_connector::sync::status_report;
+use exchange_connector::sync::{StatusReport, SyncOutcome, status_report};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -130,19 +132,24 @@ async fn connect(address: &ChannelAddress) -> ChannelClient {
     }
 }
 
-async fn status(client: &mut ChannelClient) -> serde_json::Value {
+async fn status(client: &mut ChannelClient) -> StatusReply {
     match client.request(&Request::Status).await.unwrap() {
-        Reply::Status { status } => status,
+        Reply::Status(status) => *status,
         other => panic!("{other:?}"),
     }
+}
+
+/// The store's part of a status (the worker could read its store).
+fn report(s: &StatusReply) -> &StatusReport {
+    s.report.as_ref().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Polls the status until `check` holds.
 async fn wait_status(
     client: &mut ChannelClient,
     what: &str,
-    check: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
+    check: impl Fn(&StatusReply) -> bool,
+) -> StatusReply {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let s = status(client).await;
@@ -151,7 +158,7 @@ async fn wait_status(
         }
         assert!(
             Instant::now() < deadline,
-            "timed out waiting for {what}: {s:#}"
+            "timed out waiting for {what}: {s:#?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -191,24 +198,30 @@ async fn worker_syncs_on_schedule_answers_the_channel_and_stops_cleanly() {
 
     // On its own: a full sync first (none yet), then quick syncs on the interval.
     let s = wait_status(&mut client, "a scheduled full and quick sync", |s| {
-        !s["report"]["last_full_sync"].is_null() && !s["report"]["last_quick_sync"].is_null()
+        s.report
+            .as_ref()
+            .is_ok_and(|r| r.last_full_sync.is_some() && r.last_quick_sync.is_some())
     })
     .await;
-    assert_eq!(s["worker"], "running");
-    assert_eq!(s["connection"], "connected", "{s:#}");
     assert_eq!(
-        s["registration"]["registered"], true,
-        "registered in Intune as an Exchange connector: {s:#}"
+        s.instance, "default",
+        "the running worker of this instance answered"
+    );
+    assert_eq!(s.connection, Connection::Connected, "{s:#?}");
+    assert!(
+        matches!(s.registration, Registration::Registered { .. }),
+        "registered in Intune as an Exchange connector: {s:#?}"
     );
     let registered = lab.state.tenant().exchange_connectors.len();
     assert!(registered >= 1, "the lab tenant lists the connector");
-    let devices: u64 = s["report"]["devices_by_state"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum();
-    assert!(devices > 0, "device counts by state: {s:#}");
+    let devices: u64 = report(&s).devices_by_state.values().sum();
+    assert!(devices > 0, "device counts by state: {s:#?}");
+    // The CLI reads the same reply: both last syncs, not "never".
+    let printed = c.cli(&["status"], None);
+    assert!(printed.contains("worker:          running"), "{printed}");
+    for line in ["last full sync:  20", "last quick sync: 20"] {
+        assert!(printed.contains(line), "{line:?} in {printed}");
+    }
 
     // A sync on request, with its progress streamed to a subscriber.
     let mut watcher = connect(&address).await;
@@ -232,7 +245,7 @@ async fn worker_syncs_on_schedule_answers_the_channel_and_stops_cleanly() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let finished = events.iter().any(|r| {
-            matches!(r, Reply::Progress { event } if event.phase == "finished" && event.kind == SyncKind::Full)
+            matches!(r, Reply::Progress(event) if event.phase == RunPhase::Finished && event.kind == SyncKind::Full)
         });
         if finished {
             break;
@@ -240,19 +253,19 @@ async fn worker_syncs_on_schedule_answers_the_channel_and_stops_cleanly() {
         assert!(Instant::now() < deadline, "no finished event: {events:?}");
         events.push(watcher.next_reply().await.unwrap());
     }
-    let phases: Vec<String> = events
+    let phases: Vec<RunPhase> = events
         .iter()
         .filter_map(|r| match r {
-            Reply::Progress { event } if event.kind == SyncKind::Full => Some(event.phase.clone()),
+            Reply::Progress(event) if event.kind == SyncKind::Full => Some(event.phase),
             _ => None,
         })
         .collect();
-    assert!(phases.contains(&"started".to_string()), "{phases:?}");
+    assert!(phases.contains(&RunPhase::Started), "{phases:?}");
     let finished = events
         .iter()
         .find_map(|r| match r {
-            Reply::Progress { event }
-                if event.phase == "finished" && event.kind == SyncKind::Full =>
+            Reply::Progress(event)
+                if event.phase == RunPhase::Finished && event.kind == SyncKind::Full =>
             {
                 Some(event.message.clone())
             }
@@ -311,15 +324,15 @@ async fn worker_syncs_on_schedule_answers_the_channel_and_stops_cleanly() {
     // Status carries what the setup's status page shows: recent changes with their reasons, the
     // per-day history; and "why is this phone blocked?" answers per device.
     let s = status(&mut client).await;
-    let recent = s["recent_changes"].as_array().unwrap();
-    assert!(!recent.is_empty(), "{s:#}");
+    let recent = &s.recent_changes;
+    assert!(!recent.is_empty(), "{s:#?}");
     assert!(
         recent
             .iter()
-            .all(|c| c["user"].is_string() && c["reason"].is_string())
+            .all(|c| !c.entry.mailbox.is_empty() && !c.entry.reason.is_empty())
     );
-    assert!(!s["history"].as_array().unwrap().is_empty(), "{s:#}");
-    let view = exchange_connector::gui::status::StatusView::from_json(&s);
+    assert!(!s.history.is_empty(), "{s:#?}");
+    let view = exchange_connector::gui::status::StatusView::from_status(&s);
     assert!(
         view.last_full.is_some() && view.last_quick.is_some(),
         "{view:?}"
@@ -332,18 +345,22 @@ async fn worker_syncs_on_schedule_answers_the_channel_and_stops_cleanly() {
         .await
         .unwrap()
     {
-        Reply::Status { status } => status,
+        Reply::LookupUser(found) => found,
         other => panic!("{other:?}"),
     };
-    let phone = answer["devices"]
-        .as_array()
-        .unwrap()
+    let phone = answer
+        .devices
         .iter()
-        .find(|d| d["device_id"] == "ALICENEWPHONE01")
-        .unwrap_or_else(|| panic!("{answer:#}"));
-    assert_ne!(phone["exchange_state"], "Allowed", "{phone:#}");
-    assert_eq!(phone["reason"], "notEnrolled", "{phone:#}");
-    assert!(phone["explanation"].as_str().unwrap().len() > 10);
+        .find(|d| d.device.device_id == "ALICENEWPHONE01")
+        .unwrap_or_else(|| panic!("{answer:#?}"));
+    assert_ne!(
+        phone.device.access_state,
+        DeviceAccessState::Allowed,
+        "{phone:#?}"
+    );
+    let decision = &phone.decision.as_ref().expect("a decision").decision;
+    assert_eq!(decision.reason.as_str(), "notEnrolled", "{phone:#?}");
+    assert!(decision.explanation.len() > 10);
     let lines = exchange_connector::gui::status::lookup_lines(&answer);
     assert!(
         lines
@@ -501,7 +518,7 @@ async fn stop_in_the_middle_of_a_run_loses_nothing() {
     let mut child = c.start(&["--stop-grace-seconds", "0"]);
     let mut client = connect(&c.socket()).await;
     wait_status(&mut client, "the first run to start", |s| {
-        !s["currentRun"].is_null()
+        s.current_run.is_some()
     })
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -524,10 +541,10 @@ async fn stop_in_the_middle_of_a_run_loses_nothing() {
     let mut child = c.start(&["--quick-interval-seconds", "600"]);
     let mut client = connect(&c.socket()).await;
     let s = wait_status(&mut client, "a successful full sync", |s| {
-        !s["report"]["last_full_sync"].is_null() && s["currentRun"].is_null()
+        s.report.as_ref().is_ok_and(|r| r.last_full_sync.is_some()) && s.current_run.is_none()
     })
     .await;
-    let converged_by = s["lastReport"]["run_id"].as_i64().unwrap();
+    let converged_by = s.last_report.as_ref().and_then(|r| r.run_id).unwrap();
     let r = client
         .request(&Request::Sync {
             kind: SyncKind::Full,
@@ -537,15 +554,17 @@ async fn stop_in_the_middle_of_a_run_loses_nothing() {
         .unwrap();
     assert!(matches!(r, Reply::Accepted { .. }), "{r:?}");
     let s = wait_status(&mut client, "the requested full sync", |s| {
-        s["currentRun"].is_null()
-            && s["lastReport"]["run_id"].as_i64() > Some(converged_by)
-            && s["lastReport"]["kind"] == "Full"
+        s.current_run.is_none()
+            && s.last_report
+                .as_ref()
+                .is_some_and(|r| r.run_id > Some(converged_by) && r.kind == SyncKind::Full)
     })
     .await;
-    assert_eq!(s["lastReport"]["outcome"], "Succeeded", "{s:#}");
+    let last = s.last_report.as_ref().unwrap();
+    assert_eq!(last.outcome, SyncOutcome::Succeeded, "{s:#?}");
     assert_eq!(
-        s["lastReport"]["changes_planned"], 0,
-        "a converged organisation needs no change: {s:#}"
+        last.changes_planned, 0,
+        "a converged organisation needs no change: {s:#?}"
     );
     terminate(&mut child);
     let store = Store::open(c.config_dir().join("state.db")).unwrap();
@@ -582,13 +601,17 @@ async fn a_certificate_near_its_expiry_is_in_status_and_mailed_to_the_admins_onc
     let mut child = c.start(&["--quick-interval-seconds", "2"]);
     let mut client = connect(&c.socket()).await;
     let s = wait_status(&mut client, "the certificate's expiry", |s| {
-        !s["certificate"].is_null()
+        s.certificate.is_some()
     })
     .await;
-    let warning = s["certificate"]["warning"].as_str().unwrap_or_default();
+    let warning = s
+        .certificate
+        .as_ref()
+        .and_then(|c| c.warning.as_deref())
+        .unwrap_or_default();
     assert!(
         warning.contains("expires on") && warning.contains("in 10 days"),
-        "{s:#}"
+        "{s:#?}"
     );
     assert!(warning.contains("connector package"), "{warning}");
     // One mail to the admins (the notification mailbox), not one per run.

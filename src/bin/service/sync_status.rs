@@ -3,11 +3,12 @@
 
 use crate::common::Context;
 use anyhow::Context as _;
-use exchange_connector::service::channel::{self, ChannelClient, ChannelError, Reply, Request};
+use exchange_connector::service::channel::{ChannelClient, ChannelError};
+use exchange_connector::service::messages::{Reply, Request, RunPhase, StatusReply};
 use exchange_connector::service::{setup, worker};
 use exchange_connector::store::Store;
 use exchange_connector::sync::cli::{SyncCommand, exit_ok, format_report, run_sync_command};
-use exchange_connector::sync::{RunOptions, RunReport, StatusReport, SyncKind, status_report};
+use exchange_connector::sync::{RunOptions, RunReport, SyncKind, status_report};
 
 /// Options of `sync`.
 #[derive(Debug, clap::Args)]
@@ -110,10 +111,7 @@ async fn sync_via_worker(
         Request::ConfirmHeld
     } else {
         Request::Sync {
-            kind: match kind {
-                SyncKind::Quick => channel::SyncKind::Quick,
-                SyncKind::Full => channel::SyncKind::Full,
-            },
+            kind,
             dry_run: args.dry_run,
         }
     };
@@ -125,19 +123,17 @@ async fn sync_via_worker(
     let (mut events, mut next) = first.await.context("progress stream")?;
     loop {
         match next? {
-            Reply::Progress { event } => {
+            Reply::Progress(event) => {
                 eprintln!("{}: {}", event.phase, event.message);
-                if event.phase == "finished" || event.phase == "failed" {
+                if event.phase.is_over() {
                     // A finished run of ours is the first one newer than `before`.
                     let status = status(&mut client).await?;
-                    let report: Option<RunReport> =
-                        serde_json::from_value(status["lastReport"].clone()).ok();
-                    if let Some(report) = report
+                    if let Some(report) = status.last_report
                         && report.run_id > before
                     {
                         return Ok(report);
                     }
-                    if event.phase == "failed" {
+                    if event.phase == RunPhase::Failed {
                         anyhow::bail!("{}", event.message);
                     }
                 }
@@ -148,9 +144,9 @@ async fn sync_via_worker(
     }
 }
 
-async fn status(client: &mut ChannelClient) -> anyhow::Result<serde_json::Value> {
+async fn status(client: &mut ChannelClient) -> anyhow::Result<StatusReply> {
     match client.request(&Request::Status).await? {
-        Reply::Status { status } => Ok(status),
+        Reply::Status(status) => Ok(*status),
         Reply::Error { message } => anyhow::bail!("the worker refused: {message}"),
         other => anyhow::bail!("unexpected reply from the worker: {other:?}"),
     }
@@ -158,7 +154,7 @@ async fn status(client: &mut ChannelClient) -> anyhow::Result<serde_json::Value>
 
 async fn last_run_id(client: &mut ChannelClient) -> anyhow::Result<Option<i64>> {
     let s = status(client).await?;
-    Ok(s["lastReport"]["run_id"].as_i64())
+    Ok(s.last_report.and_then(|r| r.run_id))
 }
 
 /// Runs `status`.
@@ -178,34 +174,27 @@ pub fn run_status(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&s)?);
                 return Ok(());
             }
-            println!("worker:          running (instance {})", ctx.instance);
-            println!(
-                "connection:      {}",
-                s["connection"].as_str().unwrap_or("unknown")
-            );
-            if let Some(e) = s["lastError"].as_str() {
+            println!("worker:          running (instance {})", s.instance);
+            println!("connection:      {}", s.connection);
+            if let Some(e) = &s.last_error {
                 println!("last error:      {e}");
             }
-            if !s["currentRun"].is_null() {
-                println!(
-                    "running now:     {} ({})",
-                    s["currentRun"]["kind"].as_str().unwrap_or("sync"),
-                    s["currentRun"]["phase"].as_str().unwrap_or("")
-                );
+            if let Some(run) = &s.current_run {
+                println!("running now:     {} ({})", run.kind.phrase(), run.phase);
             }
-            if !s["nextRun"].is_null() {
+            if let Some(next) = &s.next_run {
                 println!(
                     "next run:        {} at {}",
-                    s["nextRun"]["kind"].as_str().unwrap_or(""),
-                    s["nextRun"]["at"].as_str().unwrap_or("")
+                    next.kind.phrase(),
+                    next.at.to_rfc3339()
                 );
             }
-            match serde_json::from_value::<StatusReport>(s["report"].clone()) {
+            for warning in s.warnings() {
+                println!("warning:         {warning}");
+            }
+            match &s.report {
                 Ok(r) => print!("{}", r.to_text()),
-                Err(_) => println!(
-                    "store: {}",
-                    s["reportError"].as_str().unwrap_or("no report")
-                ),
+                Err(e) => println!("store: {e}"),
             }
         }
         None => {

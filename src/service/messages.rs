@@ -1,0 +1,570 @@
+//! The messages of the control channel: one [`Request`] per line from a client, one [`Reply`] per
+//! line back. The worker serialises these types and its clients (the setup GUI, the CLI) deserialise
+//! the same types: the Rust types are the contract, so no client reads a reply by guessing JSON keys.
+//!
+//! Every request has one reply variant: `Status` → [`Reply::Status`], `LookupUser` →
+//! [`Reply::LookupUser`], `Subscribe` → a stream of [`Reply::Progress`], the others →
+//! [`Reply::Accepted`] or [`Reply::Error`]. The plan the mass-change guard holds is part of the status
+//! ([`StatusReport::held_plan`]); `ConfirmHeld` and `CancelHeld` act on it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+use crate::store::{AuditRecord, ChangeOp, DecisionRecord, InventoryRecord};
+use crate::sync::{RunReport, StatusReport};
+
+pub use crate::sync::SyncKind;
+
+/// A request to the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "camelCase")]
+pub enum Request {
+    /// Connection state, last syncs, device counts, the current run: answered by [`Reply::Status`].
+    Status,
+    /// Start a sync now.
+    #[serde(rename_all = "camelCase")]
+    Sync {
+        /// Quick or full.
+        kind: SyncKind,
+        /// Compute and report the plan without applying it.
+        #[serde(default)]
+        dry_run: bool,
+    },
+    /// Apply the plan the mass-change guard is holding.
+    ConfirmHeld,
+    /// Drop the plan the guard is holding.
+    CancelHeld,
+    /// Why is this phone blocked? A user's devices with Exchange's state, the connector's last
+    /// decision and its reason: answered by [`Reply::LookupUser`].
+    #[serde(rename_all = "camelCase")]
+    LookupUser {
+        /// Mailbox alias, UPN or SMTP address.
+        user: String,
+    },
+    /// Validate and apply a new configuration (setting key → value).
+    #[serde(rename_all = "camelCase")]
+    ApplyConfig {
+        /// Settings by registry key.
+        values: BTreeMap<String, String>,
+    },
+    /// Store secrets in the worker's own credential vault.
+    #[serde(rename_all = "camelCase")]
+    StoreSecrets {
+        /// Secrets by registry key.
+        secrets: BTreeMap<String, Secret>,
+    },
+    /// Stream progress events.
+    Subscribe,
+}
+
+/// A reply from the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "camelCase")]
+pub enum Reply {
+    /// The answer to [`Request::Status`].
+    Status(Box<StatusReply>),
+    /// The answer to [`Request::LookupUser`].
+    LookupUser(LookupReply),
+    /// The request was accepted.
+    Accepted {
+        /// What will happen.
+        message: String,
+    },
+    /// The request was refused or failed.
+    Error {
+        /// What went wrong and what to do.
+        message: String,
+    },
+    /// A progress event (after [`Request::Subscribe`]).
+    Progress(ProgressEvent),
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RunPhase {
+    /// Queued work has begun.
+    Started,
+    /// Reading Exchange and Intune.
+    Reading,
+    /// Deciding and planning.
+    Planning,
+    /// Sending changes to Exchange.
+    Applying,
+    /// Reading, planning and applying (the engine reports no finer phase).
+    Running,
+    /// The service is stopping; the run in flight finishes first.
+    Stopping,
+    /// The run ended (whatever its outcome: see the run's report).
+    Finished,
+    /// The run could not start or stopped with an error.
+    Failed,
+}
+
+impl RunPhase {
+    /// The word shown to admins.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunPhase::Started => "started",
+            RunPhase::Reading => "reading",
+            RunPhase::Planning => "planning",
+            RunPhase::Applying => "applying",
+            RunPhase::Running => "running",
+            RunPhase::Stopping => "stopping",
+            RunPhase::Finished => "finished",
+            RunPhase::Failed => "failed",
+        }
+    }
+
+    /// Whether the run is over (nothing more comes for it).
+    pub fn is_over(self) -> bool {
+        matches!(self, RunPhase::Finished | RunPhase::Failed)
+    }
+}
+
+impl fmt::Display for RunPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A progress event of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgressEvent {
+    /// Run id, once the run is recorded.
+    #[serde(default)]
+    pub run_id: Option<i64>,
+    /// Quick or full.
+    pub kind: SyncKind,
+    /// Where the run is.
+    pub phase: RunPhase,
+    /// Work done in this phase.
+    pub done: u64,
+    /// Work in this phase, when known.
+    #[serde(default)]
+    pub total: Option<u64>,
+    /// A sentence for the admin.
+    pub message: String,
+}
+
+/// The worker's status: what only the running worker knows, and the store's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReply {
+    /// The connector instance.
+    pub instance: String,
+    /// How the worker's connection to Exchange and Intune stands.
+    pub connection: Connection,
+    /// The last error (engine build or run).
+    pub last_error: Option<String>,
+    /// The run in flight.
+    pub current_run: Option<CurrentRun>,
+    /// Runs waiting behind the current one (at most one per kind).
+    pub queued: Vec<SyncKind>,
+    /// The next scheduled run.
+    pub next_run: Option<NextRun>,
+    /// The report of the last run this worker made (since it started).
+    pub last_report: Option<RunReport>,
+    /// The connector's registration in Intune.
+    pub registration: Registration,
+    /// The connector certificate's expiry (none with a client secret).
+    pub certificate: Option<CertificateStatus>,
+    /// The Exchange server the bridge uses (none with REST).
+    pub exchange_server: Option<ExchangeServerInUse>,
+    /// The store's report (last successful syncs, devices by state, held plan), or why the store
+    /// could not be read.
+    pub report: Result<StatusReport, String>,
+    /// The last access changes the connector made, newest first.
+    pub recent_changes: Vec<AuditRecord>,
+    /// Decisions of the last successful full sync of each recent day, oldest first.
+    pub history: Vec<HistoryDay>,
+}
+
+impl Default for StatusReply {
+    fn default() -> Self {
+        StatusReply {
+            instance: String::new(),
+            connection: Connection::default(),
+            last_error: None,
+            current_run: None,
+            queued: Vec::new(),
+            next_run: None,
+            last_report: None,
+            registration: Registration::default(),
+            certificate: None,
+            exchange_server: None,
+            report: Ok(StatusReport::default()),
+            recent_changes: Vec::new(),
+            history: Vec::new(),
+        }
+    }
+}
+
+impl StatusReply {
+    /// What the admin should act on: a certificate near or past its expiry, a refused registration.
+    pub fn warnings(&self) -> Vec<String> {
+        let certificate = self.certificate.as_ref().and_then(|c| c.warning.clone());
+        let registration = match &self.registration {
+            Registration::Refused { problem } => Some(problem.clone()),
+            _ => None,
+        };
+        certificate.into_iter().chain(registration).collect()
+    }
+}
+
+/// How the worker's connection stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum Connection {
+    /// The worker has not built its engine yet.
+    #[default]
+    NotConnectedYet,
+    /// The engine is built; no run has finished since.
+    Configured,
+    /// The engine cannot be built (see [`StatusReply::last_error`]).
+    NotConfigured,
+    /// The last run reached Exchange and Intune.
+    Connected,
+    /// The last run failed.
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+impl fmt::Display for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Connection::NotConnectedYet => f.write_str("not connected yet"),
+            Connection::Configured => f.write_str("configured"),
+            Connection::NotConfigured => f.write_str("not configured"),
+            Connection::Connected => f.write_str("connected"),
+            Connection::Failed { error } => write!(f, "error: {error}"),
+        }
+    }
+}
+
+/// The run in flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentRun {
+    /// Quick or full.
+    pub kind: SyncKind,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Where it is.
+    pub phase: RunPhase,
+    /// Whether it only computes the plan.
+    pub dry_run: bool,
+}
+
+/// The next scheduled run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NextRun {
+    /// Quick or full.
+    pub kind: SyncKind,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The connector's registration in Intune.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum Registration {
+    /// Not tried yet (the engine is not built).
+    #[default]
+    NotYet,
+    /// Registered as an Exchange connector.
+    Registered {
+        /// The connector's id in Intune.
+        id: String,
+    },
+    /// The tenant refused it (syncs go on).
+    Refused {
+        /// Why, and what to do.
+        problem: String,
+    },
+}
+
+/// The connector certificate's validity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateStatus {
+    /// End of validity.
+    pub expires: DateTime<Utc>,
+    /// The warning while the expiry is near or past.
+    pub warning: Option<String>,
+}
+
+/// The Client Access server in use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExchangeServerInUse {
+    /// Its name.
+    pub server: String,
+    /// After a failover: the primary it replaced.
+    pub failed_over_from: Option<String>,
+}
+
+/// One day of the status page's chart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryDay {
+    /// The day.
+    pub day: NaiveDate,
+    /// Decisions by desired access (`Allow`, `Block`, ...).
+    pub decisions: BTreeMap<String, u64>,
+}
+
+/// The answer to [`Request::LookupUser`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LookupReply {
+    /// The mailbox found.
+    pub user: String,
+    /// Its devices.
+    pub devices: Vec<DeviceLookup>,
+}
+
+/// One device of a look-up: as Exchange had it at the last sync, and the connector's last decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceLookup {
+    /// The device and Exchange's state and reason.
+    pub device: InventoryRecord,
+    /// The connector's last decision, its reason, and when it was applied.
+    pub decision: Option<DecisionRecord>,
+}
+
+impl DeviceLookup {
+    /// One line for the admin: Exchange's state, the connector's decision and why.
+    pub fn line(&self) -> String {
+        let d = &self.device;
+        let model = d.device_model.as_deref().unwrap_or(&d.device_type);
+        let time = |t: Option<DateTime<Utc>>| t.map_or_else(|| "—".into(), |t| t.to_rfc3339());
+        match &self.decision {
+            Some(x) => format!(
+                "{} ({model}): Exchange {:?} ({:?}); connector: {} ({}) — {} [decided {}, applied {}]",
+                d.device_id,
+                d.access_state,
+                d.access_reason,
+                x.decision.desired.as_str(),
+                x.decision.reason.as_str(),
+                x.decision.explanation,
+                time(Some(x.decided_at)),
+                time(x.applied_at),
+            ),
+            None => format!(
+                "{} ({model}): Exchange {:?} ({:?}); connector: no decision yet",
+                d.device_id, d.access_state, d.access_reason,
+            ),
+        }
+    }
+}
+
+/// What an access change did, in the status page's words.
+pub fn access_change_text(record: &AuditRecord) -> String {
+    use crate::policy::ListKind;
+    let access = match (record.entry.op, record.entry.list) {
+        (ChangeOp::Add, ListKind::Allow) => "Allowed",
+        (ChangeOp::Add, ListKind::Block) => "Blocked",
+        (ChangeOp::Remove, ListKind::Allow) => "Allow entry removed",
+        (ChangeOp::Remove, ListKind::Block) => "Block entry removed",
+    };
+    match record.entry.error {
+        Some(_) => format!("{access}: refused by Exchange"),
+        None => access.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::exchange::{DeviceAccessState, DeviceAccessStateReason};
+    use crate::policy::{Decision, DesiredAccess, ListKind};
+    use crate::store::{AuditEntry, RunId, RunOutcome};
+    use crate::sync::cli::RunSummary;
+    use crate::sync::{HeldPlan, PlanSummary, SyncOutcome};
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    /// A status with every field filled, as a worker that has run for days sends it.
+    fn full_status() -> StatusReply {
+        let run = |id, kind: &str| RunSummary {
+            id,
+            started_at: at(&format!("2026-11-23T{kind}:00:00Z")),
+            ended_at: Some(at(&format!("2026-11-23T{kind}:00:41.5Z"))),
+            duration_seconds: Some(41.5),
+            outcome: RunOutcome::Succeeded,
+            devices_seen: 368,
+            error: None,
+        };
+        StatusReply {
+            instance: "default".into(),
+            connection: Connection::Failed {
+                error: "Exchange: timed out".into(),
+            },
+            last_error: Some("Exchange: timed out".into()),
+            current_run: Some(CurrentRun {
+                kind: SyncKind::Quick,
+                started_at: at("2026-11-23T12:00:00.123456789Z"),
+                phase: RunPhase::Applying,
+                dry_run: true,
+            }),
+            queued: vec![SyncKind::Full],
+            next_run: Some(NextRun {
+                kind: SyncKind::Full,
+                at: at("2026-11-24T02:00:00Z"),
+            }),
+            last_report: Some(RunReport {
+                run_id: Some(7),
+                kind: SyncKind::Full,
+                outcome: SyncOutcome::HeldByGuard,
+                error: Some("held".into()),
+                warnings: vec!["Intune read failed".into()],
+                devices_seen: 368,
+                mailboxes_seen: 31,
+                decisions: [("Allow".to_string(), 300)].into(),
+                changes_planned: 4,
+                changes_applied: 0,
+                changes_failed: 0,
+                journal_reconciled: 0,
+                rollout_entries: 0,
+                notifications_sent: 0,
+                notifications_failed: 0,
+                exchange_calls: 12,
+                graph_requests: 9,
+                duration_ms: 4100,
+                plan: PlanSummary::default(),
+            }),
+            registration: Registration::Refused {
+                problem: "the tenant refused".into(),
+            },
+            certificate: Some(CertificateStatus {
+                expires: at("2026-12-03T00:00:00Z"),
+                warning: Some("expires in 10 days".into()),
+            }),
+            exchange_server: Some(ExchangeServerInUse {
+                server: "cas02.contoso.lab".into(),
+                failed_over_from: Some("cas01.contoso.lab".into()),
+            }),
+            report: Ok(StatusReport {
+                last_quick_sync: Some(run(2, "11")),
+                last_full_sync: Some(run(1, "02")),
+                last_run: Some(run(2, "11")),
+                devices_by_state: [("Allowed".to_string(), 312), ("Blocked".to_string(), 41)]
+                    .into(),
+                decisions: [("Block".to_string(), 41)].into(),
+                held_plan: Some(HeldPlan {
+                    held_at: at("2026-11-23T11:00:05Z"),
+                    kind: SyncKind::Full,
+                    message: "40% of allowed devices would be restricted".into(),
+                    summary: PlanSummary {
+                        mailboxes: 3,
+                        entries: 4,
+                        restricted: 4,
+                        allowed_now: 10,
+                        changes: Vec::new(),
+                    },
+                }),
+                open_journal_entries: 1,
+            }),
+            recent_changes: vec![AuditRecord {
+                id: 9,
+                at: at("2026-11-23T11:58:00Z"),
+                entry: AuditEntry {
+                    run_id: Some(RunId(2)),
+                    actor: r"HOST\svc".into(),
+                    mailbox: "dave".into(),
+                    list: ListKind::Block,
+                    op: ChangeOp::Add,
+                    device_id: "DAVESAMSUNG0004".into(),
+                    reason: "notEnrolled".into(),
+                    error: Some("refused".into()),
+                },
+            }],
+            history: vec![HistoryDay {
+                day: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+                decisions: [("Allow".to_string(), 300)].into(),
+            }],
+        }
+    }
+
+    fn round_trip(reply: &Reply) -> Reply {
+        let line = serde_json::to_string(reply).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
+    #[test]
+    fn every_reply_survives_the_wire_unchanged() {
+        let lookup = LookupReply {
+            user: "alice".into(),
+            devices: vec![DeviceLookup {
+                device: InventoryRecord {
+                    mailbox: "alice".into(),
+                    device_id: "ALICEIPHONE0001".into(),
+                    device_type: "iPhone".into(),
+                    device_model: None,
+                    first_seen: at("2026-11-01T08:00:00Z"),
+                    last_seen: at("2026-11-23T08:00:00Z"),
+                    access_state: DeviceAccessState::Quarantined,
+                    access_reason: DeviceAccessStateReason::Global,
+                },
+                decision: Some(DecisionRecord {
+                    mailbox: "alice".into(),
+                    device_id: "ALICEIPHONE0001".into(),
+                    decision: Decision {
+                        desired: DesiredAccess::Block,
+                        reason: crate::model::intune::ExchangeAccessStateReason::NotEnrolled,
+                        explanation: "not enrolled in Intune".into(),
+                    },
+                    decided_at: at("2026-11-23T08:00:01Z"),
+                    applied_at: None,
+                    run_id: Some(RunId(2)),
+                }),
+            }],
+        };
+        let replies = [
+            Reply::Status(Box::new(full_status())),
+            Reply::Status(Box::new(StatusReply {
+                report: Err("the state store is locked".into()),
+                ..StatusReply::default()
+            })),
+            Reply::LookupUser(lookup),
+            Reply::Accepted {
+                message: "quick sync started".into(),
+            },
+            Reply::Error {
+                message: "no plan is waiting for confirmation".into(),
+            },
+            Reply::Progress(ProgressEvent {
+                run_id: Some(7),
+                kind: SyncKind::Full,
+                phase: RunPhase::Finished,
+                done: 2,
+                total: Some(2),
+                message: "full sync succeeded".into(),
+            }),
+        ];
+        for reply in &replies {
+            assert_eq!(&round_trip(reply), reply);
+        }
+    }
+
+    #[test]
+    fn warnings_name_the_certificate_and_a_refused_registration() {
+        assert_eq!(
+            full_status().warnings(),
+            ["expires in 10 days", "the tenant refused"]
+        );
+        assert!(StatusReply::default().warnings().is_empty());
+    }
+}
