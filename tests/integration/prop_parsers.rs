@@ -279,7 +279,7 @@ fn graph_filters_the_lab_parses_get_an_answer() {
         .unwrap();
     let lab = runtime.block_on(crate::common::small_lab());
     let e = &lab.endpoints;
-    let tokens = exchange_connector::oauth::TokenClient::with_extra_ca(
+    let tokens = exchange_connector::oauth::TokenClient::new(
         exchange_connector::oauth::OAuthConfig::new(
             &e.login_base,
             &e.tenant_id,
@@ -288,9 +288,8 @@ fn graph_filters_the_lab_parses_get_an_answer() {
                 e.client_secret.clone(),
             )),
         ),
-        Some(Path::new(&e.ca_cert_pem)),
-    )
-    .unwrap();
+        crate::common::client(&e.ca_cert_pem),
+    );
     let token = runtime
         .block_on(tokens.token("https://graph.microsoft.com/.default"))
         .unwrap();
