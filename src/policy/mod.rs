@@ -19,15 +19,17 @@
 //! 5. [`rollout_plan`]: allow-lists the devices already syncing before enforcement starts.
 
 mod decide;
+mod lists;
 mod plan;
 mod settings;
 
 pub use decide::{
     Decision, DecisionInput, DesiredAccess, InventoryCompleteness, ManagedIndex, OrgAccess, decide,
 };
+pub use lists::{ListKind, OwnedEntries};
 pub use plan::{
-    DeviceEffect, GuardVerdict, ListKind, MailboxChange, MailboxInput, OwnedEntries, Plan,
-    PlannedDevice, RolloutMailbox, expected_outcome, guard, plan, plan_mailbox, rollout_plan,
+    DeviceEffect, GuardVerdict, MailboxChange, MailboxInput, Plan, PlannedDevice, RolloutMailbox,
+    expected_outcome, guard, plan, plan_mailbox, rollout_plan,
 };
 pub use settings::{
     EnforcementAction, PlatformException, PlatformKind, PolicySettings, SettingsError, Targeting,

@@ -176,6 +176,7 @@ fn check_row(row: &Row) -> Result<(), String> {
     let mut settings = base_settings();
     let mut grandfathered = false;
     let mut eas = true;
+    let mut intune_read_failed = false;
     for s in list(&row.settings) {
         match s {
             "override=off" => settings.override_default_rule = false,
@@ -187,6 +188,7 @@ fn check_row(row: &Row) -> Result<(), String> {
             "rollout" => grandfathered = true,
             "compliant-beats-exception" => settings.compliant_beats_platform_restriction = true,
             "eas-off" => eas = false,
+            "intune-failed" => intune_read_failed = true,
             other => return Err(format!("unknown setting {other:?}")),
         }
     }
@@ -278,6 +280,7 @@ fn check_row(row: &Row) -> Result<(), String> {
         inventory,
         owned: &owned,
         grandfathered,
+        intune_read_failed,
     };
     let decision = decide(&settings, &org, &input);
     let mut problems = vec![];
@@ -501,6 +504,7 @@ fn check_property(
             inventory,
             owned: &owned,
             grandfathered: false,
+            intune_read_failed: false,
         };
         let decision = decide(&settings, &org, &input);
         let (change, _) = plan_mailbox(
@@ -634,6 +638,7 @@ fn a_reset_device_is_a_new_device_and_the_old_entries_go() {
             inventory: InventoryCompleteness::Complete,
             owned: &owned,
             grandfathered: false,
+            intune_read_failed: false,
         },
     );
     assert_eq!(decision.desired, DesiredAccess::Allow);
@@ -718,6 +723,7 @@ fn guard_holds_a_plan_that_would_block_an_unusual_share() {
                     inventory: InventoryCompleteness::Complete,
                     owned: &owned,
                     grandfathered: false,
+                    intune_read_failed: false,
                 },
             )
         })
@@ -914,6 +920,7 @@ fn the_policy_module_stays_pure() {
         include_str!("../../src/policy/mod.rs"),
         include_str!("../../src/policy/settings.rs"),
         include_str!("../../src/policy/decide.rs"),
+        include_str!("../../src/policy/lists.rs"),
         include_str!("../../src/policy/plan.rs"),
     ];
     for source in sources {
