@@ -61,6 +61,9 @@ pub struct Faults {
     pub graph_window_seconds: u32,
     /// Idle PowerShell sessions expire after this many seconds.
     pub shell_idle_timeout_seconds: u64,
+    /// The next this many `Set-CASMailbox` calls over REST are applied, but their answer never arrives:
+    /// the connection is cut after the write (a timeout or a dropped connection as the client sees it).
+    pub unanswered_writes: u32,
 }
 
 impl Default for Faults {
@@ -76,11 +79,21 @@ impl Default for Faults {
             graph_requests_per_window: 0,
             graph_window_seconds: 20,
             shell_idle_timeout_seconds: 900,
+            unanswered_writes: 0,
         }
     }
 }
 
 impl Faults {
+    /// Takes one unanswered write: `true` if this `Set-CASMailbox` must lose its answer.
+    pub fn take_unanswered_write(&mut self) -> bool {
+        if self.unanswered_writes == 0 {
+            return false;
+        }
+        self.unanswered_writes -= 1;
+        true
+    }
+
     /// Takes one request from the first storm on this surface: `Some((status, retry_after))` if the
     /// request must fail.
     pub fn take_storm(&mut self, surface: Surface) -> Option<(u16, u32)> {

@@ -20,9 +20,9 @@ use crate::model::exchange::{
 use crate::model::intune::ManagedDevice;
 use crate::notify::{Notifier, NotifyError};
 use crate::policy::{
-    self, Decision, DecisionInput, DesiredAccess, GuardVerdict, InventoryCompleteness, ListKind,
-    MailboxChange, MailboxInput, ManagedIndex, OrgAccess, OwnedEntries, Plan, PlannedDevice,
-    PolicySettings, RolloutMailbox, Targeting,
+    self, Decision, DecisionInput, DesiredAccess, GuardBase, GuardVerdict, InventoryCompleteness,
+    ListKind, MailboxChange, MailboxInput, ManagedIndex, OrgAccess, OwnedEntries, Plan,
+    PlannedDevice, PolicySettings, RolloutMailbox, Targeting,
 };
 use crate::proxy::ConfiguredProxy;
 use crate::store::{
@@ -85,8 +85,8 @@ struct Snapshot {
     targeting: Targeting,
     exchange_mark: DateTime<Utc>,
     intune_mark: DateTime<Utc>,
-    /// Devices Exchange allows now (the guard's base).
-    allowed_now: usize,
+    /// Devices Exchange allows now, and blocks or quarantines now (the guard's base).
+    guard_base: GuardBase,
     devices_seen: usize,
 }
 
@@ -154,22 +154,14 @@ impl Guarded {
 
     /// The plan's figures (without the changes).
     fn summary(&self) -> PlanSummary {
-        let (restricted, allowed_now) = match &self.verdict {
-            GuardVerdict::Proceed {
-                restricted,
-                allowed,
-            }
-            | GuardVerdict::Hold {
-                restricted,
-                allowed,
-                ..
-            } => (*restricted, *allowed),
-        };
+        let (restricted, allowed_now, released, restricted_now) = self.verdict.figures();
         PlanSummary {
             mailboxes: self.sending().count(),
             entries: self.sending().map(MailboxChange::len).sum(),
             restricted,
             allowed_now,
+            released,
+            restricted_now,
             changes: Vec::new(),
         }
     }
@@ -180,10 +172,39 @@ impl Guarded {
 struct Applied {
     /// Changes Exchange accepted.
     applied: usize,
-    /// Changes that failed.
+    /// Changes that failed (refused, or unanswered).
     failed: usize,
+    /// Of those, changes Exchange did not answer (they stay journaled for the next run).
+    unanswered: usize,
     /// Mailboxes whose change failed (lowercase).
     failed_mailboxes: HashSet<String>,
+}
+
+/// How one sent change ended.
+enum ChangeResult {
+    /// Exchange accepted it.
+    Applied,
+    /// Exchange refused it (the mailbox's identity).
+    Refused(String),
+    /// No answer came: it may have landed (the mailbox's identity).
+    Unanswered(String),
+}
+
+/// Whether a failed list write may nevertheless have reached Exchange: the answer was lost (timeout,
+/// cut connection, unreadable answer, server error), as opposed to a refusal Exchange stated or a call
+/// that was never sent.
+fn write_may_have_landed(error: &ExchangeError) -> bool {
+    match error {
+        ExchangeError::Transport { .. }
+        | ExchangeError::SessionBroken { .. }
+        | ExchangeError::Timeout { .. }
+        | ExchangeError::Protocol(_)
+        | ExchangeError::Decode { .. }
+        | ExchangeError::Closed => true,
+        ExchangeError::Http { status, .. } => *status == 408 || *status >= 500,
+        ExchangeError::NoServerReachable { last, .. } => write_may_have_landed(last),
+        _ => false,
+    }
 }
 
 /// The entries the connector owns on one mailbox, and which allow entries came from rollout.
@@ -515,7 +536,7 @@ impl SyncEngine {
         report: &mut RunReport,
     ) -> Result<SyncOutcome, SyncError> {
         let kind = report.kind;
-        let mut read = self.read(kind, options).await?;
+        let mut read = self.read(run_id, kind, options).await?;
         report.devices_seen = read.snap.devices_seen;
         report.mailboxes_seen = read.snap.mailboxes.len();
         report.journal_reconciled = read.journal_reconciled;
@@ -570,10 +591,17 @@ impl SyncEngine {
         let applied = self.apply(run_id, &decided, &guarded.plan).await?;
         report.changes_applied = applied.applied;
         report.changes_failed = applied.failed;
-        if applied.failed > 0 {
+        let refused = applied.failed - applied.unanswered;
+        if refused > 0 {
             report.warnings.push(format!(
-                "{} mailbox changes were refused by Exchange (see the audit trail)",
-                applied.failed
+                "{refused} mailbox changes were refused by Exchange (see the audit trail)"
+            ));
+        }
+        if applied.unanswered > 0 {
+            report.warnings.push(format!(
+                "{} mailbox changes got no answer from Exchange and may have landed: the connector owns \
+                 their entries, and the next run reads those mailboxes and settles them",
+                applied.unanswered
             ));
         }
 
@@ -605,7 +633,12 @@ impl SyncEngine {
 
     /// Read phase: settles what an interrupted run left open (its mailboxes are re-read), reads
     /// Exchange and Intune, and loads the entries the connector owns on the mailboxes read.
-    async fn read(&self, kind: SyncKind, options: RunOptions) -> Result<ReadPhase, SyncError> {
+    async fn read(
+        &self,
+        run_id: RunId,
+        kind: SyncKind,
+        options: RunOptions,
+    ) -> Result<ReadPhase, SyncError> {
         let open: Vec<JournalEntry> = if options.dry_run {
             Vec::new()
         } else {
@@ -625,7 +658,7 @@ impl SyncEngine {
         let journal_reconciled = if open.is_empty() {
             0
         } else {
-            self.reconcile_journal(open, &snap).await?
+            self.reconcile_journal(run_id, open, &snap).await?
         };
         let owned = self.owned_for(kind, &snap).await?;
         Ok(ReadPhase {
@@ -799,14 +832,16 @@ impl SyncEngine {
         };
         let verdict = policy::guard(
             &plan,
-            decided.context.allowed_now,
+            decided.context.guard_base,
             self.settings.mass_change_threshold_percent,
         );
         Guarded { plan, verdict }
     }
 
     /// Stores the plan as held and returns the message when the guard holds it and the admin did not
-    /// confirm it; `None` when the plan may be applied.
+    /// confirm it; `None` when the plan may be applied. `--confirm` applies only a plan the guard held
+    /// before, and only while the new plan restricts and releases no more devices than that one: with
+    /// no held plan, the guard applies as in any run.
     async fn hold(
         &self,
         kind: SyncKind,
@@ -818,26 +853,30 @@ impl SyncEngine {
         };
         let summary = guarded.summary();
         let held = self.held_plan().map_err(SyncError::Store)?;
-        let confirmed = options.confirm_guard
-            && held
-                .as_ref()
-                .is_none_or(|h| summary.restricted <= h.summary.restricted);
-        if confirmed {
+        let within_held = held.as_ref().is_some_and(|h| {
+            summary.restricted <= h.summary.restricted && summary.released <= h.summary.released
+        });
+        if options.confirm_guard && within_held {
             tracing::warn!(
                 restricted = summary.restricted,
+                released = summary.released,
                 allowed_now = summary.allowed_now,
                 "{}: the admin confirmed a plan the mass-change guard held; applying it",
                 kind.phrase()
             );
             return Ok(None);
         }
-        let message = if options.confirm_guard {
-            format!(
-                "{message} The confirmed plan restricted fewer devices ({}); review the new plan and confirm again.",
-                held.as_ref().map(|h| h.summary.restricted).unwrap_or(0)
-            )
-        } else {
-            format!("{message} Run `sync --confirm` to apply it.")
+        let message = match (&held, options.confirm_guard) {
+            (Some(h), true) => format!(
+                "{message} The confirmed plan blocked or quarantined {} and allowed {} devices; this \
+                 one does more: review the new plan and confirm again.",
+                h.summary.restricted, h.summary.released
+            ),
+            (None, true) => format!(
+                "{message} No held plan was waiting for confirmation, so nothing was confirmed: this plan \
+                 is held now; review it, then run `sync --confirm` to apply it."
+            ),
+            (_, false) => format!("{message} Run `sync --confirm` to apply it."),
         };
         let mut summary = summary;
         summary.changes = guarded.sending().take(HELD_PLAN_CHANGES).cloned().collect();
@@ -945,10 +984,16 @@ impl SyncEngine {
             }
         };
 
-        let allowed_now = devices
-            .iter()
-            .filter(|d| d.device_access_state == DeviceAccessState::Allowed)
-            .count();
+        let count = |states: &[DeviceAccessState]| {
+            devices
+                .iter()
+                .filter(|d| states.contains(&d.device_access_state))
+                .count()
+        };
+        let guard_base = GuardBase {
+            allowed: count(&[DeviceAccessState::Allowed]),
+            restricted: count(&[DeviceAccessState::Blocked, DeviceAccessState::Quarantined]),
+        };
         let devices_seen = devices.len();
         let mut mailboxes: Vec<MailboxData> = Vec::with_capacity(cas.len());
         let mut by_key: HashMap<String, usize> = HashMap::new();
@@ -1032,7 +1077,7 @@ impl SyncEngine {
             targeting: Targeting::new(members.included_users, members.excluded_users),
             exchange_mark: mark,
             intune_mark: mark,
-            allowed_now,
+            guard_base,
             devices_seen,
         })
     }
@@ -1186,12 +1231,17 @@ impl SyncEngine {
                 None => tracing::warn!(mailbox = %key, "quick sync: mailbox not found; skipped"),
             }
         }
-        let allowed_now = self
-            .db(|s| s.counts_by_state())
-            .await?
-            .get(DeviceAccessState::Allowed.as_str())
-            .copied()
-            .unwrap_or(0) as usize;
+        let by_state = self.db(|s| s.counts_by_state()).await?;
+        let count = |states: &[DeviceAccessState]| {
+            states
+                .iter()
+                .filter_map(|state| by_state.get(state.as_str()))
+                .sum::<u64>() as usize
+        };
+        let guard_base = GuardBase {
+            allowed: count(&[DeviceAccessState::Allowed]),
+            restricted: count(&[DeviceAccessState::Blocked, DeviceAccessState::Quarantined]),
+        };
         Ok(Snapshot {
             org: OrgAccess {
                 default_access_level: org_settings.default_access_level,
@@ -1204,7 +1254,7 @@ impl SyncEngine {
             targeting: Targeting::new(members.included_users, members.excluded_users),
             exchange_mark: mark,
             intune_mark: mark,
-            allowed_now,
+            guard_base,
             devices_seen,
         })
     }
@@ -1235,9 +1285,11 @@ impl SyncEngine {
         Ok(out)
     }
 
-    /// Settles the changes an interrupted run left open, from what the re-read mailboxes hold now.
+    /// Settles the changes an interrupted run left open (or whose answer never came), from what the
+    /// re-read mailboxes hold now; each keeps the origin it was journaled with, and gets audit rows.
     async fn reconcile_journal(
         &self,
+        run_id: RunId,
         open: Vec<JournalEntry>,
         snap: &Snapshot,
     ) -> Result<usize, SyncError> {
@@ -1257,29 +1309,17 @@ impl SyncEngine {
         let n = open.len();
         tracing::info!(
             entries = n,
-            "reconciling changes left open by an interrupted run"
+            "reconciling changes left open by an interrupted run or unanswered by Exchange"
         );
+        let actor = self.config.actor.clone();
         self.db(move |s| {
+            let gone = (Vec::new(), Vec::new());
             for entry in open {
-                match lists.get(&entry.change.mailbox.to_ascii_lowercase()) {
-                    Some((allowed, blocked)) => {
-                        s.reconcile_open_entry(
-                            &entry,
-                            allowed,
-                            blocked,
-                            crate::store::OwnedOrigin::Policy,
-                        )?;
-                    }
-                    None => {
-                        // Mailbox gone: nothing of the change can be on its lists any more.
-                        s.reconcile_open_entry(
-                            &entry,
-                            &[],
-                            &[],
-                            crate::store::OwnedOrigin::Policy,
-                        )?;
-                    }
-                }
+                // Mailbox gone: nothing of the change can be on its lists any more.
+                let (allowed, blocked) = lists
+                    .get(&entry.change.mailbox.to_ascii_lowercase())
+                    .unwrap_or(&gone);
+                s.reconcile_open_entry(&entry, allowed, blocked, &actor, Some(run_id))?;
             }
             Ok(())
         })
@@ -1339,9 +1379,14 @@ impl SyncEngine {
         let mut out = Applied::default();
         while let Some(r) = stream.next().await {
             match r? {
-                Some(Ok(())) => out.applied += 1,
-                Some(Err(mailbox)) => {
+                Some(ChangeResult::Applied) => out.applied += 1,
+                Some(ChangeResult::Refused(mailbox)) => {
                     out.failed += 1;
+                    out.failed_mailboxes.insert(mailbox.to_ascii_lowercase());
+                }
+                Some(ChangeResult::Unanswered(mailbox)) => {
+                    out.failed += 1;
+                    out.unanswered += 1;
                     out.failed_mailboxes.insert(mailbox.to_ascii_lowercase());
                 }
                 None => {}
@@ -1357,7 +1402,7 @@ impl SyncEngine {
         origin: OwnedOrigin,
         reasons: &HashMap<(String, String), String>,
         sends: &AtomicUsize,
-    ) -> Result<Option<Result<(), String>>, SyncError> {
+    ) -> Result<Option<ChangeResult>, SyncError> {
         let mailbox = change.mailbox.clone();
         if change.is_empty() {
             // Only stale ownership to forget: nothing to send.
@@ -1373,7 +1418,7 @@ impl SyncEngine {
         }
         let journaled = change.clone();
         let journal_id = self
-            .db(move |s| s.journal_pending(Some(run_id), &journaled))
+            .db(move |s| s.journal_pending(Some(run_id), &journaled, origin))
             .await?;
         let edit = DeviceListEdit {
             allow_add: change.allow_add.clone(),
@@ -1387,10 +1432,22 @@ impl SyncEngine {
         {
             return Err(SyncError::SimulatedCrash(n));
         }
-        let error = result.as_ref().err().map(|e| e.to_string());
-        if let Some(e) = &error {
-            tracing::warn!(mailbox = %mailbox, error = %e, "Exchange refused a list change");
-        }
+        let error = match result {
+            Ok(()) => None,
+            Err(e) if write_may_have_landed(&e) => {
+                // No answer: the write may have landed. The change stays journaled (its added entries
+                // owned) and the next run reads the mailbox and settles it.
+                tracing::warn!(mailbox = %mailbox, error = %e, "Exchange did not answer a list change; the next run settles it from what the mailbox holds");
+                let message = e.to_string();
+                self.db(move |s| s.journal_unanswered(journal_id, &message))
+                    .await?;
+                return Ok(Some(ChangeResult::Unanswered(mailbox)));
+            }
+            Err(e) => {
+                tracing::warn!(mailbox = %mailbox, error = %e, "Exchange refused a list change");
+                Some(e.to_string())
+            }
+        };
         let key = mailbox.to_ascii_lowercase();
         let why = |id: &str| {
             reasons
@@ -1427,13 +1484,16 @@ impl SyncEngine {
                 Some(run_id),
                 &actor,
                 &change,
-                origin,
                 &why,
                 error.as_deref(),
             )
         })
         .await?;
-        Ok(Some(if ok { Ok(()) } else { Err(mailbox) }))
+        Ok(Some(if ok {
+            ChangeResult::Applied
+        } else {
+            ChangeResult::Refused(mailbox)
+        }))
     }
 
     /// Notify phase: sends one mail per device of a targeted user that this run leaves blocked or

@@ -124,8 +124,14 @@ pub struct PlanSummary {
     pub entries: usize,
     /// Allowed devices the plan blocks or quarantines.
     pub restricted: usize,
-    /// Devices allowed now (the guard's base).
+    /// Devices allowed now (the guard's base for restrictions).
     pub allowed_now: usize,
+    /// Blocked or quarantined devices the plan allows.
+    #[serde(default)]
+    pub released: usize,
+    /// Devices blocked or quarantined now (the guard's base for releases).
+    #[serde(default)]
+    pub restricted_now: usize,
     /// The changes themselves (for `--dry-run` output; capped in stored summaries).
     pub changes: Vec<MailboxChange>,
 }

@@ -91,8 +91,12 @@ fn pending_journal_entries_survive_a_crash() {
         let run = store.begin_run(RunKind::Full).unwrap();
         let a = change("alice", &["DEV1"]);
         let b = change("bob", &["DEV2"]);
-        let id_a = store.journal_pending(Some(run), &a).unwrap();
-        let id_b = store.journal_pending(Some(run), &b).unwrap();
+        let id_a = store
+            .journal_pending(Some(run), &a, OwnedOrigin::Policy)
+            .unwrap();
+        let id_b = store
+            .journal_pending(Some(run), &b, OwnedOrigin::Policy)
+            .unwrap();
         store.journal_done(id_b, &JournalResult::Applied).unwrap();
         // The process dies here: no finish_run, no journal_done for alice, no clean close.
         std::mem::forget(store);
@@ -117,7 +121,9 @@ fn pending_journal_entries_survive_a_crash() {
 #[test]
 fn journal_done_of_an_unknown_id_is_an_error() {
     let store = Store::open_in_memory().unwrap();
-    let id = store.journal_pending(None, &change("a", &["X"])).unwrap();
+    let id = store
+        .journal_pending(None, &change("a", &["X"]), OwnedOrigin::Policy)
+        .unwrap();
     store
         .journal_done(id, &JournalResult::Failed("refused".into()))
         .unwrap();
@@ -412,14 +418,15 @@ fn settling_an_applied_change_records_ownership_and_audit_together() {
         block_remove: vec![],
         forget_owned: vec![(ListKind::Block, "stale".into())],
     };
-    let id = store.journal_pending(Some(run), &change).unwrap();
+    let id = store
+        .journal_pending(Some(run), &change, OwnedOrigin::Policy)
+        .unwrap();
     store
         .settle_change(
             id,
             Some(run),
             "CONN01\\svc",
             &change,
-            OwnedOrigin::Policy,
             &|device| format!("why {device}"),
             None,
         )
@@ -442,14 +449,15 @@ fn settling_an_applied_change_records_ownership_and_audit_together() {
 fn a_refused_change_is_audited_but_owns_nothing() {
     let store = Store::open_in_memory().unwrap();
     let change = change("alice", &["BAD"]);
-    let id = store.journal_pending(None, &change).unwrap();
+    let id = store
+        .journal_pending(None, &change, OwnedOrigin::Policy)
+        .unwrap();
     store
         .settle_change(
             id,
             None,
             "CONN01\\svc",
             &change,
-            OwnedOrigin::Policy,
             &|_| "notCompliant".into(),
             Some("ManagementObjectNotFoundException"),
         )
@@ -485,7 +493,9 @@ fn a_crash_between_send_and_settle_is_reconciled_from_exchange() {
             block_remove: vec!["UNBLOCK".into()],
             ..MailboxChange::default()
         };
-        store.journal_pending(Some(run), &change).unwrap();
+        store
+            .journal_pending(Some(run), &change, OwnedOrigin::Policy)
+            .unwrap();
         // Sent to Exchange, then the process dies before settle_change.
         std::mem::forget(store);
     }
@@ -496,7 +506,7 @@ fn a_crash_between_send_and_settle_is_reconciled_from_exchange() {
     let allowed_now = vec!["sent".to_string(), "ADMIN".to_string()];
     let blocked_now: Vec<String> = vec![];
     let applied = store
-        .reconcile_open_entry(&open[0], &allowed_now, &blocked_now, OwnedOrigin::Policy)
+        .reconcile_open_entry(&open[0], &allowed_now, &blocked_now, "CONN01\\svc", None)
         .unwrap();
     assert_eq!(applied, 2);
     let owned = store.owned_set("alice").unwrap();

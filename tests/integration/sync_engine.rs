@@ -13,7 +13,7 @@ use exchange_connector::policy::{DesiredAccess, ListKind, PolicySettings};
 use exchange_connector::secret::Secret;
 use exchange_connector::sync::cli::{ExchangeTransport, SyncSetup, format_report};
 use exchange_connector::sync::{
-    RunOptions, SyncConfig, SyncEngine, SyncKind, SyncOutcome, status_report,
+    RunOptions, RunReport, SyncConfig, SyncEngine, SyncKind, SyncOutcome, status_report,
 };
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
@@ -31,6 +31,24 @@ const PLAIN: RunOptions = RunOptions {
     confirm_guard: false,
     rollout: false,
 };
+
+/// A run the admin confirms: a plain run and, when the guard holds its plan, `sync --confirm` (which
+/// applies only a held plan).
+async fn confirmed(engine: &SyncEngine, kind: SyncKind, options: RunOptions) -> RunReport {
+    let first = engine.run(kind, options).await;
+    if first.outcome != SyncOutcome::HeldByGuard {
+        return first;
+    }
+    engine
+        .run(
+            kind,
+            RunOptions {
+                confirm_guard: true,
+                ..options
+            },
+        )
+        .await
+}
 
 fn policy(lab: &TestLab) -> PolicySettings {
     PolicySettings {
@@ -262,7 +280,7 @@ async fn small_full_sync_converges_and_a_second_run_applies_nothing() {
     assert_eq!(states(&lab), before);
     assert_eq!(lists(&lab), admin);
 
-    let first = engine.run(SyncKind::Full, CONFIRM).await;
+    let first = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         first.outcome,
         SyncOutcome::Succeeded,
@@ -341,7 +359,7 @@ async fn generated_org_converges_and_quick_sync_costs_what_changed() {
     let engine = engine(&lab);
 
     let (c0, o0) = (exchange_calls(&lab), exchange_objects(&lab));
-    let first = engine.run(SyncKind::Full, CONFIRM).await;
+    let first = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         first.outcome,
         SyncOutcome::Succeeded,
@@ -422,7 +440,7 @@ async fn generated_org_converges_and_quick_sync_costs_what_changed() {
 async fn the_guard_stops_a_run_when_graph_returns_no_devices() {
     let lab = generated_lab(60, 140, 11).await;
     let engine = engine(&lab);
-    let first = engine.run(SyncKind::Full, CONFIRM).await;
+    let first = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         first.outcome,
         SyncOutcome::Succeeded,
@@ -478,7 +496,7 @@ async fn the_guard_stops_a_run_when_graph_returns_no_devices() {
 async fn a_graph_storm_mid_paging_blocks_nothing() {
     let lab = small_lab().await;
     let engine = engine_with(&lab, |s| s.graph_page_size = 2);
-    let first = engine.run(SyncKind::Full, CONFIRM).await;
+    let first = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         first.outcome,
         SyncOutcome::Succeeded,
@@ -533,7 +551,7 @@ async fn a_graph_storm_mid_paging_blocks_nothing() {
     lab.state.faults().storms.clear();
     lab.state.faults().graph_latency_ms = 0;
     // Once Graph answers again, the positive fact blocks the phone.
-    let after = engine.run(SyncKind::Full, CONFIRM).await;
+    let after = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         after.outcome,
         SyncOutcome::Succeeded,
@@ -585,6 +603,14 @@ async fn crashes_during_apply_lose_nothing_and_apply_nothing_twice() {
     let before = states(&lab);
     let admin = lists(&lab);
     let mut engine = engine(&lab);
+    // The first enforcement is held by the guard; the crashed runs below are its confirmation.
+    let held = engine.run(SyncKind::Full, PLAIN).await;
+    assert_eq!(
+        held.outcome,
+        SyncOutcome::HeldByGuard,
+        "{}",
+        format_report(&held)
+    );
     // Killed after N changes were sent, several times.
     for (i, n) in [1, 4, 9, 17].into_iter().enumerate() {
         engine.config_mut().crash_after_sends = Some(n);
@@ -635,6 +661,14 @@ async fn throttling_and_token_expiry_mid_run_still_converge() {
     let before = states(&lab);
     let admin = lists(&lab);
     let engine = engine(&lab);
+    // The first enforcement is held by the guard; the disturbed run below is its confirmation.
+    let held = engine.run(SyncKind::Full, PLAIN).await;
+    assert_eq!(
+        held.outcome,
+        SyncOutcome::HeldByGuard,
+        "{}",
+        format_report(&held)
+    );
     lab.state.faults().exchange_latency_ms = 15;
     let disturb = {
         let lab_control = lab.endpoints.control_base.clone();
@@ -686,22 +720,24 @@ async fn rollout_allow_lists_what_syncs_before_enforcing() {
     let lab = small_lab().await;
     let engine = engine(&lab);
     let before = states(&lab);
-    let run = engine
-        .run(
-            SyncKind::Full,
-            RunOptions {
-                rollout: true,
-                ..CONFIRM
-            },
-        )
-        .await;
+    let rollout = RunOptions {
+        rollout: true,
+        ..PLAIN
+    };
+    let run = engine.run(SyncKind::Full, rollout).await;
+    assert!(run.rollout_entries > 0, "{}", format_report(&run));
+    // The rollout is applied before the guard; what enforcement then restricts may be held.
+    let run = if run.outcome == SyncOutcome::HeldByGuard {
+        confirmed(&engine, SyncKind::Full, rollout).await
+    } else {
+        run
+    };
     assert_eq!(
         run.outcome,
         SyncOutcome::Succeeded,
         "{}",
         format_report(&run)
     );
-    assert!(run.rollout_entries > 0);
     // Dave's unenrolled phone was syncing: grandfathered, still allowed. Bob's is reported
     // noncompliant: blocked anyway.
     assert_eq!(
@@ -723,7 +759,7 @@ async fn rollout_allow_lists_what_syncs_before_enforcing() {
         json!({"mailbox": "dave", "deviceId": "DAVENEWPHONE001", "deviceType": "iPhone"}),
     )
     .await;
-    let quick = engine.run(SyncKind::Quick, CONFIRM).await;
+    let quick = confirmed(&engine, SyncKind::Quick, PLAIN).await;
     assert_eq!(
         quick.outcome,
         SyncOutcome::Succeeded,
@@ -774,7 +810,7 @@ async fn full_sync_through_the_powershell_bridge_stand_in() {
     let engine = setup(&lab, &lab.dir.path().join("bridge.db"), transport, 2)
         .build()
         .unwrap();
-    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    let run = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         run.outcome,
         SyncOutcome::Succeeded,
@@ -808,7 +844,7 @@ async fn owners_of_newly_restricted_devices_get_one_mail_each() {
     });
     let outbox = |lab: &TestLab| lab.state.outbox.lock().unwrap().clone();
 
-    let first = engine.run(SyncKind::Full, CONFIRM).await;
+    let first = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         first.outcome,
         SyncOutcome::Succeeded,
@@ -936,7 +972,7 @@ async fn owners_of_newly_restricted_devices_get_one_mail_each() {
     )
     .await;
     // (The small organisation has five allowed devices: one more restricted is above the guard's 10%.)
-    let quick = engine.run(SyncKind::Quick, CONFIRM).await;
+    let quick = confirmed(&engine, SyncKind::Quick, PLAIN).await;
     assert_eq!(
         quick.outcome,
         SyncOutcome::Succeeded,
@@ -975,7 +1011,7 @@ async fn a_notification_that_cannot_be_sent_is_reported_and_sent_by_the_next_run
         enrol_link: "https://portal.manage.microsoft.com/".into(),
     };
     let wrong = engine_with(&lab, |s| s.notifier = Some(notifier("not-the-password")));
-    let first = wrong.run(SyncKind::Full, CONFIRM).await;
+    let first = confirmed(&wrong, SyncKind::Full, PLAIN).await;
     assert_eq!(
         first.outcome,
         SyncOutcome::Succeeded,
@@ -1128,7 +1164,7 @@ async fn every_call_of_a_run_goes_through_the_configured_proxy() {
     // Without credentials.
     let (open_port, open_seen) = forward_proxy(ProxyAuth::None).await;
     let engine = engine_with(&lab, |s| s.proxy = Some(through(open_port, None)));
-    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    let run = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         run.outcome,
         SyncOutcome::Succeeded,
@@ -1158,7 +1194,7 @@ async fn every_call_of_a_run_goes_through_the_configured_proxy() {
             Some(("CONTOSO\\proxyuser", "pr0xy-pass")),
         ))
     });
-    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    let run = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         run.outcome,
         SyncOutcome::Succeeded,
