@@ -815,9 +815,7 @@ impl Store {
         if error.is_some() {
             sql_drop_pending(&tx, journal).map_err(e)?;
         }
-        for (list, id) in &change.forget_owned {
-            sql_forget_owned(&tx, mailbox, *list, id).map_err(e)?;
-        }
+        // The change's `forget_owned` were forgotten when it was journaled.
         let result = match error {
             None => JournalResult::Applied,
             Some(error) => JournalResult::Failed(error.to_string()),

@@ -766,6 +766,60 @@ fn guard_holds_a_plan_that_would_block_an_unusual_share() {
 }
 
 #[test]
+fn the_guard_holds_a_mass_release_and_names_the_devices() {
+    use exchange_connector::policy::{DeviceEffect, GuardBase, Plan, RELEASE_GUARD_MINIMUM};
+    let releases = |n: usize| Plan {
+        changes: vec![],
+        effects: (0..n)
+            .map(|i| DeviceEffect {
+                mailbox: format!("user{i}"),
+                device_id: format!("DEV{i:03}"),
+                before: if i % 2 == 0 {
+                    DeviceAccessState::Blocked
+                } else {
+                    DeviceAccessState::Quarantined
+                },
+                after: DeviceAccessState::Allowed,
+            })
+            .collect(),
+    };
+    let p = releases(20);
+    assert_eq!(p.released().count(), 20);
+    assert_eq!(p.restricted().count(), 0);
+    let base = GuardBase {
+        allowed: 1000,
+        restricted: 100,
+    };
+    match guard(&p, base, 10.0) {
+        GuardVerdict::Hold {
+            released,
+            restricted_now,
+            restricted,
+            message,
+            ..
+        } => {
+            assert_eq!((released, restricted_now, restricted), (20, 100, 0));
+            assert!(message.contains("allow 20 of the 100"), "{message}");
+            assert!(message.contains("user0/DEV000"), "{message}");
+            assert!(message.contains("and 10 more"), "{message}");
+            assert!(message.contains("group membership"), "{message}");
+        }
+        other => panic!("expected Hold, got {other:?}"),
+    }
+    // 20 of 200 is exactly 10%: allowed. The plan's own count is a floor for the denominator.
+    let wide = GuardBase {
+        allowed: 1000,
+        restricted: 200,
+    };
+    assert!(guard(&p, wide, 10.0).may_proceed());
+    assert!(!guard(&p, 0, 10.0).may_proceed());
+    // A few users becoming compliant at once is not a mass release.
+    let few = releases(RELEASE_GUARD_MINIMUM - 1);
+    assert!(guard(&few, GuardBase::default(), 10.0).may_proceed());
+    assert!(!guard(&releases(RELEASE_GUARD_MINIMUM), GuardBase::default(), 10.0).may_proceed());
+}
+
+#[test]
 fn rollout_allow_lists_devices_already_syncing_for_targeted_users_only() {
     let org = OrgAccess {
         default_access_level: AccessLevel::Allow,

@@ -538,3 +538,136 @@ fn many_decisions_are_recorded_in_one_transaction() {
         Some(&500)
     );
 }
+
+#[test]
+fn an_entry_is_owned_from_the_moment_it_is_journaled_until_exchange_shows_it_gone() {
+    let store = Store::open_in_memory().unwrap();
+    let run = store.begin_run(RunKind::Full).unwrap();
+    // Journaled by the rollout: owned at once, with its origin, before anything is sent.
+    let grandfather = MailboxChange {
+        mailbox: "alice".into(),
+        allow_add: vec!["OLDPHONE".into()],
+        ..MailboxChange::default()
+    };
+    let id = store
+        .journal_pending(Some(run), &grandfather, OwnedOrigin::Rollout)
+        .unwrap();
+    let owned = store.owned_entries("alice").unwrap();
+    assert_eq!(owned.len(), 1);
+    assert_eq!(owned[0].origin, OwnedOrigin::Rollout);
+    let open = store.open_journal_entries().unwrap();
+    assert_eq!(open[0].origin, OwnedOrigin::Rollout);
+
+    // No answer came: the change stays open and the entry stays owned.
+    store
+        .journal_unanswered(id, "did not answer within 30 s")
+        .unwrap();
+    assert_eq!(store.open_journal_entries().unwrap().len(), 1);
+    assert!(
+        store
+            .owned_set("alice")
+            .unwrap()
+            .contains(ListKind::Allow, "oldphone")
+    );
+    // The next run finds it on the list: still the rollout's own entry, and an audit row says so.
+    let open = store.open_journal_entries().unwrap();
+    let found = store
+        .reconcile_open_entry(
+            &open[0],
+            &["oldphone".to_string()],
+            &[],
+            "CONN01\\svc",
+            Some(run),
+        )
+        .unwrap();
+    assert_eq!(found, 1);
+    let owned = store.owned_entries("alice").unwrap();
+    assert_eq!(owned.len(), 1);
+    assert_eq!(owned[0].origin, OwnedOrigin::Rollout);
+    let audit = store.recent_changes(10).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert!(audit[0].entry.reason.contains("reconciled"), "{audit:?}");
+    assert!(audit[0].entry.reason.contains("rollout"), "{audit:?}");
+    assert!(audit[0].entry.error.is_none());
+
+    // A change Exchange refused drops what it had recorded as pending, and only that.
+    let refused = change("alice", &["BAD"]);
+    let id = store
+        .journal_pending(Some(run), &refused, OwnedOrigin::Policy)
+        .unwrap();
+    assert!(
+        store
+            .owned_set("alice")
+            .unwrap()
+            .contains(ListKind::Block, "BAD")
+    );
+    store
+        .settle_change(
+            id,
+            Some(run),
+            "CONN01\\svc",
+            &refused,
+            &|_| "notCompliant".into(),
+            Some("refused"),
+        )
+        .unwrap();
+    let owned = store.owned_set("alice").unwrap();
+    assert!(!owned.contains(ListKind::Block, "BAD"));
+    assert!(owned.contains(ListKind::Allow, "OLDPHONE"));
+
+    // An unanswered change that did not land: forgotten once Exchange shows the entry absent,
+    // with an audit row saying it was not applied.
+    let lost = change("alice", &["LOST"]);
+    let id = store
+        .journal_pending(Some(run), &lost, OwnedOrigin::Policy)
+        .unwrap();
+    store.journal_unanswered(id, "connection reset").unwrap();
+    let open = store.open_journal_entries().unwrap();
+    let found = store
+        .reconcile_open_entry(
+            &open[0],
+            &["OLDPHONE".to_string()],
+            &[],
+            "CONN01\\svc",
+            None,
+        )
+        .unwrap();
+    assert_eq!(found, 0);
+    assert!(
+        !store
+            .owned_set("alice")
+            .unwrap()
+            .contains(ListKind::Block, "LOST")
+    );
+    let audit = store.recent_changes(1).unwrap();
+    assert_eq!(audit[0].entry.device_id, "LOST");
+    assert_eq!(audit[0].entry.error.as_deref(), Some("not applied"));
+    assert!(store.open_journal_entries().unwrap().is_empty());
+}
+
+#[test]
+fn an_entry_an_admin_removed_and_the_connector_adds_again_stays_owned() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .record_owned("alice", ListKind::Block, "DEV", None, OwnedOrigin::Policy)
+        .unwrap();
+    // The admin removed the entry; the policy blocks the device again in the same change.
+    let again = MailboxChange {
+        mailbox: "alice".into(),
+        block_add: vec!["DEV".into()],
+        forget_owned: vec![(ListKind::Block, "dev".into())],
+        ..MailboxChange::default()
+    };
+    let id = store
+        .journal_pending(None, &again, OwnedOrigin::Policy)
+        .unwrap();
+    store
+        .settle_change(id, None, "CONN01\\svc", &again, &|_| "why".into(), None)
+        .unwrap();
+    assert!(
+        store
+            .owned_set("alice")
+            .unwrap()
+            .contains(ListKind::Block, "DEV")
+    );
+}

@@ -1236,3 +1236,299 @@ async fn every_call_of_a_run_goes_through_the_configured_proxy() {
     assert!(error.contains("does not support"), "{error}");
     lab.shutdown().await;
 }
+
+/// The origin of the connector's entry for a device on one list, if it owns one.
+fn owned_entry(
+    engine: &SyncEngine,
+    mailbox: &str,
+    device_id: &str,
+    list: ListKind,
+) -> Option<exchange_connector::store::OwnedOrigin> {
+    engine
+        .with_store(|s| s.owned_entries(mailbox))
+        .unwrap()
+        .into_iter()
+        .find(|o| o.list == list && o.device_id.eq_ignore_ascii_case(device_id))
+        .map(|o| o.origin)
+}
+
+fn mailbox_of(lab: &TestLab, device_id: &str) -> String {
+    states(lab)
+        .into_keys()
+        .find(|(_, d)| d == device_id)
+        .map(|(m, _)| m)
+        .unwrap_or_else(|| panic!("no device {device_id}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_answer_never_came_stays_owned_and_the_next_run_settles_it() {
+    let lab = small_lab().await;
+    let admin = lists(&lab);
+    // One device at a time here: the guard is not what this test is about.
+    let engine = engine_with(&lab, |s| s.settings.mass_change_threshold_percent = 100.0);
+    let first = engine.run(SyncKind::Full, PLAIN).await;
+    assert_eq!(
+        first.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&first)
+    );
+    let phone = "ALICEIPHONE0001";
+    let mailbox = mailbox_of(&lab, phone);
+    assert_eq!(state_of(&lab, phone), DeviceAccessState::Allowed);
+
+    // The phone turns noncompliant; Exchange applies the block but its answer never arrives (every
+    // retry of the pool too).
+    control(
+        &lab,
+        &format!("/managed-devices/{phone}/compliance"),
+        json!({"complianceState": "noncompliant"}),
+    )
+    .await;
+    control(&lab, "/faults", json!({"unansweredWrites": 100})).await;
+    let before = states(&lab);
+    let lost = engine.run(SyncKind::Full, PLAIN).await;
+    control(&lab, "/faults", json!({"unansweredWrites": 0})).await;
+    assert_eq!(lost.changes_applied, 0, "{}", format_report(&lost));
+    assert_eq!(lost.changes_failed, 1, "{}", format_report(&lost));
+    assert!(
+        lost.warnings.iter().any(|w| w.contains("no answer")),
+        "{}",
+        format_report(&lost)
+    );
+    // The write landed; the connector owns the entry although it never heard so; the change is open.
+    assert_eq!(state_of(&lab, phone), DeviceAccessState::Blocked);
+    assert!(owned_entry(&engine, &mailbox, phone, ListKind::Block).is_some());
+    assert_eq!(
+        engine
+            .with_store(|s| s.open_journal_entries())
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The next run reads the mailbox and settles it: the block is the connector's own (not "an
+    // Exchange admin put it there"), audited as reconciled.
+    let next = engine.run(SyncKind::Full, PLAIN).await;
+    assert_eq!(
+        next.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&next)
+    );
+    assert_eq!(next.journal_reconciled, 1, "{}", format_report(&next));
+    let decision = engine
+        .with_store(|s| s.last_decision(&mailbox, phone))
+        .unwrap()
+        .unwrap()
+        .decision;
+    assert_eq!(decision.desired, DesiredAccess::Block);
+    assert_eq!(decision.reason.as_str(), "notCompliant", "{decision:?}");
+    let audit = engine.with_store(|s| s.recent_changes(100)).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.entry.device_id == phone && a.entry.reason.contains("reconciled")),
+        "{audit:?}"
+    );
+    assert_converged(&lab, &engine, &before, &admin);
+
+    // Not a lockout: compliant again, the connector withdraws its own block.
+    control(
+        &lab,
+        &format!("/managed-devices/{phone}/compliance"),
+        json!({"complianceState": "compliant"}),
+    )
+    .await;
+    let fixed = engine.run(SyncKind::Full, PLAIN).await;
+    assert_eq!(
+        fixed.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&fixed)
+    );
+    assert_eq!(state_of(&lab, phone), DeviceAccessState::Allowed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_during_rollout_keeps_grandfathered_devices_allowed() {
+    let lab = small_lab().await;
+    // One change at a time, in plan order, so the crash hits a known change.
+    let mut engine = engine_with(&lab, |s| s.runspaces = 1);
+    let rollout = RunOptions {
+        rollout: true,
+        ..PLAIN
+    };
+    let grandfathered = "DAVESAMSUNG0004";
+    assert_eq!(state_of(&lab, grandfathered), DeviceAccessState::Allowed);
+    let dry = engine
+        .run(
+            SyncKind::Full,
+            RunOptions {
+                dry_run: true,
+                ..rollout
+            },
+        )
+        .await;
+    let position = dry
+        .plan
+        .changes
+        .iter()
+        .position(|c| c.allow_add.iter().any(|id| id == grandfathered))
+        .expect("the rollout allow-lists Dave's phone");
+    assert!(position < dry.rollout_entries, "{}", format_report(&dry));
+
+    // Killed right after the rollout sent Dave's allow entry, before it was settled.
+    engine.config_mut().crash_after_sends = Some(position + 1);
+    let crashed = engine.run(SyncKind::Full, rollout).await;
+    assert!(
+        crashed
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("simulated crash"),
+        "{}",
+        format_report(&crashed)
+    );
+    engine.config_mut().crash_after_sends = None;
+    let mailbox = mailbox_of(&lab, grandfathered);
+    assert!(
+        lab.state
+            .org()
+            .mailboxes
+            .iter()
+            .any(|m| m.cas.identity == mailbox
+                && m.cas
+                    .active_sync_allowed_device_ids
+                    .iter()
+                    .any(|id| id == grandfathered)),
+        "the rollout's entry landed"
+    );
+
+    // The next run reconciles it as the rollout's entry: Dave's unenrolled phone stays allowed.
+    let next = engine.run(SyncKind::Full, rollout).await;
+    assert!(next.journal_reconciled >= 1, "{}", format_report(&next));
+    let next = if next.outcome == SyncOutcome::HeldByGuard {
+        confirmed(&engine, SyncKind::Full, rollout).await
+    } else {
+        next
+    };
+    assert_eq!(
+        next.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&next)
+    );
+    assert_eq!(
+        owned_entry(&engine, &mailbox, grandfathered, ListKind::Allow),
+        Some(exchange_connector::store::OwnedOrigin::Rollout)
+    );
+    assert_eq!(state_of(&lab, grandfathered), DeviceAccessState::Allowed);
+    assert_eq!(
+        state_of(&lab, "BOBSAMSUNG00002"),
+        DeviceAccessState::Blocked
+    );
+    let audit = engine.with_store(|s| s.recent_changes(200)).unwrap();
+    assert!(
+        audit.iter().any(|a| a.entry.device_id == grandfathered
+            && a.entry.reason.contains("reconciled")
+            && a.entry.reason.contains("rollout")),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guard_holds_a_mass_release_when_the_group_reads_empty() {
+    let lab = generated_lab(60, 140, 11).await;
+    let engine = engine(&lab);
+    let first = confirmed(&engine, SyncKind::Full, PLAIN).await;
+    assert_eq!(
+        first.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&first)
+    );
+    let converged = states(&lab);
+    let converged_lists = lists(&lab);
+    let blocked = converged
+        .values()
+        .filter(|s| **s == DeviceAccessState::Blocked)
+        .count();
+    assert!(blocked >= 10, "{blocked} blocked devices");
+
+    // Graph answers an empty membership for the targeted groups: every user looks out of scope.
+    for group in &mut lab.state.tenant_mut().groups {
+        group.members.clear();
+    }
+    let held = engine.run(SyncKind::Full, PLAIN).await;
+    assert_eq!(
+        held.outcome,
+        SyncOutcome::HeldByGuard,
+        "{}",
+        format_report(&held)
+    );
+    assert!(held.plan.released >= 10, "{}", format_report(&held));
+    let message = held.error.clone().unwrap_or_default();
+    assert!(message.contains("would allow"), "{message}");
+    assert!(message.contains("group membership"), "{message}");
+    assert!(message.contains("--confirm"), "{message}");
+    assert_eq!(states(&lab), converged, "a held release applies nothing");
+    assert_eq!(lists(&lab), converged_lists);
+    let stored = engine.held_plan().unwrap().expect("held plan stored");
+    assert_eq!(stored.summary.released, held.plan.released);
+
+    // The admin confirms the held plan: applied.
+    let confirmed_run = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(
+        confirmed_run.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&confirmed_run)
+    );
+    assert!(engine.held_plan().unwrap().is_none());
+    let allowed_now = states(&lab)
+        .values()
+        .filter(|s| **s == DeviceAccessState::Allowed)
+        .count();
+    let allowed_before = converged
+        .values()
+        .filter(|s| **s == DeviceAccessState::Allowed)
+        .count();
+    assert!(allowed_now >= allowed_before + 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirm_without_a_held_plan_does_not_skip_the_guard() {
+    let lab = generated_lab(60, 140, 11).await;
+    let before = states(&lab);
+    let before_lists = lists(&lab);
+    let engine = engine(&lab);
+    assert!(engine.held_plan().unwrap().is_none());
+    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(
+        run.outcome,
+        SyncOutcome::HeldByGuard,
+        "{}",
+        format_report(&run)
+    );
+    assert!(
+        run.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("No held plan was waiting"),
+        "{}",
+        format_report(&run)
+    );
+    assert_eq!(run.changes_applied, 0);
+    assert_eq!(states(&lab), before);
+    assert_eq!(lists(&lab), before_lists);
+    // Now a plan is held: confirming it applies it.
+    let again = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_eq!(
+        again.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&again)
+    );
+    assert!(again.changes_applied > 0);
+}
