@@ -32,6 +32,26 @@ const PLAIN: RunOptions = RunOptions {
     rollout: false,
 };
 
+/// Panics with the report unless the run ended so.
+fn assert_outcome(report: &RunReport, outcome: SyncOutcome) {
+    assert_eq!(report.outcome, outcome, "{}", format_report(report));
+}
+
+/// Panics with the report unless the run succeeded.
+fn assert_succeeded(report: &RunReport) {
+    assert_outcome(report, SyncOutcome::Succeeded);
+}
+
+/// A generated organisation of 60 users and 140 devices, and an engine whose first (confirmed) full
+/// sync converged it.
+async fn converged_generated_lab() -> (TestLab, SyncEngine) {
+    let lab = generated_lab(60, 140, 11).await;
+    let engine = engine(&lab);
+    let first = confirmed(&engine, SyncKind::Full, PLAIN).await;
+    assert_succeeded(&first);
+    (lab, engine)
+}
+
 /// A run the admin confirms: a plain run and, when the guard holds its plan, `sync --confirm` (which
 /// applies only a held plan).
 async fn confirmed(engine: &SyncEngine, kind: SyncKind, options: RunOptions) -> RunReport {
@@ -438,26 +458,13 @@ async fn generated_org_converges_and_quick_sync_costs_what_changed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guard_stops_a_run_when_graph_returns_no_devices() {
-    let lab = generated_lab(60, 140, 11).await;
-    let engine = engine(&lab);
-    let first = confirmed(&engine, SyncKind::Full, PLAIN).await;
-    assert_eq!(
-        first.outcome,
-        SyncOutcome::Succeeded,
-        "{}",
-        format_report(&first)
-    );
+    let (lab, engine) = converged_generated_lab().await;
     let converged = states(&lab);
     let converged_lists = lists(&lab);
 
     lab.state.tenant_mut().managed_devices.clear();
     let held = engine.run(SyncKind::Full, PLAIN).await;
-    assert_eq!(
-        held.outcome,
-        SyncOutcome::HeldByGuard,
-        "{}",
-        format_report(&held)
-    );
+    assert_outcome(&held, SyncOutcome::HeldByGuard);
     assert!(held.plan.restricted > 0);
     assert!(held.error.as_deref().unwrap_or("").contains("--confirm"));
     assert_eq!(states(&lab), converged, "a held plan applies nothing");
@@ -605,12 +612,7 @@ async fn crashes_during_apply_lose_nothing_and_apply_nothing_twice() {
     let mut engine = engine(&lab);
     // The first enforcement is held by the guard; the crashed runs below are its confirmation.
     let held = engine.run(SyncKind::Full, PLAIN).await;
-    assert_eq!(
-        held.outcome,
-        SyncOutcome::HeldByGuard,
-        "{}",
-        format_report(&held)
-    );
+    assert_outcome(&held, SyncOutcome::HeldByGuard);
     // Killed after N changes were sent, several times.
     for (i, n) in [1, 4, 9, 17].into_iter().enumerate() {
         engine.config_mut().crash_after_sends = Some(n);
@@ -663,12 +665,7 @@ async fn throttling_and_token_expiry_mid_run_still_converge() {
     let engine = engine(&lab);
     // The first enforcement is held by the guard; the disturbed run below is its confirmation.
     let held = engine.run(SyncKind::Full, PLAIN).await;
-    assert_eq!(
-        held.outcome,
-        SyncOutcome::HeldByGuard,
-        "{}",
-        format_report(&held)
-    );
+    assert_outcome(&held, SyncOutcome::HeldByGuard);
     lab.state.faults().exchange_latency_ms = 15;
     let disturb = {
         let lab_control = lab.endpoints.control_base.clone();
@@ -1267,12 +1264,7 @@ async fn a_write_whose_answer_never_came_stays_owned_and_the_next_run_settles_it
     // One device at a time here: the guard is not what this test is about.
     let engine = engine_with(&lab, |s| s.settings.mass_change_threshold_percent = 100.0);
     let first = engine.run(SyncKind::Full, PLAIN).await;
-    assert_eq!(
-        first.outcome,
-        SyncOutcome::Succeeded,
-        "{}",
-        format_report(&first)
-    );
+    assert_succeeded(&first);
     let phone = "ALICEIPHONE0001";
     let mailbox = mailbox_of(&lab, phone);
     assert_eq!(state_of(&lab, phone), DeviceAccessState::Allowed);
@@ -1310,12 +1302,7 @@ async fn a_write_whose_answer_never_came_stays_owned_and_the_next_run_settles_it
     // The next run reads the mailbox and settles it: the block is the connector's own (not "an
     // Exchange admin put it there"), audited as reconciled.
     let next = engine.run(SyncKind::Full, PLAIN).await;
-    assert_eq!(
-        next.outcome,
-        SyncOutcome::Succeeded,
-        "{}",
-        format_report(&next)
-    );
+    assert_succeeded(&next);
     assert_eq!(next.journal_reconciled, 1, "{}", format_report(&next));
     let decision = engine
         .with_store(|s| s.last_decision(&mailbox, phone))
@@ -1341,12 +1328,7 @@ async fn a_write_whose_answer_never_came_stays_owned_and_the_next_run_settles_it
     )
     .await;
     let fixed = engine.run(SyncKind::Full, PLAIN).await;
-    assert_eq!(
-        fixed.outcome,
-        SyncOutcome::Succeeded,
-        "{}",
-        format_report(&fixed)
-    );
+    assert_succeeded(&fixed);
     assert_eq!(state_of(&lab, phone), DeviceAccessState::Allowed);
 }
 
@@ -1413,12 +1395,7 @@ async fn a_crash_during_rollout_keeps_grandfathered_devices_allowed() {
     } else {
         next
     };
-    assert_eq!(
-        next.outcome,
-        SyncOutcome::Succeeded,
-        "{}",
-        format_report(&next)
-    );
+    assert_succeeded(&next);
     assert_eq!(
         owned_entry(&engine, &mailbox, grandfathered, ListKind::Allow),
         Some(exchange_connector::store::OwnedOrigin::Rollout)
@@ -1439,15 +1416,7 @@ async fn a_crash_during_rollout_keeps_grandfathered_devices_allowed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guard_holds_a_mass_release_when_the_group_reads_empty() {
-    let lab = generated_lab(60, 140, 11).await;
-    let engine = engine(&lab);
-    let first = confirmed(&engine, SyncKind::Full, PLAIN).await;
-    assert_eq!(
-        first.outcome,
-        SyncOutcome::Succeeded,
-        "{}",
-        format_report(&first)
-    );
+    let (lab, engine) = converged_generated_lab().await;
     let converged = states(&lab);
     let converged_lists = lists(&lab);
     let blocked = converged
@@ -1461,12 +1430,7 @@ async fn the_guard_holds_a_mass_release_when_the_group_reads_empty() {
         group.members.clear();
     }
     let held = engine.run(SyncKind::Full, PLAIN).await;
-    assert_eq!(
-        held.outcome,
-        SyncOutcome::HeldByGuard,
-        "{}",
-        format_report(&held)
-    );
+    assert_outcome(&held, SyncOutcome::HeldByGuard);
     assert!(held.plan.released >= 10, "{}", format_report(&held));
     let message = held.error.clone().unwrap_or_default();
     assert!(message.contains("would allow"), "{message}");
@@ -1479,12 +1443,7 @@ async fn the_guard_holds_a_mass_release_when_the_group_reads_empty() {
 
     // The admin confirms the held plan: applied.
     let confirmed_run = engine.run(SyncKind::Full, CONFIRM).await;
-    assert_eq!(
-        confirmed_run.outcome,
-        SyncOutcome::Succeeded,
-        "{}",
-        format_report(&confirmed_run)
-    );
+    assert_succeeded(&confirmed_run);
     assert!(engine.held_plan().unwrap().is_none());
     let allowed_now = states(&lab)
         .values()
@@ -1505,12 +1464,7 @@ async fn confirm_without_a_held_plan_does_not_skip_the_guard() {
     let engine = engine(&lab);
     assert!(engine.held_plan().unwrap().is_none());
     let run = engine.run(SyncKind::Full, CONFIRM).await;
-    assert_eq!(
-        run.outcome,
-        SyncOutcome::HeldByGuard,
-        "{}",
-        format_report(&run)
-    );
+    assert_outcome(&run, SyncOutcome::HeldByGuard);
     assert!(
         run.error
             .as_deref()
@@ -1524,11 +1478,6 @@ async fn confirm_without_a_held_plan_does_not_skip_the_guard() {
     assert_eq!(lists(&lab), before_lists);
     // Now a plan is held: confirming it applies it.
     let again = engine.run(SyncKind::Full, CONFIRM).await;
-    assert_eq!(
-        again.outcome,
-        SyncOutcome::Succeeded,
-        "{}",
-        format_report(&again)
-    );
+    assert_succeeded(&again);
     assert!(again.changes_applied > 0);
 }
