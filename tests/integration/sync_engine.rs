@@ -1481,3 +1481,205 @@ async fn confirm_without_a_held_plan_does_not_skip_the_guard() {
     assert_succeeded(&again);
     assert!(again.changes_applied > 0);
 }
+
+/// Trials of [`killing_the_real_binary_mid_apply_loses_nothing`]: `CRASH_TRIALS`, else 20.
+fn crash_trials() -> usize {
+    std::env::var("CRASH_TRIALS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20)
+}
+
+/// The real `exchange-connector-service sync --full`, killed with SIGKILL after a pseudo-random number
+/// of its list writes reached the lab (or before any), then run again to the end, many times over, with
+/// compliance changes between trials. After each recovery, from the lab: no targeted device whose
+/// Intune record is not compliant is allowed (unless a hand-made allow entry exempts it), every
+/// hand-made entry is still there, every other entry is owned by the connector, the journal is empty,
+/// and no mailbox got more than one write per run. `CRASH_TRIALS=3 cargo test --test integration --
+/// --ignored killing_the_real_binary` runs a few.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: starts the real binary twice per trial; CRASH_TRIALS sets the count (default 20)"]
+async fn killing_the_real_binary_mid_apply_loses_nothing() {
+    use exchange_connector::model::intune::{ComplianceState, ManagementAgent};
+    use exchange_connector::policy::{ManagedIndex, Targeting};
+    use exchange_connector::store::Store;
+    let trials = crash_trials();
+    let lab = generated_lab(40, 100, 21).await;
+    let hand_made = lists(&lab);
+    let connector = crate::worker::configure(&lab);
+    let writes = |lab: &TestLab| -> u64 {
+        lab.state
+            .counters
+            .mailbox_writes
+            .lock()
+            .unwrap()
+            .values()
+            .sum()
+    };
+    // Each write takes a little while, so a kill can land between the send and the settle.
+    lab.state.faults().exchange_latency_ms = 15;
+    let mut seed: u64 = 0x5eed;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n.max(1)
+    };
+    let mut runs = 0u64;
+    for trial in 0..trials {
+        // Work for this trial: a few devices change compliance.
+        let ids: Vec<String> = lab
+            .state
+            .tenant()
+            .managed_devices
+            .iter()
+            .filter_map(|d| d.eas_device_id.clone())
+            .collect();
+        for _ in 0..12 {
+            let id = &ids[next(ids.len() as u64) as usize];
+            let state = if next(2) == 0 {
+                "noncompliant"
+            } else {
+                "compliant"
+            };
+            control(
+                &lab,
+                &format!("/managed-devices/{id}/compliance"),
+                json!({ "complianceState": state }),
+            )
+            .await;
+        }
+        let kill_after = next(6);
+        let start = writes(&lab);
+        let mut child = connector
+            .command()
+            .args(["sync", "--full"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        runs += 1;
+        loop {
+            if writes(&lab) >= start + kill_after || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let finished = child.try_wait().unwrap().is_some();
+        let _ = child.kill();
+        child.wait().unwrap();
+        let open = Store::open(connector.config_dir().join("state.db"))
+            .and_then(|s| s.open_journal_entries())
+            .map(|e| e.len())
+            .unwrap_or(0);
+        println!(
+            "trial {trial}: killed after {} writes{}; {open} changes left open",
+            writes(&lab) - start,
+            if finished { " (it had finished)" } else { "" }
+        );
+        connector.cli(&["sync", "--full"], None);
+        runs += 1;
+
+        // Checked from what the lab holds.
+        let targeting = {
+            let tenant = lab.state.tenant();
+            let members = |groups: &[String]| -> Vec<String> {
+                groups
+                    .iter()
+                    .flat_map(|g| tenant.transitive_members(g).0)
+                    .collect()
+            };
+            Targeting::new(
+                members(&lab.endpoints.policy.included_groups),
+                members(&lab.endpoints.policy.excluded_groups),
+            )
+        };
+        // The record Exchange's DeviceId joins to (the newest, as the connector joins them).
+        let managed = lab.state.tenant().managed_devices.clone();
+        let index = ManagedIndex::new(&managed);
+        let not_compliant = |device_id: &str| {
+            index.get(device_id).is_some_and(|d| {
+                d.management_agent != Some(ManagementAgent::Eas)
+                    && matches!(
+                        d.compliance_state,
+                        Some(
+                            ComplianceState::Noncompliant
+                                | ComplianceState::Conflict
+                                | ComplianceState::Error
+                        )
+                    )
+            })
+        };
+        let store = Store::open(connector.config_dir().join("state.db")).unwrap();
+        assert!(
+            store.open_journal_entries().unwrap().is_empty(),
+            "trial {trial}: journal left open"
+        );
+        let org = lab.state.org();
+        for m in &org.mailboxes {
+            let (admin_allowed, admin_blocked) =
+                hand_made.get(&m.cas.identity).cloned().unwrap_or_default();
+            let owned = store.owned_set(&m.cas.identity).unwrap();
+            for (list, current, admin) in [
+                (
+                    ListKind::Allow,
+                    &m.cas.active_sync_allowed_device_ids,
+                    &admin_allowed,
+                ),
+                (
+                    ListKind::Block,
+                    &m.cas.active_sync_blocked_device_ids,
+                    &admin_blocked,
+                ),
+            ] {
+                for e in admin {
+                    assert!(
+                        current.contains(e),
+                        "trial {trial}: {}: hand-made {list} entry {e} lost",
+                        m.cas.identity
+                    );
+                }
+                for e in current.iter().filter(|e| !admin.contains(e)) {
+                    assert!(
+                        owned.contains(list, e),
+                        "trial {trial}: {}: {list} entry {e} orphaned (not owned)",
+                        m.cas.identity
+                    );
+                }
+            }
+            if !targeting.is_mailbox_targeted(&m.cas) || !m.cas.active_sync_enabled {
+                continue;
+            }
+            for d in &m.devices {
+                let id = &d.device.device_id;
+                let exempt = admin_allowed.iter().any(|e| e.eq_ignore_ascii_case(id))
+                    || admin_blocked.iter().any(|e| e.eq_ignore_ascii_case(id));
+                if not_compliant(id) && !exempt {
+                    assert_ne!(
+                        d.device.device_access_state,
+                        DeviceAccessState::Allowed,
+                        "trial {trial}: {}/{id} is not compliant but allowed",
+                        m.cas.identity
+                    );
+                }
+            }
+        }
+    }
+    // At most one Set-CASMailbox per mailbox per run (no write repeated, none lost in a loop).
+    let http = client(&lab.endpoints.ca_cert_pem);
+    let counters: serde_json::Value = http
+        .get(format!("{}/counters", lab.endpoints.control_base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let per_mailbox = counters["mailboxWrites"].as_object().unwrap();
+    assert!(!per_mailbox.is_empty());
+    for (mailbox, n) in per_mailbox {
+        let n = n.as_u64().unwrap();
+        assert!(n <= runs, "{mailbox}: {n} writes in {runs} runs");
+    }
+    lab.shutdown().await;
+}
