@@ -155,8 +155,16 @@ async fn main() {
         ..RunOptions::default()
     };
     let calls = || lab.state.counters.exchange_calls.load(Ordering::Relaxed);
-    let c0 = calls();
-    let full = engine.run(SyncKind::Full, confirm).await;
+    // `--confirm` applies only a plan the guard held: the first run holds it (reads only), the
+    // confirmed run applies it and is the one measured.
+    let mut c0 = calls();
+    let first = engine.run(SyncKind::Full, RunOptions::default()).await;
+    let full = if first.outcome == exchange_connector::sync::SyncOutcome::HeldByGuard {
+        c0 = calls();
+        engine.run(SyncKind::Full, confirm).await
+    } else {
+        first
+    };
     print!("{}", format_report(&full));
     let full_bound = print_run(
         "full sync (first)",

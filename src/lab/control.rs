@@ -14,7 +14,7 @@
 //! | `GET /faults`, `PUT /faults`, `PATCH /faults` | read, replace or merge the fault settings |
 //! | `POST /tokens/expire` | every access token issued so far becomes expired |
 //! | `GET /sessions` | open PowerShell sessions |
-//! | `GET /counters` | calls served per surface |
+//! | `GET /counters` | calls served per surface; `Set-CASMailbox` calls per mailbox (`mailboxWrites`) |
 
 use super::LabState;
 use super::cas::{CasError, CasManager};
@@ -71,6 +71,7 @@ fn counters_json(state: &LabState) -> Value {
         "graphRequests": c.graph_requests.load(Ordering::Relaxed),
         "tokenRequests": c.token_requests.load(Ordering::Relaxed),
         "ewsRequests": c.ews_requests.load(Ordering::Relaxed),
+        "mailboxWrites": c.mailbox_writes.lock().unwrap_or_else(|e| e.into_inner()).clone(),
     })
 }
 

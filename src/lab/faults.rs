@@ -73,6 +73,9 @@ pub struct Faults {
     pub shell_idle_timeout_seconds: u64,
     /// Autodiscover redirects the next requests there.
     pub autodiscover_redirect: Option<AutodiscoverRedirect>,
+    /// The next this many `Set-CASMailbox` calls over REST are applied, but their answer never arrives:
+    /// the connection is cut after the write (a timeout or a dropped connection as the client sees it).
+    pub unanswered_writes: u32,
 }
 
 impl Default for Faults {
@@ -89,6 +92,7 @@ impl Default for Faults {
             graph_window_seconds: 20,
             shell_idle_timeout_seconds: 900,
             autodiscover_redirect: None,
+            unanswered_writes: 0,
         }
     }
 }
@@ -103,6 +107,15 @@ impl Faults {
             self.autodiscover_redirect = None;
         }
         Some(url)
+    }
+
+    /// Takes one unanswered write: `true` if this `Set-CASMailbox` must lose its answer.
+    pub fn take_unanswered_write(&mut self) -> bool {
+        if self.unanswered_writes == 0 {
+            return false;
+        }
+        self.unanswered_writes -= 1;
+        true
     }
 
     /// Takes one request from the first storm on this surface: `Some((status, retry_after))` if the

@@ -97,6 +97,8 @@ pub struct Counters {
     pub token_requests: AtomicU64,
     /// EWS and Autodiscover requests.
     pub ews_requests: AtomicU64,
+    /// `Set-CASMailbox` calls that reached a mailbox, by mailbox identity (crash tests bound them).
+    pub mailbox_writes: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 /// Credentials the lab hands out in its endpoints file.

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::plan::{ListKind, OwnedEntries};
+use super::lists::{ListKind, OwnedEntries};
 use super::settings::{EnforcementAction, PolicySettings};
 use crate::abq::{self, AbqInput, AbqOutcome, list_contains};
 use crate::model::exchange::{
@@ -163,6 +163,9 @@ pub struct DecisionInput<'a> {
     /// Whether the connector allow-listed this device during rollout (grandfathered: stays allowed
     /// unless Intune says it is not compliant).
     pub grandfathered: bool,
+    /// Whether a Graph read of managed devices failed in this run (any of them, not only this
+    /// device's): then no device Exchange allows now is blocked or quarantined, whatever its record says.
+    pub intune_read_failed: bool,
 }
 
 /// Intune records by `easDeviceId`, compared without regard to case as Exchange compares DeviceIds.
@@ -220,11 +223,41 @@ impl<'a> ManagedIndex<'a> {
 ///    or Configuration Manager compliance → Untouched;
 /// 6. no Intune record: complete inventory → the not-enrolled action; incomplete → Untouched
 ///    (never lock out: blocking needs a positive fact);
-/// 7. rollout: a grandfathered device that is not reported non-compliant stays allowed.
+/// 7. rollout: a grandfathered device that is not reported non-compliant stays allowed;
+/// 8. a Graph read of managed devices failed in this run: a device Exchange allows now that would be
+///    blocked or quarantined is Untouched instead (never lock out on a partial picture).
 ///
 /// A Quarantine the organisation's rules and default cannot produce for this device (Exchange has no
 /// per-device quarantine list) becomes Block, and the explanation says so.
 pub fn decide(settings: &PolicySettings, org: &OrgAccess, input: &DecisionInput<'_>) -> Decision {
+    let decision = decide_from_facts(settings, org, input);
+    let restricts = matches!(
+        decision.desired,
+        DesiredAccess::Block | DesiredAccess::Quarantine
+    );
+    if input.intune_read_failed
+        && restricts
+        && input.device.device_access_state == DeviceAccessState::Allowed
+    {
+        return Decision::new(
+            DesiredAccess::Untouched,
+            ExchangeAccessStateReason::Unknown,
+            format!(
+                "The Intune inventory could not be read completely: the device keeps its access until \
+                 a complete read decides it (with a complete read: {} — {})",
+                decision.desired, decision.explanation
+            ),
+        );
+    }
+    decision
+}
+
+/// Steps 1–7 of [`decide`].
+fn decide_from_facts(
+    settings: &PolicySettings,
+    org: &OrgAccess,
+    input: &DecisionInput<'_>,
+) -> Decision {
     use ExchangeAccessStateReason as R;
     let device = input.device;
     let id = device.device_id.as_str();

@@ -15,19 +15,23 @@
 //! 3. [`plan_mailbox`] / [`plan`]: the minimal per-mailbox [`MailboxChange`]s (allow/block list
 //!    add/remove) that make Exchange's ABQ evaluation ([`crate::abq`]) produce the decisions, touching
 //!    only entries the connector owns. [`expected_outcome`] proves a plan by running the ABQ evaluation.
-//! 4. [`guard`]: refuses a plan that would block or quarantine an unusual share of allowed devices.
+//! 4. [`guard`]: holds a plan that would block or quarantine an unusual share of allowed devices, or
+//!    allow an unusual share of blocked and quarantined ones.
 //! 5. [`rollout_plan`]: allow-lists the devices already syncing before enforcement starts.
 
 mod decide;
+mod lists;
 mod plan;
 mod settings;
 
 pub use decide::{
     Decision, DecisionInput, DesiredAccess, InventoryCompleteness, ManagedIndex, OrgAccess, decide,
 };
+pub use lists::{ListKind, OwnedEntries};
 pub use plan::{
-    DeviceEffect, GuardVerdict, ListKind, MailboxChange, MailboxInput, OwnedEntries, Plan,
-    PlannedDevice, RolloutMailbox, expected_outcome, guard, plan, plan_mailbox, rollout_plan,
+    DeviceEffect, GuardBase, GuardVerdict, MailboxChange, MailboxInput, Plan, PlannedDevice,
+    RELEASE_GUARD_MINIMUM, RolloutMailbox, expected_outcome, guard, plan, plan_mailbox,
+    rollout_plan,
 };
 pub use settings::{
     EnforcementAction, PlatformException, PlatformKind, PolicySettings, SettingsError, Targeting,

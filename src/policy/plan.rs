@@ -1,107 +1,14 @@
 //! From decisions to per-mailbox list changes, the mass-change guard and the rollout plan.
 
-use std::collections::{BTreeSet, HashSet};
-use std::fmt;
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
 use super::decide::{Decision, DesiredAccess, OrgAccess};
+use super::lists::{ListKind, OwnedEntries};
 use super::settings::PolicySettings;
 use crate::abq::{AbqOutcome, list_contains};
 use crate::model::exchange::{CasMailbox, DeviceAccessState, MobileDevice};
-
-/// One of a mailbox's personal lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum ListKind {
-    /// `ActiveSyncAllowedDeviceIDs`.
-    Allow,
-    /// `ActiveSyncBlockedDeviceIDs`.
-    Block,
-}
-
-impl ListKind {
-    /// A stable word (`allow` / `block`), as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ListKind::Allow => "allow",
-            ListKind::Block => "block",
-        }
-    }
-
-    /// Parses [`ListKind::as_str`], case-insensitively.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "allow" => Some(ListKind::Allow),
-            "block" => Some(ListKind::Block),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for ListKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The entries of one mailbox's lists that the connector added (from the store). DeviceIds are kept
-/// lowercase: Exchange compares them without regard to case.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OwnedEntries {
-    allow: BTreeSet<String>,
-    block: BTreeSet<String>,
-}
-
-impl OwnedEntries {
-    /// No entries.
-    pub fn new() -> Self {
-        OwnedEntries::default()
-    }
-
-    /// Records an owned entry.
-    pub fn insert(&mut self, list: ListKind, device_id: &str) {
-        self.set_mut(list).insert(device_id.to_ascii_lowercase());
-    }
-
-    /// Whether the connector owns this entry.
-    pub fn contains(&self, list: ListKind, device_id: &str) -> bool {
-        self.set(list).contains(&device_id.to_ascii_lowercase())
-    }
-
-    /// The owned DeviceIds of one list (lowercase).
-    pub fn iter(&self, list: ListKind) -> impl Iterator<Item = &str> {
-        self.set(list).iter().map(String::as_str)
-    }
-
-    /// Whether the connector owns nothing on this mailbox.
-    pub fn is_empty(&self) -> bool {
-        self.allow.is_empty() && self.block.is_empty()
-    }
-
-    fn set(&self, list: ListKind) -> &BTreeSet<String> {
-        match list {
-            ListKind::Allow => &self.allow,
-            ListKind::Block => &self.block,
-        }
-    }
-
-    fn set_mut(&mut self, list: ListKind) -> &mut BTreeSet<String> {
-        match list {
-            ListKind::Allow => &mut self.allow,
-            ListKind::Block => &mut self.block,
-        }
-    }
-}
-
-impl<S: AsRef<str>> FromIterator<(ListKind, S)> for OwnedEntries {
-    fn from_iter<I: IntoIterator<Item = (ListKind, S)>>(iter: I) -> Self {
-        let mut owned = OwnedEntries::new();
-        for (list, id) in iter {
-            owned.insert(list, id.as_ref());
-        }
-        owned
-    }
-}
 
 /// The changes to one mailbox's lists: one `Set-CASMailbox -ActiveSyncAllowedDeviceIDs @{Add=..;Remove=..}
 /// -ActiveSyncBlockedDeviceIDs @{Add=..;Remove=..}` call. Removals only ever name entries the connector
@@ -208,12 +115,20 @@ pub struct DeviceEffect {
 impl DeviceEffect {
     /// Whether an allowed device would be blocked or quarantined.
     pub fn restricts(&self) -> bool {
-        self.before == DeviceAccessState::Allowed
-            && matches!(
-                self.after,
-                DeviceAccessState::Blocked | DeviceAccessState::Quarantined
-            )
+        self.before == DeviceAccessState::Allowed && is_restricted(self.after)
     }
+
+    /// Whether a blocked or quarantined device would be allowed.
+    pub fn releases(&self) -> bool {
+        is_restricted(self.before) && self.after == DeviceAccessState::Allowed
+    }
+}
+
+fn is_restricted(state: DeviceAccessState) -> bool {
+    matches!(
+        state,
+        DeviceAccessState::Blocked | DeviceAccessState::Quarantined
+    )
 }
 
 /// A run's plan.
@@ -234,6 +149,11 @@ impl Plan {
     /// Devices now allowed that the plan would block or quarantine.
     pub fn restricted(&self) -> impl Iterator<Item = &DeviceEffect> {
         self.effects.iter().filter(|e| e.restricts())
+    }
+
+    /// Devices now blocked or quarantined that the plan would allow.
+    pub fn released(&self) -> impl Iterator<Item = &DeviceEffect> {
+        self.effects.iter().filter(|e| e.releases())
     }
 }
 
@@ -401,6 +321,34 @@ pub fn plan(org: &OrgAccess, settings: &PolicySettings, mailboxes: &[MailboxInpu
     out
 }
 
+/// A plan releasing fewer devices than this is never held for its releases: the release guard is
+/// for mass releases (an empty group membership, a wrong setting), not for a few users who became
+/// compliant at once.
+pub const RELEASE_GUARD_MINIMUM: usize = 10;
+
+/// Devices shown by name in a hold message, per kind of change.
+const GUARD_NAMED_DEVICES: usize = 10;
+
+/// The organisation's figures the guard measures a plan against. A quick sync plans few mailboxes, so
+/// the plan's own counts would understate them; the larger of these and the plan's counts is used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GuardBase {
+    /// Devices Exchange allows now.
+    pub allowed: usize,
+    /// Devices Exchange blocks or quarantines now.
+    pub restricted: usize,
+}
+
+impl From<usize> for GuardBase {
+    /// Only the allowed devices are known (no device is restricted now, but for the plan's own).
+    fn from(allowed: usize) -> Self {
+        GuardBase {
+            allowed,
+            restricted: 0,
+        }
+    }
+}
+
 /// The mass-change guard's verdict.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GuardVerdict {
@@ -410,6 +358,10 @@ pub enum GuardVerdict {
         restricted: usize,
         /// Devices allowed now.
         allowed: usize,
+        /// Blocked or quarantined devices the plan allows.
+        released: usize,
+        /// Devices blocked or quarantined now.
+        restricted_now: usize,
     },
     /// The plan is held until the admin confirms.
     Hold {
@@ -417,9 +369,13 @@ pub enum GuardVerdict {
         restricted: usize,
         /// Devices allowed now.
         allowed: usize,
+        /// Blocked or quarantined devices the plan would allow.
+        released: usize,
+        /// Devices blocked or quarantined now.
+        restricted_now: usize,
         /// The configured threshold.
         threshold_percent: f64,
-        /// What to tell the admin.
+        /// What to tell the admin: what would change, for how many and which devices.
         message: String,
     },
 }
@@ -429,38 +385,101 @@ impl GuardVerdict {
     pub fn may_proceed(&self) -> bool {
         matches!(self, GuardVerdict::Proceed { .. })
     }
+
+    /// `(restricted, allowed, released, restricted_now)`, whatever the verdict.
+    pub fn figures(&self) -> (usize, usize, usize, usize) {
+        match self {
+            GuardVerdict::Proceed {
+                restricted,
+                allowed,
+                released,
+                restricted_now,
+            }
+            | GuardVerdict::Hold {
+                restricted,
+                allowed,
+                released,
+                restricted_now,
+                ..
+            } => (*restricted, *allowed, *released, *restricted_now),
+        }
+    }
 }
 
-/// Refuses a plan that would block or quarantine more than `threshold_percent` of the currently
-/// allowed devices. `currently_allowed` is the organisation's count of allowed devices (a quick sync
-/// plans few mailboxes, so the plan's own count would understate it); the larger of it and the plan's
-/// count is used.
-pub fn guard(plan: &Plan, currently_allowed: usize, threshold_percent: f64) -> GuardVerdict {
+/// `count` above `threshold_percent` of `base`, without integer rounding.
+fn above(count: usize, base: usize, threshold_percent: f64) -> bool {
+    count > 0 && (count as f64) * 100.0 > threshold_percent * (base as f64)
+}
+
+/// The devices of `effects` as `mailbox/DeviceId`, the first few, and how many more.
+fn name_devices<'a>(effects: impl Iterator<Item = &'a DeviceEffect>, count: usize) -> String {
+    let mut names: Vec<String> = effects
+        .take(GUARD_NAMED_DEVICES)
+        .map(|e| format!("{}/{}", e.mailbox, e.device_id))
+        .collect();
+    if count > names.len() {
+        names.push(format!("and {} more", count - names.len()));
+    }
+    names.join(", ")
+}
+
+/// Holds a plan that would block or quarantine more than `threshold_percent` of the devices allowed
+/// now, or that would allow more than `threshold_percent` of the devices blocked or quarantined now
+/// (and at least [`RELEASE_GUARD_MINIMUM`] of them): a mass release is as suspicious as a mass block
+/// (an empty group membership read releases every targeted user). The message says which.
+pub fn guard(plan: &Plan, now: impl Into<GuardBase>, threshold_percent: f64) -> GuardVerdict {
+    let now = now.into();
     let restricted = plan.restricted().count();
+    let released = plan.released().count();
     let allowed_in_plan = plan
         .effects
         .iter()
         .filter(|e| e.before == DeviceAccessState::Allowed)
         .count();
-    let allowed = currently_allowed.max(allowed_in_plan);
-    // Integer-free comparison: restricted / allowed > threshold / 100.
-    if restricted > 0 && (restricted as f64) * 100.0 > threshold_percent * (allowed as f64) {
+    let restricted_in_plan = plan
+        .effects
+        .iter()
+        .filter(|e| is_restricted(e.before))
+        .count();
+    let allowed = now.allowed.max(allowed_in_plan);
+    let restricted_now = now.restricted.max(restricted_in_plan);
+    let mut reasons = Vec::new();
+    if above(restricted, allowed, threshold_percent) {
         let share = restricted as f64 * 100.0 / allowed as f64;
-        GuardVerdict::Hold {
+        reasons.push(format!(
+            "The plan would block or quarantine {restricted} of the {allowed} devices allowed now \
+             ({share:.1}%, above the {threshold_percent}% threshold): {}.",
+            name_devices(plan.restricted(), restricted)
+        ));
+    }
+    if released >= RELEASE_GUARD_MINIMUM && above(released, restricted_now, threshold_percent) {
+        let share = released as f64 * 100.0 / restricted_now as f64;
+        reasons.push(format!(
+            "The plan would allow {released} of the {restricted_now} devices blocked or quarantined \
+             now ({share:.1}%, above the {threshold_percent}% threshold): {}. Check that the group \
+             membership read is complete (an empty group releases every user).",
+            name_devices(plan.released(), released)
+        ));
+    }
+    if reasons.is_empty() {
+        return GuardVerdict::Proceed {
             restricted,
             allowed,
-            threshold_percent,
-            message: format!(
-                "The plan would block or quarantine {restricted} of the {allowed} devices allowed now \
-                 ({share:.1}%, above the {threshold_percent}% threshold). Nothing was applied. Check \
-                 that the Intune and Exchange reads are complete, then confirm the run to apply it."
-            ),
-        }
-    } else {
-        GuardVerdict::Proceed {
-            restricted,
-            allowed,
-        }
+            released,
+            restricted_now,
+        };
+    }
+    GuardVerdict::Hold {
+        restricted,
+        allowed,
+        released,
+        restricted_now,
+        threshold_percent,
+        message: format!(
+            "{} Nothing was applied. Check that the Intune and Exchange reads are complete, then \
+             confirm the run to apply it.",
+            reasons.join(" ")
+        ),
     }
 }
 

@@ -472,6 +472,8 @@ mod tests {
                         entries: 4,
                         restricted: 4,
                         allowed_now: 10,
+                        released: 0,
+                        restricted_now: 41,
                         changes: Vec::new(),
                     },
                 }),

@@ -100,4 +100,13 @@ CREATE TABLE notifications (
     PRIMARY KEY (mailbox, device_id)
 );
 "#,
+    // Version 2 (crash safety, issue 11): the journal records which phase made a change, and an entry
+    // the connector sends is owned from the moment it is journaled (`journal_id` set while the change
+    // is unsettled, cleared once Exchange accepted it or a later run found it on the list).
+    r#"
+ALTER TABLE journal ADD COLUMN origin TEXT NOT NULL DEFAULT 'policy'
+    CHECK (origin IN ('policy', 'rollout'));
+ALTER TABLE owned_entries ADD COLUMN journal_id INTEGER REFERENCES journal (id);
+CREATE INDEX owned_entries_journal ON owned_entries (journal_id) WHERE journal_id IS NOT NULL;
+"#,
 ];

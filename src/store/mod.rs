@@ -5,12 +5,16 @@
 //! Synchronous by design (rusqlite is): async callers run it on a blocking thread
 //! (`tokio::task::spawn_blocking`). One [`Store`] is one connection; it is `Send`, not `Sync`.
 //!
-//! Crash safety: [`Store::journal_pending`] commits a change before it is sent to Exchange;
-//! [`Store::settle_change`] then records, in one transaction, the journal result, the audit entries and
-//! the ownership of the entries added or removed. [`Store::open_journal_entries`] returns what a crashed
-//! run left open, and [`Store::reconcile_open_entry`] settles each from the lists Exchange has now, so an
-//! entry the connector added just before dying is still known as its own. `synchronous=FULL` makes each
-//! journal write durable across power loss, not only process death.
+//! Crash safety: [`Store::journal_pending`] commits a change, with its origin (rollout or policy),
+//! before it is sent to Exchange, and in the same transaction records every entry it adds as owned
+//! (pending): from that moment the connector never mistakes the entry for an admin's, whatever happens
+//! next. [`Store::settle_change`] then records, in one transaction, the journal result, the audit entries
+//! and the ownership of the entries added (confirmed) or removed; a refused change drops its pending
+//! entries. A write whose answer never came stays pending ([`Store::journal_unanswered`]).
+//! [`Store::open_journal_entries`] returns what a crashed or unanswered change left open, and
+//! [`Store::reconcile_open_entry`] settles each from the lists Exchange has now, with audit rows: an
+//! added entry on the list is owned, one that is not is forgotten. `synchronous=FULL` makes each journal
+//! write durable across power loss, not only process death.
 //!
 //! Schema: migrations in `store/migrations.rs` applied from `PRAGMA user_version`, each in a transaction.
 
@@ -250,13 +254,16 @@ pub enum JournalResult {
     Reconciled,
 }
 
-/// A change left pending (sent or not: unknown) by a run that did not finish.
+/// A change left pending (sent or not, landed or not: unknown) by a run that did not finish or got no
+/// answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalEntry {
     /// Id, for [`Store::journal_done`].
     pub id: JournalId,
     /// The run that journaled it.
     pub run_id: Option<RunId>,
+    /// Which phase made it: the rollout (its allow entries grandfather devices) or the policy.
+    pub origin: OwnedOrigin,
     /// The change.
     pub change: MailboxChange,
     /// When it was journaled.
@@ -278,6 +285,12 @@ impl OwnedOrigin {
             OwnedOrigin::Policy => "policy",
             OwnedOrigin::Rollout => "rollout",
         }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [OwnedOrigin::Policy, OwnedOrigin::Rollout]
+            .into_iter()
+            .find(|o| o.as_str() == text)
     }
 }
 
@@ -566,17 +579,67 @@ impl Store {
 
     // ---- journal ----
 
-    /// Journals a change before it is sent to Exchange; committed (durably) when this returns.
-    pub fn journal_pending(&self, run: Option<RunId>, change: &MailboxChange) -> Result<JournalId> {
+    /// Journals a change before it is sent to Exchange; committed (durably) when this returns. In the
+    /// same transaction, the owned entries the change forgets are forgotten and every entry it adds is
+    /// recorded as owned (with `origin`), pending until the change is settled: the connector owns what
+    /// it sends from this moment, so neither a crash nor a lost answer can turn its entry into an
+    /// admin's.
+    pub fn journal_pending(
+        &self,
+        run: Option<RunId>,
+        change: &MailboxChange,
+        origin: OwnedOrigin,
+    ) -> Result<JournalId> {
         let json = serde_json::to_string(change).map_err(|e| self.data("journal change", e))?;
-        self.conn
+        let e = |e| self.err(e);
+        let tx = self.conn.unchecked_transaction().map_err(e)?;
+        tx.execute(
+            "INSERT INTO journal (run_id, mailbox, change, state, created_at, origin)
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
+            params![
+                run.map(|r| r.0),
+                change.mailbox,
+                json,
+                ts(Utc::now()),
+                origin.as_str()
+            ],
+        )
+        .map_err(e)?;
+        let id = JournalId(tx.last_insert_rowid());
+        // Forgotten first: an entry an admin removed that this change adds again is owned afresh.
+        for (list, device_id) in &change.forget_owned {
+            sql_forget_owned(&tx, &change.mailbox, *list, device_id).map_err(e)?;
+        }
+        for (ids, list, op) in change_entries(change) {
+            if op == ChangeOp::Add {
+                for device_id in ids {
+                    sql_record_owned(&tx, &change.mailbox, list, device_id, run, origin, Some(id))
+                        .map_err(e)?;
+                }
+            }
+        }
+        tx.commit().map_err(e)?;
+        Ok(id)
+    }
+
+    /// Keeps a journaled change pending after a write whose answer never came (timeout, cut
+    /// connection): it may have landed. Its added entries stay owned; the next run reads the mailbox
+    /// and settles it with [`Store::reconcile_open_entry`]. `error` is kept with the entry.
+    pub fn journal_unanswered(&self, id: JournalId, error: &str) -> Result<()> {
+        let changed = self
+            .conn
             .execute(
-                "INSERT INTO journal (run_id, mailbox, change, state, created_at)
-                 VALUES (?1, ?2, ?3, 'pending', ?4)",
-                params![run.map(|r| r.0), change.mailbox, json, ts(Utc::now())],
+                "UPDATE journal SET error = ?2 WHERE id = ?1 AND state = 'pending'",
+                params![id.0, error],
             )
             .map_err(|e| self.err(e))?;
-        Ok(JournalId(self.conn.last_insert_rowid()))
+        if changed == 0 {
+            return Err(self.data(
+                "journal entry",
+                format!("no pending journal entry with id {}", id.0),
+            ));
+        }
+        Ok(())
     }
 
     /// Marks a journaled change done, with its result.
@@ -597,7 +660,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, run_id, change, created_at FROM journal WHERE state = 'pending' ORDER BY id",
+                "SELECT id, run_id, change, created_at, origin FROM journal WHERE state = 'pending'
+                 ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
@@ -607,15 +671,18 @@ impl Store {
                     row.get::<_, Option<i64>>(1)?,
                     row.get::<_, String>(2)?,
                     row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
                 ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, run, change, created) = row.map_err(|e| self.err(e))?;
+            let (id, run, change, created, origin) = row.map_err(|e| self.err(e))?;
             out.push(JournalEntry {
                 id: JournalId(id),
                 run_id: run.map(RunId),
+                origin: OwnedOrigin::parse(&origin)
+                    .ok_or_else(|| self.data("journal origin", &origin))?,
                 change: serde_json::from_str(&change)
                     .map_err(|e| self.data("journal change", e))?,
                 created_at: self.time(&created)?,
@@ -672,11 +739,8 @@ impl Store {
                 device_id,
                 added_at: self.time(&added)?,
                 run_id: run.map(RunId),
-                origin: match origin.as_str() {
-                    "policy" => OwnedOrigin::Policy,
-                    "rollout" => OwnedOrigin::Rollout,
-                    other => return Err(self.data("owned entry origin", other)),
-                },
+                origin: OwnedOrigin::parse(&origin)
+                    .ok_or_else(|| self.data("owned entry origin", &origin))?,
             });
         }
         Ok(out)
@@ -691,7 +755,8 @@ impl Store {
         run: Option<RunId>,
         origin: OwnedOrigin,
     ) -> Result<()> {
-        sql_record_owned(&self.conn, mailbox, list, device_id, run, origin).map_err(|e| self.err(e))
+        sql_record_owned(&self.conn, mailbox, list, device_id, run, origin, None)
+            .map_err(|e| self.err(e))
     }
 
     /// Forgets an owned entry (removed from Exchange, or gone). Returns whether it was recorded.
@@ -701,23 +766,22 @@ impl Store {
 
     /// Settles a journaled change in one transaction, once Exchange answered: marks the journal entry
     /// done, writes one audit entry per list entry added or removed (with `why(device_id)` as the
-    /// reason, and `error` when Exchange refused), and — when it was applied — records the added
-    /// entries as owned (with `origin`) and forgets the removed ones and the change's `forget_owned`.
-    /// Either all of this is recorded or none of it, so a crash leaves the journal entry open for
-    /// [`Store::reconcile_open_entry`].
-    #[allow(clippy::too_many_arguments)]
+    /// reason, and `error` when Exchange refused), and — when it was applied — confirms the added
+    /// entries as owned and forgets the removed ones; when it was refused, drops the entries the change
+    /// had recorded as pending. Either all of this is recorded or none of it, so a crash leaves the
+    /// journal entry open for [`Store::reconcile_open_entry`].
     pub fn settle_change(
         &self,
         journal: JournalId,
         run: Option<RunId>,
         actor: &str,
         change: &MailboxChange,
-        origin: OwnedOrigin,
         why: &dyn Fn(&str) -> String,
         error: Option<&str>,
     ) -> Result<()> {
         let e = |e| self.err(e);
         let tx = self.conn.unchecked_transaction().map_err(e)?;
+        let origin = sql_journal_origin(&tx, journal).map_err(e)?;
         let mailbox = change.mailbox.as_str();
         for (ids, list, op) in change_entries(change) {
             for id in ids {
@@ -738,7 +802,8 @@ impl Store {
                 if error.is_none() {
                     match op {
                         ChangeOp::Add => {
-                            sql_record_owned(&tx, mailbox, list, id, run, origin).map_err(e)?;
+                            sql_record_owned(&tx, mailbox, list, id, run, origin, None)
+                                .map_err(e)?;
                         }
                         ChangeOp::Remove => {
                             sql_forget_owned(&tx, mailbox, list, id).map_err(e)?;
@@ -747,9 +812,10 @@ impl Store {
                 }
             }
         }
-        for (list, id) in &change.forget_owned {
-            sql_forget_owned(&tx, mailbox, *list, id).map_err(e)?;
+        if error.is_some() {
+            sql_drop_pending(&tx, journal).map_err(e)?;
         }
+        // The change's `forget_owned` were forgotten when it was journaled.
         let result = match error {
             None => JournalResult::Applied,
             Some(error) => JournalResult::Failed(error.to_string()),
@@ -763,21 +829,27 @@ impl Store {
         tx.commit().map_err(e)
     }
 
-    /// Settles a change a crashed run left pending, from the mailbox's lists as Exchange has them now:
-    /// each DeviceId it added that is on its list now is recorded as owned (the connector made it; without
-    /// this the entry would look like an admin's forever), each it removed that is gone is forgotten;
-    /// then the entry is marked [`JournalResult::Reconciled`]. One transaction. Returns the number of
-    /// entries found applied.
+    /// Settles a change a crashed run left pending, or whose answer never came, from the mailbox's lists
+    /// as Exchange has them now: each DeviceId it added that is on its list now is owned (with the
+    /// journaled origin: a rollout entry stays a rollout entry), each it added that is not is
+    /// forgotten, each it removed that is gone is forgotten; one audit row per list entry says what
+    /// was found (`actor`, `run`: the reconciling run). Then the entry is marked
+    /// [`JournalResult::Reconciled`]. One transaction. Returns the number of entries found applied.
     pub fn reconcile_open_entry(
         &self,
         entry: &JournalEntry,
         allowed_now: &[String],
         blocked_now: &[String],
-        origin: OwnedOrigin,
+        actor: &str,
+        run: Option<RunId>,
     ) -> Result<usize> {
         let e = |e| self.err(e);
         let tx = self.conn.unchecked_transaction().map_err(e)?;
         let change = &entry.change;
+        let from = match entry.run_id {
+            Some(r) => format!("run {r}"),
+            None => "an earlier run".to_string(),
+        };
         let mut applied = 0;
         for (ids, list, op) in change_entries(change) {
             let now = match list {
@@ -786,18 +858,53 @@ impl Store {
             };
             for id in ids {
                 let present = crate::abq::list_contains(now, id);
+                let landed = match op {
+                    ChangeOp::Add => present,
+                    ChangeOp::Remove => !present,
+                };
                 match op {
                     ChangeOp::Add if present => {
-                        sql_record_owned(&tx, &change.mailbox, list, id, entry.run_id, origin)
-                            .map_err(e)?;
-                        applied += 1;
+                        sql_record_owned(
+                            &tx,
+                            &change.mailbox,
+                            list,
+                            id,
+                            entry.run_id,
+                            entry.origin,
+                            None,
+                        )
+                        .map_err(e)?;
+                    }
+                    ChangeOp::Add => {
+                        sql_forget_owned(&tx, &change.mailbox, list, id).map_err(e)?;
                     }
                     ChangeOp::Remove if !present => {
                         sql_forget_owned(&tx, &change.mailbox, list, id).map_err(e)?;
-                        applied += 1;
                     }
-                    _ => {}
+                    ChangeOp::Remove => {}
                 }
+                if landed {
+                    applied += 1;
+                }
+                sql_audit(
+                    &tx,
+                    &AuditEntry {
+                        run_id: run,
+                        actor: actor.to_string(),
+                        mailbox: change.mailbox.clone(),
+                        list,
+                        op,
+                        device_id: id.clone(),
+                        reason: format!(
+                            "reconciled: a {} change of {from} that was interrupted or got no answer; \
+                             Exchange shows it {}",
+                            entry.origin.as_str(),
+                            if landed { "applied" } else { "not applied" }
+                        ),
+                        error: (!landed).then(|| "not applied".to_string()),
+                    },
+                )
+                .map_err(e)?;
             }
         }
         sql_journal_done(&tx, entry.id, &JournalResult::Reconciled).map_err(e)?;
@@ -1267,6 +1374,8 @@ fn sql_journal_done(
     )
 }
 
+/// Records an owned entry: pending on `journal` (the change that adds it is not settled yet), or
+/// confirmed (`None`), which also confirms a pending record of it. An existing record keeps its origin.
 fn sql_record_owned(
     conn: &Connection,
     mailbox: &str,
@@ -1274,21 +1383,53 @@ fn sql_record_owned(
     device_id: &str,
     run: Option<RunId>,
     origin: OwnedOrigin,
+    journal: Option<JournalId>,
 ) -> rusqlite::Result<()> {
+    let sql = if journal.is_some() {
+        "INSERT INTO owned_entries (mailbox, list, device_id, added_at, run_id, origin, journal_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (mailbox, list, device_id) DO NOTHING"
+    } else {
+        "INSERT INTO owned_entries (mailbox, list, device_id, added_at, run_id, origin, journal_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (mailbox, list, device_id) DO UPDATE SET journal_id = NULL"
+    };
     conn.execute(
-        "INSERT INTO owned_entries (mailbox, list, device_id, added_at, run_id, origin)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (mailbox, list, device_id) DO NOTHING",
+        sql,
         params![
             mailbox,
             list.as_str(),
             device_id,
             ts(Utc::now()),
             run.map(|r| r.0),
-            origin.as_str()
+            origin.as_str(),
+            journal.map(|j| j.0)
         ],
     )?;
     Ok(())
+}
+
+/// Drops the owned entries a refused change had recorded as pending (Exchange did not add them).
+fn sql_drop_pending(conn: &Connection, journal: JournalId) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM owned_entries WHERE journal_id = ?1",
+        params![journal.0],
+    )
+}
+
+/// The origin a change was journaled with.
+fn sql_journal_origin(conn: &Connection, journal: JournalId) -> rusqlite::Result<OwnedOrigin> {
+    let text: Option<String> = conn
+        .query_row(
+            "SELECT origin FROM journal WHERE id = ?1",
+            params![journal.0],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(text
+        .as_deref()
+        .and_then(OwnedOrigin::parse)
+        .unwrap_or(OwnedOrigin::Policy))
 }
 
 fn sql_forget_owned(

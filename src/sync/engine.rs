@@ -15,17 +15,19 @@ use super::{
 use crate::exchange::{DeviceListEdit, ExchangeClient, ExchangeError};
 use crate::intune::IntuneClient;
 use crate::model::exchange::{
-    CasMailbox, DeviceAccessState, DeviceAccessStateReason, MobileDevice,
+    AccessLevel, CasMailbox, DeviceAccessState, DeviceAccessStateReason, MobileDevice,
 };
-use crate::model::intune::{ExchangeAccessStateReason, ManagedDevice};
+use crate::model::intune::ManagedDevice;
 use crate::notify::{Notifier, NotifyError};
 use crate::policy::{
-    self, Decision, DecisionInput, DesiredAccess, GuardVerdict, InventoryCompleteness, ListKind,
-    MailboxChange, MailboxInput, ManagedIndex, OrgAccess, OwnedEntries, Plan, PlannedDevice,
-    PolicySettings, RolloutMailbox, Targeting,
+    self, Decision, DecisionInput, DesiredAccess, GuardBase, GuardVerdict, InventoryCompleteness,
+    ListKind, MailboxChange, MailboxInput, ManagedIndex, OrgAccess, OwnedEntries, Plan,
+    PlannedDevice, PolicySettings, RolloutMailbox, Targeting,
 };
 use crate::proxy::ConfiguredProxy;
-use crate::store::{InventoryRecord, JournalEntry, RunId, RunKind, RunOutcome, Store, StoreError};
+use crate::store::{
+    InventoryRecord, JournalEntry, OwnedOrigin, RunId, RunKind, RunOutcome, Store, StoreError,
+};
 
 /// How many DeviceIds go in one `-or` filter (Exchange) when a quick sync looks devices up.
 const EXCHANGE_LOOKUP_BATCH: usize = 40;
@@ -83,8 +85,8 @@ struct Snapshot {
     targeting: Targeting,
     exchange_mark: DateTime<Utc>,
     intune_mark: DateTime<Utc>,
-    /// Devices Exchange allows now (the guard's base).
-    allowed_now: usize,
+    /// Devices Exchange allows now, and blocks or quarantines now (the guard's base).
+    guard_base: GuardBase,
     devices_seen: usize,
 }
 
@@ -97,6 +99,111 @@ impl Snapshot {
             }
             Some(_) => InventoryCompleteness::Incomplete,
         }
+    }
+}
+
+/// The read phase's output.
+struct ReadPhase {
+    snap: Snapshot,
+    /// The entries the connector owns, by lowercase mailbox identity.
+    owned: HashMap<String, Owned>,
+    /// Open journal entries of an interrupted run that were settled.
+    journal_reconciled: usize,
+}
+
+/// A device and its decision: they travel together from the decide phase on.
+struct DecidedDevice {
+    device: MobileDevice,
+    decision: Decision,
+}
+
+/// A mailbox after the decide phase.
+struct DecidedMailbox {
+    cas: CasMailbox,
+    devices: Vec<DecidedDevice>,
+    /// Whether `devices` is every partnership of the mailbox.
+    complete: bool,
+    /// The entries the connector owns on it (rollout entries of this run included).
+    owned: OwnedEntries,
+    /// Whether its user is in scope.
+    targeted: bool,
+}
+
+/// The decide phase's output.
+struct Decided {
+    mailboxes: Vec<DecidedMailbox>,
+    /// The organisation's rules with the default this run sets.
+    target_org: OrgAccess,
+    /// The `DefaultAccessLevel` this run sets, if it drifted.
+    default_to_set: Option<AccessLevel>,
+    /// The rest of the read (marks, targeting, Intune error); its mailboxes moved to `mailboxes`.
+    context: Snapshot,
+}
+
+/// The guard phase's output: the plan and the guard's verdict on it.
+struct Guarded {
+    plan: Plan,
+    verdict: GuardVerdict,
+}
+
+impl Guarded {
+    /// The changes that send something to Exchange.
+    fn sending(&self) -> impl Iterator<Item = &MailboxChange> {
+        self.plan.changes.iter().filter(|c| !c.is_empty())
+    }
+
+    /// The plan's figures (without the changes).
+    fn summary(&self) -> PlanSummary {
+        let (restricted, allowed_now, released, restricted_now) = self.verdict.figures();
+        PlanSummary {
+            mailboxes: self.sending().count(),
+            entries: self.sending().map(MailboxChange::len).sum(),
+            restricted,
+            allowed_now,
+            released,
+            restricted_now,
+            changes: Vec::new(),
+        }
+    }
+}
+
+/// The apply phase's output.
+#[derive(Debug, Default)]
+struct Applied {
+    /// Changes Exchange accepted.
+    applied: usize,
+    /// Changes that failed (refused, or unanswered).
+    failed: usize,
+    /// Of those, changes Exchange did not answer (they stay journaled for the next run).
+    unanswered: usize,
+    /// Mailboxes whose change failed (lowercase).
+    failed_mailboxes: HashSet<String>,
+}
+
+/// How one sent change ended.
+enum ChangeResult {
+    /// Exchange accepted it.
+    Applied,
+    /// Exchange refused it (the mailbox's identity).
+    Refused(String),
+    /// No answer came: it may have landed (the mailbox's identity).
+    Unanswered(String),
+}
+
+/// Whether a failed list write may nevertheless have reached Exchange: the answer was lost (timeout,
+/// cut connection, unreadable answer, server error), as opposed to a refusal Exchange stated or a call
+/// that was never sent.
+fn write_may_have_landed(error: &ExchangeError) -> bool {
+    match error {
+        ExchangeError::Transport { .. }
+        | ExchangeError::SessionBroken { .. }
+        | ExchangeError::Timeout { .. }
+        | ExchangeError::Protocol(_)
+        | ExchangeError::Decode { .. }
+        | ExchangeError::Closed => true,
+        ExchangeError::Http { status, .. } => *status == 408 || *status >= 500,
+        ExchangeError::NoServerReachable { last, .. } => write_may_have_landed(last),
+        _ => false,
     }
 }
 
@@ -141,6 +248,28 @@ struct Notice {
     to: String,
     user: String,
     device: String,
+}
+
+impl Notice {
+    fn new(cas: &CasMailbox, device: &MobileDevice) -> Self {
+        let name = device
+            .friendly_name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .or_else(|| device.device_model.clone())
+            .unwrap_or_else(|| device.device_type.clone());
+        Notice {
+            mailbox: cas.identity.clone(),
+            device_id: device.device_id.clone(),
+            to: cas.primary_smtp_address.clone(),
+            user: if cas.display_name.is_empty() {
+                cas.primary_smtp_address.clone()
+            } else {
+                cas.display_name.clone()
+            },
+            device: name,
+        }
+    }
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -397,6 +526,9 @@ impl SyncEngine {
         error.to_string()
     }
 
+    /// One run as its phases: read (with the journal of an interrupted run settled) → rollout (when
+    /// due) → decide → guard → apply → record → notify → watermarks. Each phase is a function taking
+    /// the previous phase's output.
     async fn run_inner(
         &self,
         run_id: RunId,
@@ -404,215 +536,46 @@ impl SyncEngine {
         report: &mut RunReport,
     ) -> Result<SyncOutcome, SyncError> {
         let kind = report.kind;
-        // Open journal entries of an interrupted run: their mailboxes are re-read and settled.
-        let open: Vec<JournalEntry> = if options.dry_run {
-            Vec::new()
-        } else {
-            self.db(|s| s.open_journal_entries()).await?
-        };
-        let journal_mailboxes: Vec<String> = {
-            let mut seen = HashSet::new();
-            open.iter()
-                .map(|e| e.change.mailbox.clone())
-                .filter(|m| seen.insert(m.to_ascii_lowercase()))
-                .collect()
-        };
-
-        let mut snap = match kind {
-            SyncKind::Full => self.read_full(&journal_mailboxes).await?,
-            SyncKind::Quick => self.read_quick(&journal_mailboxes).await?,
-        };
-        report.devices_seen = snap.devices_seen;
-        report.mailboxes_seen = snap.mailboxes.len();
-        if let Some(e) = &snap.intune_error {
+        let mut read = self.read(run_id, kind, options).await?;
+        report.devices_seen = read.snap.devices_seen;
+        report.mailboxes_seen = read.snap.mailboxes.len();
+        report.journal_reconciled = read.journal_reconciled;
+        if let Some(e) = &read.snap.intune_error {
             report.warnings.push(format!(
                 "the Intune inventory could not be read completely ({e}); no allowed device was blocked or quarantined in this run"
             ));
         }
 
-        if !open.is_empty() {
-            report.journal_reconciled = self.reconcile_journal(open, &snap).await?;
+        let rollout_changes = self.rollout(run_id, kind, options, &mut read).await?;
+        report.rollout_entries = rollout_changes.iter().map(MailboxChange::len).sum();
+
+        let decided = self.decide(kind, read);
+        for device in decided.mailboxes.iter().flat_map(|m| &m.devices) {
+            *report
+                .decisions
+                .entry(device.decision.desired.as_str().to_string())
+                .or_default() += 1;
         }
 
-        let mut owned = self.owned_for(kind, &snap).await?;
-
-        // Rollout: allow-list what syncs now before enforcing (full runs).
-        let rollout_due = kind == SyncKind::Full
-            && self.settings.enabled
-            && (options.rollout
-                || (self.settings.rollout_mode
-                    && self.watermark(WATERMARK_ROLLOUT_DONE).await?.is_none()));
-        let mut rollout_changes = Vec::new();
-        if rollout_due {
-            let rollout = {
-                let inputs: Vec<RolloutMailbox<'_>> = snap
-                    .mailboxes
-                    .iter()
-                    .map(|m| RolloutMailbox {
-                        mailbox: &m.cas,
-                        devices: &m.devices,
-                        targeted: snap.targeting.is_mailbox_targeted(&m.cas),
-                    })
-                    .collect();
-                policy::rollout_plan(&snap.org, &inputs)
-            };
-            report.rollout_entries = rollout.changes.iter().map(MailboxChange::len).sum();
-            if !options.dry_run {
-                let reasons = HashMap::new();
-                let (_, failed, _) = self
-                    .apply_changes(run_id, &rollout.changes, true, &reasons)
-                    .await?;
-                if failed == 0 {
-                    let now = Utc::now().to_rfc3339();
-                    self.db(move |s| s.set_watermark(WATERMARK_ROLLOUT_DONE, &now))
-                        .await?;
-                }
-            }
-            // Plan enforcement on top of the rollout entries (as if applied, for dry runs too).
-            for change in &rollout.changes {
-                if let Some(m) = snap
-                    .mailboxes
-                    .iter_mut()
-                    .find(|m| m.cas.identity == change.mailbox)
-                {
-                    let (allowed, blocked) = change.apply_to(&m.cas);
-                    m.cas.active_sync_allowed_device_ids = allowed;
-                    m.cas.active_sync_blocked_device_ids = blocked;
-                    let o = owned
-                        .entry(change.mailbox.to_ascii_lowercase())
-                        .or_default();
-                    for id in &change.allow_add {
-                        o.entries.insert(ListKind::Allow, id);
-                        o.rollout.insert(id.to_ascii_lowercase());
-                    }
-                }
-            }
-            rollout_changes = rollout.changes;
-        }
-
-        // Full sync keeps the organisation's default as configured (the unmanaged-device access),
-        // unless the Intune read failed (changing the default could restrict allowed devices).
-        let default_to_set =
-            if kind == SyncKind::Full && self.settings.enabled && snap.intune_error.is_none() {
-                self.settings
-                    .default_access_to_set(snap.org.default_access_level)
-            } else {
-                None
-            };
-        let target_org = OrgAccess {
-            default_access_level: default_to_set.unwrap_or(snap.org.default_access_level),
-            rules: snap.org.rules.clone(),
-        };
-
-        // Decide every device.
-        let index = ManagedIndex::new(&snap.managed);
-        let empty = Owned::default();
-        let mut decisions: Vec<Vec<Decision>> = Vec::with_capacity(snap.mailboxes.len());
-        for m in &snap.mailboxes {
-            let o = owned
-                .get(&m.cas.identity.to_ascii_lowercase())
-                .unwrap_or(&empty);
-            let targeted = snap.targeting.is_mailbox_targeted(&m.cas);
-            let mut ds = Vec::with_capacity(m.devices.len());
-            for device in &m.devices {
-                let inventory = snap.completeness(&device.device_id);
-                let mut decision = policy::decide(
-                    &self.settings,
-                    &target_org,
-                    &DecisionInput {
-                        device,
-                        mailbox: &m.cas,
-                        targeted,
-                        managed: index.get(&device.device_id),
-                        inventory,
-                        owned: &o.entries,
-                        grandfathered: o.rollout.contains(&device.device_id.to_ascii_lowercase()),
-                    },
-                );
-                // Never lock out: without a complete Intune read nothing allowed is restricted.
-                if snap.intune_error.is_some()
-                    && device.device_access_state == DeviceAccessState::Allowed
-                    && matches!(
-                        decision.desired,
-                        DesiredAccess::Block | DesiredAccess::Quarantine
-                    )
-                {
-                    decision = Decision {
-                        desired: DesiredAccess::Untouched,
-                        reason: ExchangeAccessStateReason::Unknown,
-                        explanation:
-                            "The Intune inventory could not be read completely: the device \
-                                      keeps its access until a complete read decides it."
-                                .into(),
-                    };
-                }
-                *report
-                    .decisions
-                    .entry(decision.desired.as_str().to_string())
-                    .or_default() += 1;
-                ds.push(decision);
-            }
-            decisions.push(ds);
-        }
-
-        let plan: Plan = {
-            let inputs: Vec<MailboxInput<'_>> = snap
-                .mailboxes
-                .iter()
-                .zip(&decisions)
-                .map(|(m, ds)| MailboxInput {
-                    mailbox: &m.cas,
-                    devices: m
-                        .devices
-                        .iter()
-                        .zip(ds)
-                        .map(|(device, decision)| PlannedDevice { device, decision })
-                        .collect(),
-                    devices_complete: m.complete,
-                    owned: &owned
-                        .get(&m.cas.identity.to_ascii_lowercase())
-                        .unwrap_or(&empty)
-                        .entries,
-                })
-                .collect();
-            policy::plan(&target_org, &self.settings, &inputs)
-        };
-        let sending: Vec<&MailboxChange> = plan.changes.iter().filter(|c| !c.is_empty()).collect();
-        report.changes_planned = sending.len();
-        let verdict = policy::guard(
-            &plan,
-            snap.allowed_now,
-            self.settings.mass_change_threshold_percent,
-        );
-        let (restricted, allowed_now) = match &verdict {
-            GuardVerdict::Proceed {
-                restricted,
-                allowed,
-            }
-            | GuardVerdict::Hold {
-                restricted,
-                allowed,
-                ..
-            } => (*restricted, *allowed),
-        };
-        report.plan = PlanSummary {
-            mailboxes: sending.len(),
-            entries: sending.iter().map(|c| c.len()).sum(),
-            restricted,
-            allowed_now,
-            changes: Vec::new(),
-        };
+        let guarded = self.guard(&decided);
+        report.changes_planned = guarded
+            .plan
+            .changes
+            .iter()
+            .filter(|c| !c.is_empty())
+            .count();
+        report.plan = guarded.summary();
 
         if options.dry_run {
             let mut changes = rollout_changes;
-            changes.extend(plan.changes.iter().filter(|c| !c.is_empty()).cloned());
+            changes.extend(guarded.sending().cloned());
             report.plan.changes = changes;
-            if let GuardVerdict::Hold { message, .. } = &verdict {
+            if let GuardVerdict::Hold { message, .. } = &guarded.verdict {
                 report.warnings.push(format!(
                     "without --confirm this plan would be held: {message}"
                 ));
             }
-            if let Some(level) = default_to_set {
+            if let Some(level) = decided.default_to_set {
                 report.warnings.push(format!(
                     "the organisation's DefaultAccessLevel would be set to {level:?}"
                 ));
@@ -620,80 +583,30 @@ impl SyncEngine {
             return Ok(SyncOutcome::DryRun);
         }
 
-        if let GuardVerdict::Hold { message, .. } = &verdict {
-            let held = self.held_plan().map_err(SyncError::Store)?;
-            let confirmed = options.confirm_guard
-                && held
-                    .as_ref()
-                    .is_none_or(|h| restricted <= h.summary.restricted);
-            if !confirmed {
-                let message = if options.confirm_guard {
-                    format!(
-                        "{message} The confirmed plan restricted fewer devices ({}); review the new plan and confirm again.",
-                        held.as_ref().map(|h| h.summary.restricted).unwrap_or(0)
-                    )
-                } else {
-                    format!("{message} Run `sync --confirm` to apply it.")
-                };
-                let mut summary = report.plan.clone();
-                summary.changes = plan
-                    .changes
-                    .iter()
-                    .filter(|c| !c.is_empty())
-                    .take(HELD_PLAN_CHANGES)
-                    .cloned()
-                    .collect();
-                let held = HeldPlan {
-                    held_at: Utc::now(),
-                    kind,
-                    message: message.clone(),
-                    summary,
-                };
-                let json = serde_json::to_string(&held)
-                    .map_err(|e| SyncError::Internal(format!("held plan: {e}")))?;
-                self.db(move |s| s.set_watermark(WATERMARK_HELD_PLAN, &json))
-                    .await?;
-                report.error = Some(message);
-                return Ok(SyncOutcome::HeldByGuard);
-            }
-            tracing::warn!(
-                restricted,
-                allowed_now,
-                "{}: the admin confirmed a plan the mass-change guard held; applying it",
-                kind.phrase()
-            );
+        if let Some(message) = self.hold(kind, &guarded, options).await? {
+            report.error = Some(message);
+            return Ok(SyncOutcome::HeldByGuard);
         }
 
-        // Why each entry changes, for the audit trail.
-        let mut reasons: HashMap<(String, String), String> = HashMap::new();
-        for (m, ds) in snap.mailboxes.iter().zip(&decisions) {
-            for (device, decision) in m.devices.iter().zip(ds) {
-                reasons.insert(
-                    (
-                        m.cas.identity.to_ascii_lowercase(),
-                        device.device_id.to_ascii_lowercase(),
-                    ),
-                    format!(
-                        "{} ({}): {}",
-                        decision.desired, decision.reason, decision.explanation
-                    ),
-                );
-            }
-        }
-        let (applied, failed, failed_mailboxes) = self
-            .apply_changes(run_id, &plan.changes, false, &reasons)
-            .await?;
-
-        report.changes_applied = applied;
-        report.changes_failed = failed;
-        if failed > 0 {
+        let applied = self.apply(run_id, &decided, &guarded.plan).await?;
+        report.changes_applied = applied.applied;
+        report.changes_failed = applied.failed;
+        let refused = applied.failed - applied.unanswered;
+        if refused > 0 {
             report.warnings.push(format!(
-                "{failed} mailbox changes were refused by Exchange (see the audit trail)"
+                "{refused} mailbox changes were refused by Exchange (see the audit trail)"
+            ));
+        }
+        if applied.unanswered > 0 {
+            report.warnings.push(format!(
+                "{} mailbox changes got no answer from Exchange and may have landed: the connector owns \
+                 their entries, and the next run reads those mailboxes and settles them",
+                applied.unanswered
             ));
         }
 
         // The default last: the allow entries that keep compliant devices syncing are in place first.
-        if let Some(level) = default_to_set {
+        if let Some(level) = decided.default_to_set {
             tracing::info!(
                 ?level,
                 "{}: setting the organisation's DefaultAccessLevel",
@@ -707,16 +620,317 @@ impl SyncEngine {
                 .await?;
         }
 
-        self.record(run_id, &snap, &decisions, &plan, &failed_mailboxes)
-            .await?;
-        self.notify(&snap, &decisions, &plan, &failed_mailboxes, report)
-            .await?;
+        let end = EndStates::new(&guarded.plan, &applied);
+        self.record(run_id, &decided, &guarded.plan, &end).await?;
+        self.notify(&decided, &end, report).await?;
+        self.advance_watermarks(&decided.context, &applied).await?;
+        if let Some(e) = &decided.context.intune_error {
+            report.error = Some(format!("Intune read incomplete: {e}"));
+            return Ok(SyncOutcome::Failed);
+        }
+        Ok(SyncOutcome::Succeeded)
+    }
 
-        // Watermarks move only when everything they cover was handled: a refused change or an
-        // incomplete Intune read is seen again by the next quick sync.
+    /// Read phase: settles what an interrupted run left open (its mailboxes are re-read), reads
+    /// Exchange and Intune, and loads the entries the connector owns on the mailboxes read.
+    async fn read(
+        &self,
+        run_id: RunId,
+        kind: SyncKind,
+        options: RunOptions,
+    ) -> Result<ReadPhase, SyncError> {
+        let open: Vec<JournalEntry> = if options.dry_run {
+            Vec::new()
+        } else {
+            self.db(|s| s.open_journal_entries()).await?
+        };
+        let journal_mailboxes: Vec<String> = {
+            let mut seen = HashSet::new();
+            open.iter()
+                .map(|e| e.change.mailbox.clone())
+                .filter(|m| seen.insert(m.to_ascii_lowercase()))
+                .collect()
+        };
+        let snap = match kind {
+            SyncKind::Full => self.read_full(&journal_mailboxes).await?,
+            SyncKind::Quick => self.read_quick(&journal_mailboxes).await?,
+        };
+        let journal_reconciled = if open.is_empty() {
+            0
+        } else {
+            self.reconcile_journal(run_id, open, &snap).await?
+        };
+        let owned = self.owned_for(kind, &snap).await?;
+        Ok(ReadPhase {
+            snap,
+            owned,
+            journal_reconciled,
+        })
+    }
+
+    /// Rollout phase (full runs, when asked or due): allow-lists what syncs now before enforcing, and
+    /// updates the read lists and owned entries as if applied (dry runs too), so enforcement is planned
+    /// on top. Returns the rollout's changes.
+    async fn rollout(
+        &self,
+        run_id: RunId,
+        kind: SyncKind,
+        options: RunOptions,
+        read: &mut ReadPhase,
+    ) -> Result<Vec<MailboxChange>, SyncError> {
+        let due = kind == SyncKind::Full
+            && self.settings.enabled
+            && (options.rollout
+                || (self.settings.rollout_mode
+                    && self.watermark(WATERMARK_ROLLOUT_DONE).await?.is_none()));
+        if !due {
+            return Ok(Vec::new());
+        }
+        let snap = &mut read.snap;
+        let rollout = {
+            let inputs: Vec<RolloutMailbox<'_>> = snap
+                .mailboxes
+                .iter()
+                .map(|m| RolloutMailbox {
+                    mailbox: &m.cas,
+                    devices: &m.devices,
+                    targeted: snap.targeting.is_mailbox_targeted(&m.cas),
+                })
+                .collect();
+            policy::rollout_plan(&snap.org, &inputs)
+        };
+        if !options.dry_run {
+            let applied = self
+                .apply_changes(
+                    run_id,
+                    &rollout.changes,
+                    OwnedOrigin::Rollout,
+                    &HashMap::new(),
+                )
+                .await?;
+            if applied.failed == 0 {
+                let now = Utc::now().to_rfc3339();
+                self.db(move |s| s.set_watermark(WATERMARK_ROLLOUT_DONE, &now))
+                    .await?;
+            }
+        }
+        for change in &rollout.changes {
+            if let Some(m) = snap
+                .mailboxes
+                .iter_mut()
+                .find(|m| m.cas.identity == change.mailbox)
+            {
+                let (allowed, blocked) = change.apply_to(&m.cas);
+                m.cas.active_sync_allowed_device_ids = allowed;
+                m.cas.active_sync_blocked_device_ids = blocked;
+                let o = read
+                    .owned
+                    .entry(change.mailbox.to_ascii_lowercase())
+                    .or_default();
+                for id in &change.allow_add {
+                    o.entries.insert(ListKind::Allow, id);
+                    o.rollout.insert(id.to_ascii_lowercase());
+                }
+            }
+        }
+        Ok(rollout.changes)
+    }
+
+    /// Decide phase: one [`Decision`] per device from [`policy::decide`], kept with its device.
+    fn decide(&self, kind: SyncKind, read: ReadPhase) -> Decided {
+        let ReadPhase {
+            mut snap,
+            mut owned,
+            ..
+        } = read;
+        // Full sync keeps the organisation's default as configured (the unmanaged-device access),
+        // unless the Intune read failed (changing the default could restrict allowed devices).
+        let default_to_set =
+            if kind == SyncKind::Full && self.settings.enabled && snap.intune_error.is_none() {
+                self.settings
+                    .default_access_to_set(snap.org.default_access_level)
+            } else {
+                None
+            };
+        let target_org = OrgAccess {
+            default_access_level: default_to_set.unwrap_or(snap.org.default_access_level),
+            rules: snap.org.rules.clone(),
+        };
+        let mailboxes = std::mem::take(&mut snap.mailboxes);
+        let index = ManagedIndex::new(&snap.managed);
+        let intune_read_failed = snap.intune_error.is_some();
+        let decided = mailboxes
+            .into_iter()
+            .map(|m| {
+                let o = owned
+                    .remove(&m.cas.identity.to_ascii_lowercase())
+                    .unwrap_or_default();
+                let targeted = snap.targeting.is_mailbox_targeted(&m.cas);
+                let devices = m
+                    .devices
+                    .into_iter()
+                    .map(|device| {
+                        let decision = policy::decide(
+                            &self.settings,
+                            &target_org,
+                            &DecisionInput {
+                                device: &device,
+                                mailbox: &m.cas,
+                                targeted,
+                                managed: index.get(&device.device_id),
+                                inventory: snap.completeness(&device.device_id),
+                                owned: &o.entries,
+                                grandfathered: o
+                                    .rollout
+                                    .contains(&device.device_id.to_ascii_lowercase()),
+                                intune_read_failed,
+                            },
+                        );
+                        DecidedDevice { device, decision }
+                    })
+                    .collect();
+                DecidedMailbox {
+                    cas: m.cas,
+                    devices,
+                    complete: m.complete,
+                    owned: o.entries,
+                    targeted,
+                }
+            })
+            .collect();
+        drop(index);
+        snap.managed = Vec::new();
+        Decided {
+            mailboxes: decided,
+            target_org,
+            default_to_set,
+            context: snap,
+        }
+    }
+
+    /// Guard phase: the per-mailbox plan ([`policy::plan`]) and the mass-change guard's verdict on it.
+    fn guard(&self, decided: &Decided) -> Guarded {
+        let plan: Plan = {
+            let inputs: Vec<MailboxInput<'_>> = decided
+                .mailboxes
+                .iter()
+                .map(|m| MailboxInput {
+                    mailbox: &m.cas,
+                    devices: m
+                        .devices
+                        .iter()
+                        .map(|d| PlannedDevice {
+                            device: &d.device,
+                            decision: &d.decision,
+                        })
+                        .collect(),
+                    devices_complete: m.complete,
+                    owned: &m.owned,
+                })
+                .collect();
+            policy::plan(&decided.target_org, &self.settings, &inputs)
+        };
+        let verdict = policy::guard(
+            &plan,
+            decided.context.guard_base,
+            self.settings.mass_change_threshold_percent,
+        );
+        Guarded { plan, verdict }
+    }
+
+    /// Stores the plan as held and returns the message when the guard holds it and the admin did not
+    /// confirm it; `None` when the plan may be applied. `--confirm` applies only a plan the guard held
+    /// before, and only while the new plan restricts and releases no more devices than that one: with
+    /// no held plan, the guard applies as in any run.
+    async fn hold(
+        &self,
+        kind: SyncKind,
+        guarded: &Guarded,
+        options: RunOptions,
+    ) -> Result<Option<String>, SyncError> {
+        let GuardVerdict::Hold { message, .. } = &guarded.verdict else {
+            return Ok(None);
+        };
+        let summary = guarded.summary();
+        let held = self.held_plan().map_err(SyncError::Store)?;
+        let within_held = held.as_ref().is_some_and(|h| {
+            summary.restricted <= h.summary.restricted && summary.released <= h.summary.released
+        });
+        if options.confirm_guard && within_held {
+            tracing::warn!(
+                restricted = summary.restricted,
+                released = summary.released,
+                allowed_now = summary.allowed_now,
+                "{}: the admin confirmed a plan the mass-change guard held; applying it",
+                kind.phrase()
+            );
+            return Ok(None);
+        }
+        let message = match (&held, options.confirm_guard) {
+            (Some(h), true) => format!(
+                "{message} The confirmed plan blocked or quarantined {} and allowed {} devices; this \
+                 one does more: review the new plan and confirm again.",
+                h.summary.restricted, h.summary.released
+            ),
+            (None, true) => format!(
+                "{message} No held plan was waiting for confirmation, so nothing was confirmed: this plan \
+                 is held now; review it, then run `sync --confirm` to apply it."
+            ),
+            (_, false) => format!("{message} Run `sync --confirm` to apply it."),
+        };
+        let mut summary = summary;
+        summary.changes = guarded.sending().take(HELD_PLAN_CHANGES).cloned().collect();
+        let held = HeldPlan {
+            held_at: Utc::now(),
+            kind,
+            message: message.clone(),
+            summary,
+        };
+        let json = serde_json::to_string(&held)
+            .map_err(|e| SyncError::Internal(format!("held plan: {e}")))?;
+        self.db(move |s| s.set_watermark(WATERMARK_HELD_PLAN, &json))
+            .await?;
+        Ok(Some(message))
+    }
+
+    /// Apply phase: sends the plan's changes, each with the decision of the devices it concerns as
+    /// the audit trail's reason.
+    async fn apply(
+        &self,
+        run_id: RunId,
+        decided: &Decided,
+        plan: &Plan,
+    ) -> Result<Applied, SyncError> {
+        let mut reasons: HashMap<(String, String), String> = HashMap::new();
+        for m in &decided.mailboxes {
+            for d in &m.devices {
+                let decision = &d.decision;
+                reasons.insert(
+                    (
+                        m.cas.identity.to_ascii_lowercase(),
+                        d.device.device_id.to_ascii_lowercase(),
+                    ),
+                    format!(
+                        "{} ({}): {}",
+                        decision.desired, decision.reason, decision.explanation
+                    ),
+                );
+            }
+        }
+        self.apply_changes(run_id, &plan.changes, OwnedOrigin::Policy, &reasons)
+            .await
+    }
+
+    /// Watermarks move only when everything they cover was handled: a refused change or an incomplete
+    /// Intune read is seen again by the next quick sync. The held plan, if any, is cleared.
+    async fn advance_watermarks(
+        &self,
+        snap: &Snapshot,
+        applied: &Applied,
+    ) -> Result<(), SyncError> {
         let ex_mark = snap.exchange_mark.to_rfc3339();
         let in_mark = snap.intune_mark.to_rfc3339();
-        let move_exchange = failed == 0;
+        let move_exchange = applied.failed == 0;
         let move_intune = snap.intune_error.is_none();
         self.db(move |s| {
             if move_exchange {
@@ -727,14 +941,8 @@ impl SyncEngine {
             }
             s.set_watermark(WATERMARK_HELD_PLAN, "")
         })
-        .await?;
-        if let Some(e) = &snap.intune_error {
-            report.error = Some(format!("Intune read incomplete: {e}"));
-            return Ok(SyncOutcome::Failed);
-        }
-        Ok(SyncOutcome::Succeeded)
+        .await
     }
-
     /// Reads everything: all partnerships, the mailboxes with partnerships, the organisation's rules
     /// and default, every managed device and the targeted users.
     async fn read_full(&self, journal_mailboxes: &[String]) -> Result<Snapshot, SyncError> {
@@ -776,10 +984,16 @@ impl SyncEngine {
             }
         };
 
-        let allowed_now = devices
-            .iter()
-            .filter(|d| d.device_access_state == DeviceAccessState::Allowed)
-            .count();
+        let count = |states: &[DeviceAccessState]| {
+            devices
+                .iter()
+                .filter(|d| states.contains(&d.device_access_state))
+                .count()
+        };
+        let guard_base = GuardBase {
+            allowed: count(&[DeviceAccessState::Allowed]),
+            restricted: count(&[DeviceAccessState::Blocked, DeviceAccessState::Quarantined]),
+        };
         let devices_seen = devices.len();
         let mut mailboxes: Vec<MailboxData> = Vec::with_capacity(cas.len());
         let mut by_key: HashMap<String, usize> = HashMap::new();
@@ -863,7 +1077,7 @@ impl SyncEngine {
             targeting: Targeting::new(members.included_users, members.excluded_users),
             exchange_mark: mark,
             intune_mark: mark,
-            allowed_now,
+            guard_base,
             devices_seen,
         })
     }
@@ -1017,12 +1231,17 @@ impl SyncEngine {
                 None => tracing::warn!(mailbox = %key, "quick sync: mailbox not found; skipped"),
             }
         }
-        let allowed_now = self
-            .db(|s| s.counts_by_state())
-            .await?
-            .get(DeviceAccessState::Allowed.as_str())
-            .copied()
-            .unwrap_or(0) as usize;
+        let by_state = self.db(|s| s.counts_by_state()).await?;
+        let count = |states: &[DeviceAccessState]| {
+            states
+                .iter()
+                .filter_map(|state| by_state.get(state.as_str()))
+                .sum::<u64>() as usize
+        };
+        let guard_base = GuardBase {
+            allowed: count(&[DeviceAccessState::Allowed]),
+            restricted: count(&[DeviceAccessState::Blocked, DeviceAccessState::Quarantined]),
+        };
         Ok(Snapshot {
             org: OrgAccess {
                 default_access_level: org_settings.default_access_level,
@@ -1035,7 +1254,7 @@ impl SyncEngine {
             targeting: Targeting::new(members.included_users, members.excluded_users),
             exchange_mark: mark,
             intune_mark: mark,
-            allowed_now,
+            guard_base,
             devices_seen,
         })
     }
@@ -1066,9 +1285,11 @@ impl SyncEngine {
         Ok(out)
     }
 
-    /// Settles the changes an interrupted run left open, from what the re-read mailboxes hold now.
+    /// Settles the changes an interrupted run left open (or whose answer never came), from what the
+    /// re-read mailboxes hold now; each keeps the origin it was journaled with, and gets audit rows.
     async fn reconcile_journal(
         &self,
+        run_id: RunId,
         open: Vec<JournalEntry>,
         snap: &Snapshot,
     ) -> Result<usize, SyncError> {
@@ -1088,29 +1309,17 @@ impl SyncEngine {
         let n = open.len();
         tracing::info!(
             entries = n,
-            "reconciling changes left open by an interrupted run"
+            "reconciling changes left open by an interrupted run or unanswered by Exchange"
         );
+        let actor = self.config.actor.clone();
         self.db(move |s| {
+            let gone = (Vec::new(), Vec::new());
             for entry in open {
-                match lists.get(&entry.change.mailbox.to_ascii_lowercase()) {
-                    Some((allowed, blocked)) => {
-                        s.reconcile_open_entry(
-                            &entry,
-                            allowed,
-                            blocked,
-                            crate::store::OwnedOrigin::Policy,
-                        )?;
-                    }
-                    None => {
-                        // Mailbox gone: nothing of the change can be on its lists any more.
-                        s.reconcile_open_entry(
-                            &entry,
-                            &[],
-                            &[],
-                            crate::store::OwnedOrigin::Policy,
-                        )?;
-                    }
-                }
+                // Mailbox gone: nothing of the change can be on its lists any more.
+                let (allowed, blocked) = lists
+                    .get(&entry.change.mailbox.to_ascii_lowercase())
+                    .unwrap_or(&gone);
+                s.reconcile_open_entry(&entry, allowed, blocked, &actor, Some(run_id))?;
             }
             Ok(())
         })
@@ -1155,41 +1364,45 @@ impl SyncEngine {
 
     /// Applies changes in parallel (bounded by the pool): each journaled before it is sent and marked
     /// done after; owned entries recorded or forgotten once Exchange accepted; one audit row per entry.
-    /// Returns (applied, failed, mailboxes whose change failed).
     async fn apply_changes(
         &self,
         run_id: RunId,
         changes: &[MailboxChange],
-        rollout: bool,
+        origin: OwnedOrigin,
         reasons: &HashMap<(String, String), String>,
-    ) -> Result<(usize, usize, HashSet<String>), SyncError> {
+    ) -> Result<Applied, SyncError> {
         let sends = AtomicUsize::new(0);
         let parallel = self.exchange.pool().limit().max(1);
         let mut stream = futures_util::stream::iter(changes)
-            .map(|c| self.apply_one(run_id, c, rollout, reasons, &sends))
+            .map(|c| self.apply_one(run_id, c, origin, reasons, &sends))
             .buffer_unordered(parallel);
-        let (mut applied, mut failed, mut failed_mailboxes) = (0, 0, HashSet::new());
+        let mut out = Applied::default();
         while let Some(r) = stream.next().await {
             match r? {
-                Some(Ok(())) => applied += 1,
-                Some(Err(mailbox)) => {
-                    failed += 1;
-                    failed_mailboxes.insert(mailbox.to_ascii_lowercase());
+                Some(ChangeResult::Applied) => out.applied += 1,
+                Some(ChangeResult::Refused(mailbox)) => {
+                    out.failed += 1;
+                    out.failed_mailboxes.insert(mailbox.to_ascii_lowercase());
+                }
+                Some(ChangeResult::Unanswered(mailbox)) => {
+                    out.failed += 1;
+                    out.unanswered += 1;
+                    out.failed_mailboxes.insert(mailbox.to_ascii_lowercase());
                 }
                 None => {}
             }
         }
-        Ok((applied, failed, failed_mailboxes))
+        Ok(out)
     }
 
     async fn apply_one(
         &self,
         run_id: RunId,
         change: &MailboxChange,
-        rollout: bool,
+        origin: OwnedOrigin,
         reasons: &HashMap<(String, String), String>,
         sends: &AtomicUsize,
-    ) -> Result<Option<Result<(), String>>, SyncError> {
+    ) -> Result<Option<ChangeResult>, SyncError> {
         let mailbox = change.mailbox.clone();
         if change.is_empty() {
             // Only stale ownership to forget: nothing to send.
@@ -1205,7 +1418,7 @@ impl SyncEngine {
         }
         let journaled = change.clone();
         let journal_id = self
-            .db(move |s| s.journal_pending(Some(run_id), &journaled))
+            .db(move |s| s.journal_pending(Some(run_id), &journaled, origin))
             .await?;
         let edit = DeviceListEdit {
             allow_add: change.allow_add.clone(),
@@ -1219,21 +1432,32 @@ impl SyncEngine {
         {
             return Err(SyncError::SimulatedCrash(n));
         }
-        let error = result.as_ref().err().map(|e| e.to_string());
-        if let Some(e) = &error {
-            tracing::warn!(mailbox = %mailbox, error = %e, "Exchange refused a list change");
-        }
+        let error = match result {
+            Ok(()) => None,
+            Err(e) if write_may_have_landed(&e) => {
+                // No answer: the write may have landed. The change stays journaled (its added entries
+                // owned) and the next run reads the mailbox and settles it.
+                tracing::warn!(mailbox = %mailbox, error = %e, "Exchange did not answer a list change; the next run settles it from what the mailbox holds");
+                let message = e.to_string();
+                self.db(move |s| s.journal_unanswered(journal_id, &message))
+                    .await?;
+                return Ok(Some(ChangeResult::Unanswered(mailbox)));
+            }
+            Err(e) => {
+                tracing::warn!(mailbox = %mailbox, error = %e, "Exchange refused a list change");
+                Some(e.to_string())
+            }
+        };
         let key = mailbox.to_ascii_lowercase();
         let why = |id: &str| {
             reasons
                 .get(&(key.clone(), id.to_ascii_lowercase()))
                 .cloned()
-                .unwrap_or_else(|| {
-                    if rollout {
+                .unwrap_or_else(|| match origin {
+                    OwnedOrigin::Rollout => {
                         "rollout: the device was syncing before enforcement started".to_string()
-                    } else {
-                        "the partnership is gone (device reset or removed): the connector withdraws its entry".to_string()
                     }
+                    OwnedOrigin::Policy => "the partnership is gone (device reset or removed): the connector withdraws its entry".to_string(),
                 })
         };
         let reasons: HashMap<String, String> = change
@@ -1245,11 +1469,6 @@ impl SyncEngine {
             .map(|id| (id.to_ascii_lowercase(), why(id)))
             .collect();
         let change = change.clone();
-        let origin = if rollout {
-            crate::store::OwnedOrigin::Rollout
-        } else {
-            crate::store::OwnedOrigin::Policy
-        };
         let ok = error.is_none();
         let actor = self.config.actor.clone();
         // One transaction: journal done, audit rows, owned entries recorded or forgotten.
@@ -1265,76 +1484,50 @@ impl SyncEngine {
                 Some(run_id),
                 &actor,
                 &change,
-                origin,
                 &why,
                 error.as_deref(),
             )
         })
         .await?;
-        Ok(Some(if ok { Ok(()) } else { Err(mailbox) }))
+        Ok(Some(if ok {
+            ChangeResult::Applied
+        } else {
+            ChangeResult::Refused(mailbox)
+        }))
     }
 
-    /// Records the inventory (with the states the plan produced), the decisions and which were applied.
-    /// Sends one mail per device of a targeted user that this run leaves blocked or quarantined by
-    /// the connector's decision, unless its owner was already told; forgets the mail of devices that
-    /// are allowed again, so a later restriction is told anew. A mail that cannot be sent is counted
-    /// and warned about, and sent by the next run (nothing is recorded for it).
+    /// Notify phase: sends one mail per device of a targeted user that this run leaves blocked or
+    /// quarantined by the connector's decision, unless its owner was already told; forgets the mail of
+    /// devices that are allowed again, so a later restriction is told anew. A mail that cannot be sent
+    /// is counted and warned about, and sent by the next run (nothing is recorded for it).
     async fn notify(
         &self,
-        snap: &Snapshot,
-        decisions: &[Vec<Decision>],
-        plan: &Plan,
-        failed_mailboxes: &HashSet<String>,
+        decided: &Decided,
+        end: &EndStates,
         report: &mut RunReport,
     ) -> Result<(), SyncError> {
         let Some(notifier) = self.notifier.clone() else {
             return Ok(());
         };
-        let after = planned_states(plan);
         let notified = self.db(|s| s.notified_devices()).await?;
         let mut due = Vec::new();
         let mut allowed_again = Vec::new();
-        for (m, ds) in snap.mailboxes.iter().zip(decisions) {
+        for m in &decided.mailboxes {
             let key = m.cas.identity.to_ascii_lowercase();
-            let failed = failed_mailboxes.contains(&key);
-            let targeted = snap.targeting.is_mailbox_targeted(&m.cas);
-            for (d, decision) in m.devices.iter().zip(ds) {
-                let id = d.device_id.to_ascii_lowercase();
-                let state = if failed {
-                    d.device_access_state
-                } else {
-                    after
-                        .get(&(key.clone(), id.clone()))
-                        .copied()
-                        .unwrap_or(d.device_access_state)
-                };
-                let was_told = notified.contains(&(key.clone(), id));
-                let restricted_by_us = targeted
+            for d in &m.devices {
+                let state = end.of(&m.cas, &d.device);
+                let was_told =
+                    notified.contains(&(key.clone(), d.device.device_id.to_ascii_lowercase()));
+                let restricted_by_us = m.targeted
                     && matches!(
-                        (decision.desired, state),
+                        (d.decision.desired, state),
                         (DesiredAccess::Block, DeviceAccessState::Blocked)
                             | (DesiredAccess::Quarantine, DeviceAccessState::Quarantined)
                     );
                 if restricted_by_us && !was_told && !m.cas.primary_smtp_address.is_empty() {
-                    let device = d
-                        .friendly_name
-                        .clone()
-                        .filter(|n| !n.trim().is_empty())
-                        .or_else(|| d.device_model.clone())
-                        .unwrap_or_else(|| d.device_type.clone());
-                    due.push(Notice {
-                        mailbox: m.cas.identity.clone(),
-                        device_id: d.device_id.clone(),
-                        to: m.cas.primary_smtp_address.clone(),
-                        user: if m.cas.display_name.is_empty() {
-                            m.cas.primary_smtp_address.clone()
-                        } else {
-                            m.cas.display_name.clone()
-                        },
-                        device,
-                    });
+                    due.push(Notice::new(&m.cas, &d.device));
                 } else if was_told && state == DeviceAccessState::Allowed {
-                    allowed_again.push((m.cas.identity.clone(), d.device_id.clone()));
+                    allowed_again.push((m.cas.identity.clone(), d.device.device_id.clone()));
                 }
             }
         }
@@ -1394,16 +1587,16 @@ impl SyncEngine {
         Ok(())
     }
 
+    /// Record phase: the inventory (with the states the run leaves), the decisions, and which
+    /// decisions this run made Exchange agree with.
     async fn record(
         &self,
         run_id: RunId,
-        snap: &Snapshot,
-        decisions: &[Vec<Decision>],
+        decided: &Decided,
         plan: &Plan,
-        failed_mailboxes: &HashSet<String>,
+        end: &EndStates,
     ) -> Result<(), SyncError> {
         let now = Utc::now();
-        let after = planned_states(plan);
         // Devices whose entries this run changed (their decision is now applied).
         let touched: HashSet<(String, String)> = plan
             .changes
@@ -1420,19 +1613,15 @@ impl SyncEngine {
             .collect();
         let mut inventory = Vec::new();
         let mut rows = Vec::new();
-        for (m, ds) in snap.mailboxes.iter().zip(decisions) {
+        for m in &decided.mailboxes {
             let key = m.cas.identity.to_ascii_lowercase();
-            let failed = failed_mailboxes.contains(&key);
-            for (d, decision) in m.devices.iter().zip(ds) {
-                let planned = after
-                    .get(&(key.clone(), d.device_id.to_ascii_lowercase()))
-                    .copied()
-                    .unwrap_or(d.device_access_state);
-                let state = if failed {
-                    d.device_access_state
-                } else {
-                    planned
-                };
+            let failed = end.failed(&m.cas);
+            for DecidedDevice {
+                device: d,
+                decision,
+            } in &m.devices
+            {
+                let state = end.of(&m.cas, d);
                 let reason = if state == d.device_access_state {
                     d.device_access_state_reason
                 } else {
@@ -1484,20 +1673,52 @@ impl SyncEngine {
     }
 }
 
-/// The state each planned device ends in, by (mailbox, DeviceId), lowercase.
-fn planned_states(plan: &Plan) -> HashMap<(String, String), DeviceAccessState> {
-    plan.effects
-        .iter()
-        .map(|e| {
-            (
+/// The state each device ends the run in: the planned state, or its current state when its
+/// mailbox's change failed.
+struct EndStates {
+    /// By (mailbox, DeviceId), lowercase.
+    planned: HashMap<(String, String), DeviceAccessState>,
+    /// Mailboxes whose change failed (lowercase).
+    failed: HashSet<String>,
+}
+
+impl EndStates {
+    fn new(plan: &Plan, applied: &Applied) -> Self {
+        let planned = plan
+            .effects
+            .iter()
+            .map(|e| {
                 (
-                    e.mailbox.to_ascii_lowercase(),
-                    e.device_id.to_ascii_lowercase(),
-                ),
-                e.after,
-            )
-        })
-        .collect()
+                    (
+                        e.mailbox.to_ascii_lowercase(),
+                        e.device_id.to_ascii_lowercase(),
+                    ),
+                    e.after,
+                )
+            })
+            .collect();
+        EndStates {
+            planned,
+            failed: applied.failed_mailboxes.clone(),
+        }
+    }
+
+    fn failed(&self, mailbox: &CasMailbox) -> bool {
+        self.failed.contains(&mailbox.identity.to_ascii_lowercase())
+    }
+
+    fn of(&self, mailbox: &CasMailbox, device: &MobileDevice) -> DeviceAccessState {
+        if self.failed(mailbox) {
+            return device.device_access_state;
+        }
+        self.planned
+            .get(&(
+                mailbox.identity.to_ascii_lowercase(),
+                device.device_id.to_ascii_lowercase(),
+            ))
+            .copied()
+            .unwrap_or(device.device_access_state)
+    }
 }
 
 /// Forgets an owned entry whatever the case it was recorded in (Exchange compares DeviceIds without

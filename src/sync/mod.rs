@@ -4,24 +4,29 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`engine`] | [`SyncEngine`]: quick and full runs, journal reconciliation, guard, dry run, rollout, apply |
+//! | [`engine`] | [`SyncEngine`]: a run as phases (read with journal reconciliation → rollout → decide → guard → apply → record → notify), dry run |
 //! | [`cli`] | the `sync` and `status` subcommands as library functions returning typed results |
 //!
 //! # Why nothing is lost or applied twice
 //!
 //! * **Reconciliation, not replay.** Every run computes the desired state from fresh reads and sends only
 //!   the difference. A change that was already applied is simply not planned again.
-//! * **Journal.** Each [`crate::policy::MailboxChange`] is journaled (committed, `synchronous=FULL`)
-//!   *before* it is sent and marked done after. A run killed in between leaves the entry open. The next run
-//!   re-reads that mailbox and settles ownership from what Exchange actually has: an id the change added
-//!   that is now on the list is recorded as the connector's own (so it is never mistaken for an admin's
-//!   entry), an id it removed that is gone is forgotten. Then the mailbox is planned afresh.
+//! * **Journal.** Each [`crate::policy::MailboxChange`] is journaled (committed, `synchronous=FULL`),
+//!   with its origin (rollout or policy), *before* it is sent, and marked done after. A run killed in
+//!   between leaves the entry open; so does a write whose answer never came (timeout, cut connection:
+//!   it may have landed). The next run re-reads that mailbox and settles the entry from what Exchange
+//!   actually has, with audit rows: an id the change added that is on the list is the connector's own
+//!   (with the journaled origin, so a rollout entry still grandfathers its device), one that is not is
+//!   forgotten, an id it removed that is gone is forgotten. Then the mailbox is planned afresh.
 //! * **Idempotent writes.** Lists are edited only with `@{Add=...; Remove=...}`: adding an id that is
 //!   there, or removing one that is not, changes nothing. So a change re-sent after a crash (or retried by
 //!   the pool after a server died mid-call) has the effect of sending it once.
-//! * **Owned entries are recorded after Exchange accepted the change**, and only forgotten after a removal
-//!   was accepted (or the entry is gone from the list), so the connector never forgets an entry it made.
-//!
+//! * **Ownership survives anything.** An entry the connector sends is recorded as its own in the same
+//!   transaction that journals the change, before it is sent, and stays owned until Exchange shows it
+//!   gone (a refusal Exchange states drops it at once). So neither a crash nor a lost answer can make an
+//!   entry the connector made look like an Exchange admin's exemption (a permanent bypass or lockout).
+//!   An owned entry is forgotten only after a removal was accepted or the entry is gone from the list.
+
 //! # What a quick sync reads
 //!
 //! Partnerships changed since the Exchange watermark (`WhenChanged`/`FirstSyncTime`, a server-side
@@ -43,8 +48,11 @@
 //!   devices without a record are left as they are, and no device Exchange allows now is moved to blocked
 //!   or quarantined in that run.
 //! * The mass-change guard ([`crate::policy::guard`]) holds a plan that would block or quarantine more
-//!   than the threshold (default 10%) of the allowed devices; the run ends [`SyncOutcome::HeldByGuard`],
-//!   the held plan's summary is stored, and a run with [`RunOptions::confirm_guard`] applies it.
+//!   than the threshold (default 10%) of the allowed devices, or allow more than the threshold of the
+//!   blocked and quarantined ones (an empty group membership read releases everyone); the run ends
+//!   [`SyncOutcome::HeldByGuard`], the held plan's summary is stored, and a run with
+//!   [`RunOptions::confirm_guard`] applies it — only a held plan, and only while the new plan restricts
+//!   and releases no more devices than the held one; with nothing held, `--confirm` is a plain run.
 //! * [`RunOptions::dry_run`] computes and returns the plan without applying it.
 //! * Rollout ([`RunOptions::rollout`] or [`crate::policy::PolicySettings::rollout_mode`]) allow-lists
 //!   every device of a targeted user that is allowed now before enforcement starts.
@@ -96,7 +104,8 @@ impl SyncKind {
 pub struct RunOptions {
     /// Compute and return the plan; apply nothing.
     pub dry_run: bool,
-    /// Apply a plan the mass-change guard would hold (the admin confirmed).
+    /// Apply the plan the mass-change guard held (the admin confirmed it). Without a held plan, the
+    /// guard applies as in any run.
     pub confirm_guard: bool,
     /// Allow-list every allowed device of targeted users before enforcement (full runs).
     pub rollout: bool,
@@ -124,8 +133,14 @@ pub struct PlanSummary {
     pub entries: usize,
     /// Allowed devices the plan blocks or quarantines.
     pub restricted: usize,
-    /// Devices allowed now (the guard's base).
+    /// Devices allowed now (the guard's base for restrictions).
     pub allowed_now: usize,
+    /// Blocked or quarantined devices the plan allows.
+    #[serde(default)]
+    pub released: usize,
+    /// Devices blocked or quarantined now (the guard's base for releases).
+    #[serde(default)]
+    pub restricted_now: usize,
     /// The changes themselves (for `--dry-run` output; capped in stored summaries).
     pub changes: Vec<MailboxChange>,
 }

@@ -10,7 +10,6 @@ use exchange_connector::intune::{IntuneClient, IntuneConfig};
 use exchange_connector::lab::faults::{Storm, Surface};
 use exchange_connector::oauth::{ClientCredential, OAuthConfig, TokenClient};
 use exchange_connector::secret::Secret;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -176,6 +176,7 @@ fn check_row(row: &Row) -> Result<(), String> {
     let mut settings = base_settings();
     let mut grandfathered = false;
     let mut eas = true;
+    let mut intune_read_failed = false;
     for s in list(&row.settings) {
         match s {
             "override=off" => settings.override_default_rule = false,
@@ -187,6 +188,7 @@ fn check_row(row: &Row) -> Result<(), String> {
             "rollout" => grandfathered = true,
             "compliant-beats-exception" => settings.compliant_beats_platform_restriction = true,
             "eas-off" => eas = false,
+            "intune-failed" => intune_read_failed = true,
             other => return Err(format!("unknown setting {other:?}")),
         }
     }
@@ -278,6 +280,7 @@ fn check_row(row: &Row) -> Result<(), String> {
         inventory,
         owned: &owned,
         grandfathered,
+        intune_read_failed,
     };
     let decision = decide(&settings, &org, &input);
     let mut problems = vec![];
@@ -501,6 +504,7 @@ fn check_property(
             inventory,
             owned: &owned,
             grandfathered: false,
+            intune_read_failed: false,
         };
         let decision = decide(&settings, &org, &input);
         let (change, _) = plan_mailbox(
@@ -634,6 +638,7 @@ fn a_reset_device_is_a_new_device_and_the_old_entries_go() {
             inventory: InventoryCompleteness::Complete,
             owned: &owned,
             grandfathered: false,
+            intune_read_failed: false,
         },
     );
     assert_eq!(decision.desired, DesiredAccess::Allow);
@@ -718,6 +723,7 @@ fn guard_holds_a_plan_that_would_block_an_unusual_share() {
                     inventory: InventoryCompleteness::Complete,
                     owned: &owned,
                     grandfathered: false,
+                    intune_read_failed: false,
                 },
             )
         })
@@ -757,6 +763,60 @@ fn guard_holds_a_plan_that_would_block_an_unusual_share() {
     assert!(!guard(&p, 0, 10.0).may_proceed());
     assert!(guard(&p, 0, 100.0).may_proceed());
     assert!(guard(&exchange_connector::policy::Plan::default(), 0, 10.0).may_proceed());
+}
+
+#[test]
+fn the_guard_holds_a_mass_release_and_names_the_devices() {
+    use exchange_connector::policy::{DeviceEffect, GuardBase, Plan, RELEASE_GUARD_MINIMUM};
+    let releases = |n: usize| Plan {
+        changes: vec![],
+        effects: (0..n)
+            .map(|i| DeviceEffect {
+                mailbox: format!("user{i}"),
+                device_id: format!("DEV{i:03}"),
+                before: if i % 2 == 0 {
+                    DeviceAccessState::Blocked
+                } else {
+                    DeviceAccessState::Quarantined
+                },
+                after: DeviceAccessState::Allowed,
+            })
+            .collect(),
+    };
+    let p = releases(20);
+    assert_eq!(p.released().count(), 20);
+    assert_eq!(p.restricted().count(), 0);
+    let base = GuardBase {
+        allowed: 1000,
+        restricted: 100,
+    };
+    match guard(&p, base, 10.0) {
+        GuardVerdict::Hold {
+            released,
+            restricted_now,
+            restricted,
+            message,
+            ..
+        } => {
+            assert_eq!((released, restricted_now, restricted), (20, 100, 0));
+            assert!(message.contains("allow 20 of the 100"), "{message}");
+            assert!(message.contains("user0/DEV000"), "{message}");
+            assert!(message.contains("and 10 more"), "{message}");
+            assert!(message.contains("group membership"), "{message}");
+        }
+        other => panic!("expected Hold, got {other:?}"),
+    }
+    // 20 of 200 is exactly 10%: allowed. The plan's own count is a floor for the denominator.
+    let wide = GuardBase {
+        allowed: 1000,
+        restricted: 200,
+    };
+    assert!(guard(&p, wide, 10.0).may_proceed());
+    assert!(!guard(&p, 0, 10.0).may_proceed());
+    // A few users becoming compliant at once is not a mass release.
+    let few = releases(RELEASE_GUARD_MINIMUM - 1);
+    assert!(guard(&few, GuardBase::default(), 10.0).may_proceed());
+    assert!(!guard(&releases(RELEASE_GUARD_MINIMUM), GuardBase::default(), 10.0).may_proceed());
 }
 
 #[test]
@@ -914,6 +974,7 @@ fn the_policy_module_stays_pure() {
         include_str!("../../src/policy/mod.rs"),
         include_str!("../../src/policy/settings.rs"),
         include_str!("../../src/policy/decide.rs"),
+        include_str!("../../src/policy/lists.rs"),
         include_str!("../../src/policy/plan.rs"),
     ];
     for source in sources {

@@ -91,8 +91,12 @@ fn pending_journal_entries_survive_a_crash() {
         let run = store.begin_run(RunKind::Full).unwrap();
         let a = change("alice", &["DEV1"]);
         let b = change("bob", &["DEV2"]);
-        let id_a = store.journal_pending(Some(run), &a).unwrap();
-        let id_b = store.journal_pending(Some(run), &b).unwrap();
+        let id_a = store
+            .journal_pending(Some(run), &a, OwnedOrigin::Policy)
+            .unwrap();
+        let id_b = store
+            .journal_pending(Some(run), &b, OwnedOrigin::Policy)
+            .unwrap();
         store.journal_done(id_b, &JournalResult::Applied).unwrap();
         // The process dies here: no finish_run, no journal_done for alice, no clean close.
         std::mem::forget(store);
@@ -117,7 +121,9 @@ fn pending_journal_entries_survive_a_crash() {
 #[test]
 fn journal_done_of_an_unknown_id_is_an_error() {
     let store = Store::open_in_memory().unwrap();
-    let id = store.journal_pending(None, &change("a", &["X"])).unwrap();
+    let id = store
+        .journal_pending(None, &change("a", &["X"]), OwnedOrigin::Policy)
+        .unwrap();
     store
         .journal_done(id, &JournalResult::Failed("refused".into()))
         .unwrap();
@@ -412,14 +418,15 @@ fn settling_an_applied_change_records_ownership_and_audit_together() {
         block_remove: vec![],
         forget_owned: vec![(ListKind::Block, "stale".into())],
     };
-    let id = store.journal_pending(Some(run), &change).unwrap();
+    let id = store
+        .journal_pending(Some(run), &change, OwnedOrigin::Policy)
+        .unwrap();
     store
         .settle_change(
             id,
             Some(run),
             "CONN01\\svc",
             &change,
-            OwnedOrigin::Policy,
             &|device| format!("why {device}"),
             None,
         )
@@ -442,14 +449,15 @@ fn settling_an_applied_change_records_ownership_and_audit_together() {
 fn a_refused_change_is_audited_but_owns_nothing() {
     let store = Store::open_in_memory().unwrap();
     let change = change("alice", &["BAD"]);
-    let id = store.journal_pending(None, &change).unwrap();
+    let id = store
+        .journal_pending(None, &change, OwnedOrigin::Policy)
+        .unwrap();
     store
         .settle_change(
             id,
             None,
             "CONN01\\svc",
             &change,
-            OwnedOrigin::Policy,
             &|_| "notCompliant".into(),
             Some("ManagementObjectNotFoundException"),
         )
@@ -485,7 +493,9 @@ fn a_crash_between_send_and_settle_is_reconciled_from_exchange() {
             block_remove: vec!["UNBLOCK".into()],
             ..MailboxChange::default()
         };
-        store.journal_pending(Some(run), &change).unwrap();
+        store
+            .journal_pending(Some(run), &change, OwnedOrigin::Policy)
+            .unwrap();
         // Sent to Exchange, then the process dies before settle_change.
         std::mem::forget(store);
     }
@@ -496,7 +506,7 @@ fn a_crash_between_send_and_settle_is_reconciled_from_exchange() {
     let allowed_now = vec!["sent".to_string(), "ADMIN".to_string()];
     let blocked_now: Vec<String> = vec![];
     let applied = store
-        .reconcile_open_entry(&open[0], &allowed_now, &blocked_now, OwnedOrigin::Policy)
+        .reconcile_open_entry(&open[0], &allowed_now, &blocked_now, "CONN01\\svc", None)
         .unwrap();
     assert_eq!(applied, 2);
     let owned = store.owned_set("alice").unwrap();
@@ -526,5 +536,138 @@ fn many_decisions_are_recorded_in_one_transaction() {
     assert_eq!(
         store.counts_by_decision().unwrap().get("Untouched"),
         Some(&500)
+    );
+}
+
+#[test]
+fn an_entry_is_owned_from_the_moment_it_is_journaled_until_exchange_shows_it_gone() {
+    let store = Store::open_in_memory().unwrap();
+    let run = store.begin_run(RunKind::Full).unwrap();
+    // Journaled by the rollout: owned at once, with its origin, before anything is sent.
+    let grandfather = MailboxChange {
+        mailbox: "alice".into(),
+        allow_add: vec!["OLDPHONE".into()],
+        ..MailboxChange::default()
+    };
+    let id = store
+        .journal_pending(Some(run), &grandfather, OwnedOrigin::Rollout)
+        .unwrap();
+    let owned = store.owned_entries("alice").unwrap();
+    assert_eq!(owned.len(), 1);
+    assert_eq!(owned[0].origin, OwnedOrigin::Rollout);
+    let open = store.open_journal_entries().unwrap();
+    assert_eq!(open[0].origin, OwnedOrigin::Rollout);
+
+    // No answer came: the change stays open and the entry stays owned.
+    store
+        .journal_unanswered(id, "did not answer within 30 s")
+        .unwrap();
+    assert_eq!(store.open_journal_entries().unwrap().len(), 1);
+    assert!(
+        store
+            .owned_set("alice")
+            .unwrap()
+            .contains(ListKind::Allow, "oldphone")
+    );
+    // The next run finds it on the list: still the rollout's own entry, and an audit row says so.
+    let open = store.open_journal_entries().unwrap();
+    let found = store
+        .reconcile_open_entry(
+            &open[0],
+            &["oldphone".to_string()],
+            &[],
+            "CONN01\\svc",
+            Some(run),
+        )
+        .unwrap();
+    assert_eq!(found, 1);
+    let owned = store.owned_entries("alice").unwrap();
+    assert_eq!(owned.len(), 1);
+    assert_eq!(owned[0].origin, OwnedOrigin::Rollout);
+    let audit = store.recent_changes(10).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert!(audit[0].entry.reason.contains("reconciled"), "{audit:?}");
+    assert!(audit[0].entry.reason.contains("rollout"), "{audit:?}");
+    assert!(audit[0].entry.error.is_none());
+
+    // A change Exchange refused drops what it had recorded as pending, and only that.
+    let refused = change("alice", &["BAD"]);
+    let id = store
+        .journal_pending(Some(run), &refused, OwnedOrigin::Policy)
+        .unwrap();
+    assert!(
+        store
+            .owned_set("alice")
+            .unwrap()
+            .contains(ListKind::Block, "BAD")
+    );
+    store
+        .settle_change(
+            id,
+            Some(run),
+            "CONN01\\svc",
+            &refused,
+            &|_| "notCompliant".into(),
+            Some("refused"),
+        )
+        .unwrap();
+    let owned = store.owned_set("alice").unwrap();
+    assert!(!owned.contains(ListKind::Block, "BAD"));
+    assert!(owned.contains(ListKind::Allow, "OLDPHONE"));
+
+    // An unanswered change that did not land: forgotten once Exchange shows the entry absent,
+    // with an audit row saying it was not applied.
+    let lost = change("alice", &["LOST"]);
+    let id = store
+        .journal_pending(Some(run), &lost, OwnedOrigin::Policy)
+        .unwrap();
+    store.journal_unanswered(id, "connection reset").unwrap();
+    let open = store.open_journal_entries().unwrap();
+    let found = store
+        .reconcile_open_entry(
+            &open[0],
+            &["OLDPHONE".to_string()],
+            &[],
+            "CONN01\\svc",
+            None,
+        )
+        .unwrap();
+    assert_eq!(found, 0);
+    assert!(
+        !store
+            .owned_set("alice")
+            .unwrap()
+            .contains(ListKind::Block, "LOST")
+    );
+    let audit = store.recent_changes(1).unwrap();
+    assert_eq!(audit[0].entry.device_id, "LOST");
+    assert_eq!(audit[0].entry.error.as_deref(), Some("not applied"));
+    assert!(store.open_journal_entries().unwrap().is_empty());
+}
+
+#[test]
+fn an_entry_an_admin_removed_and_the_connector_adds_again_stays_owned() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .record_owned("alice", ListKind::Block, "DEV", None, OwnedOrigin::Policy)
+        .unwrap();
+    // The admin removed the entry; the policy blocks the device again in the same change.
+    let again = MailboxChange {
+        mailbox: "alice".into(),
+        block_add: vec!["DEV".into()],
+        forget_owned: vec![(ListKind::Block, "dev".into())],
+        ..MailboxChange::default()
+    };
+    let id = store
+        .journal_pending(None, &again, OwnedOrigin::Policy)
+        .unwrap();
+    store
+        .settle_change(id, None, "CONN01\\svc", &again, &|_| "why".into(), None)
+        .unwrap();
+    assert!(
+        store
+            .owned_set("alice")
+            .unwrap()
+            .contains(ListKind::Block, "DEV")
     );
 }

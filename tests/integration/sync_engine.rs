@@ -13,7 +13,7 @@ use exchange_connector::policy::{DesiredAccess, ListKind, PolicySettings};
 use exchange_connector::secret::Secret;
 use exchange_connector::sync::cli::{ExchangeTransport, SyncSetup, format_report};
 use exchange_connector::sync::{
-    RunOptions, SyncConfig, SyncEngine, SyncKind, SyncOutcome, status_report,
+    RunOptions, RunReport, SyncConfig, SyncEngine, SyncKind, SyncOutcome, status_report,
 };
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
@@ -31,6 +31,44 @@ const PLAIN: RunOptions = RunOptions {
     confirm_guard: false,
     rollout: false,
 };
+
+/// Panics with the report unless the run ended so.
+fn assert_outcome(report: &RunReport, outcome: SyncOutcome) {
+    assert_eq!(report.outcome, outcome, "{}", format_report(report));
+}
+
+/// Panics with the report unless the run succeeded.
+fn assert_succeeded(report: &RunReport) {
+    assert_outcome(report, SyncOutcome::Succeeded);
+}
+
+/// A generated organisation of 60 users and 140 devices, and an engine whose first (confirmed) full
+/// sync converged it.
+async fn converged_generated_lab() -> (TestLab, SyncEngine) {
+    let lab = generated_lab(60, 140, 11).await;
+    let engine = engine(&lab);
+    let first = confirmed(&engine, SyncKind::Full, PLAIN).await;
+    assert_succeeded(&first);
+    (lab, engine)
+}
+
+/// A run the admin confirms: a plain run and, when the guard holds its plan, `sync --confirm` (which
+/// applies only a held plan).
+async fn confirmed(engine: &SyncEngine, kind: SyncKind, options: RunOptions) -> RunReport {
+    let first = engine.run(kind, options).await;
+    if first.outcome != SyncOutcome::HeldByGuard {
+        return first;
+    }
+    engine
+        .run(
+            kind,
+            RunOptions {
+                confirm_guard: true,
+                ..options
+            },
+        )
+        .await
+}
 
 fn policy(lab: &TestLab) -> PolicySettings {
     PolicySettings {
@@ -262,7 +300,7 @@ async fn small_full_sync_converges_and_a_second_run_applies_nothing() {
     assert_eq!(states(&lab), before);
     assert_eq!(lists(&lab), admin);
 
-    let first = engine.run(SyncKind::Full, CONFIRM).await;
+    let first = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         first.outcome,
         SyncOutcome::Succeeded,
@@ -341,7 +379,7 @@ async fn generated_org_converges_and_quick_sync_costs_what_changed() {
     let engine = engine(&lab);
 
     let (c0, o0) = (exchange_calls(&lab), exchange_objects(&lab));
-    let first = engine.run(SyncKind::Full, CONFIRM).await;
+    let first = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         first.outcome,
         SyncOutcome::Succeeded,
@@ -420,26 +458,13 @@ async fn generated_org_converges_and_quick_sync_costs_what_changed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guard_stops_a_run_when_graph_returns_no_devices() {
-    let lab = generated_lab(60, 140, 11).await;
-    let engine = engine(&lab);
-    let first = engine.run(SyncKind::Full, CONFIRM).await;
-    assert_eq!(
-        first.outcome,
-        SyncOutcome::Succeeded,
-        "{}",
-        format_report(&first)
-    );
+    let (lab, engine) = converged_generated_lab().await;
     let converged = states(&lab);
     let converged_lists = lists(&lab);
 
     lab.state.tenant_mut().managed_devices.clear();
     let held = engine.run(SyncKind::Full, PLAIN).await;
-    assert_eq!(
-        held.outcome,
-        SyncOutcome::HeldByGuard,
-        "{}",
-        format_report(&held)
-    );
+    assert_outcome(&held, SyncOutcome::HeldByGuard);
     assert!(held.plan.restricted > 0);
     assert!(held.error.as_deref().unwrap_or("").contains("--confirm"));
     assert_eq!(states(&lab), converged, "a held plan applies nothing");
@@ -478,7 +503,7 @@ async fn the_guard_stops_a_run_when_graph_returns_no_devices() {
 async fn a_graph_storm_mid_paging_blocks_nothing() {
     let lab = small_lab().await;
     let engine = engine_with(&lab, |s| s.graph_page_size = 2);
-    let first = engine.run(SyncKind::Full, CONFIRM).await;
+    let first = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         first.outcome,
         SyncOutcome::Succeeded,
@@ -533,7 +558,7 @@ async fn a_graph_storm_mid_paging_blocks_nothing() {
     lab.state.faults().storms.clear();
     lab.state.faults().graph_latency_ms = 0;
     // Once Graph answers again, the positive fact blocks the phone.
-    let after = engine.run(SyncKind::Full, CONFIRM).await;
+    let after = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         after.outcome,
         SyncOutcome::Succeeded,
@@ -585,6 +610,9 @@ async fn crashes_during_apply_lose_nothing_and_apply_nothing_twice() {
     let before = states(&lab);
     let admin = lists(&lab);
     let mut engine = engine(&lab);
+    // The first enforcement is held by the guard; the crashed runs below are its confirmation.
+    let held = engine.run(SyncKind::Full, PLAIN).await;
+    assert_outcome(&held, SyncOutcome::HeldByGuard);
     // Killed after N changes were sent, several times.
     for (i, n) in [1, 4, 9, 17].into_iter().enumerate() {
         engine.config_mut().crash_after_sends = Some(n);
@@ -635,6 +663,9 @@ async fn throttling_and_token_expiry_mid_run_still_converge() {
     let before = states(&lab);
     let admin = lists(&lab);
     let engine = engine(&lab);
+    // The first enforcement is held by the guard; the disturbed run below is its confirmation.
+    let held = engine.run(SyncKind::Full, PLAIN).await;
+    assert_outcome(&held, SyncOutcome::HeldByGuard);
     lab.state.faults().exchange_latency_ms = 15;
     let disturb = {
         let lab_control = lab.endpoints.control_base.clone();
@@ -686,22 +717,24 @@ async fn rollout_allow_lists_what_syncs_before_enforcing() {
     let lab = small_lab().await;
     let engine = engine(&lab);
     let before = states(&lab);
-    let run = engine
-        .run(
-            SyncKind::Full,
-            RunOptions {
-                rollout: true,
-                ..CONFIRM
-            },
-        )
-        .await;
+    let rollout = RunOptions {
+        rollout: true,
+        ..PLAIN
+    };
+    let run = engine.run(SyncKind::Full, rollout).await;
+    assert!(run.rollout_entries > 0, "{}", format_report(&run));
+    // The rollout is applied before the guard; what enforcement then restricts may be held.
+    let run = if run.outcome == SyncOutcome::HeldByGuard {
+        confirmed(&engine, SyncKind::Full, rollout).await
+    } else {
+        run
+    };
     assert_eq!(
         run.outcome,
         SyncOutcome::Succeeded,
         "{}",
         format_report(&run)
     );
-    assert!(run.rollout_entries > 0);
     // Dave's unenrolled phone was syncing: grandfathered, still allowed. Bob's is reported
     // noncompliant: blocked anyway.
     assert_eq!(
@@ -723,7 +756,7 @@ async fn rollout_allow_lists_what_syncs_before_enforcing() {
         json!({"mailbox": "dave", "deviceId": "DAVENEWPHONE001", "deviceType": "iPhone"}),
     )
     .await;
-    let quick = engine.run(SyncKind::Quick, CONFIRM).await;
+    let quick = confirmed(&engine, SyncKind::Quick, PLAIN).await;
     assert_eq!(
         quick.outcome,
         SyncOutcome::Succeeded,
@@ -774,7 +807,7 @@ async fn full_sync_through_the_powershell_bridge_stand_in() {
     let engine = setup(&lab, &lab.dir.path().join("bridge.db"), transport, 2)
         .build()
         .unwrap();
-    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    let run = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         run.outcome,
         SyncOutcome::Succeeded,
@@ -809,7 +842,7 @@ async fn owners_of_newly_restricted_devices_get_one_mail_each() {
     });
     let outbox = |lab: &TestLab| lab.state.outbox.lock().unwrap().clone();
 
-    let first = engine.run(SyncKind::Full, CONFIRM).await;
+    let first = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         first.outcome,
         SyncOutcome::Succeeded,
@@ -937,7 +970,7 @@ async fn owners_of_newly_restricted_devices_get_one_mail_each() {
     )
     .await;
     // (The small organisation has five allowed devices: one more restricted is above the guard's 10%.)
-    let quick = engine.run(SyncKind::Quick, CONFIRM).await;
+    let quick = confirmed(&engine, SyncKind::Quick, PLAIN).await;
     assert_eq!(
         quick.outcome,
         SyncOutcome::Succeeded,
@@ -977,7 +1010,7 @@ async fn a_notification_that_cannot_be_sent_is_reported_and_sent_by_the_next_run
         enrol_link: "https://portal.manage.microsoft.com/".into(),
     };
     let wrong = engine_with(&lab, |s| s.notifier = Some(notifier("not-the-password")));
-    let first = wrong.run(SyncKind::Full, CONFIRM).await;
+    let first = confirmed(&wrong, SyncKind::Full, PLAIN).await;
     assert_eq!(
         first.outcome,
         SyncOutcome::Succeeded,
@@ -1047,7 +1080,7 @@ async fn every_call_of_a_run_goes_through_the_configured_proxy() {
     // Without credentials.
     let (open_port, open_seen) = forward_proxy(ProxyAuth::None).await;
     let engine = engine_with(&lab, |s| s.proxy = Some(through(open_port, None)));
-    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    let run = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         run.outcome,
         SyncOutcome::Succeeded,
@@ -1077,7 +1110,7 @@ async fn every_call_of_a_run_goes_through_the_configured_proxy() {
             Some(("CONTOSO\\proxyuser", "pr0xy-pass")),
         ))
     });
-    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    let run = confirmed(&engine, SyncKind::Full, PLAIN).await;
     assert_eq!(
         run.outcome,
         SyncOutcome::Succeeded,
@@ -1117,5 +1150,455 @@ async fn every_call_of_a_run_goes_through_the_configured_proxy() {
     let error = run.error.clone().unwrap_or_default();
     assert!(error.contains("NTLM"), "{error}");
     assert!(error.contains("does not support"), "{error}");
+    lab.shutdown().await;
+}
+
+/// The origin of the connector's entry for a device on one list, if it owns one.
+fn owned_entry(
+    engine: &SyncEngine,
+    mailbox: &str,
+    device_id: &str,
+    list: ListKind,
+) -> Option<exchange_connector::store::OwnedOrigin> {
+    engine
+        .with_store(|s| s.owned_entries(mailbox))
+        .unwrap()
+        .into_iter()
+        .find(|o| o.list == list && o.device_id.eq_ignore_ascii_case(device_id))
+        .map(|o| o.origin)
+}
+
+fn mailbox_of(lab: &TestLab, device_id: &str) -> String {
+    states(lab)
+        .into_keys()
+        .find(|(_, d)| d == device_id)
+        .map(|(m, _)| m)
+        .unwrap_or_else(|| panic!("no device {device_id}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_answer_never_came_stays_owned_and_the_next_run_settles_it() {
+    let lab = small_lab().await;
+    let admin = lists(&lab);
+    // One device at a time here: the guard is not what this test is about.
+    let engine = engine_with(&lab, |s| s.settings.mass_change_threshold_percent = 100.0);
+    let first = engine.run(SyncKind::Full, PLAIN).await;
+    assert_succeeded(&first);
+    let phone = "ALICEIPHONE0001";
+    let mailbox = mailbox_of(&lab, phone);
+    assert_eq!(state_of(&lab, phone), DeviceAccessState::Allowed);
+
+    // The phone turns noncompliant; Exchange applies the block but its answer never arrives (every
+    // retry of the pool too).
+    control(
+        &lab,
+        &format!("/managed-devices/{phone}/compliance"),
+        json!({"complianceState": "noncompliant"}),
+    )
+    .await;
+    control(&lab, "/faults", json!({"unansweredWrites": 100})).await;
+    let before = states(&lab);
+    let lost = engine.run(SyncKind::Full, PLAIN).await;
+    control(&lab, "/faults", json!({"unansweredWrites": 0})).await;
+    assert_eq!(lost.changes_applied, 0, "{}", format_report(&lost));
+    assert_eq!(lost.changes_failed, 1, "{}", format_report(&lost));
+    assert!(
+        lost.warnings.iter().any(|w| w.contains("no answer")),
+        "{}",
+        format_report(&lost)
+    );
+    // The write landed; the connector owns the entry although it never heard so; the change is open.
+    assert_eq!(state_of(&lab, phone), DeviceAccessState::Blocked);
+    assert!(owned_entry(&engine, &mailbox, phone, ListKind::Block).is_some());
+    assert_eq!(
+        engine
+            .with_store(|s| s.open_journal_entries())
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The next run reads the mailbox and settles it: the block is the connector's own (not "an
+    // Exchange admin put it there"), audited as reconciled.
+    let next = engine.run(SyncKind::Full, PLAIN).await;
+    assert_succeeded(&next);
+    assert_eq!(next.journal_reconciled, 1, "{}", format_report(&next));
+    let decision = engine
+        .with_store(|s| s.last_decision(&mailbox, phone))
+        .unwrap()
+        .unwrap()
+        .decision;
+    assert_eq!(decision.desired, DesiredAccess::Block);
+    assert_eq!(decision.reason.as_str(), "notCompliant", "{decision:?}");
+    let audit = engine.with_store(|s| s.recent_changes(100)).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.entry.device_id == phone && a.entry.reason.contains("reconciled")),
+        "{audit:?}"
+    );
+    assert_converged(&lab, &engine, &before, &admin);
+
+    // Not a lockout: compliant again, the connector withdraws its own block.
+    control(
+        &lab,
+        &format!("/managed-devices/{phone}/compliance"),
+        json!({"complianceState": "compliant"}),
+    )
+    .await;
+    let fixed = engine.run(SyncKind::Full, PLAIN).await;
+    assert_succeeded(&fixed);
+    assert_eq!(state_of(&lab, phone), DeviceAccessState::Allowed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_during_rollout_keeps_grandfathered_devices_allowed() {
+    let lab = small_lab().await;
+    // One change at a time, in plan order, so the crash hits a known change.
+    let mut engine = engine_with(&lab, |s| s.runspaces = 1);
+    let rollout = RunOptions {
+        rollout: true,
+        ..PLAIN
+    };
+    let grandfathered = "DAVESAMSUNG0004";
+    assert_eq!(state_of(&lab, grandfathered), DeviceAccessState::Allowed);
+    let dry = engine
+        .run(
+            SyncKind::Full,
+            RunOptions {
+                dry_run: true,
+                ..rollout
+            },
+        )
+        .await;
+    let position = dry
+        .plan
+        .changes
+        .iter()
+        .position(|c| c.allow_add.iter().any(|id| id == grandfathered))
+        .expect("the rollout allow-lists Dave's phone");
+    assert!(position < dry.rollout_entries, "{}", format_report(&dry));
+
+    // Killed right after the rollout sent Dave's allow entry, before it was settled.
+    engine.config_mut().crash_after_sends = Some(position + 1);
+    let crashed = engine.run(SyncKind::Full, rollout).await;
+    assert!(
+        crashed
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("simulated crash"),
+        "{}",
+        format_report(&crashed)
+    );
+    engine.config_mut().crash_after_sends = None;
+    let mailbox = mailbox_of(&lab, grandfathered);
+    assert!(
+        lab.state
+            .org()
+            .mailboxes
+            .iter()
+            .any(|m| m.cas.identity == mailbox
+                && m.cas
+                    .active_sync_allowed_device_ids
+                    .iter()
+                    .any(|id| id == grandfathered)),
+        "the rollout's entry landed"
+    );
+
+    // The next run reconciles it as the rollout's entry: Dave's unenrolled phone stays allowed.
+    let next = engine.run(SyncKind::Full, rollout).await;
+    assert!(next.journal_reconciled >= 1, "{}", format_report(&next));
+    let next = if next.outcome == SyncOutcome::HeldByGuard {
+        confirmed(&engine, SyncKind::Full, rollout).await
+    } else {
+        next
+    };
+    assert_succeeded(&next);
+    assert_eq!(
+        owned_entry(&engine, &mailbox, grandfathered, ListKind::Allow),
+        Some(exchange_connector::store::OwnedOrigin::Rollout)
+    );
+    assert_eq!(state_of(&lab, grandfathered), DeviceAccessState::Allowed);
+    assert_eq!(
+        state_of(&lab, "BOBSAMSUNG00002"),
+        DeviceAccessState::Blocked
+    );
+    let audit = engine.with_store(|s| s.recent_changes(200)).unwrap();
+    assert!(
+        audit.iter().any(|a| a.entry.device_id == grandfathered
+            && a.entry.reason.contains("reconciled")
+            && a.entry.reason.contains("rollout")),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guard_holds_a_mass_release_when_the_group_reads_empty() {
+    let (lab, engine) = converged_generated_lab().await;
+    let converged = states(&lab);
+    let converged_lists = lists(&lab);
+    let blocked = converged
+        .values()
+        .filter(|s| **s == DeviceAccessState::Blocked)
+        .count();
+    assert!(blocked >= 10, "{blocked} blocked devices");
+
+    // Graph answers an empty membership for the targeted groups: every user looks out of scope.
+    for group in &mut lab.state.tenant_mut().groups {
+        group.members.clear();
+    }
+    let held = engine.run(SyncKind::Full, PLAIN).await;
+    assert_outcome(&held, SyncOutcome::HeldByGuard);
+    assert!(held.plan.released >= 10, "{}", format_report(&held));
+    let message = held.error.clone().unwrap_or_default();
+    assert!(message.contains("would allow"), "{message}");
+    assert!(message.contains("group membership"), "{message}");
+    assert!(message.contains("--confirm"), "{message}");
+    assert_eq!(states(&lab), converged, "a held release applies nothing");
+    assert_eq!(lists(&lab), converged_lists);
+    let stored = engine.held_plan().unwrap().expect("held plan stored");
+    assert_eq!(stored.summary.released, held.plan.released);
+
+    // The admin confirms the held plan: applied.
+    let confirmed_run = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_succeeded(&confirmed_run);
+    assert!(engine.held_plan().unwrap().is_none());
+    let allowed_now = states(&lab)
+        .values()
+        .filter(|s| **s == DeviceAccessState::Allowed)
+        .count();
+    let allowed_before = converged
+        .values()
+        .filter(|s| **s == DeviceAccessState::Allowed)
+        .count();
+    assert!(allowed_now >= allowed_before + 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirm_without_a_held_plan_does_not_skip_the_guard() {
+    let lab = generated_lab(60, 140, 11).await;
+    let before = states(&lab);
+    let before_lists = lists(&lab);
+    let engine = engine(&lab);
+    assert!(engine.held_plan().unwrap().is_none());
+    let run = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_outcome(&run, SyncOutcome::HeldByGuard);
+    assert!(
+        run.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("No held plan was waiting"),
+        "{}",
+        format_report(&run)
+    );
+    assert_eq!(run.changes_applied, 0);
+    assert_eq!(states(&lab), before);
+    assert_eq!(lists(&lab), before_lists);
+    // Now a plan is held: confirming it applies it.
+    let again = engine.run(SyncKind::Full, CONFIRM).await;
+    assert_succeeded(&again);
+    assert!(again.changes_applied > 0);
+}
+
+/// Trials of [`killing_the_real_binary_mid_apply_loses_nothing`]: `CRASH_TRIALS`, else 20.
+fn crash_trials() -> usize {
+    std::env::var("CRASH_TRIALS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20)
+}
+
+/// The real `exchange-connector-service sync --full`, killed with SIGKILL after a pseudo-random number
+/// of its list writes reached the lab (or before any), then run again to the end, many times over, with
+/// compliance changes between trials. After each recovery, from the lab: no targeted device whose
+/// Intune record is not compliant is allowed (unless a hand-made allow entry exempts it), every
+/// hand-made entry is still there, every other entry is owned by the connector, the journal is empty,
+/// and no mailbox got more than one write per run. `CRASH_TRIALS=3 cargo test --test integration --
+/// --ignored killing_the_real_binary` runs a few.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: starts the real binary twice per trial; CRASH_TRIALS sets the count (default 20)"]
+async fn killing_the_real_binary_mid_apply_loses_nothing() {
+    use exchange_connector::model::intune::{ComplianceState, ManagementAgent};
+    use exchange_connector::policy::{ManagedIndex, Targeting};
+    use exchange_connector::store::Store;
+    let trials = crash_trials();
+    let lab = generated_lab(40, 100, 21).await;
+    let hand_made = lists(&lab);
+    let connector = crate::worker::configure(&lab);
+    let writes = |lab: &TestLab| -> u64 {
+        lab.state
+            .counters
+            .mailbox_writes
+            .lock()
+            .unwrap()
+            .values()
+            .sum()
+    };
+    // Each write takes a little while, so a kill can land between the send and the settle.
+    lab.state.faults().exchange_latency_ms = 15;
+    let mut seed: u64 = 0x5eed;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n.max(1)
+    };
+    let mut runs = 0u64;
+    for trial in 0..trials {
+        // Work for this trial: a few devices change compliance.
+        let ids: Vec<String> = lab
+            .state
+            .tenant()
+            .managed_devices
+            .iter()
+            .filter_map(|d| d.eas_device_id.clone())
+            .collect();
+        for _ in 0..12 {
+            let id = &ids[next(ids.len() as u64) as usize];
+            let state = if next(2) == 0 {
+                "noncompliant"
+            } else {
+                "compliant"
+            };
+            control(
+                &lab,
+                &format!("/managed-devices/{id}/compliance"),
+                json!({ "complianceState": state }),
+            )
+            .await;
+        }
+        let kill_after = next(6);
+        let start = writes(&lab);
+        let mut child = connector
+            .command()
+            .args(["sync", "--full"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        runs += 1;
+        loop {
+            if writes(&lab) >= start + kill_after || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let finished = child.try_wait().unwrap().is_some();
+        let _ = child.kill();
+        child.wait().unwrap();
+        let open = Store::open(connector.config_dir().join("state.db"))
+            .and_then(|s| s.open_journal_entries())
+            .map(|e| e.len())
+            .unwrap_or(0);
+        println!(
+            "trial {trial}: killed after {} writes{}; {open} changes left open",
+            writes(&lab) - start,
+            if finished { " (it had finished)" } else { "" }
+        );
+        connector.cli(&["sync", "--full"], None);
+        runs += 1;
+
+        // Checked from what the lab holds.
+        let targeting = {
+            let tenant = lab.state.tenant();
+            let members = |groups: &[String]| -> Vec<String> {
+                groups
+                    .iter()
+                    .flat_map(|g| tenant.transitive_members(g).0)
+                    .collect()
+            };
+            Targeting::new(
+                members(&lab.endpoints.policy.included_groups),
+                members(&lab.endpoints.policy.excluded_groups),
+            )
+        };
+        // The record Exchange's DeviceId joins to (the newest, as the connector joins them).
+        let managed = lab.state.tenant().managed_devices.clone();
+        let index = ManagedIndex::new(&managed);
+        let not_compliant = |device_id: &str| {
+            index.get(device_id).is_some_and(|d| {
+                d.management_agent != Some(ManagementAgent::Eas)
+                    && matches!(
+                        d.compliance_state,
+                        Some(
+                            ComplianceState::Noncompliant
+                                | ComplianceState::Conflict
+                                | ComplianceState::Error
+                        )
+                    )
+            })
+        };
+        let store = Store::open(connector.config_dir().join("state.db")).unwrap();
+        assert!(
+            store.open_journal_entries().unwrap().is_empty(),
+            "trial {trial}: journal left open"
+        );
+        let org = lab.state.org();
+        for m in &org.mailboxes {
+            let (admin_allowed, admin_blocked) =
+                hand_made.get(&m.cas.identity).cloned().unwrap_or_default();
+            let owned = store.owned_set(&m.cas.identity).unwrap();
+            for (list, current, admin) in [
+                (
+                    ListKind::Allow,
+                    &m.cas.active_sync_allowed_device_ids,
+                    &admin_allowed,
+                ),
+                (
+                    ListKind::Block,
+                    &m.cas.active_sync_blocked_device_ids,
+                    &admin_blocked,
+                ),
+            ] {
+                for e in admin {
+                    assert!(
+                        current.contains(e),
+                        "trial {trial}: {}: hand-made {list} entry {e} lost",
+                        m.cas.identity
+                    );
+                }
+                for e in current.iter().filter(|e| !admin.contains(e)) {
+                    assert!(
+                        owned.contains(list, e),
+                        "trial {trial}: {}: {list} entry {e} orphaned (not owned)",
+                        m.cas.identity
+                    );
+                }
+            }
+            if !targeting.is_mailbox_targeted(&m.cas) || !m.cas.active_sync_enabled {
+                continue;
+            }
+            for d in &m.devices {
+                let id = &d.device.device_id;
+                let exempt = admin_allowed.iter().any(|e| e.eq_ignore_ascii_case(id))
+                    || admin_blocked.iter().any(|e| e.eq_ignore_ascii_case(id));
+                if not_compliant(id) && !exempt {
+                    assert_ne!(
+                        d.device.device_access_state,
+                        DeviceAccessState::Allowed,
+                        "trial {trial}: {}/{id} is not compliant but allowed",
+                        m.cas.identity
+                    );
+                }
+            }
+        }
+    }
+    // At most one Set-CASMailbox per mailbox per run (no write repeated, none lost in a loop).
+    let http = client(&lab.endpoints.ca_cert_pem);
+    let counters: serde_json::Value = http
+        .get(format!("{}/counters", lab.endpoints.control_base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let per_mailbox = counters["mailboxWrites"].as_object().unwrap();
+    assert!(!per_mailbox.is_empty());
+    for (mailbox, n) in per_mailbox {
+        let n = n.as_u64().unwrap();
+        assert!(n <= runs, "{mailbox}: {n} writes in {runs} runs");
+    }
     lab.shutdown().await;
 }

@@ -21,12 +21,12 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_exchange-connector-service");
 
 /// A connector configured for a lab in a temporary folder.
-struct Connector {
+pub(crate) struct Connector {
     dir: tempfile::TempDir,
 }
 
 impl Connector {
-    fn config_dir(&self) -> PathBuf {
+    pub(crate) fn config_dir(&self) -> PathBuf {
         self.dir.path().join("config")
     }
 
@@ -34,7 +34,7 @@ impl Connector {
         ChannelAddress(self.dir.path().join("worker.sock").display().to_string())
     }
 
-    fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut c = Command::new(BIN);
         c.arg("--config-dir")
             .arg(self.config_dir())
@@ -45,7 +45,7 @@ impl Connector {
         c
     }
 
-    fn cli(&self, args: &[&str], stdin: Option<&str>) -> String {
+    pub(crate) fn cli(&self, args: &[&str], stdin: Option<&str>) -> String {
         use std::io::Write as _;
         let mut child = self
             .command()
@@ -93,7 +93,7 @@ impl Connector {
 
 /// Configures a connector for the lab (the real `configure --lab-endpoints`), on Exchange's REST
 /// transport, with the lab's targeting as the policy and the guard off (every plan applies).
-fn configure(lab: &TestLab) -> Connector {
+pub(crate) fn configure(lab: &TestLab) -> Connector {
     let c = Connector {
         dir: tempfile::tempdir().unwrap(),
     };

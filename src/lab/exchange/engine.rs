@@ -1154,6 +1154,13 @@ fn set_cas_mailbox(run: &Run<'_>) -> Result<Output, ErrorRecord> {
         .find_mailbox(&identity)
         .ok_or_else(|| run.not_found(&identity, &run.dc(&org)))?;
     let mut cas = org.mailboxes[m].cas.clone();
+    *run.state
+        .counters
+        .mailbox_writes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(cas.identity.clone())
+        .or_default() += 1;
     for (name, is_allow) in [
         ("ActiveSyncAllowedDeviceIDs", true),
         ("ActiveSyncBlockedDeviceIDs", false),

@@ -374,6 +374,12 @@ async fn invoke_command(
             return cmdlet_error(&record);
         }
     };
+    if cmdlet.trim().eq_ignore_ascii_case("Set-CASMailbox")
+        && state.faults().take_unanswered_write()
+    {
+        engine::charge_call(state, 0).await;
+        return cut_connection();
+    }
     if output.items.is_empty()
         && let Some(first) = output.errors.first()
     {
@@ -432,6 +438,22 @@ async fn invoke_command(
     if let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={page_size}")) {
         response.headers_mut().insert("preference-applied", v);
     }
+    response
+}
+
+/// An answer that never completes: the status line goes out, then the body fails, so the server
+/// drops the connection (the `unansweredWrites` fault, after the write was applied).
+fn cut_connection() -> Response {
+    let body = axum::body::Body::from_stream(futures_util::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other(
+            "the lab cut the connection after the write (unansweredWrites fault)",
+        ))
+    }));
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
