@@ -100,4 +100,30 @@ CREATE TABLE notifications (
     PRIMARY KEY (mailbox, device_id)
 );
 "#,
+    // Run lease holder and Client Access servers (issue 11): self-contained, renumbered at merge.
+    r#"
+-- Who runs against this store now (one row at most). The lock itself is the OS lock on the file
+-- `<db>.lock` beside the database, which dies with its process; this row only names the holder.
+CREATE TABLE run_lease (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    run_id   INTEGER,
+    run_kind TEXT NOT NULL,
+    pid      INTEGER NOT NULL,
+    host     TEXT NOT NULL,
+    program  TEXT NOT NULL,
+    since    TEXT NOT NULL
+);
+
+-- The Client Access servers discovered with Get-ExchangeServer through a configured primary, so a
+-- fresh process can fail over when that primary is down at start.
+CREATE TABLE cas_servers (
+    primary_fqdn   TEXT NOT NULL COLLATE NOCASE,
+    name           TEXT NOT NULL COLLATE NOCASE,
+    fqdn           TEXT NOT NULL,
+    connection_uri TEXT NOT NULL,
+    discovered_at  TEXT NOT NULL,
+    last_used_at   TEXT,
+    PRIMARY KEY (primary_fqdn, name)
+);
+"#,
 ];
