@@ -529,7 +529,8 @@ impl Config {
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `path` atomically (temporary file beside it, flush, rename).
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let tmp = crate::secrets::temp_path(path);
     let result = (|| {

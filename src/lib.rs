@@ -23,6 +23,7 @@ pub mod notify;
 pub mod oauth;
 pub mod package;
 pub mod policy;
+pub mod policy_import;
 pub mod proxy;
 pub mod secret;
 pub mod secrets;
