@@ -21,5 +21,6 @@ mod lab_server;
 mod notify;
 mod policy_table;
 mod store;
+mod store_runs;
 mod sync_engine;
 mod worker;
