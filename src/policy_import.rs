@@ -140,9 +140,11 @@ pub async fn import_at_setup(
         Ok(c) => c,
         Err(e) => return LegacyImport::Failed(e),
     };
-    let imported =
-        tokio::time::timeout(IMPORT_TIMEOUT, import_legacy_policy(clients.intune(), config_dir))
-            .await;
+    let imported = tokio::time::timeout(
+        IMPORT_TIMEOUT,
+        import_legacy_policy(clients.intune(), config_dir),
+    )
+    .await;
     clients.shutdown().await;
     imported.unwrap_or_else(|_| {
         LegacyImport::Failed(format!(

@@ -410,7 +410,10 @@ mod tests {
         let second = Failover::new(primary(), FailoverConfig::default());
         second.remember_in(Box::new(memory.clone()));
         assert!(second.has_alternatives());
-        assert!(second.needs_discovery(), "discovery still refreshes the list");
+        assert!(
+            second.needs_discovery(),
+            "discovery still refreshes the list"
+        );
         assert_eq!(names(second.candidates()), ["CAS01", "CAS02", "CAS03"]);
         second.report_unreachable(&primary());
         assert_eq!(names(second.candidates()), ["CAS02", "CAS03", "CAS01"]);

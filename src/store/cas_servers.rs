@@ -79,7 +79,10 @@ impl Store {
         tx.execute(
             "DELETE FROM cas_servers WHERE primary_fqdn = ?1 AND lower(name) NOT IN \
              (SELECT value FROM json_each(?2))",
-            params![primary_fqdn, serde_json::to_string(&names).unwrap_or_default()],
+            params![
+                primary_fqdn,
+                serde_json::to_string(&names).unwrap_or_default()
+            ],
         )
         .map_err(|e| self.err(e))?;
         for server in servers {

@@ -149,7 +149,7 @@ pub enum StoreError {
         /// The database file.
         path: PathBuf,
         /// Who runs, when it recorded itself.
-        holder: Option<RunHolder>,
+        holder: Option<Box<RunHolder>>,
     },
     /// The run lock file beside the database cannot be created or locked.
     #[error(

@@ -45,13 +45,14 @@ impl std::fmt::Display for RunHolder {
             self.program,
             self.pid,
             self.host,
-            self.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            self.since
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )
     }
 }
 
 /// The holder for [`StoreError::RunInProgress`]'s message.
-pub(super) fn holder_text(holder: &Option<RunHolder>) -> String {
+pub(super) fn holder_text(holder: &Option<Box<RunHolder>>) -> String {
     match holder {
         Some(h) => h.to_string(),
         None => "a process that has not recorded itself yet".into(),
@@ -114,7 +115,7 @@ impl Store {
             }
             Err(TryLockError::WouldBlock) => Err(StoreError::RunInProgress {
                 path: self.path.clone(),
-                holder: self.run_holder().ok().flatten(),
+                holder: self.run_holder().ok().flatten().map(Box::new),
             }),
             Err(TryLockError::Error(source)) => Err(StoreError::RunLock { path, source }),
         }
@@ -132,9 +133,8 @@ impl Store {
 
     /// Inserts the run and names this process as the lease holder, in one transaction.
     pub(super) fn record_run_start(&self, kind: RunKind) -> Result<RunId> {
-        let tx =
-            rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
-                .map_err(|e| self.err(e))?;
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let now = ts(Utc::now());
         tx.execute(
             "INSERT INTO runs (kind, started_at) VALUES (?1, ?2)",

@@ -136,7 +136,10 @@ async fn a_cli_sync_that_misses_the_worker_is_refused_while_the_worker_runs() {
         let running = Store::open(folder.db())
             .ok()
             .and_then(|s| s.recent_runs(1).ok())
-            .is_some_and(|runs| runs.first().is_some_and(|r| r.outcome == RunOutcome::Running));
+            .is_some_and(|runs| {
+                runs.first()
+                    .is_some_and(|r| r.outcome == RunOutcome::Running)
+            });
         if running {
             break;
         }
@@ -313,7 +316,10 @@ async fn a_fresh_process_fails_over_with_the_remembered_servers_and_returns_to_t
     let lab = small_lab().await;
     let dir = tempfile::tempdir().unwrap();
     let primary = lab.endpoints.cas_servers[0].clone();
-    assert!(lab.endpoints.cas_servers.len() >= 2, "the lab has spare CAS");
+    assert!(
+        lab.endpoints.cas_servers.len() >= 2,
+        "the lab has spare CAS"
+    );
 
     // A first-ever run with the primary down: nothing is known to fail over to, and it says so.
     lab.stop_cas(&primary.name).await.unwrap();
@@ -349,7 +355,10 @@ async fn a_fresh_process_fails_over_with_the_remembered_servers_and_returns_to_t
     let (report, current) = fresh_run(&lab, &db).await;
     assert_eq!(report.outcome, SyncOutcome::DryRun, "{:?}", report.error);
     assert!(others.contains(&current), "on {current}");
-    let used = Store::open(&db).unwrap().cas_servers(&primary.fqdn).unwrap();
+    let used = Store::open(&db)
+        .unwrap()
+        .cas_servers(&primary.fqdn)
+        .unwrap();
     assert!(
         used.iter()
             .any(|k| k.name == current && k.last_used_at.is_some()),

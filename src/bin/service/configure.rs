@@ -302,12 +302,14 @@ fn import_policy(
     store: &dyn exchange_connector::secrets::SecretStore,
 ) -> anyhow::Result<exchange_connector::policy_import::LegacyImport> {
     let runtime = tokio::runtime::Runtime::new()?;
-    Ok(runtime.block_on(exchange_connector::policy_import::import_at_setup(
-        config,
-        store,
-        &ctx.instance,
-        &ctx.config_dir,
-    )))
+    Ok(
+        runtime.block_on(exchange_connector::policy_import::import_at_setup(
+            config,
+            store,
+            &ctx.instance,
+            &ctx.config_dir,
+        )),
+    )
 }
 
 /// Reads `Key=value` secret lines from standard input.
