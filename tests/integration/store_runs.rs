@@ -4,23 +4,15 @@
 
 use crate::common;
 
+use crate::exchange_client::{Options, bridge_client, token_client};
 use common::{TestLab, small_lab};
-use exchange_connector::bridge_protocol::Authentication;
-use exchange_connector::exchange::bridge::BridgeConfig;
-use exchange_connector::exchange::cmdlets::on_premises_session_init;
-use exchange_connector::exchange::failover::FailoverConfig;
-use exchange_connector::exchange::pool::{PoolConfig, RetryPolicy};
-use exchange_connector::exchange::{CasServer, ExchangeClient};
 use exchange_connector::intune::{IntuneClient, IntuneConfig};
 use exchange_connector::lab::faults::{Storm, Surface};
-use exchange_connector::oauth::{ClientCredential, OAuthConfig, TokenClient};
 use exchange_connector::policy::PolicySettings;
-use exchange_connector::secret::Secret;
 use exchange_connector::store::{RunKind, RunOutcome, Store};
 use exchange_connector::sync::{RunOptions, SyncConfig, SyncEngine, SyncKind, SyncOutcome};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -67,6 +59,19 @@ impl Folder {
         (out.status.success(), text)
     }
 
+    /// A CLI dry run is refused because another run holds the store, and the refusal names it.
+    fn refused_naming(&self, holder: &[String]) {
+        let (ok, text) = self.cli(DRY_RUN);
+        assert!(!ok, "a second run must be refused: {text}");
+        let refusal = "another sync is running against the state database".to_string();
+        for part in std::iter::once(&refusal).chain(holder) {
+            assert!(
+                text.contains(part.as_str()),
+                "{part:?} missing from: {text}"
+            );
+        }
+    }
+
     fn ok(&self, args: &[&str]) -> String {
         let (ok, text) = self.cli(args);
         assert!(ok, "{args:?} failed: {text}");
@@ -97,16 +102,11 @@ async fn a_cli_sync_is_refused_while_another_process_runs_on_the_store_and_names
     // This test process runs against the store, as a second CLI or service would.
     let holder = Store::open(folder.db()).unwrap();
     let run = holder.begin_run(RunKind::Full).unwrap();
-    let (ok, text) = folder.cli(DRY_RUN);
-    assert!(!ok, "a second run must be refused: {text}");
-    for part in [
-        "another sync is running against the state database".to_string(),
+    folder.refused_naming(&[
         format!("process {}", std::process::id()),
         format!("a full sync (run {})", run.0),
         "since ".to_string(),
-    ] {
-        assert!(text.contains(&part), "{part:?} missing from: {text}");
-    }
+    ]);
     holder
         .finish_run(run, RunOutcome::Succeeded, &serde_json::json!({}), None)
         .unwrap();
@@ -150,15 +150,10 @@ async fn a_cli_sync_that_misses_the_worker_is_refused_while_the_worker_runs() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The CLI talks to another channel, so it finds no worker and runs locally.
-    let (ok, text) = folder.cli(DRY_RUN);
-    assert!(!ok, "{text}");
-    for part in [
-        "another sync is running against the state database".to_string(),
+    folder.refused_naming(&[
         format!("process {worker_pid}"),
         "exchange-connector-service worker".to_string(),
-    ] {
-        assert!(text.contains(&part), "{part:?} missing from: {text}");
-    }
+    ]);
     // The worker dies in its run: the lock dies with it, the next run goes ahead.
     worker.kill().unwrap();
     worker.wait().unwrap();
@@ -229,57 +224,17 @@ async fn the_legacy_policy_is_imported_once_at_configure_and_never_read_by_a_run
     lab.shutdown().await;
 }
 
-/// An engine on the PowerShell bridge (the lab's stand-in) whose store is `db`, built from nothing
-/// but the configuration, as a fresh process would.
+/// An engine on the PowerShell bridge (the lab's stand-in, failover on) whose store is `db`, built
+/// from nothing but the configuration, as a fresh process would.
 fn bridge_engine(lab: &TestLab, db: &Path) -> SyncEngine {
     let e = &lab.endpoints;
-    let bridge = BridgeConfig {
-        program: env!("CARGO_BIN_EXE_exchange-connector-lab").into(),
-        prefix_args: vec!["pwsh".into(), "--ca-file".into(), e.ca_cert_pem.clone()],
-        authentication: Authentication::Basic,
-        user_name: e.service_account.user.clone(),
-        password: Secret::new(e.service_account.password.clone()),
-        proxy: None,
-        open_timeout: Duration::from_secs(20),
-        idle_timeout: Duration::from_secs(60),
-        close_timeout: Duration::from_secs(5),
-    };
-    let cas = &e.cas_servers[0];
-    let primary = CasServer {
-        name: cas.name.clone(),
-        fqdn: cas.fqdn.clone(),
-        connection_uri: cas.powershell_url.clone(),
-    };
-    // The lab's servers listen on ports of their own.
-    let failover = FailoverConfig {
-        uri_overrides: e
-            .cas_servers
-            .iter()
-            .map(|c| (c.fqdn.clone(), c.powershell_url.clone()))
-            .collect(),
-        ..FailoverConfig::default()
-    };
-    let pool = PoolConfig {
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(100),
-        },
-        session_init: on_premises_session_init(),
-        ..PoolConfig::default()
-    };
-    let exchange = ExchangeClient::on_premises(bridge, primary, failover, pool, None);
-    let http = common::client(&e.ca_cert_pem);
-    let tokens = Arc::new(TokenClient::new(
-        OAuthConfig::new(
-            &e.login_base,
-            &e.tenant_id,
-            &e.client_id,
-            ClientCredential::Secret(Secret::new(e.client_secret.clone())),
-        ),
-        http.clone(),
-    ));
-    let intune = IntuneClient::new(http, tokens, IntuneConfig::new(&e.graph_base));
+    let exchange = bridge_client(lab, Options::default());
+    let tokens = token_client(lab);
+    let intune = IntuneClient::new(
+        common::client(&e.ca_cert_pem),
+        tokens,
+        IntuneConfig::new(&e.graph_base),
+    );
     let policy = PolicySettings {
         enabled: true,
         included_groups: e.policy.included_groups.clone(),
