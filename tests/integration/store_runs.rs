@@ -327,3 +327,40 @@ async fn a_fresh_process_fails_over_with_the_remembered_servers_and_returns_to_t
     assert_eq!(current, primary.name);
     lab.shutdown().await;
 }
+
+/// The issue's own steps with the real binary: `configure --lab-endpoints` (on-premises, through the
+/// lab's `pwsh` stand-in), a sync, CAS01 stopped, `sync --quick` in a new process.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_sync_fails_over_when_the_configured_cas_is_down_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = small_lab().await;
+    let folder = Folder {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let endpoints = lab.dir.path().join("endpoints.json");
+    folder.ok(&["configure", "--lab-endpoints", endpoints.to_str().unwrap()]);
+    let pwsh = folder.dir.path().join("lab-pwsh");
+    std::fs::write(
+        &pwsh,
+        format!(
+            "#!/bin/sh\nexec '{}' pwsh --ca-file '{}' \"$@\"\n",
+            env!("CARGO_BIN_EXE_exchange-connector-lab"),
+            lab.endpoints.ca_cert_pem
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&pwsh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let answers = folder.dir.path().join("answers.txt");
+    std::fs::write(&answers, format!("PowerShellPath={}\n", pwsh.display())).unwrap();
+    folder.ok(&["configure", "--answers", answers.to_str().unwrap()]);
+
+    folder.ok(DRY_RUN);
+    let primary = &lab.endpoints.cas_servers[0];
+    lab.stop_cas(&primary.name).await.unwrap();
+    let text = folder.ok(DRY_RUN);
+    assert!(text.contains("DryRun"), "{text}");
+    lab.start_cas(&primary.name).await.unwrap();
+    folder.ok(DRY_RUN);
+    lab.shutdown().await;
+}
