@@ -110,8 +110,8 @@ async fn a_cli_sync_is_refused_while_another_process_runs_on_the_store_and_names
     holder
         .finish_run(run, RunOutcome::Succeeded, &serde_json::json!({}), None)
         .unwrap();
-    let text = folder.ok(DRY_RUN);
-    assert!(!text.contains("another sync is running"), "{text}");
+    // The store is free again: the next run goes ahead.
+    folder.ok(DRY_RUN);
     lab.shutdown().await;
 }
 
@@ -154,12 +154,12 @@ async fn a_cli_sync_that_misses_the_worker_is_refused_while_the_worker_runs() {
         format!("process {worker_pid}"),
         "exchange-connector-service worker".to_string(),
     ]);
-    // The worker dies in its run: the lock dies with it, the next run goes ahead.
+    // The worker dies in its run: the lock dies with it.
     worker.kill().unwrap();
     worker.wait().unwrap();
     lab.state.faults().exchange_latency_ms = 0;
-    let text = folder.ok(DRY_RUN);
-    assert!(!text.contains("another sync is running"), "{text}");
+    // The store is free again: the next run goes ahead.
+    folder.ok(DRY_RUN);
     lab.shutdown().await;
 }
 
