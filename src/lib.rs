@@ -26,6 +26,7 @@ pub mod notify;
 pub mod oauth;
 pub mod package;
 pub mod policy;
+pub mod policy_import;
 pub mod proxy;
 pub mod retry_after;
 pub mod secret;

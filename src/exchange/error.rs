@@ -165,6 +165,19 @@ pub enum ExchangeError {
         /// The last error.
         last: Box<ExchangeError>,
     },
+    /// The primary does not answer and no other Client Access server is known yet.
+    #[error(
+        "the Client Access server {server} does not answer, and no other Client Access server is known \
+         to fail over to: the others are discovered (Get-ExchangeServer) after a first successful \
+         connection and remembered in the state database. Start {server} or make it reachable, or set \
+         ExchangePowerShellURL to a server that answers. Last error: {last}"
+    )]
+    NoFailoverTarget {
+        /// The primary.
+        server: String,
+        /// Its error.
+        last: Box<ExchangeError>,
+    },
     /// Bad configuration.
     #[error("invalid Exchange client configuration: {0}")]
     Config(String),
@@ -196,7 +209,8 @@ impl ExchangeError {
             | ExchangeError::TooManyShells { .. }
             | ExchangeError::Throttled { .. }
             | ExchangeError::Timeout { .. }
-            | ExchangeError::NoServerReachable { .. } => true,
+            | ExchangeError::NoServerReachable { .. }
+            | ExchangeError::NoFailoverTarget { .. } => true,
             ExchangeError::OpenFailed { kind, .. } => {
                 matches!(
                     kind,

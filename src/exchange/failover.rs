@@ -7,11 +7,16 @@
 //! connection attempt (the same retry cycle) lands on another one. While away from the configured
 //! primary, the primary is tried first once every `probe_interval`; when it answers, the connector
 //! returns to it. Every switch is logged. With `IsCasFailoverEnabled = false` only the primary is used.
+//!
+//! The discovered servers are remembered through a [`ServerMemory`] (the state store:
+//! [`crate::store::StoreServerMemory`]), so a fresh process — a restarted worker, a CLI `sync` — whose
+//! primary is down at start fails over too. A fresh process always starts on the primary, so it is
+//! back there as soon as the primary answers again.
 
 use super::CasServer;
 use crate::model::exchange::ExchangeServer;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Failover settings.
@@ -39,6 +44,17 @@ impl Default for FailoverConfig {
     }
 }
 
+/// Where the discovered servers outlive the process. Implementations handle (log) their own errors:
+/// failing to remember servers never fails a run.
+pub trait ServerMemory: Send + Sync {
+    /// The servers discovered earlier through `primary` (the primary itself may be among them).
+    fn load(&self, primary: &CasServer) -> Vec<CasServer>;
+    /// Replaces the servers discovered through `primary`.
+    fn save(&self, primary: &CasServer, servers: &[CasServer]);
+    /// `server` is now the one in use.
+    fn in_use(&self, primary: &CasServer, server: &CasServer);
+}
+
 #[derive(Debug)]
 struct State {
     /// Primary first, then discovered servers.
@@ -54,6 +70,13 @@ struct State {
 pub struct Failover {
     config: FailoverConfig,
     state: Mutex<State>,
+    memory: OnceLock<Box<dyn ServerMemory>>,
+}
+
+impl std::fmt::Debug for dyn ServerMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerMemory")
+    }
 }
 
 impl Failover {
@@ -68,7 +91,39 @@ impl Failover {
                 down_until: HashMap::new(),
                 last_probe: Instant::now(),
             }),
+            memory: OnceLock::new(),
         }
+    }
+
+    /// Remembers the discovered servers in `memory` from now on, and takes those it remembers as
+    /// failover candidates at once (discovery still runs after the first connection and refreshes
+    /// them). Only the first memory given is kept.
+    pub fn remember_in(&self, memory: Box<dyn ServerMemory>) {
+        if !self.config.enabled {
+            return;
+        }
+        let primary = self.primary();
+        let known = memory.load(&primary);
+        if self.memory.set(memory).is_err() {
+            return;
+        }
+        if known.is_empty() {
+            return;
+        }
+        let mut state = self.lock();
+        for server in known {
+            let already = state.servers.iter().any(|k| same_server(k, &server));
+            if !already {
+                state.servers.push(server);
+            }
+        }
+        let names: Vec<&str> = state.servers.iter().map(|s| s.name.as_str()).collect();
+        tracing::info!(servers = ?names, "Client Access servers remembered from an earlier run");
+    }
+
+    /// Whether servers besides the primary are known (discovered now or remembered).
+    pub fn has_alternatives(&self) -> bool {
+        self.config.enabled && self.lock().servers.len() > 1
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -101,28 +156,45 @@ impl Failover {
         self.config.enabled && !self.lock().discovered
     }
 
-    /// Records the organisation's Exchange servers; keeps those with the Client Access role.
+    /// Records the organisation's Exchange servers; keeps those with the Client Access role. They
+    /// replace the servers known before (remembered ones included); the primary stays first.
     pub fn set_discovered(&self, servers: &[ExchangeServer]) {
         let mut state = self.lock();
         state.discovered = true;
+        if !servers.iter().any(|s| s.is_client_access_server) {
+            // Discovery refused or empty: keep what was remembered rather than forget it.
+            return;
+        }
         let primary = state.servers[0].clone();
+        let in_use = state.servers[state.current].clone();
+        let mut known = vec![primary.clone()];
         for server in servers.iter().filter(|s| s.is_client_access_server) {
-            let known = state.servers.iter().any(|k| {
+            let duplicate = known.iter().any(|k| {
                 k.fqdn.eq_ignore_ascii_case(&server.fqdn)
                     || k.name.eq_ignore_ascii_case(&server.name)
             });
-            if known {
+            if duplicate {
                 continue;
             }
             let uri = self.uri_for(&primary, server);
-            state.servers.push(CasServer {
+            known.push(CasServer {
                 name: server.name.clone(),
                 fqdn: server.fqdn.clone(),
                 connection_uri: uri,
             });
         }
+        state.current = known
+            .iter()
+            .position(|k| same_server(k, &in_use))
+            .unwrap_or(0);
+        state.servers = known;
         let names: Vec<&str> = state.servers.iter().map(|s| s.name.as_str()).collect();
         tracing::info!(servers = ?names, "discovered Client Access servers");
+        let discovered = state.servers[1..].to_vec();
+        drop(state);
+        if let Some(memory) = self.memory.get() {
+            memory.save(&primary, &discovered);
+        }
     }
 
     fn uri_for(&self, primary: &CasServer, server: &ExchangeServer) -> String {
@@ -199,6 +271,11 @@ impl Failover {
             } else {
                 tracing::warn!(from = %from, to = %server.name, "Client Access server failover: switched server");
             }
+            let primary = state.servers[0].clone();
+            drop(state);
+            if let Some(memory) = self.memory.get() {
+                memory.in_use(&primary, server);
+            }
         }
     }
 
@@ -226,6 +303,11 @@ impl Failover {
             && state.current != 0
             && Instant::now().duration_since(state.last_probe) >= self.config.probe_interval
     }
+}
+
+/// The same server: same name or same FQDN (case-insensitive).
+fn same_server(a: &CasServer, b: &CasServer) -> bool {
+    a.name.eq_ignore_ascii_case(&b.name) || a.fqdn.eq_ignore_ascii_case(&b.fqdn)
 }
 
 #[cfg(test)]
@@ -296,5 +378,55 @@ mod tests {
         assert!(!f.needs_discovery());
         f.report_unreachable(&primary());
         assert_eq!(f.candidates(), vec![primary()]);
+    }
+
+    /// A memory in a vector, as the store keeps it.
+    #[derive(Default)]
+    struct Remembered(Mutex<(Vec<CasServer>, Option<String>)>);
+
+    impl ServerMemory for std::sync::Arc<Remembered> {
+        fn load(&self, _primary: &CasServer) -> Vec<CasServer> {
+            self.0.lock().unwrap().0.clone()
+        }
+        fn save(&self, _primary: &CasServer, servers: &[CasServer]) {
+            self.0.lock().unwrap().0 = servers.to_vec();
+        }
+        fn in_use(&self, _primary: &CasServer, server: &CasServer) {
+            self.0.lock().unwrap().1 = Some(server.name.clone());
+        }
+    }
+
+    #[test]
+    fn a_fresh_failover_fails_over_to_remembered_servers_and_starts_on_the_primary() {
+        let memory = std::sync::Arc::new(Remembered::default());
+        let names = |v: Vec<CasServer>| v.into_iter().map(|s| s.name).collect::<Vec<_>>();
+        // A first process discovers the servers; the memory keeps all but the primary.
+        let first = Failover::new(primary(), FailoverConfig::default());
+        first.remember_in(Box::new(memory.clone()));
+        assert!(!first.has_alternatives());
+        first.set_discovered(&[server("CAS01"), server("CAS02"), server("CAS03")]);
+        assert_eq!(names(memory.load(&primary())), ["CAS02", "CAS03"]);
+        // A second process: the remembered servers are candidates before any connection.
+        let second = Failover::new(primary(), FailoverConfig::default());
+        second.remember_in(Box::new(memory.clone()));
+        assert!(second.has_alternatives());
+        assert!(
+            second.needs_discovery(),
+            "discovery still refreshes the list"
+        );
+        assert_eq!(names(second.candidates()), ["CAS01", "CAS02", "CAS03"]);
+        second.report_unreachable(&primary());
+        assert_eq!(names(second.candidates()), ["CAS02", "CAS03", "CAS01"]);
+        second.report_success(&second.servers()[1]);
+        assert_eq!(memory.0.lock().unwrap().1.as_deref(), Some("CAS02"));
+        // Discovery refused: what was remembered stays.
+        second.set_discovered(&[]);
+        assert_eq!(second.servers().len(), 3);
+        assert_eq!(second.current().name, "CAS02");
+        // A server retired from the organisation is forgotten at the next discovery.
+        second.set_discovered(&[server("CAS01"), server("CAS02")]);
+        assert_eq!(names(second.servers()), ["CAS01", "CAS02"]);
+        assert_eq!(second.current().name, "CAS02", "still on the server in use");
+        assert_eq!(names(memory.load(&primary())), ["CAS02"]);
     }
 }

@@ -421,7 +421,11 @@ impl RunspacePool {
             }
         }
         match last {
-            Some(e) if single => Err(e),
+            // Failover is on but nothing is known besides the primary: say why it did not help.
+            Some(e) if single => Err(ExchangeError::NoFailoverTarget {
+                server: tried.join(", "),
+                last: Box::new(e),
+            }),
             Some(e) => Err(ExchangeError::NoServerReachable {
                 tried: tried.join(", "),
                 last: Box::new(e),
@@ -820,5 +824,28 @@ mod tests {
             .unwrap();
         assert!(out.into_result("Get-Unknown").is_err());
         assert_eq!(pool.stats().retries, 2, "a cmdlet error is not retried");
+    }
+
+    #[tokio::test]
+    async fn a_primary_down_with_nothing_to_fail_over_to_says_so() {
+        let org = Arc::new(Mutex::new(FakeOrg {
+            max_shells: 18,
+            down: HashSet::from(["CAS01".to_string()]),
+            ..Default::default()
+        }));
+        let pool = pool(&org, 1);
+        let err = pool
+            .invoke(&Invocation::new("Get-Numbers"), &mut DiscardSink)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ExchangeError::NoFailoverTarget { server, .. } if server == "CAS01"),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains("no other Client Access server is known"),
+            "{err}"
+        );
     }
 }

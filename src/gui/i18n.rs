@@ -506,9 +506,9 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
     ("tab_schedule", "Schedule", "Planification", "Planning"),
     (
         "pol_no_file",
-        "No policy is saved here yet: until one is saved, the worker takes the tenant's policy from the retired connector. The values below are the defaults.",
-        "Aucune stratégie n'est encore enregistrée ici : tant qu'il n'y en a pas, le service reprend la stratégie du connecteur retiré du locataire. Les valeurs ci-dessous sont celles par défaut.",
-        "Hier is nog geen beleid opgeslagen: tot er een is opgeslagen, neemt de service het beleid van de buiten gebruik gestelde connector van de tenant over. De waarden hieronder zijn de standaardwaarden.",
+        "No policy is saved here yet: until one is saved, the worker applies the default policy (enforcement off). The values below are the defaults.",
+        "Aucune stratégie n'est encore enregistrée ici : tant qu'il n'y en a pas, le service applique la stratégie par défaut (application désactivée). Les valeurs ci-dessous sont celles par défaut.",
+        "Hier is nog geen beleid opgeslagen: tot er een is opgeslagen, past de service het standaardbeleid toe (handhaving uit). De waarden hieronder zijn de standaardwaarden.",
     ),
     (
         "pol_load_failed",

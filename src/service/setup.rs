@@ -21,8 +21,8 @@ use crate::sync::cli::{ExchangeTransport, SyncSetup};
 
 /// The state database's file name in the configuration folder.
 pub const STATE_DB: &str = "state.db";
-/// The policy file in the configuration folder (JSON of [`PolicySettings`]); without it the worker
-/// takes the retired connector's policy from the tenant.
+/// The policy file in the configuration folder (JSON of [`PolicySettings`]); without it a run uses the
+/// default policy ([`crate::policy_import`]).
 pub const POLICY_FILE: &str = "policy.json";
 /// The bridge script's file name.
 pub const BRIDGE_SCRIPT: &str = "exchange-bridge.ps1";

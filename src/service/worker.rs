@@ -23,7 +23,6 @@ use super::messages::{
 use super::schedule::{Due, Schedule};
 use super::setup::{self, SetupProblem};
 use crate::config::{Config, ConfigError};
-use crate::policy::PolicySettings;
 use crate::secrets::SecretStore;
 use crate::settings;
 use crate::store::RunKind;
@@ -44,9 +43,6 @@ pub enum WorkerError {
     /// Building the engine.
     #[error(transparent)]
     Build(#[from] SetupError),
-    /// Reading the policy from the tenant.
-    #[error("cannot read the access policy from Microsoft Graph: {0}")]
-    Policy(#[from] crate::intune::IntuneError),
     /// The control channel.
     #[error(transparent)]
     Channel(#[from] channel::ChannelError),
@@ -433,8 +429,8 @@ fn history(store: &crate::store::Store) -> Vec<HistoryDay> {
         .collect()
 }
 
-/// Builds the engine from the configuration and the worker's own secrets, taking the policy from
-/// `policy.json` or else from the tenant's retired-connector settings.
+/// Builds the engine from the configuration and the worker's own secrets, with the local policy
+/// (`policy.json`, or the default policy): a run never depends on the tenant's retired settings.
 pub async fn build_engine(
     config_dir: &Path,
     secrets: &dyn SecretStore,
@@ -451,33 +447,7 @@ pub async fn build_engine(
         )),
         full_at: config.full_sync_time,
     };
-    let settings = match setup::policy_from_file(config_dir)? {
-        Some(p) => p,
-        None => {
-            // A throwaway engine only to read the tenant's policy with the same clients.
-            let probe = setup::sync_setup(
-                &config,
-                secrets,
-                instance,
-                config_dir,
-                PolicySettings::default(),
-            )?
-            .build()?;
-            let intune = probe.intune();
-            let ca = intune.conditional_access_settings().await?;
-            let legacy = intune.exchange_on_premises_policy().await?;
-            probe.shutdown().await;
-            match ca {
-                Some(ca) => PolicySettings::from_legacy(&ca, legacy.as_ref()),
-                None => {
-                    tracing::warn!(
-                        "no policy file and no policy in the tenant: the access policy is off"
-                    );
-                    PolicySettings::default()
-                }
-            }
-        }
-    };
+    let settings = crate::policy_import::local_policy(config_dir)?;
     let engine = setup::sync_setup(&config, secrets, instance, config_dir, settings)?.build()?;
     Ok((engine, schedule))
 }

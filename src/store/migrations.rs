@@ -109,4 +109,30 @@ ALTER TABLE journal ADD COLUMN origin TEXT NOT NULL DEFAULT 'policy'
 ALTER TABLE owned_entries ADD COLUMN journal_id INTEGER REFERENCES journal (id);
 CREATE INDEX owned_entries_journal ON owned_entries (journal_id) WHERE journal_id IS NOT NULL;
 "#,
+    // Version 3 (issue 11): who holds the run lease, and the Client Access servers discovered through a primary.
+    r#"
+-- Who runs against this store now (one row at most). The lock itself is the OS lock on the file
+-- `<db>.lock` beside the database, which dies with its process; this row only names the holder.
+CREATE TABLE run_lease (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    run_id   INTEGER,
+    run_kind TEXT NOT NULL,
+    pid      INTEGER NOT NULL,
+    host     TEXT NOT NULL,
+    program  TEXT NOT NULL,
+    since    TEXT NOT NULL
+);
+
+-- The Client Access servers discovered with Get-ExchangeServer through a configured primary, so a
+-- fresh process can fail over when that primary is down at start.
+CREATE TABLE cas_servers (
+    primary_fqdn   TEXT NOT NULL COLLATE NOCASE,
+    name           TEXT NOT NULL COLLATE NOCASE,
+    fqdn           TEXT NOT NULL,
+    connection_uri TEXT NOT NULL,
+    discovered_at  TEXT NOT NULL,
+    last_used_at   TEXT,
+    PRIMARY KEY (primary_fqdn, name)
+);
+"#,
 ];

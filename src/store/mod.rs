@@ -18,7 +18,12 @@
 //!
 //! Schema: migrations in `store/migrations.rs` applied from `PRAGMA user_version`, each in a transaction.
 
+mod cas_servers;
 mod migrations;
+mod run_lease;
+
+pub use cas_servers::{KnownCasServer, StoreServerMemory};
+pub use run_lease::RunHolder;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -136,6 +141,30 @@ pub enum StoreError {
         what: &'static str,
         /// The problem.
         detail: String,
+    },
+    /// Another process (or connection) is running a sync against this store.
+    #[error(
+        "another sync is running against the state database {path}: {}. One run at a time may use a \
+         store: wait for it to finish, or stop that process (a process that died frees the store at \
+         once)",
+        run_lease::holder_text(.holder)
+    )]
+    RunInProgress {
+        /// The database file.
+        path: PathBuf,
+        /// Who runs, when it recorded itself.
+        holder: Option<Box<RunHolder>>,
+    },
+    /// The run lock file beside the database cannot be created or locked.
+    #[error(
+        "cannot lock {path} to run a sync: {source}. Give the service account write permission on the \
+         folder of the state database"
+    )]
+    RunLock {
+        /// The lock file (`<db>.lock`).
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
     },
 }
 
@@ -404,6 +433,8 @@ pub struct AuditRecord {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The OS lock on `<db>.lock` while this connection runs a sync ([`Store::begin_run`]).
+    run_lock: std::cell::RefCell<Option<std::fs::File>>,
 }
 
 fn ts(at: DateTime<Utc>) -> String {
@@ -454,7 +485,11 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         migrate(&mut conn, &path)?;
-        Ok(Store { conn, path })
+        Ok(Store {
+            conn,
+            path,
+            run_lock: std::cell::RefCell::new(None),
+        })
     }
 
     /// The database file.
@@ -493,18 +528,20 @@ impl Store {
 
     // ---- runs ----
 
-    /// Records the start of a run.
+    /// Records the start of a run, after taking the run lease: one run per store at a time, across
+    /// processes (the worker, a CLI `sync`, a second service). Fails with
+    /// [`StoreError::RunInProgress`], naming the holder, while another connection runs. The lease is
+    /// released by [`Store::finish_run`], or when this store is dropped or its process dies.
     pub fn begin_run(&self, kind: RunKind) -> Result<RunId> {
-        self.conn
-            .execute(
-                "INSERT INTO runs (kind, started_at) VALUES (?1, ?2)",
-                params![kind.as_str(), ts(Utc::now())],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(RunId(self.conn.last_insert_rowid()))
+        self.take_run_lease()?;
+        let begun = self.record_run_start(kind);
+        if begun.is_err() {
+            self.release_run_lease();
+        }
+        begun
     }
 
-    /// Records the end of a run.
+    /// Records the end of a run and releases the run lease.
     pub fn finish_run(
         &self,
         run: RunId,
@@ -522,6 +559,7 @@ impl Store {
         if changed == 0 {
             return Err(self.data("run", format!("no run with id {run}")));
         }
+        self.release_run_lease();
         Ok(())
     }
 
@@ -1296,39 +1334,58 @@ impl Store {
     }
 }
 
-/// Applies the missing migrations, each in its own transaction with its `user_version` bump.
+/// Applies the missing migrations, each in its own `BEGIN IMMEDIATE` transaction with its
+/// `user_version` bump. The version is read again inside the transaction (which holds the write lock),
+/// so two processes opening an old database at once migrate it once: the second finds the work done.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
-    let current: u32 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(|e| classify(path, e))?;
+    let too_new = |found| StoreError::TooNew {
+        path: path.to_path_buf(),
+        found,
+        supported: SCHEMA_VERSION,
+    };
+    let read_version = |conn: &Connection| -> std::result::Result<u32, rusqlite::Error> {
+        conn.pragma_query_value(None, "user_version", |row| row.get(0))
+    };
+    // Up to date (the common case): no write lock taken.
+    let current = read_version(conn).map_err(|e| classify(path, e))?;
     if current > SCHEMA_VERSION {
-        return Err(StoreError::TooNew {
-            path: path.to_path_buf(),
-            found: current,
-            supported: SCHEMA_VERSION,
-        });
+        return Err(too_new(current));
     }
-    for (index, sql) in migrations::MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(current as usize)
-    {
-        let version = index as u32 + 1;
-        let fail = |source| match classify(path, source) {
-            StoreError::Sqlite { path, source } => StoreError::Migration {
-                path,
-                version,
-                source,
-            },
-            other => other,
-        };
-        let tx = conn.transaction().map_err(fail)?;
-        tx.execute_batch(sql).map_err(fail)?;
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
+    loop {
+        let before = |e| migration_error(path, current + 1, e);
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(before)?;
+        let current = read_version(&tx).map_err(before)?;
+        if current > SCHEMA_VERSION {
+            return Err(too_new(current));
+        }
+        if current == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let version = current + 1;
+        let fail = |e| migration_error(path, version, e);
+        tx.execute_batch(migrations::MIGRATIONS[current as usize])
+            .map_err(fail)?;
         tx.pragma_update(None, "user_version", version)
             .map_err(fail)?;
         tx.commit().map_err(fail)?;
     }
-    Ok(())
+}
+
+/// A failed migration to `version`, unless SQLite's error says something more useful (busy, full).
+fn migration_error(path: &Path, version: u32, source: rusqlite::Error) -> StoreError {
+    match classify(path, source) {
+        StoreError::Sqlite { path, source } => StoreError::Migration {
+            path,
+            version,
+            source,
+        },
+        other => other,
+    }
 }
 
 /// Turns SQLite's error into one that says what to do.

@@ -290,6 +290,13 @@ impl SyncEngine {
         config: SyncConfig,
     ) -> Result<Self, SyncError> {
         settings.validate()?;
+        // The Client Access servers discovered earlier, so a primary down at start can fail over.
+        if let (Some(failover), Some(memory)) = (
+            exchange.pool().failover(),
+            crate::store::StoreServerMemory::new(store.path()),
+        ) {
+            failover.remember_in(Box::new(memory));
+        }
         Ok(SyncEngine {
             exchange,
             intune,

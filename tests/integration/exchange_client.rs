@@ -27,7 +27,7 @@ enum Kind {
     Rest,
 }
 
-struct Options {
+pub(crate) struct Options {
     runspaces: usize,
     failover: bool,
     user: Option<(String, String)>,
@@ -53,7 +53,7 @@ fn retry() -> RetryPolicy {
     }
 }
 
-fn bridge_client(lab: &TestLab, options: Options) -> ExchangeClient {
+pub(crate) fn bridge_client(lab: &TestLab, options: Options) -> ExchangeClient {
     let e = &lab.endpoints;
     let (user, password) = options.user.unwrap_or_else(|| {
         (
@@ -102,7 +102,7 @@ fn bridge_client(lab: &TestLab, options: Options) -> ExchangeClient {
     ExchangeClient::on_premises(config, primary, failover, pool, log)
 }
 
-fn token_client(lab: &TestLab) -> Arc<TokenClient> {
+pub(crate) fn token_client(lab: &TestLab) -> Arc<TokenClient> {
     let e = &lab.endpoints;
     let pfx = std::fs::read(&e.client_certificate_pfx).unwrap();
     let cert =

@@ -24,5 +24,6 @@ mod notify;
 mod policy_table;
 mod prop_parsers;
 mod store;
+mod store_runs;
 mod sync_engine;
 mod worker;

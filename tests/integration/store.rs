@@ -671,3 +671,119 @@ fn an_entry_an_admin_removed_and_the_connector_adds_again_stays_owned() {
             .contains(ListKind::Block, "DEV")
     );
 }
+
+#[test]
+fn one_run_at_a_time_per_store_and_the_refusal_names_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let first = Store::open(&path).unwrap();
+    let second = Store::open(&path).unwrap();
+    let run = first.begin_run(RunKind::Full).unwrap();
+    let err = second.begin_run(RunKind::Quick).unwrap_err();
+    let StoreError::RunInProgress {
+        holder: Some(holder),
+        ..
+    } = &err
+    else {
+        panic!("expected RunInProgress with its holder, got {err:?}");
+    };
+    assert_eq!(holder.pid, std::process::id());
+    assert_eq!(holder.run_id, Some(run.0));
+    assert_eq!(holder.run_kind, "full");
+    let text = err.to_string();
+    for part in [
+        format!("process {}", std::process::id()),
+        format!("on {}", holder.host),
+        holder.program.clone(),
+        "since ".to_string(),
+        format!("(run {})", run.0),
+    ] {
+        assert!(text.contains(&part), "{part:?} missing from: {text}");
+    }
+    // The refused run recorded nothing.
+    assert_eq!(second.recent_runs(5).unwrap().len(), 1);
+    first
+        .finish_run(run, RunOutcome::Succeeded, &json!({}), None)
+        .unwrap();
+    let next = second.begin_run(RunKind::Quick).unwrap();
+    assert!(matches!(
+        first.begin_run(RunKind::Full),
+        Err(StoreError::RunInProgress { .. })
+    ));
+    second
+        .finish_run(next, RunOutcome::Succeeded, &json!({}), None)
+        .unwrap();
+}
+
+#[test]
+fn a_run_that_died_does_not_block_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let crashed = Store::open(&path).unwrap();
+    let stale = crashed.begin_run(RunKind::Full).unwrap();
+    // The same connection starting again (a run dropped mid-way) takes its own lease over.
+    let again = crashed.begin_run(RunKind::Full).unwrap();
+    assert_ne!(stale, again);
+    // The process dies: its connection and lock go with it (no finish_run).
+    drop(crashed);
+    let next = Store::open(&path).unwrap();
+    let run = next.begin_run(RunKind::Quick).unwrap();
+    next.finish_run(run, RunOutcome::Succeeded, &json!({}), None)
+        .unwrap();
+}
+
+#[test]
+fn processes_opening_an_old_database_together_migrate_it_once() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let (path, start) = (path.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    Store::open(&path).map(|s| s.schema_version())
+                })
+            })
+            .collect();
+        for opener in openers {
+            let version = opener.join().unwrap();
+            assert!(
+                matches!(version, Ok(Ok(v)) if v == SCHEMA_VERSION),
+                "round {round}: {version:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn discovered_client_access_servers_are_remembered_per_primary() {
+    use exchange_connector::exchange::CasServer;
+    use exchange_connector::exchange::failover::ServerMemory;
+    use exchange_connector::store::StoreServerMemory;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let cas = |name: &str| CasServer {
+        name: name.into(),
+        fqdn: format!("{}.contoso.lab", name.to_lowercase()),
+        connection_uri: format!("https://{}.contoso.lab/PowerShell/", name.to_lowercase()),
+    };
+    let primary = cas("CAS01");
+    assert!(StoreServerMemory::new(std::path::Path::new(":memory:")).is_none());
+    let memory = StoreServerMemory::new(&path).unwrap();
+    assert!(memory.load(&primary).is_empty());
+    memory.save(&primary, &[cas("CAS02"), cas("CAS03")]);
+    assert_eq!(memory.load(&primary), vec![cas("CAS02"), cas("CAS03")]);
+    // Another configured primary has its own list.
+    assert!(memory.load(&cas("OTHER")).is_empty());
+    // A later discovery replaces the list; the last use of a server that stays is kept.
+    memory.in_use(&primary, &cas("CAS02"));
+    memory.save(&primary, &[cas("CAS02"), cas("CAS04")]);
+    let store = Store::open(&path).unwrap();
+    let known = store.cas_servers(&primary.fqdn).unwrap();
+    let names: Vec<&str> = known.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["CAS02", "CAS04"]);
+    assert!(known[0].last_used_at.is_some());
+    assert!(known[1].last_used_at.is_none());
+}

@@ -277,6 +277,7 @@ fn from_answers(
         for w in missing_secret_warnings(&config, store.as_ref(), &ctx.instance)? {
             println!("warning: {w}");
         }
+        println!("{}", import_policy(ctx, &config, store.as_ref())?);
     }
     if !secrets_in_file.is_empty() {
         println!(
@@ -285,6 +286,24 @@ fn from_answers(
         );
     }
     Ok(())
+}
+
+/// Imports the retired connector's policy from Intune once, while there is no local policy (a Graph
+/// failure is a warning in the returned line, not a failure of `configure`).
+fn import_policy(
+    ctx: &Context,
+    config: &Config,
+    store: &dyn exchange_connector::secrets::SecretStore,
+) -> anyhow::Result<exchange_connector::policy_import::LegacyImport> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    Ok(
+        runtime.block_on(exchange_connector::policy_import::import_at_setup(
+            config,
+            store,
+            &ctx.instance,
+            &ctx.config_dir,
+        )),
+    )
 }
 
 /// Reads `Key=value` secret lines from standard input.
@@ -483,6 +502,10 @@ fn from_lab(ctx: &Context, path: &Path) -> anyhow::Result<()> {
     let place = crate::handoff::hand_off(ctx, &secrets)?;
     let file = config.save(&ctx.config_dir)?;
     println!("Configured for the lab: {}", file.display());
+    if !place.is_worker() {
+        let store = ctx.store()?;
+        println!("{}", import_policy(ctx, &config, store.as_ref())?);
+    }
     println!(
         "Secrets stored in the {}: {}",
         match &place {

@@ -184,6 +184,18 @@ fn transport_error(host: &str, message: &str) -> ErrorRecord {
     }
 }
 
+/// The port of the lab CAS `host` (its FQDN) from the `endpoints.json` beside the lab's CA file.
+fn lab_cas_port(ca_file: Option<&std::path::Path>, host: &str) -> Option<u16> {
+    let file = ca_file?.parent()?.join("endpoints.json");
+    let endpoints: crate::lab::endpoints::Endpoints =
+        serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()?;
+    let cas = endpoints
+        .cas_servers
+        .iter()
+        .find(|c| c.fqdn.eq_ignore_ascii_case(host))?;
+    reqwest::Url::parse(&cas.base_url).ok()?.port()
+}
+
 const CANNOT_CONNECT: &str = "WinRM cannot complete the operation. Verify that the specified computer name is valid, that the computer is accessible over the network, and that a firewall exception for the WinRM service is enabled and allows access from this computer. By default, the WinRM firewall exception for public profiles limits access to remote computers within the same local subnet.";
 
 impl Session {
@@ -191,7 +203,7 @@ impl Session {
         args: &PwshArgs,
         open: OpenArgs,
     ) -> Result<(Session, Opened), (OpenFailureKind, ErrorRecord)> {
-        let url = reqwest::Url::parse(&open.connection_uri).map_err(|e| {
+        let mut url = reqwest::Url::parse(&open.connection_uri).map_err(|e| {
             (
                 OpenFailureKind::Other,
                 open_error(
@@ -211,8 +223,13 @@ impl Session {
         let mut builder = crate::tls::http_client_builder(args.ca_file.as_deref())
             .map_err(|e| transport(format!("{CANNOT_CONNECT} ({e})")))?
             .connect_timeout(open.timeout);
-        // The lab's CAS names (cas01.contoso.lab) live only in its endpoints file: point them at loopback.
+        // The lab's CAS names (cas01.contoso.lab) live only in its endpoints file: point them at loopback,
+        // on that server's own port when the endpoints file beside the CA names it (a discovered server's
+        // URI carries the primary's port, as real servers all listen on 443).
         if !host.is_empty() && host.trim_matches(['[', ']']).parse::<IpAddr>().is_err() {
+            if let Some(port) = lab_cas_port(args.ca_file.as_deref(), &host) {
+                let _ = url.set_port(Some(port));
+            }
             let port = url.port_or_known_default().unwrap_or(443);
             builder = builder.resolve(
                 &host,
