@@ -45,12 +45,13 @@ pub struct BridgeConfig {
 }
 
 impl BridgeConfig {
-    /// The platform's PowerShell host for `script`: Windows PowerShell on Windows, `pwsh` elsewhere.
+    /// The platform's PowerShell host for `script`: Windows PowerShell by its full path on Windows
+    /// ([`windows_powershell`]), `pwsh` elsewhere.
     pub fn default_host(script: &Path) -> (PathBuf, Vec<String>) {
         let script = script.display().to_string();
         if cfg!(windows) {
             (
-                PathBuf::from("powershell.exe"),
+                windows_powershell(),
                 [
                     "-NoProfile",
                     "-NonInteractive",
@@ -87,6 +88,19 @@ impl BridgeConfig {
             close_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// Windows PowerShell 5.1 by its full path, `%SystemRoot%\System32\WindowsPowerShell\v1.0\powershell.exe`:
+/// never looked up through `PATH`, where a folder an unprivileged user can write could come first.
+pub fn windows_powershell() -> PathBuf {
+    let root = std::env::var_os("SystemRoot")
+        .filter(|r| !r.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(r"C:\Windows"));
+    root.join("System32")
+        .join("WindowsPowerShell")
+        .join("v1.0")
+        .join("powershell.exe")
 }
 
 /// Opens bridge sessions.

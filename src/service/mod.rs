@@ -6,6 +6,7 @@ pub mod channel;
 pub mod logs;
 pub mod registration;
 pub mod schedule;
+pub mod secret_handoff;
 pub mod setup;
 pub mod windows;
 pub mod worker;
