@@ -477,6 +477,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptedServers {
     sids: Vec<String>,
+    /// Wine only: also the client's own account (see [`verify_pipe_server`]).
+    own_account_under_wine: bool,
 }
 
 impl AcceptedServers {
@@ -488,12 +490,16 @@ impl AcceptedServers {
                 crate::win::sid::service_sid(&name),
                 crate::win::sid::SYSTEM.to_string(),
             ],
+            own_account_under_wine: true,
         }
     }
 
-    /// Exactly these SIDs (tests, and a worker run by hand under another account).
+    /// Exactly these SIDs, under Wine too (tests, and a worker run by hand under another account).
     pub fn only(sids: Vec<String>) -> Self {
-        AcceptedServers { sids }
+        AcceptedServers {
+            sids,
+            own_account_under_wine: false,
+        }
     }
 
     /// The accepted SIDs.
@@ -516,8 +522,8 @@ impl AcceptedServers {
 /// Checks who serves the pipe the client just opened. Under Wine every process, services
 /// included, runs as the one Unix user and Wine has no service SIDs: there (and only there, see
 /// [`crate::win::sid::running_under_wine`]) a server running as the client's own account is
-/// accepted too. That is the one stand-in of this check; its refusal path is tested under Wine with
-/// an explicit [`AcceptedServers::only`].
+/// accepted for [`AcceptedServers::service`]. That is the one stand-in of this check; its refusal
+/// path is tested under Wine with an explicit [`AcceptedServers::only`].
 #[cfg(windows)]
 fn verify_pipe_server(
     pipe: &tokio::net::windows::named_pipe::NamedPipeClient,
@@ -537,7 +543,7 @@ fn verify_pipe_server(
     }
     let identity = crate::win::sid::process_identity(pid).map_err(io)?;
     let mut sids = accepted.sids.clone();
-    if crate::win::sid::running_under_wine() {
+    if accepted.own_account_under_wine && crate::win::sid::running_under_wine() {
         sids.push(crate::win::sid::current_user_sid().map_err(io)?);
     }
     if identity.is_any_of(&sids) {
