@@ -261,11 +261,10 @@ fn from_answers(
     let handed = crate::handoff::to_worker(ctx, &secrets)?;
     let store = ctx.store()?;
     if handed.is_none() {
-        for (key, value) in &secrets {
-            store
-                .set(&ctx.instance, key, value)
-                .with_context(|| format!("storing {key}"))?;
-        }
+        // All or nothing: a secret the store cannot take is refused before any is stored.
+        let all: Vec<(&str, &Secret)> = secrets.iter().map(|(k, v)| (*k, v)).collect();
+        exchange_connector::secrets::store_all(store.as_ref(), &ctx.instance, &all)
+            .context("storing the secrets")?;
     }
     let file = config.save(&ctx.config_dir)?;
     println!("Configuration written to {}", file.display());
@@ -489,11 +488,10 @@ fn from_lab(ctx: &Context, path: &Path) -> anyhow::Result<()> {
     let handed = crate::handoff::to_worker(ctx, &secrets)?;
     let store = ctx.store()?;
     if handed.is_none() {
-        for (key, value) in &secrets {
-            store
-                .set(&ctx.instance, key, value)
-                .with_context(|| format!("storing {key}"))?;
-        }
+        // All or nothing: a secret the store cannot take is refused before any is stored.
+        let all: Vec<(&str, &Secret)> = secrets.iter().map(|(k, v)| (*k, v)).collect();
+        exchange_connector::secrets::store_all(store.as_ref(), &ctx.instance, &all)
+            .context("storing the secrets")?;
     }
     let file = config.save(&ctx.config_dir)?;
     println!("Configured for the lab: {}", file.display());
