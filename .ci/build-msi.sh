@@ -60,7 +60,8 @@ echo "manifests: setup requireAdministrator, service and lab asInvoker"
 mkdir -p "$(dirname "$OUT")"
 # wixl warns about attributes only the WiX toolset uses (Package/@Platform, @InstallPrivileges,
 # Component/@Permanent); those lines are noise here.
-wixl -a x64 -D Version="$VERSION" -D CargoTargetBinDir="$BIN" -o "$OUT" wix/main.wxs 2>&1 \
+# wixl takes sources relative to the working directory only (not absolute paths).
+wixl -a x64 -D Version="$VERSION" -D CargoTargetBinDir="$(realpath --relative-to=. "$BIN")" -o "$OUT" wix/main.wxs 2>&1 \
   | { grep -v -e "has no property named '\(Platform\|InstallPrivileges\|Permanent\)'" -e '^$' || true; }
 [ -s "$OUT" ] || { echo "wixl did not write $OUT"; exit 1; }
 

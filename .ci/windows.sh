@@ -171,6 +171,12 @@ windows_service_registered() {
   grep -q 'ImagePath.*exchange-connector-service.exe.* run --service' <<<"$reg" || { echo "unexpected ImagePath"; ok=1; }
   grep -qi 'ObjectName.*NT SERVICE\\ExchangeConnector' <<<"$reg" || { echo "unexpected account"; ok=1; }
   grep -qE 'Start[[:space:]]+REG_DWORD[[:space:]]+0x2' <<<"$reg" || { echo "not automatic start"; ok=1; }
+  local events="HKLM\\SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\$WIN_SERVICE"
+  if wine_run 120 reg query "$events" 2>&1 | tr -d '\r' | grep -q "EventMessageFile"; then
+    echo "Event Log source registered: Application/$WIN_SERVICE"
+  else
+    echo "the Event Log source $WIN_SERVICE is not registered"; ok=1
+  fi
   # Wine's sc.exe has no `query`; the service binary reports the state itself once it can.
   if [ "$WIN_SERVICE_STARTS" = 1 ]; then
     wine_run 120 "$WIN_INSTALL_DIR/exchange-connector-service.exe" service status 2>&1 | tr -d '\r' \

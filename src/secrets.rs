@@ -567,6 +567,73 @@ mod tests {
         assert!(!err.contains("hunter2"), "{err}");
     }
 
+    /// A file store that takes values of at most 8 bytes.
+    struct Small(FileStore);
+
+    impl SecretStore for Small {
+        fn get(&self, instance: &str, key: &str) -> Result<Option<Secret>, SecretError> {
+            self.0.get(instance, key)
+        }
+        fn set(&self, instance: &str, key: &str, value: &Secret) -> Result<(), SecretError> {
+            self.0.set(instance, key, value)
+        }
+        fn delete(&self, instance: &str, key: &str) -> Result<(), SecretError> {
+            self.0.delete(instance, key)
+        }
+        fn describe(&self) -> String {
+            "small store".into()
+        }
+        fn check(&self, key: &str, value: &Secret) -> Result<(), SecretError> {
+            let size = value.expose().len();
+            if size > 8 {
+                return Err(SecretError::TooLarge {
+                    store: self.describe(),
+                    key: key.into(),
+                    size,
+                    limit: 8,
+                });
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn store_all_stores_nothing_when_one_secret_does_not_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Small(FileStore::new(dir.path()));
+        let (short, long) = (Secret::new("pw"), Secret::new("far too long for it"));
+        let err = store_all(
+            &store,
+            "default",
+            &[
+                ("CertificatePassword", &short),
+                ("ClientCertificate", &long),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("ClientCertificate") && err.contains("nothing was stored"),
+            "{err}"
+        );
+        assert!(!err.contains("far too long"), "never the value: {err}");
+        assert!(
+            store
+                .get("default", "CertificatePassword")
+                .unwrap()
+                .is_none()
+        );
+        store_all(&store, "default", &[("CertificatePassword", &short)]).unwrap();
+        assert_eq!(
+            store
+                .get("default", "CertificatePassword")
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "pw"
+        );
+    }
+
     #[test]
     fn keyring_store_round_trip_on_the_mock_store() {
         let store = KeyringStore::with_store(keyring_core::mock::Store::new().unwrap(), "mock");

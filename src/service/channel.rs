@@ -693,6 +693,29 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_pipe_client_expects_the_instance_service_or_system() {
+        let default = AcceptedServers::for_address(&ChannelAddress(
+            r"\\.\pipe\ExchangeConnector-default".into(),
+        ));
+        assert_eq!(
+            default.sids(),
+            [
+                crate::win::sid::service_sid("ExchangeConnector"),
+                crate::win::sid::SYSTEM.to_string()
+            ]
+        );
+        let other =
+            AcceptedServers::for_address(&ChannelAddress(r"\\.\pipe\ExchangeConnector-eu".into()));
+        assert_eq!(
+            other.sids()[0],
+            crate::win::sid::service_sid("ExchangeConnector$eu")
+        );
+        // A pipe of another name: SYSTEM only.
+        let odd = AcceptedServers::for_address(&ChannelAddress(r"\\.\pipe\something".into()));
+        assert_eq!(odd.sids(), [crate::win::sid::SYSTEM.to_string()]);
+    }
+
     #[tokio::test]
     async fn requests_replies_and_progress_stream() {
         use std::os::unix::fs::PermissionsExt;
