@@ -3,12 +3,13 @@
 
     python3 .ci/lab-invariants.py LAB_DIR REPORT_JSON
 
-LAB_DIR holds the lab's endpoints.json, ca.pem and the scenario.json it serves; REPORT_JSON is
+LAB_DIR holds the lab's endpoints.json (with its CA) and the scenario.json it serves; REPORT_JSON is
 `exchange-connector-service sync --json`'s output. Checks: the sync succeeded, and no device of a
 targeted user whose Intune record is non-compliant is still Allowed in Exchange (an administrator's own
 allow entry excepted: the connector never edits those). Fails when there is no such device to check.
 """
 import json
+import os
 import ssl
 import sys
 import urllib.request
@@ -27,7 +28,8 @@ if report.get("outcome") != "Succeeded":
     print("FAILED: the full sync did not succeed")
     sys.exit(1)
 
-context = ssl.create_default_context(cafile=f"{lab}/ca.pem")
+# Paths in the endpoints file are relative to its folder.
+context = ssl.create_default_context(cafile=os.path.join(lab, endpoints["ca_cert_pem"]))
 
 
 def get(path):

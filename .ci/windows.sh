@@ -336,7 +336,7 @@ windows_lab_sync() {
 
   echo "--- 3. the PowerShell stand-in as PowerShellPath; the service restarted on the whole configuration"
   local ca_w lab_exe_w
-  ca_w=$(winepath -w "$lab_dir/ca.pem")
+  ca_w=$(winepath -w "$lab_dir/$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["ca_cert_pem"])' "$lab_dir/endpoints.json")")
   lab_exe_w=$(winepath -w "$WIN_INSTALL_DIR/exchange-connector-lab.exe")
   printf '@echo off\r\n"%s" pwsh --ca-file "%s" %%*\r\n' "$lab_exe_w" "$ca_w" >"$lab_dir/lab-pwsh.cmd"
   printf 'PowerShellPath=%s\n' "$(winepath -w "$lab_dir/lab-pwsh.cmd")" >"$lab_dir/answers.txt"
