@@ -9,7 +9,6 @@
 //! * The policy and the notification template are loaded only from a folder nobody else can write.
 
 use std::fs::File;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// A folder others can write: the service refuses to load its policy or templates from it.
@@ -69,27 +68,12 @@ pub fn append_owner_only(path: &Path) -> std::io::Result<File> {
     Ok(file)
 }
 
-/// Writes `bytes` to a new owner-only file beside `path`, then renames it over `path`: a crash
-/// leaves the old file or the new one, and no one else ever sees either.
+/// Writes `bytes` to `path` atomically (a crash leaves the old file or the new one) and readable by
+/// its owner only (`0600` from its creation on Unix; on Windows the owner-only DACL follows the rename,
+/// inside a folder already closed to others).
 pub fn write_owner_only(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = create_owner_only(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::secrets::write_private_atomically(path, bytes)?;
+    restrict_to_owner(path)
 }
 
 /// Restricts an existing file to its owner (Unix: `0600`; Windows: owner and SYSTEM, protected).

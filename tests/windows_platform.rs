@@ -170,6 +170,29 @@ fn accept_own_account(address: &ChannelAddress) -> AcceptedServers {
     AcceptedServers::only(sids)
 }
 
+/// A [`FakeWorker`] serving `address`: the handler, the stop switch and the server task.
+#[allow(clippy::type_complexity)]
+fn serve_fake_worker(
+    address: &ChannelAddress,
+) -> (
+    Arc<FakeWorker>,
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<Result<(), ChannelError>>,
+) {
+    let (events, _) = broadcast::channel(16);
+    let handler = Arc::new(FakeWorker {
+        events,
+        stored: Mutex::new(Vec::new()),
+    });
+    let (stop, stopped) = watch::channel(false);
+    let server = tokio::spawn({
+        let address = address.clone();
+        let handler = handler.clone();
+        async move { serve(&address, handler, stopped).await }
+    });
+    (handler, stop, server)
+}
+
 async fn connect(address: &ChannelAddress) -> ChannelClient {
     let deadline = Instant::now() + Duration::from_secs(20);
     let accepted = accept_own_account(address);
@@ -199,17 +222,7 @@ async fn named_pipe_channel_round_trip() {
         "unexpected error: {refused}"
     );
 
-    let (events, _) = broadcast::channel(16);
-    let handler = Arc::new(FakeWorker {
-        events,
-        stored: Mutex::new(Vec::new()),
-    });
-    let (stop, stopped) = watch::channel(false);
-    let server = tokio::spawn({
-        let address = address.clone();
-        let handler = handler.clone();
-        async move { serve(&address, handler, stopped).await }
-    });
+    let (handler, stop, server) = serve_fake_worker(&address);
 
     let mut client = connect(&address).await;
     match client.request(&Request::Status).await.unwrap() {
@@ -595,17 +608,7 @@ fn data_folder_dacl_is_protected_and_loose_folders_are_refused() {
 async fn a_pipe_served_by_another_account_gets_nothing() {
     let instance = unique("wintestimpostor");
     let address = ChannelAddress::for_instance(&instance);
-    let (events, _) = broadcast::channel(4);
-    let handler = Arc::new(FakeWorker {
-        events,
-        stored: Mutex::new(Vec::new()),
-    });
-    let (stop, stopped) = watch::channel(false);
-    let server = tokio::spawn({
-        let address = address.clone();
-        let handler = handler.clone();
-        async move { serve(&address, handler, stopped).await }
-    });
+    let (handler, stop, server) = serve_fake_worker(&address);
     connect(&address).await;
     // The impostor runs as this test's account; the client accepts SYSTEM only.
     let refused = ChannelClient::connect_to(

@@ -34,51 +34,70 @@ unsafe fn take(out: CRYPT_INTEGER_BLOB) -> Vec<u8> {
     bytes
 }
 
-/// Encrypts `plain` for the calling account.
-pub fn protect(plain: &[u8], description: &str) -> io::Result<Vec<u8>> {
-    let input = blob(plain);
+/// The signature CryptProtectData and CryptUnprotectData share for what is used here: input,
+/// entropy, flags, output.
+type DpapiCall =
+    unsafe fn(&CRYPT_INTEGER_BLOB, &CRYPT_INTEGER_BLOB, &mut CRYPT_INTEGER_BLOB) -> i32;
+
+fn call(input: &[u8], f: DpapiCall) -> io::Result<Vec<u8>> {
+    let input = blob(input);
     let entropy = blob(ENTROPY);
-    let description = crate::win::wide(description);
     let mut out = blob(&[]);
     // SAFETY: the input blobs point to live slices; the output is taken (and freed) below.
-    let ok = unsafe {
-        CryptProtectData(
-            &input,
-            description.as_ptr(),
-            &entropy,
-            std::ptr::null(),
-            std::ptr::null(),
-            CRYPTPROTECT_UI_FORBIDDEN,
-            &mut out,
-        )
-    };
-    if ok == 0 {
+    if unsafe { f(&input, &entropy, &mut out) } == 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: filled by CryptProtectData.
+    // SAFETY: filled by the DPAPI call.
     Ok(unsafe { take(out) })
+}
+
+/// Encrypts `plain` for the calling account.
+pub fn protect(plain: &[u8]) -> io::Result<Vec<u8>> {
+    /// # Safety
+    /// Valid blobs (see [`call`]).
+    unsafe fn seal(
+        input: &CRYPT_INTEGER_BLOB,
+        entropy: &CRYPT_INTEGER_BLOB,
+        out: &mut CRYPT_INTEGER_BLOB,
+    ) -> i32 {
+        let description = crate::win::wide("ExchangeConnector secret");
+        // SAFETY: valid blobs (caller) and a NUL-terminated description.
+        unsafe {
+            CryptProtectData(
+                input,
+                description.as_ptr(),
+                entropy,
+                std::ptr::null(),
+                std::ptr::null(),
+                CRYPTPROTECT_UI_FORBIDDEN,
+                out,
+            )
+        }
+    }
+    call(plain, seal)
 }
 
 /// Decrypts a blob [`protect`] made under the same account.
 pub fn unprotect(sealed: &[u8]) -> io::Result<Vec<u8>> {
-    let input = blob(sealed);
-    let entropy = blob(ENTROPY);
-    let mut out = blob(&[]);
-    // SAFETY: as in `protect`; no description is asked for.
-    let ok = unsafe {
-        CryptUnprotectData(
-            &input,
-            std::ptr::null_mut(),
-            &entropy,
-            std::ptr::null(),
-            std::ptr::null(),
-            CRYPTPROTECT_UI_FORBIDDEN,
-            &mut out,
-        )
-    };
-    if ok == 0 {
-        return Err(io::Error::last_os_error());
+    /// # Safety
+    /// Valid blobs (see [`call`]).
+    unsafe fn open(
+        input: &CRYPT_INTEGER_BLOB,
+        entropy: &CRYPT_INTEGER_BLOB,
+        out: &mut CRYPT_INTEGER_BLOB,
+    ) -> i32 {
+        // SAFETY: valid blobs (caller); no description is asked for.
+        unsafe {
+            CryptUnprotectData(
+                input,
+                std::ptr::null_mut(),
+                entropy,
+                std::ptr::null(),
+                std::ptr::null(),
+                CRYPTPROTECT_UI_FORBIDDEN,
+                out,
+            )
+        }
     }
-    // SAFETY: filled by CryptUnprotectData.
-    Ok(unsafe { take(out) })
+    call(sealed, open)
 }

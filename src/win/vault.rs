@@ -109,7 +109,7 @@ impl SecretStore for WindowsVault {
             return self.credentials.set(instance, key, value);
         }
         check_instance(instance)?;
-        let sealed = super::dpapi::protect(value.expose().as_bytes(), key)
+        let sealed = super::dpapi::protect(value.expose().as_bytes())
             .map_err(|e| Self::sealed_error(key, "store", e.to_string()))?;
         std::fs::create_dir_all(&self.dir).map_err(Self::io(&self.dir))?;
         let path = self.sealed_path(instance, key);
