@@ -23,7 +23,7 @@ use crate::package::ConnectorPackage;
 use crate::proxy::ProxySpec;
 use crate::secret::Secret;
 use crate::secrets::SecretStore;
-use crate::service::channel::{ChannelAddress, ChannelClient, Reply, Request};
+use crate::service::channel::ChannelAddress;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -170,19 +170,26 @@ pub struct ConnectEnv {
 impl ConnectEnv {
     /// The product's environment for an instance.
     pub fn for_instance(instance: &str) -> ConnectEnv {
-        let exe_dir = std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .unwrap_or_default();
+        let config_dir = crate::config::default_config_dir(instance);
+        // The saved PowerShellAuthentication (Kerberos when nothing is saved yet).
+        let powershell_authentication = match crate::config::Config::load(&config_dir) {
+            Ok(loaded) => match loaded.config.powershell_authentication {
+                crate::config::PowerShellAuthentication::Kerberos => Authentication::Kerberos,
+                crate::config::PowerShellAuthentication::Negotiate => Authentication::Negotiate,
+                crate::config::PowerShellAuthentication::Basic => Authentication::Basic,
+            },
+            Err(_) => Authentication::default(),
+        };
         ConnectEnv {
             instance: instance.to_string(),
-            config_dir: crate::config::default_config_dir(instance),
+            config_dir,
             channel: ChannelAddress::for_instance(instance),
             secrets_dir: None,
             resolve: Vec::new(),
             bridge_host: None,
-            bridge_script: exe_dir.join("exchange-bridge.ps1"),
-            powershell_authentication: Authentication::default(),
+            // The installed layout (`assets\` beside the programs) first.
+            bridge_script: crate::exchange::bridge::installed_script(),
+            powershell_authentication,
             cloud_override: None,
             extra_settings: Vec::new(),
         }
@@ -708,6 +715,11 @@ async fn exchange_permissions(
                 enabled: false,
                 ..FailoverConfig::default()
             };
+            // Like the service's sessions: the whole forest in view (multi-domain forests).
+            let pool_config = PoolConfig {
+                session_init: crate::exchange::cmdlets::on_premises_session_init(),
+                ..pool_config
+            };
             (
                 RunspacePool::new(
                     Arc::new(BridgeConnector::new(config)),
@@ -1103,39 +1115,35 @@ async fn save(
     );
     secrets.insert("CertificatePassword".into(), m.certificate_password.clone());
 
-    // Secrets first: to the worker when it runs, else to the local store.
+    // Secrets first: to the worker (on Windows always: a stopped service is started, and nothing
+    // ever goes to this account's own vault, which the service cannot read), else (Linux, no worker)
+    // to the local store.
+    use crate::service::secret_handoff::{Handoff, HandoffError, hand_to_worker};
     let mut secrets_to_worker = true;
-    let secrets_where = match ChannelClient::connect(&env.channel).await {
-        Ok(mut client) => match client
-            .request(&Request::StoreSecrets {
-                secrets: secrets.clone(),
-            })
-            .await
-        {
-            Ok(Reply::Accepted { .. }) => "the connector service's credential store".to_string(),
-            Ok(Reply::Error { message }) => {
-                return Err(fail(
-                    "The connector service refused the secrets.",
-                    message,
-                    "Check the service's log, then click Connect again.",
-                ));
-            }
-            Ok(other) => {
-                return Err(fail(
-                    "The connector service gave an unexpected answer.",
-                    format!("{other:?}"),
-                    "Update the connector service.",
-                ));
-            }
-            Err(e) => {
-                return Err(fail(
-                    "The connector service could not be reached.",
-                    chain(&e),
-                    "Restart the service, then click Connect again.",
-                ));
-            }
-        },
-        Err(_) => {
+    let secrets_where = match hand_to_worker(&env.instance, &env.channel, &secrets).await {
+        Ok(Handoff::Stored(_)) => "the connector service's credential store".to_string(),
+        Err(HandoffError::Refused(message)) => {
+            return Err(fail(
+                "The connector service refused the secrets.",
+                message,
+                "Check the service's log, then click Connect again.",
+            ));
+        }
+        Err(HandoffError::NotElevated) => {
+            return Err(fail(
+                "Setup is not running as an administrator.",
+                chain(&HandoffError::NotElevated),
+                "Close setup and start it again with 'Run as administrator'.",
+            ));
+        }
+        Err(e) => {
+            return Err(fail(
+                "The connector service could not be reached.",
+                chain(&e),
+                "Start the service (services.msc), then click Connect again.",
+            ));
+        }
+        Ok(Handoff::NoWorker) => {
             secrets_to_worker = false;
             let store = env.secret_store().map_err(|e| {
                 fail(
@@ -1144,15 +1152,15 @@ async fn save(
                     "Run setup as an administrator.",
                 )
             })?;
-            for (key, value) in &secrets {
-                store.set(&env.instance, key, value).map_err(|e| {
-                    fail(
-                        format!("Storing {key} failed."),
-                        chain(&e),
-                        "Run setup as an administrator.",
-                    )
-                })?;
-            }
+            // All or nothing: a secret the store cannot take is refused before any is stored.
+            let all: Vec<(&str, &Secret)> = secrets.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            crate::secrets::store_all(store.as_ref(), &env.instance, &all).map_err(|e| {
+                fail(
+                    "Storing the secrets failed; nothing was stored.",
+                    chain(&e),
+                    "Run setup as an administrator.",
+                )
+            })?;
             store.describe()
         }
     };

@@ -162,9 +162,13 @@ fn bridge_proxy(
     )
 }
 
-/// The policy from [`POLICY_FILE`], or `None` when there is no such file.
+/// The policy from [`POLICY_FILE`], or `None` when there is no such file. Refused from a folder
+/// others can write (they could plant a policy that allows every device).
 pub fn policy_from_file(config_dir: &Path) -> Result<Option<PolicySettings>, SetupProblem> {
     let path = config_dir.join(POLICY_FILE);
+    if path.exists() {
+        trusted_folder(config_dir, POLICY_FILE)?;
+    }
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -245,6 +249,9 @@ pub fn notifier_config(
         .get(instance, "NotificationPassword")?
         .ok_or(SetupProblem::MissingSecret("NotificationPassword"))?;
     let template_path = config_dir.join(NOTIFICATION_TEMPLATE_FILE);
+    if template_path.exists() {
+        trusted_folder(config_dir, NOTIFICATION_TEMPLATE_FILE)?;
+    }
     let template = match std::fs::read_to_string(&template_path) {
         Ok(text) => Some(
             Template::parse(&text)
@@ -277,6 +284,26 @@ pub fn notifier_config(
         template,
         enrol_link: DEFAULT_ENROL_LINK.to_string(),
     }))
+}
+
+/// Refuses to load `what` from `config_dir` when others than the administrators and the service may
+/// write it ([`crate::file_rights::check_not_writable_by_others`]).
+fn trusted_folder(config_dir: &Path, what: &str) -> Result<(), SetupProblem> {
+    // The folder's instance, from the layout of `config::default_config_dir` (`...\instances\<name>`
+    // for others than the default): its service's SID is trusted, as is the caller's own account.
+    let instance = match (
+        config_dir.parent().and_then(Path::file_name),
+        config_dir.file_name(),
+    ) {
+        (Some(parent), Some(name)) if parent == "instances" => name.to_string_lossy().into_owned(),
+        _ => crate::config::DEFAULT_INSTANCE.to_string(),
+    };
+    crate::file_rights::check_not_writable_by_others(
+        config_dir,
+        &crate::service::windows::service_name(&instance),
+        what,
+    )
+    .map_err(|e| SetupProblem::Config(e.to_string()))
 }
 
 /// `HOST\account` for the audit trail.
