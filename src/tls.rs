@@ -73,8 +73,8 @@ pub fn client_config(extra_ca_file: Option<&Path>) -> Result<rustls::ClientConfi
         ) {
             Ok(verifier) => Arc::new(verifier),
             // Wine's crypt32 cannot build a chain engine with an exclusive root store (Windows can):
-            // there, verify against the OS store first and against the configured CA with webpki.
-            Err(_) if !extra.is_empty() => Arc::new(OsThenExtraCa::new(extra, provider.clone())?),
+            // there, verify against the configured CA with webpki, then against the OS store.
+            Err(_) if !extra.is_empty() => Arc::new(ExtraCaThenOs::new(extra, provider.clone())?),
             Err(e) => return Err(e.into()),
         };
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -85,15 +85,16 @@ pub fn client_config(extra_ca_file: Option<&Path>) -> Result<rustls::ClientConfi
     Ok(config)
 }
 
-/// The OS trust store, then the configured CA (webpki): a certificate either accepts is valid. Both
-/// verify the whole chain, the name and the validity; nothing is skipped.
+/// The configured CA (webpki), then the OS trust store: a certificate either accepts is valid. Both
+/// verify the whole chain, the name and the validity; nothing is skipped. (The configured CA first:
+/// the platform verifier logs every certificate it rejects as an error.)
 #[derive(Debug)]
-struct OsThenExtraCa {
+struct ExtraCaThenOs {
     os: rustls_platform_verifier::Verifier,
     extra: Arc<rustls::client::WebPkiServerVerifier>,
 }
 
-impl OsThenExtraCa {
+impl ExtraCaThenOs {
     fn new(
         extra: Vec<CertificateDer<'static>>,
         provider: Arc<rustls::crypto::CryptoProvider>,
@@ -108,14 +109,14 @@ impl OsThenExtraCa {
         )
         .build()
         .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
-        Ok(OsThenExtraCa {
+        Ok(ExtraCaThenOs {
             os: rustls_platform_verifier::Verifier::new(provider)?,
             extra,
         })
     }
 }
 
-impl rustls::client::danger::ServerCertVerifier for OsThenExtraCa {
+impl rustls::client::danger::ServerCertVerifier for ExtraCaThenOs {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -124,10 +125,10 @@ impl rustls::client::danger::ServerCertVerifier for OsThenExtraCa {
         ocsp_response: &[u8],
         now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        self.os
+        self.extra
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
             .or_else(|_| {
-                self.extra.verify_server_cert(
+                self.os.verify_server_cert(
                     end_entity,
                     intermediates,
                     server_name,

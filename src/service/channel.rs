@@ -594,9 +594,21 @@ impl ChannelClient {
         );
         #[cfg(windows)]
         let stream: Box<dyn Stream> = {
-            let pipe = tokio::net::windows::named_pipe::ClientOptions::new()
-                .open(&address.0)
-                .map_err(map)?;
+            // Every instance of the pipe may be taken for a moment (the server makes the next one
+            // after each connection): wait a little, as Windows' own clients do.
+            const ERROR_PIPE_BUSY: i32 = 231;
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+            let pipe = loop {
+                match tokio::net::windows::named_pipe::ClientOptions::new().open(&address.0) {
+                    Err(e)
+                        if e.raw_os_error() == Some(ERROR_PIPE_BUSY)
+                            && tokio::time::Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    other => break other.map_err(map)?,
+                }
+            };
             verify_pipe_server(&pipe, accepted, &address.0)?;
             Box::new(pipe)
         };
