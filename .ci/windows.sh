@@ -358,6 +358,10 @@ windows_lab_sync() {
   if [ $ok -ne 0 ]; then
     echo "the service's log:"; tail -30 "$WIN_CONFIG_DIR/Logs/Connector0.log" 2>/dev/null | tr -d '\r'
   fi
+  # Stop the service while the lab still answers (a run in flight ends at once), so that the later
+  # stages (and msiexec /x) find it stopped, not draining a run against a lab that is gone.
+  wine_run 120 "$svc" service stop >/dev/null 2>&1
+  win_wait_state Stopped || ok=1
   kill "$WIN_LAB_PID" 2>/dev/null; WIN_LAB_PID=""
   return $ok
 }
