@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 
 TRIPLE=x86_64-pc-windows-gnu
 PROFILE=${PROFILE:-debug}
-OUT=${OUT:-target/exchange-connector.msi}
+TARGET=${CARGO_TARGET_DIR:-target}
+OUT=${OUT:-$TARGET/exchange-connector.msi}
 
 if ! command -v wixl >/dev/null || ! command -v msibuild >/dev/null; then
   if [ "$(id -u)" = 0 ]; then
@@ -36,21 +37,31 @@ fi
 VERSION=$(sed -n 's/^version = "\([0-9]*\.[0-9]*\.[0-9]*\).*"$/\1/p' Cargo.toml | head -1)
 [ -n "$VERSION" ] || { echo "cannot read the version from Cargo.toml"; exit 1; }
 
-BIN=target/msi/bin
+BIN=$TARGET/msi/bin
 rm -rf "$BIN" && mkdir -p "$BIN"
 for exe in exchange-connector-service exchange-connector-setup exchange-connector-lab; do
-  x86_64-w64-mingw32-strip -o "$BIN/$exe.exe" "target/$TRIPLE/$PROFILE/$exe.exe"
+  x86_64-w64-mingw32-strip -o "$BIN/$exe.exe" "$TARGET/$TRIPLE/$PROFILE/$exe.exe"
   # build.rs embeds the icon and the version resource: check they are there.
   strings=$(strings -el "$BIN/$exe.exe")
   grep -q "^Exchange Connector$" <<<"$strings" && grep -qx "$VERSION" <<<"$strings" \
     || { echo "$exe.exe has no version resource (build.rs, windres)"; exit 1; }
 done
 echo "version resource (Exchange Connector $VERSION) and icon embedded in the three .exe files"
+# build.rs embeds a manifest per program: the setup asks for elevation, the others run as invoker.
+manifest_level() { strings "$BIN/$1.exe" | grep -o 'requestedExecutionLevel level="[A-Za-z]*"' | head -1; }
+[ "$(manifest_level exchange-connector-setup)" = 'requestedExecutionLevel level="requireAdministrator"' ] \
+  || { echo "exchange-connector-setup.exe has no requireAdministrator manifest (build.rs)"; exit 1; }
+for exe in exchange-connector-service exchange-connector-lab; do
+  [ "$(manifest_level $exe)" = 'requestedExecutionLevel level="asInvoker"' ] \
+    || { echo "$exe.exe has no asInvoker manifest (build.rs)"; exit 1; }
+done
+echo "manifests: setup requireAdministrator, service and lab asInvoker"
 
 mkdir -p "$(dirname "$OUT")"
 # wixl warns about attributes only the WiX toolset uses (Package/@Platform, @InstallPrivileges,
 # Component/@Permanent); those lines are noise here.
-wixl -a x64 -D Version="$VERSION" -D CargoTargetBinDir="$BIN" -o "$OUT" wix/main.wxs 2>&1 \
+# wixl takes sources relative to the working directory only (not absolute paths).
+wixl -a x64 -D Version="$VERSION" -D CargoTargetBinDir="$(realpath --relative-to=. "$BIN")" -o "$OUT" wix/main.wxs 2>&1 \
   | { grep -v -e "has no property named '\(Platform\|InstallPrivileges\|Permanent\)'" -e '^$' || true; }
 [ -s "$OUT" ] || { echo "wixl did not write $OUT"; exit 1; }
 

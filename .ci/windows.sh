@@ -11,11 +11,14 @@
 
 WIN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WIN_TRIPLE=x86_64-pc-windows-gnu
-WIN_DEBUG="target/$WIN_TRIPLE/debug"
-WIN_LOGS=target/ci-logs
-WIN_MSI=target/exchange-connector.msi
+# Cargo's target folder (CARGO_TARGET_DIR when set, as a shared build folder does).
+WIN_TARGET=${CARGO_TARGET_DIR:-target}
+WIN_DEBUG="$WIN_TARGET/$WIN_TRIPLE/debug"
+WIN_LOGS=$WIN_TARGET/ci-logs
+WIN_MSI=$WIN_TARGET/exchange-connector.msi
 WIN_SCREENSHOT="$WIN_LOGS/setup-screenshot.png"
-export WINEPREFIX="$WIN_ROOT/target/wine-prefix"
+case "$WIN_TARGET" in /*) WIN_TARGET_ABS=$WIN_TARGET ;; *) WIN_TARGET_ABS=$WIN_ROOT/$WIN_TARGET ;; esac
+export WINEPREFIX="$WIN_TARGET_ABS/wine-prefix"
 export WINEDEBUG=-all
 # No Mono or Gecko download prompts in a fresh prefix.
 export WINEDLLOVERRIDES="mscoree,mshtml="
@@ -23,6 +26,7 @@ WIN_SERVICE=ExchangeConnector
 WIN_INSTALL_DIR="$WINEPREFIX/drive_c/Program Files/Exchange Connector"
 WIN_CONFIG_DIR="$WINEPREFIX/drive_c/ProgramData/ExchangeConnector"
 WIN_XVFB_PID=""
+WIN_LAB_PID=""
 WIN_INSTALLED_MSI=$WIN_MSI
 WIN_SERVICE_STARTS=1
 
@@ -45,10 +49,13 @@ windows_wine_tools() {
     fi
   fi
   mkdir -p "$WIN_LOGS"
-  # The ProcessPrng shim (see assets/wine/processprng-shim.c).
-  mkdir -p target/wine-shim
-  x86_64-w64-mingw32-gcc -shared -O2 -Wall -o target/wine-shim/bcryptprimitives.dll \
+  # The ProcessPrng shim (see assets/wine/processprng-shim.c), and run-limited.exe (a command run
+  # with the administrator's limited, non-elevated token: assets/wine/run-limited.c).
+  mkdir -p "$WIN_TARGET/wine-shim"
+  x86_64-w64-mingw32-gcc -shared -O2 -Wall -o "$WIN_TARGET/wine-shim/bcryptprimitives.dll" \
     assets/wine/processprng-shim.c assets/wine/processprng-shim.def -ladvapi32 || return 1
+  x86_64-w64-mingw32-gcc -O2 -Wall -municode -o "$WIN_TARGET/wine-shim/run-limited.exe" \
+    assets/wine/run-limited.c -ladvapi32 || return 1
   # A display for Wine's desktop and the setup window.
   local n
   for n in $(seq 90 99); do
@@ -66,7 +73,7 @@ windows_wine_tools() {
   # wineboot's exit code is not reliable (it also reports the missing 32-bit half): check the prefix.
   wine wineboot -i >"$WIN_LOGS/wineboot.log" 2>&1
   [ -f "$WINEPREFIX/drive_c/windows/system32/kernel32.dll" ] || { cat "$WIN_LOGS/wineboot.log"; return 1; }
-  cp target/wine-shim/bcryptprimitives.dll "$WINEPREFIX/drive_c/windows/system32/" || return 1
+  cp "$WIN_TARGET/wine-shim/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/" || return 1
   # Restart the prefix's wineserver: services.exe as left by `wineboot -i` accepts CreateService but
   # then cannot open the new service (msiexec's StartServices fails with 1060); a fresh one is fine.
   wine_stop
@@ -79,6 +86,8 @@ wine_stop() {
   return 0
 }
 windows_cleanup() {
+  [ -n "$WIN_LAB_PID" ] && kill "$WIN_LAB_PID" 2>/dev/null
+  WIN_LAB_PID=""
   wine_stop
   [ -n "$WIN_XVFB_PID" ] && kill "$WIN_XVFB_PID" 2>/dev/null
   WIN_XVFB_PID=""
@@ -124,7 +133,7 @@ windows_msi_install() {
   # only stops and removes (event 162 instead of 163), and say so.
   if ! wine_run 120 "$WIN_DEBUG/exchange-connector-service.exe" run --help >/dev/null 2>&1; then
     echo "NOTE: exchange-connector-service.exe has no \`run --service\` yet: installing without starting the service"
-    WIN_INSTALLED_MSI=target/exchange-connector-nostart.msi
+    WIN_INSTALLED_MSI=$WIN_TARGET/exchange-connector-nostart.msi
     WIN_SERVICE_STARTS=0
     cp "$WIN_MSI" "$WIN_INSTALLED_MSI" || return 1
     msibuild "$WIN_INSTALLED_MSI" -q "UPDATE \`ServiceControl\` SET \`Event\` = 162 WHERE \`ServiceControl\` = 'ServiceControl'" || return 1
@@ -162,6 +171,12 @@ windows_service_registered() {
   grep -q 'ImagePath.*exchange-connector-service.exe.* run --service' <<<"$reg" || { echo "unexpected ImagePath"; ok=1; }
   grep -qi 'ObjectName.*NT SERVICE\\ExchangeConnector' <<<"$reg" || { echo "unexpected account"; ok=1; }
   grep -qE 'Start[[:space:]]+REG_DWORD[[:space:]]+0x2' <<<"$reg" || { echo "not automatic start"; ok=1; }
+  local events="HKLM\\SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\$WIN_SERVICE"
+  if wine_run 120 reg query "$events" 2>&1 | tr -d '\r' | grep -q "EventMessageFile"; then
+    echo "Event Log source registered: Application/$WIN_SERVICE"
+  else
+    echo "the Event Log source $WIN_SERVICE is not registered"; ok=1
+  fi
   # Wine's sc.exe has no `query`; the service binary reports the state itself once it can.
   if [ "$WIN_SERVICE_STARTS" = 1 ]; then
     wine_run 120 "$WIN_INSTALL_DIR/exchange-connector-service.exe" service status 2>&1 | tr -d '\r' \
@@ -254,12 +269,110 @@ windows_msi_uninstall() {
   return $ok
 }
 
+# Waits until `service status` says $1 (Running, Stopped).
+win_wait_state() {
+  local wanted=$1 tries=0
+  while [ $tries -lt 60 ]; do
+    wine_run 60 "$WIN_INSTALL_DIR/exchange-connector-service.exe" service status 2>&1 | tr -d '\r' \
+      | grep -q ": $wanted" && return 0
+    sleep 1; tries=$((tries + 1))
+  done
+  echo "the service did not reach $wanted"; return 1
+}
+
+# The proof end to end: a lab on 127.0.0.1 on the Linux side; the installed service configured
+# through its pipe with the lab's real package (a full-size PFX), first by an administrator who did
+# not elevate (refused, nothing stored), then with the service stopped (configure starts it); then a
+# full sync by the installed service; then the invariants read from the lab's control API.
+#
+# The one stand-in: Wine has no PowerShell remoting, so the service's PowerShellPath is a .cmd that
+# runs the installed lab's `pwsh` stand-in (the same JSON-lines bridge protocol as
+# assets/exchange-bridge.ps1).
+windows_lab_sync() {
+  local svc="$WIN_INSTALL_DIR/exchange-connector-service.exe"
+  [ -f "$svc" ] || { echo "the service is not installed"; return 1; }
+  [ "$WIN_SERVICE_STARTS" = 1 ] || { win_skip "the installed service does not start"; return; }
+  local lab_dir="$WIN_TARGET_ABS/wine-lab" linux_lab="$WIN_TARGET_ABS/debug/exchange-connector-lab"
+  cargo build --locked --bin exchange-connector-lab >/dev/null 2>&1 || { echo "cannot build the Linux lab"; return 1; }
+  rm -rf "$lab_dir" && mkdir -p "$lab_dir"
+  "$linux_lab" scenario --generate users=40,devices=90,seed=11 >"$lab_dir/scenario.json" || return 1
+  ( cd "$lab_dir" && exec "$linux_lab" serve --scenario scenario.json --endpoints-file endpoints.json --dir . ) \
+    >"$WIN_LOGS/wine-lab.log" 2>&1 &
+  WIN_LAB_PID=$!
+  local tries=0
+  while [ ! -s "$lab_dir/endpoints.json" ] && [ $tries -lt 60 ]; do sleep 1; tries=$((tries + 1)); done
+  [ -s "$lab_dir/endpoints.json" ] || { echo "the lab did not start"; cat "$WIN_LOGS/wine-lab.log"; return 1; }
+  local endpoints_w ok=0 out=$WIN_LOGS/wine-configure.log
+  endpoints_w=$(winepath -w "$lab_dir/endpoints.json")
+  local sealed="$WIN_CONFIG_DIR/secrets/default.ClientCertificate.dpapi"
+  local config_file="$WIN_CONFIG_DIR/OnPremisesExchangeConnectorServiceConfiguration.xml"
+  rm -f "$sealed" "$config_file"
+
+  echo "--- 1. configure by an administrator who did not elevate: refused, nothing stored"
+  wine_run 300 "$WIN_TARGET/wine-shim/run-limited.exe" "$(winepath -w "$svc")" configure \
+    --lab-endpoints "$endpoints_w" >"$out" 2>&1
+  local rc=$?
+  tr -d '\r' <"$out"
+  if [ $rc -eq 0 ] || ! grep -q "not running as an administrator" "$out"; then
+    echo "FAILED: a non-elevated configure was not refused (exit $rc)"; ok=1
+  fi
+  [ -e "$sealed" ] && { echo "FAILED: the certificate was stored"; ok=1; }
+  [ -e "$config_file" ] && { echo "FAILED: the configuration was written"; ok=1; }
+
+  echo "--- 2. the service stopped; configure (elevated) starts it and hands the secrets over"
+  wine_run 120 "$svc" service stop >/dev/null 2>&1
+  win_wait_state Stopped || ok=1
+  wine_run 300 "$svc" configure --lab-endpoints "$endpoints_w" >"$out" 2>&1
+  rc=$?
+  tr -d '\r' <"$out"
+  [ $rc -eq 0 ] || { echo "FAILED: configure (exit $rc)"; ok=1; }
+  grep -qi "worker\|service" "$out" || { echo "FAILED: the secrets did not go to the service"; ok=1; }
+  win_wait_state Running || ok=1
+  if [ -s "$sealed" ]; then
+    echo "certificate sealed with DPAPI in the service's vault: $(basename "$sealed") ($(stat -c %s "$sealed") bytes)"
+  else
+    echo "FAILED: no sealed certificate in the service's vault"; ok=1
+  fi
+
+  echo "--- 3. the PowerShell stand-in as PowerShellPath; the service restarted on the whole configuration"
+  local ca_w lab_exe_w
+  ca_w=$(winepath -w "$lab_dir/$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["ca_cert_pem"])' "$lab_dir/endpoints.json")")
+  lab_exe_w=$(winepath -w "$WIN_INSTALL_DIR/exchange-connector-lab.exe")
+  printf '@echo off\r\n"%s" pwsh --ca-file "%s" %%*\r\n' "$lab_exe_w" "$ca_w" >"$lab_dir/lab-pwsh.cmd"
+  printf 'PowerShellPath=%s\n' "$(winepath -w "$lab_dir/lab-pwsh.cmd")" >"$lab_dir/answers.txt"
+  wine_run 120 "$svc" configure --answers "$(winepath -w "$lab_dir/answers.txt")" 2>&1 | tr -d '\r'
+  wine_run 120 "$svc" service stop >/dev/null 2>&1; win_wait_state Stopped || ok=1
+  wine_run 120 "$svc" service start >/dev/null 2>&1; win_wait_state Running || ok=1
+
+  echo "--- 4. a full sync by the installed service"
+  local report=$WIN_LOGS/wine-sync.json
+  wine_run 600 "$svc" sync --full --json >"$report" 2>"$WIN_LOGS/wine-sync.err"
+  if grep -q '"outcome": *"HeldByGuard"' "$report"; then
+    echo "the mass-change guard held the plan: confirming it"
+    wine_run 600 "$svc" sync --confirm --json >"$report" 2>>"$WIN_LOGS/wine-sync.err"
+  fi
+  tr -d '\r' <"$WIN_LOGS/wine-sync.err" | tail -5
+
+  echo "--- 5. the invariants, from the lab's control API"
+  python3 .ci/lab-invariants.py "$lab_dir" "$report" || ok=1
+  if [ $ok -ne 0 ]; then
+    echo "the service's log:"; tail -30 "$WIN_CONFIG_DIR/Logs/Connector0.log" 2>/dev/null | tr -d '\r'
+  fi
+  # Stop the service while the lab still answers (a run in flight ends at once), so that the later
+  # stages (and msiexec /x) find it stopped, not draining a run against a lab that is gone.
+  wine_run 120 "$svc" service stop >/dev/null 2>&1
+  win_wait_state Stopped || ok=1
+  kill "$WIN_LAB_PID" 2>/dev/null; WIN_LAB_PID=""
+  return $ok
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -uo pipefail
   cd "$WIN_ROOT" || exit 1
   trap windows_cleanup EXIT
   for step in windows_build_tests windows_build_msi windows_wine_tools windows_msi_install \
-              windows_service_registered windows_run_tests windows_gui_screenshot windows_msi_uninstall; do
+              windows_service_registered windows_lab_sync windows_run_tests windows_gui_screenshot \
+              windows_msi_uninstall; do
     echo "::: $step"
     "$step"; rc=$?
     [ $rc -eq 0 ] || [ $rc -eq 77 ] || { echo "$step failed"; exit 1; }

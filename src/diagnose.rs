@@ -265,7 +265,8 @@ pub fn write_bundle(
             String::from_utf8_lossy(tail).into_owned(),
         ));
     }
-    let file = std::fs::File::create(path).map_err(io)?;
+    // Owner-only: the bundle is redacted, but names mailboxes, servers and devices.
+    let file = crate::file_rights::create_owner_only(path).map_err(io)?;
     let mut zip = zip::ZipWriter::new(file);
     let options =
         zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);

@@ -136,6 +136,136 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for SharedRollingFiles {
     }
 }
 
+/// The level of a Windows Event Log entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventLevel {
+    /// Error.
+    Error,
+    /// Warning.
+    Warning,
+    /// Information.
+    Information,
+}
+
+/// Stable Event Log ids per kind of problem (by the module that reports it): monitoring rules key on
+/// them. Errors are the base id, warnings base + 1 (the table is in `wix/README.md` too).
+pub const EVENT_IDS: &[(&str, u32)] = &[
+    ("exchange_connector::secrets", 1100),
+    ("exchange_connector::win", 1100),
+    ("exchange_connector::file_rights", 1100),
+    ("exchange_connector::exchange", 1200),
+    ("exchange_connector::intune", 1300),
+    ("exchange_connector::oauth", 1300),
+    ("exchange_connector::notify", 1400),
+    ("exchange_connector::sync", 1500),
+    ("exchange_connector::store", 1500),
+    ("exchange_connector::config", 1600),
+    ("exchange_connector::settings", 1600),
+    ("exchange_connector::service", 1700),
+];
+
+/// Anything not in [`EVENT_IDS`].
+pub const EVENT_ID_OTHER: u32 = 1000;
+
+/// The event id of an event of `target` at `level`.
+pub fn event_id(target: &str, level: EventLevel) -> u32 {
+    let base = EVENT_IDS
+        .iter()
+        .filter(|(prefix, _)| {
+            target == *prefix
+                || target
+                    .strip_prefix(prefix)
+                    .is_some_and(|r| r.starts_with("::"))
+        })
+        .map(|(_, id)| *id)
+        .next()
+        .unwrap_or(EVENT_ID_OTHER);
+    match level {
+        EventLevel::Error => base,
+        EventLevel::Warning | EventLevel::Information => base + 1,
+    }
+}
+
+/// Where the Event Log layer writes (the Windows Event Log; a recorder in tests).
+pub trait EventSink: Send + Sync + 'static {
+    /// Writes one entry; a failure is dropped (the rolling files have the line anyway).
+    fn write_event(&self, level: EventLevel, id: u32, text: &str);
+}
+
+#[cfg(windows)]
+impl EventSink for crate::win::eventlog::EventSource {
+    fn write_event(&self, level: EventLevel, id: u32, text: &str) {
+        let _ = self.report(level, id, text);
+    }
+}
+
+/// A `tracing` layer that copies the connector's errors and warnings to an [`EventSink`], as
+/// `<message> (key=value, ...)`, with the id from [`event_id`]. Secrets never reach a log line in
+/// the first place (they are `Secret`s), so nothing more is filtered here.
+#[derive(Debug)]
+pub struct EventLogLayer<S> {
+    sink: S,
+}
+
+impl<S: EventSink> EventLogLayer<S> {
+    /// A layer writing to `sink`.
+    pub fn new(sink: S) -> Self {
+        EventLogLayer { sink }
+    }
+}
+
+/// Collects an event's message and fields.
+#[derive(Default)]
+struct EventText {
+    message: String,
+    fields: Vec<String>,
+}
+
+impl tracing::field::Visit for EventText {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.message = format!("{value:?}");
+        } else {
+            self.fields.push(format!("{}={value:?}", field.name()));
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.message = value.to_string();
+        } else {
+            self.fields.push(format!("{}={value}", field.name()));
+        }
+    }
+}
+
+impl<S: EventSink, C: tracing::Subscriber> tracing_subscriber::Layer<C> for EventLogLayer<S> {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, C>,
+    ) {
+        let metadata = event.metadata();
+        // The connector's own problems; its dependencies' lines stay in the files.
+        if !metadata.target().starts_with("exchange_connector") {
+            return;
+        }
+        let level = match *metadata.level() {
+            tracing::Level::ERROR => EventLevel::Error,
+            tracing::Level::WARN => EventLevel::Warning,
+            _ => return,
+        };
+        let mut text = EventText::default();
+        event.record(&mut text);
+        let mut line = text.message;
+        if !text.fields.is_empty() {
+            line = format!("{line} ({})", text.fields.join(", "));
+        }
+        self.sink
+            .write_event(level, event_id(metadata.target(), level), &line);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +317,51 @@ mod tests {
             text.lines()
                 .all(|l| l.starts_with("full sync line ") && l.len() == 119),
             "{text}"
+        );
+    }
+
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<(EventLevel, u32, String)>>>);
+
+    impl EventSink for Recorder {
+        fn write_event(&self, level: EventLevel, id: u32, text: &str) {
+            self.0.lock().unwrap().push((level, id, text.to_string()));
+        }
+    }
+
+    #[test]
+    fn errors_and_warnings_reach_the_event_log_with_stable_ids() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let recorder = Recorder::default();
+        let subscriber = tracing_subscriber::registry().with(EventLogLayer::new(recorder.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "exchange_connector::sync::engine", "full sync finished");
+            tracing::error!(target: "exchange_connector::exchange::pool", server = "cas1", "Exchange unreachable");
+            tracing::warn!(target: "exchange_connector::secrets", "secret file too open");
+            tracing::warn!(target: "exchange_connector::exchangeish", "not a prefix match");
+            tracing::error!(target: "rustls_platform_verifier", "a dependency's line");
+        });
+        let events = recorder.0.lock().unwrap().clone();
+        assert_eq!(
+            events,
+            [
+                (
+                    EventLevel::Error,
+                    1200,
+                    "Exchange unreachable (server=cas1)".to_string()
+                ),
+                (
+                    EventLevel::Warning,
+                    1101,
+                    "secret file too open".to_string()
+                ),
+                (
+                    EventLevel::Warning,
+                    EVENT_ID_OTHER + 1,
+                    "not a prefix match".to_string()
+                ),
+            ],
+            "info and other crates' lines are not copied; ids by module"
         );
     }
 }

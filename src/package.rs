@@ -182,13 +182,14 @@ impl ConnectorPackage {
         })
     }
 
-    /// Writes the package as a zip file.
+    /// Writes the package as a zip file readable by its owner only (it holds the certificate's key).
     pub fn write(&self, path: &Path) -> Result<(), PackageError> {
         self.manifest.validate()?;
-        let file = std::fs::File::create(path).map_err(|source| PackageError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file =
+            crate::file_rights::create_owner_only(path).map_err(|source| PackageError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         self.write_to(file)
     }
 

@@ -76,6 +76,20 @@ pub enum SecretError {
         /// What it said.
         reason: String,
     },
+    /// A secret too large for the store: refused before anything of the set is stored.
+    #[error(
+        "{key} is too large for the {store} ({size} bytes, the limit is {limit}); nothing was stored. Check the connector package: export it again from the tenant, or give a smaller certificate (2048 or 3072-bit RSA)."
+    )]
+    TooLarge {
+        /// Which store.
+        store: String,
+        /// The secret's key.
+        key: String,
+        /// Its size as the store counts it.
+        size: usize,
+        /// The store's limit.
+        limit: usize,
+    },
     /// An instance name that cannot name entries or folders.
     #[error("instance name '{0}' is not valid; use 1 to 32 letters, digits, '-' or '_'")]
     BadInstance(String),
@@ -91,6 +105,28 @@ pub trait SecretStore: Send + Sync {
     fn delete(&self, instance: &str, key: &str) -> Result<(), SecretError>;
     /// Where the secrets are, for messages (e.g. "Windows Credential Manager").
     fn describe(&self) -> String;
+    /// Whether `value` fits this store; [`store_all`] asks it of every secret before storing any.
+    fn check(&self, key: &str, value: &Secret) -> Result<(), SecretError> {
+        let _ = (key, value);
+        Ok(())
+    }
+}
+
+/// Stores a set of secrets whole or not at all: every one is checked against the store first, so a
+/// secret that cannot fit never leaves the ones before it stored.
+pub fn store_all(
+    store: &dyn SecretStore,
+    instance: &str,
+    secrets: &[(&str, &Secret)],
+) -> Result<(), SecretError> {
+    check_instance(instance)?;
+    for (key, value) in secrets {
+        store.check(key, value)?;
+    }
+    for (key, value) in secrets {
+        store.set(instance, key, value)?;
+    }
+    Ok(())
 }
 
 /// Which store to use.
@@ -151,11 +187,14 @@ pub fn open(kind: StoreKind, config_dir: &Path) -> Result<Box<dyn SecretStore>, 
     let file = || -> Box<dyn SecretStore> { Box::new(FileStore::new(config_dir.join("secrets"))) };
     match kind {
         StoreKind::File => Ok(file()),
+        #[cfg(windows)]
+        StoreKind::Os | StoreKind::Auto => {
+            Ok(Box::new(crate::win::vault::WindowsVault::open(config_dir)?))
+        }
+        #[cfg(not(windows))]
         StoreKind::Os => Ok(Box::new(KeyringStore::native()?)),
+        #[cfg(not(windows))]
         StoreKind::Auto => {
-            if cfg!(windows) {
-                return Ok(Box::new(KeyringStore::native()?));
-            }
             match KeyringStore::native() {
                 Ok(store) => Ok(Box::new(store)),
                 // No Secret Service (headless server): the file store is the designed fallback.
@@ -172,6 +211,10 @@ pub struct KeyringStore {
     /// Windows: ask for Local persistence and a readable target name on each entry.
     windows_local: bool,
 }
+
+/// The Credential Manager's limit on a credential blob (`CRED_MAX_CREDENTIAL_BLOB_SIZE`, 5 × 512
+/// bytes); the keyring store saves a value as UTF-16, two bytes per unit.
+pub const CREDENTIAL_BLOB_LIMIT: usize = 5 * 512;
 
 impl KeyringStore {
     /// Wraps any keyring-core store (tests use `keyring_core::mock`). No entry modifiers are sent.
@@ -264,7 +307,21 @@ impl SecretStore for KeyringStore {
         }
     }
 
+    fn check(&self, key: &str, value: &Secret) -> Result<(), SecretError> {
+        let size = value.expose().encode_utf16().count() * 2;
+        if self.windows_local && size > CREDENTIAL_BLOB_LIMIT {
+            return Err(SecretError::TooLarge {
+                store: self.name.clone(),
+                key: key.to_string(),
+                size,
+                limit: CREDENTIAL_BLOB_LIMIT,
+            });
+        }
+        Ok(())
+    }
+
     fn set(&self, instance: &str, key: &str, value: &Secret) -> Result<(), SecretError> {
+        self.check(key, value)?;
         self.entry(instance, key)?
             .set_password(value.expose())
             .map_err(|e| self.err("store", key, e))
@@ -396,6 +453,9 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
+    // Windows: the folder's owner and SYSTEM only (0600 means nothing there); the file inherits it.
+    #[cfg(windows)]
+    crate::file_rights::restrict_to_owner(dir)?;
     Ok(())
 }
 
@@ -468,6 +528,73 @@ mod tests {
         let err = store.get("default", "x").unwrap_err().to_string();
         assert!(err.contains("damaged"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    /// A file store that takes values of at most 8 bytes.
+    struct Small(FileStore);
+
+    impl SecretStore for Small {
+        fn get(&self, instance: &str, key: &str) -> Result<Option<Secret>, SecretError> {
+            self.0.get(instance, key)
+        }
+        fn set(&self, instance: &str, key: &str, value: &Secret) -> Result<(), SecretError> {
+            self.0.set(instance, key, value)
+        }
+        fn delete(&self, instance: &str, key: &str) -> Result<(), SecretError> {
+            self.0.delete(instance, key)
+        }
+        fn describe(&self) -> String {
+            "small store".into()
+        }
+        fn check(&self, key: &str, value: &Secret) -> Result<(), SecretError> {
+            let size = value.expose().len();
+            if size > 8 {
+                return Err(SecretError::TooLarge {
+                    store: self.describe(),
+                    key: key.into(),
+                    size,
+                    limit: 8,
+                });
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn store_all_stores_nothing_when_one_secret_does_not_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Small(FileStore::new(dir.path()));
+        let (short, long) = (Secret::new("pw"), Secret::new("far too long for it"));
+        let err = store_all(
+            &store,
+            "default",
+            &[
+                ("CertificatePassword", &short),
+                ("ClientCertificate", &long),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("ClientCertificate") && err.contains("nothing was stored"),
+            "{err}"
+        );
+        assert!(!err.contains("far too long"), "never the value: {err}");
+        assert!(
+            store
+                .get("default", "CertificatePassword")
+                .unwrap()
+                .is_none()
+        );
+        store_all(&store, "default", &[("CertificatePassword", &short)]).unwrap();
+        assert_eq!(
+            store
+                .get("default", "CertificatePassword")
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "pw"
+        );
     }
 
     #[test]

@@ -66,14 +66,99 @@ pub fn client_config(extra_ca_file: Option<&Path>) -> Result<rustls::ClientConfi
         None => Vec::new(),
     };
     let provider = crypto_provider();
-    let verifier =
-        rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())?;
+    let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> =
+        match rustls_platform_verifier::Verifier::new_with_extra_roots(
+            extra.clone(),
+            provider.clone(),
+        ) {
+            Ok(verifier) => Arc::new(verifier),
+            // Wine's crypt32 cannot build a chain engine with an exclusive root store (Windows can):
+            // there, verify against the configured CA with webpki, then against the OS store.
+            Err(_) if !extra.is_empty() => Arc::new(ExtraCaThenOs::new(extra, provider.clone())?),
+            Err(e) => return Err(e.into()),
+        };
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .dangerous() // only to plug in the platform verifier; verification stays on
-        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     Ok(config)
+}
+
+/// The configured CA (webpki), then the OS trust store: a certificate either accepts is valid. Both
+/// verify the whole chain, the name and the validity; nothing is skipped. (The configured CA first:
+/// the platform verifier logs every certificate it rejects as an error.)
+#[derive(Debug)]
+struct ExtraCaThenOs {
+    os: rustls_platform_verifier::Verifier,
+    extra: Arc<rustls::client::WebPkiServerVerifier>,
+}
+
+impl ExtraCaThenOs {
+    fn new(
+        extra: Vec<CertificateDer<'static>>,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<Self, TlsError> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in extra {
+            roots.add(cert)?;
+        }
+        let extra = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
+        Ok(ExtraCaThenOs {
+            os: rustls_platform_verifier::Verifier::new(provider)?,
+            extra,
+        })
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for ExtraCaThenOs {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        self.extra
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            .or_else(|_| {
+                self.os.verify_server_cert(
+                    end_entity,
+                    intermediates,
+                    server_name,
+                    ocsp_response,
+                    now,
+                )
+            })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.extra.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.extra.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.extra.supported_verify_schemes()
+    }
 }
 
 /// A `reqwest` client builder with [`client_config`] installed. Callers add proxy, timeouts and headers.

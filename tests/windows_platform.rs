@@ -5,6 +5,12 @@
 //!   persistence and a readable target name;
 //! * the control channel over a named pipe through [`exchange_connector::service::channel`]: requests,
 //!   replies and the progress stream, with a fake worker;
+//! * the size limit of a credential blob with a real connector certificate, refused before anything
+//!   of the set is stored; the certificate sealed with DPAPI in the service's vault instead;
+//! * DACLs: the data folder's protected DACL set and read back, a folder others can write refused,
+//!   owner-only files;
+//! * the pipe client refusing a server that runs under an account it does not accept;
+//! * the Event Log source;
 //! * the Windows service of an instance through `exchange-connector-service service
 //!   install|start|status|stop|uninstall` (skipped, saying so, while that binary has no `service`
 //!   command).
@@ -14,10 +20,11 @@
 use exchange_connector::secret::Secret;
 use exchange_connector::secrets::{self, KeyringStore, SecretStore, StoreKind};
 use exchange_connector::service::channel::{
-    ChannelAddress, ChannelClient, ChannelHandler, ProgressEvent, Reply, Request, RunPhase,
-    SyncKind, serve,
+    AcceptedServers, ChannelAddress, ChannelClient, ChannelError, ChannelHandler, ProgressEvent,
+    Reply, Request, RunPhase, SyncKind, serve,
 };
 use exchange_connector::service::messages::{Connection, StatusReply};
+use exchange_connector::win::{acl, sid};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -74,7 +81,11 @@ fn credential_manager_round_trip() {
 fn the_platform_default_store_is_the_credential_manager() {
     let dir = tempfile::tempdir().unwrap();
     let store = secrets::open(StoreKind::Auto, dir.path()).unwrap();
-    assert_eq!(store.describe(), "Windows Credential Manager");
+    assert!(
+        store.describe().starts_with("Windows Credential Manager"),
+        "{}",
+        store.describe()
+    );
     // The file store stays available on request.
     let file = secrets::open(StoreKind::File, dir.path()).unwrap();
     let instance = unique("wintestfile");
@@ -154,10 +165,42 @@ impl ChannelHandler for FakeWorker {
     }
 }
 
+/// The test process serves its own pipes: accept its account (and the service's, for the installed
+/// service test).
+fn accept_own_account(address: &ChannelAddress) -> AcceptedServers {
+    let mut sids = AcceptedServers::for_address(address).sids().to_vec();
+    sids.push(sid::current_user_sid().unwrap());
+    AcceptedServers::only(sids)
+}
+
+/// A [`FakeWorker`] serving `address`: the handler, the stop switch and the server task.
+#[allow(clippy::type_complexity)]
+fn serve_fake_worker(
+    address: &ChannelAddress,
+) -> (
+    Arc<FakeWorker>,
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<Result<(), ChannelError>>,
+) {
+    let (events, _) = broadcast::channel(16);
+    let handler = Arc::new(FakeWorker {
+        events,
+        stored: Mutex::new(Vec::new()),
+    });
+    let (stop, stopped) = watch::channel(false);
+    let server = tokio::spawn({
+        let address = address.clone();
+        let handler = handler.clone();
+        async move { serve(&address, handler, stopped).await }
+    });
+    (handler, stop, server)
+}
+
 async fn connect(address: &ChannelAddress) -> ChannelClient {
     let deadline = Instant::now() + Duration::from_secs(20);
+    let accepted = accept_own_account(address);
     loop {
-        match ChannelClient::connect(address).await {
+        match ChannelClient::connect_to(address, &accepted).await {
             Ok(client) => return client,
             Err(e) if Instant::now() > deadline => panic!("cannot connect to {}: {e}", address.0),
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -182,17 +225,7 @@ async fn named_pipe_channel_round_trip() {
         "unexpected error: {refused}"
     );
 
-    let (events, _) = broadcast::channel(16);
-    let handler = Arc::new(FakeWorker {
-        events,
-        stored: Mutex::new(Vec::new()),
-    });
-    let (stop, stopped) = watch::channel(false);
-    let server = tokio::spawn({
-        let address = address.clone();
-        let handler = handler.clone();
-        async move { serve(&address, handler, stopped).await }
-    });
+    let (handler, stop, server) = serve_fake_worker(&address);
 
     let mut client = connect(&address).await;
     match client.request(&Request::Status).await.unwrap() {
@@ -366,4 +399,274 @@ fn service_install_start_stop_uninstall() {
         "the service is still there: {}",
         text(&gone)
     );
+}
+
+/// A connector certificate as the package carries it: a 2048-bit RSA PFX in base64 (~3.4 K
+/// characters, ~6.8 KB as UTF-16).
+fn real_size_certificate() -> (Secret, Secret) {
+    use base64::Engine as _;
+    let password = Secret::new("pfx-password-0123456789");
+    let cert = exchange_connector::certificate::ClientCertificate::generate("wintest", 30).unwrap();
+    let pfx = cert.to_pfx(&password).unwrap();
+    assert!(
+        pfx.len() > 2000,
+        "a real PFX is ~2.5 KB, this one is {}",
+        pfx.len()
+    );
+    (
+        Secret::new(base64::engine::general_purpose::STANDARD.encode(pfx)),
+        password,
+    )
+}
+
+#[test]
+fn credential_manager_refuses_a_full_size_certificate_before_storing_anything() {
+    let store = KeyringStore::native().unwrap();
+    let instance = unique("wintestbig");
+    let (pfx, password) = real_size_certificate();
+    let err = secrets::store_all(
+        &store,
+        &instance,
+        &[
+            ("CertificatePassword", &password),
+            ("ClientCertificate", &pfx),
+        ],
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, secrets::SecretError::TooLarge { limit: 2560, .. }),
+        "{text}"
+    );
+    assert!(
+        text.contains("ClientCertificate") && text.contains("nothing was stored"),
+        "{text}"
+    );
+    // Not half-stored: the password before it was not saved either.
+    assert!(
+        store
+            .get(&instance, "CertificatePassword")
+            .unwrap()
+            .is_none()
+    );
+    // A value at the limit still fits (1280 UTF-16 units = 2560 bytes), one more does not.
+    let at_limit = Secret::new("a".repeat(1280));
+    store.set(&instance, "ExchangePassword", &at_limit).unwrap();
+    assert_eq!(
+        store
+            .get(&instance, "ExchangePassword")
+            .unwrap()
+            .unwrap()
+            .expose(),
+        at_limit.expose()
+    );
+    assert!(
+        store
+            .set(
+                &instance,
+                "ExchangePassword",
+                &Secret::new("a".repeat(1281))
+            )
+            .is_err()
+    );
+    store.delete(&instance, "ExchangePassword").unwrap();
+}
+
+#[test]
+fn the_service_vault_seals_the_certificate_with_dpapi() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = secrets::open(StoreKind::Auto, dir.path()).unwrap();
+    let instance = unique("wintestvault");
+    let (pfx, password) = real_size_certificate();
+    secrets::store_all(
+        vault.as_ref(),
+        &instance,
+        &[
+            ("CertificatePassword", &password),
+            ("ClientCertificate", &pfx),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        vault
+            .get(&instance, "ClientCertificate")
+            .unwrap()
+            .unwrap()
+            .expose(),
+        pfx.expose()
+    );
+    assert_eq!(
+        vault
+            .get(&instance, "CertificatePassword")
+            .unwrap()
+            .unwrap()
+            .expose(),
+        password.expose()
+    );
+    // On disk: sealed (no base64 of the PFX in it), readable by its owner only.
+    let file = dir
+        .path()
+        .join("secrets")
+        .join(format!("{instance}.ClientCertificate.dpapi"));
+    let sealed = std::fs::read(&file).unwrap();
+    let head = &pfx.expose().as_bytes()[..64];
+    assert!(
+        !sealed.windows(head.len()).any(|w| w == head),
+        "the PFX is sealed"
+    );
+    let me = sid::current_user_sid().unwrap();
+    if sid::running_under_wine() {
+        // Wine keeps no DACL (see data_folder_dacl_is_protected_and_loose_folders_are_refused).
+        assert!(
+            acl::others_who_can_write(&file, &[me, sid::SYSTEM.into()])
+                .unwrap()
+                .is_empty()
+        );
+    } else {
+        assert_eq!(acl::dacl_sddl(&file).unwrap(), acl::owner_only_sddl(&me));
+    }
+    // A damaged blob is an error that names the file, never a wrong value.
+    std::fs::write(&file, b"not a dpapi blob").unwrap();
+    let err = vault
+        .get(&instance, "ClientCertificate")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot be decrypted"), "{err}");
+    // Too large even for a sealed file: refused, nothing stored.
+    let huge = Secret::new("A".repeat(exchange_connector::win::vault::MAX_SEALED_BYTES + 1));
+    let other = unique("wintestvault2");
+    assert!(
+        secrets::store_all(
+            vault.as_ref(),
+            &other,
+            &[
+                ("CertificatePassword", &password),
+                ("ClientCertificate", &huge)
+            ],
+        )
+        .is_err()
+    );
+    assert!(vault.get(&other, "CertificatePassword").unwrap().is_none());
+    vault.delete(&instance, "ClientCertificate").unwrap();
+    vault.delete(&instance, "CertificatePassword").unwrap();
+}
+
+#[test]
+fn data_folder_dacl_is_protected_and_loose_folders_are_refused() {
+    use exchange_connector::file_rights;
+    let wine = sid::running_under_wine();
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("ExchangeConnector");
+    std::fs::create_dir(&folder).unwrap();
+    // Loose: as %ProgramData% leaves it (Users may create files), and Everyone may write. Wine keeps
+    // no DACL: it maps one onto the Unix mode and reads a descriptor back from the mode, so only
+    // Everyone's write right survives there; Windows keeps both entries.
+    acl::set_protected_dacl(
+        &folder,
+        "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;CI;0x116;;;BU)(A;OICI;FA;;;WD)",
+    )
+    .unwrap();
+    let err =
+        file_rights::check_not_writable_by_others(&folder, "ExchangeConnector", "policy.json")
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("S-1-1-0") && err.contains("icacls"), "{err}");
+    if !wine {
+        assert!(err.contains("S-1-5-32-545"), "{err}");
+    }
+
+    file_rights::protect_data_folder(&folder, "ExchangeConnector").unwrap();
+    let read_back = acl::dacl_sddl(&folder).unwrap();
+    eprintln!("data folder DACL read back: {read_back}");
+    assert!(!read_back.contains(";BU)"), "{read_back}");
+    if !wine {
+        assert!(read_back.starts_with("D:P"), "protected: {read_back}");
+        assert!(
+            read_back.contains(&sid::service_sid("ExchangeConnector")),
+            "{read_back}"
+        );
+        assert!(!read_back.contains(";WD)"), "{read_back}");
+    }
+    // Nobody else may write any more (under Wine: Everyone's write bit is gone from the mode).
+    file_rights::check_not_writable_by_others(&folder, "ExchangeConnector", "policy.json").unwrap();
+
+    // Owner-only files (package, bundle, commands log).
+    let package = folder.join("package.zip");
+    drop(file_rights::create_owner_only(&package).unwrap());
+    let me = sid::current_user_sid().unwrap();
+    let read_back = acl::dacl_sddl(&package).unwrap();
+    if wine {
+        eprintln!("owner-only file read back under Wine: {read_back}");
+        assert!(
+            acl::others_who_can_write(&package, &[me, sid::SYSTEM.into()])
+                .unwrap()
+                .is_empty()
+        );
+    } else {
+        assert_eq!(read_back, acl::owner_only_sddl(&me));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipe_served_by_another_account_gets_nothing() {
+    let instance = unique("wintestimpostor");
+    let address = ChannelAddress::for_instance(&instance);
+    let (handler, stop, server) = serve_fake_worker(&address);
+    connect(&address).await;
+    // The impostor runs as this test's account; the client accepts SYSTEM only.
+    let refused = ChannelClient::connect_to(
+        &address,
+        &AcceptedServers::only(vec![sid::SYSTEM.to_string()]),
+    )
+    .await
+    .unwrap_err();
+    let me = sid::current_user_sid().unwrap();
+    match &refused {
+        ChannelError::WrongServer { account, pid, .. } => {
+            assert_eq!(account, &me);
+            assert_eq!(*pid, std::process::id());
+        }
+        other => panic!("expected WrongServer, got {other}"),
+    }
+    assert!(
+        refused.to_string().contains("nothing was sent"),
+        "{refused}"
+    );
+    assert!(handler.stored.lock().unwrap().is_empty());
+    // The service's SID for this instance is what a plain connect expects (and SYSTEM).
+    assert_eq!(
+        AcceptedServers::for_address(&address).sids(),
+        [
+            sid::service_sid(&format!("ExchangeConnector${instance}")),
+            sid::SYSTEM.to_string()
+        ]
+    );
+    stop.send(true).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(20), server).await;
+}
+
+#[test]
+fn event_log_source_accepts_errors_and_warnings() {
+    use exchange_connector::logging::EventLevel;
+    let source = exchange_connector::win::eventlog::EventSource::open("ExchangeConnector").unwrap();
+    source
+        .report(EventLevel::Error, 1200, "wintest: Exchange unreachable")
+        .unwrap();
+    source
+        .report(EventLevel::Warning, 1101, "wintest: a warning")
+        .unwrap();
+}
+
+#[test]
+fn token_queries_answer() {
+    let me = sid::current_identity().unwrap();
+    assert!(me.user.starts_with("S-1-5-"), "{me:?}");
+    eprintln!(
+        "this test runs as {} (elevated: {:?}, Wine: {})",
+        me.user,
+        sid::is_elevated(),
+        sid::running_under_wine()
+    );
+    let other = sid::process_identity(std::process::id()).unwrap();
+    assert_eq!(other.user, me.user);
 }

@@ -45,12 +45,13 @@ pub struct BridgeConfig {
 }
 
 impl BridgeConfig {
-    /// The platform's PowerShell host for `script`: Windows PowerShell on Windows, `pwsh` elsewhere.
+    /// The platform's PowerShell host for `script`: Windows PowerShell by its full path on Windows
+    /// ([`windows_powershell`]), `pwsh` elsewhere.
     pub fn default_host(script: &Path) -> (PathBuf, Vec<String>) {
         let script = script.display().to_string();
         if cfg!(windows) {
             (
-                PathBuf::from("powershell.exe"),
+                windows_powershell(),
                 [
                     "-NoProfile",
                     "-NonInteractive",
@@ -87,6 +88,51 @@ impl BridgeConfig {
             close_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// Windows PowerShell 5.1 by its full path, `%SystemRoot%\System32\WindowsPowerShell\v1.0\powershell.exe`:
+/// never looked up through `PATH`, where a folder an unprivileged user can write could come first.
+pub fn windows_powershell() -> PathBuf {
+    let root = std::env::var_os("SystemRoot")
+        .filter(|r| !r.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(r"C:\Windows"));
+    root.join("System32")
+        .join("WindowsPowerShell")
+        .join("v1.0")
+        .join("powershell.exe")
+}
+
+/// The bridge script's file name.
+pub const SCRIPT_NAME: &str = "exchange-bridge.ps1";
+
+/// Where the bridge script may be, for programs in `exe_dir`, in order: the installed layout first
+/// (`assets\` beside the programs, as the MSI puts it: `wix/main.wxs`), then beside the programs (a
+/// development build), then the Linux package's share folders.
+pub fn script_candidates(exe_dir: &Path) -> Vec<PathBuf> {
+    vec![
+        exe_dir.join("assets").join(SCRIPT_NAME),
+        exe_dir.join(SCRIPT_NAME),
+        exe_dir
+            .join("../share/exchange-connector")
+            .join(SCRIPT_NAME),
+        PathBuf::from("/usr/share/exchange-connector").join(SCRIPT_NAME),
+    ]
+}
+
+/// The bridge script of the running program: the first of [`script_candidates`] that exists, else
+/// the installed location (so an error names where it should be).
+pub fn installed_script() -> PathBuf {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let candidates = script_candidates(&exe_dir);
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| candidates[0].clone())
 }
 
 /// Opens bridge sessions.
@@ -476,5 +522,73 @@ impl Drop for BridgeSession {
             }
             // Without a runtime the child is dropped here, and kill_on_drop ends it.
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The MSI's layout, read from `wix/main.wxs`: the folder path (below the programs' folder) of the
+    /// component that carries `exchange-bridge.ps1`.
+    fn msi_script_folder() -> PathBuf {
+        let wxs =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/wix/main.wxs")).unwrap();
+        let at = wxs
+            .find(&format!("Name=\"{SCRIPT_NAME}\""))
+            .expect("the MSI installs the bridge script");
+        // Every <Directory Name="..."> opened after INSTALLDIR and not closed before the file.
+        let install = wxs.find("Id=\"INSTALLDIR\"").unwrap();
+        let mut folders: Vec<String> = Vec::new();
+        let mut rest = &wxs[install..at];
+        rest = &rest[rest.find('>').unwrap() + 1..];
+        while let Some(pos) = rest
+            .find("<Directory")
+            .into_iter()
+            .chain(rest.find("</Directory>"))
+            .min()
+        {
+            if rest[pos..].starts_with("</Directory>") {
+                folders.pop();
+                rest = &rest[pos + "</Directory>".len()..];
+            } else {
+                let tag = &rest[pos..pos + rest[pos..].find('>').unwrap()];
+                let name = tag
+                    .split("Name=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap();
+                folders.push(name.to_string());
+                rest = &rest[pos + tag.len()..];
+            }
+        }
+        folders.iter().collect()
+    }
+
+    #[test]
+    fn the_installed_script_is_found_where_the_msi_puts_it() {
+        let programs = Path::new(r"C:\Program Files\Exchange Connector");
+        let installed = programs.join(msi_script_folder()).join(SCRIPT_NAME);
+        assert_eq!(msi_script_folder(), Path::new("assets"));
+        assert_eq!(
+            script_candidates(programs)[0],
+            installed,
+            "the installed layout comes first"
+        );
+    }
+
+    #[test]
+    fn windows_powershell_is_named_by_its_full_path() {
+        let path = windows_powershell();
+        assert!(path.is_absolute() || !cfg!(windows), "{}", path.display());
+        assert!(
+            path.ends_with(Path::new("System32/WindowsPowerShell/v1.0/powershell.exe"))
+                || path
+                    .display()
+                    .to_string()
+                    .ends_with(r"System32\WindowsPowerShell\v1.0\powershell.exe")
+        );
     }
 }

@@ -27,12 +27,10 @@ impl CommandsLog {
         }
     }
 
-    /// Appends to a file (created if missing).
+    /// Appends to a file (created if missing), readable by its owner only: it names every mailbox
+    /// and device the connector touched.
     pub fn append_to(path: &Path) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        let file = crate::file_rights::append_owner_only(path)?;
         Ok(Self::new(Box::new(std::io::LineWriter::new(file))))
     }
 

@@ -699,7 +699,9 @@ async fn save(
 ) -> Result<ConnectSuccess, Check> {
     let id = CheckId::Save;
     let name = "save";
-    // Secrets first: to the worker when it runs, else to the local store.
+    // Secrets first: to the worker (on Windows always: a stopped service is started, and nothing ever
+    // goes to this account's own vault, which the service cannot read), else (Linux, no worker) to the
+    // local store.
     let local = || match &env.secrets_dir {
         Some(dir) => Ok(Box::new(crate::secrets::FileStore::new(dir.clone()))
             as Box<dyn crate::secrets::SecretStore>),
@@ -717,11 +719,15 @@ async fn save(
                     "The connector service gave an unexpected answer.",
                     "Update the connector service.",
                 ),
-                HandOffError::Channel(_) => (
-                    "The connector service could not be reached.",
-                    "Restart the service, then click Connect again.",
+                HandOffError::NotElevated => (
+                    "Setup is not running as an administrator.",
+                    "Close setup and start it again with 'Run as administrator'.",
                 ),
-                HandOffError::OpenStore(_) | HandOffError::Store { .. } => (
+                HandOffError::CannotStart { .. } | HandOffError::Channel(_) => (
+                    "The connector service could not be reached.",
+                    "Start the service (services.msc), then click Connect again.",
+                ),
+                HandOffError::OpenStore(_) | HandOffError::Store(_) => (
                     "The credential store cannot be used.",
                     "Run setup as an administrator.",
                 ),

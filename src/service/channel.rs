@@ -47,6 +47,20 @@ pub enum ChannelError {
         /// Socket path or pipe name.
         address: String,
     },
+    /// The pipe is served by a process that is not the service (Windows): nothing was sent.
+    #[error(
+        "the control channel {address} is served by a process running as {account}, not by the connector's service ({expected}); nothing was sent to it. Another program may be posing as the service: stop it (Task Manager, Details, the process with id {pid}), then start the service."
+    )]
+    WrongServer {
+        /// Pipe name.
+        address: String,
+        /// The SID the serving process runs as.
+        account: String,
+        /// The accounts accepted.
+        expected: String,
+        /// The serving process.
+        pid: u32,
+    },
     /// I/O.
     #[error("control channel {address}: {source}")]
     Io {
@@ -359,9 +373,106 @@ impl std::fmt::Debug for ChannelClient {
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
+/// The accounts a client accepts as the server of a named pipe, checked against the serving
+/// process's token before anything is sent (a local user could otherwise create the pipe while the
+/// service is stopped and collect the secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedServers {
+    sids: Vec<String>,
+    /// Wine only: also the client's own account (see [`verify_pipe_server`]).
+    own_account_under_wine: bool,
+}
+
+impl AcceptedServers {
+    /// The service of `instance` (its `NT SERVICE\...` SID, as the token user or a group) or SYSTEM.
+    pub fn service(instance: &str) -> Self {
+        let name = super::windows::service_name(instance);
+        AcceptedServers {
+            sids: vec![
+                crate::win::sid::service_sid(&name),
+                crate::win::sid::SYSTEM.to_string(),
+            ],
+            own_account_under_wine: true,
+        }
+    }
+
+    /// Exactly these SIDs, under Wine too (tests, and a worker run by hand under another account).
+    pub fn only(sids: Vec<String>) -> Self {
+        AcceptedServers {
+            sids,
+            own_account_under_wine: false,
+        }
+    }
+
+    /// The accepted SIDs.
+    pub fn sids(&self) -> &[String] {
+        &self.sids
+    }
+
+    /// The service accepted for a pipe named `\\.\pipe\ExchangeConnector-<instance>`; SYSTEM
+    /// alone for any other name.
+    pub fn for_address(address: &ChannelAddress) -> Self {
+        match address.0.rsplit_once(r"\ExchangeConnector-") {
+            Some((_, instance)) if crate::secrets::check_instance(instance).is_ok() => {
+                Self::service(instance)
+            }
+            _ => AcceptedServers::only(vec![crate::win::sid::SYSTEM.to_string()]),
+        }
+    }
+}
+
+/// Checks who serves the pipe the client just opened. Under Wine every process, services
+/// included, runs as the one Unix user and Wine has no service SIDs: there (and only there, see
+/// [`crate::win::sid::running_under_wine`]) a server running as the client's own account is
+/// accepted for [`AcceptedServers::service`]. That is the one stand-in of this check; its refusal
+/// path is tested under Wine with an explicit [`AcceptedServers::only`].
+#[cfg(windows)]
+fn verify_pipe_server(
+    pipe: &tokio::net::windows::named_pipe::NamedPipeClient,
+    accepted: &AcceptedServers,
+    address: &str,
+) -> Result<(), ChannelError> {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::System::Pipes::GetNamedPipeServerProcessId;
+    let io = |source| ChannelError::Io {
+        address: address.to_string(),
+        source,
+    };
+    let mut pid = 0u32;
+    // SAFETY: a live pipe handle owned by `pipe`; valid out pointer.
+    if unsafe { GetNamedPipeServerProcessId(pipe.as_raw_handle() as _, &mut pid) } == 0 {
+        return Err(io(std::io::Error::last_os_error()));
+    }
+    let identity = crate::win::sid::process_identity(pid).map_err(io)?;
+    let mut sids = accepted.sids.clone();
+    if accepted.own_account_under_wine && crate::win::sid::running_under_wine() {
+        sids.push(crate::win::sid::current_user_sid().map_err(io)?);
+    }
+    if identity.is_any_of(&sids) {
+        Ok(())
+    } else {
+        Err(ChannelError::WrongServer {
+            address: address.to_string(),
+            account: identity.user,
+            expected: accepted.sids.join(" or "),
+            pid,
+        })
+    }
+}
+
 impl ChannelClient {
-    /// Connects to a running worker.
+    /// Connects to a running worker. On Windows the pipe's server must be the instance's service
+    /// ([`AcceptedServers::for_address`]).
     pub async fn connect(address: &ChannelAddress) -> Result<ChannelClient, ChannelError> {
+        Self::connect_to(address, &AcceptedServers::for_address(address)).await
+    }
+
+    /// Connects to a worker whose process runs as one of `accepted` (Windows; Unix checks the
+    /// socket's owner and mode instead).
+    pub async fn connect_to(
+        address: &ChannelAddress,
+        accepted: &AcceptedServers,
+    ) -> Result<ChannelClient, ChannelError> {
         let name = address.0.clone();
         let map = |e: std::io::Error| match e.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
@@ -384,11 +495,27 @@ impl ChannelClient {
                 .map_err(map)?,
         );
         #[cfg(windows)]
-        let stream: Box<dyn Stream> = Box::new(
-            tokio::net::windows::named_pipe::ClientOptions::new()
-                .open(&address.0)
-                .map_err(map)?,
-        );
+        let stream: Box<dyn Stream> = {
+            // Every instance of the pipe may be taken for a moment (the server makes the next one
+            // after each connection): wait a little, as Windows' own clients do.
+            const ERROR_PIPE_BUSY: i32 = 231;
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+            let pipe = loop {
+                match tokio::net::windows::named_pipe::ClientOptions::new().open(&address.0) {
+                    Err(e)
+                        if e.raw_os_error() == Some(ERROR_PIPE_BUSY)
+                            && tokio::time::Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    other => break other.map_err(map)?,
+                }
+            };
+            verify_pipe_server(&pipe, accepted, &address.0)?;
+            Box::new(pipe)
+        };
+        #[cfg(not(windows))]
+        let _ = accepted;
         let (read, writer) = tokio::io::split(stream);
         Ok(ChannelClient {
             address: address.0.clone(),
@@ -478,6 +605,29 @@ mod tests {
         fn subscribe(&self) -> broadcast::Receiver<ProgressEvent> {
             self.events.subscribe()
         }
+    }
+
+    #[test]
+    fn a_pipe_client_expects_the_instance_service_or_system() {
+        let default = AcceptedServers::for_address(&ChannelAddress(
+            r"\\.\pipe\ExchangeConnector-default".into(),
+        ));
+        assert_eq!(
+            default.sids(),
+            [
+                crate::win::sid::service_sid("ExchangeConnector"),
+                crate::win::sid::SYSTEM.to_string()
+            ]
+        );
+        let other =
+            AcceptedServers::for_address(&ChannelAddress(r"\\.\pipe\ExchangeConnector-eu".into()));
+        assert_eq!(
+            other.sids()[0],
+            crate::win::sid::service_sid("ExchangeConnector$eu")
+        );
+        // A pipe of another name: SYSTEM only.
+        let odd = AcceptedServers::for_address(&ChannelAddress(r"\\.\pipe\something".into()));
+        assert_eq!(odd.sids(), [crate::win::sid::SYSTEM.to_string()]);
     }
 
     #[tokio::test]

@@ -41,6 +41,26 @@ pub fn default_log_dir(config_dir: &Path, instance: &str) -> PathBuf {
 /// Installs the global subscriber: the rolling files always, standard error too when `foreground`.
 /// `RUST_LOG` refines the level (default `info`).
 pub fn init(log_dir: &Path, foreground: bool) -> std::io::Result<PathBuf> {
+    init_with_event_log(log_dir, foreground, None)
+}
+
+/// [`init`], plus (Windows) errors and warnings copied to the Application event log under the
+/// source `event_source` (the service's name; the MSI registers it). A source that cannot be opened
+/// leaves the files alone to log.
+pub fn init_with_event_log(
+    log_dir: &Path,
+    foreground: bool,
+    event_source: Option<&str>,
+) -> std::io::Result<PathBuf> {
+    #[cfg(windows)]
+    let event_layer = event_source
+        .and_then(|name| crate::win::eventlog::EventSource::open(name).ok())
+        .map(crate::logging::EventLogLayer::new);
+    #[cfg(not(windows))]
+    let event_layer: Option<crate::logging::EventLogLayer<NoEventLog>> = {
+        let _ = event_source;
+        None
+    };
     let files = RollingFiles::open(log_dir, LOG_PREFIX, DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES)?;
     let current = files.current_path();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -58,6 +78,17 @@ pub fn init(log_dir: &Path, foreground: bool) -> std::io::Result<PathBuf> {
         .with(filter)
         .with(file_layer)
         .with(stderr_layer)
+        .with(event_layer)
         .try_init();
     Ok(current)
+}
+
+/// No Event Log outside Windows.
+#[cfg(not(windows))]
+#[derive(Debug)]
+pub struct NoEventLog;
+
+#[cfg(not(windows))]
+impl crate::logging::EventSink for NoEventLog {
+    fn write_event(&self, _: crate::logging::EventLevel, _: u32, _: &str) {}
 }

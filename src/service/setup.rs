@@ -24,8 +24,6 @@ pub const STATE_DB: &str = "state.db";
 /// The policy file in the configuration folder (JSON of [`PolicySettings`]); without it a run uses the
 /// default policy ([`crate::policy_import`]).
 pub const POLICY_FILE: &str = "policy.json";
-/// The bridge script's file name.
-pub const BRIDGE_SCRIPT: &str = "exchange-bridge.ps1";
 /// Graph token scope of the public cloud.
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 /// A notification template in the configuration folder replaces the shipped one (`Subject: ...` on
@@ -64,25 +62,6 @@ pub enum SetupProblem {
         /// What is wrong.
         reason: String,
     },
-}
-
-/// Where the PowerShell bridge script is: beside the executable, or in the package's share folder.
-pub fn bridge_script_path() -> PathBuf {
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf));
-    let mut candidates = Vec::new();
-    if let Some(dir) = &exe_dir {
-        candidates.push(dir.join(BRIDGE_SCRIPT));
-        candidates.push(dir.join("assets").join(BRIDGE_SCRIPT));
-        candidates.push(dir.join("../share/exchange-connector").join(BRIDGE_SCRIPT));
-    }
-    candidates.push(PathBuf::from("/usr/share/exchange-connector").join(BRIDGE_SCRIPT));
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .unwrap_or_else(|| candidates[0].clone())
 }
 
 /// The app's credential: the client secret when stored, else the package's certificate.
@@ -127,7 +106,7 @@ pub fn exchange_transport(
                 .ok_or(SetupProblem::MissingSecret("ExchangePassword"))?;
             let server = CasServer::from_uri(&config.powershell_url())
                 .map_err(|e| SetupProblem::Config(e.to_string()))?;
-            let (default_program, prefix_args) = BridgeConfig::default_host(&bridge_script_path());
+            let (default_program, prefix_args) = BridgeConfig::default_host(&crate::exchange::bridge::installed_script());
             let program = config.powershell_path.clone().unwrap_or(default_program);
             Ok(ExchangeTransport::Bridge {
                 program,
@@ -162,9 +141,13 @@ fn bridge_proxy(
     )
 }
 
-/// The policy from [`POLICY_FILE`], or `None` when there is no such file.
+/// The policy from [`POLICY_FILE`], or `None` when there is no such file. Refused from a folder
+/// others can write (they could plant a policy that allows every device).
 pub fn policy_from_file(config_dir: &Path) -> Result<Option<PolicySettings>, SetupProblem> {
     let path = config_dir.join(POLICY_FILE);
+    if path.exists() {
+        trusted_folder(config_dir, POLICY_FILE)?;
+    }
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -245,6 +228,9 @@ pub fn notifier_config(
         .get(instance, "NotificationPassword")?
         .ok_or(SetupProblem::MissingSecret("NotificationPassword"))?;
     let template_path = config_dir.join(NOTIFICATION_TEMPLATE_FILE);
+    if template_path.exists() {
+        trusted_folder(config_dir, NOTIFICATION_TEMPLATE_FILE)?;
+    }
     let template = match std::fs::read_to_string(&template_path) {
         Ok(text) => Some(
             Template::parse(&text)
@@ -278,6 +264,26 @@ pub fn notifier_config(
         template,
         enrol_link: DEFAULT_ENROL_LINK.to_string(),
     }))
+}
+
+/// Refuses to load `what` from `config_dir` when others than the administrators and the service may
+/// write it ([`crate::file_rights::check_not_writable_by_others`]).
+fn trusted_folder(config_dir: &Path, what: &str) -> Result<(), SetupProblem> {
+    // The folder's instance, from the layout of `config::default_config_dir` (`...\instances\<name>`
+    // for others than the default): its service's SID is trusted, as is the caller's own account.
+    let instance = match (
+        config_dir.parent().and_then(Path::file_name),
+        config_dir.file_name(),
+    ) {
+        (Some(parent), Some(name)) if parent == "instances" => name.to_string_lossy().into_owned(),
+        _ => crate::config::DEFAULT_INSTANCE.to_string(),
+    };
+    crate::file_rights::check_not_writable_by_others(
+        config_dir,
+        &crate::service::windows::service_name(&instance),
+        what,
+    )
+    .map_err(|e| SetupProblem::Config(e.to_string()))
 }
 
 /// `HOST\account` for the audit trail.

@@ -49,6 +49,9 @@ pub enum ServiceError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The data folder's rights could not be set.
+    #[error(transparent)]
+    Folder(#[from] crate::file_rights::FolderRightsError),
     /// Not on Windows.
     #[error(
         "Windows services exist only on Windows; on Linux use systemd (assets/exchange-connector.service)"
@@ -102,6 +105,7 @@ mod imp {
             ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE,
             &name,
         )?;
+        prepare_data_folder(instance, config_dir)?;
         let account = if local_service {
             r"NT AUTHORITY\LocalService".to_string()
         } else {
@@ -155,6 +159,19 @@ mod imp {
         service
             .set_failure_actions_on_non_crash_failures(true)
             .map_err(scm_err("set the recovery actions of", &name))?;
+        Ok(())
+    }
+
+    /// Creates the data folder if needed and gives it its protected DACL (SYSTEM and Administrators
+    /// full control, the service modify); the service does it again at every start.
+    pub fn prepare_data_folder(instance: &str, config_dir: &Path) -> Result<(), ServiceError> {
+        let folder_error = |source| crate::file_rights::FolderRightsError::Io {
+            action: "set",
+            folder: config_dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(config_dir).map_err(folder_error)?;
+        crate::file_rights::protect_data_folder(config_dir, &service_name(instance))?;
         Ok(())
     }
 

@@ -301,6 +301,16 @@ fn apply_config(shared: &Shared, values: BTreeMap<String, String>) -> Reply {
 }
 
 fn store_secrets(shared: &Shared, secrets: BTreeMap<String, crate::secret::Secret>) -> Reply {
+    // All or nothing: a secret the store cannot take (too large for a credential) is refused before
+    // any of the set is stored.
+    if let Some(e) = secrets
+        .iter()
+        .find_map(|(key, value)| shared.secrets.check(key, value).err())
+    {
+        return Reply::Error {
+            message: e.to_string(),
+        };
+    }
     let mut stored = Vec::new();
     for (key, value) in &secrets {
         let setting = match settings::lookup(key) {

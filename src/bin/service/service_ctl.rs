@@ -139,7 +139,15 @@ mod scm {
         let log_dir = args.log_dir.clone().unwrap_or_else(|| {
             exchange_connector::service::logs::default_log_dir(&ctx.config_dir, &ctx.instance)
         });
-        exchange_connector::service::logs::init(&log_dir, false)?;
+        exchange_connector::service::logs::init_with_event_log(&log_dir, false, Some(&name))?;
+        // At every start, not only at install: the MSI creates the folder with %ProgramData%'s
+        // inherited rights (Users may create files), and an admin may have loosened them since.
+        match exchange_connector::file_rights::protect_data_folder(&ctx.config_dir, &name) {
+            Ok(()) => {
+                tracing::info!(folder = %ctx.config_dir.display(), "data folder rights set: SYSTEM and Administrators full control, the service modify, no one else")
+            }
+            Err(e) => tracing::error!("{e}"),
+        }
         if LAUNCH.set((ctx.clone(), args)).is_err() {
             anyhow::bail!("the service dispatcher was started twice");
         }
