@@ -106,7 +106,8 @@ pub fn exchange_transport(
                 .ok_or(SetupProblem::MissingSecret("ExchangePassword"))?;
             let server = CasServer::from_uri(&config.powershell_url())
                 .map_err(|e| SetupProblem::Config(e.to_string()))?;
-            let (default_program, prefix_args) = BridgeConfig::default_host(&crate::exchange::bridge::installed_script());
+            let (default_program, prefix_args) =
+                BridgeConfig::default_host(&crate::exchange::bridge::installed_script());
             let program = config.powershell_path.clone().unwrap_or(default_program);
             Ok(ExchangeTransport::Bridge {
                 program,
