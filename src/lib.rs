@@ -19,6 +19,7 @@ pub mod error_text;
 pub mod exchange;
 pub mod file_rights;
 pub mod gui;
+pub mod host;
 pub mod intune;
 pub mod lab;
 pub mod logging;

@@ -264,6 +264,12 @@ fn full_connect_against_the_lab_ends_on_the_status_page() {
             .unwrap();
     assert!(!text.contains(&fx.lab().endpoints.service_account.password));
     assert_eq!(fx.lab().state.tenant().exchange_connectors.len(), 1);
+    // The retired connector's policy was imported from the tenant, once, into the local file.
+    let imported = h.state().connect.as_ref().unwrap().lines.iter().any(
+        |(_, s)| matches!(s, CheckState::Passed(text) if text.contains("imported the retired connector's settings")),
+    );
+    assert!(imported, "{:?}", h.state().connect.as_ref().unwrap().lines);
+    assert!(env.config_dir.join("policy.json").is_file());
     h.check_accessibility();
 }
 

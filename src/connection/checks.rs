@@ -809,8 +809,13 @@ async fn notification(
             url.clone()
         }
         None => {
-            match crate::notify::autodiscover::discover(&clients.mail_http, mailbox, credential)
-                .await
+            match crate::notify::autodiscover::discover_with(
+                &clients.mail_http,
+                mailbox,
+                credential,
+                &notifier.redirect_policy(),
+            )
+            .await
             {
                 Ok(found) => {
                     rec.push(Check::ok(

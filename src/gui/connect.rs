@@ -376,6 +376,10 @@ async fn run_checks(
                     success.secrets_where
                 ),
             ));
+            // The retired connector's policy, once, while no local one exists (a Graph failure is a
+            // warning: the default policy applies, never a run's dependency).
+            let import = crate::policy_import::import_legacy_policy(intune, &env.config_dir).await;
+            done(Check::ok(CheckId::Save, "access policy", import.to_string()));
             send(ConnectEvent::Finished(Ok(success)));
         }
         Err(check) => {
@@ -573,7 +577,7 @@ async fn register(
     };
     let record: ExchangeConnector = match serde_json::from_value(serde_json::json!({
         "serverName": server,
-        "connectorServerName": crate::service::registration::host_name(),
+        "connectorServerName": crate::host::host_name(),
         "exchangeConnectorType": kind,
         "version": env!("CARGO_PKG_VERSION"),
         "status": "connected",

@@ -72,6 +72,15 @@ pub struct Notifier {
     ews_url: tokio::sync::Mutex<Option<String>>,
 }
 
+impl NotifierConfig {
+    /// Where Autodiscover may be redirected: the mailbox's domain and `AutodiscoverRedirectHosts`.
+    pub fn redirect_policy(&self) -> autodiscover::RedirectPolicy {
+        autodiscover::RedirectPolicy {
+            allowed_hosts: self.autodiscover_redirect_hosts.clone(),
+        }
+    }
+}
+
 impl Notifier {
     /// A notifier. Build `client` with [`auth::http1_client`] (NTLM needs one connection per host).
     pub fn new(client: reqwest::Client, config: NotifierConfig) -> Self {
@@ -89,14 +98,11 @@ impl Notifier {
         if let Some(url) = cached.as_ref() {
             return Ok(url.clone());
         }
-        let redirects = autodiscover::RedirectPolicy {
-            allowed_hosts: self.config.autodiscover_redirect_hosts.clone(),
-        };
         let found = autodiscover::discover_with(
             &self.client,
             &self.config.mailbox,
             &self.config.credential,
-            &redirects,
+            &self.config.redirect_policy(),
         )
         .await?;
         tracing::info!(ews_url = %found.ews_url, via = %found.via, "Autodiscover found the EWS URL for the notification account");

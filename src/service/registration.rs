@@ -10,18 +10,7 @@ use crate::intune::{IntuneClient, IntuneError};
 use crate::model::intune::{ExchangeConnector, ExchangeConnectorStatus, ExchangeConnectorType};
 
 /// This host's name, as `connectorServerName`.
-pub fn host_name() -> String {
-    std::env::var("COMPUTERNAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .ok()
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|s| s.trim().to_string())
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
+pub use crate::host::host_name;
 
 /// Registers the connector, or finds the registration of this server and host made earlier.
 /// Returns its id.

@@ -149,7 +149,7 @@ impl Store {
                 run.0,
                 kind.as_str(),
                 std::process::id(),
-                crate::service::registration::host_name(),
+                crate::host::host_name(),
                 program(),
                 now
             ],
