@@ -5,6 +5,9 @@
 //! Headless: the query tests need no GPU. The snapshot tests render with wgpu; on Linux CI install
 //! `mesa-vulkan-drivers` (lavapipe). Update images with `UPDATE_SNAPSHOTS=1 cargo test --test gui`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use exchange_connector::gui::app::{AppParts, Page, SetupApp};
@@ -26,7 +29,6 @@ use exchange_connector::sync::StatusReport;
 use exchange_connector::sync::cli::RunSummary;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, watch};
 
 const LAB: &str = env!("CARGO_BIN_EXE_exchange-connector-lab");
@@ -345,66 +347,14 @@ fn autodiscover_failure_fails_the_notification_line() {
     assert_fields_kept(&before, &h.state().wizard);
 }
 
-/// A proxy that answers everything with 407 and offers only NTLM.
+/// A proxy that answers 407 offering only NTLM and Negotiate (which the connector cannot answer).
 fn proxy_407(rt: &tokio::runtime::Runtime) -> u16 {
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    rt.spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let _ = s
-                    .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    .await;
-            });
-        }
-    });
-    port
+    rt.block_on(common::forward_proxy(common::ProxyAuth::NtlmOnly)).0
 }
 
 /// A proxy that tunnels CONNECT to 127.0.0.1 (the lab's names all live there).
 fn tunnelling_proxy(rt: &tokio::runtime::Runtime) -> u16 {
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    rt.spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if s.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
-                let text = String::from_utf8_lossy(&head).to_string();
-                let target = text
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or_default()
-                    .to_string();
-                let port: u16 = target
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(443);
-                let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
-                else {
-                    return;
-                };
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                    .await;
-                let _ = tokio::io::copy_bidirectional(&mut s, &mut upstream).await;
-            });
-        }
-    });
-    port
+    rt.block_on(common::forward_proxy(common::ProxyAuth::None)).0
 }
 
 #[test]
