@@ -349,12 +349,14 @@ fn autodiscover_failure_fails_the_notification_line() {
 
 /// A proxy that answers 407 offering only NTLM and Negotiate (which the connector cannot answer).
 fn proxy_407(rt: &tokio::runtime::Runtime) -> u16 {
-    rt.block_on(common::forward_proxy(common::ProxyAuth::NtlmOnly)).0
+    rt.block_on(common::forward_proxy(common::ProxyAuth::NtlmOnly))
+        .0
 }
 
 /// A proxy that tunnels CONNECT to 127.0.0.1 (the lab's names all live there).
 fn tunnelling_proxy(rt: &tokio::runtime::Runtime) -> u16 {
-    rt.block_on(common::forward_proxy(common::ProxyAuth::None)).0
+    rt.block_on(common::forward_proxy(common::ProxyAuth::None))
+        .0
 }
 
 #[test]

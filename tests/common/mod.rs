@@ -54,6 +54,39 @@ pub fn client(ca: &str) -> reqwest::Client {
         .expect("client")
 }
 
+/// The connector app's token client with the lab's client secret, over a client that trusts the lab.
+pub fn secret_tokens(
+    e: &exchange_connector::lab::endpoints::Endpoints,
+) -> exchange_connector::oauth::TokenClient {
+    use exchange_connector::oauth::{ClientCredential, OAuthConfig, TokenClient};
+    TokenClient::new(
+        OAuthConfig::new(
+            &e.login_base,
+            &e.tenant_id,
+            &e.client_id,
+            ClientCredential::Secret(exchange_connector::secret::Secret::new(
+                e.client_secret.clone(),
+            )),
+        ),
+        client(&e.ca_cert_pem),
+    )
+}
+
+/// `GET` of the lab's control API (`/counters`, `/status`, ...) as JSON.
+pub async fn control_get(
+    e: &exchange_connector::lab::endpoints::Endpoints,
+    path: &str,
+) -> serde_json::Value {
+    client(&e.ca_cert_pem)
+        .get(format!("{}{path}", e.control_base))
+        .send()
+        .await
+        .expect("the lab's control API answers")
+        .json()
+        .await
+        .expect("the control API answers JSON")
+}
+
 /// What the test proxy wants before it opens a tunnel.
 #[derive(Clone, Copy)]
 pub enum ProxyAuth {

@@ -75,15 +75,7 @@ async fn throttled_once<T>(
 async fn a_day_long_graph_retry_after_is_capped_and_the_cap_logged() {
     let lab = common::small_lab().await;
     let e = &lab.endpoints;
-    let tokens = TokenClient::new(
-        OAuthConfig::new(
-            &e.login_base,
-            &e.tenant_id,
-            &e.client_id,
-            ClientCredential::Secret(Secret::new(e.client_secret.clone())),
-        ),
-        common::client(&e.ca_cert_pem),
-    );
+    let tokens = common::secret_tokens(e);
     let mut config = IntuneConfig::new(&e.graph_base);
     config.max_retry_after = Duration::from_secs(1);
     let intune = IntuneClient::new(common::client(&e.ca_cert_pem), Arc::new(tokens), config);

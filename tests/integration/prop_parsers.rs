@@ -279,17 +279,7 @@ fn graph_filters_the_lab_parses_get_an_answer() {
         .unwrap();
     let lab = runtime.block_on(crate::common::small_lab());
     let e = &lab.endpoints;
-    let tokens = exchange_connector::oauth::TokenClient::new(
-        exchange_connector::oauth::OAuthConfig::new(
-            &e.login_base,
-            &e.tenant_id,
-            &e.client_id,
-            exchange_connector::oauth::ClientCredential::Secret(Secret::new(
-                e.client_secret.clone(),
-            )),
-        ),
-        crate::common::client(&e.ca_cert_pem),
-    );
+    let tokens = crate::common::secret_tokens(e);
     let token = runtime
         .block_on(tokens.token("https://graph.microsoft.com/.default"))
         .unwrap();

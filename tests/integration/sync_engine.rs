@@ -1585,15 +1585,7 @@ async fn killing_the_real_binary_mid_apply_loses_nothing() {
         }
     }
     // At most one Set-CASMailbox per mailbox per run (no write repeated, none lost in a loop).
-    let http = client(&lab.endpoints.ca_cert_pem);
-    let counters: serde_json::Value = http
-        .get(format!("{}/counters", lab.endpoints.control_base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counters = crate::common::control_get(&lab.endpoints, "/counters").await;
     let per_mailbox = counters["mailboxWrites"].as_object().unwrap();
     assert!(!per_mailbox.is_empty());
     for (mailbox, n) in per_mailbox {
