@@ -221,6 +221,8 @@ async fn main() {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "exchange_connector::sync=info".into()),
         )
+        // The engine's phase spans, closed with their busy and idle time: the profile of each run.
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_writer(std::io::stderr)
         .init();
     let devices = env_or(&["BENCH_DEVICES", "SYNC_DEVICES"], 50_000);

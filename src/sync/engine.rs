@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
+use tracing::Instrument as _;
 
 use super::{
     HeldPlan, PlanSummary, RunOptions, RunReport, SyncError, SyncKind, SyncOutcome,
@@ -228,6 +229,13 @@ pub fn mailbox_key_of(device: &MobileDevice) -> String {
 /// A DeviceId safe to put in a filter: EAS DeviceIds are letters and digits.
 fn filter_safe(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// The span of one phase of a run: with span events on (`tracing_subscriber`'s `FmtSpan::CLOSE`, as the
+/// `sync` benchmark sets), each phase's wall time is logged as busy (our CPU) and idle (waiting for
+/// Exchange, Graph or the store), which is the profile of a run.
+fn phase(name: &'static str) -> tracing::Span {
+    tracing::info_span!("sync_phase", phase = name)
 }
 
 /// The sync engine. Owns the clients, the store and the policy.
@@ -543,7 +551,10 @@ impl SyncEngine {
         report: &mut RunReport,
     ) -> Result<SyncOutcome, SyncError> {
         let kind = report.kind;
-        let mut read = self.read(run_id, kind, options).await?;
+        let mut read = self
+            .read(run_id, kind, options)
+            .instrument(phase("read"))
+            .await?;
         report.devices_seen = read.snap.devices_seen;
         report.mailboxes_seen = read.snap.mailboxes.len();
         report.journal_reconciled = read.journal_reconciled;
@@ -553,10 +564,13 @@ impl SyncEngine {
             ));
         }
 
-        let rollout_changes = self.rollout(run_id, kind, options, &mut read).await?;
+        let rollout_changes = self
+            .rollout(run_id, kind, options, &mut read)
+            .instrument(phase("rollout"))
+            .await?;
         report.rollout_entries = rollout_changes.iter().map(MailboxChange::len).sum();
 
-        let decided = self.decide(kind, read);
+        let decided = phase("decide").in_scope(|| self.decide(kind, read));
         for device in decided.mailboxes.iter().flat_map(|m| &m.devices) {
             *report
                 .decisions
@@ -564,7 +578,7 @@ impl SyncEngine {
                 .or_default() += 1;
         }
 
-        let guarded = self.guard(&decided);
+        let guarded = phase("plan_and_guard").in_scope(|| self.guard(&decided));
         report.changes_planned = guarded
             .plan
             .changes
@@ -590,12 +604,19 @@ impl SyncEngine {
             return Ok(SyncOutcome::DryRun);
         }
 
-        if let Some(message) = self.hold(kind, &guarded, options).await? {
+        if let Some(message) = self
+            .hold(kind, &guarded, options)
+            .instrument(phase("hold"))
+            .await?
+        {
             report.error = Some(message);
             return Ok(SyncOutcome::HeldByGuard);
         }
 
-        let applied = self.apply(run_id, &decided, &guarded.plan).await?;
+        let applied = self
+            .apply(run_id, &decided, &guarded.plan)
+            .instrument(phase("apply"))
+            .await?;
         report.changes_applied = applied.applied;
         report.changes_failed = applied.failed;
         let refused = applied.failed - applied.unanswered;
@@ -628,9 +649,15 @@ impl SyncEngine {
         }
 
         let end = EndStates::new(&guarded.plan, &applied);
-        self.record(run_id, &decided, &guarded.plan, &end).await?;
-        self.notify(&decided, &end, report).await?;
-        self.advance_watermarks(&decided.context, &applied).await?;
+        self.record(run_id, &decided, &guarded.plan, &end)
+            .instrument(phase("record"))
+            .await?;
+        self.notify(&decided, &end, report)
+            .instrument(phase("notify"))
+            .await?;
+        self.advance_watermarks(&decided.context, &applied)
+            .instrument(phase("advance_watermarks"))
+            .await?;
         if let Some(e) = &decided.context.intune_error {
             report.error = Some(format!("Intune read incomplete: {e}"));
             return Ok(SyncOutcome::Failed);
@@ -665,9 +692,14 @@ impl SyncEngine {
         let journal_reconciled = if open.is_empty() {
             0
         } else {
-            self.reconcile_journal(run_id, open, &snap).await?
+            self.reconcile_journal(run_id, open, &snap)
+                .instrument(phase("read.reconcile_journal"))
+                .await?
         };
-        let owned = self.owned_for(kind, &snap).await?;
+        let owned = self
+            .owned_for(kind, &snap)
+            .instrument(phase("read.owned_entries"))
+            .await?;
         Ok(ReadPhase {
             snap,
             owned,
@@ -975,7 +1007,11 @@ impl SyncEngine {
                 )
             )
         };
-        let (exchange, (managed, members)) = tokio::join!(exchange_reads, intune_reads);
+        let (exchange, (managed, members)) = tokio::join!(
+            exchange_reads.instrument(phase("read.exchange")),
+            intune_reads.instrument(phase("read.graph"))
+        );
+        let join = phase("read.join").entered();
         // A failed Exchange read aborts before anything is written.
         let (devices, cas, org_settings, rules) = exchange?;
         let members = if self.settings.enabled {
@@ -1030,9 +1066,11 @@ impl SyncEngine {
                 None => orphans.entry(key).or_default().push(d),
             }
         }
+        drop(join);
         // Mailboxes the connector owns entries on (or journaled) but that the listing did not return.
         let owned_mailboxes: Vec<String> = self
             .db(|s| s.all_owned_entries())
+            .instrument(phase("read.owned_mailboxes"))
             .await?
             .into_iter()
             .map(|e| e.mailbox)
@@ -1047,6 +1085,7 @@ impl SyncEngine {
         }
         let extra_read = self
             .read_cas_mailboxes(extra.keys().cloned().collect())
+            .instrument(phase("read.extra_mailboxes"))
             .await?;
         for (key, devs) in extra {
             match extra_read.get(&key.to_ascii_lowercase()) {
@@ -1115,7 +1154,10 @@ impl SyncEngine {
                 )
             )
         };
-        let (exchange, (changed_records, members)) = tokio::join!(exchange_reads, intune_reads);
+        let (exchange, (changed_records, members)) = tokio::join!(
+            exchange_reads.instrument(phase("read.exchange")),
+            intune_reads.instrument(phase("read.graph"))
+        );
         let (changed_devices, org_settings, rules) = exchange?;
         let members = if self.settings.enabled {
             members?
@@ -1222,6 +1264,7 @@ impl SyncEngine {
 
         let cas = self
             .read_cas_mailboxes(by_mailbox.keys().cloned().collect())
+            .instrument(phase("read.cas_mailboxes"))
             .await?;
         let mut mailboxes = Vec::new();
         let mut devices_seen = 0;
