@@ -238,11 +238,18 @@ fn phase(name: &'static str) -> tracing::Span {
     tracing::info_span!("sync_phase", phase = name)
 }
 
+/// Hands a grouped store write its outcome once the shared commit is done (`Some(error)`: it failed).
+type Delivery = Box<dyn FnOnce(Option<String>) + Send>;
+/// A store write waiting for the next shared commit.
+type GroupedWrite = Box<dyn FnOnce(&Store) -> Delivery + Send>;
+
 /// The sync engine. Owns the clients, the store and the policy.
 pub struct SyncEngine {
     exchange: ExchangeClient,
     intune: IntuneClient,
     store: Arc<Mutex<Store>>,
+    /// Writes of the apply phase waiting to share one commit ([`SyncEngine::db_grouped`]).
+    commit_queue: Arc<Mutex<Vec<GroupedWrite>>>,
     settings: PolicySettings,
     config: SyncConfig,
     notifier: Option<Arc<Notifier>>,
@@ -309,6 +316,7 @@ impl SyncEngine {
             exchange,
             intune,
             store: Arc::new(Mutex::new(store)),
+            commit_queue: Arc::new(Mutex::new(Vec::new())),
             settings,
             config,
             notifier: None,
@@ -381,6 +389,59 @@ impl SyncEngine {
         .await
         .map_err(|e| SyncError::Internal(format!("store task: {e}")))?
         .map_err(SyncError::Store)
+    }
+
+    /// Runs a store write in a transaction shared with the writes queued meanwhile (group commit): the
+    /// parallel changes of the apply phase journal and settle with one fsync per group instead of one
+    /// each. Returns only once the shared transaction is committed, so a change journaled this way is
+    /// durable before it is sent, as with [`SyncEngine::db`]. A write that fails is rolled back alone.
+    async fn db_grouped<R, F>(&self, f: F) -> Result<R, SyncError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let write: GroupedWrite = Box::new(move |s: &Store| {
+            let result = f(s);
+            Box::new(move |commit_failed: Option<String>| {
+                let _ = done.send(match commit_failed {
+                    None => result.map_err(SyncError::Store),
+                    Some(e) => Err(SyncError::Internal(format!(
+                        "the state database could not commit: {e}"
+                    ))),
+                });
+            })
+        });
+        self.commit_queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(write);
+        let store = self.store.clone();
+        let queue = self.commit_queue.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = store.lock().unwrap_or_else(|e| e.into_inner());
+            // Whoever holds the store takes every write queued so far (perhaps none: an earlier
+            // task took ours).
+            let writes = std::mem::take(&mut *queue.lock().unwrap_or_else(|e| e.into_inner()));
+            if writes.is_empty() {
+                return;
+            }
+            let mut deliveries = Vec::with_capacity(writes.len());
+            let committed = guard.batch(|s| {
+                for write in writes {
+                    deliveries.push(write(s));
+                }
+            });
+            let failed = committed.err().map(|e| e.to_string());
+            for deliver in deliveries {
+                deliver(failed.clone());
+            }
+        })
+        .await
+        .map_err(|e| SyncError::Internal(format!("store task: {e}")))?;
+        outcome
+            .await
+            .map_err(|_| SyncError::Internal("store task ended without an answer".into()))?
     }
 
     async fn watermark(&self, name: &'static str) -> Result<Option<DateTime<Utc>>, SyncError> {
@@ -1457,7 +1518,7 @@ impl SyncEngine {
         if change.is_empty() {
             // Only stale ownership to forget: nothing to send.
             let forget = change.forget_owned.clone();
-            self.db(move |s| {
+            self.db_grouped(move |s| {
                 for (list, id) in forget {
                     forget_any_case(s, &mailbox, list, &id)?;
                 }
@@ -1468,7 +1529,7 @@ impl SyncEngine {
         }
         let journaled = change.clone();
         let journal_id = self
-            .db(move |s| s.journal_pending(Some(run_id), &journaled, origin))
+            .db_grouped(move |s| s.journal_pending(Some(run_id), &journaled, origin))
             .await?;
         let edit = DeviceListEdit {
             allow_add: change.allow_add.clone(),
@@ -1489,7 +1550,7 @@ impl SyncEngine {
                 // owned) and the next run reads the mailbox and settles it.
                 tracing::warn!(mailbox = %mailbox, error = %e, "Exchange did not answer a list change; the next run settles it from what the mailbox holds");
                 let message = e.to_string();
-                self.db(move |s| s.journal_unanswered(journal_id, &message))
+                self.db_grouped(move |s| s.journal_unanswered(journal_id, &message))
                     .await?;
                 return Ok(Some(ChangeResult::Unanswered(mailbox)));
             }
@@ -1522,7 +1583,7 @@ impl SyncEngine {
         let ok = error.is_none();
         let actor = self.config.actor.clone();
         // One transaction: journal done, audit rows, owned entries recorded or forgotten.
-        self.db(move |s| {
+        self.db_grouped(move |s| {
             let why = |id: &str| {
                 reasons
                     .get(&id.to_ascii_lowercase())
