@@ -34,6 +34,9 @@ use crate::store::{
 const EXCHANGE_LOOKUP_BATCH: usize = 40;
 /// How many `easDeviceId` go in one Graph `$filter` (URL length stays well under Graph's limits).
 const GRAPH_LOOKUP_BATCH: usize = 15;
+/// Graph lookups of a quick sync in flight at once (Graph throttles per app; its paging client retries
+/// a 429 after `Retry-After`).
+const GRAPH_LOOKUP_CONCURRENCY: usize = 4;
 /// Most decisions marked applied one by one after a run (each is a durable write).
 const MARK_APPLIED_MAX: usize = 200;
 /// Changes kept in a stored held-plan summary.
@@ -1247,10 +1250,21 @@ impl SyncEngine {
             keys.entry(mailbox_key_of(&d)).or_default().push(d);
         }
         let mut by_mailbox: BTreeMap<String, (Vec<MobileDevice>, bool)> = BTreeMap::new();
+        // The recorded states of those mailboxes' devices, in one trip to the store.
+        let names: Vec<String> = keys.keys().cloned().collect();
+        let mut recorded = self
+            .db(move |s| {
+                names
+                    .into_iter()
+                    .map(|k| Ok((k.clone(), s.inventory_for_mailbox(&k)?)))
+                    .collect::<Result<HashMap<_, _>, StoreError>>()
+            })
+            .instrument(phase("read.recorded_states"))
+            .await?;
         for (key, devs) in keys {
-            let k = key.clone();
-            let inventory = self.db(move |s| s.inventory_for_mailbox(&k)).await?;
-            let known: HashMap<String, DeviceAccessState> = inventory
+            let known: HashMap<String, DeviceAccessState> = recorded
+                .remove(&key)
+                .unwrap_or_default()
                 .into_iter()
                 .map(|r| (r.device_id.to_ascii_lowercase(), r.access_state))
                 .collect();
@@ -1275,13 +1289,19 @@ impl SyncEngine {
             .filter(|id| !seen.contains(*id) && filter_safe(id))
             .cloned()
             .collect();
-        for chunk in lookups.chunks(EXCHANGE_LOOKUP_BATCH) {
-            let filter = chunk
-                .iter()
-                .map(|id| format!("DeviceId -eq '{id}'"))
-                .collect::<Vec<_>>()
-                .join(" -or ");
-            for d in ex.list_devices_filtered(&filter).await? {
+        // The lookups run in parallel, bounded by the pool.
+        let mut found = futures_util::stream::iter(lookups.chunks(EXCHANGE_LOOKUP_BATCH))
+            .map(|chunk| {
+                let filter = chunk
+                    .iter()
+                    .map(|id| format!("DeviceId -eq '{id}'"))
+                    .collect::<Vec<_>>()
+                    .join(" -or ");
+                async move { ex.list_devices_filtered(&filter).await }
+            })
+            .buffer_unordered(ex.pool().limit().max(1));
+        while let Some(devices) = found.next().await {
+            for d in devices? {
                 by_mailbox
                     .entry(mailbox_key_of(&d))
                     .or_insert_with(|| (Vec::new(), false))
@@ -1289,6 +1309,7 @@ impl SyncEngine {
                     .push(d);
             }
         }
+        drop(found);
         // Mailboxes of interrupted changes: every partnership, so stale entries can go too.
         for m in journal_mailboxes {
             let devices = ex.mailbox_devices(m).await?;
@@ -1305,13 +1326,18 @@ impl SyncEngine {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        for chunk in need.chunks(GRAPH_LOOKUP_BATCH) {
-            let filter = chunk
-                .iter()
-                .map(|id| format!("easDeviceId eq '{id}'"))
-                .collect::<Vec<_>>()
-                .join(" or ");
-            match self.intune.managed_devices(Some(&filter)).await {
+        let mut lookups = futures_util::stream::iter(need.chunks(GRAPH_LOOKUP_BATCH))
+            .map(|chunk| {
+                let filter = chunk
+                    .iter()
+                    .map(|id| format!("easDeviceId eq '{id}'"))
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                async move { (chunk, self.intune.managed_devices(Some(&filter)).await) }
+            })
+            .buffered(GRAPH_LOOKUP_CONCURRENCY);
+        while let Some((chunk, result)) = lookups.next().await {
+            match result {
                 Ok(records) => {
                     managed.extend(records);
                     complete.extend(chunk.iter().cloned());
