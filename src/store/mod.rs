@@ -759,6 +759,19 @@ impl Store {
         self.owned_where("", params![])
     }
 
+    /// The mailboxes the connector owns entries on (as recorded), without the entries.
+    pub fn owned_mailboxes(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT mailbox FROM owned_entries")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// The owned entries of a mailbox in the form the policy's planner takes.
     pub fn owned_set(&self, mailbox: &str) -> Result<OwnedEntries> {
         Ok(self
@@ -1091,7 +1104,9 @@ impl Store {
     // ---- decisions ----
 
     /// Records the last decision about a device (replacing the previous one). `applied_at` is cleared
-    /// when the decision changes and kept when it is the same.
+    /// when the decision changes and kept when it is the same. A decision the same as the recorded one
+    /// (desired access, reason, explanation) is left as it is, with the time and run that first made
+    /// it: a converged run writes nothing for its unchanged devices.
     pub fn record_decision(
         &self,
         mailbox: &str,
@@ -1555,7 +1570,10 @@ fn sql_record_decision(
                               THEN decisions.applied_at ELSE NULL END,
             desired = excluded.desired, reason = excluded.reason,
             explanation = excluded.explanation, decided_at = excluded.decided_at,
-            run_id = excluded.run_id")?
+            run_id = excluded.run_id
+         WHERE decisions.desired IS NOT excluded.desired
+            OR decisions.reason IS NOT excluded.reason
+            OR decisions.explanation IS NOT excluded.explanation")?
         .execute(params![
             mailbox,
             device_id,

@@ -1133,11 +1133,10 @@ impl SyncEngine {
         drop(join);
         // Mailboxes the connector owns entries on (or journaled) but that the listing did not return.
         let owned_mailboxes: Vec<String> = self
-            .db(|s| s.all_owned_entries())
+            .db(|s| s.owned_mailboxes())
             .instrument(phase("read.owned_mailboxes"))
             .await?
             .into_iter()
-            .map(|e| e.mailbox)
             .chain(journal_mailboxes.iter().cloned())
             .collect();
         let mut extra: BTreeMap<String, Vec<MobileDevice>> = orphans;
