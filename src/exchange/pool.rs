@@ -9,7 +9,12 @@
 //!   server's `Retry-After`). A server that stops answering is retried at once on another Client
 //!   Access server ([`super::failover`]).
 //! * **Shrinks.** When Exchange answers "maximum of N concurrent shells" the pool drops a permit and an
-//!   idle runspace and retries with fewer, instead of failing the sync.
+//!   idle runspace and retries with fewer, instead of failing the sync. The N Exchange names becomes the
+//!   pool's budget ([`parallel_runspaces`] of it, with [`PoolConfig::shell_headroom`]): the pool goes
+//!   straight down to that budget instead of one runspace per refusal.
+//! * **Grows back.** Once no shell limit was hit for [`PoolConfig::grow_after`], a successful call adds
+//!   one runspace back, up to the budget (another session of the account, since closed, may have been
+//!   the cause).
 //! * **Recycles.** A runspace older than `max_age`, or one that had a transport error, is closed and
 //!   replaced. Sessions are always closed: by [`RunspacePool::shutdown`], and on drop.
 //!
@@ -79,6 +84,12 @@ pub struct PoolConfig {
     /// Cmdlets run on every new runspace (e.g. `Set-ADServerSettings -ViewEntireForest $true`, which
     /// is per session). Their failure is logged, not fatal.
     pub session_init: Vec<Invocation>,
+    /// Sessions of the service account left free below the limit Exchange reports (the admins' own
+    /// sessions under that account, a second instance).
+    pub shell_headroom: u32,
+    /// After a shrink, how long without a shell-limit refusal before one runspace is added back (and
+    /// between two additions).
+    pub grow_after: Duration,
 }
 
 impl Default for PoolConfig {
@@ -88,6 +99,8 @@ impl Default for PoolConfig {
             max_age: Duration::from_secs(30 * 60),
             retry: RetryPolicy::default(),
             session_init: Vec::new(),
+            shell_headroom: 2,
+            grow_after: Duration::from_secs(60),
         }
     }
 }
@@ -108,8 +121,10 @@ pub struct PoolStats {
     pub recycled: u64,
     /// Calls retried.
     pub retries: u64,
-    /// Times the pool shrank on a shell limit.
+    /// Runspaces the pool gave up on shell limits.
     pub shrinks: u64,
+    /// Runspaces added back after shell limits stopped.
+    pub regrowths: u64,
     /// Calls made (attempts).
     pub calls: u64,
     /// Current limit.
@@ -128,6 +143,7 @@ struct Counters {
     recycled: AtomicU64,
     retries: AtomicU64,
     shrinks: AtomicU64,
+    regrowths: AtomicU64,
     calls: AtomicU64,
 }
 
@@ -136,7 +152,15 @@ struct Inner {
     failover: Option<Failover>,
     config: PoolConfig,
     permits: Arc<Semaphore>,
+    /// Runspaces the pool aims at now (shrinks on shell limits, grows back up to `budget`).
     limit: AtomicUsize,
+    /// Permits that exist (handed out or available): above `limit` after a shrink while calls were
+    /// running; those permits are forgotten as their calls end.
+    issued: AtomicUsize,
+    /// The most runspaces: the configured number, lowered to what the limit Exchange reports allows.
+    budget: AtomicUsize,
+    /// The last shell-limit refusal or growth: the pool grows only `grow_after` past it.
+    last_change: Mutex<Option<Instant>>,
     idle: Mutex<Vec<Runspace>>,
     log: Option<CommandsLog>,
     closed: AtomicBool,
@@ -173,6 +197,9 @@ impl RunspacePool {
                 failover,
                 permits: Arc::new(Semaphore::new(size)),
                 limit: AtomicUsize::new(size),
+                issued: AtomicUsize::new(size),
+                budget: AtomicUsize::new(size),
+                last_change: Mutex::new(None),
                 config,
                 idle: Mutex::new(Vec::new()),
                 log,
@@ -182,9 +209,15 @@ impl RunspacePool {
         }
     }
 
-    /// Current number of runspaces allowed (shrinks on shell limits).
+    /// Current number of runspaces allowed (shrinks on shell limits, grows back when they stop).
     pub fn limit(&self) -> usize {
         self.inner.limit.load(Ordering::Relaxed)
+    }
+
+    /// The most runspaces the pool grows back to: the configured number, or fewer once Exchange named
+    /// its per-account shell limit.
+    pub fn budget(&self) -> usize {
+        self.inner.budget.load(Ordering::Relaxed)
     }
 
     /// The failover state, when the transport has servers.
@@ -200,6 +233,7 @@ impl RunspacePool {
             recycled: c.recycled.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
             shrinks: c.shrinks.load(Ordering::Relaxed),
+            regrowths: c.regrowths.load(Ordering::Relaxed),
             calls: c.calls.load(Ordering::Relaxed),
             limit: self.limit(),
         }
@@ -250,14 +284,17 @@ impl RunspacePool {
                 Err(e) => Err(e),
             };
             let error = match result {
-                Ok(outcome) => return Ok(outcome),
+                Ok(outcome) => {
+                    self.release(permit);
+                    self.maybe_grow();
+                    return Ok(outcome);
+                }
                 Err(e) => e,
             };
-            if let ExchangeError::TooManyShells { .. } = &error {
-                self.shrink(permit);
-            } else {
-                drop(permit);
+            if let ExchangeError::TooManyShells { limit, .. } = &error {
+                self.shrink(*limit);
             }
+            self.release(permit);
             if !error.is_transient() || attempt >= policy.max_attempts {
                 return Err(error);
             }
@@ -368,25 +405,102 @@ impl RunspacePool {
         }
     }
 
-    /// Exchange refused another shell: run with one runspace fewer (never fewer than one).
-    fn shrink(&self, permit: tokio::sync::OwnedSemaphorePermit) {
+    /// Returns a permit after a call, or forgets it while more permits exist than the pool's limit
+    /// (a shrink while other calls were running).
+    fn release(&self, permit: tokio::sync::OwnedSemaphorePermit) {
         let inner = &self.inner;
-        let shrunk = inner
-            .limit
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n > 1).then(|| n - 1)
+        let surplus = inner
+            .issued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |issued| {
+                (issued > inner.limit.load(Ordering::Acquire)).then(|| issued - 1)
             })
             .is_ok();
-        if shrunk {
+        if surplus {
             permit.forget();
-            inner.counters.shrinks.fetch_add(1, Ordering::Relaxed);
-            let extra = self.lock_idle().pop();
-            if let Some(runspace) = extra {
+        } else {
+            drop(permit);
+        }
+    }
+
+    /// Exchange refused another shell: run with one runspace fewer, and with no more than the limit it
+    /// named allows (never fewer than one). Permits of running calls go as those calls end.
+    fn shrink(&self, reported: Option<u32>) {
+        let inner = &self.inner;
+        if let Some(reported) = reported {
+            let allowed = parallel_runspaces(
+                Some(inner.config.max_runspaces),
+                reported,
+                inner.config.shell_headroom,
+            );
+            inner.budget.fetch_min(allowed, Ordering::AcqRel);
+        }
+        let budget = inner.budget.load(Ordering::Acquire);
+        let before = inner
+            .limit
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                let target = n.saturating_sub(1).min(budget).max(1);
+                (target < n).then_some(target)
+            });
+        *inner.last_change.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        if let Ok(before) = before {
+            let after = self.limit();
+            inner
+                .counters
+                .shrinks
+                .fetch_add((before - after) as u64, Ordering::Relaxed);
+            let extra: Vec<Runspace> = {
+                let mut idle = self.lock_idle();
+                let keep = idle.len().saturating_sub(before - after);
+                idle.split_off(keep)
+            };
+            for runspace in extra {
                 self.recycle(runspace);
             }
             tracing::warn!(
-                limit = self.limit(),
+                limit = after,
+                budget,
+                reported,
                 "Exchange shell limit reached: the runspace pool shrank"
+            );
+        }
+    }
+
+    /// After a successful call: adds one runspace back when the pool is below its budget and no shell
+    /// limit was hit for `grow_after`.
+    fn maybe_grow(&self) {
+        let inner = &self.inner;
+        let budget = inner.budget.load(Ordering::Acquire);
+        if inner.limit.load(Ordering::Acquire) >= budget {
+            return;
+        }
+        {
+            let mut last = inner.last_change.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|at| at.elapsed() < inner.config.grow_after) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let grown = inner
+            .limit
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < budget).then_some(n + 1)
+            });
+        if let Ok(before) = grown {
+            // A permit still in circulation (not yet forgotten) counts towards the new limit.
+            let added = inner
+                .issued
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |issued| {
+                    (issued <= before).then_some(issued + 1)
+                })
+                .is_ok();
+            if added {
+                inner.permits.add_permits(1);
+            }
+            inner.counters.regrowths.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                limit = before + 1,
+                budget,
+                "no Exchange shell limit lately: the runspace pool grew back by one"
             );
         }
     }
@@ -762,6 +876,85 @@ mod tests {
         let total: usize = org.lock().unwrap().lists.values().map(Vec::len).sum();
         assert_eq!(total, 200);
         assert!(pool.stats().shrinks >= 5);
+        pool.shutdown().await;
+    }
+
+    /// `n` list writes at once; every one must succeed.
+    async fn writes(pool: &RunspacePool, n: usize) {
+        let calls = (0..n).map(|i| {
+            let pool = pool.clone();
+            async move {
+                let inv = Invocation::new("Set-List")
+                    .param("Identity", format!("mbx{}", i % 10))
+                    .param("Ids", json!({"Add": [format!("dev{i}")], "Remove": []}));
+                pool.invoke(&inv, &mut DiscardSink).await
+            }
+        });
+        let results = futures_util::future::join_all(calls).await;
+        assert!(
+            results.iter().all(Result::is_ok),
+            "{:?}",
+            results.iter().find(|r| r.is_err())
+        );
+    }
+
+    #[tokio::test]
+    async fn the_reported_limit_sets_the_budget() {
+        let org = Arc::new(Mutex::new(FakeOrg {
+            max_shells: 5,
+            ..Default::default()
+        }));
+        let pool = pool(&org, 8);
+        assert_eq!(pool.budget(), 8);
+        writes(&pool, 100).await;
+        // Exchange said 5: the budget is 5 less the headroom of 2, reached at the first refusal.
+        assert_eq!(pool.budget(), 3);
+        assert!(pool.limit() <= 3, "limit {}", pool.limit());
+        assert!(org.lock().unwrap().peak_shells <= 5);
+        pool.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn grows_back_to_its_budget_once_the_shell_limit_stops() {
+        // Other sessions of the service account hold 12 of its 18 shells: the pool of 8 gets 6.
+        let org = Arc::new(Mutex::new(FakeOrg {
+            max_shells: 18,
+            shells: 12,
+            ..Default::default()
+        }));
+        let pool = RunspacePool::new(
+            Arc::new(FakeConnector(org.clone())),
+            None,
+            PoolConfig {
+                max_runspaces: 8,
+                retry: fast_retry(),
+                grow_after: Duration::from_millis(20),
+                ..Default::default()
+            },
+            None,
+        );
+        writes(&pool, 200).await;
+        assert!(pool.stats().shrinks >= 2, "{:?}", pool.stats());
+        // 18 less the headroom of 2 leaves room for the 8 configured.
+        assert_eq!(pool.budget(), 8);
+        assert!(org.lock().unwrap().peak_shells <= 18);
+
+        // The other sessions close: the pool grows back to 8, one runspace at a time.
+        org.lock().unwrap().shells -= 12;
+        let grown_from = pool.limit();
+        assert!(grown_from < 8, "limit {grown_from}");
+        for _ in 0..500 {
+            if pool.limit() == 8 {
+                break;
+            }
+            writes(&pool, 16).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(pool.limit(), 8, "{:?}", pool.stats());
+        assert!(pool.stats().regrowths as usize >= 8 - grown_from);
+        writes(&pool, 64).await;
+        assert!(org.lock().unwrap().peak_shells <= 18);
+        assert_eq!(org.lock().unwrap().shells, 8, "eight runspaces open");
         pool.shutdown().await;
     }
 

@@ -21,6 +21,7 @@
 mod cas_servers;
 mod migrations;
 mod run_lease;
+mod savepoint;
 
 pub use cas_servers::{KnownCasServer, StoreServerMemory};
 pub use run_lease::RunHolder;
@@ -480,6 +481,8 @@ impl Store {
                 });
             }
         }
+        // Per-device statements (decisions, owned entries, audit) run thousands of times a run.
+        conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL")
@@ -506,6 +509,21 @@ impl Store {
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
         classify(&self.path, e)
+    }
+
+    /// A transaction of one operation; nested (a savepoint) inside [`Store::batch`].
+    fn tx(&self) -> rusqlite::Result<savepoint::StoreTx<'_>> {
+        savepoint::StoreTx::begin(&self.conn)
+    }
+
+    /// Runs several operations in one transaction, so they share one commit (one fsync). Each keeps its
+    /// own all-or-nothing: an operation that fails is rolled back alone and `f` decides what follows.
+    /// Nothing `f` did is durable before this returns `Ok`.
+    pub fn batch<R>(&self, f: impl FnOnce(&Store) -> R) -> Result<R> {
+        let tx = self.tx().map_err(|e| self.err(e))?;
+        let out = f(self);
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(out)
     }
 
     fn data(&self, what: &'static str, detail: impl fmt::Display) -> StoreError {
@@ -630,7 +648,7 @@ impl Store {
     ) -> Result<JournalId> {
         let json = serde_json::to_string(change).map_err(|e| self.data("journal change", e))?;
         let e = |e| self.err(e);
-        let tx = self.conn.unchecked_transaction().map_err(e)?;
+        let tx = self.tx().map_err(e)?;
         tx.execute(
             "INSERT INTO journal (run_id, mailbox, change, state, created_at, origin)
              VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
@@ -741,6 +759,19 @@ impl Store {
         self.owned_where("", params![])
     }
 
+    /// The mailboxes the connector owns entries on (as recorded), without the entries.
+    pub fn owned_mailboxes(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT mailbox FROM owned_entries")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// The owned entries of a mailbox in the form the policy's planner takes.
     pub fn owned_set(&self, mailbox: &str) -> Result<OwnedEntries> {
         Ok(self
@@ -818,7 +849,7 @@ impl Store {
         error: Option<&str>,
     ) -> Result<()> {
         let e = |e| self.err(e);
-        let tx = self.conn.unchecked_transaction().map_err(e)?;
+        let tx = self.tx().map_err(e)?;
         let origin = sql_journal_origin(&tx, journal).map_err(e)?;
         let mailbox = change.mailbox.as_str();
         for (ids, list, op) in change_entries(change) {
@@ -882,7 +913,7 @@ impl Store {
         run: Option<RunId>,
     ) -> Result<usize> {
         let e = |e| self.err(e);
-        let tx = self.conn.unchecked_transaction().map_err(e)?;
+        let tx = self.tx().map_err(e)?;
         let change = &entry.change;
         let from = match entry.run_id {
             Some(r) => format!("run {r}"),
@@ -955,7 +986,7 @@ impl Store {
     /// Inserts or updates inventory records in one transaction (`first_seen` of a known device is
     /// kept).
     pub fn upsert_inventory(&self, records: &[InventoryRecord]) -> Result<()> {
-        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let tx = self.tx().map_err(|e| self.err(e))?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -1073,7 +1104,9 @@ impl Store {
     // ---- decisions ----
 
     /// Records the last decision about a device (replacing the previous one). `applied_at` is cleared
-    /// when the decision changes and kept when it is the same.
+    /// when the decision changes and kept when it is the same. A decision the same as the recorded one
+    /// (desired access, reason, explanation) is left as it is, with the time and run that first made
+    /// it: a converged run writes nothing for its unchanged devices.
     pub fn record_decision(
         &self,
         mailbox: &str,
@@ -1094,7 +1127,7 @@ impl Store {
         decided_at: DateTime<Utc>,
         decisions: &[(&str, &str, &Decision)],
     ) -> Result<()> {
-        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let tx = self.tx().map_err(|e| self.err(e))?;
         for (mailbox, device_id, decision) in decisions {
             sql_record_decision(&tx, mailbox, device_id, decision, decided_at, run)
                 .map_err(|e| self.err(e))?;
@@ -1425,10 +1458,10 @@ fn sql_journal_done(
         JournalResult::Failed(error) => ("failed", Some(error.as_str())),
         JournalResult::Reconciled => ("reconciled", None),
     };
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE journal SET state = 'done', done_at = ?2, result = ?3, error = ?4 WHERE id = ?1",
-        params![id.0, ts(Utc::now()), word, error],
-    )
+    )?
+    .execute(params![id.0, ts(Utc::now()), word, error])
 }
 
 /// Records an owned entry: pending on `journal` (the change that adds it is not settled yet), or
@@ -1451,27 +1484,22 @@ fn sql_record_owned(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (mailbox, list, device_id) DO UPDATE SET journal_id = NULL"
     };
-    conn.execute(
-        sql,
-        params![
-            mailbox,
-            list.as_str(),
-            device_id,
-            ts(Utc::now()),
-            run.map(|r| r.0),
-            origin.as_str(),
-            journal.map(|j| j.0)
-        ],
-    )?;
+    conn.prepare_cached(sql)?.execute(params![
+        mailbox,
+        list.as_str(),
+        device_id,
+        ts(Utc::now()),
+        run.map(|r| r.0),
+        origin.as_str(),
+        journal.map(|j| j.0)
+    ])?;
     Ok(())
 }
 
 /// Drops the owned entries a refused change had recorded as pending (Exchange did not add them).
 fn sql_drop_pending(conn: &Connection, journal: JournalId) -> rusqlite::Result<usize> {
-    conn.execute(
-        "DELETE FROM owned_entries WHERE journal_id = ?1",
-        params![journal.0],
-    )
+    conn.prepare_cached("DELETE FROM owned_entries WHERE journal_id = ?1")?
+        .execute(params![journal.0])
 }
 
 /// The origin a change was journaled with.
@@ -1495,34 +1523,35 @@ fn sql_forget_owned(
     list: ListKind,
     device_id: &str,
 ) -> rusqlite::Result<bool> {
-    let n = conn.execute(
-        "DELETE FROM owned_entries WHERE mailbox = ?1 AND list = ?2 AND device_id = ?3",
-        params![mailbox, list.as_str(), device_id],
-    )?;
+    let n = conn
+        .prepare_cached(
+            "DELETE FROM owned_entries WHERE mailbox = ?1 AND list = ?2 AND device_id = ?3",
+        )?
+        .execute(params![mailbox, list.as_str(), device_id])?;
     Ok(n > 0)
 }
 
 fn sql_audit(conn: &Connection, entry: &AuditEntry) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO audit (run_id, at, actor, mailbox, list, op, device_id, reason, result, error)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
-            entry.run_id.map(|r| r.0),
-            ts(Utc::now()),
-            entry.actor,
-            entry.mailbox,
-            entry.list.as_str(),
-            entry.op.as_str(),
-            entry.device_id,
-            entry.reason,
-            if entry.error.is_none() {
-                "ok"
-            } else {
-                "failed"
-            },
-            entry.error
-        ],
-    )?;
+    )?
+    .execute(params![
+        entry.run_id.map(|r| r.0),
+        ts(Utc::now()),
+        entry.actor,
+        entry.mailbox,
+        entry.list.as_str(),
+        entry.op.as_str(),
+        entry.device_id,
+        entry.reason,
+        if entry.error.is_none() {
+            "ok"
+        } else {
+            "failed"
+        },
+        entry.error
+    ])?;
     Ok(())
 }
 
@@ -1534,16 +1563,18 @@ fn sql_record_decision(
     decided_at: DateTime<Utc>,
     run: Option<RunId>,
 ) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO decisions (mailbox, device_id, desired, reason, explanation, decided_at, run_id)
+    conn.prepare_cached("INSERT INTO decisions (mailbox, device_id, desired, reason, explanation, decided_at, run_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (mailbox, device_id) DO UPDATE SET
             applied_at = CASE WHEN decisions.desired = excluded.desired
                               THEN decisions.applied_at ELSE NULL END,
             desired = excluded.desired, reason = excluded.reason,
             explanation = excluded.explanation, decided_at = excluded.decided_at,
-            run_id = excluded.run_id",
-        params![
+            run_id = excluded.run_id
+         WHERE decisions.desired IS NOT excluded.desired
+            OR decisions.reason IS NOT excluded.reason
+            OR decisions.explanation IS NOT excluded.explanation")?
+        .execute(params![
             mailbox,
             device_id,
             decision.desired.as_str(),

@@ -787,3 +787,45 @@ fn discovered_client_access_servers_are_remembered_per_primary() {
     assert!(known[0].last_used_at.is_some());
     assert!(known[1].last_used_at.is_none());
 }
+
+#[test]
+fn a_batch_commits_its_operations_together_and_a_failed_one_alone_is_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let store = Store::open(&path).unwrap();
+    let journaled = store
+        .batch(|s| {
+            let a = s.journal_pending(None, &change("a", &["X1"]), OwnedOrigin::Policy);
+            // Fails inside the batch after writing its audit rows and owned entry (no journal entry
+            // 9999): its own work is rolled back, the others' is not.
+            let unknown = s.settle_change(
+                exchange_connector::store::JournalId(9999),
+                None,
+                "HOST\\svc",
+                &change("c", &["Z1"]),
+                &|_| "why".to_string(),
+                None,
+            );
+            let b = s.journal_pending(None, &change("b", &["Y1"]), OwnedOrigin::Policy);
+            (a, unknown, b)
+        })
+        .unwrap();
+    assert!(journaled.0.is_ok() && journaled.2.is_ok());
+    assert!(journaled.1.is_err());
+    // Committed: another connection sees both pending changes and their owned entries.
+    let other = Store::open(&path).unwrap();
+    let open = other.open_journal_entries().unwrap();
+    assert_eq!(open.len(), 2);
+    assert_eq!(other.owned_entries("a").unwrap().len(), 1);
+    assert_eq!(other.owned_entries("b").unwrap().len(), 1);
+    assert!(other.owned_entries("c").unwrap().is_empty());
+    assert!(other.recent_changes(10).unwrap().is_empty());
+    // A settle inside a batch is one nested transaction like any other.
+    store
+        .batch(|s| {
+            s.journal_done(journaled.0.unwrap(), &JournalResult::Applied)
+                .unwrap()
+        })
+        .unwrap();
+    assert_eq!(other.open_journal_entries().unwrap().len(), 1);
+}
