@@ -248,7 +248,6 @@ async fn a_hosted_sync_notifies_through_graph_with_no_ews_request_all_through_th
     for cas in &lab.endpoints.cas_servers {
         assert!(!seen.contains(&authority(&cas.base_url)), "{seen:?}");
     }
-    let tunnels_before = tunnels.lock().unwrap().len();
 
     // The mailbox out of the app's scope: nothing sent, the admin's fix named, tried again next run.
     lab.state.tenant_mut().apps[0].mail_send_scope.clear();
@@ -259,7 +258,6 @@ async fn a_hosted_sync_notifies_through_graph_with_no_ews_request_all_through_th
     let warning = refused.warnings.join("\n");
     assert!(warning.contains("Application Mail.Send"), "{warning}");
     assert!(warning.contains("diagnose"), "{warning}");
-    assert!(tunnels.lock().unwrap().len() > tunnels_before);
     assert_eq!(ews_requests(&lab), 0);
     engine.shutdown().await;
     lab.shutdown().await;
