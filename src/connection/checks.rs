@@ -334,6 +334,12 @@ pub async fn run(run: &CheckRun<'_>, progress: &(dyn Fn(Progress) + Send + Sync)
     // Exchange sign-in and the cmdlets.
     rec.running(CheckId::SignIn);
     exchange(&mut rec, config, clients.as_ref(), &exchange_url, proxied).await;
+    if config.exchange_server_type == ExchangeServerType::OnPremises
+        && let Some(clients) = &clients
+        && rec.passed("Exchange sign-in")
+    {
+        rec.push(exchange_version(clients).await);
+    }
     if let Some(clients) = &clients {
         clients.exchange.shutdown().await;
     }
@@ -767,6 +773,40 @@ async fn exchange(
             format!("Missing: {}.", report.missing_required.join(", ")),
             "add the account to a role group (e.g. Organization Management) or a management role assignment that grants these cmdlets",
         ));
+    }
+}
+
+/// `Exchange version` (on premises): `Get-ExchangeServer`'s `AdminDisplayVersion` of every server,
+/// and whether Microsoft still supports it. An unsupported version passes (the connector works with
+/// it) but says so: Exchange 2016 and 2019 left support on 14 October 2025.
+async fn exchange_version(clients: &Clients) -> Check {
+    let name = "Exchange version";
+    match tokio::time::timeout(CHECK_TIMEOUT, clients.exchange.exchange_versions()).await {
+        Ok(Ok(versions)) if !versions.is_empty() => {
+            let lines: Vec<String> = versions
+                .iter()
+                .map(|(server, version)| format!("{server}: {}", version.summary()))
+                .collect();
+            Check::ok(CheckId::Cmdlets, name, lines.join("; "))
+        }
+        Ok(Ok(_)) => Check::skip(
+            CheckId::Cmdlets,
+            name,
+            "Get-ExchangeServer listed no server",
+        ),
+        Ok(Err(e)) => Check::skip(
+            CheckId::Cmdlets,
+            name,
+            format!("Get-ExchangeServer could not be read: {}", chain(&e)),
+        ),
+        Err(_) => Check::skip(
+            CheckId::Cmdlets,
+            name,
+            format!(
+                "Get-ExchangeServer gave no answer within {} s",
+                CHECK_TIMEOUT.as_secs()
+            ),
+        ),
     }
 }
 

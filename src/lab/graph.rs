@@ -1028,12 +1028,10 @@ fn send_mail(call: &Call<'_>, id: &str) -> Response {
         let tenant = state.tenant();
         let org = state.org();
         let user = tenant.user(id).map(|u| u.user_principal_name.clone());
-        let mailbox = user
-            .as_deref()
+        user.as_deref()
             .or(Some(id))
             .and_then(|key| org.find_mailbox(key))
-            .map(|i| org.mailboxes[i].cas.primary_smtp_address.clone());
-        mailbox
+            .map(|i| org.mailboxes[i].cas.primary_smtp_address.clone())
     };
     let Some(from) = from else {
         return call.ids.error(
