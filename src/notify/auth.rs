@@ -63,14 +63,6 @@ pub enum AuthError {
         /// What the server offered.
         offered: String,
     },
-    /// Basic was chosen for a URL that is not https: the password would cross the wire readable.
-    #[error(
-        "{url} is not https: the connector sends a Basic password only over https. Use NTLM (the default) or an https EWS URL."
-    )]
-    BasicWithoutTls {
-        /// URL.
-        url: String,
-    },
     /// A malformed NTLM challenge.
     #[error("{url} sent an NTLM challenge that cannot be read: {message}")]
     BadChallenge {
@@ -125,15 +117,6 @@ pub async fn post(
     };
     match credential.scheme {
         AuthScheme::Basic => {
-            if !url
-                .trim_start()
-                .to_ascii_lowercase()
-                .starts_with("https://")
-            {
-                return Err(AuthError::BasicWithoutTls {
-                    url: url.to_string(),
-                });
-            }
             // No credentials before a challenge: a server that does not ask never sees them.
             let first = send(None).await.map_err(unreachable)?;
             if first.status() != 401 {
