@@ -4,22 +4,16 @@
 //! hosted request goes through the configured proxy.
 
 use crate::common;
+use crate::diagnose::{Connector, line};
 
 use common::{ProxyAuth, TestLab, client, forward_proxy, lab_with};
-use exchange_connector::connection::{ExchangeTransport, SyncSetup};
+use exchange_connector::connection::SyncSetup;
 use exchange_connector::lab::SENT_VIA_GRAPH;
 use exchange_connector::lab::scenario::Scenario;
 use exchange_connector::notify::{Language, MailRoute, NotifierConfig};
-use exchange_connector::oauth::ClientCredential;
-use exchange_connector::policy::PolicySettings;
-use exchange_connector::secret::Secret;
-use exchange_connector::sync::{RunOptions, SyncConfig, SyncKind, SyncOutcome};
+use exchange_connector::sync::{RunOptions, SyncKind, SyncOutcome};
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
-use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_exchange-connector-service");
 
 async fn hosted_lab() -> TestLab {
     lab_with(Scenario::small_hosted()).await
@@ -35,26 +29,24 @@ fn authority(url: &str) -> String {
     format!("{}:{}", u.host_str().unwrap(), u.port().unwrap())
 }
 
-async fn graph_token(lab: &TestLab) -> String {
-    let e = &lab.endpoints;
-    let answer: serde_json::Value = client(&e.ca_cert_pem)
-        .post(format!(
-            "{}/{}/oauth2/v2.0/token",
-            e.login_base, e.tenant_id
-        ))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", e.client_id.as_str()),
-            ("client_secret", e.client_secret.as_str()),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["access_token"].as_str().unwrap().to_string()
+/// The proxy tunnelled to the cloud listener (token, Graph, REST, sendMail) and to no Client Access
+/// server.
+fn assert_tunnelled_to_the_cloud_only(lab: &TestLab, tunnels: &std::sync::Mutex<Vec<String>>) {
+    let seen: HashSet<String> = tunnels.lock().unwrap().iter().cloned().collect();
+    assert!(
+        seen.contains(&authority(&lab.endpoints.graph_base)),
+        "{seen:?}"
+    );
+    for cas in &lab.endpoints.cas_servers {
+        assert!(!seen.contains(&authority(&cas.base_url)), "{seen:?}");
+    }
+}
+
+fn graph_token(lab: &TestLab) -> String {
+    use exchange_connector::lab::tokens::{Resource, mint};
+    mint(&lab.state, &lab.endpoints.client_id, Resource::Graph)
+        .expect("the lab's app gets a token")
+        .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,7 +99,7 @@ async fn the_hosted_lab_blocks_ews_and_scopes_graph_send_mail() {
     );
 
     // sendMail as the notification mailbox (in the app's scope): accepted, in the outbox via Graph.
-    let token = graph_token(&lab).await;
+    let token = graph_token(&lab);
     let send = |from: String, save: bool| {
         let http = http.clone();
         let url = format!("{}/v1.0/users/{from}/sendMail", e.graph_base);
@@ -168,51 +160,25 @@ async fn the_hosted_lab_blocks_ews_and_scopes_graph_send_mail() {
 }
 
 fn hosted_setup(lab: &TestLab, proxy_port: u16) -> SyncSetup {
-    let e = &lab.endpoints;
-    SyncSetup {
-        login_base: e.login_base.clone(),
-        tenant: e.tenant_id.clone(),
-        client_id: e.client_id.clone(),
-        credential: ClientCredential::Secret(Secret::new(e.client_secret.clone())),
-        graph_base: e.graph_base.clone(),
-        graph_scope: "https://graph.microsoft.com/.default".into(),
-        graph_page_size: 1000,
-        graph_max_attempts: 3,
-        extra_ca: Some(e.ca_cert_pem.clone().into()),
-        exchange: ExchangeTransport::Rest {
-            base_url: e.exchange_rest_base.clone(),
-            scope: "https://outlook.office365.com/.default".into(),
-        },
-        runspaces: 2,
-        store_path: lab.dir.path().join("hosted.db"),
-        settings: PolicySettings {
-            enabled: true,
-            included_groups: e.policy.included_groups.clone(),
-            excluded_groups: e.policy.excluded_groups.clone(),
-            unmanaged_default_access: lab.state.org().settings.default_access_level,
-            ..PolicySettings::default()
-        },
-        config: SyncConfig {
-            watermark_overlap: Duration::ZERO,
-            actor: "TEST\\hosted".into(),
-            crash_after_sends: None,
-        },
-        proxy: Some(exchange_connector::proxy::ConfiguredProxy {
-            spec: exchange_connector::proxy::ProxySpec::parse(
-                &format!("127.0.0.1:{proxy_port}"),
-                None,
-            )
+    let mut setup = crate::sync_engine::setup(
+        lab,
+        &lab.dir.path().join("hosted.db"),
+        crate::sync_engine::rest(lab),
+        2,
+    );
+    setup.proxy = Some(exchange_connector::proxy::ConfiguredProxy {
+        spec: exchange_connector::proxy::ProxySpec::parse(&format!("127.0.0.1:{proxy_port}"), None)
             .unwrap(),
-            credentials: None,
-        }),
-        notifier: Some(NotifierConfig {
-            mailbox: e.notification_account.address.clone(),
-            route: MailRoute::Graph,
-            language: Language::Nl,
-            template: None,
-            enrol_link: "https://portal.manage.microsoft.com/".into(),
-        }),
-    }
+        credentials: None,
+    });
+    setup.notifier = Some(NotifierConfig {
+        mailbox: lab.endpoints.notification_account.address.clone(),
+        route: MailRoute::Graph,
+        language: Language::Nl,
+        template: None,
+        enrol_link: "https://portal.manage.microsoft.com/".into(),
+    });
+    setup
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,14 +206,7 @@ async fn a_hosted_sync_notifies_through_graph_with_no_ews_request_all_through_th
 
     // Every request went through the proxy: token, Graph, REST and sendMail all live on the cloud
     // listener, and nothing reached a Client Access server.
-    let seen: HashSet<String> = tunnels.lock().unwrap().iter().cloned().collect();
-    assert!(
-        seen.contains(&authority(&lab.endpoints.graph_base)),
-        "{seen:?}"
-    );
-    for cas in &lab.endpoints.cas_servers {
-        assert!(!seen.contains(&authority(&cas.base_url)), "{seen:?}");
-    }
+    assert_tunnelled_to_the_cloud_only(&lab, &tunnels);
 
     // The mailbox out of the app's scope: nothing sent, the admin's fix named, tried again next run.
     lab.state.tenant_mut().apps[0].mail_send_scope.clear();
@@ -290,51 +249,10 @@ async fn control_partnership(lab: &TestLab) {
     assert!(response.status().is_success());
 }
 
-struct Cli {
-    dir: tempfile::TempDir,
-}
-
-impl Cli {
-    fn run(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new(BIN)
-            .arg("--config-dir")
-            .arg(self.dir.path().join("config"))
-            .args(["--secret-store", "file", "--channel"])
-            .arg(self.dir.path().join("none.sock"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    }
-
-    fn configure(&self, answers: &str) {
-        let file = self.dir.path().join("answers.txt");
-        std::fs::write(&file, answers).unwrap();
-        let (ok, out) = self.run(&["configure", "--answers", file.to_str().unwrap()]);
-        assert!(ok, "{out}");
-    }
-}
-
-fn line<'a>(report: &'a str, word: &str, check: &str) -> &'a str {
-    let prefix = format!("{word} {check}");
-    report
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .unwrap_or_else(|| panic!("no '{prefix}' line in:\n{report}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosted_cli_sync_and_diagnose_use_graph_and_the_proxy_and_name_the_rbac_fix() {
     let lab = hosted_lab().await;
-    let cli = Cli {
+    let cli = Connector {
         dir: tempfile::tempdir().unwrap(),
     };
     let endpoints = lab.dir.path().join("endpoints.json");
@@ -345,8 +263,8 @@ async fn hosted_cli_sync_and_diagnose_use_graph_and_the_proxy_and_name_the_rbac_
         "ExchangeServerType=Hosted\nProxyEnabled=true\nProxyHost=127.0.0.1\nProxyPort={port}\n"
     ));
     // No Exchange or mailbox password is needed for Exchange Online.
-    let store = exchange_connector::secrets::FileStore::new(cli.dir.path().join("config/secrets"));
     use exchange_connector::secrets::SecretStore as _;
+    let store = cli.store();
     store.delete("default", "ExchangePassword").unwrap();
     store.delete("default", "NotificationPassword").unwrap();
 
@@ -365,7 +283,7 @@ async fn hosted_cli_sync_and_diagnose_use_graph_and_the_proxy_and_name_the_rbac_
     assert!(outbox.iter().all(|m| m.via == SENT_VIA_GRAPH));
 
     let (cli, report) = tokio::task::spawn_blocking(move || {
-        let out = cli.run(&["diagnose"]).1;
+        let out = cli.diagnose();
         (cli, out)
     })
     .await
@@ -375,19 +293,12 @@ async fn hosted_cli_sync_and_diagnose_use_graph_and_the_proxy_and_name_the_rbac_
     line(&report, "OK  ", "Mail.Send scope");
     line(&report, "SKIP", "EWS");
     assert_eq!(ews_requests(&lab), 0, "{report}");
-    let seen: HashSet<String> = tunnels.lock().unwrap().iter().cloned().collect();
-    assert!(
-        seen.contains(&authority(&lab.endpoints.graph_base)),
-        "{seen:?}"
-    );
-    for cas in &lab.endpoints.cas_servers {
-        assert!(!seen.contains(&authority(&cas.base_url)), "{seen:?}");
-    }
+    assert_tunnelled_to_the_cloud_only(&lab, &tunnels);
 
     // Without the RBAC scope: the check fails and prints the two commands with the real names.
     lab.state.tenant_mut().apps[0].mail_send_scope.clear();
     let (_cli, report) = tokio::task::spawn_blocking(move || {
-        let out = cli.run(&["diagnose"]).1;
+        let out = cli.diagnose();
         (cli, out)
     })
     .await

@@ -80,7 +80,12 @@ fn policy(lab: &TestLab) -> PolicySettings {
     }
 }
 
-fn setup(lab: &TestLab, db: &Path, transport: ExchangeTransport, runspaces: usize) -> SyncSetup {
+pub(crate) fn setup(
+    lab: &TestLab,
+    db: &Path,
+    transport: ExchangeTransport,
+    runspaces: usize,
+) -> SyncSetup {
     let e = &lab.endpoints;
     SyncSetup {
         login_base: e.login_base.clone(),
@@ -106,7 +111,7 @@ fn setup(lab: &TestLab, db: &Path, transport: ExchangeTransport, runspaces: usiz
     }
 }
 
-fn rest(lab: &TestLab) -> ExchangeTransport {
+pub(crate) fn rest(lab: &TestLab) -> ExchangeTransport {
     ExchangeTransport::Rest {
         base_url: lab.endpoints.exchange_rest_base.clone(),
         scope: "https://outlook.office365.com/.default".into(),
