@@ -544,6 +544,8 @@ impl ChannelHandler for FakeWorker {
                 exchange_server: Some(ExchangeServerInUse {
                     server: "cas01.contoso.lab".into(),
                     failed_over_from: None,
+                    version: None,
+                    version_supported: None,
                 }),
                 report: Ok(StatusReport {
                     last_quick_sync: self.last_quick.lock().unwrap().map(|t| run(t, 2.5)),

@@ -20,7 +20,7 @@ use crate::config::{Config, ExchangeServerType};
 use crate::error_text::chain;
 use crate::intune::IntuneClient;
 use crate::model::intune::ExchangeConnector;
-use crate::notify::MailboxCredential;
+use crate::notify::{GraphMailError, MailRoute};
 use crate::policy::PolicySettings;
 use crate::secrets::SecretStore;
 use crate::service::setup;
@@ -334,6 +334,12 @@ pub async fn run(run: &CheckRun<'_>, progress: &(dyn Fn(Progress) + Send + Sync)
     // Exchange sign-in and the cmdlets.
     rec.running(CheckId::SignIn);
     exchange(&mut rec, config, clients.as_ref(), &exchange_url, proxied).await;
+    if config.exchange_server_type == ExchangeServerType::OnPremises
+        && let Some(clients) = &clients
+        && rec.passed("Exchange sign-in")
+    {
+        rec.push(exchange_version(clients).await);
+    }
     if let Some(clients) = &clients {
         clients.exchange.shutdown().await;
     }
@@ -368,16 +374,7 @@ fn secrets_and_clients(
     rec: &mut Recorder<'_>,
 ) -> (Option<Clients>, Option<SyncSetup>) {
     let config = run.config;
-    let mut needed: Vec<&str> = Vec::new();
-    if config.exchange_server_type == ExchangeServerType::OnPremises {
-        needed.push("ExchangePassword");
-    }
-    if config.notification_mailbox.is_some() {
-        needed.push("NotificationPassword");
-    }
-    if config.proxy.enabled && config.proxy.user.is_some() {
-        needed.push("ProxyPassword");
-    }
+    let needed = setup::required_secrets(config);
     let mut missing = Vec::new();
     for key in &needed {
         match run.secrets.get(run.instance, key) {
@@ -692,7 +689,11 @@ async fn exchange(
     exchange_url: &str,
     proxied: bool,
 ) {
-    let user = config.exchange_user.trim();
+    let user = match config.exchange_server_type {
+        ExchangeServerType::OnPremises => config.exchange_user.trim().to_string(),
+        ExchangeServerType::Hosted => format!("the app {}", config.client_id),
+    };
+    let user = user.as_str();
     let sign_in = "Exchange sign-in";
     let cmdlets = "cmdlet permissions";
     let Some(clients) = clients else {
@@ -775,6 +776,40 @@ async fn exchange(
     }
 }
 
+/// `Exchange version` (on premises): `Get-ExchangeServer`'s `AdminDisplayVersion` of every server,
+/// and whether Microsoft still supports it. An unsupported version passes (the connector works with
+/// it) but says so: Exchange 2016 and 2019 left support on 14 October 2025.
+async fn exchange_version(clients: &Clients) -> Check {
+    let name = "Exchange version";
+    match tokio::time::timeout(CHECK_TIMEOUT, clients.exchange.exchange_versions()).await {
+        Ok(Ok(versions)) if !versions.is_empty() => {
+            let lines: Vec<String> = versions
+                .iter()
+                .map(|(server, version)| format!("{server}: {}", version.summary()))
+                .collect();
+            Check::ok(CheckId::Cmdlets, name, lines.join("; "))
+        }
+        Ok(Ok(_)) => Check::skip(
+            CheckId::Cmdlets,
+            name,
+            "Get-ExchangeServer listed no server",
+        ),
+        Ok(Err(e)) => Check::skip(
+            CheckId::Cmdlets,
+            name,
+            format!("Get-ExchangeServer could not be read: {}", chain(&e)),
+        ),
+        Err(_) => Check::skip(
+            CheckId::Cmdlets,
+            name,
+            format!(
+                "Get-ExchangeServer gave no answer within {} s",
+                CHECK_TIMEOUT.as_secs()
+            ),
+        ),
+    }
+}
+
 /// `Autodiscover` (when no EWS URL is configured) and `EWS` (an authenticated request that changes
 /// nothing), as the notification account.
 async fn notification(
@@ -798,7 +833,17 @@ async fn notification(
         rec.push(Check::skip(id, "EWS", "not tried"));
         return;
     };
-    let credential: &MailboxCredential = &notifier.credential;
+    let route = match &notifier.route {
+        MailRoute::Ews(route) => route,
+        MailRoute::Graph => {
+            let why = "Exchange Online: notifications go through Graph sendMail (EWS there is blocked since 1 October 2026)";
+            rec.push(Check::skip(id, "Autodiscover", why));
+            rec.push(Check::skip(id, "EWS", why));
+            hosted_notification(rec, config, clients, mailbox).await;
+            return;
+        }
+    };
+    let credential = &route.credential;
     let ews_url = match &config.exchange_web_service_url {
         Some(url) => {
             rec.push(Check::skip(
@@ -813,7 +858,7 @@ async fn notification(
                 &clients.mail_http,
                 mailbox,
                 credential,
-                &notifier.redirect_policy(),
+                &route.redirect_policy(),
             )
             .await
             {
@@ -881,6 +926,120 @@ async fn notification(
         ),
     };
     rec.push(check);
+}
+
+/// The subject of the message the `Graph sendMail` check sends to the notification mailbox itself.
+pub const SEND_CHECK_SUBJECT: &str = "Exchange Connector: notification check";
+
+/// `Graph sendMail` and `Mail.Send scope` (Exchange Online): proves the app may send as the notification
+/// mailbox, and only as it.
+///
+/// Why a real `sendMail` (to the mailbox itself, `saveToSentItems: false`, so nothing is kept in Sent
+/// Items and no user gets mail): RBAC for Applications grants each application role separately, and
+/// only `sendMail` is governed by `Application Mail.Send`; a read (`GET /users/{id}/messages`) is
+/// governed by `Application Mail.Read` and would prove nothing about sending. `Test-ServicePrincipalAuthorization`
+/// answers the question too, but needs Exchange admin rights the connector does not otherwise have.
+///
+/// Why the token's `roles`: the Entra permission `Mail.Send` is unscoped ("send mail as any user")
+/// and adds to the RBAC grant, so an app that has it may send as every mailbox whatever the scope says.
+/// Entra's access tokens for Graph are JWTs whose `roles` claim lists the application permissions.
+async fn hosted_notification(
+    rec: &mut Recorder<'_>,
+    config: &Config,
+    clients: &Clients,
+    mailbox: &str,
+) {
+    let id = CheckId::Notification;
+    let name = "Graph sendMail";
+    let Some(mailer) = clients.notifier.as_ref().and_then(|n| n.graph_mailer()) else {
+        rec.push(Check::skip(id, name, "no Graph notifier was built"));
+        return;
+    };
+    let [scope_command, assignment_command] =
+        crate::notify::graph_mail::rbac_commands(&config.client_id, mailbox);
+    let admin_fix = format!(
+        "an Exchange admin runs, in Exchange Online PowerShell: {scope_command} ; {assignment_command} (RBAC for Applications; a change takes up to two hours to apply)"
+    );
+    let html = "<p>This message checks that the Exchange Connector may send notifications as this mailbox. Nothing to do.</p>";
+    match mailer
+        .send(mailbox, mailbox, SEND_CHECK_SUBJECT, html, false)
+        .await
+    {
+        Ok(()) => rec.push(Check::ok(
+            id,
+            name,
+            format!(
+                "the app may send as {mailbox} (a check message went to the mailbox itself, not kept in Sent Items)"
+            ),
+        )),
+        Err(GraphMailError::Denied { code, message, .. }) => {
+            rec.push(Check::fail(
+                id,
+                name,
+                format!("Exchange Online refused to let the app send as {mailbox}."),
+                format!("HTTP 403 {code}: {message}"),
+                admin_fix,
+            ));
+            return;
+        }
+        Err(e) => {
+            rec.push(Check::fail(
+                id,
+                name,
+                format!("Graph did not send a check message as {mailbox}."),
+                chain(&e),
+                "check NotificationMailbox (a mailbox in this tenant) and that Graph is reachable",
+            ));
+            return;
+        }
+    }
+    let scope = "Mail.Send scope";
+    match mailer.token().await {
+        Ok(token) if token_roles(token.expose()).iter().any(|r| r.eq_ignore_ascii_case("Mail.Send")) => {
+            rec.push(Check::fail(
+                id,
+                scope,
+                "The app may send as every mailbox of the tenant, not only the notification mailbox.",
+                "it has the Entra application permission Mail.Send, which is unscoped and adds to any RBAC scope",
+                format!(
+                    "remove the admin consent for Microsoft Graph Mail.Send from the app (Entra admin center > Enterprise applications > the app > Permissions), then: {admin_fix}"
+                ),
+            ));
+        }
+        Ok(_) => rec.push(Check::ok(
+            id,
+            scope,
+            format!(
+                "no tenant-wide Mail.Send: the app sends only where RBAC for Applications lets it ({mailbox})"
+            ),
+        )),
+        Err(e) => rec.push(Check::fail(
+            id,
+            scope,
+            "No Graph token to read the app's permissions.",
+            chain(&e),
+            "check the app credential (connector package or ClientSecret)",
+        )),
+    }
+}
+
+/// The `roles` claim of a JWT access token (empty when the token cannot be read: it is only
+/// inspected, never trusted for anything but this warning).
+fn token_roles(token: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let Some(payload) = token.split('.').nth(1) else {
+        return Vec::new();
+    };
+    let Ok(bytes) =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('='))
+    else {
+        return Vec::new();
+    };
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("roles").cloned())
+        .and_then(|r| serde_json::from_value(r).ok())
+        .unwrap_or_default()
 }
 
 /// `Graph sign-in` and `Graph permissions` (managed devices, a policy group, the Exchange connector

@@ -25,7 +25,7 @@ use crate::exchange::pool::{PoolConfig, RetryPolicy};
 use crate::exchange::rest::RestConfig;
 use crate::exchange::{CasServer, ExchangeClient};
 use crate::intune::{IntuneClient, IntuneConfig};
-use crate::notify::{Notifier, NotifierConfig};
+use crate::notify::{GraphMailer, MailRoute, MailTransport, Notifier, NotifierConfig};
 use crate::oauth::{ClientCredential, OAuthConfig, TokenClient};
 use crate::policy::PolicySettings;
 use crate::proxy::ConfiguredProxy;
@@ -250,10 +250,6 @@ impl Clients {
             .map_err(|e| SetupError::Http(crate::error_text::chain(&e)))?;
         let mail_http = crate::notify::auth::http1_client(builder()?)
             .map_err(|e| SetupError::Http(crate::error_text::chain(&e)))?;
-        let notifier = setup
-            .notifier
-            .clone()
-            .map(|config| Notifier::new(mail_http.clone(), config));
         let tokens = Arc::new(TokenClient::new(
             OAuthConfig::new(
                 &setup.login_base,
@@ -268,6 +264,20 @@ impl Clients {
         intune_config.page_size = setup.graph_page_size.clamp(1, 1000);
         intune_config.max_attempts = setup.graph_max_attempts.max(1);
         let intune = IntuneClient::new(http.clone(), tokens.clone(), intune_config);
+        // Exchange Online: Graph `sendMail` on the run's HTTP client (the proxy, the TLS settings)
+        // with the app's token; on premises: EWS on the HTTP/1.1 client.
+        let notifier = setup.notifier.clone().map(|config| {
+            let transport = match &config.route {
+                MailRoute::Graph => MailTransport::Graph(GraphMailer::new(
+                    http.clone(),
+                    tokens.clone(),
+                    &setup.graph_base,
+                    &setup.graph_scope,
+                )),
+                MailRoute::Ews(_) => MailTransport::Ews(mail_http.clone()),
+            };
+            Notifier::with_transport(transport, config)
+        });
         let mut pool_config = PoolConfig {
             max_runspaces: setup.runspaces.max(1),
             ..PoolConfig::default()
@@ -375,6 +385,8 @@ mod tests {
         ("ExchangeClient::new", "exchange/"),
         ("RunspacePool::new", "exchange/"),
         ("Notifier::new", "notify/"),
+        ("Notifier::with_transport", "notify/"),
+        ("GraphMailer::new", "notify/"),
         ("http_client_builder(", "tls.rs"),
         ("reqwest::Client::builder", "tls.rs"),
         ("Client::builder()", "tls.rs"),

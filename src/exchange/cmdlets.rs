@@ -193,6 +193,93 @@ pub fn changed_since_filter(since: DateTime<Utc>) -> String {
     format!("WhenChanged -gt '{at}' -or FirstSyncTime -gt '{at}'")
 }
 
+/// Whether Microsoft still supports an on-premises Exchange version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExchangeSupport {
+    /// Exchange Server Subscription Edition (SE), the supported on-premises version.
+    Supported,
+    /// Out of support since the date named (no more security updates).
+    OutOfSupport {
+        /// When support ended.
+        since: &'static str,
+    },
+    /// A version string the connector does not know.
+    Unknown,
+}
+
+/// An Exchange server's version as `Get-ExchangeServer` reports it (`AdminDisplayVersion`, e.g.
+/// `Version 15.2 (Build 1544.4)`) and what it means for support.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExchangeVersion {
+    /// The product, e.g. `Exchange 2019` or `Exchange Server SE`.
+    pub product: &'static str,
+    /// `AdminDisplayVersion` as reported.
+    pub admin_display_version: String,
+    /// Supported or not.
+    pub support: ExchangeSupport,
+}
+
+/// The first build of Exchange Server SE (RTM, 15.2.2562.17, 1 July 2025): binary-equal to 2019 CU15
+/// plus a hotfix, so 15.2 builds from here on are SE.
+const SE_FIRST_BUILD: u32 = 2562;
+
+impl ExchangeVersion {
+    /// Reads `AdminDisplayVersion`. Exchange 2016 (15.1) and 2019 (15.2 before SE) left support on
+    /// 14 October 2025 (their paid extended updates ended in October 2026); 2013 (15.0) on 11 April
+    /// 2023; 2010 (14.x) on 13 October 2020. Exchange Server SE is the supported version.
+    pub fn parse(admin_display_version: &str) -> ExchangeVersion {
+        let numbers = |after: &str| -> Vec<u32> {
+            admin_display_version
+                .split_once(after)
+                .map(|(_, rest)| {
+                    rest.trim_start()
+                        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+                        .next()
+                        .unwrap_or_default()
+                        .split('.')
+                        .filter_map(|n| n.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let version = numbers("Version");
+        let build = numbers("Build").first().copied().unwrap_or(0);
+        let out = |product, since| (product, ExchangeSupport::OutOfSupport { since });
+        let (product, support) = match (version.first(), version.get(1)) {
+            (Some(15), Some(2)) if build >= SE_FIRST_BUILD => {
+                ("Exchange Server SE", ExchangeSupport::Supported)
+            }
+            (Some(15), Some(2)) => out("Exchange 2019", "14 October 2025"),
+            (Some(15), Some(1)) => out("Exchange 2016", "14 October 2025"),
+            (Some(15), Some(0)) => out("Exchange 2013", "11 April 2023"),
+            (Some(14), _) => out("Exchange 2010", "13 October 2020"),
+            _ => ("Exchange", ExchangeSupport::Unknown),
+        };
+        ExchangeVersion {
+            product,
+            admin_display_version: admin_display_version.to_string(),
+            support,
+        }
+    }
+
+    /// One line for the admin: the product, the version, and whether it is supported.
+    pub fn summary(&self) -> String {
+        match self.support {
+            ExchangeSupport::Supported => format!(
+                "{} ({}): supported",
+                self.product, self.admin_display_version
+            ),
+            ExchangeSupport::OutOfSupport { since } => format!(
+                "{} ({}): out of support since {since}; move to Exchange Server Subscription Edition (SE), the supported version",
+                self.product, self.admin_display_version
+            ),
+            ExchangeSupport::Unknown => {
+                format!("unknown Exchange version '{}'", self.admin_display_version)
+            }
+        }
+    }
+}
+
 /// The Exchange management client.
 #[derive(Debug, Clone)]
 pub struct ExchangeClient {
@@ -530,6 +617,16 @@ impl ExchangeClient {
         self.call(&Invocation::new("Get-ExchangeServer")).await
     }
 
+    /// The version of each Exchange server (`Get-ExchangeServer`'s `AdminDisplayVersion`), by name.
+    pub async fn exchange_versions(&self) -> Result<Vec<(String, ExchangeVersion)>, ExchangeError> {
+        Ok(self
+            .exchange_servers()
+            .await?
+            .into_iter()
+            .map(|s| (s.name, ExchangeVersion::parse(&s.admin_display_version)))
+            .collect())
+    }
+
     /// Exchange servers with the Client Access role.
     pub async fn client_access_servers(&self) -> Result<Vec<ExchangeServer>, ExchangeError> {
         Ok(self
@@ -597,6 +694,37 @@ fn nullable(text: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn admin_display_versions_say_whether_they_are_supported() {
+        use super::{ExchangeSupport, ExchangeVersion};
+        let v = ExchangeVersion::parse("Version 15.2 (Build 1544.4)");
+        assert_eq!(v.product, "Exchange 2019");
+        assert_eq!(
+            v.support,
+            ExchangeSupport::OutOfSupport {
+                since: "14 October 2025"
+            }
+        );
+        assert!(v.summary().contains("Subscription Edition"));
+        let se = ExchangeVersion::parse("Version 15.2 (Build 2562.17)");
+        assert_eq!(
+            (se.product, se.support),
+            ("Exchange Server SE", ExchangeSupport::Supported)
+        );
+        assert_eq!(
+            ExchangeVersion::parse("Version 15.1 (Build 2507.6)").product,
+            "Exchange 2016"
+        );
+        assert_eq!(
+            ExchangeVersion::parse("Version 14.3 (Build 123.4)").product,
+            "Exchange 2010"
+        );
+        assert_eq!(
+            ExchangeVersion::parse("?").support,
+            ExchangeSupport::Unknown
+        );
+    }
+
     use super::*;
 
     #[test]

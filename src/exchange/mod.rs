@@ -22,7 +22,10 @@ pub mod failover;
 pub mod pool;
 pub mod rest;
 
-pub use cmdlets::{DeviceListEdit, ExchangeClient, OrganizationSettingsUpdate, PermissionReport};
+pub use cmdlets::{
+    DeviceListEdit, ExchangeClient, ExchangeSupport, ExchangeVersion, OrganizationSettingsUpdate,
+    PermissionReport,
+};
 pub use error::ExchangeError;
 
 use crate::model::exchange::ErrorRecord;

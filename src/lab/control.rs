@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `GET /status` | device counts by state, mailboxes, CAS servers up/down, counters |
 //! | `GET /devices[?mailbox=alias]` | every partnership: mailbox, `DeviceId`, state, reason, rule |
-//! | `GET /outbox`, `DELETE /outbox` | messages sent through EWS |
+//! | `GET /outbox`, `DELETE /outbox` | messages sent through EWS or Graph `sendMail` (`via`: `ews` or `graph`) |
 //! | `POST /cas/{name}/stop`, `POST /cas/{name}/start` | take a Client Access server down or up |
 //! | `POST /managed-devices/{id or easDeviceId}/compliance` `{"complianceState":"noncompliant"}` | change compliance |
 //! | `POST /managed-devices` (a `managedDevice`) | enrol a device in Intune |
@@ -14,7 +14,7 @@
 //! | `GET /faults`, `PUT /faults`, `PATCH /faults` | read, replace or merge the fault settings |
 //! | `POST /tokens/expire` | every access token issued so far becomes expired |
 //! | `GET /sessions` | open PowerShell sessions |
-//! | `GET /counters` | calls served per surface; `Set-CASMailbox` calls per mailbox (`mailboxWrites`) |
+//! | `GET /counters` | calls served per surface (`ewsRequests` counts EWS and Autodiscover, refused ones too, so a hosted run can assert zero; `sendMailRequests`); `Set-CASMailbox` calls per mailbox (`mailboxWrites`) |
 
 use super::LabState;
 use super::cas::{CasError, CasManager};
@@ -71,6 +71,7 @@ fn counters_json(state: &LabState) -> Value {
         "graphRequests": c.graph_requests.load(Ordering::Relaxed),
         "tokenRequests": c.token_requests.load(Ordering::Relaxed),
         "ewsRequests": c.ews_requests.load(Ordering::Relaxed),
+        "sendMailRequests": c.send_mail_requests.load(Ordering::Relaxed),
         "mailboxWrites": c.mailbox_writes.lock().unwrap_or_else(|e| e.into_inner()).clone(),
     })
 }

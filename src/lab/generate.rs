@@ -331,6 +331,7 @@ pub fn generate(spec: GenerateSpec) -> Scenario {
             client_secret: password(&mut rng, "Secret"),
             graph_roles: None,
             exchange_roles: None,
+            mail_send_scope: None,
             groups: vec![
                 GroupSpec {
                     id: g_targeted.clone(),

@@ -1,6 +1,7 @@
 //! The simulated Microsoft Graph (v1.0 and beta): Intune managed devices, group transitive members,
 //! users, and the retired connector's objects (`exchangeConnectors`, `conditionalAccessSettings`,
-//! `exchangeOnPremisesPolicy`).
+//! `exchangeOnPremisesPolicy`), and `POST /users/{id | userPrincipalName}/sendMail` (Exchange Online's
+//! mail, authorised as Exchange authorises it: see [`send_mail`]).
 //!
 //! Every request is counted, delayed by the injected latency, exposed to storms, authenticated with a
 //! lab access token, checked for the application permission the operation needs, and charged to the
@@ -63,6 +64,11 @@ const USERS_READ: &[&str] = &[
     "User.ReadWrite.All",
     "Directory.ReadWrite.All",
 ];
+
+/// No Graph role is checked up front: Exchange decides per mailbox ([`send_mail`]).
+const EXCHANGE_DECIDES: &[&str] = &[];
+/// The Entra application permission that lets an app send as any mailbox.
+const MAIL_SEND: &str = "Mail.Send";
 
 /// `managedDevice` properties the lab does not model but Graph has: selecting them yields `null` rather
 /// than an error, as a client written against the real service may ask for them.
@@ -275,6 +281,7 @@ enum Route {
     Group(String),
     TransitiveMembers(String, MemberCast),
     User(String),
+    SendMail(String),
 }
 
 impl Route {
@@ -305,6 +312,8 @@ impl Route {
             }
             Route::Group(_) | Route::TransitiveMembers(..) => read.then_some(GROUP_MEMBERS_READ),
             Route::User(_) => read.then_some(USERS_READ),
+            // Exchange decides, per mailbox: the Entra role or an RBAC for Applications scope.
+            Route::SendMail(_) => (method == Method::POST).then_some(EXCHANGE_DECIDES),
         }
     }
 
@@ -313,7 +322,7 @@ impl Route {
     fn is_intune(&self) -> bool {
         !matches!(
             self,
-            Route::Group(_) | Route::TransitiveMembers(..) | Route::User(_)
+            Route::Group(_) | Route::TransitiveMembers(..) | Route::User(_) | Route::SendMail(_)
         )
     }
 }
@@ -402,6 +411,9 @@ fn resolve(version: Version, segs: &[String]) -> Result<Route, String> {
     if is(0, "users") {
         return match n {
             2 => Ok(Route::User(at(1))),
+            3 if is(2, "sendMail") || is(2, "microsoft.graph.sendMail") => {
+                Ok(Route::SendMail(at(1)))
+            }
             1 => unknown(0),
             _ => unknown(2),
         };
@@ -412,6 +424,7 @@ fn resolve(version: Version, segs: &[String]) -> Result<Route, String> {
 /// Everything a handler needs about one request.
 struct Call<'a> {
     state: &'a LabState,
+    claims: tokens::AccessClaims,
     ids: RequestIds,
     version: Version,
     query: QueryOptions,
@@ -496,9 +509,10 @@ async fn entry(
             ),
         );
     };
-    let granted = roles
-        .iter()
-        .any(|needed| claims.roles.iter().any(|r| r.eq_ignore_ascii_case(needed)));
+    let granted = roles.is_empty()
+        || roles
+            .iter()
+            .any(|needed| claims.roles.iter().any(|r| r.eq_ignore_ascii_case(needed)));
     if !granted {
         return if route.is_intune() {
             ids.error(
@@ -531,6 +545,7 @@ async fn entry(
 
     let call = Call {
         state: &state,
+        claims,
         ids,
         version,
         query: QueryOptions::parse(uri.query()),
@@ -556,6 +571,7 @@ fn dispatch(call: &Call<'_>, route: Route, method: &Method) -> Response {
         (Route::Group(id), _) => get_group(call, &id),
         (Route::TransitiveMembers(id, cast), _) => transitive_members(call, &id, cast),
         (Route::User(id), _) => get_user(call, &id),
+        (Route::SendMail(id), _) => send_mail(call, &id),
     }
 }
 
@@ -991,6 +1007,122 @@ fn get_user(call: &Call<'_>, id: &str) -> Response {
         }
         None => directory_not_found(call, id),
     }
+}
+
+/// `POST /users/{id | userPrincipalName}/sendMail` (learn.microsoft.com/graph/api/user-sendmail):
+/// body `{"message": {"subject", "body": {"contentType", "content"}, "toRecipients": [{"emailAddress":
+/// {"address"}}]}, "saveToSentItems": bool}` (default true), answer `202 Accepted` without a body.
+///
+/// Exchange authorises it per mailbox: the Entra permission `Mail.Send` allows every mailbox; without
+/// it, the app's RBAC for Applications assignment of `Application Mail.Send` must have the mailbox in
+/// its custom resource scope. Otherwise `403` with `ErrorAccessDenied` ("Access is denied. Check
+/// credentials and try again.", Exchange's text for a mailbox the app may not use). An unknown user is
+/// `404 ErrorInvalidUser`. The message lands in the outbox marked as sent through Graph.
+fn send_mail(call: &Call<'_>, id: &str) -> Response {
+    let state = call.state;
+    state
+        .counters
+        .send_mail_requests
+        .fetch_add(1, Ordering::Relaxed);
+    let from = {
+        let tenant = state.tenant();
+        let org = state.org();
+        let user = tenant.user(id).map(|u| u.user_principal_name.clone());
+        user.as_deref()
+            .or(Some(id))
+            .and_then(|key| org.find_mailbox(key))
+            .map(|i| org.mailboxes[i].cas.primary_smtp_address.clone())
+    };
+    let Some(from) = from else {
+        return call.ids.error(
+            StatusCode::NOT_FOUND,
+            "ErrorInvalidUser",
+            &format!("The requested user '{id}' is invalid."),
+        );
+    };
+    let unscoped = call
+        .claims
+        .roles
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(MAIL_SEND));
+    let in_scope = state.tenant().app(&call.claims.appid).is_some_and(|app| {
+        app.mail_send_scope
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(&from))
+    });
+    if !unscoped && !in_scope {
+        return call.ids.error(
+            StatusCode::FORBIDDEN,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again.",
+        );
+    }
+    let body = match json_object(call) {
+        Ok(body) => body,
+        Err(message) => return call.ids.bad_request(&message),
+    };
+    let Some(message) = body.get("message").and_then(Value::as_object) else {
+        return call.ids.error(
+            StatusCode::BAD_REQUEST,
+            "ErrorInvalidRequest",
+            "The request is invalid: 'message' is required.",
+        );
+    };
+    let to: Vec<String> = message
+        .get("toRecipients")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|r| r.pointer("/emailAddress/address").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if to.is_empty() || to.iter().any(|a| !a.contains('@')) {
+        return call.ids.error(
+            StatusCode::BAD_REQUEST,
+            "ErrorInvalidRecipients",
+            "At least one recipient isn't valid.",
+        );
+    }
+    let text = |pointer: &str| {
+        message
+            .get(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let body_of = |field: &str| {
+        message
+            .get("body")
+            .and_then(|b| b.get(field))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let save = body
+        .get("saveToSentItems")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let sent = super::SentMessage {
+        from,
+        to,
+        subject: text("subject"),
+        body: body_of("content"),
+        body_type: match body_of("contentType").to_ascii_lowercase().as_str() {
+            "html" => "HTML".to_string(),
+            _ => "Text".to_string(),
+        },
+        disposition: if save { "SendAndSaveCopy" } else { "SendOnly" }.to_string(),
+        sent_at: Utc::now(),
+        via: super::SENT_VIA_GRAPH.to_string(),
+    };
+    if let Ok(mut outbox) = state.outbox.lock() {
+        outbox.push(sent);
+    }
+    let mut response = StatusCode::ACCEPTED.into_response();
+    call.ids.stamp(&mut response);
+    response
 }
 
 /// The request body as a JSON object, or Graph's message for a 400.

@@ -38,7 +38,7 @@ use std::sync::{Mutex, OnceLock, RwLock};
 
 pub use endpoints::Endpoints;
 
-/// A message EWS accepted for sending; the lab keeps it in its outbox instead of delivering it.
+/// A message EWS or Graph accepted for sending; the lab keeps it in its outbox instead of delivering it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SentMessage {
@@ -56,6 +56,18 @@ pub struct SentMessage {
     pub disposition: String,
     /// When EWS accepted it.
     pub sent_at: DateTime<Utc>,
+    /// How it was sent: [`SENT_VIA_EWS`] (`CreateItem`) or [`SENT_VIA_GRAPH`] (`sendMail`).
+    #[serde(default = "sent_via_ews")]
+    pub via: String,
+}
+
+/// [`SentMessage::via`] of a message sent through EWS `CreateItem`.
+pub const SENT_VIA_EWS: &str = "ews";
+/// [`SentMessage::via`] of a message sent through Graph `sendMail`.
+pub const SENT_VIA_GRAPH: &str = "graph";
+
+fn sent_via_ews() -> String {
+    SENT_VIA_EWS.to_string()
 }
 
 /// An open remote PowerShell session, counted against its account's `PowerShellMaxConcurrency`.
@@ -95,8 +107,11 @@ pub struct Counters {
     pub graph_requests: AtomicU64,
     /// Token requests.
     pub token_requests: AtomicU64,
-    /// EWS and Autodiscover requests.
+    /// EWS and Autodiscover requests (on the Client Access servers and Exchange Online's, answered or
+    /// refused): a hosted run must leave it at zero.
     pub ews_requests: AtomicU64,
+    /// Graph `sendMail` requests (accepted or refused).
+    pub send_mail_requests: AtomicU64,
     /// `Set-CASMailbox` calls that reached a mailbox, by mailbox identity (crash tests bound them).
     pub mailbox_writes: Mutex<std::collections::BTreeMap<String, u64>>,
 }
@@ -131,7 +146,7 @@ pub struct LabState {
     pub tenant: RwLock<tenant::Tenant>,
     /// Injected faults.
     pub faults: Mutex<faults::Faults>,
-    /// Messages sent through EWS.
+    /// Messages sent through EWS or Graph.
     pub outbox: Mutex<Vec<SentMessage>>,
     /// Open PowerShell sessions by id.
     pub shells: Mutex<HashMap<String, ShellSession>>,

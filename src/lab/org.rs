@@ -127,6 +127,10 @@ pub struct ExchangeOrg {
     device_index: HashMap<String, Vec<(usize, usize)>>,
     /// Device classes seen: (DeviceType, DeviceModel) → last update.
     pub device_classes: BTreeMap<(String, String), DateTime<Utc>>,
+    /// Exchange Online as it is in December 2026 rather than on-premises Exchange: EWS and
+    /// Autodiscover answer as a tenant where EWS is blocked, Basic is refused, mail goes through
+    /// Graph `sendMail`.
+    pub exchange_online: bool,
 }
 
 impl ExchangeOrg {
@@ -152,6 +156,7 @@ impl ExchangeOrg {
             index: HashMap::new(),
             device_index: HashMap::new(),
             device_classes: BTreeMap::new(),
+            exchange_online: false,
         }
     }
 

@@ -82,6 +82,10 @@ pub struct OrganizationSpec {
     pub notification_account: String,
     /// Mailboxes.
     pub mailboxes: Vec<MailboxSpec>,
+    /// Exchange Online (December 2026) instead of on-premises Exchange: EWS and Autodiscover
+    /// blocked, Basic refused, notifications through Graph `sendMail`.
+    #[serde(default)]
+    pub exchange_online: bool,
 }
 
 fn default_allow() -> AccessLevel {
@@ -196,6 +200,10 @@ pub struct TenantSpec {
     /// Exchange roles granted to the app; omitted = `Exchange.ManageAsApp`.
     #[serde(default)]
     pub exchange_roles: Option<Vec<String>>,
+    /// Mailboxes in the app's RBAC for Applications `Application Mail.Send` scope; omitted = the
+    /// notification account's mailbox.
+    #[serde(default)]
+    pub mail_send_scope: Option<Vec<String>>,
     /// Groups.
     #[serde(default)]
     pub groups: Vec<GroupSpec>,
@@ -445,6 +453,7 @@ impl Scenario {
                 client_secret: "lab-client-secret-Contoso-1".into(),
                 graph_roles: None,
                 exchange_roles: None,
+                mail_send_scope: None,
                 groups: vec![
                     GroupSpec {
                         id: g_targeted.into(),
@@ -522,6 +531,15 @@ impl Scenario {
         }
     }
 
+    /// [`Scenario::small`] as Exchange Online is in December 2026: the same mailboxes, devices and
+    /// tenant; EWS and Autodiscover blocked, Basic refused, the app's `Application Mail.Send` scope
+    /// holding only the notification mailbox.
+    pub fn small_hosted() -> Scenario {
+        let mut scenario = Scenario::small();
+        scenario.organization.exchange_online = true;
+        scenario
+    }
+
     /// Builds the lab's runtime data. The app's certificate is added by the caller.
     pub fn build(&self) -> Result<(ExchangeOrg, Tenant, LabCredentials), ScenarioError> {
         let org_spec = &self.organization;
@@ -568,6 +586,7 @@ impl Scenario {
                     .unwrap_or_else(|| ALL_CMDLETS.iter().map(|c| c.to_string()).collect()),
             });
         }
+        org.exchange_online = org_spec.exchange_online;
         let now = Utc::now();
         for spec in &org_spec.mailboxes {
             org.add_mailbox(build_mailbox(spec, &domain, now));
@@ -637,6 +656,10 @@ impl Scenario {
                     .exchange_roles
                     .clone()
                     .unwrap_or_else(|| vec!["Exchange.ManageAsApp".to_string()]),
+                mail_send_scope: tenant_spec
+                    .mail_send_scope
+                    .clone()
+                    .unwrap_or_else(|| vec![notify.upn.clone()]),
             }],
             users,
             groups: tenant_spec
@@ -725,6 +748,7 @@ pub fn contoso_organization(
         service_account: "CONTOSO\\svc-eas".into(),
         notification_account: "CONTOSO\\notify".into(),
         mailboxes,
+        exchange_online: false,
     }
 }
 

@@ -235,6 +235,7 @@ pub async fn start(options: LabOptions) -> Result<RunningLab, LabError> {
     let cloud_router = super::identity::router()
         .merge(super::graph::router())
         .merge(super::exchange::rest_router())
+        .merge(super::ews::exchange_online_router())
         .with_state(state.clone())
         .nest(
             "/control",

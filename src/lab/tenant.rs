@@ -22,6 +22,13 @@ pub struct LabApp {
     pub graph_roles: Vec<String>,
     /// Exchange Online application permissions, e.g. `Exchange.ManageAsApp`.
     pub exchange_roles: Vec<String>,
+    /// Mailboxes (SMTP addresses) in the custom resource scope of the app's RBAC for Applications
+    /// assignment of the role `Application Mail.Send` (`New-ManagementScope` +
+    /// `New-ManagementRoleAssignment -App … -Role "Application Mail.Send" -CustomResourceScope …`):
+    /// Graph `sendMail` as one of them is allowed. The Entra permission `Mail.Send` in
+    /// [`LabApp::graph_roles`] is unscoped and allows every mailbox (Entra grants add to the RBAC
+    /// grant).
+    pub mail_send_scope: Vec<String>,
 }
 
 /// A group and its direct members (user or group ids).

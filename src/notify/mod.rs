@@ -1,40 +1,70 @@
 //! Telling users how to get their phone allowed: one mail per newly blocked or quarantined device,
-//! sent through EWS as the notification account, with the enrolment link ("Get started"), in the
-//! configured language. The EWS URL is `ExchangeWebServiceURL` when configured, else Autodiscover's
-//! answer (cached for the life of the notifier).
+//! from the notification mailbox, with the enrolment link ("Get started"), in the configured language.
+//! On premises the mail goes through EWS as the notification account (the EWS URL is
+//! `ExchangeWebServiceURL` when configured, else Autodiscover's answer, cached for the life of the
+//! notifier); for Exchange Online through Graph `sendMail` with the app's token ([`graph_mail`]). The
+//! templates, the rendering and the retry bookkeeping of the sync engine are the same for both.
 //!
 //! | file | owns |
 //! |---|---|
 //! | `auth.rs` | NTLM (via `ntlmclient`) and Basic over HTTP |
 //! | `autodiscover.rs` | the candidate order, POX and SOAP |
 //! | `ews.rs` | `CreateItem` with `SendAndSaveCopy` |
+//! | `graph_mail.rs` | Graph `sendMail`, RBAC for Applications and the admin's two commands |
 //! | `template.rs` | subjects and bodies in English, French and Dutch |
 
 pub mod auth;
 pub mod autodiscover;
 pub mod ews;
+pub mod graph_mail;
 pub mod template;
 pub mod xml;
 
 pub use auth::{AuthScheme, MailboxCredential};
 pub use autodiscover::{AutodiscoverError, Discovered};
 pub use ews::EwsError;
+pub use graph_mail::{GraphMailError, GraphMailer};
 pub use template::{Language, MailFields, Template};
 
 /// The Company Portal enrolment page (the "Get started" link).
 pub const DEFAULT_ENROL_LINK: &str = "https://portal.manage.microsoft.com/";
+
+/// How notifications reach Exchange.
+#[derive(Debug, Clone)]
+pub enum MailRoute {
+    /// On premises: EWS `CreateItem` as the notification account (EWS on premises is unchanged).
+    Ews(EwsRoute),
+    /// Exchange Online: Graph `sendMail` with the app's token; no mailbox password.
+    Graph,
+}
+
+/// The EWS route: the notification account's credential and where EWS is.
+#[derive(Debug, Clone)]
+pub struct EwsRoute {
+    /// The notification account's credential (NTLM or Negotiate; Basic only over https when chosen).
+    pub credential: MailboxCredential,
+    /// `ExchangeWebServiceURL`: skips Autodiscover when set.
+    pub ews_url: Option<String>,
+    /// `AutodiscoverRedirectHosts`: hosts outside the mailbox's domain Autodiscover may redirect to.
+    pub autodiscover_redirect_hosts: Vec<String>,
+}
+
+impl EwsRoute {
+    /// Where Autodiscover may be redirected: the mailbox's domain and `AutodiscoverRedirectHosts`.
+    pub fn redirect_policy(&self) -> autodiscover::RedirectPolicy {
+        autodiscover::RedirectPolicy {
+            allowed_hosts: self.autodiscover_redirect_hosts.clone(),
+        }
+    }
+}
 
 /// How to send notifications.
 #[derive(Debug, Clone)]
 pub struct NotifierConfig {
     /// The notification mailbox's SMTP address.
     pub mailbox: String,
-    /// Its credential.
-    pub credential: MailboxCredential,
-    /// `ExchangeWebServiceURL`: skips Autodiscover when set.
-    pub ews_url: Option<String>,
-    /// `AutodiscoverRedirectHosts`: hosts outside the mailbox's domain Autodiscover may redirect to.
-    pub autodiscover_redirect_hosts: Vec<String>,
+    /// EWS (on premises) or Graph (Exchange Online).
+    pub route: MailRoute,
     /// Language of the mail.
     pub language: Language,
     /// The admin's template, if any; else the shipped one for `language`.
@@ -52,6 +82,12 @@ pub enum NotifyError {
     /// EWS refused or failed.
     #[error(transparent)]
     Ews(#[from] EwsError),
+    /// Graph refused or failed.
+    #[error(transparent)]
+    Graph(#[from] GraphMailError),
+    /// The notifier was built without what its route needs (a programming error in `connection`).
+    #[error("the notifier for {0} was built without the client its route needs")]
+    Unrouted(String),
 }
 
 impl NotifyError {
@@ -60,33 +96,44 @@ impl NotifyError {
         match self {
             NotifyError::Autodiscover(_) => true,
             NotifyError::Ews(e) => e.is_transient(),
+            NotifyError::Graph(e) => e.is_transient(),
+            NotifyError::Unrouted(_) => false,
         }
     }
+}
+
+/// What sends the mail: the HTTP/1.1 client of EWS, or Graph.
+#[derive(Debug)]
+pub enum MailTransport {
+    /// EWS: build the client with [`auth::http1_client`] (NTLM needs one connection per handshake).
+    Ews(reqwest::Client),
+    /// Graph `sendMail`.
+    Graph(GraphMailer),
 }
 
 /// Sends notifications.
 #[derive(Debug)]
 pub struct Notifier {
-    client: reqwest::Client,
+    transport: MailTransport,
     config: NotifierConfig,
     ews_url: tokio::sync::Mutex<Option<String>>,
 }
 
-impl NotifierConfig {
-    /// Where Autodiscover may be redirected: the mailbox's domain and `AutodiscoverRedirectHosts`.
-    pub fn redirect_policy(&self) -> autodiscover::RedirectPolicy {
-        autodiscover::RedirectPolicy {
-            allowed_hosts: self.autodiscover_redirect_hosts.clone(),
-        }
-    }
-}
-
 impl Notifier {
-    /// A notifier. Build `client` with [`auth::http1_client`] (NTLM needs one connection per host).
+    /// An EWS notifier (on premises). Build `client` with [`auth::http1_client`].
     pub fn new(client: reqwest::Client, config: NotifierConfig) -> Self {
-        let configured = config.ews_url.clone();
+        Notifier::with_transport(MailTransport::Ews(client), config)
+    }
+
+    /// A notifier on `transport`, which must match `config.route` (`connection` picks it from the
+    /// route).
+    pub fn with_transport(transport: MailTransport, config: NotifierConfig) -> Self {
+        let configured = match &config.route {
+            MailRoute::Ews(ews) => ews.ews_url.clone(),
+            MailRoute::Graph => None,
+        };
         Notifier {
-            client,
+            transport,
             config,
             ews_url: tokio::sync::Mutex::new(configured),
         }
@@ -94,15 +141,20 @@ impl Notifier {
 
     /// The EWS URL in use: configured, or found by Autodiscover once.
     pub async fn ews_url(&self) -> Result<String, NotifyError> {
+        let (MailTransport::Ews(client), MailRoute::Ews(route)) =
+            (&self.transport, &self.config.route)
+        else {
+            return Err(NotifyError::Unrouted(self.config.mailbox.clone()));
+        };
         let mut cached = self.ews_url.lock().await;
         if let Some(url) = cached.as_ref() {
             return Ok(url.clone());
         }
         let found = autodiscover::discover_with(
-            &self.client,
+            client,
             &self.config.mailbox,
-            &self.config.credential,
-            &self.config.redirect_policy(),
+            &route.credential,
+            &route.redirect_policy(),
         )
         .await?;
         tracing::info!(ews_url = %found.ews_url, via = %found.via, "Autodiscover found the EWS URL for the notification account");
@@ -115,18 +167,31 @@ impl Notifier {
         &self.config.mailbox
     }
 
-    /// Sends one HTML mail to `to` as the notification account.
+    /// The Graph mailer, when mail goes through Graph (the connection check sends with it).
+    pub fn graph_mailer(&self) -> Option<&GraphMailer> {
+        match &self.transport {
+            MailTransport::Graph(mailer) => Some(mailer),
+            MailTransport::Ews(_) => None,
+        }
+    }
+
+    /// Whether mail goes through Graph (Exchange Online).
+    pub fn is_graph(&self) -> bool {
+        matches!(self.transport, MailTransport::Graph(_))
+    }
+
+    /// Sends one HTML mail to `to` from the notification mailbox, through the route's transport.
     pub async fn send(&self, to: &str, subject: &str, html: &str) -> Result<(), NotifyError> {
-        let ews_url = self.ews_url().await?;
-        Ok(ews::send_mail(
-            &self.client,
-            &ews_url,
-            &self.config.credential,
-            to,
-            subject,
-            html,
-        )
-        .await?)
+        match (&self.transport, &self.config.route) {
+            (MailTransport::Graph(graph), MailRoute::Graph) => Ok(graph
+                .send(&self.config.mailbox, to, subject, html, true)
+                .await?),
+            (MailTransport::Ews(client), MailRoute::Ews(route)) => {
+                let ews_url = self.ews_url().await?;
+                Ok(ews::send_mail(client, &ews_url, &route.credential, to, subject, html).await?)
+            }
+            _ => Err(NotifyError::Unrouted(self.config.mailbox.clone())),
+        }
     }
 
     /// Mails `to` about `device`.
@@ -136,7 +201,6 @@ impl Notifier {
         user_display_name: &str,
         device: &str,
     ) -> Result<(), NotifyError> {
-        let ews_url = self.ews_url().await?;
         let template = self
             .config
             .template
@@ -147,18 +211,8 @@ impl Notifier {
             device,
             enrol_link: &self.config.enrol_link,
         });
-        let result = ews::send_mail(
-            &self.client,
-            &ews_url,
-            &self.config.credential,
-            to,
-            &subject,
-            &html,
-        )
-        .await;
-        if result.is_ok() {
-            tracing::info!(from = %self.config.mailbox, to = %to, "SendEmail from notification account to useremail succeeded");
-        }
-        Ok(result?)
+        self.send(to, &subject, &html).await?;
+        tracing::info!(from = %self.config.mailbox, to = %to, via = if self.is_graph() { "Graph sendMail" } else { "EWS" }, "SendEmail from notification account to useremail succeeded");
+        Ok(())
     }
 }

@@ -206,14 +206,24 @@ impl Default for StatusReply {
 }
 
 impl StatusReply {
-    /// What the admin should act on: a certificate near or past its expiry, a refused registration.
+    /// What the admin should act on: a certificate near or past its expiry, a refused registration,
+    /// an Exchange version out of support.
     pub fn warnings(&self) -> Vec<String> {
         let certificate = self.certificate.as_ref().and_then(|c| c.warning.clone());
         let registration = match &self.registration {
             Registration::Refused { problem } => Some(problem.clone()),
             _ => None,
         };
-        certificate.into_iter().chain(registration).collect()
+        let unsupported = self
+            .exchange_server
+            .as_ref()
+            .filter(|s| s.version_supported == Some(false))
+            .and_then(|s| s.version.clone());
+        certificate
+            .into_iter()
+            .chain(registration)
+            .chain(unsupported)
+            .collect()
     }
 }
 
@@ -310,6 +320,14 @@ pub struct ExchangeServerInUse {
     pub server: String,
     /// After a failover: the primary it replaced.
     pub failed_over_from: Option<String>,
+    /// The organisation's Exchange version and its support (`Get-ExchangeServer`'s
+    /// `AdminDisplayVersion`, read when the worker connects), e.g. `Exchange 2019 (Version 15.2 (Build
+    /// 1544.4)): out of support since 14 October 2025; ...`.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// `false` when a server runs a version Microsoft no longer supports.
+    #[serde(default)]
+    pub version_supported: Option<bool>,
 }
 
 /// One day of the status page's chart.
@@ -455,6 +473,8 @@ mod tests {
             exchange_server: Some(ExchangeServerInUse {
                 server: "cas02.contoso.lab".into(),
                 failed_over_from: Some("cas01.contoso.lab".into()),
+                version: None,
+                version_supported: None,
             }),
             report: Ok(StatusReport {
                 last_quick_sync: Some(run(2, "11")),

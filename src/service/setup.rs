@@ -10,7 +10,8 @@ use crate::config::{Config, ExchangeServerType, NotificationLanguage, PowerShell
 use crate::exchange::CasServer;
 use crate::exchange::bridge::BridgeConfig;
 use crate::notify::{
-    AuthScheme, DEFAULT_ENROL_LINK, Language, MailboxCredential, NotifierConfig, Template,
+    AuthScheme, DEFAULT_ENROL_LINK, EwsRoute, Language, MailRoute, MailboxCredential,
+    NotifierConfig, Template,
 };
 use crate::oauth::ClientCredential;
 use crate::policy::PolicySettings;
@@ -214,8 +215,41 @@ pub fn graph_scope(graph_base: &str) -> String {
     }
 }
 
-/// How notification mails are sent, or `None` when no `NotificationMailbox` is configured.
-/// NTLM for on-premises Exchange (its default), Basic for hosted Exchange.
+/// The secrets a configuration needs in the store, besides the app's credential (`ClientSecret` or
+/// `ClientCertificate`): Exchange Online needs no Exchange or mailbox password (the app's token does
+/// it all); on premises the Exchange account's password, and the notification account's when a
+/// notification mailbox is set; the proxy's when a proxy user is set.
+pub fn required_secrets(config: &Config) -> Vec<&'static str> {
+    let mut needed = Vec::new();
+    if config.exchange_server_type == ExchangeServerType::OnPremises {
+        needed.push("ExchangePassword");
+        if config.notification_mailbox.is_some() {
+            needed.push("NotificationPassword");
+        }
+    }
+    if config.proxy.enabled && config.proxy.user.is_some() {
+        needed.push("ProxyPassword");
+    }
+    needed
+}
+
+/// How the notification account signs in to EWS on premises: NTLM (Exchange's default, also what
+/// Negotiate falls back to) unless the admin chose Basic for remote PowerShell, and Basic only to an
+/// https EWS URL (a Basic password over http would be readable on the wire).
+fn ews_scheme(config: &Config) -> AuthScheme {
+    let https = config
+        .exchange_web_service_url
+        .as_deref()
+        .is_none_or(|url| url.to_ascii_lowercase().starts_with("https://"));
+    match config.powershell_authentication {
+        PowerShellAuthentication::Basic if https => AuthScheme::Basic,
+        _ => AuthScheme::Ntlm,
+    }
+}
+
+/// How notification mails are sent, or `None` when no `NotificationMailbox` is configured: Graph
+/// `sendMail` for Exchange Online (EWS there is blocked since 1 October 2026 and Basic is off since
+/// 2022), EWS with the notification account's password on premises.
 pub fn notifier_config(
     config: &Config,
     store: &dyn SecretStore,
@@ -225,9 +259,23 @@ pub fn notifier_config(
     let Some(mailbox) = config.notification_mailbox.clone() else {
         return Ok(None);
     };
-    let password = store
-        .get(instance, "NotificationPassword")?
-        .ok_or(SetupProblem::MissingSecret("NotificationPassword"))?;
+    let route = match config.exchange_server_type {
+        ExchangeServerType::Hosted => MailRoute::Graph,
+        ExchangeServerType::OnPremises => {
+            let password = store
+                .get(instance, "NotificationPassword")?
+                .ok_or(SetupProblem::MissingSecret("NotificationPassword"))?;
+            MailRoute::Ews(EwsRoute {
+                credential: MailboxCredential {
+                    user: mailbox.clone(),
+                    password,
+                    scheme: ews_scheme(config),
+                },
+                ews_url: config.exchange_web_service_url.clone(),
+                autodiscover_redirect_hosts: config.autodiscover_redirect_hosts.clone(),
+            })
+        }
+    };
     let template_path = config_dir.join(NOTIFICATION_TEMPLATE_FILE);
     if template_path.exists() {
         trusted_folder(config_dir, NOTIFICATION_TEMPLATE_FILE)?;
@@ -246,17 +294,8 @@ pub fn notifier_config(
         }
     };
     Ok(Some(NotifierConfig {
-        credential: MailboxCredential {
-            user: mailbox.clone(),
-            password,
-            scheme: match config.exchange_server_type {
-                ExchangeServerType::OnPremises => AuthScheme::Ntlm,
-                ExchangeServerType::Hosted => AuthScheme::Basic,
-            },
-        },
         mailbox,
-        ews_url: config.exchange_web_service_url.clone(),
-        autodiscover_redirect_hosts: config.autodiscover_redirect_hosts.clone(),
+        route,
         language: match config.notification_language {
             NotificationLanguage::En => Language::En,
             NotificationLanguage::Fr => Language::Fr,

@@ -571,7 +571,11 @@ impl Worker {
                         self.register(&e).await;
                         self.certificate = self.read_certificate();
                         self.check_certificate(&e).await;
-                        self.shared.live().exchange_server = exchange_in_use(&e);
+                        let mut in_use = exchange_in_use(&e);
+                        if let Some(in_use) = in_use.as_mut() {
+                            exchange_version(&e, in_use).await;
+                        }
+                        self.shared.live().exchange_server = in_use;
                         engine = Some(Arc::new(e));
                         schedule = s;
                         retry_at = None;
@@ -842,7 +846,14 @@ impl Worker {
         self.shared
             .progress(report.kind, RunPhase::Finished, finished, report.run_id);
         self.check_certificate(&engine).await;
-        self.shared.live().exchange_server = exchange_in_use(&engine);
+        let mut in_use = exchange_in_use(&engine);
+        if let (Some(in_use), Some(known)) =
+            (in_use.as_mut(), self.shared.live().exchange_server.as_ref())
+        {
+            in_use.version = known.version.clone();
+            in_use.version_supported = known.version_supported;
+        }
+        self.shared.live().exchange_server = in_use;
         let registration = self.shared.live().registration.clone();
         if let Registration::Registered { id } = registration
             && !request.options.dry_run
@@ -868,7 +879,31 @@ fn exchange_in_use(engine: &SyncEngine) -> Option<ExchangeServerInUse> {
     Some(ExchangeServerInUse {
         server: current.fqdn,
         failed_over_from,
+        version: None,
+        version_supported: None,
     })
+}
+
+/// Reads the on-premises Exchange version once the engine is built (status says when it is out of
+/// support); a failed read leaves it unknown and is only logged.
+async fn exchange_version(engine: &SyncEngine, in_use: &mut ExchangeServerInUse) {
+    match engine.exchange().exchange_versions().await {
+        Ok(versions) => {
+            let unsupported = versions
+                .iter()
+                .find(|(_, v)| v.support != crate::exchange::ExchangeSupport::Supported);
+            let (server, version) = match unsupported.or(versions.first()) {
+                Some(found) => found,
+                None => return,
+            };
+            in_use.version = Some(format!("{server}: {}", version.summary()));
+            in_use.version_supported = Some(unsupported.is_none());
+        }
+        Err(e) => tracing::warn!(
+            "the Exchange version could not be read (Get-ExchangeServer): {}",
+            crate::error_text::chain(&e)
+        ),
+    }
 }
 
 fn outcome_word(outcome: SyncOutcome) -> &'static str {

@@ -123,6 +123,7 @@ pub fn tenant(devices: usize) -> Tenant {
                     "User.Read.All".into(),
                 ],
                 exchange_roles: vec!["Exchange.ManageAsApp".into()],
+                mail_send_scope: Vec::new(),
             },
             LabApp {
                 client_id: LIMITED_CLIENT_ID.into(),
@@ -131,6 +132,7 @@ pub fn tenant(devices: usize) -> Tenant {
                 certificates: Vec::new(),
                 graph_roles: vec!["DeviceManagementServiceConfig.Read.All".into()],
                 exchange_roles: Vec::new(),
+                mail_send_scope: Vec::new(),
             },
         ],
         users,

@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 const BIN: &str = env!("CARGO_BIN_EXE_exchange-connector-service");
 const LAB_BIN: &str = env!("CARGO_BIN_EXE_exchange-connector-lab");
 
-struct Connector {
-    dir: tempfile::TempDir,
+pub(crate) struct Connector {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Connector {
@@ -22,12 +22,12 @@ impl Connector {
         self.dir.path().join("config")
     }
 
-    fn store(&self) -> FileStore {
+    pub(crate) fn store(&self) -> FileStore {
         FileStore::new(self.config_dir().join("secrets"))
     }
 
     /// Runs the binary; returns (success, stdout + stderr).
-    fn run(&self, args: &[&str]) -> (bool, String) {
+    pub(crate) fn run(&self, args: &[&str]) -> (bool, String) {
         let out = Command::new(BIN)
             .arg("--config-dir")
             .arg(self.config_dir())
@@ -47,14 +47,14 @@ impl Connector {
         )
     }
 
-    fn configure(&self, answers: &str) {
+    pub(crate) fn configure(&self, answers: &str) {
         let file = self.dir.path().join("answers.txt");
         std::fs::write(&file, answers).unwrap();
         let (ok, out) = self.run(&["configure", "--answers", file.to_str().unwrap()]);
         assert!(ok, "{out}");
     }
 
-    fn diagnose(&self) -> String {
+    pub(crate) fn diagnose(&self) -> String {
         self.run(&["diagnose"]).1
     }
 }
@@ -88,7 +88,7 @@ fn configure(lab: &TestLab) -> Connector {
 }
 
 /// The line of a check, asserting its word.
-fn line<'a>(report: &'a str, word: &str, check: &str) -> &'a str {
+pub(crate) fn line<'a>(report: &'a str, word: &str, check: &str) -> &'a str {
     let prefix = format!("{word} {check}");
     report
         .lines()

@@ -10,6 +10,7 @@ mod bounded_waits;
 mod config_cli;
 mod diagnose;
 mod exchange_client;
+mod hosted;
 mod intune_client;
 mod lab_binary;
 mod lab_ews;

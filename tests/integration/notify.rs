@@ -13,7 +13,8 @@ use exchange_connector::notify::autodiscover::{
 use exchange_connector::notify::ews::{EwsError, send_mail};
 use exchange_connector::notify::xml::{MAX_BODY_BYTES, MAX_DEPTH, XmlError};
 use exchange_connector::notify::{
-    AuthScheme, Language, MailboxCredential, Notifier, NotifierConfig, NotifyError,
+    AuthScheme, EwsRoute, Language, MailRoute, MailboxCredential, Notifier, NotifierConfig,
+    NotifyError,
 };
 use exchange_connector::secret::Secret;
 use std::net::SocketAddr;
@@ -164,9 +165,11 @@ async fn notifier(
         client(lab, &[("contoso.lab", cas_addr(lab, 0))]),
         NotifierConfig {
             mailbox: lab.endpoints.notification_account.address.clone(),
-            credential: credential(lab, scheme),
-            ews_url,
-            autodiscover_redirect_hosts: Vec::new(),
+            route: MailRoute::Ews(EwsRoute {
+                credential: credential(lab, scheme),
+                ews_url,
+                autodiscover_redirect_hosts: Vec::new(),
+            }),
             language,
             template: None,
             enrol_link: "https://portal.manage.microsoft.com/".into(),
@@ -226,13 +229,15 @@ async fn a_configured_ews_url_skips_autodiscover_and_wrong_passwords_are_named()
             client(&lab, &[]),
             NotifierConfig {
                 mailbox: "notify@contoso.lab".into(),
-                credential: MailboxCredential {
-                    user: "notify@contoso.lab".into(),
-                    password: Secret::new("wrong"),
-                    scheme,
-                },
-                ews_url: Some(ews.clone()),
-                autodiscover_redirect_hosts: Vec::new(),
+                route: MailRoute::Ews(EwsRoute {
+                    credential: MailboxCredential {
+                        user: "notify@contoso.lab".into(),
+                        password: Secret::new("wrong"),
+                        scheme,
+                    },
+                    ews_url: Some(ews.clone()),
+                    autodiscover_redirect_hosts: Vec::new(),
+                }),
                 language: Language::En,
                 template: None,
                 enrol_link: "https://portal.manage.microsoft.com/".into(),

@@ -80,7 +80,12 @@ fn policy(lab: &TestLab) -> PolicySettings {
     }
 }
 
-fn setup(lab: &TestLab, db: &Path, transport: ExchangeTransport, runspaces: usize) -> SyncSetup {
+pub(crate) fn setup(
+    lab: &TestLab,
+    db: &Path,
+    transport: ExchangeTransport,
+    runspaces: usize,
+) -> SyncSetup {
     let e = &lab.endpoints;
     SyncSetup {
         login_base: e.login_base.clone(),
@@ -106,7 +111,7 @@ fn setup(lab: &TestLab, db: &Path, transport: ExchangeTransport, runspaces: usiz
     }
 }
 
-fn rest(lab: &TestLab) -> ExchangeTransport {
+pub(crate) fn rest(lab: &TestLab) -> ExchangeTransport {
     ExchangeTransport::Rest {
         base_url: lab.endpoints.exchange_rest_base.clone(),
         scope: "https://outlook.office365.com/.default".into(),
@@ -822,19 +827,23 @@ async fn full_sync_through_the_powershell_bridge_stand_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owners_of_newly_restricted_devices_get_one_mail_each() {
-    use exchange_connector::notify::{AuthScheme, Language, MailboxCredential, NotifierConfig};
+    use exchange_connector::notify::{
+        AuthScheme, EwsRoute, Language, MailRoute, MailboxCredential, NotifierConfig,
+    };
     let lab = small_lab().await;
     let before = states(&lab);
     let engine = engine_with(&lab, |s| {
         s.notifier = Some(NotifierConfig {
             mailbox: lab.endpoints.notification_account.address.clone(),
-            credential: MailboxCredential {
-                user: lab.endpoints.notification_account.address.clone(),
-                password: Secret::new(lab.endpoints.notification_account.password.clone()),
-                scheme: AuthScheme::Ntlm,
-            },
-            ews_url: Some(lab.endpoints.ews_url.clone()),
-            autodiscover_redirect_hosts: Vec::new(),
+            route: MailRoute::Ews(EwsRoute {
+                credential: MailboxCredential {
+                    user: lab.endpoints.notification_account.address.clone(),
+                    password: Secret::new(lab.endpoints.notification_account.password.clone()),
+                    scheme: AuthScheme::Ntlm,
+                },
+                ews_url: Some(lab.endpoints.ews_url.clone()),
+                autodiscover_redirect_hosts: Vec::new(),
+            }),
             language: Language::Fr,
             template: None,
             enrol_link: "https://portal.manage.microsoft.com/".into(),
@@ -994,17 +1003,21 @@ async fn owners_of_newly_restricted_devices_get_one_mail_each() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notification_that_cannot_be_sent_is_reported_and_sent_by_the_next_run() {
-    use exchange_connector::notify::{AuthScheme, Language, MailboxCredential, NotifierConfig};
+    use exchange_connector::notify::{
+        AuthScheme, EwsRoute, Language, MailRoute, MailboxCredential, NotifierConfig,
+    };
     let lab = small_lab().await;
     let notifier = |password: &str| NotifierConfig {
         mailbox: lab.endpoints.notification_account.address.clone(),
-        credential: MailboxCredential {
-            user: lab.endpoints.notification_account.address.clone(),
-            password: Secret::new(password.to_string()),
-            scheme: AuthScheme::Basic,
-        },
-        ews_url: Some(lab.endpoints.ews_url.clone()),
-        autodiscover_redirect_hosts: Vec::new(),
+        route: MailRoute::Ews(EwsRoute {
+            credential: MailboxCredential {
+                user: lab.endpoints.notification_account.address.clone(),
+                password: Secret::new(password.to_string()),
+                scheme: AuthScheme::Basic,
+            },
+            ews_url: Some(lab.endpoints.ews_url.clone()),
+            autodiscover_redirect_hosts: Vec::new(),
+        }),
         language: Language::En,
         template: None,
         enrol_link: "https://portal.manage.microsoft.com/".into(),

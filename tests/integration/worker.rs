@@ -587,6 +587,11 @@ async fn a_certificate_near_its_expiry_is_in_status_and_mailed_to_the_admins_onc
         now + Duration::from_secs(10 * 86_400 + 3600),
     )
     .unwrap();
+    // Registered with the app, as a real expiring certificate is: hosted mail goes through Graph
+    // with the app's token.
+    lab.state.tenant_mut().apps[0]
+        .certificates
+        .push(cert.certificate_der.clone());
     let password = Secret::new("pfx-pass");
     let store = FileStore::new(c.config_dir().join("secrets"));
     let pfx = base64::engine::general_purpose::STANDARD.encode(cert.to_pfx(&password).unwrap());

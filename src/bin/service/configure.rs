@@ -354,20 +354,18 @@ fn missing_secret_warnings(
 ) -> anyhow::Result<Vec<String>> {
     let has = |key: &str| -> anyhow::Result<bool> { Ok(store.get(instance, key)?.is_some()) };
     let mut out = Vec::new();
-    if !has("ExchangePassword")? {
-        out.push(
-            "ExchangePassword is not stored; the connector cannot sign in to Exchange without it"
-                .into(),
-        );
+    for key in exchange_connector::service::setup::required_secrets(config) {
+        if !has(key)? {
+            out.push(match key {
+                "ExchangePassword" => "ExchangePassword is not stored; the connector cannot sign in to Exchange without it".to_string(),
+                "NotificationPassword" => "NotificationPassword is not stored; no notification mail can be sent".to_string(),
+                "ProxyPassword" => "ProxyUser is set but ProxyPassword is not stored".to_string(),
+                other => format!("{other} is not stored"),
+            });
+        }
     }
     if !has("ClientSecret")? && !has("ClientCertificate")? {
         out.push("neither ClientSecret nor ClientCertificate is stored; import the connector package or give ClientSecret".into());
-    }
-    if config.notification_mailbox.is_some() && !has("NotificationPassword")? {
-        out.push("NotificationPassword is not stored; no notification mail can be sent".into());
-    }
-    if config.proxy.user.is_some() && !has("ProxyPassword")? {
-        out.push("ProxyUser is set but ProxyPassword is not stored".into());
     }
     Ok(out)
 }

@@ -176,6 +176,9 @@ pub fn run_status(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
             }
             println!("worker:          running (instance {})", s.instance);
             println!("connection:      {}", s.connection);
+            if let Some(version) = s.exchange_server.as_ref().and_then(|e| e.version.as_ref()) {
+                println!("exchange:        {version}");
+            }
             if let Some(e) = &s.last_error {
                 println!("last error:      {e}");
             }

@@ -10,6 +10,12 @@
 //!
 //! Every request counts in `counters.ews_requests`; storms on [`Surface::Autodiscover`] and
 //! [`Surface::Ews`] answer before authentication, as IIS queueing does.
+//!
+//! Exchange Online (an organisation with `exchange_online`, and always on the cloud listener:
+//! [`exchange_online_router`]) answers as it does in December 2026: Basic, NTLM and Negotiate get a
+//! 401 offering only `Bearer` (Basic authentication for EWS was switched off in October 2022), and a
+//! bearer token gets a 403 saying EWS is blocked (tenants on the default `EWSEnabled` are set to
+//! False from 1 October 2026, MC1227454; EWS is switched off for everyone on 1 April 2027).
 
 pub mod autodiscover;
 pub mod ntlm;
@@ -261,6 +267,61 @@ fn ntlm_step(
     }
 }
 
+/// Routes of Exchange Online's EWS and Autodiscover on the cloud listener (the Exchange REST base
+/// stands for `outlook.office365.com`): every request is counted and refused as a tenant where EWS
+/// is blocked refuses it.
+pub fn exchange_online_router() -> Router<Arc<LabState>> {
+    let mut router = Router::new();
+    for path in [
+        "/EWS/Exchange.asmx",
+        "/ews/exchange.asmx",
+        "/autodiscover/autodiscover.xml",
+        "/Autodiscover/Autodiscover.xml",
+        "/autodiscover/autodiscover.svc",
+        "/Autodiscover/Autodiscover.svc",
+    ] {
+        router = router.route(path, axum::routing::any(exchange_online_endpoint));
+    }
+    router
+}
+
+async fn exchange_online_endpoint(
+    axum::extract::State(state): axum::extract::State<Arc<LabState>>,
+    headers: HeaderMap,
+) -> Response {
+    state.counters.ews_requests.fetch_add(1, Ordering::Relaxed);
+    exchange_online_refusal(&headers)
+}
+
+/// Exchange Online's answer to an EWS or Autodiscover request in December 2026: a 401 offering only
+/// `Bearer` to anything else (Basic is off since 2022; NTLM never was on), a 403 to a bearer token
+/// (EWS blocked).
+pub fn exchange_online_refusal(headers: &HeaderMap) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("bearer "));
+    if !bearer {
+        let mut response = (
+            StatusCode::UNAUTHORIZED,
+            "Basic authentication is disabled for Exchange Web Services in Exchange Online; use OAuth (Bearer).",
+        )
+            .into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(
+                "Bearer client_id=\"00000002-0000-0ff1-ce00-000000000000\", trusted_issuers=\"00000001-0000-0000-c000-000000000000@*\", token_types=\"app_asserted_user_v1 service_asserted_app_v1\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\"",
+            ),
+        );
+        return response;
+    }
+    (
+        StatusCode::FORBIDDEN,
+        "Exchange Web Services is blocked for this organization (EWSEnabled is False since 1 October 2026; EWS in Exchange Online is switched off on 1 April 2027). Use Microsoft Graph.",
+    )
+        .into_response()
+}
+
 /// Reads the serving CAS, counts, applies storms and authenticates: the common prologue of every
 /// handler here. `Err` is the response to send instead (boxed: it is the rare path).
 fn prologue(
@@ -272,6 +333,9 @@ fn prologue(
 ) -> Result<Caller, Box<Response>> {
     if let Some(storm) = count_and_storm(state, surface) {
         return Err(Box::new(storm));
+    }
+    if state.org().exchange_online {
+        return Err(Box::new(exchange_online_refusal(headers)));
     }
     authenticate(state, cas, challenges, headers)
 }

@@ -328,6 +328,7 @@ fn create_message(
         body_type,
         disposition: disposition.to_string(),
         sent_at: chrono::Utc::now(),
+        via: crate::lab::SENT_VIA_EWS.to_string(),
     };
     tracing::debug!(from = %sent.from, to = ?sent.to, "EWS accepted a message");
     state
