@@ -781,6 +781,7 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
         "membres inconnus",
         "leden onbekend",
     ),
+    ("grp_member_one", "1 user", "1 utilisateur", "1 gebruiker"),
     ("grp_add_included", "Target", "Cibler", "Beogen"),
     ("grp_add_excluded", "Exempt", "Exempter", "Uitzonderen"),
     (

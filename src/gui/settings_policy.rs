@@ -556,6 +556,7 @@ fn remove_id(text: &mut String, id: &str) {
 /// The member count in words.
 fn members_text(members: Option<usize>, lang: Lang) -> String {
     match members {
+        Some(1) => tr(lang, "grp_member_one").to_string(),
         Some(n) => tr(lang, "grp_members").replace("{n}", &n.to_string()),
         None => tr(lang, "grp_members_unknown").to_string(),
     }
