@@ -314,7 +314,7 @@ fn advanced_settings_come_from_the_registry_and_are_saved_in_the_configuration()
 fn the_notification_page_says_the_account_is_optional() {
     let fx = Fixture::without_lab();
     fx.write_config();
-    let mut h = settings_tab(&fx, "Notification mail", [1000.0, 1800.0]);
+    let h = settings_tab(&fx, "Notification mail", [1000.0, 1800.0]);
     h.get_by_label_contains("The notification account is optional");
     h.get_by_label_contains("no mail is sent");
     h.check_accessibility();
@@ -341,12 +341,12 @@ fn snapshots_of_the_settings_page_in_each_language() {
             a.more.policy.search.results.is_some()
         });
         h.check_accessibility();
-        results.add(h.try_snapshot(&format!("settings_groups_{name}")));
+        results.add(h.try_snapshot(format!("settings_groups_{name}")));
         h.get_by_label(advanced).click();
         for _ in 0..4 {
             h.step();
         }
         h.check_accessibility();
-        results.add(h.try_snapshot(&format!("settings_advanced_{name}")));
+        results.add(h.try_snapshot(format!("settings_advanced_{name}")));
     }
 }

@@ -799,9 +799,9 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
     ("grp_chosen_none", "none", "aucun", "geen"),
     (
         "tpl_account_optional",
-        "The notification account is optional: when no notification mailbox is set (Proxy and credentials), no mail is sent and the connector still blocks and releases devices.",
-        "Le compte de notification est facultatif : sans boîte de notification (Proxy et identifiants), aucun message n'est envoyé et le connecteur bloque et libère toujours les appareils.",
-        "Het meldingsaccount is optioneel: zonder meldingspostvak (Proxy en referenties) wordt geen mail verstuurd en blokkeert en vrijgeeft de connector apparaten nog steeds.",
+        "The notification account is optional: without a notification mailbox (Proxy and credentials), no mail is sent, and the connector still blocks and releases devices.",
+        "Le compte de notification est facultatif : sans boîte de notification (Proxy et identifiants), aucun message n'est envoyé, et le connecteur bloque et libère toujours les appareils.",
+        "Het meldingsaccount is optioneel: zonder meldingspostvak (Proxy en referenties) wordt geen mail verstuurd, en blokkeert en vrijgeeft de connector apparaten nog steeds.",
     ),
 ];
 

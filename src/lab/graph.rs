@@ -1362,6 +1362,7 @@ mod tests {
             ),
             Ok(Route::TransitiveMembers("g1".into(), MemberCast::Users))
         );
+        assert_eq!(resolve(Version::V1, &segs("Groups")), Ok(Route::Groups));
         assert_eq!(
             resolve(Version::V1, &segs("widgets")),
             Err("widgets".into())
