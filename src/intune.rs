@@ -151,6 +151,17 @@ pub struct GroupMembers {
     pub excluded_users: HashSet<String>,
 }
 
+/// A group as the directory names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryGroup {
+    /// Object id (what the policy stores).
+    pub id: String,
+    /// Display name (what the admin sees).
+    #[serde(default)]
+    pub display_name: String,
+}
+
 /// A Graph client for one app.
 #[derive(Debug, Clone)]
 pub struct IntuneClient {
@@ -272,6 +283,34 @@ impl IntuneClient {
             .into_iter()
             .map(|m| m.id.to_ascii_lowercase())
             .collect())
+    }
+
+    /// Groups whose display name starts with `prefix` (case-insensitive), at most `top`, by name: the
+    /// Settings page's group picker. `startswith` on `displayName` is a basic Graph query (no
+    /// `ConsistencyLevel` header), allowed to app-only tokens with `GroupMember.Read.All`.
+    pub async fn search_groups(
+        &self,
+        prefix: &str,
+        top: u32,
+    ) -> Result<Vec<DirectoryGroup>, IntuneError> {
+        let mut url =
+            reqwest::Url::parse(&self.url("v1.0", "groups")).map_err(|e| IntuneError::Decode {
+                url: self.config.graph_base.clone(),
+                message: e.to_string(),
+            })?;
+        url.query_pairs_mut()
+            .append_pair(
+                "$filter",
+                &format!("startswith(displayName,'{}')", prefix.replace('\'', "''")),
+            )
+            .append_pair("$select", "id,displayName")
+            .append_pair("$top", &top.clamp(1, 999).to_string());
+        let page = self
+            .send(Method::Get, url.as_str(), "search the directory's groups")
+            .await?;
+        let (mut groups, _) = read_page::<DirectoryGroup>(url.as_str(), page)?;
+        groups.sort_by_key(|g| g.display_name.to_lowercase());
+        Ok(groups)
     }
 
     /// Members of the included and excluded groups.

@@ -102,7 +102,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     .map(|p| p.to_path_buf())
                     .unwrap_or_else(|| PathBuf::from(".")),
             };
+            // The endpoints file names the lab's files by these paths: make them absolute so they
+            // mean the same from any folder (`configure --lab-endpoints`, the `pwsh` stand-in).
+            let dir = std::path::absolute(&dir)
+                .with_context(|| format!("cannot resolve the lab folder {}", dir.display()))?;
             let lab = start(LabOptions { scenario, dir }).await?;
+            // Catch Ctrl-C before the endpoints file says the lab is ready, so a script that stops
+            // the lab as soon as the file appears stops it cleanly. (Polling once installs the handler.)
+            let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+            if let Some(caught) = futures_util::FutureExt::now_or_never(&mut ctrl_c) {
+                caught.context("waiting for Ctrl-C")?;
+                eprintln!("stopping the lab");
+                lab.shutdown().await;
+                return Ok(());
+            }
             lab.write_endpoints(&endpoints_file)
                 .with_context(|| format!("writing {}", endpoints_file.display()))?;
             let (mailboxes, devices) = {
@@ -117,9 +130,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             eprintln!("control API: {}", lab.endpoints.control_base);
             eprintln!("endpoints file: {}", endpoints_file.display());
-            tokio::signal::ctrl_c()
-                .await
-                .context("waiting for Ctrl-C")?;
+            ctrl_c.await.context("waiting for Ctrl-C")?;
             eprintln!("stopping the lab");
             lab.shutdown().await;
             Ok(())

@@ -304,6 +304,51 @@ impl Clients {
     }
 }
 
+/// What the setup's Settings page needs to read the directory (its group search): the app, its
+/// credential, Graph, and the configuration's way out (CA file and proxy).
+#[derive(Debug, Clone)]
+pub struct DirectoryAccess {
+    /// Entra login base.
+    pub login_base: String,
+    /// Tenant id.
+    pub tenant: String,
+    /// The connector app's client id.
+    pub client_id: String,
+    /// Its secret or certificate.
+    pub credential: ClientCredential,
+    /// Graph base.
+    pub graph_base: String,
+    /// Graph token scope.
+    pub graph_scope: String,
+    /// An extra CA file to trust.
+    pub extra_ca: Option<PathBuf>,
+    /// The configured proxy; `None`: direct (never the system's).
+    pub proxy: Option<ConfiguredProxy>,
+}
+
+/// The Graph client of the Settings page's group search: the same TLS settings and proxy as a run's.
+#[allow(clippy::result_large_err)]
+pub fn directory_client(
+    access: &DirectoryAccess,
+    options: &ClientOptions,
+) -> Result<IntuneClient, SetupError> {
+    let http = http_builder(access.extra_ca.as_deref(), access.proxy.as_ref(), options)?
+        .build()
+        .map_err(|e| SetupError::Http(crate::error_text::chain(&e)))?;
+    let tokens = Arc::new(TokenClient::new(
+        OAuthConfig::new(
+            &access.login_base,
+            &access.tenant,
+            &access.client_id,
+            access.credential.clone(),
+        ),
+        http.clone(),
+    ));
+    let mut config = IntuneConfig::new(&access.graph_base);
+    config.scope = access.graph_scope.clone();
+    Ok(IntuneClient::new(http, tokens, config))
+}
+
 /// The Exchange client of a transport: REST, or the bridge with the failover of its Client Access
 /// server.
 fn exchange_client(

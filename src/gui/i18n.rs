@@ -730,6 +730,79 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
         "Rien n'a été enregistré :",
         "Er is niets opgeslagen:",
     ),
+    // settings
+    ("tab_advanced", "Advanced", "Avancé", "Geavanceerd"),
+    (
+        "adv_intro",
+        "Failover, parallel commands and the PowerShell sign-in. The defaults suit most organisations; the text under each setting says when to change it.",
+        "Basculement, commandes parallèles et connexion PowerShell. Les valeurs par défaut conviennent à la plupart des organisations ; le texte sous chaque paramètre indique quand le modifier.",
+        "Failover, parallelle opdrachten en de PowerShell-aanmelding. De standaardwaarden passen bij de meeste organisaties; de tekst onder elke instelling zegt wanneer u die wijzigt.",
+    ),
+    (
+        "grp_title",
+        "Groups by name",
+        "Groupes par nom",
+        "Groepen op naam",
+    ),
+    (
+        "grp_intro",
+        "Search Entra ID for a group by the start of its name, then add it to the targeted or the exempt groups. The policy stores the group's object id.",
+        "Cherchez un groupe dans Entra ID par le début de son nom, puis ajoutez-le aux groupes ciblés ou exemptés. La stratégie enregistre l'ID d'objet du groupe.",
+        "Zoek in Entra ID een groep op het begin van de naam en voeg die toe aan de beoogde of de uitgezonderde groepen. Het beleid slaat de object-id van de groep op.",
+    ),
+    (
+        "grp_search_label",
+        "Group name starts with",
+        "Le nom du groupe commence par",
+        "Groepsnaam begint met",
+    ),
+    ("grp_search", "Search", "Rechercher", "Zoeken"),
+    (
+        "grp_none_found",
+        "No group has a name that starts with this text.",
+        "Aucun groupe n'a un nom qui commence par ce texte.",
+        "Geen groep heeft een naam die met deze tekst begint.",
+    ),
+    (
+        "grp_failed",
+        "The search failed:",
+        "La recherche a échoué :",
+        "Het zoeken is mislukt:",
+    ),
+    (
+        "grp_members",
+        "{n} users",
+        "{n} utilisateurs",
+        "{n} gebruikers",
+    ),
+    (
+        "grp_members_unknown",
+        "members unknown",
+        "membres inconnus",
+        "leden onbekend",
+    ),
+    ("grp_member_one", "1 user", "1 utilisateur", "1 gebruiker"),
+    ("grp_add_included", "Target", "Cibler", "Beogen"),
+    ("grp_add_excluded", "Exempt", "Exempter", "Uitzonderen"),
+    (
+        "grp_chosen_included",
+        "Targeted groups:",
+        "Groupes ciblés :",
+        "Beoogde groepen:",
+    ),
+    (
+        "grp_chosen_excluded",
+        "Exempt groups:",
+        "Groupes exemptés :",
+        "Uitgezonderde groepen:",
+    ),
+    ("grp_chosen_none", "none", "aucun", "geen"),
+    (
+        "tpl_account_optional",
+        "The notification account is optional: without a notification mailbox (Proxy and credentials), no mail is sent, and the connector still blocks and releases devices.",
+        "Le compte de notification est facultatif : sans boîte de notification (Proxy et identifiants), aucun message n'est envoyé, et le connecteur bloque et libère toujours les appareils.",
+        "Het meldingsaccount is optioneel: zonder meldingspostvak (Proxy en referenties) wordt geen mail verstuurd, en blokkeert en vrijgeeft de connector apparaten nog steeds.",
+    ),
 ];
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use crate::gui::wizard::{ServerType, WizardState};
 use crate::lab::endpoints::Endpoints;
 use crate::lab::generate::{GenerateSpec, generate};
 use crate::lab::server::{LabOptions, RunningLab, start};
+use crate::lab::stand_in;
+pub use crate::lab::stand_in::lab_program;
 use crate::service::channel::ChannelAddress;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -113,16 +115,21 @@ pub fn env(e: &Endpoints, lab_program: &Path, dir: &Path) -> ConnectEnv {
         resolve.push((format!("autodiscover.{}", e.domain), loopback(port)));
     }
     let config_dir = dir.join("config");
-    // The worker the setup starts runs the same stand-in through a wrapper (PowerShellPath is one
-    // program; the stand-in needs its sub-command and the lab's CA first).
-    let wrapper = write_pwsh_wrapper(dir, lab_program, &e.ca_cert_pem);
+    // The worker the setup starts runs the same stand-in as `configure --lab-endpoints` sets up.
     let mut extra_settings = vec![
-        ("PowerShellAuthentication".to_string(), "Basic".to_string()),
         ("ExchangeWebServiceURL".to_string(), e.ews_url.clone()),
         ("QuickSyncIntervalMinutes".to_string(), "1".to_string()),
     ];
-    if let Some(wrapper) = wrapper {
-        extra_settings.push(("PowerShellPath".to_string(), wrapper.display().to_string()));
+    match stand_in::write_wrapper(dir, lab_program, Path::new(&e.ca_cert_pem)) {
+        Ok(wrapper) => extra_settings.extend(
+            stand_in::connector_settings(&wrapper)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
+        ),
+        // The demo's worker then cannot reach Exchange, and says so in status.
+        Err(_) => {
+            extra_settings.push(("PowerShellAuthentication".to_string(), "Basic".to_string()))
+        }
     }
     ConnectEnv {
         extra_settings,
@@ -139,47 +146,4 @@ pub fn env(e: &Endpoints, lab_program: &Path, dir: &Path) -> ConnectEnv {
         powershell_authentication: Some(Authentication::Basic),
         cloud_override: None,
     }
-}
-
-/// Writes `lab-pwsh` (a shell script; `lab-pwsh.cmd` on Windows) that runs the lab's `pwsh`
-/// stand-in with the lab's CA. `None` if it cannot be written (the demo's worker then cannot reach
-/// Exchange, and says so in status).
-fn write_pwsh_wrapper(dir: &Path, lab_program: &Path, ca: &str) -> Option<PathBuf> {
-    let (path, text) = if cfg!(windows) {
-        (
-            dir.join("lab-pwsh.cmd"),
-            format!(
-                "@echo off\r\n\"{}\" pwsh --ca-file \"{ca}\" %*\r\n",
-                lab_program.display()
-            ),
-        )
-    } else {
-        (
-            dir.join("lab-pwsh"),
-            format!(
-                "#!/bin/sh\nexec '{}' pwsh --ca-file '{ca}' \"$@\"\n",
-                lab_program.display()
-            ),
-        )
-    };
-    std::fs::write(&path, text).ok()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).ok()?;
-    }
-    Some(path)
-}
-
-/// `exchange-connector-lab` next to this program.
-pub fn lab_program() -> PathBuf {
-    let name = if cfg!(windows) {
-        "exchange-connector-lab.exe"
-    } else {
-        "exchange-connector-lab"
-    };
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join(name)))
-        .unwrap_or_else(|| PathBuf::from(name))
 }

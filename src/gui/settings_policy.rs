@@ -48,15 +48,18 @@ pub enum Tab {
     Notification,
     /// The schedule.
     Schedule,
+    /// Failover, parallel commands, PowerShell authentication: the registry's advanced settings.
+    Advanced,
 }
 
 impl Tab {
     /// Every tab, in display order.
-    pub const ALL: [Tab; 4] = [
+    pub const ALL: [Tab; 5] = [
         Tab::Connection,
         Tab::Policy,
         Tab::Notification,
         Tab::Schedule,
+        Tab::Advanced,
     ];
 
     /// The tab's label key.
@@ -66,6 +69,7 @@ impl Tab {
             Tab::Policy => "tab_policy",
             Tab::Notification => "tab_notification",
             Tab::Schedule => "tab_schedule",
+            Tab::Advanced => "tab_advanced",
         }
     }
 }
@@ -83,7 +87,7 @@ pub struct Problem {
 // Access policy.
 
 /// The access policy panel.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PolicyPanel {
     /// The policy being edited; groups and threshold come from the text fields below.
     pub settings: PolicySettings,
@@ -99,6 +103,8 @@ pub struct PolicyPanel {
     pub from_file: bool,
     /// Why the file could not be read, if it could not.
     pub load_error: Option<String>,
+    /// The group search (groups picked by name).
+    pub search: GroupSearch,
 }
 
 impl PolicyPanel {
@@ -126,6 +132,7 @@ impl PolicyPanel {
             settings,
             from_file,
             load_error,
+            search: GroupSearch::default(),
         }
     }
 
@@ -243,7 +250,14 @@ fn labelled_edit(
 }
 
 /// Draws the access policy panel.
-pub fn policy_ui(ui: &mut egui::Ui, panel: &mut PolicyPanel, lang: Lang) {
+pub fn policy_ui(
+    ui: &mut egui::Ui,
+    panel: &mut PolicyPanel,
+    runtime: &tokio::runtime::Handle,
+    env: &ConnectEnv,
+    lang: Lang,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+) {
     if let Some(e) = &panel.load_error {
         error_line(ui, &format!("{e} — {}", tr(lang, "pol_load_failed")));
     } else if !panel.from_file {
@@ -251,6 +265,7 @@ pub fn policy_ui(ui: &mut egui::Ui, panel: &mut PolicyPanel, lang: Lang) {
     }
     ui.checkbox(&mut panel.settings.enabled, tr(lang, "pol_enabled"));
 
+    group_picker_ui(ui, panel, runtime, env, lang, repaint);
     for (key, text) in [
         ("pol_included", &mut panel.included_text),
         ("pol_excluded", &mut panel.excluded_text),
@@ -379,6 +394,283 @@ pub fn policy_ui(ui: &mut egui::Ui, panel: &mut PolicyPanel, lang: Lang) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Group search: targeted and exempt groups picked by name.
+
+/// How many groups one search shows.
+pub const GROUP_SEARCH_TOP: u32 = 10;
+
+/// One group a search found: its name, id and how many users it holds (transitively).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupHit {
+    /// Object id (what the policy stores).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Users in the group, nested groups included; `None` when the count could not be read.
+    pub members: Option<usize>,
+}
+
+/// Which list a picked group goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupList {
+    /// Targeted groups (`pol_included`).
+    Included,
+    /// Exempt groups (`pol_excluded`).
+    Excluded,
+}
+
+/// The group search of the access policy panel.
+#[derive(Debug, Default)]
+pub struct GroupSearch {
+    /// What the admin typed: the start of a group's name.
+    pub query: String,
+    /// The last answer: the groups found, or why the search failed.
+    pub results: Option<Result<Vec<GroupHit>, String>>,
+    /// Names of the groups seen, by id (lower case): the chosen groups show their name.
+    pub names: std::collections::BTreeMap<String, String>,
+    rx: Option<mpsc::Receiver<Result<Vec<GroupHit>, String>>>,
+}
+
+impl GroupSearch {
+    /// Whether a search is running.
+    pub fn is_running(&self) -> bool {
+        self.rx.is_some()
+    }
+
+    /// Starts a search on `runtime` through the configuration's Graph client (its proxy and CA).
+    pub fn start(
+        &mut self,
+        runtime: &tokio::runtime::Handle,
+        env: &ConnectEnv,
+        repaint: Arc<dyn Fn() + Send + Sync>,
+    ) {
+        let query = self.query.trim().to_string();
+        if query.is_empty() || self.is_running() {
+            return;
+        }
+        let (tx, rx) = mpsc::channel();
+        let env = env.clone();
+        runtime.spawn(async move {
+            let _ = tx.send(search_groups(&env, &query).await);
+            repaint();
+        });
+        self.rx = Some(rx);
+        self.results = None;
+    }
+
+    /// Takes the answer when it arrived.
+    pub fn poll(&mut self) {
+        let Some(answer) = self.rx.as_ref().and_then(|rx| rx.try_recv().ok()) else {
+            return;
+        };
+        self.rx = None;
+        if let Ok(hits) = &answer {
+            for hit in hits {
+                self.names
+                    .insert(hit.id.to_ascii_lowercase(), hit.name.clone());
+            }
+        }
+        self.results = Some(answer);
+    }
+}
+
+/// Searches the directory for groups whose name starts with `query`, with each one's user count.
+async fn search_groups(env: &ConnectEnv, query: &str) -> Result<Vec<GroupHit>, String> {
+    let config = Config::load(&env.config_dir)
+        .map_err(|e| e.to_string())?
+        .config;
+    let store: Box<dyn crate::secrets::SecretStore> = match &env.secrets_dir {
+        Some(dir) => Box::new(crate::secrets::FileStore::new(dir.clone())),
+        None => crate::secrets::default_for_platform(&env.config_dir).map_err(|e| e.to_string())?,
+    };
+    let access = crate::connection::DirectoryAccess {
+        login_base: config.login_base.clone(),
+        tenant: config.tenant_id.clone(),
+        client_id: config.client_id.clone(),
+        credential: crate::service::setup::client_credential(store.as_ref(), &env.instance)
+            .map_err(|e| e.to_string())?,
+        graph_base: config.graph_base.clone(),
+        graph_scope: crate::service::setup::graph_scope(&config.graph_base),
+        extra_ca: config.trusted_ca_file.clone(),
+        proxy: crate::proxy::configured(&config, store.as_ref(), &env.instance)
+            .map_err(|e| e.to_string())?,
+    };
+    let options = crate::connection::ClientOptions {
+        resolve: env.resolve.clone(),
+        ..crate::connection::ClientOptions::for_checks()
+    };
+    let client = crate::connection::directory_client(&access, &options)
+        .map_err(|e| crate::error_text::chain(&e))?;
+    let groups = client
+        .search_groups(query, GROUP_SEARCH_TOP)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut hits = Vec::new();
+    for group in groups {
+        // The users the policy would target: the same transitive read a run makes.
+        let members = client
+            .transitive_user_ids(&group.id)
+            .await
+            .ok()
+            .map(|u| u.len());
+        hits.push(GroupHit {
+            id: group.id,
+            name: group.display_name,
+            members,
+        });
+    }
+    Ok(hits)
+}
+
+/// The ids of a group list's text (bad lines left out: they have their own message).
+fn ids_of(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| uuid::Uuid::parse_str(l.trim()).ok())
+        .map(|id| id.to_string())
+        .collect()
+}
+
+/// Adds `id` to a group list's text unless it is there already.
+fn add_id(text: &mut String, id: &str) {
+    let id = id.to_ascii_lowercase();
+    if ids_of(text).contains(&id) {
+        return;
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&id);
+    text.push('\n');
+}
+
+/// Removes `id` from a group list's text.
+fn remove_id(text: &mut String, id: &str) {
+    *text = text
+        .lines()
+        .filter(|l| !l.trim().eq_ignore_ascii_case(id))
+        .map(|l| format!("{l}\n"))
+        .collect();
+}
+
+/// The member count in words.
+fn members_text(members: Option<usize>, lang: Lang) -> String {
+    match members {
+        Some(1) => tr(lang, "grp_member_one").to_string(),
+        Some(n) => tr(lang, "grp_members").replace("{n}", &n.to_string()),
+        None => tr(lang, "grp_members_unknown").to_string(),
+    }
+}
+
+/// Draws the group search and the chosen groups of both lists, by name.
+fn group_picker_ui(
+    ui: &mut egui::Ui,
+    panel: &mut PolicyPanel,
+    runtime: &tokio::runtime::Handle,
+    env: &ConnectEnv,
+    lang: Lang,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+) {
+    panel.search.poll();
+    ui.strong(tr(lang, "grp_title"));
+    ui.add(egui::Label::new(tr(lang, "grp_intro")).wrap());
+    let mut go = false;
+    ui.horizontal(|ui| {
+        let l = ui.label(tr(lang, "grp_search_label"));
+        let edit = ui
+            .add(egui::TextEdit::singleline(&mut panel.search.query).desired_width(260.0))
+            .labelled_by(l.id);
+        go |= edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        go |= ui
+            .add_enabled(
+                !panel.search.is_running(),
+                egui::Button::new(tr(lang, "grp_search")),
+            )
+            .clicked();
+        if panel.search.is_running() {
+            ui.add(egui::Spinner::new());
+        }
+    });
+    if go {
+        panel.search.start(runtime, env, repaint);
+    }
+    let mut add: Option<(GroupList, String)> = None;
+    match &panel.search.results {
+        Some(Ok(hits)) if hits.is_empty() => {
+            ui.weak(tr(lang, "grp_none_found"));
+        }
+        Some(Ok(hits)) => {
+            egui::Grid::new("group_hits")
+                .num_columns(4)
+                .spacing([12.0, 4.0])
+                .show(ui, |ui| {
+                    for hit in hits {
+                        ui.label(&hit.name).on_hover_text(&hit.id);
+                        ui.weak(members_text(hit.members, lang));
+                        if ui
+                            .button(tr(lang, "grp_add_included"))
+                            .on_hover_text(&hit.name)
+                            .clicked()
+                        {
+                            add = Some((GroupList::Included, hit.id.clone()));
+                        }
+                        if ui
+                            .button(tr(lang, "grp_add_excluded"))
+                            .on_hover_text(&hit.name)
+                            .clicked()
+                        {
+                            add = Some((GroupList::Excluded, hit.id.clone()));
+                        }
+                        ui.end_row();
+                    }
+                });
+        }
+        Some(Err(e)) => error_line(ui, &format!("{} {e}", tr(lang, "grp_failed"))),
+        None => {}
+    }
+    match add {
+        Some((GroupList::Included, id)) => add_id(&mut panel.included_text, &id),
+        Some((GroupList::Excluded, id)) => add_id(&mut panel.excluded_text, &id),
+        None => {}
+    }
+    for (key, list) in [
+        ("grp_chosen_included", GroupList::Included),
+        ("grp_chosen_excluded", GroupList::Excluded),
+    ] {
+        let text = match list {
+            GroupList::Included => &mut panel.included_text,
+            GroupList::Excluded => &mut panel.excluded_text,
+        };
+        let ids = ids_of(text);
+        ui.label(tr(lang, key));
+        if ids.is_empty() {
+            ui.weak(format!("  {}", tr(lang, "grp_chosen_none")));
+        }
+        let mut remove = None;
+        for id in &ids {
+            ui.horizontal(|ui| {
+                let name = panel.search.names.get(id).cloned();
+                match &name {
+                    Some(name) => ui.label(format!("• {name}")).on_hover_text(id),
+                    None => ui.label(format!("• {id}")),
+                };
+                let what = name.unwrap_or_else(|| id.clone());
+                if ui
+                    .button(tr(lang, "pe_remove"))
+                    .on_hover_text(&what)
+                    .clicked()
+                {
+                    remove = Some(id.clone());
+                }
+            });
+        }
+        if let Some(id) = remove {
+            remove_id(text, &id);
+        }
+    }
+    ui.add_space(4.0);
+}
+
 fn kind_key(k: PlatformKind) -> &'static str {
     match k {
         PlatformKind::Family => "pe_family",
@@ -491,6 +783,7 @@ impl TemplatePanel {
 /// Draws the notification mail panel.
 pub fn template_ui(ui: &mut egui::Ui, panel: &mut TemplatePanel, lang: Lang) {
     ui.label(tr(lang, "tpl_intro"));
+    ui.add(egui::Label::new(tr(lang, "tpl_account_optional")).wrap());
     if let Some(e) = &panel.load_error {
         error_line(ui, e);
     }
@@ -763,6 +1056,124 @@ pub fn schedule_ui(ui: &mut egui::Ui, panel: &mut SchedulePanel, lang: Lang) {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Advanced settings.
+
+/// The registry keys the Advanced tab edits, in display order (label, help and validator come from
+/// [`crate::settings`]).
+pub const ADVANCED_KEYS: [&str; 4] = [
+    "IsCasFailoverEnabled",
+    "EnableParallelCommandSupport",
+    "MaxRunspaces",
+    "PowerShellAuthentication",
+];
+
+/// The Advanced tab: each of [`ADVANCED_KEYS`] as text, checked by the settings registry.
+#[derive(Debug, Clone)]
+pub struct AdvancedPanel {
+    /// The values as edited, by key (booleans `true`/`false`, the enum as listed).
+    pub values: Vec<(&'static str, String)>,
+    /// The values as loaded: saving writes only on a change.
+    pub baseline: Vec<(&'static str, String)>,
+    /// Whether a configuration exists (without one these are saved by Setup's Connect).
+    pub configured: bool,
+}
+
+impl AdvancedPanel {
+    /// Reads the values from the configuration in `config_dir` (registry defaults without one).
+    pub fn load(config_dir: &Path) -> AdvancedPanel {
+        let loaded = Config::load(config_dir).ok().map(|l| l.config.to_values());
+        let values: Vec<(&'static str, String)> = ADVANCED_KEYS
+            .iter()
+            .map(|key| {
+                let stored = loaded.as_ref().and_then(|values| {
+                    values
+                        .iter()
+                        .find(|(k, _)| k == key)
+                        .map(|(_, v)| v.clone())
+                });
+                let default = crate::settings::find(key)
+                    .and_then(|s| s.default)
+                    .unwrap_or_default()
+                    .to_string();
+                (*key, stored.unwrap_or(default))
+            })
+            .collect();
+        AdvancedPanel {
+            baseline: values.clone(),
+            values,
+            configured: loaded.is_some(),
+        }
+    }
+
+    /// The normalised values, or every problem (the field is the registry key).
+    pub fn built(&self) -> Result<Vec<(&'static str, String)>, Vec<Problem>> {
+        let mut out = Vec::new();
+        let mut problems = Vec::new();
+        for (key, value) in &self.values {
+            match SchedulePanel::check(key, value) {
+                Ok(v) => out.push((*key, v)),
+                Err(message) => problems.push(Problem {
+                    field: key,
+                    message,
+                }),
+            }
+        }
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn changed(&self, values: &[(&'static str, String)]) -> bool {
+        values.iter().zip(&self.baseline).any(|((key, v), (_, b))| {
+            SchedulePanel::check(key, b).unwrap_or_else(|_| b.clone()) != *v
+        })
+    }
+}
+
+/// Draws the Advanced tab: one control per setting, by its kind, with the registry's help below it.
+pub fn advanced_ui(ui: &mut egui::Ui, panel: &mut AdvancedPanel, lang: Lang) {
+    ui.label(tr(lang, "adv_intro"));
+    if !panel.configured {
+        ui.label(tr(lang, "sch_not_configured"));
+    }
+    ui.add_enabled_ui(panel.configured, |ui| {
+        for (key, value) in &mut panel.values {
+            let Some(setting) = crate::settings::find(key) else {
+                continue;
+            };
+            ui.add_space(6.0);
+            match setting.kind {
+                crate::settings::Kind::Bool => {
+                    let mut on = value.eq_ignore_ascii_case("true");
+                    if ui.checkbox(&mut on, setting.label).changed() {
+                        *value = on.to_string();
+                    }
+                }
+                crate::settings::Kind::Enum(choices) => {
+                    egui::ComboBox::new(setting.key, setting.label)
+                        .selected_text(value.clone())
+                        .show_ui(ui, |ui| {
+                            for choice in choices {
+                                ui.selectable_value(value, choice.to_string(), *choice);
+                            }
+                        });
+                }
+                _ => {
+                    let error = SchedulePanel::check(key, value).err();
+                    labelled_edit(ui, setting.label, value, false, error.is_some());
+                    if let Some(e) = error {
+                        error_line(ui, &e);
+                    }
+                }
+            }
+            ui.add(egui::Label::new(egui::RichText::new(setting.help).weak()).wrap());
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Saving.
 
 /// What the worker said after a save.
@@ -796,6 +1207,7 @@ struct Plan {
     policy: Option<PolicySettings>,
     template: Option<Option<String>>,
     schedule: Option<(String, String)>,
+    advanced: Option<Vec<(&'static str, String)>>,
 }
 
 /// A running save.
@@ -825,6 +1237,8 @@ pub struct SettingsPolicyPage {
     pub template: TemplatePanel,
     /// Schedule.
     pub schedule: SchedulePanel,
+    /// Advanced settings.
+    pub advanced: AdvancedPanel,
     /// The problems found by the last *Save* (nothing was saved).
     pub problems: Vec<Problem>,
     /// Set when *Save* found nothing to change.
@@ -846,6 +1260,7 @@ impl SettingsPolicyPage {
             policy: PolicyPanel::load(config_dir),
             template: TemplatePanel::load(config_dir, language),
             schedule: SchedulePanel::load(config_dir),
+            advanced: AdvancedPanel::load(config_dir),
             problems: Vec::new(),
             unchanged: false,
             save: None,
@@ -893,6 +1308,16 @@ impl SettingsPolicyPage {
                 Err(e) => problems.extend(e),
             }
         }
+        if self.advanced.configured {
+            match self.advanced.built() {
+                Ok(values) => {
+                    if self.advanced.changed(&values) {
+                        plan.advanced = Some(values);
+                    }
+                }
+                Err(e) => problems.extend(e),
+            }
+        }
         if problems.is_empty() {
             Ok(plan)
         } else {
@@ -921,7 +1346,11 @@ impl SettingsPolicyPage {
             }
         };
         self.problems.clear();
-        if plan.policy.is_none() && plan.template.is_none() && plan.schedule.is_none() {
+        if plan.policy.is_none()
+            && plan.template.is_none()
+            && plan.schedule.is_none()
+            && plan.advanced.is_none()
+        {
             self.unchanged = true;
             return;
         }
@@ -975,6 +1404,9 @@ impl SettingsPolicyPage {
             if let Some(s) = &run.plan.schedule {
                 self.schedule.baseline = s.clone();
             }
+            if let Some(a) = &run.plan.advanced {
+                self.advanced.baseline = a.clone();
+            }
         }
         run.outcome = Some(outcome);
     }
@@ -1009,14 +1441,34 @@ fn write_all(dir: &Path, plan: &Plan) -> Result<Vec<PathBuf>, String> {
         staged.push((path, file));
     }
     let mut done = Vec::new();
+    let mut updates: Vec<(&str, String)> = Vec::new();
     if let Some((quick, full)) = &plan.schedule {
+        updates.push((QUICK_SYNC_KEY, quick.clone()));
+        updates.push((FULL_SYNC_KEY, full.clone()));
+    }
+    updates.extend(plan.advanced.iter().flatten().cloned());
+    if !updates.is_empty() {
         let path = Config::load(dir)
             .map_err(|e| e.to_string())
             .and_then(|loaded| {
-                let mut config = loaded.config;
-                config.quick_sync_interval_minutes = quick.parse().map_err(|_| quick.clone())?;
-                config.full_sync_time =
-                    chrono::NaiveTime::parse_from_str(full, "%H:%M").map_err(|e| e.to_string())?;
+                let unknown = loaded.config.unknown.clone();
+                let mut values: crate::config::Values = loaded
+                    .config
+                    .to_values()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
+                for (key, value) in updates {
+                    values.insert(key.to_string(), value);
+                }
+                let mut config = Config::from_values(&values).map_err(|errors| {
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })?;
+                config.unknown = unknown;
                 config.save(dir).map_err(|e| e.to_string())
             })?;
         done.push(path);
@@ -1080,9 +1532,10 @@ pub fn ui(
 ) {
     match page.tab {
         Tab::Connection => return,
-        Tab::Policy => policy_ui(ui, &mut page.policy, lang),
+        Tab::Policy => policy_ui(ui, &mut page.policy, runtime, env, lang, repaint.clone()),
         Tab::Notification => template_ui(ui, &mut page.template, lang),
         Tab::Schedule => schedule_ui(ui, &mut page.schedule, lang),
+        Tab::Advanced => advanced_ui(ui, &mut page.advanced, lang),
     }
     ui.separator();
     ui.label(tr(lang, "pol_save_intro"));
@@ -1100,7 +1553,11 @@ pub fn ui(
     if !page.problems.is_empty() {
         ui.colored_label(error, tr(lang, "pol_not_saved"));
         for p in &page.problems {
-            ui.colored_label(error, format!("• {}: {}", tr(lang, p.field), p.message));
+            // A field is a label key, or a registry key (Advanced) whose label is the registry's.
+            let field = crate::settings::find(p.field)
+                .map(|s| s.label)
+                .unwrap_or_else(|| tr(lang, p.field));
+            ui.colored_label(error, format!("• {field}: {}", p.message));
         }
     }
     if page.unchanged {

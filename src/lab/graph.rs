@@ -278,6 +278,7 @@ enum Route {
     ExchangeConnectorSync(String),
     ConditionalAccessSettings,
     ExchangeOnPremisesPolicy(Option<String>),
+    Groups,
     Group(String),
     TransitiveMembers(String, MemberCast),
     User(String),
@@ -310,7 +311,9 @@ impl Route {
                     _ => None,
                 }
             }
-            Route::Group(_) | Route::TransitiveMembers(..) => read.then_some(GROUP_MEMBERS_READ),
+            Route::Groups | Route::Group(_) | Route::TransitiveMembers(..) => {
+                read.then_some(GROUP_MEMBERS_READ)
+            }
             Route::User(_) => read.then_some(USERS_READ),
             // Exchange decides, per mailbox: the Entra role or an RBAC for Applications scope.
             Route::SendMail(_) => (method == Method::POST).then_some(EXCHANGE_DECIDES),
@@ -322,7 +325,11 @@ impl Route {
     fn is_intune(&self) -> bool {
         !matches!(
             self,
-            Route::Group(_) | Route::TransitiveMembers(..) | Route::User(_) | Route::SendMail(_)
+            Route::Groups
+                | Route::Group(_)
+                | Route::TransitiveMembers(..)
+                | Route::User(_)
+                | Route::SendMail(_)
         )
     }
 }
@@ -404,7 +411,7 @@ fn resolve(version: Version, segs: &[String]) -> Result<Route, String> {
             4 if is(2, "transitiveMembers") && is(3, "microsoft.graph.group") => {
                 Ok(Route::TransitiveMembers(at(1), MemberCast::Groups))
             }
-            1 => unknown(0),
+            1 => Ok(Route::Groups),
             _ => unknown(if is(2, "transitiveMembers") { 3 } else { 2 }),
         };
     }
@@ -568,6 +575,7 @@ fn dispatch(call: &Call<'_>, route: Route, method: &Method) -> Response {
         (Route::ConditionalAccessSettings, _) => get_conditional_access(call),
         (Route::ExchangeOnPremisesPolicy(id), Method::PATCH) => patch_policy(call, id.as_deref()),
         (Route::ExchangeOnPremisesPolicy(id), _) => get_policy(call, id.as_deref()),
+        (Route::Groups, _) => list_groups(call),
         (Route::Group(id), _) => get_group(call, &id),
         (Route::TransitiveMembers(id, cast), _) => transitive_members(call, &id, cast),
         (Route::User(id), _) => get_user(call, &id),
@@ -862,6 +870,49 @@ fn group_json(group: &super::tenant::LabGroup) -> Value {
         "securityEnabled": true,
         "groupTypes": [],
     })
+}
+
+/// `GET groups`: `$filter` (e.g. `startswith(displayName,'Sales')`, case-insensitive as in Entra),
+/// `$select`, `$top`; the first `$top` groups in name order (no further pages: the picker asks for
+/// fewer than a page).
+fn list_groups(call: &Call<'_>) -> Response {
+    const TYPE: &str = "microsoft.graph.group";
+    let select = match select_for(call, &known_strings(GROUP_PROPERTIES), TYPE) {
+        Ok(s) => s,
+        Err(m) => return call.ids.bad_request(&m),
+    };
+    let filter = match &call.query.filter {
+        None => None,
+        Some(text) => match odata::parse_filter(text, GROUP_PROPERTIES, TYPE) {
+            Ok(f) => Some(f),
+            Err(m) => return call.ids.bad_request(&m),
+        },
+    };
+    let top = match call
+        .query
+        .page_size(DIRECTORY_DEFAULT_PAGE, DIRECTORY_MAX_PAGE, false)
+    {
+        Ok(n) => n,
+        Err(m) => return call.ids.bad_request(&m),
+    };
+    let mut groups: Vec<Value> = call
+        .state
+        .tenant()
+        .groups
+        .iter()
+        .map(group_json)
+        .filter(|g| filter.as_ref().is_none_or(|f| f.matches(g)))
+        .collect();
+    groups.sort_by_key(|g| g["displayName"].as_str().unwrap_or("").to_lowercase());
+    let page: Vec<Value> = groups
+        .into_iter()
+        .take(top)
+        .map(|g| odata::project(g, select.as_deref(), false))
+        .collect();
+    call.ids.json(
+        StatusCode::OK,
+        json!({ "@odata.context": call.context("groups"), "value": page }),
+    )
 }
 
 /// `GET groups/{id}`.
@@ -1447,6 +1498,7 @@ mod tests {
             ),
             Ok(Route::TransitiveMembers("g1".into(), MemberCast::Users))
         );
+        assert_eq!(resolve(Version::V1, &segs("Groups")), Ok(Route::Groups));
         assert_eq!(
             resolve(Version::V1, &segs("widgets")),
             Err("widgets".into())

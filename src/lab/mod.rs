@@ -12,6 +12,7 @@
 //! | [`ews`] | Autodiscover (POX and SOAP) and EWS `CreateItem`, Basic and NTLM |
 //! | [`control`] | the JSON control API for tests and people trying the product |
 //! | [`ca`], [`server`] | the lab CA and the HTTPS listeners (one per CAS, one for the cloud) |
+//! | [`stand_in`] | the wrapper that points a connector's `PowerShellPath` at the `pwsh` stand-in (the `--lab` demo and `configure --lab-endpoints`) |
 
 pub mod ca;
 pub mod cas;
@@ -26,6 +27,7 @@ pub mod identity;
 pub mod org;
 pub mod scenario;
 pub mod server;
+pub mod stand_in;
 pub mod tenant;
 pub mod tokens;
 

@@ -24,6 +24,7 @@ mod module_deps;
 mod notify;
 mod policy_table;
 mod prop_parsers;
+mod readme;
 mod store;
 mod store_runs;
 mod sync_engine;

@@ -7,11 +7,12 @@ use anyhow::Context as _;
 use exchange_connector::certificate::ClientCertificate;
 use exchange_connector::config::{Config, Values};
 use exchange_connector::connection::handoff::SecretsPlace;
+use exchange_connector::lab::Endpoints;
+use exchange_connector::lab::stand_in;
 use exchange_connector::package::ConnectorPackage;
 use exchange_connector::secret::Secret;
 use exchange_connector::secrets::SecretStore;
 use exchange_connector::settings::{self, SettingError};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -370,52 +371,19 @@ fn missing_secret_warnings(
     Ok(out)
 }
 
-/// The fields of the lab's endpoints file this command uses (the file format only; production code
-/// does not depend on the lab).
-#[derive(Debug, Deserialize)]
-struct LabEndpoints {
-    login_base: String,
-    graph_base: String,
-    exchange_rest_base: String,
-    ews_url: String,
-    ca_cert_pem: PathBuf,
-    tenant_id: String,
-    client_id: String,
-    client_secret: String,
-    cas_servers: Vec<LabCas>,
-    service_account: LabAccount,
-    notification_account: LabMailbox,
-    package_zip: PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-struct LabCas {
-    fqdn: String,
-    powershell_url: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct LabAccount {
-    user: String,
-    password: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct LabMailbox {
-    address: String,
-    password: String,
-}
-
 fn from_lab(ctx: &Context, path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the lab endpoints file {}", path.display()))?;
-    let lab: LabEndpoints = serde_json::from_str(&text).with_context(|| {
+    let lab: Endpoints = serde_json::from_str(&text).with_context(|| {
         format!(
             "{} is not a lab endpoints file (endpoints.json)",
             path.display()
         )
     })?;
-    // Relative paths in the file are relative to the file's folder.
+    // Relative paths in the file are relative to the file's folder; the configuration keeps absolute
+    // ones, so the worker finds them from any folder.
+    let path =
+        std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let resolve = |p: &Path| {
         if p.is_absolute() {
@@ -428,7 +396,7 @@ fn from_lab(ctx: &Context, path: &Path) -> anyhow::Result<()> {
         .cas_servers
         .first()
         .context("the lab endpoints file lists no Client Access server")?;
-    let package_path = resolve(&lab.package_zip);
+    let package_path = resolve(Path::new(&lab.package_zip));
     let package = ConnectorPackage::read(&package_path)?;
     if package.manifest.tenant_id != lab.tenant_id || package.manifest.client_id != lab.client_id {
         anyhow::bail!(
@@ -442,22 +410,33 @@ fn from_lab(ctx: &Context, path: &Path) -> anyhow::Result<()> {
         &package.manifest.certificate_password,
     )?;
 
+    // Exchange through the lab's PowerShell stand-in, as the setup's `--lab` demo runs it.
+    let ca_file = resolve(Path::new(&lab.ca_cert_pem));
+    let lab_program = stand_in::lab_program();
+    if !lab_program.is_file() {
+        anyhow::bail!(
+            "the lab's PowerShell stand-in {} is missing; run configure --lab-endpoints from the folder \
+             of the lab's programs",
+            lab_program.display()
+        );
+    }
+    let wrapper = stand_in::write_wrapper(base, &lab_program, &ca_file).with_context(|| {
+        format!(
+            "cannot write the PowerShell stand-in's wrapper in {}",
+            base.display()
+        )
+    })?;
     let values: Values = [
         ("ExchangeServer", cas.fqdn.clone()),
         ("ExchangeServerType", "OnPremises".into()),
         ("ExchangePowerShellURL", cas.powershell_url.clone()),
         ("ExchangeUser", lab.service_account.user.clone()),
-        // The lab's CAS speaks https, so Basic does not expose the password.
-        ("PowerShellAuthentication", "Basic".into()),
         (
             "NotificationMailbox",
             lab.notification_account.address.clone(),
         ),
         ("ExchangeWebServiceURL", lab.ews_url.clone()),
-        (
-            "TrustedCaFile",
-            resolve(&lab.ca_cert_pem).display().to_string(),
-        ),
+        ("TrustedCaFile", ca_file.display().to_string()),
         ("TenantId", lab.tenant_id.clone()),
         ("ClientId", lab.client_id.clone()),
         ("LoginBase", lab.login_base.clone()),
@@ -465,6 +444,7 @@ fn from_lab(ctx: &Context, path: &Path) -> anyhow::Result<()> {
         ("ExchangeRestBase", lab.exchange_rest_base.clone()),
     ]
     .into_iter()
+    .chain(stand_in::connector_settings(&wrapper))
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let config = Config::from_values(&values).map_err(|errors| {
@@ -500,6 +480,10 @@ fn from_lab(ctx: &Context, path: &Path) -> anyhow::Result<()> {
     let place = crate::handoff::hand_off(ctx, &secrets)?;
     let file = config.save(&ctx.config_dir)?;
     println!("Configured for the lab: {}", file.display());
+    println!(
+        "Exchange PowerShell through the lab's stand-in: {}",
+        wrapper.display()
+    );
     if !place.is_worker() {
         let store = ctx.store()?;
         println!("{}", import_policy(ctx, &config, store.as_ref())?);
