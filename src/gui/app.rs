@@ -342,19 +342,25 @@ impl SetupApp {
         }
     }
 
-    /// Whether the admin may open `step` now (from the step list or with Next).
+    /// Whether the admin may open `step` now (from the step list or with Next): any step already
+    /// reached, and forward up to the first step that does not validate.
     pub fn step_open(&self, step: Step) -> bool {
         match step {
             Step::FirstSync => self.success.is_some() && self.delete_prompt.is_none(),
-            _ => step <= self.first_open_step() && !self.connecting(),
+            _ => step <= self.first_open_step().max(self.reached) && !self.connecting(),
         }
     }
 
     /// Shows `step` (when it may be opened).
     pub fn go_to(&mut self, step: Step) {
-        if !self.step_open(step) {
-            return;
+        if self.step_open(step) {
+            self.open_step(step);
         }
+    }
+
+    /// Shows `step` whatever the steps before it hold: the links from Connect's errors lead to the
+    /// step to fix even when an earlier one is incomplete (and tests start on any step).
+    pub fn open_step(&mut self, step: Step) {
         self.step = step;
         self.reached = self.reached.max(step);
         if step == Step::FirstSync && self.first_sync.is_none() {
@@ -563,7 +569,7 @@ impl SetupApp {
         }
         if let Some(step) = go {
             self.wizard.touch_step(step);
-            self.go_to(step);
+            self.open_step(step);
         }
         if self.success.is_some() {
             ui.separator();

@@ -740,7 +740,7 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
     ("step_server", "Exchange server", "Serveur Exchange", "Exchange-server"),
     ("step_proxy", "Proxy", "Proxy", "Proxy"),
     ("step_accounts", "Accounts", "Comptes", "Accounts"),
-    ("step_connect", "Connect", "Connexion", "Verbinden"),
+    ("step_connect", "Connection", "Connexion", "Verbinding"),
     (
         "step_first_sync",
         "First sync",
