@@ -282,7 +282,7 @@ impl SetupApp {
 
     fn top_bar(&mut self, ui: &mut egui::Ui) {
         let lang = self.lang;
-        ui.horizontal_wrapped(|ui| {
+        ui.horizontal(|ui| {
             ui.strong(tr(lang, "title"));
             ui.separator();
             for (page, key) in [
@@ -394,19 +394,25 @@ impl SetupApp {
     }
 
     /// The wizard: the step list at the side, Back/Next at the bottom, the step's content in between
-    /// (scrolling when it does not fit).
+    /// (scrolling when it does not fit). Laid out by hand rather than with panels so that Tab visits
+    /// the step's fields first, then Back/Next, then the step list.
     fn wizard_page(&mut self, ui: &mut egui::Ui) {
         let lang = self.lang;
         let ctx = ui.ctx().clone();
-        egui::Panel::left("wizard_steps")
-            .resizable(false)
-            .default_size(200.0)
-            .show(ui, |ui| self.step_list(ui));
-        egui::Panel::bottom("wizard_nav")
-            .resizable(false)
-            .show(ui, |ui| self.nav_bar(ui));
-        egui::CentralPanel::default_margins().show(ui, |ui| {
+        let full = ui.available_rect_before_wrap();
+        let gap = ui.spacing().item_spacing.x * 2.0;
+        let side_width = (full.width() * 0.28).clamp(150.0, 230.0);
+        let nav_height = ui.spacing().interact_size.y + 16.0;
+        let side = egui::Rect::from_min_max(full.min, egui::pos2(full.min.x + side_width, full.max.y));
+        let main_left = side.max.x + gap;
+        let content = egui::Rect::from_min_max(
+            egui::pos2(main_left, full.min.y),
+            egui::pos2(full.max.x, full.max.y - nav_height),
+        );
+        let nav = egui::Rect::from_min_max(egui::pos2(main_left, content.max.y), full.max);
+        ui.scope_builder(egui::UiBuilder::new().max_rect(content), |ui| {
             egui::ScrollArea::vertical()
+                .id_salt("wizard_content")
                 .auto_shrink([false, false])
                 .show(ui, |ui| {
                     ui.set_max_width(ui.available_width().min(760.0));
@@ -430,6 +436,23 @@ impl SetupApp {
                     }
                 });
         });
+        ui.scope_builder(egui::UiBuilder::new().max_rect(nav.shrink(4.0)), |ui| {
+            ui.separator();
+            self.nav_bar(ui);
+        });
+        ui.scope_builder(egui::UiBuilder::new().max_rect(side), |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt("wizard_steps")
+                .auto_shrink([false, false])
+                .show(ui, |ui| self.step_list(ui));
+        });
+        let line_x = side.max.x + gap / 2.0;
+        ui.painter().vline(
+            line_x,
+            full.y_range(),
+            ui.visuals().widgets.noninteractive.bg_stroke,
+        );
+        ui.allocate_rect(full, egui::Sense::hover());
         // Enter in a field presses Next (or Connect on its step).
         if std::mem::take(&mut self.wizard.submit_requested) {
             if self.step == Step::Connect {
@@ -469,7 +492,6 @@ impl SetupApp {
 
     fn nav_bar(&mut self, ui: &mut egui::Ui) {
         let lang = self.lang;
-        ui.add_space(4.0);
         ui.horizontal(|ui| {
             let back = self.step.previous().filter(|_| self.step != Step::FirstSync);
             if ui
@@ -504,7 +526,6 @@ impl SetupApp {
                 Step::ALL.len()
             ));
         });
-        ui.add_space(2.0);
     }
 
     fn connect_step(&mut self, ui: &mut egui::Ui, ctx: &egui::Context) {

@@ -121,6 +121,12 @@ impl FirstSync {
         }
     }
 
+    /// A step that shows `state` and follows nothing (snapshots and documentation).
+    pub fn showing(state: FirstSyncState) -> FirstSync {
+        let (_, events) = mpsc::channel();
+        FirstSync { state, events }
+    }
+
     /// Takes what the tasks sent.
     pub fn poll(&mut self) {
         while let Ok(m) = self.events.try_recv() {
