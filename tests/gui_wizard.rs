@@ -229,9 +229,11 @@ fn the_wizard_walks_step_by_step_and_the_list_shows_what_is_done() {
     h.step();
     h.step();
     assert_eq!(h.state().step, Step::Accounts);
-    // A wrong value disables Next on its step.
+    // A wrong value disables Next on its step, and says why.
     h.state_mut().wizard.exchange_user = "admin".into();
     h.step();
+    h.step();
+    h.get_by_label("Complete this step to continue.");
     h.get_by_label(NEXT).click();
     h.step();
     h.step();

@@ -519,6 +519,9 @@ impl SetupApp {
             {
                 self.next_step();
             }
+            if !next_enabled && self.step < Step::Connect {
+                ui.weak(tr(lang, "next_disabled_hint"));
+            }
             ui.weak(format!(
                 "{} {} / {}",
                 tr(lang, "step_word"),

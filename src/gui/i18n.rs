@@ -753,6 +753,12 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
     ("next", "Next", "Suivant", "Volgende"),
     ("go_to", "Go to", "Aller à", "Ga naar"),
     (
+        "next_disabled_hint",
+        "Complete this step to continue.",
+        "Complétez cette étape pour continuer.",
+        "Vul deze stap in om verder te gaan.",
+    ),
+    (
         "package_step_note",
         "Signing in with an Entra administrator account will come as a step of its own; for now, choose the connector package you downloaded from the Intune admin center.",
         "La connexion avec un compte d'administrateur Entra sera une étape à part ; pour l'instant, choisissez le package du connecteur téléchargé depuis le centre d'administration Intune.",

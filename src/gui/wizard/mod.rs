@@ -375,9 +375,13 @@ impl WizardState {
         setting.validate(value).err().map(|e| e.message)
     }
 
-    /// The error to show now: only for touched fields until Connect is pressed.
+    /// The error to show now: for a field touched or holding a value (prefilled values are checked
+    /// too); an empty untouched field only once Next or Connect was pressed on it.
     pub fn visible_error(&self, field: Field, lang: Lang) -> Option<String> {
-        if self.show_all_errors || self.touched.contains(&field) {
+        if self.show_all_errors
+            || self.touched.contains(&field)
+            || !self.value(field).trim().is_empty()
+        {
             self.check(field, lang)
         } else {
             None
