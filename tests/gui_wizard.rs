@@ -335,7 +335,10 @@ fn hosted_asks_only_the_tenant_an_optional_mailbox_and_the_proxy() {
     h.get_by_label_contains(&tenant);
     h.get_by_label_contains("no server name, Exchange account or password is needed");
     assert!(h.query_by_label("Server address").is_none());
-    assert!(h.query_by_label("Name or FQDN of a Client Access server").is_none());
+    assert!(
+        h.query_by_label("Name or FQDN of a Client Access server")
+            .is_none()
+    );
     h.check_accessibility();
     next_until(&mut h, Step::Accounts);
     // No Exchange account or password; the mailbox is optional and needs no password.
@@ -520,8 +523,14 @@ fn sample_app(fx: &Fixture, screen: Screen, lang: Lang) -> SetupApp {
             app.connect = Some(ConnectRun::finished(
                 vec![
                     (CheckId::Package, passed(long_detail)),
-                    (CheckId::Server, passed("cas01.contoso.com resolves to 10.0.4.17; TLS 1.3")),
-                    (CheckId::Proxy, passed("proxy.contoso.com:8080 tunnels to cas01.contoso.com:443")),
+                    (
+                        CheckId::Server,
+                        passed("cas01.contoso.com resolves to 10.0.4.17; TLS 1.3"),
+                    ),
+                    (
+                        CheckId::Proxy,
+                        passed("proxy.contoso.com:8080 tunnels to cas01.contoso.com:443"),
+                    ),
                     (
                         CheckId::SignIn,
                         failure(
@@ -553,13 +562,40 @@ fn sample_app(fx: &Fixture, screen: Screen, lang: Lang) -> SetupApp {
             app.connect = Some(ConnectRun::finished(
                 vec![
                     (CheckId::Package, passed(long_detail)),
-                    (CheckId::Server, passed("cas01.contoso.com resolves to 10.0.4.17; TLS 1.3")),
-                    (CheckId::Proxy, passed("proxy.contoso.com:8080 tunnels to cas01.contoso.com:443")),
-                    (CheckId::SignIn, passed(r"a session to https://cas01.contoso.com/PowerShell/ opened as CONTOSO\svc-eas")),
-                    (CheckId::Cmdlets, passed("all required cmdlets granted (23 available)")),
-                    (CheckId::Notification, passed("Autodiscover: https://mail.contoso.com/EWS/Exchange.asmx; EWS answered as eas-notify@contoso.com")),
-                    (CheckId::Intune, passed("registered as 6a1f0c2e-7b3d-4c85-9e21-0d4f8a6b2c17")),
-                    (CheckId::Save, passed(r"C:\ProgramData\ExchangeConnector\default\OnPremisesExchangeConnectorServiceConfiguration.xml; secrets: the connector service's credential store")),
+                    (
+                        CheckId::Server,
+                        passed("cas01.contoso.com resolves to 10.0.4.17; TLS 1.3"),
+                    ),
+                    (
+                        CheckId::Proxy,
+                        passed("proxy.contoso.com:8080 tunnels to cas01.contoso.com:443"),
+                    ),
+                    (
+                        CheckId::SignIn,
+                        passed(
+                            r"a session to https://cas01.contoso.com/PowerShell/ opened as CONTOSO\svc-eas",
+                        ),
+                    ),
+                    (
+                        CheckId::Cmdlets,
+                        passed("all required cmdlets granted (23 available)"),
+                    ),
+                    (
+                        CheckId::Notification,
+                        passed(
+                            "Autodiscover: https://mail.contoso.com/EWS/Exchange.asmx; EWS answered as eas-notify@contoso.com",
+                        ),
+                    ),
+                    (
+                        CheckId::Intune,
+                        passed("registered as 6a1f0c2e-7b3d-4c85-9e21-0d4f8a6b2c17"),
+                    ),
+                    (
+                        CheckId::Save,
+                        passed(
+                            r"C:\ProgramData\ExchangeConnector\default\OnPremisesExchangeConnectorServiceConfiguration.xml; secrets: the connector service's credential store",
+                        ),
+                    ),
                 ],
                 Ok(success.clone()),
             ));
@@ -616,10 +652,7 @@ fn lang_code(lang: Lang) -> &'static str {
 fn snapshots_of_every_wizard_step() {
     let fx = Fixture::without_lab();
     let mut results = egui_kittest::SnapshotResults::new();
-    for (scale, screens) in [
-        (1.0, &Screen::ALL[..]),
-        (1.5, &Screen::ALL[..]),
-    ] {
+    for (scale, screens) in [(1.0, &Screen::ALL[..]), (1.5, &Screen::ALL[..])] {
         for lang in Lang::ALL {
             for &screen in screens {
                 let app = sample_app(&fx, screen, lang);

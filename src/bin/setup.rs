@@ -8,9 +8,9 @@ use clap::Parser;
 use exchange_connector::gui::app::{AppParts, SetupApp, remembered, window_options};
 use exchange_connector::gui::connect::ConnectEnv;
 use exchange_connector::gui::i18n::Lang;
+use exchange_connector::gui::lab_demo;
 use exchange_connector::gui::wizard::WizardState;
 use exchange_connector::gui::wizard::package::NativePicker;
-use exchange_connector::gui::lab_demo;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -69,6 +69,10 @@ pub struct SetupApp {
     pub window_sized: bool,
     /// The UI's context, once drawn (background tasks ask it to repaint).
     ctx: Option<egui::Context>,
+    /// The top bar's width on one line, as last measured.
+    top_bar_width: f32,
+    /// Connect just succeeded: bring its outcome (and the package question) into view once.
+    scroll_to_outcome: bool,
     /// The last Connect.
     pub connect: Option<ConnectRun>,
     /// The outcome of a successful Connect.
@@ -131,6 +135,8 @@ impl SetupApp {
             first_sync: None,
             window_sized: false,
             ctx: None,
+            top_bar_width: 0.0,
+            scroll_to_outcome: false,
             connect: None,
             success: None,
             delete_prompt: None,
@@ -213,6 +219,7 @@ impl SetupApp {
                 && self.success.is_none()
             {
                 self.success = Some(success.clone());
+                self.scroll_to_outcome = true;
                 // The worker carries on from here: start it when it does not run yet (the secrets
                 // then went to the store it reads).
                 if !success.secrets_to_worker {
@@ -280,48 +287,57 @@ impl SetupApp {
         });
     }
 
+    /// The bar on one line while it fits the window (its width is measured on one line), else wrapped
+    /// over two.
     fn top_bar(&mut self, ui: &mut egui::Ui) {
+        if ui.available_width() >= self.top_bar_width {
+            let row = ui.horizontal(|ui| self.top_bar_contents(ui));
+            self.top_bar_width = row.response.rect.width();
+        } else {
+            ui.horizontal_wrapped(|ui| self.top_bar_contents(ui));
+        }
+    }
+
+    fn top_bar_contents(&mut self, ui: &mut egui::Ui) {
         let lang = self.lang;
-        ui.horizontal(|ui| {
-            ui.strong(tr(lang, "title"));
-            ui.separator();
-            for (page, key) in [
-                (Page::Setup, "nav_setup"),
-                (Page::Status, "nav_status"),
-                (Page::Settings, "nav_settings"),
-            ] {
-                if ui
-                    .selectable_label(self.page == page, tr(lang, key))
-                    .clicked()
-                {
-                    self.page = page;
+        ui.strong(tr(lang, "title"));
+        ui.separator();
+        for (page, key) in [
+            (Page::Setup, "nav_setup"),
+            (Page::Status, "nav_status"),
+            (Page::Settings, "nav_settings"),
+        ] {
+            if ui
+                .selectable_label(self.page == page, tr(lang, key))
+                .clicked()
+            {
+                self.page = page;
+            }
+        }
+        ui.separator();
+        egui::ComboBox::from_label(tr(lang, "language"))
+            .selected_text(lang.native_name())
+            .show_ui(ui, |ui| {
+                for l in Lang::ALL {
+                    ui.selectable_value(&mut self.lang, l, l.native_name());
                 }
-            }
-            ui.separator();
-            egui::ComboBox::from_label(tr(lang, "language"))
-                .selected_text(lang.native_name())
-                .show_ui(ui, |ui| {
-                    for l in Lang::ALL {
-                        ui.selectable_value(&mut self.lang, l, l.native_name());
-                    }
-                });
-            let dark = ui.visuals().dark_mode;
-            let label = ui.label(tr(lang, "theme"));
-            if ui
-                .selectable_label(!dark, tr(lang, "theme_light"))
-                .labelled_by(label.id)
-                .clicked()
-            {
-                ui.ctx().set_theme(egui::ThemePreference::Light);
-            }
-            if ui
-                .selectable_label(dark, tr(lang, "theme_dark"))
-                .labelled_by(label.id)
-                .clicked()
-            {
-                ui.ctx().set_theme(egui::ThemePreference::Dark);
-            }
-        });
+            });
+        let dark = ui.visuals().dark_mode;
+        let label = ui.label(tr(lang, "theme"));
+        if ui
+            .selectable_label(!dark, tr(lang, "theme_light"))
+            .labelled_by(label.id)
+            .clicked()
+        {
+            ui.ctx().set_theme(egui::ThemePreference::Light);
+        }
+        if ui
+            .selectable_label(dark, tr(lang, "theme_dark"))
+            .labelled_by(label.id)
+            .clicked()
+        {
+            ui.ctx().set_theme(egui::ThemePreference::Dark);
+        }
     }
 
     /// The first step that does not validate (the admin may go to any step up to it), or Connect.
@@ -399,11 +415,17 @@ impl SetupApp {
     fn wizard_page(&mut self, ui: &mut egui::Ui) {
         let lang = self.lang;
         let ctx = ui.ctx().clone();
-        let full = ui.available_rect_before_wrap();
+        // Never wider than the window, even when something above grew the page.
+        let mut full = ui.available_rect_before_wrap();
+        full.max.x = full
+            .max
+            .x
+            .min(ui.clip_rect().max.x - ui.spacing().window_margin.rightf());
         let gap = ui.spacing().item_spacing.x * 2.0;
         let side_width = (full.width() * 0.28).clamp(150.0, 230.0);
         let nav_height = ui.spacing().interact_size.y + 16.0;
-        let side = egui::Rect::from_min_max(full.min, egui::pos2(full.min.x + side_width, full.max.y));
+        let side =
+            egui::Rect::from_min_max(full.min, egui::pos2(full.min.x + side_width, full.max.y));
         let main_left = side.max.x + gap;
         let content = egui::Rect::from_min_max(
             egui::pos2(main_left, full.min.y),
@@ -472,7 +494,11 @@ impl SetupApp {
         for step in Step::ALL {
             let done = self.step_done(step);
             let mark = if done { "✔" } else { "○" };
-            let text = format!("{mark} {}. {}", step.index() + 1, tr(lang, step.label_key()));
+            let text = format!(
+                "{mark} {}. {}",
+                step.index() + 1,
+                tr(lang, step.label_key())
+            );
             let mut rich = egui::RichText::new(text);
             if step == self.step {
                 rich = rich.strong();
@@ -493,7 +519,10 @@ impl SetupApp {
     fn nav_bar(&mut self, ui: &mut egui::Ui) {
         let lang = self.lang;
         ui.horizontal(|ui| {
-            let back = self.step.previous().filter(|_| self.step != Step::FirstSync);
+            let back = self
+                .step
+                .previous()
+                .filter(|_| self.step != Step::FirstSync);
             if ui
                 .add_enabled(
                     back.is_some() && !self.connecting(),
@@ -597,14 +626,20 @@ impl SetupApp {
         }
         if self.success.is_some() {
             ui.separator();
-            ui.colored_label(
+            let connected = ui.colored_label(
                 egui::Color32::from_rgb(40, 150, 70),
                 format!("✔ {}", tr(lang, "connected")),
             );
+            if std::mem::take(&mut self.scroll_to_outcome) {
+                connected.scroll_to_me(Some(egui::Align::TOP));
+            }
             if let Some(path) = self.delete_prompt.clone() {
                 ui.strong(tr(lang, "delete_package_title"));
                 ui.label(tr(lang, "delete_package_text"));
-                ui.add(egui::Label::new(egui::RichText::new(path.display().to_string()).monospace()).wrap());
+                ui.add(
+                    egui::Label::new(egui::RichText::new(path.display().to_string()).monospace())
+                        .wrap(),
+                );
                 let mut answered = false;
                 ui.horizontal_wrapped(|ui| {
                     if ui.button(tr(lang, "delete_package")).clicked() {
@@ -907,7 +942,10 @@ pub fn remembered_lang(storage: Option<&dyn eframe::Storage>) -> Option<Lang> {
 /// A visible focus ring around the widget that has keyboard focus (egui's own focus look is faint on
 /// buttons and links), painted above everything.
 fn paint_focus_ring(ctx: &egui::Context) {
-    let Some(response) = ctx.memory(|m| m.focused()).and_then(|id| ctx.read_response(id)) else {
+    let Some(response) = ctx
+        .memory(|m| m.focused())
+        .and_then(|id| ctx.read_response(id))
+    else {
         return;
     };
     let color = ctx.global_style().visuals.selection.stroke.color;

@@ -250,12 +250,7 @@ pub fn ui(ui: &mut egui::Ui, sync: Option<&FirstSync>, lang: Lang) -> bool {
             let (fraction, text) = match event.total {
                 Some(total) if total > 0 => (
                     event.done as f32 / total as f32,
-                    format!(
-                        "{phase}: {} {} {}",
-                        event.done,
-                        tr(lang, "fs_of"),
-                        total
-                    ),
+                    format!("{phase}: {} {} {}", event.done, tr(lang, "fs_of"), total),
                 ),
                 _ => (0.0, format!("{phase}: {}", event.done)),
             };
@@ -308,7 +303,18 @@ fn done_ui(ui: &mut egui::Ui, outcome: &FirstSyncOutcome, lang: Lang) {
             ui.label(tr(lang, "fs_devices_seen"));
             ui.strong(outcome.devices_seen.to_string());
             ui.end_row();
-            for (state, count) in &outcome.devices_by_state {
+            // The usual order of the states first, then any other the worker reports.
+            let known = ["Allowed", "Blocked", "Quarantined", "Exempt"];
+            let ordered = known
+                .iter()
+                .filter_map(|k| outcome.devices_by_state.get_key_value(*k))
+                .chain(
+                    outcome
+                        .devices_by_state
+                        .iter()
+                        .filter(|(k, _)| !known.contains(&k.as_str())),
+                );
+            for (state, count) in ordered {
                 ui.label(state_word(state, lang));
                 ui.strong(count.to_string());
                 ui.end_row();
