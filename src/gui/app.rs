@@ -586,7 +586,7 @@ impl SetupApp {
             for (field, error) in self.wizard.errors(lang) {
                 let step = Step::of_field(field);
                 ui.horizontal_wrapped(|ui| {
-                    ui.label(format!("• {error}"));
+                    ui.label(format!("• {}: {error}", tr(lang, field.label_key())));
                     if ui.link(go_to_text(lang, step)).clicked() {
                         go = Some(step);
                     }

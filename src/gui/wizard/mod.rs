@@ -83,6 +83,24 @@ impl Field {
         }
     }
 
+    /// The i18n key of the field's label.
+    pub fn label_key(self) -> &'static str {
+        match self {
+            Field::Package => "package_file",
+            Field::Server => "server_cas",
+            Field::PowerShellUrl => "ps_url",
+            Field::TrustedCa => "ca_file",
+            Field::ProxyHost => "proxy_host",
+            Field::ProxyPort => "proxy_port",
+            Field::ProxyUser => "proxy_user",
+            Field::ProxyPassword => "proxy_password",
+            Field::ExchangeUser => "exchange_user",
+            Field::ExchangePassword => "exchange_password",
+            Field::NotificationMailbox => "notification_mailbox",
+            Field::NotificationPassword => "notification_password",
+        }
+    }
+
     /// The registry's help text for the field (shown as a tooltip).
     pub fn help(self) -> &'static str {
         settings::find(self.setting_key())
