@@ -9,7 +9,9 @@
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use exchange_connector::gui::app::{AppParts, FALLBACK_WINDOW_SIZE, Page, SetupApp};
+use exchange_connector::gui::app::{
+    AppParts, FALLBACK_WINDOW_SIZE, Page, SetupApp, initial_window_size,
+};
 use exchange_connector::gui::connect::{
     CheckId, CheckState, ConnectEnv, ConnectRun, ConnectSuccess, Failure,
 };
@@ -180,6 +182,24 @@ fn failed_line(app: &SetupApp) -> Option<(CheckId, String)> {
             CheckState::Failed(f) => Some((*id, format!("{} / {} / {}", f.what, f.why, f.fix))),
             _ => None,
         })
+}
+
+#[test]
+fn the_window_opens_at_a_size_that_suits_the_monitor() {
+    use egui::vec2;
+    assert_eq!(initial_window_size(None), FALLBACK_WINDOW_SIZE);
+    assert_eq!(
+        initial_window_size(Some(vec2(1280.0, 900.0))),
+        vec2(1024.0, 720.0)
+    );
+    assert_eq!(
+        initial_window_size(Some(vec2(3840.0, 2160.0))),
+        vec2(1600.0, 1100.0)
+    );
+    assert_eq!(
+        initial_window_size(Some(vec2(800.0, 600.0))),
+        vec2(800.0, 600.0)
+    );
 }
 
 #[test]
