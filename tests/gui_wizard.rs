@@ -538,19 +538,26 @@ fn sample_app(fx: &Fixture, screen: Screen, lang: Lang) -> SetupApp {
     if step > Step::Proxy {
         app.wizard.proxy_port = "8080".into();
     }
+    // The lines before the sign-in, the same in both Connect screens.
+    let first_three = vec![
+        (CheckId::Package, passed(long_detail)),
+        (
+            CheckId::Server,
+            passed("cas01.contoso.com resolves to 10.0.4.17; TLS 1.3"),
+        ),
+        (
+            CheckId::Proxy,
+            passed("proxy.contoso.com:8080 tunnels to cas01.contoso.com:443"),
+        ),
+    ];
+    let push = |mut lines: Vec<(CheckId, CheckState)>, line| {
+        lines.push(line);
+        lines
+    };
     match screen {
         Screen::ConnectFailed => {
             app.connect = Some(ConnectRun::finished(
-                vec![
-                    (CheckId::Package, passed(long_detail)),
-                    (
-                        CheckId::Server,
-                        passed("cas01.contoso.com resolves to 10.0.4.17; TLS 1.3"),
-                    ),
-                    (
-                        CheckId::Proxy,
-                        passed("proxy.contoso.com:8080 tunnels to cas01.contoso.com:443"),
-                    ),
+                [
                     (
                         CheckId::SignIn,
                         failure(
@@ -563,7 +570,9 @@ fn sample_app(fx: &Fixture, screen: Screen, lang: Lang) -> SetupApp {
                     (CheckId::Notification, CheckState::Skipped),
                     (CheckId::Intune, CheckState::Skipped),
                     (CheckId::Save, CheckState::Skipped),
-                ],
+                ]
+                .into_iter()
+                .fold(first_three.clone(), push),
                 Err(()),
             ));
         }
@@ -580,16 +589,7 @@ fn sample_app(fx: &Fixture, screen: Screen, lang: Lang) -> SetupApp {
                 insecure_package: Some(package.clone()),
             };
             app.connect = Some(ConnectRun::finished(
-                vec![
-                    (CheckId::Package, passed(long_detail)),
-                    (
-                        CheckId::Server,
-                        passed("cas01.contoso.com resolves to 10.0.4.17; TLS 1.3"),
-                    ),
-                    (
-                        CheckId::Proxy,
-                        passed("proxy.contoso.com:8080 tunnels to cas01.contoso.com:443"),
-                    ),
+                [
                     (
                         CheckId::SignIn,
                         passed(
@@ -616,7 +616,9 @@ fn sample_app(fx: &Fixture, screen: Screen, lang: Lang) -> SetupApp {
                             r"C:\ProgramData\ExchangeConnector\default\OnPremisesExchangeConnectorServiceConfiguration.xml; secrets: the connector service's credential store",
                         ),
                     ),
-                ],
+                ]
+                .into_iter()
+                .fold(first_three.clone(), push),
                 Ok(success.clone()),
             ));
             app.success = Some(success);
