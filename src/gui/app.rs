@@ -585,11 +585,13 @@ impl SetupApp {
             ui.colored_label(ui.visuals().error_fg_color, tr(lang, "fix_fields"));
             for (field, error) in self.wizard.errors(lang) {
                 let step = Step::of_field(field);
+                // The link first, so it never wraps (a wrapped link is hard to click).
                 ui.horizontal_wrapped(|ui| {
-                    ui.label(format!("• {}: {error}", tr(lang, field.label_key())));
+                    ui.label("•");
                     if ui.link(go_to_text(lang, step)).clicked() {
                         go = Some(step);
                     }
+                    ui.label(format!("{}: {error}", tr(lang, field.label_key())));
                 });
             }
         }
