@@ -14,8 +14,8 @@ use exchange_connector::gui::app::{AppParts, Page, SetupApp};
 use exchange_connector::gui::connect::{CheckId, CheckState, ConnectEnv};
 use exchange_connector::gui::i18n::Lang;
 use exchange_connector::gui::lab_demo;
-use exchange_connector::gui::wizard::WizardState;
 use exchange_connector::gui::wizard::package::FixedPicker;
+use exchange_connector::gui::wizard::{Step, WizardState};
 use exchange_connector::lab::faults::{Storm, Surface};
 use exchange_connector::lab::scenario::Scenario;
 use exchange_connector::lab::server::{LabOptions, RunningLab, start};
@@ -145,7 +145,24 @@ fn finished(app: &SetupApp) -> bool {
     app.connect.as_ref().is_some_and(|c| c.outcome.is_some())
 }
 
+/// Presses Next, as the admin would, until the wizard shows `step`.
+fn next_until(h: &mut Harness<'_, SetupApp>, step: Step) {
+    while h.state().step < step {
+        let before = h.state().step;
+        h.get_by_label("Next ▶").click();
+        h.step();
+        h.step();
+        assert_ne!(
+            h.state().step,
+            before,
+            "Next did not leave {before:?}: {:?}",
+            h.state().wizard.errors(Lang::En)
+        );
+    }
+}
+
 fn connect(h: &mut Harness<'_, SetupApp>) {
+    next_until(h, Step::Connect);
     h.get_by_label("Connect").click();
     h.step();
     wait_until(h, "Connect to finish", finished);
@@ -178,6 +195,9 @@ fn each_validation_message_appears_as_typed() {
     let fx = Fixture::without_lab();
     let mut h = harness(fx.app());
     h.step();
+    // The wizard shows one step at a time: open the steps that hold these fields.
+    h.state_mut().open_step(Step::Proxy);
+    h.step();
     h.get_by_label("Use a proxy server when synchronising mobile device information")
         .click();
     h.step();
@@ -187,6 +207,8 @@ fn each_validation_message_appears_as_typed() {
     h.step();
     h.get_by_label_contains("'70000' is not a port; use a number from 1 to 65535");
 
+    h.state_mut().open_step(Step::Accounts);
+    h.step();
     type_into(&mut h, "User (domain\\user)", "admin");
     h.step();
     h.step();
@@ -198,14 +220,24 @@ fn each_validation_message_appears_as_typed() {
     h.get_by_label_contains("'notify@' is not a mail address");
 
     // Untouched empty passwords are flagged once Connect is pressed, and nothing starts.
+    h.state_mut().open_step(Step::Connect);
+    h.step();
     h.get_by_label("Connect").click();
     h.step();
     h.step();
-    assert!(h.get_all_by_label("⚠ Enter the password.").count() >= 2);
     h.get_by_label("Correct the fields marked in red, then click Connect again.");
     assert!(h.state().connect.is_none());
+    h.get_all_by_label("Go to Accounts").next().unwrap().click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().step, Step::Accounts);
+    assert!(h.get_all_by_label("⚠ Enter the password.").count() >= 2);
 
     // Fixing the port clears its message.
+    h.state_mut().open_step(Step::Proxy);
+    h.step();
+    h.step();
+    h.get_by_label_contains("is not a port");
     h.state_mut().wizard.proxy_port = "8080".into();
     h.step();
     h.step();
@@ -219,10 +251,14 @@ fn french_and_dutch_labels_switch_in_the_ui() {
     let mut h = harness(fx.app());
     h.step();
     h.state_mut().lang = Lang::Fr;
+    h.state_mut().open_step(Step::Server);
+    h.step();
+    h.step();
+    h.get_by_label("Serveur Microsoft Exchange sur site");
+    h.state_mut().open_step(Step::Connect);
     h.step();
     h.step();
     h.get_by_label("Se connecter");
-    h.get_by_label("Serveur Microsoft Exchange sur site");
     h.state_mut().lang = Lang::Nl;
     h.step();
     h.step();
@@ -247,6 +283,11 @@ fn full_connect_against_the_lab_ends_on_the_status_page() {
     // The package sits in a folder others may read: the seeds' warning is offered.
     h.get_by_label("Delete the connector package?");
     h.get_by_label("Keep it").click();
+    h.step();
+    h.step();
+    // The wizard's last step follows the first sync; from there the status page.
+    assert_eq!(h.state().step, Step::FirstSync);
+    h.get_by_label("Open the status page").click();
     h.step();
     h.step();
     assert_eq!(h.state().page, Page::Status);
@@ -365,6 +406,7 @@ fn proxy_407_fails_the_proxy_line_and_keeps_the_fields() {
     let port = proxy_407(&fx.rt);
     let mut h = harness(fx.app());
     h.step();
+    next_until(&mut h, Step::Proxy);
     h.get_by_label("Use a proxy server when synchronising mobile device information")
         .click();
     h.step();
@@ -399,6 +441,7 @@ fn replace_deletes_the_original_connector_and_registers_this_one() {
         .push(original);
     let mut h = harness(fx.app());
     h.step();
+    next_until(&mut h, Step::Connect);
     h.get_by_label("Connect").click();
     wait_until(&mut h, "the Replace question", |a| {
         a.connect.as_ref().is_some_and(|c| c.question.is_some())
@@ -784,6 +827,8 @@ fn snapshots_of_the_main_screens() {
             .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), fx.app());
         h.run();
         results.add(h.try_snapshot("wizard_empty"));
+        h.state_mut().open_step(Step::Connect);
+        h.run();
         h.get_by_label("Connect").click();
         h.run();
         results.add(h.try_snapshot("wizard_errors"));

@@ -5,12 +5,12 @@
 #![cfg_attr(windows, windows_subsystem = "windows")]
 
 use clap::Parser;
-use exchange_connector::gui::app::{AppParts, SetupApp, remembered_lang};
+use exchange_connector::gui::app::{AppParts, SetupApp, remembered, window_options};
 use exchange_connector::gui::connect::ConnectEnv;
 use exchange_connector::gui::i18n::Lang;
+use exchange_connector::gui::lab_demo;
 use exchange_connector::gui::wizard::WizardState;
 use exchange_connector::gui::wizard::package::NativePicker;
-use exchange_connector::gui::{lab_demo, native_options};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,17 +62,23 @@ fn main() -> anyhow::Result<()> {
     };
     eframe::run_native(
         exchange_connector::gui::WINDOW_TITLE,
-        native_options(),
+        window_options(),
         Box::new(move |cc| {
-            let lang = remembered_lang(cc.storage).unwrap_or_else(Lang::from_os);
-            Ok(Box::new(SetupApp::new(AppParts {
+            let remembered = remembered(cc.storage);
+            let lang = remembered
+                .as_ref()
+                .and_then(|r| r.lang)
+                .unwrap_or_else(Lang::from_os);
+            let mut app = SetupApp::new(AppParts {
                 env,
                 runtime,
                 picker: Box::new(NativePicker),
                 wizard,
                 lang,
                 keep_alive,
-            })))
+            });
+            app.window_sized = remembered.is_some_and(|r| r.window_sized);
+            Ok(Box::new(app))
         }),
     )
     .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))

@@ -6,8 +6,9 @@ use crate::gui::connect::{
 use crate::gui::i18n::{Lang, tr};
 use crate::gui::settings_policy::{self, SettingsPolicyPage, Tab};
 use crate::gui::status::{StatusAction, StatusPage};
+use crate::gui::wizard::first_sync::FirstSync;
 use crate::gui::wizard::package::FilePicker;
-use crate::gui::wizard::{self, Field, ServerType, WizardState};
+use crate::gui::wizard::{self, Field, ServerType, Step, WizardState};
 use eframe::egui;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -29,6 +30,9 @@ pub enum Page {
 pub struct Remembered {
     /// The language chosen in the UI, if the admin chose one.
     pub lang: Option<Lang>,
+    /// Whether the window was once sized to the monitor (eframe keeps the size from then on).
+    #[serde(default)]
+    pub window_sized: bool,
 }
 
 /// What the app is made of; the binary, the lab demo and the tests each build one.
@@ -55,6 +59,20 @@ pub struct SetupApp {
     pub page: Page,
     /// The wizard's fields.
     pub wizard: WizardState,
+    /// The wizard's step on screen.
+    pub step: Step,
+    /// The furthest step the admin has reached (the step list lets them go back to any before it).
+    pub reached: Step,
+    /// The first sync, followed once Connect succeeded.
+    pub first_sync: Option<FirstSync>,
+    /// Whether the window was sized to the monitor (set from what eframe remembers).
+    pub window_sized: bool,
+    /// The UI's context, once drawn (background tasks ask it to repaint).
+    ctx: Option<egui::Context>,
+    /// The top bar's width on one line, as last measured.
+    top_bar_width: f32,
+    /// Connect just succeeded: bring its outcome (and the package question) into view once.
+    scroll_to_outcome: bool,
     /// The last Connect.
     pub connect: Option<ConnectRun>,
     /// The outcome of a successful Connect.
@@ -112,6 +130,13 @@ impl SetupApp {
             },
             settings,
             wizard,
+            step: Step::Package,
+            reached: Step::Package,
+            first_sync: None,
+            window_sized: false,
+            ctx: None,
+            top_bar_width: 0.0,
+            scroll_to_outcome: false,
             connect: None,
             success: None,
             delete_prompt: None,
@@ -187,12 +212,14 @@ impl SetupApp {
     /// Draws everything (the eframe `ui` and the tests call this).
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        self.ctx = Some(ctx.clone());
         if let Some(run) = &mut self.connect {
             run.poll();
             if let Some(Ok(success)) = &run.outcome
                 && self.success.is_none()
             {
                 self.success = Some(success.clone());
+                self.scroll_to_outcome = true;
                 // The worker carries on from here: start it when it does not run yet (the secrets
                 // then went to the store it reads).
                 if !success.secrets_to_worker {
@@ -202,10 +229,13 @@ impl SetupApp {
                 self.more.reload(&self.env.config_dir);
                 match &success.insecure_package {
                     Some(p) => self.delete_prompt = Some(p.clone()),
-                    None => self.page = Page::Status,
+                    None => self.go_to_first_sync(),
                 }
                 self.status.refresh(&self.runtime, Self::repaint(&ctx));
             }
+        }
+        if let Some(sync) = &mut self.first_sync {
+            sync.poll();
         }
         if let Some(run) = &mut self.settings_run {
             run.poll();
@@ -217,10 +247,15 @@ impl SetupApp {
         egui::Frame::central_panel(ui.style()).show(ui, |ui| {
             self.top_bar(ui);
             ui.separator();
+            if self.page == Page::Setup {
+                self.wizard_page(ui);
+                paint_focus_ring(&ctx);
+                return;
+            }
             egui::ScrollArea::vertical()
                 .auto_shrink([false, false])
                 .show(ui, |ui| match self.page {
-                    Page::Setup => self.setup_page(ui),
+                    Page::Setup => {}
                     Page::Status => {
                         if self.status.worker != crate::gui::status::WorkerState::Running
                             && !self
@@ -252,63 +287,284 @@ impl SetupApp {
         });
     }
 
+    /// The bar on one line while it fits the window (its width is measured on one line), else wrapped
+    /// over two.
     fn top_bar(&mut self, ui: &mut egui::Ui) {
+        if ui.available_width() >= self.top_bar_width {
+            let row = ui.horizontal(|ui| self.top_bar_contents(ui));
+            self.top_bar_width = row.response.rect.width();
+        } else {
+            ui.horizontal_wrapped(|ui| self.top_bar_contents(ui));
+        }
+    }
+
+    fn top_bar_contents(&mut self, ui: &mut egui::Ui) {
         let lang = self.lang;
-        ui.horizontal(|ui| {
-            ui.strong(tr(lang, "title"));
-            ui.separator();
-            for (page, key) in [
-                (Page::Setup, "nav_setup"),
-                (Page::Status, "nav_status"),
-                (Page::Settings, "nav_settings"),
-            ] {
-                if ui
-                    .selectable_label(self.page == page, tr(lang, key))
-                    .clicked()
-                {
-                    self.page = page;
-                }
+        ui.strong(tr(lang, "title"));
+        ui.separator();
+        for (page, key) in [
+            (Page::Setup, "nav_setup"),
+            (Page::Status, "nav_status"),
+            (Page::Settings, "nav_settings"),
+        ] {
+            if ui
+                .selectable_label(self.page == page, tr(lang, key))
+                .clicked()
+            {
+                self.page = page;
             }
-            ui.separator();
-            egui::ComboBox::from_label(tr(lang, "language"))
-                .selected_text(lang.native_name())
-                .show_ui(ui, |ui| {
-                    for l in Lang::ALL {
-                        ui.selectable_value(&mut self.lang, l, l.native_name());
+        }
+        ui.separator();
+        egui::ComboBox::from_label(tr(lang, "language"))
+            .selected_text(lang.native_name())
+            .show_ui(ui, |ui| {
+                for l in Lang::ALL {
+                    ui.selectable_value(&mut self.lang, l, l.native_name());
+                }
+            });
+        let dark = ui.visuals().dark_mode;
+        let label = ui.label(tr(lang, "theme"));
+        if ui
+            .selectable_label(!dark, tr(lang, "theme_light"))
+            .labelled_by(label.id)
+            .clicked()
+        {
+            ui.ctx().set_theme(egui::ThemePreference::Light);
+        }
+        if ui
+            .selectable_label(dark, tr(lang, "theme_dark"))
+            .labelled_by(label.id)
+            .clicked()
+        {
+            ui.ctx().set_theme(egui::ThemePreference::Dark);
+        }
+    }
+
+    /// The first step that does not validate (the admin may go to any step up to it), or Connect.
+    fn first_open_step(&self) -> Step {
+        Step::ALL
+            .into_iter()
+            .take_while(|s| *s < Step::Connect)
+            .find(|s| !self.wizard.step_is_valid(*s))
+            .unwrap_or(Step::Connect)
+    }
+
+    /// Whether the step list shows a step as done.
+    pub fn step_done(&self, step: Step) -> bool {
+        match step {
+            Step::Connect => self.success.is_some(),
+            Step::FirstSync => self.first_sync.as_ref().is_some_and(FirstSync::is_over),
+            _ => step < self.reached && self.wizard.step_is_valid(step),
+        }
+    }
+
+    /// Whether the admin may open `step` now (from the step list or with Next): any step already
+    /// reached, and forward up to the first step that does not validate.
+    pub fn step_open(&self, step: Step) -> bool {
+        match step {
+            Step::FirstSync => self.success.is_some() && self.delete_prompt.is_none(),
+            _ => step <= self.first_open_step().max(self.reached) && !self.connecting(),
+        }
+    }
+
+    /// Shows `step` (when it may be opened).
+    pub fn go_to(&mut self, step: Step) {
+        if self.step_open(step) {
+            self.open_step(step);
+        }
+    }
+
+    /// Shows `step` whatever the steps before it hold: the links from Connect's errors lead to the
+    /// step to fix even when an earlier one is incomplete (and tests start on any step).
+    pub fn open_step(&mut self, step: Step) {
+        self.step = step;
+        self.reached = self.reached.max(step);
+        if step == Step::FirstSync && self.first_sync.is_none() {
+            let repaint: Arc<dyn Fn() + Send + Sync> = match &self.ctx {
+                Some(ctx) => Self::repaint(ctx),
+                None => Arc::new(|| {}),
+            };
+            self.first_sync = Some(FirstSync::start(
+                &self.runtime,
+                self.env.channel.clone(),
+                repaint,
+            ));
+        }
+    }
+
+    fn go_to_first_sync(&mut self) {
+        self.delete_prompt = None;
+        self.go_to(Step::FirstSync);
+    }
+
+    /// Next: to the following step when this one validates, else every error of this step shows.
+    pub fn next_step(&mut self) {
+        let Some(next) = self.step.next() else {
+            return;
+        };
+        if self.step < Step::Connect && !self.wizard.step_is_valid(self.step) {
+            self.wizard.touch_step(self.step);
+            return;
+        }
+        self.go_to(next);
+    }
+
+    /// The wizard: the step list at the side, Back/Next at the bottom, the step's content in between
+    /// (scrolling when it does not fit). Laid out by hand rather than with panels so that Tab visits
+    /// the step's fields first, then Back/Next, then the step list.
+    fn wizard_page(&mut self, ui: &mut egui::Ui) {
+        let lang = self.lang;
+        let ctx = ui.ctx().clone();
+        // Never wider than the window, even when something above grew the page.
+        let mut full = ui.available_rect_before_wrap();
+        full.max.x = full
+            .max
+            .x
+            .min(ui.clip_rect().max.x - ui.spacing().window_margin.rightf());
+        let gap = ui.spacing().item_spacing.x * 2.0;
+        let side_width = (full.width() * 0.28).clamp(150.0, 230.0);
+        let nav_height = ui.spacing().interact_size.y + 16.0;
+        let side =
+            egui::Rect::from_min_max(full.min, egui::pos2(full.min.x + side_width, full.max.y));
+        let main_left = side.max.x + gap;
+        let content = egui::Rect::from_min_max(
+            egui::pos2(main_left, full.min.y),
+            egui::pos2(full.max.x, full.max.y - nav_height),
+        );
+        let nav = egui::Rect::from_min_max(egui::pos2(main_left, content.max.y), full.max);
+        ui.scope_builder(egui::UiBuilder::new().max_rect(content), |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt("wizard_content")
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    ui.set_max_width(ui.available_width().min(760.0));
+                    match self.step {
+                        Step::Package => {
+                            wizard::package::ui(ui, &mut self.wizard, self.picker.as_mut(), lang);
+                        }
+                        Step::Server => wizard::server::ui(ui, &mut self.wizard, lang),
+                        Step::Proxy => wizard::proxy::ui(ui, &mut self.wizard, lang),
+                        Step::Accounts => {
+                            wizard::accounts::exchange_ui(ui, &mut self.wizard, lang);
+                            ui.separator();
+                            wizard::accounts::notification_ui(ui, &mut self.wizard, lang);
+                        }
+                        Step::Connect => self.connect_step(ui, &ctx),
+                        Step::FirstSync => {
+                            if wizard::first_sync::ui(ui, self.first_sync.as_ref(), lang) {
+                                self.page = Page::Status;
+                            }
+                        }
                     }
                 });
-            let dark = ui.visuals().dark_mode;
-            let label = ui.label(tr(lang, "theme"));
-            if ui
-                .selectable_label(!dark, tr(lang, "theme_light"))
-                .labelled_by(label.id)
-                .clicked()
-            {
-                ui.ctx().set_theme(egui::ThemePreference::Light);
+        });
+        ui.scope_builder(egui::UiBuilder::new().max_rect(nav.shrink(4.0)), |ui| {
+            ui.separator();
+            self.nav_bar(ui);
+        });
+        ui.scope_builder(egui::UiBuilder::new().max_rect(side), |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt("wizard_steps")
+                .auto_shrink([false, false])
+                .show(ui, |ui| self.step_list(ui));
+        });
+        let line_x = side.max.x + gap / 2.0;
+        ui.painter().vline(
+            line_x,
+            full.y_range(),
+            ui.visuals().widgets.noninteractive.bg_stroke,
+        );
+        ui.allocate_rect(full, egui::Sense::hover());
+        // Enter in a field presses Next (or Connect on its step).
+        if std::mem::take(&mut self.wizard.submit_requested) {
+            if self.step == Step::Connect {
+                self.start_connect(&ctx);
+            } else {
+                self.next_step();
             }
-            if ui
-                .selectable_label(dark, tr(lang, "theme_dark"))
-                .labelled_by(label.id)
-                .clicked()
-            {
-                ui.ctx().set_theme(egui::ThemePreference::Dark);
+        }
+    }
+
+    fn step_list(&mut self, ui: &mut egui::Ui) {
+        let lang = self.lang;
+        ui.add_space(4.0);
+        ui.strong(tr(lang, "steps_title"));
+        ui.add_space(4.0);
+        let mut go = None;
+        for step in Step::ALL {
+            let done = self.step_done(step);
+            let mark = if done { "✔" } else { "○" };
+            let text = format!(
+                "{mark} {}. {}",
+                step.index() + 1,
+                tr(lang, step.label_key())
+            );
+            let mut rich = egui::RichText::new(text);
+            if step == self.step {
+                rich = rich.strong();
             }
+            let response = ui.add_enabled(
+                self.step_open(step),
+                egui::Button::selectable(step == self.step, rich).wrap(),
+            );
+            if response.clicked() {
+                go = Some(step);
+            }
+        }
+        if let Some(step) = go {
+            self.go_to(step);
+        }
+    }
+
+    fn nav_bar(&mut self, ui: &mut egui::Ui) {
+        let lang = self.lang;
+        ui.horizontal(|ui| {
+            let back = self
+                .step
+                .previous()
+                .filter(|_| self.step != Step::FirstSync);
+            if ui
+                .add_enabled(
+                    back.is_some() && !self.connecting(),
+                    egui::Button::new(format!("◀ {}", tr(lang, "back"))),
+                )
+                .clicked()
+                && let Some(step) = back
+            {
+                self.go_to(step);
+            }
+            let next_enabled = match self.step {
+                Step::Connect => self.step_open(Step::FirstSync),
+                Step::FirstSync => false,
+                step => self.wizard.step_is_valid(step),
+            };
+            if self.step != Step::FirstSync
+                && ui
+                    .add_enabled(
+                        next_enabled,
+                        egui::Button::new(format!("{} ▶", tr(lang, "next"))),
+                    )
+                    .clicked()
+            {
+                self.next_step();
+            }
+            if !next_enabled && self.step < Step::Connect {
+                ui.weak(tr(lang, "next_disabled_hint"));
+            }
+            ui.weak(format!(
+                "{} {} / {}",
+                tr(lang, "step_word"),
+                self.step.index() + 1,
+                Step::ALL.len()
+            ));
         });
     }
 
-    fn setup_page(&mut self, ui: &mut egui::Ui) {
+    fn connect_step(&mut self, ui: &mut egui::Ui, ctx: &egui::Context) {
         let lang = self.lang;
-        let ctx = ui.ctx().clone();
-        wizard::package::ui(ui, &mut self.wizard, self.picker.as_mut(), lang);
-        ui.separator();
-        wizard::server::ui(ui, &mut self.wizard, lang);
-        ui.separator();
-        wizard::proxy::ui(ui, &mut self.wizard, lang);
-        ui.separator();
-        wizard::accounts::exchange_ui(ui, &mut self.wizard, lang);
-        ui.separator();
-        wizard::accounts::notification_ui(ui, &mut self.wizard, lang);
-        ui.separator();
+        ui.heading(tr(lang, "step_connect"));
+        ui.label(tr(lang, "connect_intro"));
+        ui.add_space(6.0);
         let running = self.connecting();
         let label = if running {
             tr(lang, "connecting")
@@ -321,14 +577,30 @@ impl SetupApp {
                 egui::Button::new(egui::RichText::new(label).strong()),
             )
             .clicked();
-        if clicked || std::mem::take(&mut self.wizard.submit_requested) {
-            self.start_connect(&ctx);
+        if clicked {
+            self.start_connect(ctx);
         }
+        let mut go = None;
         if self.wizard.show_all_errors && !self.wizard.errors(lang).is_empty() {
             ui.colored_label(ui.visuals().error_fg_color, tr(lang, "fix_fields"));
+            for (field, error) in self.wizard.errors(lang) {
+                let step = Step::of_field(field);
+                // The link first, so it never wraps (a wrapped link is hard to click).
+                ui.horizontal_wrapped(|ui| {
+                    ui.label("•");
+                    if ui.link(go_to_text(lang, step)).clicked() {
+                        go = Some(step);
+                    }
+                    ui.label(format!("{}: {error}", tr(lang, field.label_key())));
+                });
+            }
         }
+        let server_type = self.wizard.server_type;
         if let Some(run) = &mut self.connect {
-            check_lines(ui, run, lang);
+            ui.add_space(6.0);
+            if let Some(step) = check_lines(ui, run, lang, Some(server_type)) {
+                go = Some(step);
+            }
             if let Some(q) = &run.question {
                 ui.separator();
                 ui.strong(tr(lang, "replace_title"));
@@ -350,31 +622,46 @@ impl SetupApp {
                 }
             }
         }
+        if let Some(step) = go {
+            self.wizard.touch_step(step);
+            self.open_step(step);
+        }
         if self.success.is_some() {
             ui.separator();
-            ui.colored_label(
+            let connected = ui.colored_label(
                 egui::Color32::from_rgb(40, 150, 70),
                 format!("✔ {}", tr(lang, "connected")),
             );
+            if std::mem::take(&mut self.scroll_to_outcome) {
+                connected.scroll_to_me(Some(egui::Align::TOP));
+            }
             if let Some(path) = self.delete_prompt.clone() {
                 ui.strong(tr(lang, "delete_package_title"));
                 ui.label(tr(lang, "delete_package_text"));
-                ui.label(path.display().to_string());
-                ui.horizontal(|ui| {
+                ui.add(
+                    egui::Label::new(egui::RichText::new(path.display().to_string()).monospace())
+                        .wrap(),
+                );
+                let mut answered = false;
+                ui.horizontal_wrapped(|ui| {
                     if ui.button(tr(lang, "delete_package")).clicked() {
                         if let Err(e) = std::fs::remove_file(&path) {
                             self.worker_message = Some(format!("{}: {e}", path.display()));
                         }
-                        self.delete_prompt = None;
-                        self.page = Page::Status;
+                        answered = true;
                     }
                     if ui.button(tr(lang, "keep_package")).clicked() {
-                        self.delete_prompt = None;
-                        self.page = Page::Status;
+                        answered = true;
                     }
                 });
-            } else if ui.button(tr(lang, "open_status")).clicked() {
-                self.page = Page::Status;
+                if answered {
+                    self.go_to_first_sync();
+                }
+            } else if self.step != Step::FirstSync && ui.button(tr(lang, "fs_follow")).clicked() {
+                self.go_to_first_sync();
+            }
+            if let Some(m) = &self.worker_message {
+                ui.weak(m);
             }
         }
     }
@@ -431,7 +718,7 @@ impl SetupApp {
             ui.colored_label(ui.visuals().error_fg_color, tr(lang, "fix_fields"));
         }
         if let Some(run) = &self.settings_run {
-            check_lines(ui, run, lang);
+            check_lines(ui, run, lang, None);
             match &run.outcome {
                 Some(Ok(_)) => {
                     ui.colored_label(
@@ -448,9 +735,22 @@ impl SetupApp {
     }
 }
 
-/// The check lines: a spinner while running, then ✔ or ✖ with what, why and what to do.
-fn check_lines(ui: &mut egui::Ui, run: &ConnectRun, lang: Lang) {
+/// "Go to <step>".
+fn go_to_text(lang: Lang, step: Step) -> String {
+    format!("{} {}", tr(lang, "go_to"), tr(lang, step.label_key()))
+}
+
+/// The check lines: a spinner while running, then ✔ or ✖ with what, why and what to do; long text
+/// wraps. With the wizard's `server_type`, a failed line links to the step that holds the field to
+/// fix; the step clicked is returned.
+fn check_lines(
+    ui: &mut egui::Ui,
+    run: &ConnectRun,
+    lang: Lang,
+    server_type: Option<ServerType>,
+) -> Option<Step> {
     let ok = egui::Color32::from_rgb(40, 150, 70);
+    let mut go = None;
     for (id, state) in &run.lines {
         if *id == CheckId::Save
             && matches!(state, CheckState::Pending | CheckState::Skipped)
@@ -459,17 +759,21 @@ fn check_lines(ui: &mut egui::Ui, run: &ConnectRun, lang: Lang) {
             continue;
         }
         let title = tr(lang, id.label_key());
-        ui.horizontal(|ui| match state {
+        match state {
             CheckState::Pending => {
                 ui.weak(format!("○ {title}"));
             }
             CheckState::Running => {
-                ui.add(egui::Spinner::new());
-                ui.label(title);
+                ui.horizontal(|ui| {
+                    ui.add(egui::Spinner::new());
+                    ui.label(title);
+                });
             }
             CheckState::Passed(detail) => {
                 ui.colored_label(ok, format!("✔ {title}"));
-                ui.weak(detail);
+                ui.indent(("passed", *id as u8), |ui| {
+                    ui.add(egui::Label::new(egui::RichText::new(detail).weak()).wrap());
+                });
             }
             CheckState::Failed(_) => {
                 ui.colored_label(ui.visuals().error_fg_color, format!("✖ {title}"));
@@ -477,15 +781,21 @@ fn check_lines(ui: &mut egui::Ui, run: &ConnectRun, lang: Lang) {
             CheckState::Skipped => {
                 ui.weak(format!("– {title} ({})", tr(lang, "skipped")));
             }
-        });
+        }
         if let CheckState::Failed(f) = state {
             ui.indent(("failure", *id as u8), |ui| {
                 ui.label(&f.what);
                 ui.label(format!("{}: {}", tr(lang, "why"), f.why));
                 ui.label(format!("{}: {}", tr(lang, "what_to_do"), f.fix));
+                if let Some(step) = server_type.and_then(|t| Step::of_check(*id, t))
+                    && ui.link(go_to_text(lang, step)).clicked()
+                {
+                    go = Some(step);
+                }
             });
         }
     }
+    go
 }
 
 /// The Settings fields from the saved configuration (passwords are asked again).
@@ -560,6 +870,7 @@ fn start_worker(env: &ConnectEnv) -> String {
 
 impl eframe::App for SetupApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.fit_window_to_monitor(ui.ctx());
         self.show(ui);
     }
 
@@ -569,14 +880,85 @@ impl eframe::App for SetupApp {
             eframe::APP_KEY,
             &Remembered {
                 lang: Some(self.lang),
+                window_sized: self.window_sized,
             },
         );
     }
 }
 
+impl SetupApp {
+    /// On the very first run (eframe remembers the window after that) the window takes
+    /// [`initial_window_size`] of the monitor it is on, centred.
+    fn fit_window_to_monitor(&mut self, ctx: &egui::Context) {
+        if self.window_sized {
+            return;
+        }
+        let Some(monitor) = ctx.input(|i| i.viewport().monitor_size) else {
+            return;
+        };
+        self.window_sized = true;
+        let size = initial_window_size(Some(monitor));
+        ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(size));
+        let corner = ((monitor - size) / 2.0).max(egui::Vec2::ZERO);
+        ctx.send_viewport_cmd(egui::ViewportCommand::OuterPosition(corner.to_pos2()));
+    }
+}
+
+/// The window's size when the monitor is unknown (and the size the snapshots are taken at).
+pub const FALLBACK_WINDOW_SIZE: egui::Vec2 = egui::vec2(1024.0, 768.0);
+
+/// The window's first size on a monitor of `monitor` points: four fifths of it, at least 800×600 (or
+/// the whole monitor when it is smaller), at most 1600×1100 (wider only stretches the lines);
+/// [`FALLBACK_WINDOW_SIZE`] when the monitor is unknown.
+pub fn initial_window_size(monitor: Option<egui::Vec2>) -> egui::Vec2 {
+    let Some(monitor) = monitor.filter(|m| m.x > 0.0 && m.y > 0.0) else {
+        return FALLBACK_WINDOW_SIZE;
+    };
+    (monitor * 0.8)
+        .max(egui::vec2(800.0, 600.0))
+        .min(egui::vec2(1600.0, 1100.0))
+        .min(monitor)
+}
+
+/// The native window options: [`crate::gui::native_options`], opening resizable at
+/// [`FALLBACK_WINDOW_SIZE`] until the first frame knows the monitor.
+pub fn window_options() -> eframe::NativeOptions {
+    let mut options = crate::gui::native_options();
+    options.viewport = options
+        .viewport
+        .with_inner_size(FALLBACK_WINDOW_SIZE)
+        .with_resizable(true);
+    options
+}
+
+/// What eframe remembers, if anything.
+pub fn remembered(storage: Option<&dyn eframe::Storage>) -> Option<Remembered> {
+    storage.and_then(|s| eframe::get_value::<Remembered>(s, eframe::APP_KEY))
+}
+
 /// The language remembered by eframe, if any.
 pub fn remembered_lang(storage: Option<&dyn eframe::Storage>) -> Option<Lang> {
-    storage
-        .and_then(|s| eframe::get_value::<Remembered>(s, eframe::APP_KEY))
-        .and_then(|r| r.lang)
+    remembered(storage).and_then(|r| r.lang)
+}
+
+/// A visible focus ring around the widget that has keyboard focus (egui's own focus look is faint on
+/// buttons and links), painted above everything.
+fn paint_focus_ring(ctx: &egui::Context) {
+    let Some(response) = ctx
+        .memory(|m| m.focused())
+        .and_then(|id| ctx.read_response(id))
+    else {
+        return;
+    };
+    let color = ctx.global_style().visuals.selection.stroke.color;
+    ctx.layer_painter(egui::LayerId::new(
+        egui::Order::Foreground,
+        egui::Id::unique("focus_ring"),
+    ))
+    .rect_stroke(
+        response.rect.expand(2.0),
+        3.0,
+        egui::Stroke::new(2.0, color),
+        egui::StrokeKind::Outside,
+    );
 }

@@ -201,6 +201,20 @@ impl ConnectRun {
         }
     }
 
+    /// A run that is over, with these lines (a preview of the page: snapshots and documentation).
+    pub fn finished(
+        lines: Vec<(CheckId, CheckState)>,
+        outcome: Result<ConnectSuccess, ()>,
+    ) -> ConnectRun {
+        let (_, events) = mpsc::channel();
+        ConnectRun {
+            lines,
+            question: None,
+            outcome: Some(outcome),
+            events,
+        }
+    }
+
     /// Takes the events that arrived; returns whether anything changed.
     pub fn poll(&mut self) -> bool {
         let mut changed = false;
@@ -350,7 +364,7 @@ async fn run_checks(
         progress(Progress::Running(CheckId::Intune));
         let check = register(
             intune,
-            w.server.trim(),
+            &config.exchange_server,
             w.server_type,
             &outcome.connectors,
             send,
@@ -490,13 +504,16 @@ fn wizard_secrets(w: &WizardState, p: &Prepared) -> BTreeMap<String, Secret> {
     use base64::Engine as _;
     let m = &p.package.manifest;
     let mut secrets: BTreeMap<String, Secret> = BTreeMap::new();
-    secrets.insert("ExchangePassword".into(), w.secret(Field::ExchangePassword));
-    secrets.insert(
-        "NotificationPassword".into(),
-        w.secret(Field::NotificationPassword),
-    );
-    if w.proxy_enabled && w.proxy_auth {
-        secrets.insert("ProxyPassword".into(), w.secret(Field::ProxyPassword));
+    // Only the passwords of fields in use: hosted Exchange has none, and no mailbox needs none.
+    let active = w.active_fields();
+    for (key, field) in [
+        ("ExchangePassword", Field::ExchangePassword),
+        ("NotificationPassword", Field::NotificationPassword),
+        ("ProxyPassword", Field::ProxyPassword),
+    ] {
+        if active.contains(&field) {
+            secrets.insert(key.into(), w.secret(field));
+        }
     }
     secrets.insert(
         "ClientCertificate".into(),
@@ -660,16 +677,22 @@ pub fn config_from(
             values.insert(k.to_string(), v.trim().to_string());
         }
     };
-    put("ExchangeServer", &w.server);
-    put(
-        "ExchangeServerType",
-        match w.server_type {
-            ServerType::OnPremises => "OnPremises",
-            ServerType::Hosted => "Hosted",
-        },
-    );
-    put("ExchangePowerShellURL", &w.powershell_url);
-    put("ExchangeUser", &w.exchange_user);
+    match w.server_type {
+        ServerType::OnPremises => {
+            put("ExchangeServer", &w.server);
+            put("ExchangeServerType", "OnPremises");
+            put("ExchangePowerShellURL", &w.powershell_url);
+            put("ExchangeUser", &w.exchange_user);
+        }
+        ServerType::Hosted => {
+            // Exchange Online asks for no server or account: the app signs in to the REST endpoint.
+            // The registry still requires both keys, so they name what the connector talks to and
+            // as whom: the REST host, and the app (a `.invalid` address that is no mailbox).
+            put("ExchangeServer", &hosted_server(rest));
+            put("ExchangeServerType", "Hosted");
+            put("ExchangeUser", &format!("{p_client}@app.invalid"));
+        }
+    }
     put("NotificationMailbox", &w.notification_mailbox);
     put("TrustedCaFile", &w.trusted_ca_file);
     put(
@@ -697,6 +720,14 @@ pub fn config_from(
             .collect::<Vec<_>>()
             .join("; ")
     })
+}
+
+/// The host name hosted Exchange is reached at: the package's REST base, else Exchange Online's.
+pub fn hosted_server(rest: Option<&str>) -> String {
+    rest.and_then(|r| url::Url::parse(r).ok())
+        .and_then(|u| u.host_str().map(str::to_string))
+        .filter(|h| crate::address::check_host(h).is_ok())
+        .unwrap_or_else(|| "outlook.office365.com".to_string())
 }
 
 async fn save(

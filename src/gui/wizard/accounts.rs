@@ -1,12 +1,17 @@
-//! The two accounts: the Exchange service account and the notification mailbox.
+//! The accounts step: the Exchange service account (on-premises only) and the optional notification
+//! mailbox.
 
-use super::{Field, WizardState, text_field};
+use super::{Field, ServerType, WizardState, text_field};
 use crate::gui::i18n::{Lang, tr};
 use eframe::egui;
 
-/// Draws the Exchange account section.
+/// Draws the Exchange account section (on-premises; hosted Exchange signs in with the package's app).
 pub fn exchange_ui(ui: &mut egui::Ui, state: &mut WizardState, lang: Lang) {
     ui.heading(tr(lang, "sec_exchange_account"));
+    if state.server_type == ServerType::Hosted {
+        ui.label(tr(lang, "hosted_no_account"));
+        return;
+    }
     text_field(
         ui,
         state,
@@ -23,10 +28,15 @@ pub fn exchange_ui(ui: &mut egui::Ui, state: &mut WizardState, lang: Lang) {
     );
 }
 
-/// Draws the notification account section.
+/// Draws the notification account section: optional; without a mailbox no mail is sent, and the page
+/// says so.
 pub fn notification_ui(ui: &mut egui::Ui, state: &mut WizardState, lang: Lang) {
     ui.heading(tr(lang, "sec_notification"));
-    ui.label(tr(lang, "notification_hint"));
+    ui.label(match state.server_type {
+        ServerType::OnPremises => tr(lang, "notification_hint"),
+        ServerType::Hosted => tr(lang, "notification_hint_hosted"),
+    });
+    ui.label(tr(lang, "notification_optional"));
     text_field(
         ui,
         state,
@@ -34,11 +44,20 @@ pub fn notification_ui(ui: &mut egui::Ui, state: &mut WizardState, lang: Lang) {
         tr(lang, "notification_mailbox"),
         lang,
     );
-    text_field(
-        ui,
-        state,
-        Field::NotificationPassword,
-        tr(lang, "notification_password"),
-        lang,
-    );
+    if !state.sends_notifications() {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!("ℹ {}", tr(lang, "notification_none")),
+        );
+        return;
+    }
+    if state.server_type == ServerType::OnPremises {
+        text_field(
+            ui,
+            state,
+            Field::NotificationPassword,
+            tr(lang, "notification_password"),
+            lang,
+        );
+    }
 }

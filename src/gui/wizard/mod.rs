@@ -1,14 +1,22 @@
-//! The wizard: the original connector dialog's fields in its order, with inline validation.
+//! The wizard: the original connector dialog's fields in its order, one [`Step`] at a time, with
+//! inline validation.
 //!
 //! [`WizardState`] is plain data that tests can drive; every field's check comes from the settings
-//! registry ([`crate::settings`]). The drawing lives in one file per section (`package.rs`, `server.rs`,
-//! `proxy.rs`, `accounts.rs`) and only reads and edits this state.
+//! registry ([`crate::settings`]). The drawing lives in one file per step (`package.rs`, `server.rs`,
+//! `proxy.rs`, `accounts.rs`, `first_sync.rs`) and only reads and edits this state.
+//!
+//! Hosted Exchange (Exchange Online) asks only what it needs: the tenant comes from the package, the
+//! notification mailbox is optional, the proxy as on-premises; no server name, Exchange account,
+//! password or PowerShell URL (the app of the package signs in to Exchange Online's REST endpoint).
 
 use eframe::egui;
 pub mod accounts;
+pub mod first_sync;
 pub mod package;
 pub mod proxy;
 pub mod server;
+
+use crate::connection::checks::CheckId;
 
 use crate::gui::i18n::{Lang, tr};
 use crate::package::ConnectorPackage;
@@ -75,6 +83,24 @@ impl Field {
         }
     }
 
+    /// The i18n key of the field's label.
+    pub fn label_key(self) -> &'static str {
+        match self {
+            Field::Package => "package_file",
+            Field::Server => "server_cas",
+            Field::PowerShellUrl => "ps_url",
+            Field::TrustedCa => "ca_file",
+            Field::ProxyHost => "proxy_host",
+            Field::ProxyPort => "proxy_port",
+            Field::ProxyUser => "proxy_user",
+            Field::ProxyPassword => "proxy_password",
+            Field::ExchangeUser => "exchange_user",
+            Field::ExchangePassword => "exchange_password",
+            Field::NotificationMailbox => "notification_mailbox",
+            Field::NotificationPassword => "notification_password",
+        }
+    }
+
     /// The registry's help text for the field (shown as a tooltip).
     pub fn help(self) -> &'static str {
         settings::find(self.setting_key())
@@ -87,6 +113,108 @@ impl Field {
             self,
             Field::ProxyPassword | Field::ExchangePassword | Field::NotificationPassword
         )
+    }
+}
+
+/// A step of the wizard, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Step {
+    /// The connector package (the Entra sign-in step will sit here too).
+    Package,
+    /// On-premises or hosted Exchange, and the server for on-premises.
+    Server,
+    /// The optional proxy.
+    Proxy,
+    /// The Exchange service account and the optional notification mailbox.
+    Accounts,
+    /// Connect: every check, one line each, then the registration and the save.
+    Connect,
+    /// The first full sync, with its progress.
+    FirstSync,
+}
+
+impl Step {
+    /// Every step, in order.
+    pub const ALL: [Step; 6] = [
+        Step::Package,
+        Step::Server,
+        Step::Proxy,
+        Step::Accounts,
+        Step::Connect,
+        Step::FirstSync,
+    ];
+
+    /// The i18n key of the step's name.
+    pub fn label_key(self) -> &'static str {
+        match self {
+            Step::Package => "step_package",
+            Step::Server => "step_server",
+            Step::Proxy => "step_proxy",
+            Step::Accounts => "step_accounts",
+            Step::Connect => "step_connect",
+            Step::FirstSync => "step_first_sync",
+        }
+    }
+
+    /// Position from 0.
+    pub fn index(self) -> usize {
+        Step::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+
+    /// The step after this one.
+    pub fn next(self) -> Option<Step> {
+        Step::ALL.get(self.index() + 1).copied()
+    }
+
+    /// The step before this one.
+    pub fn previous(self) -> Option<Step> {
+        self.index().checked_sub(1).map(|i| Step::ALL[i])
+    }
+
+    /// The fields this step holds (whether in use or not).
+    pub fn fields(self) -> &'static [Field] {
+        match self {
+            Step::Package => &[Field::Package],
+            Step::Server => &[Field::Server, Field::PowerShellUrl, Field::TrustedCa],
+            Step::Proxy => &[
+                Field::ProxyHost,
+                Field::ProxyPort,
+                Field::ProxyUser,
+                Field::ProxyPassword,
+            ],
+            Step::Accounts => &[
+                Field::ExchangeUser,
+                Field::ExchangePassword,
+                Field::NotificationMailbox,
+                Field::NotificationPassword,
+            ],
+            Step::Connect | Step::FirstSync => &[],
+        }
+    }
+
+    /// The step that holds `field`.
+    pub fn of_field(field: Field) -> Step {
+        Step::ALL
+            .into_iter()
+            .find(|s| s.fields().contains(&field))
+            .unwrap_or(Step::Package)
+    }
+
+    /// The step that holds what to fix when Connect's line `check` fails; `None` when no field fixes
+    /// it (the save). Hosted Exchange signs in with the package's app, so its sign-in and permission
+    /// lines point to the package.
+    pub fn of_check(check: CheckId, server_type: ServerType) -> Option<Step> {
+        Some(match check {
+            CheckId::Package | CheckId::Intune => Step::Package,
+            CheckId::Server => Step::Server,
+            CheckId::Proxy => Step::Proxy,
+            CheckId::SignIn | CheckId::Cmdlets => match server_type {
+                ServerType::OnPremises => Step::Accounts,
+                ServerType::Hosted => Step::Package,
+            },
+            CheckId::Notification => Step::Accounts,
+            CheckId::Save => return None,
+        })
     }
 }
 
@@ -198,26 +326,35 @@ impl WizardState {
     }
 
     /// The fields that are in use with the current choices.
+    /// Hosted Exchange has no server name, Exchange account, password or PowerShell URL, and sends its
+    /// notifications through Graph (no mailbox password); the notification mailbox is optional
+    /// everywhere, and its password is asked only when a mailbox is given.
     pub fn active_fields(&self) -> Vec<Field> {
-        let mut fields = vec![
-            Field::Package,
-            Field::Server,
-            Field::PowerShellUrl,
-            Field::TrustedCa,
-        ];
+        let on_premises = self.server_type == ServerType::OnPremises;
+        let mut fields = vec![Field::Package];
+        if on_premises {
+            fields.extend([Field::Server, Field::PowerShellUrl]);
+        }
+        fields.push(Field::TrustedCa);
         if self.proxy_enabled {
             fields.extend([Field::ProxyHost, Field::ProxyPort]);
             if self.proxy_auth {
                 fields.extend([Field::ProxyUser, Field::ProxyPassword]);
             }
         }
-        fields.extend([
-            Field::ExchangeUser,
-            Field::ExchangePassword,
-            Field::NotificationMailbox,
-            Field::NotificationPassword,
-        ]);
+        if on_premises {
+            fields.extend([Field::ExchangeUser, Field::ExchangePassword]);
+        }
+        fields.push(Field::NotificationMailbox);
+        if on_premises && self.sends_notifications() {
+            fields.push(Field::NotificationPassword);
+        }
         fields
+    }
+
+    /// Whether a notification mailbox is given (no mailbox: no mail is sent).
+    pub fn sends_notifications(&self) -> bool {
+        !self.notification_mailbox.trim().is_empty()
     }
 
     /// What is wrong with a field and how to fix it, or `None` when it is fine (or not in use).
@@ -236,7 +373,11 @@ impl WizardState {
                     _ => None,
                 };
             }
-            Field::PowerShellUrl | Field::TrustedCa if value.is_empty() => return None,
+            Field::PowerShellUrl | Field::TrustedCa | Field::NotificationMailbox
+                if value.is_empty() =>
+            {
+                return None;
+            }
             // The port may be given with the name instead.
             Field::ProxyPort if value.is_empty() && self.proxy_host.contains(':') => return None,
             _ => {}
@@ -252,9 +393,13 @@ impl WizardState {
         setting.validate(value).err().map(|e| e.message)
     }
 
-    /// The error to show now: only for touched fields until Connect is pressed.
+    /// The error to show now: for a field touched or holding a value (prefilled values are checked
+    /// too); an empty untouched field only once Next or Connect was pressed on it.
     pub fn visible_error(&self, field: Field, lang: Lang) -> Option<String> {
-        if self.show_all_errors || self.touched.contains(&field) {
+        if self.show_all_errors
+            || self.touched.contains(&field)
+            || !self.value(field).trim().is_empty()
+        {
             self.check(field, lang)
         } else {
             None
@@ -267,6 +412,24 @@ impl WizardState {
             .into_iter()
             .filter_map(|f| self.check(f, lang).map(|e| (f, e)))
             .collect()
+    }
+
+    /// The problems of one step's fields.
+    pub fn step_errors(&self, step: Step, lang: Lang) -> Vec<(Field, String)> {
+        self.errors(lang)
+            .into_iter()
+            .filter(|(f, _)| step.fields().contains(f))
+            .collect()
+    }
+
+    /// Whether a step's fields are all valid (Next is enabled).
+    pub fn step_is_valid(&self, step: Step) -> bool {
+        self.step_errors(step, Lang::En).is_empty()
+    }
+
+    /// Shows every error of a step (Next pressed on it, or the admin sent there from Connect).
+    pub fn touch_step(&mut self, step: Step) {
+        self.touched.extend(step.fields().iter().copied());
     }
 
     /// Sets a field as if typed (marks it touched); re-reads the package when its path changes.
@@ -324,7 +487,7 @@ pub(crate) fn text_field(
     let password = field.is_password();
     let mut edit = egui::TextEdit::singleline(state.value_mut(field))
         .password(password)
-        .desired_width(420.0);
+        .desired_width(ui.available_width().min(480.0));
     if error.is_some() {
         edit = edit.text_color(ui.visuals().error_fg_color);
     }
