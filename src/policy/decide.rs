@@ -238,28 +238,28 @@ pub enum ReasonCode {
 }
 
 impl ReasonCode {
-    /// A stable key per variant (the GUI's catalogue key is `reason_<key>`).
+    /// A stable key per variant (the GUI catalogue's key of its sentence).
     pub fn key(&self) -> &'static str {
         match self {
-            ReasonCode::Unrecorded => "unrecorded",
-            ReasonCode::PolicyDisabled => "policy_disabled",
-            ReasonCode::NotTargeted => "not_targeted",
-            ReasonCode::ActiveSyncDisabled => "activesync_disabled",
-            ReasonCode::AdminBlockList => "admin_block_list",
-            ReasonCode::AdminAllowList => "admin_allow_list",
-            ReasonCode::NotEnrolled => "not_enrolled",
-            ReasonCode::InventoryIncomplete => "inventory_incomplete",
-            ReasonCode::EasOnlyRecord { .. } => "eas_only_record",
-            ReasonCode::Compliant { .. } => "compliant",
-            ReasonCode::GraceCounted { .. } => "grace_counted",
-            ReasonCode::GraceNotCounted { .. } => "grace_not_counted",
-            ReasonCode::NotCompliant { .. } => "not_compliant",
-            ReasonCode::ComplianceUnknown { .. } => "compliance_unknown",
-            ReasonCode::PlatformException { .. } => "platform_exception",
-            ReasonCode::CompliantBeatsPlatform { .. } => "compliant_beats_platform",
-            ReasonCode::Rollout => "rollout",
-            ReasonCode::IntuneReadFailed => "intune_read_failed",
-            ReasonCode::BlockedInsteadOfQuarantine { .. } => "blocked_instead_of_quarantine",
+            ReasonCode::Unrecorded => "reason_unrecorded",
+            ReasonCode::PolicyDisabled => "reason_policy_disabled",
+            ReasonCode::NotTargeted => "reason_not_targeted",
+            ReasonCode::ActiveSyncDisabled => "reason_activesync_disabled",
+            ReasonCode::AdminBlockList => "reason_admin_block_list",
+            ReasonCode::AdminAllowList => "reason_admin_allow_list",
+            ReasonCode::NotEnrolled => "reason_not_enrolled",
+            ReasonCode::InventoryIncomplete => "reason_inventory_incomplete",
+            ReasonCode::EasOnlyRecord { .. } => "reason_eas_only_record",
+            ReasonCode::Compliant { .. } => "reason_compliant",
+            ReasonCode::GraceCounted { .. } => "reason_grace_counted",
+            ReasonCode::GraceNotCounted { .. } => "reason_grace_not_counted",
+            ReasonCode::NotCompliant { .. } => "reason_not_compliant",
+            ReasonCode::ComplianceUnknown { .. } => "reason_compliance_unknown",
+            ReasonCode::PlatformException { .. } => "reason_platform_exception",
+            ReasonCode::CompliantBeatsPlatform { .. } => "reason_compliant_beats_platform",
+            ReasonCode::Rollout => "reason_rollout",
+            ReasonCode::IntuneReadFailed => "reason_intune_read_failed",
+            ReasonCode::BlockedInsteadOfQuarantine { .. } => "reason_blocked_instead_of_quarantine",
         }
     }
 
@@ -286,25 +286,25 @@ impl ReasonCode {
 
     /// The key of every variant, for the catalogue's completeness test.
     pub const ALL_KEYS: [&'static str; 19] = [
-        "unrecorded",
-        "policy_disabled",
-        "not_targeted",
-        "activesync_disabled",
-        "admin_block_list",
-        "admin_allow_list",
-        "not_enrolled",
-        "inventory_incomplete",
-        "eas_only_record",
-        "compliant",
-        "grace_counted",
-        "grace_not_counted",
-        "not_compliant",
-        "compliance_unknown",
-        "platform_exception",
-        "compliant_beats_platform",
-        "rollout",
-        "intune_read_failed",
-        "blocked_instead_of_quarantine",
+        "reason_unrecorded",
+        "reason_policy_disabled",
+        "reason_not_targeted",
+        "reason_activesync_disabled",
+        "reason_admin_block_list",
+        "reason_admin_allow_list",
+        "reason_not_enrolled",
+        "reason_inventory_incomplete",
+        "reason_eas_only_record",
+        "reason_compliant",
+        "reason_grace_counted",
+        "reason_grace_not_counted",
+        "reason_not_compliant",
+        "reason_compliance_unknown",
+        "reason_platform_exception",
+        "reason_compliant_beats_platform",
+        "reason_rollout",
+        "reason_intune_read_failed",
+        "reason_blocked_instead_of_quarantine",
     ];
 }
 
