@@ -444,9 +444,10 @@ fn a_row_opens_the_why_panel_and_syncs_the_user() {
         p.devices.why.as_ref().is_some_and(|w| w.answer.is_some())
     });
     h.get_by_label("Pourquoi : jdevries");
-    h.get_by_label(
-        "Non conforme dans Intune : état de conformité noncompliant (enregistrement 9a0b-md-0107).",
-    );
+    // The reason in the panel (and in the table's row).
+    let reason =
+        "Non conforme dans Intune : état de conformité noncompliant (enregistrement 9a0b-md-0107).";
+    assert_eq!(h.query_all_by_label(reason).count(), 2);
     h.get_by_label("Synchroniser cet utilisateur").click();
     wait_until(&mut h, "the sync answer", 20, |p| {
         p.devices.why.as_ref().is_some_and(|w| w.sync.is_some())
@@ -524,7 +525,7 @@ fn snapshots_of_the_device_table_why_panel_and_held_plan_in_each_language() {
         h.step();
         h.check_accessibility();
         results.add(h.try_snapshot(format!("device_table_{tag}")));
-        h.get_by_label("Inès Martin").click();
+        h.query_all_by_label("Inès Martin").next().unwrap().click();
         wait_until(&mut h, "the look-up", 20, |p| {
             p.devices.why.as_ref().is_some_and(|w| w.answer.is_some())
         });
@@ -622,7 +623,18 @@ fn a_real_worker_held_plan_confirmed_then_its_devices_and_why() {
     let listed: usize = groups.iter().map(|g| g.devices.len()).sum();
     assert_eq!(listed, held.devices.len());
     let confirm = format!("Confirm: apply to {} devices", held.applies_to());
-    h.get_by_label_contains(&format!("({})", groups[0].devices.len()));
+    for group in &groups {
+        let direction = if group.restricts {
+            "Blocked or quarantined"
+        } else {
+            "Allowed again"
+        };
+        h.get_by_label(&format!(
+            "{direction} ({}): {}",
+            group.devices.len(),
+            group.reason
+        ));
+    }
     h.check_accessibility();
     h.get_by_label(&confirm).click();
     wait_until(
