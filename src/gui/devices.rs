@@ -96,6 +96,19 @@ impl Clock {
             }
         }
     }
+
+    /// The age alone, for a narrow table cell; the local and UTC times on hover.
+    pub fn age_label(&self, ui: &mut egui::Ui, lang: Lang, t: Option<DateTime<Utc>>) {
+        match t {
+            Some(t) => {
+                ui.add(egui::Label::new(self.ago(lang, t)).truncate())
+                    .on_hover_text(format!("{}\n{}", self.local(t), Clock::utc(t)));
+            }
+            None => {
+                ui.label("—");
+            }
+        }
+    }
 }
 
 /// Exchange's state in words.
@@ -578,13 +591,13 @@ pub fn ui(
         .striped(true)
         .resizable(true)
         .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-        .column(Column::initial(150.0).at_least(90.0).clip(true))
-        .column(Column::initial(170.0).at_least(90.0).clip(true))
-        .column(Column::initial(90.0).at_least(70.0))
-        .column(Column::initial(90.0).at_least(70.0))
-        .column(Column::initial(130.0).at_least(110.0))
-        .column(Column::initial(130.0).at_least(110.0))
-        .column(Column::remainder().at_least(160.0).clip(true))
+        .column(Column::initial(140.0).at_least(80.0).clip(true))
+        .column(Column::initial(190.0).at_least(80.0).clip(true))
+        .column(Column::initial(105.0).at_least(60.0).clip(true))
+        .column(Column::initial(105.0).at_least(60.0).clip(true))
+        .column(Column::initial(115.0).at_least(60.0).clip(true))
+        .column(Column::initial(115.0).at_least(60.0).clip(true))
+        .column(Column::remainder().at_least(120.0).clip(true))
         .max_scroll_height(420.0)
         .sense(egui::Sense::click())
         .header(text_height + 4.0, |mut header| {
@@ -611,6 +624,8 @@ pub fn ui(
             body.rows(text_height, rows.len(), |mut row| {
                 let r = &rows[row.index()];
                 row.col(|ui| {
+                    // Room for a glyph's left overhang (the J of "Jan") inside the clipped cell.
+                    ui.add_space(2.0);
                     if ui
                         .link(&r.user)
                         .on_hover_text(format!("{} — {}", r.mailbox, tr(lang, "dev_open_why")))
@@ -621,16 +636,16 @@ pub fn ui(
                 });
                 row.col(|ui| {
                     ui.add(egui::Label::new(&r.phone).truncate())
-                        .on_hover_text(&r.device_id);
+                        .on_hover_text(format!("{}\n{}", r.phone, r.device_id));
                 });
                 row.col(|ui| {
-                    ui.label(state_text(lang, r.state));
+                    ui.add(egui::Label::new(state_text(lang, r.state)).truncate());
                 });
                 row.col(|ui| {
-                    ui.label(r.decision_text(lang));
+                    ui.add(egui::Label::new(r.decision_text(lang)).truncate());
                 });
-                row.col(|ui| clock.label(ui, lang, r.decided_at));
-                row.col(|ui| clock.label(ui, lang, r.applied_at));
+                row.col(|ui| clock.age_label(ui, lang, r.decided_at));
+                row.col(|ui| clock.age_label(ui, lang, r.applied_at));
                 row.col(|ui| {
                     let reason = r.reason_text(lang);
                     ui.add(egui::Label::new(&reason).truncate())
@@ -664,8 +679,16 @@ fn why_ui(
     let mut sync = false;
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.set_width(ui.available_width());
+        let name = match &why.answer {
+            Some(Ok(found)) => found
+                .devices
+                .iter()
+                .find_map(|d| d.device.user_display_name.clone())
+                .map_or_else(|| found.user.clone(), |n| format!("{n} ({})", found.user)),
+            _ => why.user.clone(),
+        };
         ui.horizontal_wrapped(|ui| {
-            ui.strong(fill(tr(lang, "why_title"), &[("user", why.user.clone())]));
+            ui.strong(fill(tr(lang, "why_title"), &[("user", name)]));
             if ui.button(tr(lang, "why_close")).clicked() {
                 close = true;
             }
@@ -724,9 +747,9 @@ fn why_device(ui: &mut egui::Ui, lang: Lang, clock: Clock, row: &DeviceRow, d: &
         .spacing([16.0, 2.0])
         .show(ui, |ui| {
             ui.label(tr(lang, "why_exchange"));
-            ui.label(format!(
-                "{} ({})",
-                state_text(lang, row.state),
+            // Exchange's own word for the step that decided it, on hover.
+            ui.label(state_text(lang, row.state)).on_hover_text(format!(
+                "DeviceAccessStateReason: {}",
                 d.device.access_reason
             ));
             ui.end_row();

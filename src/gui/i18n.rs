@@ -1069,6 +1069,18 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
         "{access}: geweigerd door Exchange",
     ),
     (
+        "held_kind_quick",
+        "quick sync",
+        "synchronisation rapide",
+        "snelle synchronisatie",
+    ),
+    (
+        "held_kind_full",
+        "full sync",
+        "synchronisation complète",
+        "volledige synchronisatie",
+    ),
+    (
         "held_summary",
         "A {kind} held {time} would block or quarantine {restricted} of the {allowed} devices allowed now, and allow {released} of the {restricted_now} devices blocked or quarantined now. Review the devices, then confirm or cancel.",
         "Une {kind} retenue {time} bloquerait ou mettrait en quarantaine {restricted} des {allowed} appareils autorisés, et autoriserait {released} des {restricted_now} appareils bloqués ou en quarantaine. Vérifiez les appareils, puis confirmez ou annulez.",

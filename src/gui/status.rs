@@ -567,6 +567,8 @@ pub const KEYS: &[&str] = &[
     "change_block_removed",
     "change_refused",
     "held_title",
+    "held_kind_quick",
+    "held_kind_full",
     "held_summary",
     "held_not_listed",
     "held_search",
@@ -845,7 +847,17 @@ fn held_ui(
         egui::Label::new(fill(
             tr(lang, "held_summary"),
             &[
-                ("kind", kind_text(lang, held.kind).into()),
+                (
+                    "kind",
+                    tr(
+                        lang,
+                        match held.kind {
+                            SyncKind::Quick => "held_kind_quick",
+                            SyncKind::Full => "held_kind_full",
+                        },
+                    )
+                    .into(),
+                ),
                 ("time", clock.text(lang, held.held_at)),
                 ("restricted", s.restricted.to_string()),
                 ("allowed", s.allowed_now.to_string()),
