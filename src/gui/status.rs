@@ -821,8 +821,7 @@ fn recent_changes(
                 Some(r) => r.reason_text(lang),
                 None => c.reason.clone(),
             };
-            ui.add(egui::Label::new(&reason).truncate())
-                .on_hover_text(&reason);
+            ui.label(&reason);
             ui.end_row();
         }
     });
