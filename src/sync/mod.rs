@@ -50,7 +50,8 @@
 //! * The mass-change guard ([`crate::policy::guard`]) holds a plan that would block or quarantine more
 //!   than the threshold (default 10%) of the allowed devices, or allow more than the threshold of the
 //!   blocked and quarantined ones (an empty group membership read releases everyone); the run ends
-//!   [`SyncOutcome::HeldByGuard`], the held plan's summary is stored, and a run with
+//!   [`SyncOutcome::HeldByGuard`], the held plan's summary is stored (with the devices it would change and why, at most
+//!   [`HELD_PLAN_DEVICES`]), and a run with
 //!   [`RunOptions::confirm_guard`] applies it — only a held plan, and only while the new plan restricts
 //!   and releases no more devices than the held one; with nothing held, `--confirm` is a plain run.
 //! * [`RunOptions::dry_run`] computes and returns the plan without applying it.
