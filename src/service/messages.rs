@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
-use crate::store::{AuditRecord, ChangeOp, DecisionRecord, InventoryRecord};
+use crate::store::{AuditRecord, DecisionRecord, InventoryRecord};
 use crate::sync::{RunReport, StatusReport};
 
 pub use crate::sync::SyncKind;
@@ -412,27 +412,12 @@ impl DeviceLookup {
     }
 }
 
-/// What an access change did, in the status page's words.
-pub fn access_change_text(record: &AuditRecord) -> String {
-    use crate::policy::ListKind;
-    let access = match (record.entry.op, record.entry.list) {
-        (ChangeOp::Add, ListKind::Allow) => "Allowed",
-        (ChangeOp::Add, ListKind::Block) => "Blocked",
-        (ChangeOp::Remove, ListKind::Allow) => "Allow entry removed",
-        (ChangeOp::Remove, ListKind::Block) => "Block entry removed",
-    };
-    match record.entry.error {
-        Some(_) => format!("{access}: refused by Exchange"),
-        None => access.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::exchange::{DeviceAccessState, DeviceAccessStateReason};
     use crate::policy::{Decision, DesiredAccess, ListKind, ReasonCode};
-    use crate::store::{AuditEntry, RunId, RunOutcome};
+    use crate::store::{AuditEntry, ChangeOp, RunId, RunOutcome};
     use crate::sync::cli::RunSummary;
     use crate::sync::{HeldDevice, HeldPlan, PlanSummary, SyncOutcome};
 
