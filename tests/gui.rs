@@ -12,6 +12,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use exchange_connector::gui::app::{AppParts, Page, SetupApp};
 use exchange_connector::gui::connect::{CheckId, CheckState, ConnectEnv};
+use exchange_connector::gui::devices::Clock;
 use exchange_connector::gui::i18n::Lang;
 use exchange_connector::gui::lab_demo;
 use exchange_connector::gui::wizard::package::FixedPicker;
@@ -709,7 +710,8 @@ fn status_harness_applied(
 fn quick_sync_from_the_status_page_updates_the_last_sync_time() {
     let fx = Fixture::without_lab();
     let (mut h, _stop) = status_harness(&fx);
-    h.get_by_label_contains("2026-11-23T11:00:00+00:00");
+    // Times are shown local (with their age); the UTC time is on hover.
+    h.get_by_label_contains(&local("2026-11-23T11:00:00Z"));
     h.get_by_label("Quick sync").click();
     h.step();
     wait_until(&mut h, "the new last quick sync", |a| {
@@ -719,9 +721,14 @@ fn quick_sync_from_the_status_page_updates_the_last_sync_time() {
             .and_then(|v| v.last_quick.as_ref())
             .is_some_and(|r| r.when.starts_with("2026-11-23T12:00"))
     });
-    h.get_by_label_contains("2026-11-23T12:00:00+00:00");
+    h.get_by_label_contains(&local("2026-11-23T12:00:00Z"));
     h.get_by_label("Quick sync started.");
     h.check_accessibility();
+}
+
+/// An instant as the status page shows it: local time, to the minute.
+fn local(utc: &str) -> String {
+    Clock::default().local(utc.parse().unwrap())
 }
 
 /// A worker process, stopped when the test ends (passed or not).
@@ -808,7 +815,12 @@ fn the_status_page_shows_a_real_workers_last_sync_times() {
     h.step();
     for run in [view.last_full.unwrap(), view.last_quick.unwrap()] {
         assert!(run.when.starts_with("20"), "a time: {run:?}");
-        h.get_by_label_contains(&run.when);
+        // Shown local, to the minute (both runs and recent changes may share that minute).
+        let local = Clock::default().local(run.at);
+        assert!(
+            h.query_all_by_label_contains(&local).next().is_some(),
+            "{local} is shown"
+        );
     }
     assert!(
         h.query_by_label("never").is_none(),
@@ -835,6 +847,11 @@ fn snapshots_of_the_main_screens() {
     }
     {
         let (mut h, _stop) = status_harness(&fx);
+        // A stopped clock in UTC: the ages and local times do not move with the day or the machine.
+        h.state_mut().status.devices.clock = Clock::fixed(
+            "2026-11-23T12:30:00Z".parse().unwrap(),
+            chrono::FixedOffset::east_opt(0).unwrap(),
+        );
         h.step();
         h.step();
         results.add(h.try_snapshot("status"));

@@ -960,6 +960,398 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
         "In quarantaine",
     ),
     ("fs_exempt", "Exempt", "Exemptés", "Uitgezonderd"),
+    // devices and status
+    ("ago_now", "just now", "à l'instant", "zojuist"),
+    (
+        "ago_minute",
+        "1 minute ago",
+        "il y a 1 minute",
+        "1 minuut geleden",
+    ),
+    (
+        "ago_minutes",
+        "{n} minutes ago",
+        "il y a {n} minutes",
+        "{n} minuten geleden",
+    ),
+    ("ago_hour", "1 hour ago", "il y a 1 heure", "1 uur geleden"),
+    (
+        "ago_hours",
+        "{n} hours ago",
+        "il y a {n} heures",
+        "{n} uur geleden",
+    ),
+    ("ago_day", "1 day ago", "il y a 1 jour", "1 dag geleden"),
+    (
+        "ago_days",
+        "{n} days ago",
+        "il y a {n} jours",
+        "{n} dagen geleden",
+    ),
+    ("state_allowed", "Allowed", "Autorisé", "Toegestaan"),
+    ("state_blocked", "Blocked", "Bloqué", "Geblokkeerd"),
+    (
+        "state_quarantined",
+        "Quarantined",
+        "En quarantaine",
+        "In quarantaine",
+    ),
+    (
+        "state_discovery",
+        "Being discovered",
+        "En découverte",
+        "Wordt ontdekt",
+    ),
+    ("state_unknown", "Unknown", "Inconnu", "Onbekend"),
+    ("decision_allow", "Allow", "Autoriser", "Toestaan"),
+    ("decision_block", "Block", "Bloquer", "Blokkeren"),
+    (
+        "decision_quarantine",
+        "Quarantine",
+        "Quarantaine",
+        "Quarantaine",
+    ),
+    (
+        "decision_untouched",
+        "Leave as is",
+        "Laisser tel quel",
+        "Laten zoals het is",
+    ),
+    (
+        "decision_release",
+        "Leave to Exchange",
+        "Laisser à Exchange",
+        "Aan Exchange overlaten",
+    ),
+    (
+        "decision_none",
+        "No decision yet",
+        "Pas encore de décision",
+        "Nog geen beslissing",
+    ),
+    ("reason_no_state", "none", "aucun", "geen"),
+    (
+        "reason_unrecorded",
+        "Decided before reasons were recorded: the next sync records it.",
+        "Décidé avant l'enregistrement des raisons : la prochaine synchronisation l'enregistre.",
+        "Beslist voordat redenen werden vastgelegd: de volgende synchronisatie legt ze vast.",
+    ),
+    (
+        "reason_policy_disabled",
+        "The access policy is disabled: the connector leaves the device to Exchange's own rules.",
+        "La stratégie d'accès est désactivée : le connecteur laisse l'appareil aux règles d'Exchange.",
+        "Het toegangsbeleid is uitgeschakeld: de connector laat het apparaat over aan de regels van Exchange.",
+    ),
+    (
+        "reason_not_targeted",
+        "The user is not in an included group (or is in an excluded group): Exchange's own rules apply.",
+        "L'utilisateur n'est pas dans un groupe inclus (ou est dans un groupe exclu) : les règles d'Exchange s'appliquent.",
+        "De gebruiker zit niet in een opgenomen groep (of zit in een uitgesloten groep): de regels van Exchange gelden.",
+    ),
+    (
+        "reason_activesync_disabled",
+        "ActiveSync is disabled for the mailbox: Exchange refuses every device, so the connector changes nothing.",
+        "ActiveSync est désactivé pour la boîte aux lettres : Exchange refuse tout appareil, le connecteur ne change rien.",
+        "ActiveSync is uitgeschakeld voor het postvak: Exchange weigert elk apparaat, dus de connector wijzigt niets.",
+    ),
+    (
+        "reason_admin_block_list",
+        "An Exchange admin put the device on the mailbox's block list; the connector does not remove an entry it did not make.",
+        "Un administrateur Exchange a mis l'appareil dans la liste de blocage de la boîte ; le connecteur ne retire pas une entrée qu'il n'a pas créée.",
+        "Een Exchange-beheerder heeft het apparaat op de blokkeerlijst van het postvak gezet; de connector verwijdert geen vermelding die hij niet zelf maakte.",
+    ),
+    (
+        "reason_admin_allow_list",
+        "An Exchange admin put the device on the mailbox's allow list; the connector respects that exemption.",
+        "Un administrateur Exchange a mis l'appareil dans la liste d'autorisation de la boîte ; le connecteur respecte cette exemption.",
+        "Een Exchange-beheerder heeft het apparaat op de toestaanlijst van het postvak gezet; de connector respecteert die uitzondering.",
+    ),
+    (
+        "reason_not_enrolled",
+        "Not enrolled: no Intune record has this device's EAS id in a complete inventory.",
+        "Non inscrit : aucun enregistrement Intune ne porte l'identifiant EAS de cet appareil dans un inventaire complet.",
+        "Niet ingeschreven: geen Intune-record heeft de EAS-id van dit apparaat in een volledige inventaris.",
+    ),
+    (
+        "reason_inventory_incomplete",
+        "No Intune record found, but the Intune inventory was read incompletely: the device keeps its access.",
+        "Aucun enregistrement Intune, mais l'inventaire Intune a été lu partiellement : l'appareil garde son accès.",
+        "Geen Intune-record gevonden, maar de Intune-inventaris is onvolledig gelezen: het apparaat houdt zijn toegang.",
+    ),
+    (
+        "reason_eas_only_record",
+        "Not enrolled: Intune record {record} is EAS-only (Exchange's report of the phone, not an enrolment).",
+        "Non inscrit : l'enregistrement Intune {record} est EAS uniquement (le rapport d'Exchange, pas une inscription).",
+        "Niet ingeschreven: Intune-record {record} is alleen EAS (het rapport van Exchange, geen inschrijving).",
+    ),
+    (
+        "reason_compliant",
+        "Enrolled in Intune and compliant (record {record}).",
+        "Inscrit dans Intune et conforme (enregistrement {record}).",
+        "Ingeschreven in Intune en conform (record {record}).",
+    ),
+    (
+        "reason_grace_counted",
+        "In its compliance grace period, which the policy counts as compliant (record {record}).",
+        "En période de grâce de conformité, que la stratégie compte comme conforme (enregistrement {record}).",
+        "In de respijtperiode voor naleving, die het beleid als conform telt (record {record}).",
+    ),
+    (
+        "reason_grace_not_counted",
+        "In its compliance grace period, which the policy does not count as compliant (record {record}).",
+        "En période de grâce de conformité, que la stratégie ne compte pas comme conforme (enregistrement {record}).",
+        "In de respijtperiode voor naleving, die het beleid niet als conform telt (record {record}).",
+    ),
+    (
+        "reason_not_compliant",
+        "Not compliant in Intune: compliance state {state} (record {record}).",
+        "Non conforme dans Intune : état de conformité {state} (enregistrement {record}).",
+        "Niet conform in Intune: nalevingsstatus {state} (record {record}).",
+    ),
+    (
+        "reason_compliance_unknown",
+        "Intune's compliance state {state} proves nothing: the device keeps its access (record {record}).",
+        "L'état de conformité Intune {state} ne prouve rien : l'appareil garde son accès (enregistrement {record}).",
+        "Nalevingsstatus {state} in Intune bewijst niets: het apparaat houdt zijn toegang (record {record}).",
+    ),
+    (
+        "reason_platform_exception",
+        "Platform exception '{name}' of the policy: {access}.",
+        "Exception de plateforme « {name} » de la stratégie : {access}.",
+        "Platformuitzondering '{name}' van het beleid: {access}.",
+    ),
+    (
+        "reason_compliant_beats_platform",
+        "Compliant (record {record}): compliant devices pass the platform exception '{name}' in this policy.",
+        "Conforme (enregistrement {record}) : les appareils conformes passent l'exception de plateforme « {name} » dans cette stratégie.",
+        "Conform (record {record}): conforme apparaten passeren de platformuitzondering '{name}' in dit beleid.",
+    ),
+    (
+        "reason_rollout",
+        "Allowed by the rollout (it was syncing before enforcement) until Intune reports it not compliant.",
+        "Autorisé par le déploiement (il se synchronisait avant l'application) jusqu'à ce qu'Intune le déclare non conforme.",
+        "Toegestaan door de uitrol (het synchroniseerde al vóór de handhaving) tot Intune het niet-conform meldt.",
+    ),
+    (
+        "reason_intune_read_failed",
+        "The Intune inventory could not be read completely: the device keeps its access until a complete read decides it.",
+        "L'inventaire Intune n'a pas pu être lu entièrement : l'appareil garde son accès jusqu'à une lecture complète.",
+        "De Intune-inventaris kon niet volledig worden gelezen: het apparaat houdt zijn toegang tot een volledige lezing beslist.",
+    ),
+    (
+        "reason_blocked_instead_of_quarantine",
+        "Quarantine was asked, but Exchange's rules and default would not quarantine this device: blocked instead.",
+        "La quarantaine était demandée, mais les règles et le défaut d'Exchange ne mettraient pas cet appareil en quarantaine : bloqué à la place.",
+        "Quarantaine was gevraagd, maar de regels en standaard van Exchange zouden dit apparaat niet in quarantaine plaatsen: in plaats daarvan geblokkeerd.",
+    ),
+    ("col_user", "User", "Utilisateur", "Gebruiker"),
+    ("col_phone", "Phone", "Téléphone", "Telefoon"),
+    ("col_state", "Exchange", "Exchange", "Exchange"),
+    ("col_decision", "Decision", "Décision", "Beslissing"),
+    ("col_decided", "Decided", "Décidé", "Beslist"),
+    ("col_applied", "Applied", "Appliqué", "Toegepast"),
+    ("col_reason", "Reason", "Raison", "Reden"),
+    ("dev_search", "Search", "Rechercher", "Zoeken"),
+    (
+        "dev_search_hint",
+        "user or device",
+        "utilisateur ou appareil",
+        "gebruiker of apparaat",
+    ),
+    (
+        "dev_filter_state",
+        "Exchange state",
+        "État Exchange",
+        "Exchange-status",
+    ),
+    (
+        "dev_all_states",
+        "All states",
+        "Tous les états",
+        "Alle statussen",
+    ),
+    (
+        "dev_count",
+        "{shown} of {total} devices",
+        "{shown} appareils sur {total}",
+        "{shown} van {total} apparaten",
+    ),
+    ("dev_open_why", "why?", "pourquoi ?", "waarom?"),
+    (
+        "why_title",
+        "Why: {user}",
+        "Pourquoi : {user}",
+        "Waarom: {user}",
+    ),
+    ("why_close", "Close", "Fermer", "Sluiten"),
+    (
+        "why_asking",
+        "Asking the connector service…",
+        "Interrogation du service du connecteur…",
+        "De connectorservice wordt gevraagd…",
+    ),
+    (
+        "why_sync_now",
+        "Sync this user now",
+        "Synchroniser cet utilisateur",
+        "Deze gebruiker nu synchroniseren",
+    ),
+    (
+        "why_sync_started",
+        "A quick sync was started; it re-decides the devices that changed, {user}'s among them.",
+        "Une synchronisation rapide est lancée ; elle redécide les appareils modifiés, dont ceux de {user}.",
+        "Een snelle synchronisatie is gestart; die beslist opnieuw over gewijzigde apparaten, ook die van {user}.",
+    ),
+    ("why_exchange", "Exchange", "Exchange", "Exchange"),
+    ("why_decision", "Connector", "Connecteur", "Connector"),
+    ("why_reason", "Why", "Pourquoi", "Waarom"),
+    ("tab_overview", "Overview", "Vue d'ensemble", "Overzicht"),
+    ("tab_devices", "Devices", "Appareils", "Apparaten"),
+    ("outcome_running", "running", "en cours", "bezig"),
+    ("outcome_succeeded", "succeeded", "réussie", "geslaagd"),
+    ("outcome_failed", "failed", "échouée", "mislukt"),
+    (
+        "outcome_held",
+        "held by the guard",
+        "retenue par la protection",
+        "tegengehouden door de beveiliging",
+    ),
+    ("outcome_dry_run", "dry run", "simulation", "proefrun"),
+    (
+        "conn_not_connected_yet",
+        "Not connected yet",
+        "Pas encore connecté",
+        "Nog niet verbonden",
+    ),
+    (
+        "conn_configured",
+        "Configured",
+        "Configuré",
+        "Geconfigureerd",
+    ),
+    (
+        "conn_not_configured",
+        "Not configured",
+        "Non configuré",
+        "Niet geconfigureerd",
+    ),
+    ("conn_connected", "Connected", "Connecté", "Verbonden"),
+    (
+        "conn_failed",
+        "Error: {error}",
+        "Erreur : {error}",
+        "Fout: {error}",
+    ),
+    (
+        "failed_over_from",
+        "failed over from {primary}",
+        "bascule depuis {primary}",
+        "overgeschakeld van {primary}",
+    ),
+    (
+        "kind_quick",
+        "Quick sync",
+        "Synchronisation rapide",
+        "Snelle synchronisatie",
+    ),
+    (
+        "kind_full",
+        "Full sync",
+        "Synchronisation complète",
+        "Volledige synchronisatie",
+    ),
+    ("phase_started", "started", "démarrée", "gestart"),
+    (
+        "phase_reading",
+        "reading Exchange and Intune",
+        "lecture d'Exchange et d'Intune",
+        "Exchange en Intune lezen",
+    ),
+    ("phase_planning", "planning", "planification", "plannen"),
+    (
+        "phase_applying",
+        "applying changes",
+        "application des modifications",
+        "wijzigingen toepassen",
+    ),
+    ("phase_running", "running", "en cours", "bezig"),
+    ("phase_stopping", "stopping", "arrêt", "stoppen"),
+    ("phase_finished", "finished", "terminée", "klaar"),
+    ("phase_failed", "failed", "échouée", "mislukt"),
+    ("change_allowed", "Allowed", "Autorisé", "Toegestaan"),
+    ("change_blocked", "Blocked", "Bloqué", "Geblokkeerd"),
+    (
+        "change_allow_removed",
+        "Allow entry removed",
+        "Entrée d'autorisation retirée",
+        "Toestaanvermelding verwijderd",
+    ),
+    (
+        "change_block_removed",
+        "Block entry removed",
+        "Entrée de blocage retirée",
+        "Blokkeervermelding verwijderd",
+    ),
+    (
+        "change_refused",
+        "{access}: refused by Exchange",
+        "{access} : refusé par Exchange",
+        "{access}: geweigerd door Exchange",
+    ),
+    (
+        "held_kind_quick",
+        "quick sync",
+        "synchronisation rapide",
+        "snelle synchronisatie",
+    ),
+    (
+        "held_kind_full",
+        "full sync",
+        "synchronisation complète",
+        "volledige synchronisatie",
+    ),
+    (
+        "held_summary",
+        "A {kind} held {time} would block or quarantine {restricted} of the {allowed} devices allowed now, and allow {released} of the {restricted_now} devices blocked or quarantined now. Review the devices, then confirm or cancel.",
+        "Une {kind} retenue {time} bloquerait ou mettrait en quarantaine {restricted} des {allowed} appareils autorisés, et autoriserait {released} des {restricted_now} appareils bloqués ou en quarantaine. Vérifiez les appareils, puis confirmez ou annulez.",
+        "Een {kind} tegengehouden op {time} zou {restricted} van de {allowed} nu toegestane apparaten blokkeren of in quarantaine plaatsen, en {released} van de {restricted_now} nu geblokkeerde of in quarantaine geplaatste apparaten toestaan. Bekijk de apparaten en bevestig of annuleer.",
+    ),
+    (
+        "held_not_listed",
+        "This plan was held by an earlier version, which did not list its devices: cancel it and sync again to see them.",
+        "Ce plan a été retenu par une version antérieure, qui ne listait pas ses appareils : annulez-le et synchronisez à nouveau pour les voir.",
+        "Dit plan is tegengehouden door een eerdere versie die de apparaten niet opsomde: annuleer het en synchroniseer opnieuw om ze te zien.",
+    ),
+    (
+        "held_search",
+        "Search the plan",
+        "Rechercher dans le plan",
+        "Zoeken in het plan",
+    ),
+    (
+        "held_listed",
+        "{listed} of {total} devices listed",
+        "{listed} appareils listés sur {total}",
+        "{listed} van {total} apparaten vermeld",
+    ),
+    (
+        "held_group_restrict",
+        "Blocked or quarantined",
+        "Bloqués ou en quarantaine",
+        "Geblokkeerd of in quarantaine",
+    ),
+    (
+        "held_group_release",
+        "Allowed again",
+        "De nouveau autorisés",
+        "Weer toegestaan",
+    ),
+    (
+        "held_confirm",
+        "Confirm: apply to {n} devices",
+        "Confirmer : appliquer à {n} appareils",
+        "Bevestigen: toepassen op {n} apparaten",
+    ),
 ];
 
 #[cfg(test)]
@@ -973,5 +1365,18 @@ mod tests {
         assert_eq!(Lang::from_locale("nl_NL.UTF-8"), Lang::Nl);
         assert_eq!(Lang::from_locale("de-DE"), Lang::En);
         assert_eq!(tr(Lang::Fr, "connect"), "Se connecter");
+    }
+
+    /// Every key the status page and the device table use, reasons included, is in the table (a
+    /// missing key would show as the key itself); `table_is_complete` checks each has all languages.
+    #[test]
+    fn every_status_and_reason_key_is_in_the_table() {
+        let keys = crate::gui::devices::KEYS
+            .iter()
+            .chain(crate::gui::status::KEYS)
+            .chain(&crate::policy::ReasonCode::ALL_KEYS);
+        for key in keys {
+            assert!(TABLE.iter().any(|(k, ..)| k == key), "{key} is missing");
+        }
     }
 }

@@ -17,6 +17,7 @@
 use eframe::egui;
 pub mod app;
 pub mod connect;
+pub mod devices;
 pub mod i18n;
 pub mod lab_demo;
 pub mod settings_policy;

@@ -1,54 +1,139 @@
 //! The status page: what the worker reports over the control channel, the sync buttons with live
 //! progress, the run held by the mass-change guard, and a user look-up.
 //!
-//! The worker's [`StatusReply`] is typed (`service::messages`); [`StatusView`] only turns it into the
-//! texts and counts the page draws. *Look up a user* asks the worker (`LookupUser`).
+//! The worker's [`StatusReply`] is typed (`service::messages`); [`StatusView`] keeps what the page
+//! draws, typed, and the drawing renders it in the admin's language (states, outcomes, reasons, the
+//! held plan). *Look up a user* opens the device panel's "why" look-up (`LookupUser`); the *Devices*
+//! tab is [`crate::gui::devices`]. The plan the guard holds is listed device by device before
+//! *Confirm*, grouped by reason.
 
+use crate::gui::devices::{self, Clock, DevicesPanel, fill, reason_text, state_text};
 use crate::gui::i18n::{Lang, tr};
+use crate::policy::ListKind;
 use crate::service::channel::{ChannelAddress, ChannelClient, ChannelError};
 use crate::service::messages::{
-    LookupReply, ProgressEvent, Reply, Request, StatusReply, SyncKind, access_change_text,
+    Connection, LookupReply, ProgressEvent, Reply, Request, RunPhase, StatusReply, SyncKind,
 };
+use crate::store::{ChangeOp, RunOutcome};
 use crate::sync::cli::RunSummary;
+use crate::sync::{HeldDevice, PlanSummary};
+use chrono::{DateTime, Utc};
 use eframe::egui;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A run as shown.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunView {
-    /// When it ran.
+    /// When it ran (RFC 3339, UTC).
     pub when: String,
+    /// When it ran.
+    pub at: DateTime<Utc>,
     /// How long it took, in seconds.
     pub duration_seconds: Option<f64>,
     /// Its outcome.
-    pub outcome: String,
+    pub outcome: RunOutcome,
 }
 
 /// One access change.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChangeView {
     /// The mailbox user.
     pub user: String,
     /// The device.
     pub device: String,
-    /// The new access (Allowed, Blocked, Quarantined...).
-    pub access: String,
-    /// Why.
+    /// Added to or removed from.
+    pub op: ChangeOp,
+    /// Which list.
+    pub list: ListKind,
+    /// Exchange refused it.
+    pub refused: bool,
+    /// Why (the audit trail's words).
     pub reason: String,
     /// When.
-    pub at: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The plan the guard holds, as the page shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldView {
+    /// The kind of the run that held it.
+    pub kind: SyncKind,
+    /// When.
+    pub held_at: DateTime<Utc>,
+    /// Its figures (full counts).
+    pub summary: PlanSummary,
+    /// The devices it would block, quarantine or release (capped).
+    pub devices: Vec<HeldDevice>,
+    /// The guard's own message (English, for the hover).
+    pub message: String,
+}
+
+impl HeldView {
+    /// How many devices *Confirm* changes: those blocked or quarantined and those released.
+    pub fn applies_to(&self) -> usize {
+        self.summary.restricted + self.summary.released
+    }
+
+    /// The devices matching `search` (user, mailbox, phone or DeviceId), grouped: restrictions first,
+    /// then by reason in words; each group with its devices.
+    pub fn groups(&self, lang: Lang, search: &str) -> Vec<HeldGroup> {
+        let needle = search.trim().to_lowercase();
+        let mut groups: Vec<HeldGroup> = Vec::new();
+        for d in &self.devices {
+            let fields = [
+                d.user_display_name.as_deref().unwrap_or_default(),
+                &d.mailbox,
+                &d.model,
+                &d.device_id,
+            ];
+            if !needle.is_empty() && !fields.iter().any(|f| f.to_lowercase().contains(&needle)) {
+                continue;
+            }
+            let reason = reason_text(lang, &d.code, "");
+            let restricts = d.restricts();
+            match groups
+                .iter_mut()
+                .find(|g| g.restricts == restricts && g.reason == reason)
+            {
+                Some(g) => g.devices.push(d.clone()),
+                None => groups.push(HeldGroup {
+                    restricts,
+                    reason,
+                    devices: vec![d.clone()],
+                }),
+            }
+        }
+        groups.sort_by(|a, b| {
+            b.restricts
+                .cmp(&a.restricts)
+                .then(b.devices.len().cmp(&a.devices.len()))
+                .then_with(|| a.reason.cmp(&b.reason))
+        });
+        groups
+    }
+}
+
+/// Devices of a held plan that share a direction and a reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldGroup {
+    /// Blocked or quarantined (else released).
+    pub restricts: bool,
+    /// The reason in words.
+    pub reason: String,
+    /// Its devices.
+    pub devices: Vec<HeldDevice>,
 }
 
 /// The status report as the page shows it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StatusView {
     /// Connection state, if reported.
-    pub connection: Option<String>,
+    pub connection: Option<Connection>,
     /// The Exchange server in use.
     pub exchange_server: Option<String>,
-    /// Failover information.
+    /// After a failover: the primary it replaced.
     pub failover: Option<String>,
     /// The last successful quick sync.
     pub last_quick: Option<RunView>,
@@ -58,8 +143,8 @@ pub struct StatusView {
     pub devices: Vec<(String, u64)>,
     /// Recent access changes.
     pub recent: Vec<ChangeView>,
-    /// The held run, described.
-    pub held: Option<String>,
+    /// The plan the guard holds.
+    pub held: Option<HeldView>,
     /// What the admin should act on: the certificate's expiry, a refused Intune registration.
     pub warnings: Vec<String>,
     /// Decisions of the last full sync of each recent day, oldest first.
@@ -70,8 +155,9 @@ impl RunView {
     fn from_run(run: &RunSummary) -> RunView {
         RunView {
             when: run.started_at.to_rfc3339(),
+            at: run.started_at,
             duration_seconds: run.duration_seconds,
-            outcome: run.outcome.as_str().to_string(),
+            outcome: run.outcome,
         }
     }
 }
@@ -82,27 +168,17 @@ fn drawable(text: &str) -> String {
     text.replace('→', "->")
 }
 
-/// The sentence's first letter in upper case, as a label starts.
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
-
 impl StatusView {
     /// The texts and counts of a status reply.
     pub fn from_status(status: &StatusReply) -> StatusView {
         let report = status.report.as_ref().ok();
         StatusView {
-            connection: Some(drawable(&capitalised(&status.connection.to_string()))),
+            connection: Some(status.connection.clone()),
             exchange_server: status.exchange_server.as_ref().map(|e| e.server.clone()),
             failover: status
                 .exchange_server
                 .as_ref()
-                .and_then(|e| e.failed_over_from.as_ref())
-                .map(|primary| format!("failed over from {primary}")),
+                .and_then(|e| e.failed_over_from.clone()),
             last_quick: report
                 .and_then(|r| r.last_quick_sync.as_ref())
                 .map(RunView::from_run),
@@ -123,14 +199,20 @@ impl StatusView {
                 .map(|c| ChangeView {
                     user: c.entry.mailbox.clone(),
                     device: c.entry.device_id.clone(),
-                    access: access_change_text(c),
+                    op: c.entry.op,
+                    list: c.entry.list,
+                    refused: c.entry.error.is_some(),
                     reason: drawable(c.entry.error.as_ref().unwrap_or(&c.entry.reason)),
-                    at: c.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    at: c.at,
                 })
                 .collect(),
-            held: report
-                .and_then(|r| r.held_plan.as_ref())
-                .map(|h| drawable(&h.message)),
+            held: report.and_then(|r| r.held_plan.as_ref()).map(|h| HeldView {
+                kind: h.kind,
+                held_at: h.held_at,
+                summary: h.summary.clone(),
+                devices: h.devices.clone(),
+                message: drawable(&h.message),
+            }),
             warnings: status.warnings().iter().map(|w| drawable(w)).collect(),
             history: status
                 .history
@@ -159,10 +241,19 @@ pub enum WorkerState {
 
 enum Event {
     Status(Result<Box<StatusReply>, (bool, String)>),
-    Lookup(Vec<String>),
     Reply(String),
     Progress(ProgressEvent),
     SubscriptionEnded,
+}
+
+/// The status page's tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusTab {
+    /// Connection, last syncs, buttons, the held plan, charts, recent changes.
+    #[default]
+    Overview,
+    /// The device table and the "why" panel.
+    Devices,
 }
 
 /// The status page's state.
@@ -177,13 +268,18 @@ pub struct StatusPage {
     pub message: Option<String>,
     /// The look-up box.
     pub lookup: String,
-    /// The look-up's result lines.
-    pub lookup_result: Option<Vec<String>>,
+    /// The tab shown.
+    pub tab: StatusTab,
+    /// The device table and the "why" panel.
+    pub devices: DevicesPanel,
+    /// The search box of the held plan's devices.
+    pub held_search: String,
     address: ChannelAddress,
     tx: mpsc::Sender<Event>,
     rx: mpsc::Receiver<Event>,
     last_poll: Option<Instant>,
     subscribed: bool,
+    devices_loaded: bool,
     /// Poll the status this often.
     pub poll_every: Duration,
 }
@@ -193,6 +289,7 @@ impl std::fmt::Debug for StatusPage {
         f.debug_struct("StatusPage")
             .field("worker", &self.worker)
             .field("view", &self.view)
+            .field("devices", &self.devices)
             .finish()
     }
 }
@@ -207,12 +304,15 @@ impl StatusPage {
             progress: None,
             message: None,
             lookup: String::new(),
-            lookup_result: None,
+            tab: StatusTab::default(),
+            devices: DevicesPanel::new(address.clone()),
+            held_search: String::new(),
             address,
             tx,
             rx,
             last_poll: None,
             subscribed: false,
+            devices_loaded: false,
             poll_every: Duration::from_secs(5),
         }
     }
@@ -287,16 +387,19 @@ impl StatusPage {
         });
     }
 
-    /// Takes what arrived; polls when due; keeps a progress subscription while the worker runs.
+    /// Takes what arrived; polls when due; keeps a progress subscription while the worker runs; loads
+    /// the devices once the worker answers and again after each run.
     pub fn update(&mut self, rt: &tokio::runtime::Handle, repaint: Arc<dyn Fn() + Send + Sync>) {
         let mut refresh = self
             .last_poll
             .is_none_or(|t| t.elapsed() >= self.poll_every);
+        let mut reload_devices = false;
         while let Ok(event) = self.rx.try_recv() {
             match event {
                 Event::Status(Ok(v)) => {
                     self.worker = WorkerState::Running;
                     self.view = Some(StatusView::from_status(&v));
+                    reload_devices |= !self.devices_loaded;
                 }
                 Event::Status(Err((true, m))) => {
                     self.worker = WorkerState::NotRunning(m);
@@ -307,16 +410,21 @@ impl StatusPage {
                     self.message = Some(m);
                     refresh = true;
                 }
-                Event::Lookup(lines) => self.lookup_result = Some(lines),
                 Event::Progress(p) => {
                     let finished = p.phase.is_over();
                     self.progress = (!finished).then_some(p);
                     if finished {
                         refresh = true;
+                        reload_devices = true;
                     }
                 }
                 Event::SubscriptionEnded => self.subscribed = false,
             }
+        }
+        self.devices.update();
+        if reload_devices {
+            self.devices_loaded = true;
+            self.devices.load(rt, repaint.clone());
         }
         if refresh {
             self.refresh(rt, repaint.clone());
@@ -326,68 +434,169 @@ impl StatusPage {
         }
     }
 
-    /// Looks a user up in the last report's changes.
+    /// Looks the user in the look-up box up: the device tab's "why" panel, asked live.
     pub fn do_lookup(&mut self, rt: &tokio::runtime::Handle, repaint: Arc<dyn Fn() + Send + Sync>) {
         let user = self.lookup.trim().to_string();
         if user.is_empty() {
-            self.lookup_result = Some(Vec::new());
             return;
         }
-        if self.worker != WorkerState::Running {
-            // Without the worker only the changes already shown can be searched.
-            let needle = user.to_lowercase();
-            let lines = self
-                .view
-                .as_ref()
-                .map(|v| {
-                    v.recent
-                        .iter()
-                        .filter(|c| c.user.to_lowercase().contains(&needle))
-                        .map(|c| format!("{}: {} — {}", c.device, c.access, c.reason))
-                        .collect()
-                })
-                .unwrap_or_default();
-            self.lookup_result = Some(lines);
-            return;
-        }
-        let tx = self.tx.clone();
-        let address = self.address.clone();
-        rt.spawn(async move {
-            let result = async {
-                let mut client = ChannelClient::connect(&address).await?;
-                client.request(&Request::LookupUser { user }).await
-            }
-            .await;
-            let lines = match result {
-                Ok(Reply::LookupUser(found)) => lookup_lines(&found),
-                Ok(Reply::Error { message }) | Ok(Reply::Accepted { message }) => vec![message],
-                Ok(other) => vec![format!("{other:?}")],
-                Err(e) => vec![e.to_string()],
-            };
-            let _ = tx.send(Event::Lookup(lines));
-            repaint();
-        });
+        self.tab = StatusTab::Devices;
+        self.devices.open_why(rt, repaint, &user);
     }
 }
 
-/// One line per device of a look-up answer: Exchange's state, the connector's decision and why.
+/// One line per device of a look-up answer (English, for logs and the CLI): Exchange's state, the
+/// connector's decision and why.
 pub fn lookup_lines(answer: &LookupReply) -> Vec<String> {
     answer.devices.iter().map(|d| drawable(&d.line())).collect()
 }
 
-fn run_text(r: &Option<RunView>, lang: Lang) -> String {
+/// A run's outcome in words.
+pub fn outcome_text(lang: Lang, outcome: RunOutcome) -> &'static str {
+    tr(
+        lang,
+        match outcome {
+            RunOutcome::Running => "outcome_running",
+            RunOutcome::Succeeded => "outcome_succeeded",
+            RunOutcome::Failed => "outcome_failed",
+            RunOutcome::Held => "outcome_held",
+            RunOutcome::DryRun => "outcome_dry_run",
+        },
+    )
+}
+
+/// The connection's state in words.
+pub fn connection_text(lang: Lang, connection: &Connection) -> String {
+    match connection {
+        Connection::NotConnectedYet => tr(lang, "conn_not_connected_yet").into(),
+        Connection::Configured => tr(lang, "conn_configured").into(),
+        Connection::NotConfigured => tr(lang, "conn_not_configured").into(),
+        Connection::Connected => tr(lang, "conn_connected").into(),
+        Connection::Failed { error } => {
+            fill(tr(lang, "conn_failed"), &[("error", drawable(error))])
+        }
+    }
+}
+
+/// A sync kind in words.
+pub fn kind_text(lang: Lang, kind: SyncKind) -> &'static str {
+    tr(
+        lang,
+        match kind {
+            SyncKind::Quick => "kind_quick",
+            SyncKind::Full => "kind_full",
+        },
+    )
+}
+
+fn phase_text(lang: Lang, phase: RunPhase) -> &'static str {
+    tr(
+        lang,
+        match phase {
+            RunPhase::Started => "phase_started",
+            RunPhase::Reading => "phase_reading",
+            RunPhase::Planning => "phase_planning",
+            RunPhase::Applying => "phase_applying",
+            RunPhase::Running => "phase_running",
+            RunPhase::Stopping => "phase_stopping",
+            RunPhase::Finished => "phase_finished",
+            RunPhase::Failed => "phase_failed",
+        },
+    )
+}
+
+/// What an access change did, in words.
+pub fn change_text(lang: Lang, change: &ChangeView) -> String {
+    let access = tr(
+        lang,
+        match (change.op, change.list) {
+            (ChangeOp::Add, ListKind::Allow) => "change_allowed",
+            (ChangeOp::Add, ListKind::Block) => "change_blocked",
+            (ChangeOp::Remove, ListKind::Allow) => "change_allow_removed",
+            (ChangeOp::Remove, ListKind::Block) => "change_block_removed",
+        },
+    );
+    match change.refused {
+        true => fill(tr(lang, "change_refused"), &[("access", access.into())]),
+        false => access.into(),
+    }
+}
+
+fn run_text(r: &Option<RunView>, lang: Lang, clock: &Clock) -> String {
     match r {
         None => tr(lang, "never").to_string(),
         Some(r) => format!(
             "{} — {} — {}",
-            r.when,
+            clock.text(lang, r.at),
             r.duration_seconds
                 .map(|d| format!("{d:.1} s"))
                 .unwrap_or_else(|| "?".into()),
-            r.outcome
+            outcome_text(lang, r.outcome)
         ),
     }
 }
+
+/// Every catalogue key the overview uses besides the device table's ([`devices::KEYS`]).
+pub const KEYS: &[&str] = &[
+    "tab_overview",
+    "tab_devices",
+    "outcome_running",
+    "outcome_succeeded",
+    "outcome_failed",
+    "outcome_held",
+    "outcome_dry_run",
+    "conn_not_connected_yet",
+    "conn_configured",
+    "conn_not_configured",
+    "conn_connected",
+    "conn_failed",
+    "failed_over_from",
+    "kind_quick",
+    "kind_full",
+    "phase_started",
+    "phase_reading",
+    "phase_planning",
+    "phase_applying",
+    "phase_running",
+    "phase_stopping",
+    "phase_finished",
+    "phase_failed",
+    "change_allowed",
+    "change_blocked",
+    "change_allow_removed",
+    "change_block_removed",
+    "change_refused",
+    "held_title",
+    "held_kind_quick",
+    "held_kind_full",
+    "held_summary",
+    "held_not_listed",
+    "held_search",
+    "held_listed",
+    "held_group_restrict",
+    "held_group_release",
+    "held_confirm",
+    "cancel",
+    "never",
+    "nav_status",
+    "worker_running",
+    "worker_not_running",
+    "start_worker",
+    "connection_state",
+    "exchange_server_in_use",
+    "last_quick",
+    "last_full",
+    "quick_sync",
+    "full_sync",
+    "refresh",
+    "devices_by_state",
+    "history_title",
+    "recent_changes",
+    "no_changes",
+    "lookup_user",
+    "lookup",
+    "lookup_none",
+];
 
 /// What the page asks the app to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -431,6 +640,35 @@ pub fn ui(
             ui.colored_label(ui.visuals().error_fg_color, format!("✖ {m}"));
         }
     }
+    ui.horizontal(|ui| {
+        for (tab, key) in [
+            (StatusTab::Overview, "tab_overview"),
+            (StatusTab::Devices, "tab_devices"),
+        ] {
+            if ui
+                .selectable_label(page.tab == tab, tr(lang, key))
+                .clicked()
+            {
+                page.tab = tab;
+            }
+        }
+    });
+    ui.separator();
+    match page.tab {
+        StatusTab::Overview => overview(ui, page, rt, repaint, lang),
+        StatusTab::Devices => devices::ui(ui, &mut page.devices, rt, repaint, lang),
+    }
+    action
+}
+
+fn overview(
+    ui: &mut egui::Ui,
+    page: &mut StatusPage,
+    rt: &tokio::runtime::Handle,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+    lang: Lang,
+) {
+    let clock = page.devices.clock;
     let view = page.view.clone().unwrap_or_default();
     for warning in &view.warnings {
         ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {warning}"));
@@ -440,50 +678,55 @@ pub fn ui(
         .spacing([24.0, 6.0])
         .show(ui, |ui| {
             ui.label(tr(lang, "connection_state"));
-            ui.label(view.connection.clone().unwrap_or_else(|| "—".into()));
+            ui.label(
+                view.connection
+                    .as_ref()
+                    .map_or_else(|| "—".into(), |c| connection_text(lang, c)),
+            );
             ui.end_row();
             ui.label(tr(lang, "exchange_server_in_use"));
             let mut server = view.exchange_server.clone().unwrap_or_else(|| "—".into());
-            if let Some(f) = &view.failover {
-                server.push_str(&format!(" ({f})"));
+            if let Some(primary) = &view.failover {
+                let failover = fill(
+                    tr(lang, "failed_over_from"),
+                    &[("primary", primary.clone())],
+                );
+                server.push_str(&format!(" ({failover})"));
             }
             ui.label(server);
             ui.end_row();
-            ui.label(tr(lang, "last_quick"));
-            ui.label(run_text(&view.last_quick, lang));
-            ui.end_row();
-            ui.label(tr(lang, "last_full"));
-            ui.label(run_text(&view.last_full, lang));
-            ui.end_row();
+            for (key, run) in [
+                ("last_quick", &view.last_quick),
+                ("last_full", &view.last_full),
+            ] {
+                ui.label(tr(lang, key));
+                let label = ui.label(run_text(run, lang, &clock));
+                if let Some(r) = run {
+                    label.on_hover_text(Clock::utc(r.at));
+                }
+                ui.end_row();
+            }
         });
     ui.add_space(6.0);
     let running = page.worker == WorkerState::Running;
     ui.horizontal(|ui| {
-        if ui
-            .add_enabled(running, egui::Button::new(tr(lang, "quick_sync")))
-            .clicked()
-        {
-            page.send(
-                rt,
-                repaint.clone(),
-                Request::Sync {
-                    kind: SyncKind::Quick,
-                    dry_run: false,
-                },
-            );
-        }
-        if ui
-            .add_enabled(running, egui::Button::new(tr(lang, "full_sync")))
-            .clicked()
-        {
-            page.send(
-                rt,
-                repaint.clone(),
-                Request::Sync {
-                    kind: SyncKind::Full,
-                    dry_run: false,
-                },
-            );
+        for (kind, key) in [
+            (SyncKind::Quick, "quick_sync"),
+            (SyncKind::Full, "full_sync"),
+        ] {
+            if ui
+                .add_enabled(running, egui::Button::new(tr(lang, key)))
+                .clicked()
+            {
+                page.send(
+                    rt,
+                    repaint.clone(),
+                    Request::Sync {
+                        kind,
+                        dry_run: false,
+                    },
+                );
+            }
         }
         if ui.button(tr(lang, "refresh")).clicked() {
             page.refresh(rt, repaint.clone());
@@ -493,7 +736,12 @@ pub fn ui(
         let fraction = p.total.filter(|t| *t > 0).map(|t| p.done as f32 / t as f32);
         ui.horizontal(|ui| {
             ui.add(egui::Spinner::new());
-            ui.label(format!("{} — {}", p.phase, p.message));
+            ui.label(format!(
+                "{} — {}",
+                kind_text(lang, p.kind),
+                phase_text(lang, p.phase)
+            ))
+            .on_hover_text(&p.message);
         });
         if let Some(f) = fraction {
             ui.add(egui::ProgressBar::new(f).show_percentage());
@@ -504,46 +752,32 @@ pub fn ui(
     }
     if let Some(held) = &view.held {
         ui.separator();
-        ui.colored_label(
-            ui.visuals().warn_fg_color,
-            format!("⚠ {}", tr(lang, "held_title")),
-        );
-        ui.label(held);
-        ui.horizontal(|ui| {
-            if ui.button(tr(lang, "confirm")).clicked() {
-                page.send(rt, repaint.clone(), Request::ConfirmHeld);
-            }
-            if ui.button(tr(lang, "cancel")).clicked() {
-                page.send(rt, repaint.clone(), Request::CancelHeld);
-            }
-        });
+        if let Some(request) = held_ui(ui, held, &mut page.held_search, lang, &clock) {
+            page.send(rt, repaint.clone(), request);
+        }
     }
     ui.separator();
     ui.strong(tr(lang, "devices_by_state"));
-    devices_chart(ui, &view.devices);
+    let devices: Vec<(String, u64)> = view
+        .devices
+        .iter()
+        .map(|(state, n)| (devices::state_word_text(lang, state), *n))
+        .collect();
+    devices_chart(ui, &devices, &view.devices);
     if !view.history.is_empty() {
         ui.add_space(4.0);
         ui.label(tr(lang, "history_title"));
-        history_chart(ui, &view.history);
+        history_chart(ui, &view.history, lang);
     }
     ui.separator();
     ui.strong(tr(lang, "recent_changes"));
     if view.recent.is_empty() {
         ui.label(tr(lang, "no_changes"));
     } else {
-        egui::Grid::new("changes").striped(true).show(ui, |ui| {
-            for c in view.recent.iter().take(20) {
-                ui.label(&c.at);
-                ui.label(&c.user);
-                ui.label(&c.device);
-                ui.label(&c.access);
-                ui.label(&c.reason);
-                ui.end_row();
-            }
-        });
+        recent_changes(ui, &view.recent, &page.devices, lang, &clock);
     }
     ui.separator();
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         let label = ui.label(tr(lang, "lookup_user"));
         let r = ui
             .add(egui::TextEdit::singleline(&mut page.lookup).desired_width(240.0))
@@ -553,15 +787,159 @@ pub fn ui(
             page.do_lookup(rt, repaint.clone());
         }
     });
-    if let Some(lines) = &page.lookup_result {
-        if lines.is_empty() {
-            ui.label(tr(lang, "lookup_none"));
+}
+
+/// The recent changes, named as the device table names them ("Inès Martin — Pixel 8") when it has
+/// the device, with the reason of its decision in words.
+fn recent_changes(
+    ui: &mut egui::Ui,
+    recent: &[ChangeView],
+    panel: &DevicesPanel,
+    lang: Lang,
+    clock: &Clock,
+) {
+    egui::Grid::new("changes").striped(true).show(ui, |ui| {
+        for c in recent.iter().take(20) {
+            let row = panel.rows.iter().find(|r| {
+                r.mailbox.eq_ignore_ascii_case(&c.user)
+                    && r.device_id.eq_ignore_ascii_case(&c.device)
+            });
+            ui.label(clock.text(lang, c.at))
+                .on_hover_text(Clock::utc(c.at));
+            match row {
+                Some(r) => {
+                    ui.label(&r.user).on_hover_text(&c.user);
+                    ui.label(&r.phone).on_hover_text(&c.device);
+                }
+                None => {
+                    ui.label(&c.user);
+                    ui.label(&c.device);
+                }
+            }
+            ui.label(change_text(lang, c));
+            let reason = match row.filter(|r| r.decision.is_some() && !c.refused) {
+                Some(r) => r.reason_text(lang),
+                None => c.reason.clone(),
+            };
+            ui.label(&reason);
+            ui.end_row();
         }
-        for l in lines {
-            ui.label(l);
-        }
+    });
+}
+
+/// The held plan: its figures in words, the devices grouped by reason with a search, and *Confirm*
+/// naming how many devices it changes. Returns the request of a clicked button.
+fn held_ui(
+    ui: &mut egui::Ui,
+    held: &HeldView,
+    search: &mut String,
+    lang: Lang,
+    clock: &Clock,
+) -> Option<Request> {
+    let mut request = None;
+    ui.colored_label(
+        ui.visuals().warn_fg_color,
+        format!("⚠ {}", tr(lang, "held_title")),
+    );
+    let s = &held.summary;
+    ui.add(
+        egui::Label::new(fill(
+            tr(lang, "held_summary"),
+            &[
+                (
+                    "kind",
+                    tr(
+                        lang,
+                        match held.kind {
+                            SyncKind::Quick => "held_kind_quick",
+                            SyncKind::Full => "held_kind_full",
+                        },
+                    )
+                    .into(),
+                ),
+                ("time", clock.text(lang, held.held_at)),
+                ("restricted", s.restricted.to_string()),
+                ("allowed", s.allowed_now.to_string()),
+                ("released", s.released.to_string()),
+                ("restricted_now", s.restricted_now.to_string()),
+            ],
+        ))
+        .wrap(),
+    )
+    .on_hover_text(&held.message);
+    if held.devices.is_empty() {
+        ui.label(tr(lang, "held_not_listed"));
+    } else {
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label(tr(lang, "held_search"));
+            ui.add(
+                egui::TextEdit::singleline(search)
+                    .hint_text(tr(lang, "dev_search_hint"))
+                    .desired_width(220.0),
+            )
+            .labelled_by(label.id);
+            if held.devices.len() < held.applies_to() {
+                ui.label(fill(
+                    tr(lang, "held_listed"),
+                    &[
+                        ("listed", held.devices.len().to_string()),
+                        ("total", held.applies_to().to_string()),
+                    ],
+                ));
+            }
+        });
+        egui::ScrollArea::vertical()
+            .id_salt("held_devices")
+            .max_height(320.0)
+            .auto_shrink([false, true])
+            .show(ui, |ui| {
+                for group in held.groups(lang, search) {
+                    let direction = tr(
+                        lang,
+                        if group.restricts {
+                            "held_group_restrict"
+                        } else {
+                            "held_group_release"
+                        },
+                    );
+                    let title = format!("{direction} ({}): {}", group.devices.len(), group.reason);
+                    egui::CollapsingHeader::new(title)
+                        .id_salt(("held_group", group.restricts, &group.reason))
+                        .show(ui, |ui| {
+                            egui::Grid::new(("held_grid", group.restricts, &group.reason))
+                                .striped(true)
+                                .show(ui, |ui| {
+                                    for d in &group.devices {
+                                        ui.label(
+                                            d.user_display_name.as_deref().unwrap_or(&d.mailbox),
+                                        )
+                                        .on_hover_text(&d.mailbox);
+                                        ui.label(&d.model).on_hover_text(&d.device_id);
+                                        ui.label(format!(
+                                            "{} -> {}",
+                                            state_text(lang, d.before),
+                                            state_text(lang, d.after)
+                                        ));
+                                        ui.end_row();
+                                    }
+                                });
+                        });
+                }
+            });
     }
-    action
+    ui.horizontal_wrapped(|ui| {
+        let confirm = fill(
+            tr(lang, "held_confirm"),
+            &[("n", held.applies_to().to_string())],
+        );
+        if ui.button(confirm).clicked() {
+            request = Some(Request::ConfirmHeld);
+        }
+        if ui.button(tr(lang, "cancel")).clicked() {
+            request = Some(Request::CancelHeld);
+        }
+    });
+    request
 }
 
 fn state_color(state: &str) -> egui::Color32 {
@@ -574,7 +952,7 @@ fn state_color(state: &str) -> egui::Color32 {
 }
 
 /// One stacked bar per day: the decisions of that day's last full sync.
-fn history_chart(ui: &mut egui::Ui, days: &[(String, Vec<(String, u64)>)]) {
+fn history_chart(ui: &mut egui::Ui, days: &[(String, Vec<(String, u64)>)], lang: Lang) {
     let max = days
         .iter()
         .map(|(_, d)| d.iter().map(|(_, n)| *n).sum::<u64>())
@@ -601,7 +979,7 @@ fn history_chart(ui: &mut egui::Ui, days: &[(String, Vec<(String, u64)>)]) {
                 ui.label(
                     decisions
                         .iter()
-                        .map(|(s, n)| format!("{s} {n}"))
+                        .map(|(s, n)| format!("{} {n}", devices::decision_word_text(lang, s)))
                         .collect::<Vec<_>>()
                         .join(", "),
                 );
@@ -610,7 +988,8 @@ fn history_chart(ui: &mut egui::Ui, days: &[(String, Vec<(String, u64)>)]) {
         });
 }
 
-fn devices_chart(ui: &mut egui::Ui, devices: &[(String, u64)]) {
+/// `devices` in words; `words` as counted (for the colours).
+fn devices_chart(ui: &mut egui::Ui, devices: &[(String, u64)], words: &[(String, u64)]) {
     if devices.is_empty() {
         ui.label("—");
         return;
@@ -619,12 +998,12 @@ fn devices_chart(ui: &mut egui::Ui, devices: &[(String, u64)]) {
     egui::Grid::new("devices_chart")
         .num_columns(3)
         .show(ui, |ui| {
-            for (state, n) in devices {
+            for ((state, n), (word, _)) in devices.iter().zip(words) {
                 ui.label(state);
                 let width = 260.0 * (*n as f32 / max);
                 let (rect, _) =
                     ui.allocate_exact_size(egui::vec2(260.0, 14.0), egui::Sense::hover());
-                let color = state_color(state);
+                let color = state_color(word);
                 let bar =
                     egui::Rect::from_min_size(rect.min, egui::vec2(width.max(1.0), rect.height()));
                 ui.painter().rect_filled(bar, 2.0, color);

@@ -131,18 +131,181 @@ pub struct Decision {
     pub desired: DesiredAccess,
     /// Why, in Graph's `exchangeAccessStateReason` vocabulary (what Intune shows for the device).
     pub reason: ExchangeAccessStateReason,
-    /// A sentence for admins.
+    /// A sentence for admins (English: logs, the CLI, the audit trail).
     pub explanation: String,
+    /// The same reason as a stable code with its parameters, which the GUI renders in the admin's
+    /// language ([`ReasonCode::Unrecorded`] for decisions stored before codes existed).
+    #[serde(default)]
+    pub code: ReasonCode,
 }
 
 impl Decision {
-    fn new(desired: DesiredAccess, reason: ExchangeAccessStateReason, explanation: String) -> Self {
+    fn new(
+        desired: DesiredAccess,
+        reason: ExchangeAccessStateReason,
+        code: ReasonCode,
+        explanation: String,
+    ) -> Self {
         Decision {
             desired,
             reason,
             explanation,
+            code,
         }
     }
+}
+
+/// Why a device got its decision: a stable code with the parameters its sentence names. Next to
+/// [`Decision::explanation`] (English), so a translated GUI never parses the English text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "camelCase")]
+pub enum ReasonCode {
+    /// Stored before reasons had codes: only the English explanation is known.
+    #[default]
+    Unrecorded,
+    /// The access policy is disabled.
+    PolicyDisabled,
+    /// The user is not in an included group (or is in an excluded one).
+    NotTargeted,
+    /// ActiveSync is disabled for the mailbox.
+    ActiveSyncDisabled,
+    /// An Exchange admin's own block-list entry.
+    AdminBlockList,
+    /// An Exchange admin's own allow-list entry.
+    AdminAllowList,
+    /// No Intune record in a complete inventory: not enrolled.
+    NotEnrolled,
+    /// No Intune record, but the inventory read was incomplete.
+    InventoryIncomplete,
+    /// The Intune record is EAS-only (`managementAgent` eas): not enrolled.
+    EasOnlyRecord {
+        /// The Intune record's id.
+        record: String,
+    },
+    /// Enrolled and compliant.
+    Compliant {
+        /// The Intune record's id.
+        record: String,
+    },
+    /// In its grace period, which the policy counts as compliant.
+    GraceCounted {
+        /// The Intune record's id.
+        record: String,
+    },
+    /// In its grace period, which the policy does not count as compliant.
+    GraceNotCounted {
+        /// The Intune record's id.
+        record: String,
+    },
+    /// Not compliant (or in conflict or error, which count as not compliant).
+    NotCompliant {
+        /// The Intune record's id.
+        record: String,
+        /// Intune's compliance state (`noncompliant`, `conflict`, `error`).
+        state: String,
+    },
+    /// A compliance state that proves nothing (unknown, Configuration Manager, none).
+    ComplianceUnknown {
+        /// The Intune record's id.
+        record: String,
+        /// Intune's compliance state, empty when there is none.
+        state: String,
+    },
+    /// A platform exception of the policy.
+    PlatformException {
+        /// The exception's name (device type or model).
+        name: String,
+        /// The access it gives.
+        access: String,
+    },
+    /// A compliant device passes a platform restriction in this policy.
+    CompliantBeatsPlatform {
+        /// The Intune record's id.
+        record: String,
+        /// The exception's name.
+        name: String,
+    },
+    /// Allow-listed by the rollout; stays allowed until Intune reports it not compliant.
+    Rollout,
+    /// A Graph read of managed devices failed in this run: the device keeps its access.
+    IntuneReadFailed,
+    /// Quarantine asked, but the organisation's rules and default would not quarantine the device:
+    /// blocked instead.
+    BlockedInsteadOfQuarantine {
+        /// The reason that asked for quarantine.
+        because: Box<ReasonCode>,
+    },
+}
+
+impl ReasonCode {
+    /// A stable key per variant (the GUI catalogue's key of its sentence).
+    pub fn key(&self) -> &'static str {
+        match self {
+            ReasonCode::Unrecorded => "reason_unrecorded",
+            ReasonCode::PolicyDisabled => "reason_policy_disabled",
+            ReasonCode::NotTargeted => "reason_not_targeted",
+            ReasonCode::ActiveSyncDisabled => "reason_activesync_disabled",
+            ReasonCode::AdminBlockList => "reason_admin_block_list",
+            ReasonCode::AdminAllowList => "reason_admin_allow_list",
+            ReasonCode::NotEnrolled => "reason_not_enrolled",
+            ReasonCode::InventoryIncomplete => "reason_inventory_incomplete",
+            ReasonCode::EasOnlyRecord { .. } => "reason_eas_only_record",
+            ReasonCode::Compliant { .. } => "reason_compliant",
+            ReasonCode::GraceCounted { .. } => "reason_grace_counted",
+            ReasonCode::GraceNotCounted { .. } => "reason_grace_not_counted",
+            ReasonCode::NotCompliant { .. } => "reason_not_compliant",
+            ReasonCode::ComplianceUnknown { .. } => "reason_compliance_unknown",
+            ReasonCode::PlatformException { .. } => "reason_platform_exception",
+            ReasonCode::CompliantBeatsPlatform { .. } => "reason_compliant_beats_platform",
+            ReasonCode::Rollout => "reason_rollout",
+            ReasonCode::IntuneReadFailed => "reason_intune_read_failed",
+            ReasonCode::BlockedInsteadOfQuarantine { .. } => "reason_blocked_instead_of_quarantine",
+        }
+    }
+
+    /// The parameters its sentence names, as `{name}` placeholders of the catalogue.
+    pub fn params(&self) -> Vec<(&'static str, String)> {
+        match self {
+            ReasonCode::EasOnlyRecord { record }
+            | ReasonCode::Compliant { record }
+            | ReasonCode::GraceCounted { record }
+            | ReasonCode::GraceNotCounted { record } => vec![("record", record.clone())],
+            ReasonCode::NotCompliant { record, state }
+            | ReasonCode::ComplianceUnknown { record, state } => {
+                vec![("record", record.clone()), ("state", state.clone())]
+            }
+            ReasonCode::PlatformException { name, access } => {
+                vec![("name", name.clone()), ("access", access.clone())]
+            }
+            ReasonCode::CompliantBeatsPlatform { record, name } => {
+                vec![("record", record.clone()), ("name", name.clone())]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The key of every variant, for the catalogue's completeness test.
+    pub const ALL_KEYS: [&'static str; 19] = [
+        "reason_unrecorded",
+        "reason_policy_disabled",
+        "reason_not_targeted",
+        "reason_activesync_disabled",
+        "reason_admin_block_list",
+        "reason_admin_allow_list",
+        "reason_not_enrolled",
+        "reason_inventory_incomplete",
+        "reason_eas_only_record",
+        "reason_compliant",
+        "reason_grace_counted",
+        "reason_grace_not_counted",
+        "reason_not_compliant",
+        "reason_compliance_unknown",
+        "reason_platform_exception",
+        "reason_compliant_beats_platform",
+        "reason_rollout",
+        "reason_intune_read_failed",
+        "reason_blocked_instead_of_quarantine",
+    ];
 }
 
 /// The facts about one device.
@@ -242,6 +405,7 @@ pub fn decide(settings: &PolicySettings, org: &OrgAccess, input: &DecisionInput<
         return Decision::new(
             DesiredAccess::Untouched,
             ExchangeAccessStateReason::Unknown,
+            ReasonCode::IntuneReadFailed,
             format!(
                 "The Intune inventory could not be read completely: the device keeps its access until \
                  a complete read decides it (with a complete read: {} — {})",
@@ -265,6 +429,7 @@ fn decide_from_facts(
         return Decision::new(
             DesiredAccess::Release,
             R::None,
+            ReasonCode::PolicyDisabled,
             "The access policy is disabled: the connector leaves the device to Exchange's own rules."
                 .into(),
         );
@@ -273,6 +438,7 @@ fn decide_from_facts(
         return Decision::new(
             DesiredAccess::Release,
             R::None,
+            ReasonCode::NotTargeted,
             "The user is not in an included group (or is in an excluded group): the connector leaves \
              the device to Exchange's own rules."
                 .into(),
@@ -282,6 +448,7 @@ fn decide_from_facts(
         return Decision::new(
             DesiredAccess::Untouched,
             R::ExchangeMailboxPolicy,
+            ReasonCode::ActiveSyncDisabled,
             "ActiveSync is disabled for the mailbox: Exchange refuses every device whatever the lists \
              say, so the connector changes nothing."
                 .into(),
@@ -301,6 +468,7 @@ fn decide_from_facts(
         return Decision::new(
             DesiredAccess::Block,
             R::ExchangeIndividualRule,
+            ReasonCode::AdminBlockList,
             format!(
                 "An Exchange admin put {id} on the mailbox's block list; the connector cannot allow it \
                  and does not remove an entry it did not make (the policy alone: {} — {})",
@@ -312,6 +480,7 @@ fn decide_from_facts(
         return Decision::new(
             DesiredAccess::Allow,
             R::ExchangeIndividualRule,
+            ReasonCode::AdminAllowList,
             format!(
                 "An Exchange admin put {id} on the mailbox's allow list; the connector respects that \
                  exemption (the policy alone: {} — {})",
@@ -335,6 +504,7 @@ fn policy_verdict(
             InventoryCompleteness::Complete => express(
                 settings.unenrolled_action,
                 R::NotEnrolled,
+                ReasonCode::NotEnrolled,
                 "No Intune record has this EAS DeviceId in a complete inventory: not enrolled".into(),
                 org,
                 input,
@@ -342,6 +512,7 @@ fn policy_verdict(
             InventoryCompleteness::Incomplete => Decision::new(
                 DesiredAccess::Untouched,
                 R::Unknown,
+                ReasonCode::InventoryIncomplete,
                 "No Intune record found, but the Intune inventory read was incomplete: keeping the \
                  current access (blocking needs a positive fact)"
                     .into(),
@@ -367,6 +538,15 @@ fn policy_verdict(
             return Decision::new(
                 DesiredAccess::Allow,
                 R::Compliant,
+                ReasonCode::CompliantBeatsPlatform {
+                    record: match &verdict.code {
+                        ReasonCode::Compliant { record } | ReasonCode::GraceCounted { record } => {
+                            record.clone()
+                        }
+                        _ => String::new(),
+                    },
+                    name: exception.name.clone(),
+                },
                 format!(
                     "{} — overrides the platform exception ({what}): compliant devices pass platform \
                      restrictions in this policy",
@@ -374,12 +554,21 @@ fn policy_verdict(
                 ),
             );
         }
+        let code = ReasonCode::PlatformException {
+            name: exception.name.clone(),
+            access: exception.access.to_string(),
+        };
         return match exception.access {
-            AccessLevel::Allow => Decision::new(DesiredAccess::Allow, R::ExchangeDeviceRule, what),
-            AccessLevel::Block => Decision::new(DesiredAccess::Block, R::ExchangeDeviceRule, what),
+            AccessLevel::Allow => {
+                Decision::new(DesiredAccess::Allow, R::ExchangeDeviceRule, code, what)
+            }
+            AccessLevel::Block => {
+                Decision::new(DesiredAccess::Block, R::ExchangeDeviceRule, code, what)
+            }
             AccessLevel::Quarantine => express(
                 EnforcementAction::Quarantine,
                 R::ExchangeDeviceRule,
+                code,
                 what,
                 org,
                 input,
@@ -393,6 +582,7 @@ fn policy_verdict(
         return Decision::new(
             DesiredAccess::Allow,
             R::ExchangeIndividualRule,
+            ReasonCode::Rollout,
             format!(
                 "Allow-listed by the rollout (it was syncing before enforcement); it stays allowed \
                  until Intune reports it not compliant (without rollout: {} — {})",
@@ -415,6 +605,9 @@ fn from_record(
         return express(
             settings.unenrolled_action,
             R::NotEnrolled,
+            ReasonCode::EasOnlyRecord {
+                record: record.id.clone(),
+            },
             format!(
                 "Intune record {} is EAS-only (managementAgent eas): not enrolled",
                 record.id
@@ -423,10 +616,14 @@ fn from_record(
             input,
         );
     }
-    let noncompliant = |what: &str| {
+    let noncompliant = |state: &str, what: &str| {
         express(
             settings.noncompliant_action,
             R::NotCompliant,
+            ReasonCode::NotCompliant {
+                record: record.id.clone(),
+                state: state.to_string(),
+            },
             format!("Intune record {} is {what}", record.id),
             org,
             input,
@@ -436,25 +633,45 @@ fn from_record(
         Some(ComplianceState::Compliant) => Decision::new(
             DesiredAccess::Allow,
             R::Compliant,
+            ReasonCode::Compliant {
+                record: record.id.clone(),
+            },
             format!("Intune record {} is enrolled and compliant", record.id),
         ),
         Some(ComplianceState::InGracePeriod) if settings.grace_counts_as_compliant => {
             Decision::new(
                 DesiredAccess::Allow,
                 R::Compliant,
+                ReasonCode::GraceCounted {
+                    record: record.id.clone(),
+                },
                 format!(
                     "Intune record {} is in its compliance grace period, which the policy counts as compliant",
                     record.id
                 ),
             )
         }
-        Some(ComplianceState::InGracePeriod) => {
-            noncompliant("in its grace period, which the policy does not count as compliant")
-        }
+        Some(ComplianceState::InGracePeriod) => express(
+            settings.noncompliant_action,
+            R::NotCompliant,
+            ReasonCode::GraceNotCounted {
+                record: record.id.clone(),
+            },
+            format!(
+                "Intune record {} is in its grace period, which the policy does not count as compliant",
+                record.id
+            ),
+            org,
+            input,
+        ),
         // Intune's conditional access treats conflict and error as not compliant.
-        Some(ComplianceState::Noncompliant) => noncompliant("not compliant"),
-        Some(ComplianceState::Conflict) => noncompliant("in conflict (treated as not compliant)"),
-        Some(ComplianceState::Error) => noncompliant("in error (treated as not compliant)"),
+        Some(ComplianceState::Noncompliant) => noncompliant("noncompliant", "not compliant"),
+        Some(ComplianceState::Conflict) => {
+            noncompliant("conflict", "in conflict (treated as not compliant)")
+        }
+        Some(ComplianceState::Error) => {
+            noncompliant("error", "in error (treated as not compliant)")
+        }
         Some(
             state @ (ComplianceState::Unknown
             | ComplianceState::ConfigManager
@@ -462,6 +679,10 @@ fn from_record(
         ) => Decision::new(
             DesiredAccess::Untouched,
             R::Unknown,
+            ReasonCode::ComplianceUnknown {
+                record: record.id.clone(),
+                state: state.to_string(),
+            },
             format!(
                 "Intune record {} has compliance '{state}', which proves nothing: keeping the current access",
                 record.id
@@ -470,6 +691,10 @@ fn from_record(
         None => Decision::new(
             DesiredAccess::Untouched,
             R::Unknown,
+            ReasonCode::ComplianceUnknown {
+                record: record.id.clone(),
+                state: String::new(),
+            },
             format!(
                 "Intune record {} has no compliance state: keeping the current access",
                 record.id
@@ -484,13 +709,14 @@ fn from_record(
 fn express(
     action: EnforcementAction,
     reason: ExchangeAccessStateReason,
+    code: ReasonCode,
     why: String,
     org: &OrgAccess,
     input: &DecisionInput<'_>,
 ) -> Decision {
     match action {
         EnforcementAction::Block => {
-            Decision::new(DesiredAccess::Block, reason, format!("{why} → Block"))
+            Decision::new(DesiredAccess::Block, reason, code, format!("{why} → Block"))
         }
         EnforcementAction::Quarantine => {
             let outcome = org.without_entries(input.mailbox, input.device);
@@ -498,12 +724,16 @@ fn express(
                 Decision::new(
                     DesiredAccess::Quarantine,
                     reason,
+                    code,
                     format!("{why} → Quarantine ({})", describe(&outcome)),
                 )
             } else {
                 Decision::new(
                     DesiredAccess::Block,
                     reason,
+                    ReasonCode::BlockedInsteadOfQuarantine {
+                        because: Box::new(code),
+                    },
                     format!(
                         "{why} → Quarantine asked, but Exchange has no per-device quarantine list and \
                          the organisation's rules and default give {} ({}); blocking instead. Set the \

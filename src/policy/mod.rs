@@ -25,7 +25,8 @@ mod plan;
 mod settings;
 
 pub use decide::{
-    Decision, DecisionInput, DesiredAccess, InventoryCompleteness, ManagedIndex, OrgAccess, decide,
+    Decision, DecisionInput, DesiredAccess, InventoryCompleteness, ManagedIndex, OrgAccess,
+    ReasonCode, decide,
 };
 pub use lists::{ListKind, OwnedEntries};
 pub use plan::{

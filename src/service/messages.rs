@@ -3,7 +3,8 @@
 //! the same types: the Rust types are the contract, so no client reads a reply by guessing JSON keys.
 //!
 //! Every request has one reply variant: `Status` → [`Reply::Status`], `LookupUser` →
-//! [`Reply::LookupUser`], `Subscribe` → a stream of [`Reply::Progress`], the others →
+//! [`Reply::LookupUser`], `Devices` → [`Reply::Devices`], `Subscribe` → a stream of
+//! [`Reply::Progress`], the others →
 //! [`Reply::Accepted`] or [`Reply::Error`]. The plan the mass-change guard holds is part of the status
 //! ([`StatusReport::held_plan`]); `ConfirmHeld` and `CancelHeld` act on it.
 
@@ -14,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
-use crate::store::{AuditRecord, ChangeOp, DecisionRecord, InventoryRecord};
+use crate::store::{AuditRecord, DecisionRecord, InventoryRecord};
 use crate::sync::{RunReport, StatusReport};
 
 pub use crate::sync::SyncKind;
@@ -59,7 +60,28 @@ pub enum Request {
     },
     /// Stream progress events.
     Subscribe,
+    /// One page of every device the store knows, by mailbox then DeviceId, each with the connector's
+    /// last decision: answered by [`Reply::Devices`]. Pages keep each reply line well under the
+    /// channel's 1 MiB limit (the worker serves at most [`DEVICE_PAGE_MAX`] devices per page).
+    #[serde(rename_all = "camelCase")]
+    Devices {
+        /// Devices to skip.
+        offset: usize,
+        /// Devices wanted (capped at [`DEVICE_PAGE_MAX`]).
+        limit: usize,
+    },
+    /// Sync this user's devices now: answered by [`Reply::Accepted`] or [`Reply::Error`]. The engine
+    /// has no single-mailbox run, so the worker queues a quick sync (which re-decides the devices
+    /// that changed, this user's among them) and says so.
+    #[serde(rename_all = "camelCase")]
+    SyncUser {
+        /// Mailbox alias, UPN or SMTP address.
+        user: String,
+    },
 }
+
+/// Most devices in one [`Reply::Devices`] page (a device with its decision is under 1 KiB of JSON).
+pub const DEVICE_PAGE_MAX: usize = 500;
 
 /// A reply from the worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,6 +103,28 @@ pub enum Reply {
     },
     /// A progress event (after [`Request::Subscribe`]).
     Progress(ProgressEvent),
+    /// The answer to [`Request::Devices`].
+    Devices(DevicePage),
+}
+
+/// One page of the device table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevicePage {
+    /// Devices in the store (all pages).
+    pub total: usize,
+    /// The first device's position.
+    pub offset: usize,
+    /// The devices of this page, each with the connector's last decision.
+    pub devices: Vec<DeviceLookup>,
+}
+
+impl DevicePage {
+    /// The offset of the next page, if there is one.
+    pub fn next_offset(&self) -> Option<usize> {
+        let next = self.offset + self.devices.len();
+        (!self.devices.is_empty() && next < self.total).then_some(next)
+    }
 }
 
 /// Where a run is.
@@ -386,29 +430,14 @@ impl DeviceLookup {
     }
 }
 
-/// What an access change did, in the status page's words.
-pub fn access_change_text(record: &AuditRecord) -> String {
-    use crate::policy::ListKind;
-    let access = match (record.entry.op, record.entry.list) {
-        (ChangeOp::Add, ListKind::Allow) => "Allowed",
-        (ChangeOp::Add, ListKind::Block) => "Blocked",
-        (ChangeOp::Remove, ListKind::Allow) => "Allow entry removed",
-        (ChangeOp::Remove, ListKind::Block) => "Block entry removed",
-    };
-    match record.entry.error {
-        Some(_) => format!("{access}: refused by Exchange"),
-        None => access.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::exchange::{DeviceAccessState, DeviceAccessStateReason};
-    use crate::policy::{Decision, DesiredAccess, ListKind};
-    use crate::store::{AuditEntry, RunId, RunOutcome};
+    use crate::policy::{Decision, DesiredAccess, ListKind, ReasonCode};
+    use crate::store::{AuditEntry, ChangeOp, RunId, RunOutcome};
     use crate::sync::cli::RunSummary;
-    use crate::sync::{HeldPlan, PlanSummary, SyncOutcome};
+    use crate::sync::{HeldDevice, HeldPlan, PlanSummary, SyncOutcome};
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
@@ -496,6 +525,18 @@ mod tests {
                         restricted_now: 41,
                         changes: Vec::new(),
                     },
+                    devices: vec![HeldDevice {
+                        mailbox: "dave".into(),
+                        user_display_name: Some("Dave Noël".into()),
+                        device_id: "DAVESAMSUNG0004".into(),
+                        model: "SM-S911B".into(),
+                        before: DeviceAccessState::Allowed,
+                        after: DeviceAccessState::Blocked,
+                        code: ReasonCode::PlatformException {
+                            name: "Android".into(),
+                            access: "Block".into(),
+                        },
+                    }],
                 }),
                 open_journal_entries: 1,
             }),
@@ -520,6 +561,42 @@ mod tests {
         }
     }
 
+    /// A device of a look-up with every field filled.
+    fn full_lookup_device() -> DeviceLookup {
+        DeviceLookup {
+            device: InventoryRecord {
+                mailbox: "alice".into(),
+                device_id: "ALICEIPHONE0001".into(),
+                device_type: "iPhone".into(),
+                device_model: None,
+                first_seen: at("2026-11-01T08:00:00Z"),
+                last_seen: at("2026-11-23T08:00:00Z"),
+                access_state: DeviceAccessState::Quarantined,
+                access_reason: DeviceAccessStateReason::Global,
+                user_display_name: Some("Alice Émond".into()),
+                device_os: Some("iOS 17.4".into()),
+            },
+            decision: Some(DecisionRecord {
+                mailbox: "alice".into(),
+                device_id: "ALICEIPHONE0001".into(),
+                decision: Decision {
+                    desired: DesiredAccess::Block,
+                    reason: crate::model::intune::ExchangeAccessStateReason::NotEnrolled,
+                    explanation: "not enrolled in Intune".into(),
+                    code: ReasonCode::BlockedInsteadOfQuarantine {
+                        because: Box::new(ReasonCode::NotCompliant {
+                            record: "md-1".into(),
+                            state: "conflict".into(),
+                        }),
+                    },
+                },
+                decided_at: at("2026-11-23T08:00:01Z"),
+                applied_at: None,
+                run_id: Some(RunId(2)),
+            }),
+        }
+    }
+
     fn round_trip(reply: &Reply) -> Reply {
         let line = serde_json::to_string(reply).unwrap();
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
@@ -529,30 +606,7 @@ mod tests {
     fn every_reply_survives_the_wire_unchanged() {
         let lookup = LookupReply {
             user: "alice".into(),
-            devices: vec![DeviceLookup {
-                device: InventoryRecord {
-                    mailbox: "alice".into(),
-                    device_id: "ALICEIPHONE0001".into(),
-                    device_type: "iPhone".into(),
-                    device_model: None,
-                    first_seen: at("2026-11-01T08:00:00Z"),
-                    last_seen: at("2026-11-23T08:00:00Z"),
-                    access_state: DeviceAccessState::Quarantined,
-                    access_reason: DeviceAccessStateReason::Global,
-                },
-                decision: Some(DecisionRecord {
-                    mailbox: "alice".into(),
-                    device_id: "ALICEIPHONE0001".into(),
-                    decision: Decision {
-                        desired: DesiredAccess::Block,
-                        reason: crate::model::intune::ExchangeAccessStateReason::NotEnrolled,
-                        explanation: "not enrolled in Intune".into(),
-                    },
-                    decided_at: at("2026-11-23T08:00:01Z"),
-                    applied_at: None,
-                    run_id: Some(RunId(2)),
-                }),
-            }],
+            devices: vec![full_lookup_device()],
         };
         let replies = [
             Reply::Status(Box::new(full_status())),
@@ -560,7 +614,12 @@ mod tests {
                 report: Err("the state store is locked".into()),
                 ..StatusReply::default()
             })),
-            Reply::LookupUser(lookup),
+            Reply::LookupUser(lookup.clone()),
+            Reply::Devices(DevicePage {
+                total: 3,
+                offset: 2,
+                devices: lookup.devices.clone(),
+            }),
             Reply::Accepted {
                 message: "quick sync started".into(),
             },
@@ -579,6 +638,53 @@ mod tests {
         for reply in &replies {
             assert_eq!(&round_trip(reply), reply);
         }
+    }
+
+    #[test]
+    fn every_request_survives_the_wire_unchanged() {
+        let requests = [
+            Request::Status,
+            Request::Devices {
+                offset: 500,
+                limit: DEVICE_PAGE_MAX,
+            },
+            Request::SyncUser {
+                user: "inès.martin@contoso.lab".into(),
+            },
+            Request::LookupUser {
+                user: "alice".into(),
+            },
+            Request::ConfirmHeld,
+        ];
+        for request in &requests {
+            let line = serde_json::to_string(request).unwrap();
+            let back: Request =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            assert_eq!(&back, request);
+        }
+    }
+
+    #[test]
+    fn a_page_names_the_next_one_until_the_last() {
+        let page = |offset, n| DevicePage {
+            total: 5,
+            offset,
+            devices: vec![full_lookup_device(); n],
+        };
+        assert_eq!(page(0, 2).next_offset(), Some(2));
+        assert_eq!(page(4, 1).next_offset(), None);
+        assert_eq!(page(9, 0).next_offset(), None);
+    }
+
+    #[test]
+    fn a_full_page_of_devices_fits_a_channel_line() {
+        let page = Reply::Devices(DevicePage {
+            total: DEVICE_PAGE_MAX,
+            offset: 0,
+            devices: vec![full_lookup_device(); DEVICE_PAGE_MAX],
+        });
+        let line = serde_json::to_string(&page).unwrap();
+        assert!(line.len() < 1024 * 1024 / 2, "{} bytes", line.len());
     }
 
     #[test]

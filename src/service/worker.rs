@@ -17,8 +17,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use super::channel::{self, ChannelAddress, ChannelHandler};
 use super::messages::{
-    CertificateStatus, Connection, CurrentRun, DeviceLookup, ExchangeServerInUse, HistoryDay,
-    LookupReply, NextRun, ProgressEvent, Registration, Reply, Request, RunPhase, StatusReply,
+    CertificateStatus, Connection, CurrentRun, DEVICE_PAGE_MAX, DeviceLookup, DevicePage,
+    ExchangeServerInUse, HistoryDay, LookupReply, NextRun, ProgressEvent, Registration, Reply,
+    Request, RunPhase, StatusReply,
 };
 use super::schedule::{Due, Schedule};
 use super::setup::{self, SetupProblem};
@@ -214,6 +215,26 @@ impl ChannelHandler for Handler {
             }
             Request::ApplyConfig { values } => apply_config(&shared, values),
             Request::StoreSecrets { secrets } => store_secrets(&shared, secrets),
+            Request::Devices { offset, limit } => {
+                match tokio::task::spawn_blocking(move || device_page(&shared, offset, limit)).await
+                {
+                    Ok(Ok(page)) => Reply::Devices(page),
+                    Ok(Err(message)) => Reply::Error { message },
+                    Err(e) => Reply::Error {
+                        message: format!("the device list failed: {e}"),
+                    },
+                }
+            }
+            Request::SyncUser { user } => {
+                let known = tokio::task::spawn_blocking(move || lookup_user(&shared, &user)).await;
+                match known {
+                    Ok(Ok(found)) => sync_user(&self.0, &found.user),
+                    Ok(Err(message)) => Reply::Error { message },
+                    Err(e) => Reply::Error {
+                        message: format!("look-up failed: {e}"),
+                    },
+                }
+            }
             // The server answers Subscribe itself.
             Request::Subscribe => Reply::Error {
                 message: "subscribe is handled by the channel".into(),
@@ -412,6 +433,59 @@ fn lookup_user(shared: &Shared, user: &str) -> Result<LookupReply, String> {
     Err(format!(
         "no device of '{user}' is known yet: check the mailbox alias or address, or wait for the next sync"
     ))
+}
+
+/// One page of the device table: the store's inventory with each device's last decision.
+fn device_page(shared: &Shared, offset: usize, limit: usize) -> Result<DevicePage, String> {
+    let store = crate::store::Store::open(&shared.store_path).map_err(|e| e.to_string())?;
+    let total = store.inventory_count().map_err(|e| e.to_string())?;
+    let inventory = store
+        .inventory_page(offset, limit.clamp(1, DEVICE_PAGE_MAX))
+        .map_err(|e| e.to_string())?;
+    let mut decisions: BTreeMap<String, Vec<crate::store::DecisionRecord>> = BTreeMap::new();
+    let mut devices = Vec::with_capacity(inventory.len());
+    for device in inventory {
+        if !decisions.contains_key(&device.mailbox) {
+            let found = store
+                .decisions_for_user(&device.mailbox)
+                .map_err(|e| e.to_string())?;
+            decisions.insert(device.mailbox.clone(), found);
+        }
+        let decision = decisions.get(&device.mailbox).and_then(|list| {
+            list.iter()
+                .find(|x| x.device_id.eq_ignore_ascii_case(&device.device_id))
+                .cloned()
+        });
+        devices.push(DeviceLookup { device, decision });
+    }
+    Ok(DevicePage {
+        total,
+        offset,
+        devices,
+    })
+}
+
+/// "Sync this user now": the engine has no single-mailbox run, so a quick sync is queued, and the
+/// answer says what it covers.
+fn sync_user(shared: &Shared, mailbox: &str) -> Reply {
+    let reply = queue_run(
+        shared,
+        RunRequest {
+            kind: SyncKind::Quick,
+            options: RunOptions::default(),
+        },
+    );
+    match reply {
+        Reply::Accepted { message } => {
+            tracing::info!(mailbox, "the admin asked to sync one user: {message}");
+            Reply::Accepted {
+                message: format!(
+                    "{message} for {mailbox}: a quick sync re-decides every device that changed, this                      user's among them"
+                ),
+            }
+        }
+        other => other,
+    }
 }
 
 /// Decisions of the last successful full sync of each of the last days, oldest first: the status

@@ -135,4 +135,11 @@ CREATE TABLE cas_servers (
     PRIMARY KEY (primary_fqdn, name)
 );
 "#,
+    // Version 4 (issue 14): the status page's device table names users and phones, and a decision's
+    // reason is kept as a code with parameters (JSON of `policy::ReasonCode`) for translated texts.
+    r#"
+ALTER TABLE inventory ADD COLUMN user_display_name TEXT;
+ALTER TABLE inventory ADD COLUMN device_os TEXT;
+ALTER TABLE decisions ADD COLUMN reason_code TEXT;
+"#,
 ];

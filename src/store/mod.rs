@@ -360,6 +360,12 @@ pub struct InventoryRecord {
     pub access_state: DeviceAccessState,
     /// Exchange's reason.
     pub access_reason: DeviceAccessStateReason,
+    /// The mailbox owner's display name, as Exchange reports it on the partnership.
+    #[serde(default)]
+    pub user_display_name: Option<String>,
+    /// The phone's operating system (`DeviceOS`).
+    #[serde(default)]
+    pub device_os: Option<String>,
 }
 
 /// The last decision about a device.
@@ -991,12 +997,15 @@ impl Store {
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT INTO inventory (mailbox, device_id, device_type, device_model, first_seen,
-                                            last_seen, access_state, access_reason)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                                            last_seen, access_state, access_reason,
+                                            user_display_name, device_os)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                      ON CONFLICT (mailbox, device_id) DO UPDATE SET
                         device_type = excluded.device_type, device_model = excluded.device_model,
                         last_seen = excluded.last_seen, access_state = excluded.access_state,
-                        access_reason = excluded.access_reason",
+                        access_reason = excluded.access_reason,
+                        user_display_name = excluded.user_display_name,
+                        device_os = excluded.device_os",
                 )
                 .map_err(|e| self.err(e))?;
             for r in records {
@@ -1008,7 +1017,9 @@ impl Store {
                     ts(r.first_seen),
                     ts(r.last_seen),
                     r.access_state.as_str(),
-                    r.access_reason.as_str()
+                    r.access_reason.as_str(),
+                    r.user_display_name,
+                    r.device_os
                 ])
                 .map_err(|e| self.err(e))?;
             }
@@ -1018,32 +1029,67 @@ impl Store {
 
     /// The inventory of one mailbox.
     pub fn inventory_for_mailbox(&self, mailbox: &str) -> Result<Vec<InventoryRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT mailbox, device_id, device_type, device_model, first_seen, last_seen,
-                        access_state, access_reason
-                 FROM inventory WHERE mailbox = ?1 ORDER BY device_id",
-            )
-            .map_err(|e| self.err(e))?;
+        self.inventory_where("WHERE mailbox = ?1 ORDER BY device_id", params![mailbox])
+    }
+
+    /// One page of the whole inventory, by mailbox then DeviceId (the status page's device table).
+    pub fn inventory_page(&self, offset: usize, limit: usize) -> Result<Vec<InventoryRecord>> {
+        self.inventory_where(
+            "ORDER BY mailbox, device_id LIMIT ?1 OFFSET ?2",
+            params![limit as i64, offset as i64],
+        )
+    }
+
+    /// How many devices the inventory holds.
+    pub fn inventory_count(&self) -> Result<usize> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM inventory", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(|n| n.max(0) as usize)
+            .map_err(|e| self.err(e))
+    }
+
+    fn inventory_where(
+        &self,
+        clause: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<InventoryRecord>> {
+        let sql = format!(
+            "SELECT mailbox, device_id, device_type, device_model, first_seen, last_seen,
+                    access_state, access_reason, user_display_name, device_os
+             FROM inventory {clause}"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![mailbox], |row| {
+            .query_map(params, |row| {
                 Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, String>(5)?,
-                    row.get::<_, String>(6)?,
-                    row.get::<_, String>(7)?,
+                    (
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, Option<String>>(3)?,
+                    ),
+                    (
+                        row.get::<_, String>(4)?,
+                        row.get::<_, String>(5)?,
+                        row.get::<_, String>(6)?,
+                        row.get::<_, String>(7)?,
+                    ),
+                    (
+                        row.get::<_, Option<String>>(8)?,
+                        row.get::<_, Option<String>>(9)?,
+                    ),
                 ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (mailbox, device_id, device_type, device_model, first, last, state, reason) =
-                row.map_err(|e| self.err(e))?;
+            let (
+                (mailbox, device_id, device_type, device_model),
+                (first, last, state, reason),
+                (user_display_name, device_os),
+            ) = row.map_err(|e| self.err(e))?;
             out.push(InventoryRecord {
                 mailbox,
                 device_id,
@@ -1053,6 +1099,8 @@ impl Store {
                 last_seen: self.time(&last)?,
                 access_state: self.word(&state, "access state")?,
                 access_reason: self.word(&reason, "access state reason")?,
+                user_display_name,
+                device_os,
             });
         }
         Ok(out)
@@ -1151,8 +1199,7 @@ impl Store {
         Ok(())
     }
 
-    const DECISION_COLUMNS: &'static str =
-        "mailbox, device_id, desired, reason, explanation, decided_at, applied_at, run_id";
+    const DECISION_COLUMNS: &'static str = "mailbox, device_id, desired, reason, explanation, decided_at, applied_at, run_id, reason_code";
 
     fn decisions_where(
         &self,
@@ -1172,12 +1219,13 @@ impl Store {
                     row.get::<_, String>(5)?,
                     row.get::<_, Option<String>>(6)?,
                     row.get::<_, Option<i64>>(7)?,
+                    row.get::<_, Option<String>>(8)?,
                 ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (mailbox, device_id, desired, reason, explanation, decided, applied, run) =
+            let (mailbox, device_id, desired, reason, explanation, decided, applied, run, code) =
                 row.map_err(|e| self.err(e))?;
             out.push(DecisionRecord {
                 mailbox,
@@ -1187,6 +1235,10 @@ impl Store {
                         .ok_or_else(|| self.data("desired access", &desired))?,
                     reason: ExchangeAccessStateReason::parse(&reason),
                     explanation,
+                    // A code this build does not know reads as unrecorded: the English text stays.
+                    code: code
+                        .and_then(|c| serde_json::from_str(&c).ok())
+                        .unwrap_or_default(),
                 },
                 decided_at: self.time(&decided)?,
                 applied_at: self.opt_time(applied)?,
@@ -1563,26 +1615,30 @@ fn sql_record_decision(
     decided_at: DateTime<Utc>,
     run: Option<RunId>,
 ) -> rusqlite::Result<()> {
-    conn.prepare_cached("INSERT INTO decisions (mailbox, device_id, desired, reason, explanation, decided_at, run_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+    conn.prepare_cached(
+        "INSERT INTO decisions (mailbox, device_id, desired, reason, explanation, decided_at, run_id,
+                                reason_code)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (mailbox, device_id) DO UPDATE SET
             applied_at = CASE WHEN decisions.desired = excluded.desired
                               THEN decisions.applied_at ELSE NULL END,
             desired = excluded.desired, reason = excluded.reason,
             explanation = excluded.explanation, decided_at = excluded.decided_at,
-            run_id = excluded.run_id
+            run_id = excluded.run_id, reason_code = excluded.reason_code
          WHERE decisions.desired IS NOT excluded.desired
             OR decisions.reason IS NOT excluded.reason
-            OR decisions.explanation IS NOT excluded.explanation")?
-        .execute(params![
-            mailbox,
-            device_id,
-            decision.desired.as_str(),
-            decision.reason.as_str(),
-            decision.explanation,
-            ts(decided_at),
-            run.map(|r| r.0)
-        ],
-    )?;
+            OR decisions.explanation IS NOT excluded.explanation
+            OR decisions.reason_code IS NOT excluded.reason_code",
+    )?
+    .execute(params![
+        mailbox,
+        device_id,
+        decision.desired.as_str(),
+        decision.reason.as_str(),
+        decision.explanation,
+        ts(decided_at),
+        run.map(|r| r.0),
+        serde_json::to_string(&decision.code).ok()
+    ])?;
     Ok(())
 }

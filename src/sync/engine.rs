@@ -10,8 +10,9 @@ use futures_util::StreamExt as _;
 use tracing::Instrument as _;
 
 use super::{
-    HeldPlan, PlanSummary, RunOptions, RunReport, SyncError, SyncKind, SyncOutcome,
-    WATERMARK_EXCHANGE, WATERMARK_HELD_PLAN, WATERMARK_INTUNE, WATERMARK_ROLLOUT_DONE,
+    HELD_PLAN_DEVICES, HeldDevice, HeldPlan, PlanSummary, RunOptions, RunReport, SyncError,
+    SyncKind, SyncOutcome, WATERMARK_EXCHANGE, WATERMARK_HELD_PLAN, WATERMARK_INTUNE,
+    WATERMARK_ROLLOUT_DONE,
 };
 use crate::exchange::{DeviceListEdit, ExchangeClient, ExchangeError};
 use crate::intune::IntuneClient;
@@ -169,6 +170,57 @@ impl Guarded {
             changes: Vec::new(),
         }
     }
+}
+
+/// The devices a held plan would block, quarantine or release, with their decision's reason (at most
+/// [`HELD_PLAN_DEVICES`]).
+fn held_devices(decided: &Decided, plan: &Plan) -> Vec<HeldDevice> {
+    let by_device: HashMap<(String, String), (&DecidedMailbox, &DecidedDevice)> = decided
+        .mailboxes
+        .iter()
+        .flat_map(|m| {
+            m.devices.iter().map(move |d| {
+                (
+                    (
+                        m.cas.identity.to_ascii_lowercase(),
+                        d.device.device_id.to_ascii_lowercase(),
+                    ),
+                    (m, d),
+                )
+            })
+        })
+        .collect();
+    plan.effects
+        .iter()
+        .filter(|e| e.restricts() || e.releases())
+        .take(HELD_PLAN_DEVICES)
+        .map(|e| {
+            let found = by_device.get(&(
+                e.mailbox.to_ascii_lowercase(),
+                e.device_id.to_ascii_lowercase(),
+            ));
+            HeldDevice {
+                mailbox: e.mailbox.clone(),
+                user_display_name: found
+                    .map(|(m, _)| m.cas.display_name.clone())
+                    .filter(|n| !n.trim().is_empty()),
+                device_id: e.device_id.clone(),
+                model: found
+                    .map(|(_, d)| {
+                        d.device
+                            .device_model
+                            .clone()
+                            .unwrap_or_else(|| d.device.device_type.clone())
+                    })
+                    .unwrap_or_default(),
+                before: e.before,
+                after: e.after,
+                code: found
+                    .map(|(_, d)| d.decision.code.clone())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
 }
 
 /// The apply phase's output.
@@ -669,7 +721,7 @@ impl SyncEngine {
         }
 
         if let Some(message) = self
-            .hold(kind, &guarded, options)
+            .hold(kind, &decided, &guarded, options)
             .instrument(phase("hold"))
             .await?
         {
@@ -948,6 +1000,7 @@ impl SyncEngine {
     async fn hold(
         &self,
         kind: SyncKind,
+        decided: &Decided,
         guarded: &Guarded,
         options: RunOptions,
     ) -> Result<Option<String>, SyncError> {
@@ -988,6 +1041,7 @@ impl SyncEngine {
             kind,
             message: message.clone(),
             summary,
+            devices: held_devices(decided, &guarded.plan),
         };
         let json = serde_json::to_string(&held)
             .map_err(|e| SyncError::Internal(format!("held plan: {e}")))?;
@@ -1772,6 +1826,12 @@ impl SyncEngine {
                     last_seen: now,
                     access_state: state,
                     access_reason: reason,
+                    // The mailbox's display name; a partnership's `UserDisplayName` is often a
+                    // canonical path in real Exchange.
+                    user_display_name: Some(m.cas.display_name.clone())
+                        .filter(|n| !n.trim().is_empty())
+                        .or_else(|| d.user_display_name.clone()),
+                    device_os: d.device_os.clone(),
                 });
                 let agrees = !failed
                     && touched.contains(&(key.clone(), d.device_id.to_ascii_lowercase()))

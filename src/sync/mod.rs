@@ -50,7 +50,8 @@
 //! * The mass-change guard ([`crate::policy::guard`]) holds a plan that would block or quarantine more
 //!   than the threshold (default 10%) of the allowed devices, or allow more than the threshold of the
 //!   blocked and quarantined ones (an empty group membership read releases everyone); the run ends
-//!   [`SyncOutcome::HeldByGuard`], the held plan's summary is stored, and a run with
+//!   [`SyncOutcome::HeldByGuard`], the held plan's summary is stored (with the devices it would change and why, at most
+//!   [`HELD_PLAN_DEVICES`]), and a run with
 //!   [`RunOptions::confirm_guard`] applies it — only a held plan, and only while the new plan restricts
 //!   and releases no more devices than the held one; with nothing held, `--confirm` is a plain run.
 //! * [`RunOptions::dry_run`] computes and returns the plan without applying it.
@@ -68,7 +69,8 @@ use std::collections::BTreeMap;
 
 use crate::exchange::ExchangeError;
 use crate::intune::IntuneError;
-use crate::policy::{MailboxChange, SettingsError};
+use crate::model::exchange::DeviceAccessState;
+use crate::policy::{MailboxChange, ReasonCode, SettingsError};
 use crate::store::StoreError;
 
 /// Watermark name: the Exchange side (`WhenChanged`/`FirstSyncTime` of partnerships).
@@ -156,6 +158,42 @@ pub struct HeldPlan {
     pub message: String,
     /// The plan's figures (changes capped at 50).
     pub summary: PlanSummary,
+    /// The devices the plan would block or quarantine or release, each with its reason, so the admin
+    /// sees which before confirming (capped at [`HELD_PLAN_DEVICES`]; the summary has the full counts).
+    #[serde(default)]
+    pub devices: Vec<HeldDevice>,
+}
+
+/// Most devices kept in a stored held plan: the status reply carries it over the control channel,
+/// whose lines are limited to 1 MiB (an entry is about 250 bytes).
+pub const HELD_PLAN_DEVICES: usize = 1500;
+
+/// A device whose access the held plan would change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldDevice {
+    /// Mailbox identity.
+    pub mailbox: String,
+    /// The mailbox owner's display name.
+    #[serde(default)]
+    pub user_display_name: Option<String>,
+    /// DeviceId.
+    pub device_id: String,
+    /// The phone's model, else its type.
+    pub model: String,
+    /// State Exchange reports now.
+    pub before: DeviceAccessState,
+    /// State once the plan is applied.
+    pub after: DeviceAccessState,
+    /// Why (the device's decision).
+    pub code: ReasonCode,
+}
+
+impl HeldDevice {
+    /// Whether the plan blocks or quarantines it (rather than releasing it).
+    pub fn restricts(&self) -> bool {
+        self.after != DeviceAccessState::Allowed
+    }
 }
 
 /// What a run did.

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use exchange_connector::model::exchange::{DeviceAccessState, DeviceAccessStateReason};
 use exchange_connector::model::intune::ExchangeAccessStateReason;
-use exchange_connector::policy::{Decision, DesiredAccess, ListKind, MailboxChange};
+use exchange_connector::policy::{Decision, DesiredAccess, ListKind, MailboxChange, ReasonCode};
 use exchange_connector::store::{
     AuditEntry, ChangeOp, InventoryRecord, JournalResult, OwnedOrigin, RunKind, RunOutcome,
     SCHEMA_VERSION, Store, StoreError,
@@ -246,6 +246,10 @@ fn decisions_keep_applied_at_only_while_unchanged() {
         desired: DesiredAccess::Block,
         reason: ExchangeAccessStateReason::NotEnrolled,
         explanation: "not enrolled".into(),
+        // The code travels through the store with its parameters (`assert_eq!` below).
+        code: ReasonCode::EasOnlyRecord {
+            record: "md-7".into(),
+        },
     };
     let now = Utc::now();
     store
@@ -263,6 +267,7 @@ fn decisions_keep_applied_at_only_while_unchanged() {
         desired: DesiredAccess::Allow,
         reason: ExchangeAccessStateReason::Compliant,
         explanation: "compliant".into(),
+        code: ReasonCode::Unrecorded,
     };
     store
         .record_decision("alice", "DEV1", &allow, now, None)
@@ -301,6 +306,8 @@ fn inventory_keeps_first_seen_and_counts_states() {
         last_seen: last,
         access_state: state,
         access_reason: DeviceAccessStateReason::Global,
+        user_display_name: Some("Alice Émond".into()),
+        device_os: Some("iOS 17.4".into()),
     };
     store
         .upsert_inventory(&[
@@ -316,6 +323,12 @@ fn inventory_keeps_first_seen_and_counts_states() {
     assert_eq!(inv[0].first_seen, t0.trunc_subsecs_micros());
     assert_eq!(inv[0].last_seen, t1.trunc_subsecs_micros());
     assert_eq!(inv[0].access_state, DeviceAccessState::Quarantined);
+    assert_eq!(inv[0].user_display_name.as_deref(), Some("Alice Émond"));
+    assert_eq!(inv[0].device_os.as_deref(), Some("iOS 17.4"));
+    assert_eq!(store.inventory_count().unwrap(), 2);
+    let second_page = store.inventory_page(1, 10).unwrap();
+    assert_eq!(second_page.len(), 1);
+    assert_eq!(second_page[0].device_id, "B");
     let counts = store.counts_by_state().unwrap();
     assert_eq!(counts.get("Quarantined"), Some(&1));
     assert_eq!(counts.get("Blocked"), Some(&1));
@@ -527,6 +540,7 @@ fn many_decisions_are_recorded_in_one_transaction() {
         desired: DesiredAccess::Untouched,
         reason: ExchangeAccessStateReason::Unknown,
         explanation: "incomplete".into(),
+        code: ReasonCode::InventoryIncomplete,
     };
     let ids: Vec<String> = (0..500).map(|i| format!("D{i}")).collect();
     let batch: Vec<(&str, &str, &Decision)> =
