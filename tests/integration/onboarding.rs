@@ -472,3 +472,166 @@ async fn add_and_remove_key_need_a_valid_proof() {
     assert_eq!(removed.status(), reqwest::StatusCode::NO_CONTENT);
     assert_eq!(o.directory().await["applications"][0]["keys"], 1);
 }
+
+/// Runs `exchange-connector-service onboard` against the lab, approving its device code as a Global
+/// Administrator when it prints it. Returns (success, stdout, stderr).
+async fn run_onboard(o: &Onboarding, home: &Path, extra: &[&str]) -> (bool, String, String) {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+    let endpoints = o.lab.dir.path().join("endpoints.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_exchange-connector-service"));
+    cmd.arg("--config-dir")
+        .arg(home.join("config"))
+        .args(["--secret-store", "file", "--channel"])
+        .arg(home.join("no-worker.sock"))
+        .arg("onboard")
+        .arg("--lab-endpoints")
+        .arg(&endpoints)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+    ] {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (code_tx, code_rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(code) = line
+                .split("(code ")
+                .nth(1)
+                .and_then(|rest| rest.split(')').next())
+            {
+                let _ = code_tx.send(code.to_string());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let code = tokio::task::spawn_blocking(move || code_rx.recv_timeout(Duration::from_secs(120)))
+        .await
+        .unwrap();
+    if let Ok(code) = code {
+        let status = o
+            .control_post(
+                "device-codes/approve",
+                json!({"userCode": code, "role": "Global Administrator"}),
+            )
+            .await;
+        assert!(status.is_success());
+    }
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stdout = reader.join().unwrap();
+    (
+        output.status.success(),
+        stdout,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_onboard_dry_run_apply_again_and_remove() {
+    let o = empty_tenant().await;
+    let home = tempfile::tempdir().unwrap();
+    // A configured connector (the lab's Exchange), still naming the lab's unregistered app.
+    let configured = std::process::Command::new(env!("CARGO_BIN_EXE_exchange-connector-service"))
+        .arg("--config-dir")
+        .arg(home.path().join("config"))
+        .args(["--secret-store", "file", "--channel"])
+        .arg(home.path().join("no-worker.sock"))
+        .arg("configure")
+        .arg("--lab-endpoints")
+        .arg(o.lab.dir.path().join("endpoints.json"))
+        .output()
+        .unwrap();
+    assert!(
+        configured.status.success(),
+        "{}",
+        String::from_utf8_lossy(&configured.stderr)
+    );
+
+    let (ok, out, err) = run_onboard(&o, home.path(), &["--dry-run"]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("DeviceManagementManagedDevices.Read.All"),
+        "{out}"
+    );
+    assert!(out.contains("Dry run: nothing was created."), "{out}");
+    assert_eq!(
+        o.directory().await["applications"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    let (ok, out, err) = run_onboard(&o, home.path(), &[]).await;
+    assert!(ok, "{out}\n{err}");
+    let directory = o.directory().await;
+    let apps = directory["applications"].as_array().unwrap();
+    assert_eq!(apps.len(), 1, "{out}");
+    let app_id = apps[0]["appId"].as_str().unwrap().to_string();
+    let config = exchange_connector::config::Config::load(&home.path().join("config"))
+        .unwrap()
+        .config;
+    assert_eq!(config.client_id, app_id);
+    assert_eq!(config.tenant_id, o.lab.endpoints.tenant_id);
+    // The certificate made here is in the store, and it is the one the app holds.
+    let store =
+        exchange_connector::secrets::FileStore::new(home.path().join("config").join("secrets"));
+    use exchange_connector::secrets::SecretStore as _;
+    let pfx = store
+        .get("default", "ClientCertificate")
+        .unwrap()
+        .expect("certificate stored");
+    let password = store
+        .get("default", "CertificatePassword")
+        .unwrap()
+        .unwrap();
+    use base64::Engine as _;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(pfx.expose())
+        .unwrap();
+    let certificate = ClientCertificate::from_pfx(&der, &password).unwrap();
+    assert!(
+        !out.contains(password.expose()),
+        "the password never reaches the output"
+    );
+    let held = o.lab.state.directory().applications[0].key_credentials[0]
+        .thumbprint
+        .clone();
+    assert_eq!(held, certificate.sha1_thumbprint_hex());
+
+    // Again: nothing new.
+    let (ok, out, err) = run_onboard(&o, home.path(), &[]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("nothing to do"), "{out}");
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 1);
+    assert_eq!(directory["applications"][0]["keys"], 1);
+
+    let (ok, out, err) = run_onboard(&o, home.path(), &["--remove"]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains(&format!("deleted the app registration {app_id}")),
+        "{out}"
+    );
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 0);
+    assert_eq!(directory["servicePrincipals"], 0);
+}
