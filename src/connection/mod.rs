@@ -230,17 +230,20 @@ pub fn http_client(
 pub fn onboarding_http(
     extra_ca: Option<&Path>,
     proxy: Option<&ConfiguredProxy>,
-) -> Result<reqwest::Client, SetupError> {
+) -> Result<reqwest::Client, crate::onboarding::OnboardingError> {
     let options = ClientOptions {
         timeout: Duration::from_secs(60),
         connect_timeout: Some(Duration::from_secs(15)),
         ..ClientOptions::default()
     };
+    let client = |e: &dyn std::error::Error| {
+        crate::onboarding::OnboardingError::Client(crate::error_text::chain(e))
+    };
     http_builder(extra_ca, proxy, &options)
-        .map_err(SetupError::from)?
+        .map_err(|e| client(&e))?
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| SetupError::Http(crate::error_text::chain(&e)))
+        .map_err(|e| client(&e))
 }
 
 /// The clients of a run, all through the same TLS settings and proxy.

@@ -111,6 +111,8 @@ fn bad_request(message: &str) -> Response {
 }
 
 /// The caller's claims, or Graph's 401.
+// The error is the response itself, built once per refused request: no point boxing it.
+#[allow(clippy::result_large_err)]
 fn caller(state: &LabState, headers: &HeaderMap) -> Result<AccessClaims, Response> {
     state
         .counters
@@ -510,6 +512,7 @@ fn check_proof(app: &Application, proof: &str) -> Result<(), String> {
 
 /// The app an `addKey`/`removeKey` is for, when the caller may change it: the app itself
 /// (app-only token) or an admin who manages apps.
+#[allow(clippy::result_large_err)]
 fn key_target(state: &LabState, headers: &HeaderMap, id: &str) -> Result<Application, Response> {
     let claims = caller(state, headers)?;
     let app = state
