@@ -8,12 +8,15 @@
 //! with the session. Every HTTP call goes through the client [`crate::connection::onboarding_http`]
 //! builds (the configured proxy and TLS).
 //!
+//! [`rotation`] rolls the certificate later with `addKey`/`removeKey` and a proof of possession.
+//!
 //! A GUI drives the same functions: [`sign_in::DeviceCodeSignIn::start`] gives the code to show,
 //! [`plan`] the text of the confirmation page, [`apply`] reports one [`Progress`] line per action.
 
 pub mod apply;
 pub mod cloud;
 pub mod graph;
+pub mod rotation;
 pub mod sign_in;
 
 pub use apply::{

@@ -635,3 +635,61 @@ async fn cli_onboard_dry_run_apply_again_and_remove() {
     assert_eq!(directory["applications"].as_array().unwrap().len(), 0);
     assert_eq!(directory["servicePrincipals"], 0);
 }
+
+/// The library's key roll: a certificate that expires within 30 days is replaced through `addKey`
+/// (proved by the current key) and `removeKey` (proved by the new one); the app then signs in with
+/// the new certificate only.
+#[tokio::test]
+async fn certificate_rolls_with_add_and_remove_key() {
+    use exchange_connector::onboarding::rotation;
+    let o = empty_tenant().await;
+    let token = o.sign_in(Some("Global Administrator")).await.unwrap();
+    let graph = o.graph(token);
+    let options = OnboardOptions {
+        certificate_days: 10,
+        ..OnboardOptions::default()
+    };
+    let plan = onboarding::plan(&graph, &o.authority, &options)
+        .await
+        .unwrap();
+    let mut lines = Vec::new();
+    let result = onboarding::apply(&graph, &o.authority, &plan, None, &mut collect(&mut lines))
+        .await
+        .unwrap();
+    let current = result.new_certificate.unwrap();
+    assert!(rotation::needs_rotation(&current, chrono::Utc::now()));
+    let token_of = |certificate: &ClientCertificate| {
+        TokenClient::new(
+            OAuthConfig::new(
+                &o.lab.endpoints.login_base,
+                &o.lab.endpoints.tenant_id,
+                &result.client_id,
+                ClientCredential::Certificate(Arc::new(certificate.clone())),
+            ),
+            crate::common::client(&o.lab.endpoints.ca_cert_pem),
+        )
+    };
+    let scope = format!("{}/.default", o.lab.endpoints.graph_base);
+    let app_token = token_of(&current).token(&scope).await.unwrap();
+    let next = ClientCertificate::generate("Exchange Connector", 365).unwrap();
+    let rolled = rotation::roll_key(
+        &o.http,
+        &o.lab.endpoints.graph_base,
+        &app_token,
+        &result.object_id,
+        &current,
+        &next,
+    )
+    .await
+    .expect("rolled");
+    assert!(rolled.removed.is_some());
+    assert_eq!(o.directory().await["applications"][0]["keys"], 1);
+    token_of(&next)
+        .token(&scope)
+        .await
+        .expect("the new certificate signs in");
+    assert!(
+        token_of(&current).token(&scope).await.is_err(),
+        "the old certificate no longer signs in"
+    );
+}
