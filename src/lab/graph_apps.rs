@@ -131,6 +131,21 @@ fn caller(state: &LabState, headers: &HeaderMap) -> Result<AccessClaims, Respons
     })
 }
 
+/// The caller's claims when `allowed` accepts them; Graph's 401 or 403 otherwise.
+#[allow(clippy::result_large_err)]
+fn guard(
+    state: &LabState,
+    headers: &HeaderMap,
+    allowed: impl Fn(&AccessClaims) -> bool,
+) -> Result<AccessClaims, Response> {
+    let claims = caller(state, headers)?;
+    if allowed(&claims) {
+        Ok(claims)
+    } else {
+        Err(denied())
+    }
+}
+
 /// Delegated caller allowed to manage apps.
 fn may_manage(claims: &AccessClaims) -> bool {
     claims.has_scope("Application.ReadWrite.All")
@@ -258,6 +273,26 @@ fn assignment_json(state: &super::directory::Directory, a: &Assignment) -> Value
     })
 }
 
+/// A collection filtered by `$filter`: `view` gives each item's JSON, `[appId, displayName]` and tags.
+fn filtered<T>(
+    query: &HashMap<String, String>,
+    items: &[T],
+    view: impl Fn(&T) -> (Value, [&String; 2], &Vec<String>),
+) -> Response {
+    let filter = match parse_filter(query) {
+        Ok(f) => f,
+        Err(e) => return bad_request(&e),
+    };
+    collection(
+        items
+            .iter()
+            .map(&view)
+            .filter(|(_, [app_id, name], tags)| matches(&filter, app_id, name, tags))
+            .map(|(json, _, _)| json)
+            .collect(),
+    )
+}
+
 fn collection(values: Vec<Value>) -> Response {
     Json(json!({ "value": values })).into_response()
 }
@@ -304,26 +339,13 @@ async fn list_applications(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if !may_read(&claims) {
-        return denied();
+    if let Err(r) = guard(&state, &headers, may_read) {
+        return r;
     }
-    let filter = match parse_filter(&query) {
-        Ok(f) => f,
-        Err(e) => return bad_request(&e),
-    };
     let directory = state.directory();
-    collection(
-        directory
-            .applications
-            .iter()
-            .filter(|a| matches(&filter, &a.app_id, &a.display_name, &a.tags))
-            .map(application_json)
-            .collect(),
-    )
+    filtered(&query, &directory.applications, |a| {
+        (application_json(a), [&a.app_id, &a.display_name], &a.tags)
+    })
 }
 
 async fn create_application(
@@ -331,12 +353,8 @@ async fn create_application(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if !may_manage(&claims) {
-        return denied();
+    if let Err(r) = guard(&state, &headers, may_manage) {
+        return r;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return bad_request("Invalid JSON body.");
@@ -410,12 +428,8 @@ async fn delete_application(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if !may_manage(&claims) {
-        return denied();
+    if let Err(r) = guard(&state, &headers, may_manage) {
+        return r;
     }
     let deleted = state.directory().delete_application(&id);
     if !deleted {
@@ -433,12 +447,8 @@ async fn patch_application(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if !may_manage(&claims) {
-        return denied();
+    if let Err(r) = guard(&state, &headers, may_manage) {
+        return r;
     }
     let mut keys = None;
     if let Some(list) = body.get("keyCredentials").and_then(Value::as_array) {
@@ -614,26 +624,17 @@ async fn list_service_principals(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if !may_read(&claims) {
-        return denied();
+    if let Err(r) = guard(&state, &headers, may_read) {
+        return r;
     }
-    let filter = match parse_filter(&query) {
-        Ok(f) => f,
-        Err(e) => return bad_request(&e),
-    };
     let directory = state.directory();
-    collection(
-        directory
-            .service_principals
-            .iter()
-            .filter(|s| matches(&filter, &s.app_id, &s.display_name, &s.tags))
-            .map(service_principal_json)
-            .collect(),
-    )
+    filtered(&query, &directory.service_principals, |s| {
+        (
+            service_principal_json(s),
+            [&s.app_id, &s.display_name],
+            &s.tags,
+        )
+    })
 }
 
 async fn create_service_principal(
@@ -641,12 +642,8 @@ async fn create_service_principal(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if !may_manage(&claims) {
-        return denied();
+    if let Err(r) = guard(&state, &headers, may_manage) {
+        return r;
     }
     let Some(app_id) = body.get("appId").and_then(Value::as_str) else {
         return bad_request("Property 'appId' is required.");
@@ -696,12 +693,8 @@ async fn get_service_principal(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if !may_read(&claims) {
-        return denied();
+    if let Err(r) = guard(&state, &headers, may_read) {
+        return r;
     }
     let directory = state.directory();
     match directory.service_principal(&id) {
@@ -715,12 +708,8 @@ async fn delete_service_principal(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if !may_manage(&claims) {
-        return denied();
+    if let Err(r) = guard(&state, &headers, may_manage) {
+        return r;
     }
     {
         let mut directory = state.directory();
@@ -743,14 +732,12 @@ async fn assign(
     Path(resource_id): Path<String>,
     Json(body): Json<Value>,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let may_grant = |c: &AccessClaims| {
+        c.has_scope("AppRoleAssignment.ReadWrite.All")
+            && c.admin_role().is_some_and(|r| r.may_grant_app_roles())
     };
-    let allowed = claims.has_scope("AppRoleAssignment.ReadWrite.All")
-        && claims.admin_role().is_some_and(|r| r.may_grant_app_roles());
-    if !allowed {
-        return denied();
+    if let Err(r) = guard(&state, &headers, may_grant) {
+        return r;
     }
     let text = |n: &str| {
         body.get(n)
@@ -808,16 +795,13 @@ async fn unassign(
     headers: HeaderMap,
     Path((resource_id, assignment)): Path<(String, String)>,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let may_revoke = |c: &AccessClaims| {
+        c.has_scope("AppRoleAssignment.ReadWrite.All")
+            && c.admin_role()
+                .is_some_and(|r| r.may_grant_app_roles() || r.may_manage_apps())
     };
-    let allowed = claims.has_scope("AppRoleAssignment.ReadWrite.All")
-        && claims
-            .admin_role()
-            .is_some_and(|r| r.may_grant_app_roles() || r.may_manage_apps());
-    if !allowed {
-        return denied();
+    if let Err(r) = guard(&state, &headers, may_revoke) {
+        return r;
     }
     let removed = {
         let mut directory = state.directory();
@@ -860,12 +844,8 @@ fn list_assignments(
     headers: &HeaderMap,
     keep: impl Fn(&Assignment) -> bool,
 ) -> Response {
-    let claims = match caller(state, headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if !may_read(&claims) {
-        return denied();
+    if let Err(r) = guard(&state, &headers, may_read) {
+        return r;
     }
     let directory = state.directory();
     collection(

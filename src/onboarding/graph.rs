@@ -40,12 +40,21 @@ impl GraphFailure {
 pub struct DirectoryClient {
     http: reqwest::Client,
     graph_base: String,
-    token: AdminToken,
+    token: crate::secret::Secret,
 }
 
 impl DirectoryClient {
     /// A client for `graph_base` (e.g. `https://graph.microsoft.com`).
     pub fn new(http: reqwest::Client, graph_base: &str, token: AdminToken) -> DirectoryClient {
+        DirectoryClient::with_bearer(http, graph_base, token.into_secret())
+    }
+
+    /// A client with another bearer token: the app's own app-only token (certificate rotation).
+    pub fn with_bearer(
+        http: reqwest::Client,
+        graph_base: &str,
+        token: crate::secret::Secret,
+    ) -> DirectoryClient {
         DirectoryClient {
             http,
             graph_base: graph_base.trim_end_matches('/').to_string(),
@@ -68,17 +77,14 @@ impl DirectoryClient {
         let mut request = self
             .http
             .request(method, &url)
-            .bearer_auth(self.token.bearer());
+            .bearer_auth(self.token.expose());
         if let Some(body) = body {
             request = request.json(body);
         }
         let response = request
             .send()
             .await
-            .map_err(|e| OnboardingError::Unreachable {
-                url: url.clone(),
-                reason: crate::error_text::chain(&e),
-            })?;
+            .map_err(|e| super::unreachable(&url, &e))?;
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);

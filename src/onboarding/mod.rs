@@ -131,3 +131,11 @@ pub enum OnboardingError {
         app_name: String,
     },
 }
+
+/// The error of a request that did not reach `url`.
+fn unreachable(url: &str, error: &dyn std::error::Error) -> OnboardingError {
+    OnboardingError::Unreachable {
+        url: url.to_string(),
+        reason: crate::error_text::chain(error),
+    }
+}

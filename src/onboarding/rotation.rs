@@ -6,6 +6,7 @@
 //! proof signed by the new one.
 
 use super::OnboardingError;
+use super::graph::DirectoryClient;
 use crate::certificate::ClientCertificate;
 use crate::secret::Secret;
 use base64::Engine as _;
@@ -49,45 +50,6 @@ pub struct RolledKey {
     pub removed: Option<String>,
 }
 
-async fn call(
-    http: &reqwest::Client,
-    url: &str,
-    app_token: &Secret,
-    body: Option<&Value>,
-    action: &str,
-) -> Result<Value, OnboardingError> {
-    let request = match body {
-        Some(body) => http.post(url).json(body),
-        None => http.get(url),
-    };
-    let response = request
-        .bearer_auth(app_token.expose())
-        .send()
-        .await
-        .map_err(|e| OnboardingError::Unreachable {
-            url: url.to_string(),
-            reason: crate::error_text::chain(&e),
-        })?;
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    if (200..300).contains(&status) {
-        return Ok(json);
-    }
-    let field = |n: &str| {
-        json.pointer(&format!("/error/{n}"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    Err(OnboardingError::Graph {
-        action: action.to_string(),
-        status,
-        code: field("code"),
-        message: field("message"),
-    })
-}
-
 /// Adds `next` to the application `object_id` (proved by `current`), then removes `current`'s key
 /// (proved by `next`). `app_token` is the app's own app-only Graph token.
 pub async fn roll_key(
@@ -98,33 +60,28 @@ pub async fn roll_key(
     current: &ClientCertificate,
     next: &ClientCertificate,
 ) -> Result<RolledKey, OnboardingError> {
-    let base = format!(
-        "{}/v1.0/applications/{object_id}",
-        graph_base.trim_end_matches('/')
-    );
-    let added = call(
-        http,
-        &format!("{base}/addKey"),
-        app_token,
-        Some(&json!({
-            "keyCredential": {
-                "type": "AsymmetricX509Cert",
-                "usage": "Verify",
-                "displayName": next.subject,
-                "key": base64::engine::general_purpose::STANDARD.encode(&next.certificate_der),
-            },
-            "passwordCredential": null,
-            "proof": proof(current, object_id)?.expose(),
-        })),
-        "add the new certificate (addKey)",
-    )
-    .await?;
+    let graph = DirectoryClient::with_bearer(http.clone(), graph_base, app_token.clone());
+    let base = format!("applications/{object_id}");
+    let body = json!({
+        "keyCredential": {
+            "type": "AsymmetricX509Cert",
+            "usage": "Verify",
+            "displayName": next.subject,
+            "key": base64::engine::general_purpose::STANDARD.encode(&next.certificate_der),
+        },
+        "passwordCredential": null,
+        "proof": proof(current, object_id)?.expose(),
+    });
+    let added = graph
+        .post(&format!("{base}/addKey"), &body)
+        .await?
+        .map_err(|f| f.into_error("add the new certificate (addKey)"))?;
     let added = added
         .get("keyId")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let app = call(http, &base, app_token, None, "read the app's keys").await?;
+    let app = graph.get("read the app's keys", &base).await?;
     let old = app
         .get("keyCredentials")
         .and_then(Value::as_array)
@@ -138,14 +95,11 @@ pub async fn roll_key(
         .and_then(|k| k.get("keyId").and_then(Value::as_str))
         .map(str::to_string);
     if let Some(key_id) = &old {
-        call(
-            http,
-            &format!("{base}/removeKey"),
-            app_token,
-            Some(&json!({ "keyId": key_id, "proof": proof(next, object_id)?.expose() })),
-            "remove the old certificate (removeKey)",
-        )
-        .await?;
+        let body = json!({ "keyId": key_id, "proof": proof(next, object_id)?.expose() });
+        graph
+            .post(&format!("{base}/removeKey"), &body)
+            .await?
+            .map_err(|f| f.into_error("remove the old certificate (removeKey)"))?;
     }
     Ok(RolledKey {
         added,

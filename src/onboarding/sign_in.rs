@@ -29,9 +29,9 @@ impl std::fmt::Debug for AdminToken {
 }
 
 impl AdminToken {
-    /// The bearer value.
-    pub(crate) fn bearer(&self) -> &str {
-        self.token.expose()
+    /// The bearer value, for the Graph client of this session.
+    pub(crate) fn into_secret(self) -> Secret {
+        self.token
     }
 }
 

@@ -110,6 +110,39 @@ impl Onboarding {
     }
 }
 
+/// Signs in with `role`, plans and applies: the admin's Graph client and the outcome.
+async fn onboard_as(
+    o: &Onboarding,
+    role: &str,
+    options: &OnboardOptions,
+) -> (
+    DirectoryClient,
+    Result<onboarding::OnboardingResult, OnboardingError>,
+) {
+    let token = o.sign_in(Some(role)).await.expect("signed in");
+    let graph = o.graph(token);
+    let plan = onboarding::plan(&graph, &o.authority, options)
+        .await
+        .unwrap();
+    let mut lines = Vec::new();
+    let result =
+        onboarding::apply(&graph, &o.authority, &plan, None, &mut collect(&mut lines)).await;
+    (graph, result)
+}
+
+/// The app's own token client with `certificate`.
+fn app_tokens(o: &Onboarding, client_id: &str, certificate: &ClientCertificate) -> TokenClient {
+    TokenClient::new(
+        OAuthConfig::new(
+            &o.lab.endpoints.login_base,
+            &o.lab.endpoints.tenant_id,
+            client_id,
+            ClientCredential::Certificate(Arc::new(certificate.clone())),
+        ),
+        crate::common::client(&o.lab.endpoints.ca_cert_pem),
+    )
+}
+
 fn collect(lines: &mut Vec<String>) -> impl FnMut(Progress) + Send + '_ {
     move |p: Progress| lines.push(p.line)
 }
@@ -167,15 +200,7 @@ async fn empty_tenant_onboards_once_and_removes() {
     );
 
     // The connector signs in as the new app with the certificate made here.
-    let tokens = TokenClient::new(
-        OAuthConfig::new(
-            &o.lab.endpoints.login_base,
-            &o.lab.endpoints.tenant_id,
-            &result.client_id,
-            ClientCredential::Certificate(Arc::new(certificate.clone())),
-        ),
-        crate::common::client(&o.lab.endpoints.ca_cert_pem),
-    );
+    let tokens = app_tokens(&o, &result.client_id, &certificate);
     let scope = format!("{}/.default", o.lab.endpoints.graph_base);
     tokens
         .token(&scope)
@@ -227,18 +252,8 @@ async fn empty_tenant_onboards_once_and_removes() {
 #[tokio::test]
 async fn admin_without_rights_creates_nothing() {
     let o = empty_tenant().await;
-    let token = o
-        .sign_in(Some("Intune Administrator"))
-        .await
-        .expect("signed in");
-    let graph = o.graph(token);
-    let plan = onboarding::plan(&graph, &o.authority, &OnboardOptions::default())
-        .await
-        .unwrap();
-    let mut lines = Vec::new();
-    let error = onboarding::apply(&graph, &o.authority, &plan, None, &mut collect(&mut lines))
-        .await
-        .unwrap_err();
+    let (_, outcome) = onboard_as(&o, "Intune Administrator", &OnboardOptions::default()).await;
+    let error = outcome.unwrap_err();
     assert!(
         matches!(error, OnboardingError::MayNotCreateApps { .. }),
         "{error}"
@@ -256,18 +271,9 @@ async fn admin_without_rights_creates_nothing() {
 #[tokio::test]
 async fn admin_who_may_not_grant_gets_the_consent_url() {
     let o = empty_tenant().await;
-    let token = o
-        .sign_in(Some("Application Administrator"))
-        .await
-        .expect("signed in");
-    let graph = o.graph(token);
-    let plan = onboarding::plan(&graph, &o.authority, &OnboardOptions::default())
-        .await
-        .unwrap();
-    let mut lines = Vec::new();
-    let result = onboarding::apply(&graph, &o.authority, &plan, None, &mut collect(&mut lines))
-        .await
-        .expect("app created, consent pending");
+    let (_, outcome) =
+        onboard_as(&o, "Application Administrator", &OnboardOptions::default()).await;
+    let result = outcome.expect("app created, consent pending");
     match &result.consent {
         ConsentOutcome::NeedsAdmin { url, role, missing } => {
             assert!(url.contains("/v2.0/adminconsent?client_id="), "{url}");
@@ -387,26 +393,10 @@ async fn browser_sign_in_with_pkce_and_loopback_redirect() {
 #[tokio::test]
 async fn add_and_remove_key_need_a_valid_proof() {
     let o = empty_tenant().await;
-    let token = o.sign_in(Some("Global Administrator")).await.unwrap();
-    let graph = o.graph(token);
-    let plan = onboarding::plan(&graph, &o.authority, &OnboardOptions::default())
-        .await
-        .unwrap();
-    let mut lines = Vec::new();
-    let result = onboarding::apply(&graph, &o.authority, &plan, None, &mut collect(&mut lines))
-        .await
-        .unwrap();
+    let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
+    let result = outcome.unwrap();
     let current = result.new_certificate.unwrap();
-    let tokens = TokenClient::new(
-        OAuthConfig::new(
-            &o.lab.endpoints.login_base,
-            &o.lab.endpoints.tenant_id,
-            &result.client_id,
-            ClientCredential::Certificate(Arc::new(current.clone())),
-        ),
-        crate::common::client(&o.lab.endpoints.ca_cert_pem),
-    );
-    let app_token = tokens
+    let app_token = app_tokens(&o, &result.client_id, &current)
         .token(&format!("{}/.default", o.lab.endpoints.graph_base))
         .await
         .unwrap();
@@ -643,32 +633,15 @@ async fn cli_onboard_dry_run_apply_again_and_remove() {
 async fn certificate_rolls_with_add_and_remove_key() {
     use exchange_connector::onboarding::rotation;
     let o = empty_tenant().await;
-    let token = o.sign_in(Some("Global Administrator")).await.unwrap();
-    let graph = o.graph(token);
     let options = OnboardOptions {
         certificate_days: 10,
         ..OnboardOptions::default()
     };
-    let plan = onboarding::plan(&graph, &o.authority, &options)
-        .await
-        .unwrap();
-    let mut lines = Vec::new();
-    let result = onboarding::apply(&graph, &o.authority, &plan, None, &mut collect(&mut lines))
-        .await
-        .unwrap();
+    let (_, outcome) = onboard_as(&o, "Global Administrator", &options).await;
+    let result = outcome.unwrap();
     let current = result.new_certificate.unwrap();
     assert!(rotation::needs_rotation(&current, chrono::Utc::now()));
-    let token_of = |certificate: &ClientCertificate| {
-        TokenClient::new(
-            OAuthConfig::new(
-                &o.lab.endpoints.login_base,
-                &o.lab.endpoints.tenant_id,
-                &result.client_id,
-                ClientCredential::Certificate(Arc::new(certificate.clone())),
-            ),
-            crate::common::client(&o.lab.endpoints.ca_cert_pem),
-        )
-    };
+    let token_of = |certificate: &ClientCertificate| app_tokens(&o, &result.client_id, certificate);
     let scope = format!("{}/.default", o.lab.endpoints.graph_base);
     let app_token = token_of(&current).token(&scope).await.unwrap();
     let next = ClientCertificate::generate("Exchange Connector", 365).unwrap();
