@@ -844,7 +844,7 @@ fn list_assignments(
     headers: &HeaderMap,
     keep: impl Fn(&Assignment) -> bool,
 ) -> Response {
-    if let Err(r) = guard(&state, &headers, may_read) {
+    if let Err(r) = guard(state, headers, may_read) {
         return r;
     }
     let directory = state.directory();
