@@ -60,6 +60,16 @@ pub enum AdminRole {
 }
 
 impl AdminRole {
+    /// Every role, in the order the consent page lists them.
+    pub const ALL: [AdminRole; 6] = [
+        AdminRole::GlobalAdministrator,
+        AdminRole::PrivilegedRoleAdministrator,
+        AdminRole::ApplicationAdministrator,
+        AdminRole::CloudApplicationAdministrator,
+        AdminRole::IntuneAdministrator,
+        AdminRole::User,
+    ];
+
     /// Whether this role may create, change and delete app registrations and service principals.
     pub fn may_manage_apps(self) -> bool {
         matches!(
@@ -83,16 +93,9 @@ impl AdminRole {
         serde_json::from_value(serde_json::Value::String(text.to_string()))
             .ok()
             .or_else(|| {
-                [
-                    AdminRole::GlobalAdministrator,
-                    AdminRole::PrivilegedRoleAdministrator,
-                    AdminRole::ApplicationAdministrator,
-                    AdminRole::CloudApplicationAdministrator,
-                    AdminRole::IntuneAdministrator,
-                    AdminRole::User,
-                ]
-                .into_iter()
-                .find(|r| r.name().eq_ignore_ascii_case(text.trim()))
+                AdminRole::ALL
+                    .into_iter()
+                    .find(|r| r.name().eq_ignore_ascii_case(text.trim()))
             })
     }
 

@@ -544,23 +544,33 @@ fn proof_error(message: &str) -> Response {
     )
 }
 
+/// The app of an `addKey`/`removeKey` whose caller may change it and whose `proof` holds.
+#[allow(clippy::result_large_err)]
+fn proved_target(
+    state: &LabState,
+    headers: &HeaderMap,
+    id: &str,
+    body: &Value,
+) -> Result<Application, Response> {
+    let app = key_target(state, headers, id)?;
+    let proof = body
+        .get("proof")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    check_proof(&app, proof).map_err(|e| proof_error(&e))?;
+    Ok(app)
+}
+
 async fn add_key(
     State(state): State<Arc<LabState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Response {
-    let app = match key_target(&state, &headers, &id) {
+    let app = match proved_target(&state, &headers, &id, &body) {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let proof = body
-        .get("proof")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if let Err(e) = check_proof(&app, proof) {
-        return proof_error(&e);
-    }
     let Some(key) = body.get("keyCredential") else {
         return bad_request("Property 'keyCredential' is required.");
     };
@@ -587,17 +597,10 @@ async fn remove_key(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Response {
-    let app = match key_target(&state, &headers, &id) {
+    let app = match proved_target(&state, &headers, &id, &body) {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let proof = body
-        .get("proof")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if let Err(e) = check_proof(&app, proof) {
-        return proof_error(&e);
-    }
     let key_id = body
         .get("keyId")
         .and_then(Value::as_str)

@@ -389,14 +389,7 @@ fn issue(
     };
 
     let (access_token, lifetime) =
-        tokens::mint(state, &app.client_id, resource).ok_or_else(|| {
-            EntraError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                90033,
-                "A transient error has occurred. Please try again.",
-            )
-        })?;
+        tokens::mint(state, &app.client_id, resource).ok_or_else(transient_error)?;
     Ok(match version {
         EndpointVersion::V2 => json!({
             "token_type": "Bearer",
@@ -417,6 +410,16 @@ fn issue(
             })
         }
     })
+}
+
+/// Entra's answer when it cannot issue a token right now.
+pub(super) fn transient_error() -> EntraError {
+    EntraError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        90033,
+        "A transient error has occurred. Please try again.",
+    )
 }
 
 pub(super) fn missing_parameter(name: &str) -> EntraError {

@@ -15,7 +15,7 @@ use super::LabState;
 use super::directory::{
     AdminRole, AuthorizationCode, DeviceCodeRequest, PendingAuthorization, SignedInAdmin,
 };
-use super::identity::{EntraError, missing_parameter, resolve_tenant};
+use super::identity::{EntraError, missing_parameter, resolve_tenant, transient_error};
 use super::tokens::{self, Resource};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -244,14 +244,7 @@ fn delegated_token(
 ) -> Result<Value, EntraError> {
     let (resource, scp) = delegated_scopes(state, scope)?;
     let (access_token, lifetime) = tokens::mint_delegated(state, client_id, resource, &scp, admin)
-        .ok_or_else(|| {
-            EntraError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                90033,
-                "A transient error has occurred. Please try again.",
-            )
-        })?;
+        .ok_or_else(transient_error)?;
     Ok(json!({
         "token_type": "Bearer",
         "scope": scp,
@@ -359,17 +352,10 @@ fn escape(text: &str) -> String {
 
 /// The page a person would see: who signs in, with which role, and whether they accept.
 fn consent_page(tenant: &str, id: &str, client_id: &str, scope: &str) -> String {
-    let roles = [
-        AdminRole::GlobalAdministrator,
-        AdminRole::PrivilegedRoleAdministrator,
-        AdminRole::ApplicationAdministrator,
-        AdminRole::CloudApplicationAdministrator,
-        AdminRole::IntuneAdministrator,
-        AdminRole::User,
-    ]
-    .iter()
-    .map(|r| format!("<option>{}</option>", r.name()))
-    .collect::<String>();
+    let roles = AdminRole::ALL
+        .iter()
+        .map(|r| format!("<option>{}</option>", r.name()))
+        .collect::<String>();
     format!(
         r#"<!doctype html><html><head><title>Sign in (lab)</title></head><body>
 <h1>Permissions requested</h1>
