@@ -13,6 +13,8 @@ mod configure;
 mod diagnose;
 #[path = "service/handoff.rs"]
 mod handoff;
+#[path = "service/onboard.rs"]
+mod onboard;
 #[path = "service/package_create.rs"]
 mod package_create;
 #[path = "service/run.rs"]
@@ -72,6 +74,9 @@ struct Cli {
 enum Command {
     /// Write the configuration and store the secrets.
     Configure(configure::Args),
+    /// Sign in to Microsoft Entra (device code) and create the connector's app registration,
+    /// permissions and certificate; `--dry-run` shows the plan, `--remove` deletes what it created.
+    Onboard(onboard::Args),
     /// Connector packages.
     #[command(subcommand)]
     Package(PackageCommand),
@@ -130,6 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     ctx.channel = cli.channel;
     match cli.command {
         Command::Configure(args) => configure::run(&ctx, args).map(|()| true),
+        Command::Onboard(args) => onboard::run(&ctx, args).map(|()| true),
         Command::Package(PackageCommand::Create(args)) => package_create::run(args).map(|()| true),
         Command::Config(ConfigCommand::Show(args)) => config_show::run(&ctx, args).map(|()| true),
         Command::Run(args) => run::run(&ctx, args).map(|()| true),

@@ -224,6 +224,28 @@ pub fn http_client(
     )
 }
 
+/// The HTTP client of onboarding (the admin's sign-in and the Graph calls that create the connector's
+/// app): the same strict TLS and explicit proxy as every other client, and no redirects followed, so a
+/// token or the admin's bearer never travels to another host.
+pub fn onboarding_http(
+    extra_ca: Option<&Path>,
+    proxy: Option<&ConfiguredProxy>,
+) -> Result<reqwest::Client, crate::onboarding::OnboardingError> {
+    let options = ClientOptions {
+        timeout: Duration::from_secs(60),
+        connect_timeout: Some(Duration::from_secs(15)),
+        ..ClientOptions::default()
+    };
+    let client = |e: &dyn std::error::Error| {
+        crate::onboarding::OnboardingError::Client(crate::error_text::chain(e))
+    };
+    http_builder(extra_ca, proxy, &options)
+        .map_err(|e| client(&e))?
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| client(&e))
+}
+
 /// The clients of a run, all through the same TLS settings and proxy.
 pub struct Clients {
     /// The HTTP client (Graph, tokens, REST `InvokeCommand`, probes).

@@ -14,6 +14,7 @@
 //! | `GET /faults`, `PUT /faults`, `PATCH /faults` | read, replace or merge the fault settings |
 //! | `POST /tokens/expire` | every access token issued so far becomes expired |
 //! | `GET /sessions` | open PowerShell sessions |
+//! | `/sign-in/...` | answer device codes as a signed-in admin with a role, or decline; list the directory (see [`super::sign_in::control_router`]) |
 //! | `GET /counters` | calls served per surface (`ewsRequests` counts EWS and Autodiscover, refused ones too, so a hosted run can assert zero; `sendMailRequests`); `Set-CASMailbox` calls per mailbox (`mailboxWrites`) |
 
 use super::LabState;
@@ -56,7 +57,11 @@ pub fn router(state: Arc<LabState>, cas: Arc<CasManager>) -> Router {
         .route("/tokens/expire", post(expire_tokens))
         .route("/sessions", get(sessions))
         .route("/counters", get(counters))
-        .with_state(Control { state, cas })
+        .with_state(Control {
+            state: state.clone(),
+            cas,
+        })
+        .nest("/sign-in", super::sign_in::control_router(state))
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

@@ -356,6 +356,7 @@ pub fn generate(spec: GenerateSpec) -> Scenario {
             managed_devices: managed,
             extra_users: Vec::new(),
             exchange_on_premises_policy: None,
+            no_connector_app: false,
         },
     }
 }

@@ -43,11 +43,12 @@ pub fn router() -> Router<Arc<LabState>> {
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/{tenant}/discovery/keys", get(keys))
         .route("/common/discovery/instance", get(instance_discovery))
+        .merge(super::sign_in::router())
 }
 
 /// An Entra error: HTTP status, OAuth `error`, AADSTS code and message (without the trailer Entra adds).
 #[derive(Debug)]
-struct EntraError {
+pub(super) struct EntraError {
     status: StatusCode,
     error: &'static str,
     code: u32,
@@ -55,7 +56,12 @@ struct EntraError {
 }
 
 impl EntraError {
-    fn new(status: StatusCode, error: &'static str, code: u32, message: impl Into<String>) -> Self {
+    pub(super) fn new(
+        status: StatusCode,
+        error: &'static str,
+        code: u32,
+        message: impl Into<String>,
+    ) -> Self {
         EntraError {
             status,
             error,
@@ -65,7 +71,7 @@ impl EntraError {
     }
 
     /// Renders the error as Entra does, echoing the caller's `client-request-id` as correlation id.
-    fn into_response(self, headers: &HeaderMap) -> Response {
+    pub(super) fn into_response(self, headers: &HeaderMap) -> Response {
         let trace_id = uuid::Uuid::new_v4().to_string();
         let correlation_id = client_request_id(headers);
         let now = Utc::now();
@@ -123,7 +129,7 @@ fn no_store(response: &mut Response, trace_id: &str, correlation_id: &str) {
 }
 
 /// Resolves the tenant path segment (tenant id or a verified domain) to the tenant id.
-fn resolve_tenant(state: &LabState, segment: &str) -> Result<String, EntraError> {
+pub(super) fn resolve_tenant(state: &LabState, segment: &str) -> Result<String, EntraError> {
     let tenant_id = state.tenant().tenant_id.clone();
     if segment.eq_ignore_ascii_case(&tenant_id) {
         return Ok(tenant_id);
@@ -255,6 +261,16 @@ fn issue(
     let param = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
 
     let grant_type = param("grant_type").ok_or_else(|| missing_parameter("grant_type"))?;
+    // The interactive grants of an admin's sign-in (onboarding) live in `sign_in`.
+    if version == EndpointVersion::V2 {
+        match grant_type {
+            super::sign_in::DEVICE_CODE_GRANT => {
+                return super::sign_in::redeem_device_code(state, &form);
+            }
+            "authorization_code" => return super::sign_in::redeem_authorization_code(state, &form),
+            _ => {}
+        }
+    }
     if grant_type != "client_credentials" {
         return Err(EntraError::new(
             StatusCode::BAD_REQUEST,
@@ -373,14 +389,7 @@ fn issue(
     };
 
     let (access_token, lifetime) =
-        tokens::mint(state, &app.client_id, resource).ok_or_else(|| {
-            EntraError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                90033,
-                "A transient error has occurred. Please try again.",
-            )
-        })?;
+        tokens::mint(state, &app.client_id, resource).ok_or_else(transient_error)?;
     Ok(match version {
         EndpointVersion::V2 => json!({
             "token_type": "Bearer",
@@ -403,7 +412,17 @@ fn issue(
     })
 }
 
-fn missing_parameter(name: &str) -> EntraError {
+/// Entra's answer when it cannot issue a token right now.
+pub(super) fn transient_error() -> EntraError {
+    EntraError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        90033,
+        "A transient error has occurred. Please try again.",
+    )
+}
+
+pub(super) fn missing_parameter(name: &str) -> EntraError {
     EntraError::new(
         StatusCode::BAD_REQUEST,
         "invalid_request",

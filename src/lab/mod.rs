@@ -9,6 +9,7 @@
 //! | [`exchange`] | the cmdlet engine, REST `InvokeCommand`, the `/PowerShell/` endpoint and the `pwsh` stand-in |
 //! | [`identity`], [`tokens`] | the Entra token endpoint, OpenID discovery; minting and checking access tokens |
 //! | [`graph`] | Graph v1.0/beta: managed devices, groups, users, exchange connectors, legacy settings |
+//! | [`directory`], [`graph_apps`], [`sign_in`] | onboarding: app registrations, service principals, app-role assignments, keys; device-code and PKCE sign-in of an admin |
 //! | [`ews`] | Autodiscover (POX and SOAP) and EWS `CreateItem`, Basic and NTLM |
 //! | [`control`] | the JSON control API for tests and people trying the product |
 //! | [`ca`], [`server`] | the lab CA and the HTTPS listeners (one per CAS, one for the cloud) |
@@ -17,16 +18,19 @@
 pub mod ca;
 pub mod cas;
 pub mod control;
+pub mod directory;
 pub mod endpoints;
 pub mod ews;
 pub mod exchange;
 pub mod faults;
 pub mod generate;
 pub mod graph;
+pub mod graph_apps;
 pub mod identity;
 pub mod org;
 pub mod scenario;
 pub mod server;
+pub mod sign_in;
 pub mod stand_in;
 pub mod tenant;
 pub mod tokens;
@@ -160,6 +164,10 @@ pub struct LabState {
     pub credentials: LabCredentials,
     /// The lab's URLs, known once the listeners are bound.
     pub endpoints: OnceLock<Endpoints>,
+    /// App registrations, service principals, grants and pending sign-ins (onboarding).
+    pub directory: Mutex<directory::Directory>,
+    /// Client ids of the tenant's sign-in apps that mirror directory apps (see [`directory::Directory::publish`]).
+    published_apps: Mutex<Vec<String>>,
 }
 
 impl LabState {
@@ -175,6 +183,8 @@ impl LabState {
             token_signing_key: Secret::new(uuid::Uuid::new_v4().simple().to_string()),
             credentials,
             endpoints: OnceLock::new(),
+            directory: Mutex::new(directory::Directory::default()),
+            published_apps: Mutex::new(Vec::new()),
         }
     }
 
@@ -202,6 +212,21 @@ impl LabState {
     /// The fault settings.
     pub fn faults(&self) -> std::sync::MutexGuard<'_, faults::Faults> {
         self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The directory (onboarding objects and pending sign-ins).
+    pub fn directory(&self) -> std::sync::MutexGuard<'_, directory::Directory> {
+        self.directory.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Mirrors the directory's apps into the tenant's sign-in apps, after every change to them.
+    pub fn publish_directory(&self) {
+        let directory = self.directory();
+        let mut published = self
+            .published_apps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        directory.publish(&mut self.tenant_mut(), &mut published);
     }
 
     /// The lab's URLs. Empty strings before the listeners are bound (never seen by handlers).

@@ -219,6 +219,10 @@ pub struct TenantSpec {
     /// The retired connector's `exchangeOnPremisesPolicy`, if the tenant still has it.
     #[serde(default)]
     pub exchange_on_premises_policy: Option<ExchangeOnPremisesPolicy>,
+    /// An empty tenant: no connector app is registered (onboarding creates it). The endpoints file
+    /// still names `clientId`, which then signs in nowhere.
+    #[serde(default)]
+    pub no_connector_app: bool,
 }
 
 /// A group.
@@ -289,6 +293,14 @@ impl Scenario {
             path: path.display().to_string(),
             source,
         })
+    }
+
+    /// The small organisation with an empty tenant: no app registered for the connector, as before
+    /// onboarding.
+    pub fn empty_tenant() -> Scenario {
+        let mut scenario = Scenario::small();
+        scenario.tenant.no_connector_app = true;
+        scenario
     }
 
     /// A small hand-made organisation covering each case once: compliant, non-compliant, in grace,
@@ -527,6 +539,7 @@ impl Scenario {
                 ],
                 extra_users: Vec::new(),
                 exchange_on_premises_policy: None,
+                no_connector_app: false,
             },
         }
     }
@@ -641,26 +654,30 @@ impl Scenario {
         let tenant = Tenant {
             tenant_id: tenant_spec.tenant_id.clone(),
             display_name: tenant_spec.display_name.clone(),
-            apps: vec![LabApp {
-                client_id: tenant_spec.client_id.clone(),
-                display_name: "Exchange Connector".into(),
-                client_secret: Some(Secret::new(tenant_spec.client_secret.clone())),
-                certificates: Vec::new(),
-                graph_roles: tenant_spec.graph_roles.clone().unwrap_or_else(|| {
-                    CONNECTOR_GRAPH_ROLES
-                        .iter()
-                        .map(|r| r.to_string())
-                        .collect()
-                }),
-                exchange_roles: tenant_spec
-                    .exchange_roles
-                    .clone()
-                    .unwrap_or_else(|| vec!["Exchange.ManageAsApp".to_string()]),
-                mail_send_scope: tenant_spec
-                    .mail_send_scope
-                    .clone()
-                    .unwrap_or_else(|| vec![notify.upn.clone()]),
-            }],
+            apps: if tenant_spec.no_connector_app {
+                Vec::new()
+            } else {
+                vec![LabApp {
+                    client_id: tenant_spec.client_id.clone(),
+                    display_name: "Exchange Connector".into(),
+                    client_secret: Some(Secret::new(tenant_spec.client_secret.clone())),
+                    certificates: Vec::new(),
+                    graph_roles: tenant_spec.graph_roles.clone().unwrap_or_else(|| {
+                        CONNECTOR_GRAPH_ROLES
+                            .iter()
+                            .map(|r| r.to_string())
+                            .collect()
+                    }),
+                    exchange_roles: tenant_spec
+                        .exchange_roles
+                        .clone()
+                        .unwrap_or_else(|| vec!["Exchange.ManageAsApp".to_string()]),
+                    mail_send_scope: tenant_spec
+                        .mail_send_scope
+                        .clone()
+                        .unwrap_or_else(|| vec![notify.upn.clone()]),
+                }]
+            },
             users,
             groups: tenant_spec
                 .groups

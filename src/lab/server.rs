@@ -234,6 +234,7 @@ pub async fn start(options: LabOptions) -> Result<RunningLab, LabError> {
     let cas = Arc::new(CasManager::serve(state.clone(), tls.clone(), bound).await?);
     let cloud_router = super::identity::router()
         .merge(super::graph::router())
+        .merge(super::graph_apps::router())
         .merge(super::exchange::rest_router())
         .merge(super::ews::exchange_online_router())
         .with_state(state.clone())

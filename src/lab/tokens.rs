@@ -80,6 +80,65 @@ pub struct AccessClaims {
     pub exp: i64,
     /// Token id.
     pub uti: String,
+    /// Delegated permissions (space-separated) of a token issued to a signed-in user; absent in
+    /// app-only tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scp: Option<String>,
+    /// The signed-in user's UPN (delegated tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
+    /// The signed-in user's directory role, as the lab names it (delegated tokens; Entra puts role
+    /// template ids in `wids`, which the lab does not model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lab_role: Option<String>,
+}
+
+impl AccessClaims {
+    /// Whether this is a delegated token carrying `permission` in `scp`.
+    pub fn has_scope(&self, permission: &str) -> bool {
+        self.scp.as_deref().is_some_and(|scp| {
+            scp.split_whitespace()
+                .any(|s| s.eq_ignore_ascii_case(permission))
+        })
+    }
+
+    /// The signed-in user's role (delegated tokens).
+    pub fn admin_role(&self) -> Option<super::directory::AdminRole> {
+        self.lab_role
+            .as_deref()
+            .and_then(super::directory::AdminRole::parse)
+    }
+}
+
+/// Mints a delegated access token for a signed-in admin: `client_id` is the public client that signed
+/// them in, `scp` the delegated permissions granted. Returns the token and its lifetime.
+pub fn mint_delegated(
+    state: &LabState,
+    client_id: &str,
+    resource: Resource,
+    scp: &str,
+    admin: &super::directory::SignedInAdmin,
+) -> Option<(String, u64)> {
+    let tenant_id = state.tenant().tenant_id.clone();
+    let lifetime = state.faults().token_lifetime_seconds;
+    let now = Utc::now().timestamp();
+    let claims = AccessClaims {
+        aud: resource.audience().to_string(),
+        iss: format!("https://sts.windows.net/{tenant_id}/"),
+        tid: tenant_id,
+        appid: client_id.to_string(),
+        roles: Vec::new(),
+        iat: now,
+        nbf: now - 60,
+        exp: now + lifetime as i64,
+        uti: uuid::Uuid::new_v4().simple().to_string(),
+        scp: Some(scp.to_string()),
+        upn: Some(admin.upn.clone()),
+        lab_role: Some(admin.role.name().to_string()),
+    };
+    let key = EncodingKey::from_secret(state.token_signing_key.expose().as_bytes());
+    let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).ok()?;
+    Some((token, lifetime))
 }
 
 /// Why a bearer token was refused.
@@ -119,6 +178,9 @@ pub fn mint(state: &LabState, client_id: &str, resource: Resource) -> Option<(St
         nbf: now - 60,
         exp: now + lifetime as i64,
         uti: uuid::Uuid::new_v4().simple().to_string(),
+        scp: None,
+        upn: None,
+        lab_role: None,
     };
     let key = EncodingKey::from_secret(state.token_signing_key.expose().as_bytes());
     let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).ok()?;

@@ -22,6 +22,7 @@ mod lab_pwsh;
 mod lab_server;
 mod module_deps;
 mod notify;
+mod onboarding;
 mod policy_table;
 mod prop_parsers;
 mod readme;

@@ -1,0 +1,122 @@
+//! Rolling the connector's own certificate with Graph `addKey` and `removeKey`: the app proves it holds
+//! a current key with a self-signed JWT — `aud` `00000002-0000-0000-c000-000000000000`, `iss` the
+//! application's object id, `nbf`, `exp` at most 10 minutes later, signed with the private key of one
+//! of the app's valid certificates (microsoft-graph-docs `concepts/application-rollkey-prooftoken.md`).
+//! The new key is added with a proof signed by the current one, then the old key is removed with a
+//! proof signed by the new one.
+
+use super::OnboardingError;
+use super::graph::DirectoryClient;
+use crate::certificate::ClientCertificate;
+use crate::secret::Secret;
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+/// The `aud` of a proof of possession.
+pub const PROOF_AUDIENCE: &str = "00000002-0000-0000-c000-000000000000";
+
+/// Rotation starts this many days before the current certificate expires.
+pub const ROTATE_DAYS_BEFORE_EXPIRY: i64 = 30;
+
+/// Whether `certificate` is within [`ROTATE_DAYS_BEFORE_EXPIRY`] of its expiry at `now`.
+pub fn needs_rotation(certificate: &ClientCertificate, now: chrono::DateTime<chrono::Utc>) -> bool {
+    certificate
+        .not_after()
+        .is_some_and(|end| end - now <= chrono::Duration::days(ROTATE_DAYS_BEFORE_EXPIRY))
+}
+
+/// A proof of possession signed by `signer` for the application `object_id`, valid 10 minutes.
+pub fn proof(signer: &ClientCertificate, object_id: &str) -> Result<Secret, OnboardingError> {
+    let now = chrono::Utc::now().timestamp();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.x5t = Some(signer.x5t());
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(signer.private_key_pem().expose().as_bytes())
+        .map_err(|e| OnboardingError::Client(format!("cannot sign the proof: {e}")))?;
+    jsonwebtoken::encode(
+        &header,
+        &json!({ "aud": PROOF_AUDIENCE, "iss": object_id, "nbf": now, "exp": now + 600 }),
+        &key,
+    )
+    .map(Secret::new)
+    .map_err(|e| OnboardingError::Client(format!("cannot sign the proof: {e}")))
+}
+
+/// The keys that were switched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolledKey {
+    /// `keyId` of the added key.
+    pub added: String,
+    /// `keyId` of the removed key, when the app still listed it.
+    pub removed: Option<String>,
+}
+
+/// Adds `next` to the application `object_id` (proved by `current`), then removes `current`'s key
+/// (proved by `next`). `app_token` is the app's own app-only Graph token.
+pub async fn roll_key(
+    http: &reqwest::Client,
+    graph_base: &str,
+    app_token: &Secret,
+    object_id: &str,
+    current: &ClientCertificate,
+    next: &ClientCertificate,
+) -> Result<RolledKey, OnboardingError> {
+    let graph = DirectoryClient::with_bearer(http.clone(), graph_base, app_token.clone());
+    let base = format!("applications/{object_id}");
+    let body = json!({
+        "keyCredential": {
+            "type": "AsymmetricX509Cert",
+            "usage": "Verify",
+            "displayName": next.subject,
+            "key": base64::engine::general_purpose::STANDARD.encode(&next.certificate_der),
+        },
+        "passwordCredential": null,
+        "proof": proof(current, object_id)?.expose(),
+    });
+    let added = graph
+        .post(&format!("{base}/addKey"), &body)
+        .await?
+        .map_err(|f| f.into_error("add the new certificate (addKey)"))?;
+    let added = added
+        .get("keyId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let app = graph.get("read the app's keys", &base).await?;
+    let old = app
+        .get("keyCredentials")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|k| {
+            k.get("customKeyIdentifier")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case(&current.sha1_thumbprint_hex()))
+        })
+        .and_then(|k| k.get("keyId").and_then(Value::as_str))
+        .map(str::to_string);
+    if let Some(key_id) = &old {
+        let body = json!({ "keyId": key_id, "proof": proof(next, object_id)?.expose() });
+        graph
+            .post(&format!("{base}/removeKey"), &body)
+            .await?
+            .map_err(|f| f.into_error("remove the old certificate (removeKey)"))?;
+    }
+    Ok(RolledKey {
+        added,
+        removed: old,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_starts_thirty_days_before_expiry() {
+        let soon = ClientCertificate::generate("soon", 20).unwrap();
+        let later = ClientCertificate::generate("later", 90).unwrap();
+        let now = chrono::Utc::now();
+        assert!(needs_rotation(&soon, now));
+        assert!(!needs_rotation(&later, now));
+    }
+}

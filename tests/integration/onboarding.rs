@@ -1,0 +1,668 @@
+//! Onboarding against the lab's empty tenant: an admin signs in (device code approved through the
+//! control API, or the consent page of the PKCE flow), the connector creates its app, service
+//! principal, grants and certificate, finds them again on a second run, and removes them; the bad
+//! cases end in a typed error with nothing half-created.
+
+use crate::common::{TestLab, lab_with};
+use exchange_connector::certificate::ClientCertificate;
+use exchange_connector::lab::scenario::Scenario;
+use exchange_connector::oauth::{ClientCredential, OAuthConfig, TokenClient};
+use exchange_connector::onboarding::{
+    self, AdminToken, AuthCodeSignIn, Authority, ConsentOutcome, DeviceCodeSignIn, DirectoryClient,
+    OnboardOptions, OnboardingError, Progress,
+};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+const SIGN_IN_CLIENT: &str = "onboarding-test-public-client";
+
+struct Onboarding {
+    lab: TestLab,
+    http: reqwest::Client,
+    control: reqwest::Client,
+    authority: Authority,
+}
+
+async fn empty_tenant() -> Onboarding {
+    let lab = lab_with(Scenario::empty_tenant()).await;
+    let ca = lab.endpoints.ca_cert_pem.clone();
+    let http = exchange_connector::connection::onboarding_http(Some(Path::new(&ca)), None)
+        .expect("onboarding client");
+    let control = crate::common::client(&ca);
+    let authority = Authority {
+        login_base: lab.endpoints.login_base.clone(),
+        graph_base: lab.endpoints.graph_base.clone(),
+        tenant: lab.endpoints.tenant_id.clone(),
+    };
+    let settings = control
+        .put(format!("{}/sign-in/settings", lab.endpoints.control_base))
+        .json(&json!({"pollIntervalSeconds": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert!(settings.status().is_success());
+    Onboarding {
+        lab,
+        http,
+        control,
+        authority,
+    }
+}
+
+impl Onboarding {
+    async fn control_post(&self, path: &str, body: Value) -> reqwest::StatusCode {
+        self.control
+            .post(format!(
+                "{}/sign-in/{path}",
+                self.lab.endpoints.control_base
+            ))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    async fn directory(&self) -> Value {
+        self.control
+            .get(format!(
+                "{}/sign-in/directory",
+                self.lab.endpoints.control_base
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// A device-code sign-in answered through the control API: approved with `role`, or declined
+    /// (`None`).
+    async fn sign_in(&self, role: Option<&str>) -> Result<AdminToken, OnboardingError> {
+        let flow =
+            DeviceCodeSignIn::start(self.http.clone(), self.authority.clone(), SIGN_IN_CLIENT)
+                .await
+                .expect("device code");
+        let prompt = flow.prompt().clone();
+        assert!(prompt.message.contains(&prompt.user_code));
+        let status = match role {
+            Some(role) => {
+                self.control_post(
+                    "device-codes/approve",
+                    json!({"userCode": prompt.user_code, "user": "admin@contoso.lab", "role": role}),
+                )
+                .await
+            }
+            None => {
+                self.control_post("device-codes/deny", json!({"userCode": prompt.user_code}))
+                    .await
+            }
+        };
+        assert!(status.is_success(), "control answered {status}");
+        flow.wait().await
+    }
+
+    fn graph(&self, token: AdminToken) -> DirectoryClient {
+        DirectoryClient::new(self.http.clone(), &self.authority.graph_base, token)
+    }
+}
+
+/// Signs in with `role`, plans and applies: the admin's Graph client and the outcome.
+async fn onboard_as(
+    o: &Onboarding,
+    role: &str,
+    options: &OnboardOptions,
+) -> (
+    DirectoryClient,
+    Result<onboarding::OnboardingResult, OnboardingError>,
+) {
+    let token = o.sign_in(Some(role)).await.expect("signed in");
+    let graph = o.graph(token);
+    let plan = onboarding::plan(&graph, &o.authority, options)
+        .await
+        .unwrap();
+    let mut lines = Vec::new();
+    let result =
+        onboarding::apply(&graph, &o.authority, &plan, None, &mut collect(&mut lines)).await;
+    (graph, result)
+}
+
+/// The app's own token client with `certificate`.
+fn app_tokens(o: &Onboarding, client_id: &str, certificate: &ClientCertificate) -> TokenClient {
+    TokenClient::new(
+        OAuthConfig::new(
+            &o.lab.endpoints.login_base,
+            &o.lab.endpoints.tenant_id,
+            client_id,
+            ClientCredential::Certificate(Arc::new(certificate.clone())),
+        ),
+        crate::common::client(&o.lab.endpoints.ca_cert_pem),
+    )
+}
+
+fn collect(lines: &mut Vec<String>) -> impl FnMut(Progress) + Send + '_ {
+    move |p: Progress| lines.push(p.line)
+}
+
+#[tokio::test]
+async fn empty_tenant_onboards_once_and_removes() {
+    let o = empty_tenant().await;
+    let token = o
+        .sign_in(Some("Global Administrator"))
+        .await
+        .expect("signed in");
+    let graph = o.graph(token);
+    let options = OnboardOptions::default();
+
+    let plan = onboarding::plan(&graph, &o.authority, &options)
+        .await
+        .unwrap();
+    assert!(plan.existing.is_none());
+    assert_eq!(plan.permissions.len(), 4);
+    let shown = plan.to_string();
+    assert!(
+        shown.contains("DeviceManagementManagedDevices.Read.All"),
+        "{shown}"
+    );
+    assert!(shown.contains("create the app registration"), "{shown}");
+
+    let mut lines = Vec::new();
+    let result = onboarding::apply(&graph, &o.authority, &plan, None, &mut collect(&mut lines))
+        .await
+        .expect("onboarded");
+    assert_eq!(result.consent, ConsentOutcome::Granted);
+    assert!(result.changed);
+    let certificate = result.new_certificate.expect("a certificate made here");
+    assert_eq!(lines.len(), 6, "one line per action: {lines:?}");
+
+    let directory = o.directory().await;
+    let apps = directory["applications"].as_array().unwrap();
+    assert_eq!(apps.len(), 1);
+    assert_eq!(apps[0]["keys"], 1);
+    let mut granted: Vec<&str> = apps[0]["granted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    granted.sort();
+    assert_eq!(
+        granted,
+        [
+            "DeviceManagementManagedDevices.Read.All",
+            "DeviceManagementServiceConfig.ReadWrite.All",
+            "GroupMember.Read.All",
+            "User.Read.All"
+        ]
+    );
+
+    // The connector signs in as the new app with the certificate made here.
+    let tokens = app_tokens(&o, &result.client_id, &certificate);
+    let scope = format!("{}/.default", o.lab.endpoints.graph_base);
+    tokens
+        .token(&scope)
+        .await
+        .expect("app-only token with the new certificate");
+
+    // A second run finds everything and creates nothing.
+    let again = onboarding::plan(&graph, &o.authority, &options)
+        .await
+        .unwrap();
+    assert!(again.existing.is_some());
+    assert!(again.permissions.iter().all(|p| p.granted));
+    assert!(
+        again
+            .actions(Some(&certificate.sha1_thumbprint_hex()))
+            .is_empty()
+    );
+    let mut lines = Vec::new();
+    let second = onboarding::apply(
+        &graph,
+        &o.authority,
+        &again,
+        Some(&certificate),
+        &mut collect(&mut lines),
+    )
+    .await
+    .unwrap();
+    assert!(!second.changed, "{lines:?}");
+    assert!(second.new_certificate.is_none());
+    assert_eq!(second.client_id, result.client_id);
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 1);
+    assert_eq!(directory["servicePrincipals"], 1);
+    assert_eq!(directory["assignments"], 4);
+
+    // Remove deletes all of it, and the app can no longer sign in.
+    let mut lines = Vec::new();
+    let removed = onboarding::remove(&graph, &mut collect(&mut lines))
+        .await
+        .unwrap();
+    assert_eq!(removed.as_deref(), Some(result.client_id.as_str()));
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 0);
+    assert_eq!(directory["servicePrincipals"], 0);
+    assert_eq!(directory["assignments"], 0);
+    assert!(o.lab.state.tenant().app(&result.client_id).is_none());
+}
+
+#[tokio::test]
+async fn admin_without_rights_creates_nothing() {
+    let o = empty_tenant().await;
+    let (_, outcome) = onboard_as(&o, "Intune Administrator", &OnboardOptions::default()).await;
+    let error = outcome.unwrap_err();
+    assert!(
+        matches!(error, OnboardingError::MayNotCreateApps { .. }),
+        "{error}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("nothing was created") && text.contains("Application Administrator"),
+        "{text}"
+    );
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 0);
+    assert_eq!(directory["servicePrincipals"], 0);
+}
+
+#[tokio::test]
+async fn admin_who_may_not_grant_gets_the_consent_url() {
+    let o = empty_tenant().await;
+    let (_, outcome) =
+        onboard_as(&o, "Application Administrator", &OnboardOptions::default()).await;
+    let result = outcome.expect("app created, consent pending");
+    match &result.consent {
+        ConsentOutcome::NeedsAdmin { url, role, missing } => {
+            assert!(url.contains("/v2.0/adminconsent?client_id="), "{url}");
+            assert!(url.contains(&result.client_id), "{url}");
+            assert!(role.contains("Privileged Role Administrator"), "{role}");
+            assert_eq!(missing.len(), 4);
+        }
+        other => panic!("expected consent to be needed, got {other:?}"),
+    }
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 1);
+    assert_eq!(directory["assignments"], 0);
+}
+
+#[tokio::test]
+async fn declined_sign_in_is_a_clear_error() {
+    let o = empty_tenant().await;
+    let error = o.sign_in(None).await.unwrap_err();
+    assert!(matches!(error, OnboardingError::Declined { .. }), "{error}");
+    assert!(error.to_string().contains("nothing was created"));
+    assert_eq!(
+        o.directory().await["applications"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn expired_code_is_a_clear_error() {
+    let o = empty_tenant().await;
+    let flow = DeviceCodeSignIn::start(o.http.clone(), o.authority.clone(), SIGN_IN_CLIENT)
+        .await
+        .unwrap();
+    assert!(
+        o.control_post("device-codes/expire", json!({}))
+            .await
+            .is_success()
+    );
+    let error = flow.wait().await.unwrap_err();
+    assert!(matches!(error, OnboardingError::CodeExpired), "{error}");
+    assert!(error.to_string().contains("expired"));
+}
+
+/// The browser flow: authorize URL with PKCE, the lab's consent page, the redirect to the loopback
+/// listener, the code redeemed with the verifier.
+#[tokio::test]
+async fn browser_sign_in_with_pkce_and_loopback_redirect() {
+    let o = empty_tenant().await;
+    let flow = AuthCodeSignIn::start(o.http.clone(), o.authority.clone(), SIGN_IN_CLIENT)
+        .await
+        .unwrap();
+    let url = flow.browser_url().to_string();
+    assert!(url.contains("code_challenge_method=S256"), "{url}");
+    assert!(
+        url.contains("redirect_uri=http%3A%2F%2Flocalhost%3A"),
+        "{url}"
+    );
+    let browser =
+        exchange_connector::tls::http_client_builder(Some(Path::new(&o.lab.endpoints.ca_cert_pem)))
+            .unwrap()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+    let finish = tokio::spawn(flow.finish(Duration::from_secs(60)));
+    let page = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let request = page
+        .split("name=\"request\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("consent form")
+        .to_string();
+    let consent = browser
+        .post(format!(
+            "{}/{}/oauth2/v2.0/authorize/consent",
+            o.lab.endpoints.login_base, o.lab.endpoints.tenant_id
+        ))
+        .form(&[
+            ("request", request.as_str()),
+            ("user", "admin@contoso.lab"),
+            ("role", "Global Administrator"),
+            ("decision", "accept"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(consent.status(), reqwest::StatusCode::FOUND);
+    let location = consent.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("http://localhost:"), "{location}");
+    let back = browser
+        .get(location.replace("localhost", "127.0.0.1"))
+        .send()
+        .await
+        .unwrap();
+    assert!(back.status().is_success());
+    let token = finish
+        .await
+        .unwrap()
+        .expect("token for the code and verifier");
+    let graph = o.graph(token);
+    let plan = onboarding::plan(&graph, &o.authority, &OnboardOptions::default())
+        .await
+        .expect("the delegated token reads the directory");
+    assert!(plan.existing.is_none());
+}
+
+/// `addKey` and `removeKey` on the lab check the proof of possession: signed by a current
+/// certificate of the app, `aud` 00000002-0000-0000-c000-000000000000, `iss` the app's object id.
+#[tokio::test]
+async fn add_and_remove_key_need_a_valid_proof() {
+    let o = empty_tenant().await;
+    let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
+    let result = outcome.unwrap();
+    let current = result.new_certificate.unwrap();
+    let app_token = app_tokens(&o, &result.client_id, &current)
+        .token(&format!("{}/.default", o.lab.endpoints.graph_base))
+        .await
+        .unwrap();
+    let proof = |signer: &ClientCertificate, iss: &str| {
+        let now = chrono::Utc::now().timestamp();
+        let key =
+            jsonwebtoken::EncodingKey::from_rsa_pem(signer.private_key_pem().expose().as_bytes())
+                .unwrap();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &json!({"aud": "00000002-0000-0000-c000-000000000000", "iss": iss, "nbf": now, "exp": now + 600}),
+            &key,
+        )
+        .unwrap()
+    };
+    let next = ClientCertificate::generate("Exchange Connector next", 30).unwrap();
+    use base64::Engine as _;
+    let new_key = json!({
+        "type": "AsymmetricX509Cert",
+        "usage": "Verify",
+        "key": base64::engine::general_purpose::STANDARD.encode(&next.certificate_der),
+    });
+    let client = crate::common::client(&o.lab.endpoints.ca_cert_pem);
+    let add = |proof: String| {
+        client
+            .post(format!(
+                "{}/v1.0/applications/{}/addKey",
+                o.lab.endpoints.graph_base, result.object_id
+            ))
+            .bearer_auth(app_token.expose())
+            .json(&json!({"keyCredential": new_key, "passwordCredential": null, "proof": proof}))
+            .send()
+    };
+    // Signed by a certificate the app does not hold: refused.
+    let refused = add(proof(&next, &result.object_id)).await.unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::BAD_REQUEST);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "Authentication_MissingOrMalformed");
+    // Wrong issuer: refused.
+    let refused = add(proof(&current, "someone-else")).await.unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::BAD_REQUEST);
+    // Signed by the current certificate: added.
+    let added = add(proof(&current, &result.object_id)).await.unwrap();
+    assert!(added.status().is_success(), "{}", added.status());
+    let added: Value = added.json().await.unwrap();
+    assert_eq!(o.directory().await["applications"][0]["keys"], 2);
+    let old_key = {
+        let state = o.lab.state.directory();
+        state.applications[0].key_credentials[0].key_id.clone()
+    };
+    assert_ne!(added["keyId"].as_str().unwrap(), old_key);
+    // The new key proves possession to remove the old one.
+    let removed = client
+        .post(format!(
+            "{}/v1.0/applications/{}/removeKey",
+            o.lab.endpoints.graph_base, result.object_id
+        ))
+        .bearer_auth(app_token.expose())
+        .json(&json!({"keyId": old_key, "proof": proof(&next, &result.object_id)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), reqwest::StatusCode::NO_CONTENT);
+    assert_eq!(o.directory().await["applications"][0]["keys"], 1);
+}
+
+/// Runs `exchange-connector-service onboard` against the lab, approving its device code as a Global
+/// Administrator when it prints it. Returns (success, stdout, stderr).
+async fn run_onboard(o: &Onboarding, home: &Path, extra: &[&str]) -> (bool, String, String) {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+    let endpoints = o.lab.dir.path().join("endpoints.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_exchange-connector-service"));
+    cmd.arg("--config-dir")
+        .arg(home.join("config"))
+        .args(["--secret-store", "file", "--channel"])
+        .arg(home.join("no-worker.sock"))
+        .arg("onboard")
+        .arg("--lab-endpoints")
+        .arg(&endpoints)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+    ] {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (code_tx, code_rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(code) = line
+                .split("(code ")
+                .nth(1)
+                .and_then(|rest| rest.split(')').next())
+            {
+                let _ = code_tx.send(code.to_string());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let code = tokio::task::spawn_blocking(move || code_rx.recv_timeout(Duration::from_secs(120)))
+        .await
+        .unwrap();
+    if let Ok(code) = code {
+        let status = o
+            .control_post(
+                "device-codes/approve",
+                json!({"userCode": code, "role": "Global Administrator"}),
+            )
+            .await;
+        assert!(status.is_success());
+    }
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stdout = reader.join().unwrap();
+    (
+        output.status.success(),
+        stdout,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_onboard_dry_run_apply_again_and_remove() {
+    let o = empty_tenant().await;
+    let home = tempfile::tempdir().unwrap();
+    // A configured connector (the lab's Exchange), still naming the lab's unregistered app.
+    let configured = std::process::Command::new(env!("CARGO_BIN_EXE_exchange-connector-service"))
+        .arg("--config-dir")
+        .arg(home.path().join("config"))
+        .args(["--secret-store", "file", "--channel"])
+        .arg(home.path().join("no-worker.sock"))
+        .arg("configure")
+        .arg("--lab-endpoints")
+        .arg(o.lab.dir.path().join("endpoints.json"))
+        .output()
+        .unwrap();
+    assert!(
+        configured.status.success(),
+        "{}",
+        String::from_utf8_lossy(&configured.stderr)
+    );
+
+    let (ok, out, err) = run_onboard(&o, home.path(), &["--dry-run"]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("DeviceManagementManagedDevices.Read.All"),
+        "{out}"
+    );
+    assert!(out.contains("Dry run: nothing was created."), "{out}");
+    assert_eq!(
+        o.directory().await["applications"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    let (ok, out, err) = run_onboard(&o, home.path(), &[]).await;
+    assert!(ok, "{out}\n{err}");
+    let directory = o.directory().await;
+    let apps = directory["applications"].as_array().unwrap();
+    assert_eq!(apps.len(), 1, "{out}");
+    let app_id = apps[0]["appId"].as_str().unwrap().to_string();
+    let config = exchange_connector::config::Config::load(&home.path().join("config"))
+        .unwrap()
+        .config;
+    assert_eq!(config.client_id, app_id);
+    assert_eq!(config.tenant_id, o.lab.endpoints.tenant_id);
+    // The certificate made here is in the store, and it is the one the app holds.
+    let store =
+        exchange_connector::secrets::FileStore::new(home.path().join("config").join("secrets"));
+    use exchange_connector::secrets::SecretStore as _;
+    let pfx = store
+        .get("default", "ClientCertificate")
+        .unwrap()
+        .expect("certificate stored");
+    let password = store
+        .get("default", "CertificatePassword")
+        .unwrap()
+        .unwrap();
+    use base64::Engine as _;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(pfx.expose())
+        .unwrap();
+    let certificate = ClientCertificate::from_pfx(&der, &password).unwrap();
+    assert!(
+        !out.contains(password.expose()),
+        "the password never reaches the output"
+    );
+    let held = o.lab.state.directory().applications[0].key_credentials[0]
+        .thumbprint
+        .clone();
+    assert_eq!(held, certificate.sha1_thumbprint_hex());
+
+    // Again: nothing new.
+    let (ok, out, err) = run_onboard(&o, home.path(), &[]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("nothing to do"), "{out}");
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 1);
+    assert_eq!(directory["applications"][0]["keys"], 1);
+
+    let (ok, out, err) = run_onboard(&o, home.path(), &["--remove"]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains(&format!("deleted the app registration {app_id}")),
+        "{out}"
+    );
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 0);
+    assert_eq!(directory["servicePrincipals"], 0);
+}
+
+/// The library's key roll: a certificate that expires within 30 days is replaced through `addKey`
+/// (proved by the current key) and `removeKey` (proved by the new one); the app then signs in with
+/// the new certificate only.
+#[tokio::test]
+async fn certificate_rolls_with_add_and_remove_key() {
+    use exchange_connector::onboarding::rotation;
+    let o = empty_tenant().await;
+    let options = OnboardOptions {
+        certificate_days: 10,
+        ..OnboardOptions::default()
+    };
+    let (_, outcome) = onboard_as(&o, "Global Administrator", &options).await;
+    let result = outcome.unwrap();
+    let current = result.new_certificate.unwrap();
+    assert!(rotation::needs_rotation(&current, chrono::Utc::now()));
+    let token_of = |certificate: &ClientCertificate| app_tokens(&o, &result.client_id, certificate);
+    let scope = format!("{}/.default", o.lab.endpoints.graph_base);
+    let app_token = token_of(&current).token(&scope).await.unwrap();
+    let next = ClientCertificate::generate("Exchange Connector", 365).unwrap();
+    let rolled = rotation::roll_key(
+        &o.http,
+        &o.lab.endpoints.graph_base,
+        &app_token,
+        &result.object_id,
+        &current,
+        &next,
+    )
+    .await
+    .expect("rolled");
+    assert!(rolled.removed.is_some());
+    assert_eq!(o.directory().await["applications"][0]["keys"], 1);
+    token_of(&next)
+        .token(&scope)
+        .await
+        .expect("the new certificate signs in");
+    assert!(
+        token_of(&current).token(&scope).await.is_err(),
+        "the old certificate no longer signs in"
+    );
+}
