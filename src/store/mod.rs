@@ -453,11 +453,22 @@ impl Store {
     /// Opens (creating if needed) the database file and migrates it to [`SCHEMA_VERSION`].
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        let conn = Connection::open(&path).map_err(|source| match classify(&path, source) {
-            StoreError::Sqlite { path, source } => StoreError::Open { path, source },
-            other => other,
-        })?;
-        Store::init(conn, path, true)
+        // Several processes opening a new database at once race to switch it to WAL and migrate it;
+        // SQLite answers some of those races with SQLITE_BUSY at once, without waiting on the busy
+        // handler. Such an open is tried again (a fresh connection each time) for up to BUSY_TIMEOUT.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            let conn = Connection::open(&path).map_err(|source| match classify(&path, source) {
+                StoreError::Sqlite { path, source } => StoreError::Open { path, source },
+                other => other,
+            })?;
+            match Store::init(conn, path.clone(), true) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                result => return result,
+            }
+        }
     }
 
     /// An in-memory database (tests, dry runs without a configuration).
