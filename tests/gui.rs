@@ -7,21 +7,19 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "gui_support/mod.rs"]
+mod gui_support;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use exchange_connector::gui::app::{AppParts, Page, SetupApp};
-use exchange_connector::gui::connect::{CheckId, CheckState, ConnectEnv};
+use exchange_connector::gui::app::{Page, SetupApp};
+use exchange_connector::gui::connect::{CheckId, CheckState};
 use exchange_connector::gui::devices::Clock;
 use exchange_connector::gui::i18n::Lang;
-use exchange_connector::gui::lab_demo;
-use exchange_connector::gui::wizard::package::FixedPicker;
 use exchange_connector::gui::wizard::{Step, WizardState};
 use exchange_connector::lab::faults::{Storm, Surface};
-use exchange_connector::lab::scenario::Scenario;
-use exchange_connector::lab::server::{LabOptions, RunningLab, start};
 use exchange_connector::policy::ListKind;
-use exchange_connector::service::channel::{ChannelAddress, ChannelHandler, serve};
+use exchange_connector::service::channel::{ChannelHandler, serve};
 use exchange_connector::service::messages::{
     Connection, ExchangeServerInUse, ProgressEvent, Reply, Request, RunPhase, StatusReply, SyncKind,
 };
@@ -32,105 +30,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 
-const LAB: &str = env!("CARGO_BIN_EXE_exchange-connector-lab");
-const SERVICE: &str = env!("CARGO_BIN_EXE_exchange-connector-service");
-
-struct Fixture {
-    rt: tokio::runtime::Runtime,
-    lab: Option<RunningLab>,
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn without_lab() -> Fixture {
-        Fixture {
-            rt: runtime(),
-            lab: None,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn with_lab() -> Fixture {
-        let rt = runtime();
-        let dir = tempfile::tempdir().unwrap();
-        let lab = rt
-            .block_on(start(LabOptions {
-                scenario: Scenario::small(),
-                dir: dir.path().join("lab"),
-            }))
-            .unwrap();
-        Fixture {
-            rt,
-            lab: Some(lab),
-            dir,
-        }
-    }
-
-    fn lab(&self) -> &RunningLab {
-        self.lab.as_ref().unwrap()
-    }
-
-    fn env(&self) -> ConnectEnv {
-        match &self.lab {
-            Some(lab) => lab_demo::env(&lab.endpoints, LAB.as_ref(), self.dir.path()),
-            None => {
-                let mut env = ConnectEnv::for_instance("test");
-                env.config_dir = self.dir.path().join("config");
-                env.secrets_dir = Some(env.config_dir.clone());
-                env.channel =
-                    ChannelAddress(self.dir.path().join("worker.sock").display().to_string());
-                env
-            }
-        }
-    }
-
-    fn app(&self) -> SetupApp {
-        let wizard = match &self.lab {
-            Some(lab) => lab_demo::prefill(&lab.endpoints),
-            None => WizardState::default(),
-        };
-        SetupApp::new(AppParts {
-            env: self.env(),
-            runtime: self.rt.handle().clone(),
-            picker: Box::new(FixedPicker(None)),
-            wizard,
-            lang: Lang::En,
-            keep_alive: Vec::new(),
-        })
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use gui_support::{Fixture, SERVICE, wait_until};
 
 fn harness(app: SetupApp) -> Harness<'static, SetupApp> {
     Harness::builder()
         .with_size([1000.0, 2400.0])
         .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), app)
-}
-
-/// Steps the UI (spinners repaint forever, so `run` would not settle) until `done` or a deadline.
-fn wait_until(h: &mut Harness<'_, SetupApp>, what: &str, done: impl Fn(&SetupApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        h.step();
-        if done(h.state()) {
-            h.step();
-            h.step();
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {:?}",
-            h.state().connect
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Focuses the field named `label` and types `text`, as a user would.

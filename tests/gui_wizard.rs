@@ -9,132 +9,25 @@
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use exchange_connector::gui::app::{
-    AppParts, FALLBACK_WINDOW_SIZE, Page, SetupApp, initial_window_size,
-};
-use exchange_connector::gui::connect::{
-    CheckId, CheckState, ConnectEnv, ConnectRun, ConnectSuccess, Failure,
-};
+use exchange_connector::gui::app::{FALLBACK_WINDOW_SIZE, Page, SetupApp, initial_window_size};
+use exchange_connector::gui::connect::{CheckId, CheckState, ConnectRun, ConnectSuccess, Failure};
 use exchange_connector::gui::i18n::Lang;
-use exchange_connector::gui::lab_demo;
 use exchange_connector::gui::wizard::first_sync::{FirstSync, FirstSyncOutcome, FirstSyncState};
-use exchange_connector::gui::wizard::package::FixedPicker;
 use exchange_connector::gui::wizard::{PackageSummary, ServerType, Step, WizardState};
-use exchange_connector::lab::scenario::Scenario;
-use exchange_connector::lab::server::{LabOptions, RunningLab, start};
-use exchange_connector::service::channel::ChannelAddress;
 use exchange_connector::service::messages::{ProgressEvent, RunPhase, SyncKind};
 use exchange_connector::store::RunOutcome;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
-const LAB: &str = env!("CARGO_BIN_EXE_exchange-connector-lab");
+#[path = "gui_support/mod.rs"]
+mod gui_support;
+use gui_support::{Fixture, wait_until};
 const NEXT: &str = "Next ▶";
-
-/// A runtime, a folder, and a lab when the test needs one.
-struct Fixture {
-    rt: tokio::runtime::Runtime,
-    lab: Option<RunningLab>,
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn without_lab() -> Fixture {
-        Fixture {
-            rt: runtime(),
-            lab: None,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn with_lab() -> Fixture {
-        let rt = runtime();
-        let dir = tempfile::tempdir().unwrap();
-        let lab = rt
-            .block_on(start(LabOptions {
-                scenario: Scenario::small(),
-                dir: dir.path().join("lab"),
-            }))
-            .unwrap();
-        Fixture {
-            rt,
-            lab: Some(lab),
-            dir,
-        }
-    }
-
-    fn env(&self) -> ConnectEnv {
-        match &self.lab {
-            Some(lab) => lab_demo::env(&lab.endpoints, LAB.as_ref(), self.dir.path()),
-            None => {
-                let mut env = ConnectEnv::for_instance("test");
-                env.config_dir = self.dir.path().join("config");
-                env.secrets_dir = Some(env.config_dir.clone());
-                env.channel =
-                    ChannelAddress(self.dir.path().join("worker.sock").display().to_string());
-                env
-            }
-        }
-    }
-
-    fn app_with(&self, wizard: WizardState, lang: Lang) -> SetupApp {
-        SetupApp::new(AppParts {
-            env: self.env(),
-            runtime: self.rt.handle().clone(),
-            picker: Box::new(FixedPicker(None)),
-            wizard,
-            lang,
-            keep_alive: Vec::new(),
-        })
-    }
-
-    fn app(&self) -> SetupApp {
-        let wizard = match &self.lab {
-            Some(lab) => lab_demo::prefill(&lab.endpoints),
-            None => WizardState::default(),
-        };
-        self.app_with(wizard, Lang::En)
-    }
-
-    fn config(&self) -> exchange_connector::config::Config {
-        exchange_connector::config::Config::load(&self.env().config_dir)
-            .unwrap()
-            .config
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// The app in a window of the fallback size (1024×768).
 fn harness(app: SetupApp) -> Harness<'static, SetupApp> {
     Harness::builder()
         .with_size(FALLBACK_WINDOW_SIZE)
         .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), app)
-}
-
-/// Steps the UI (spinners repaint forever, so `run` would not settle) until `done` or a deadline.
-fn wait_until(h: &mut Harness<'_, SetupApp>, what: &str, done: impl Fn(&SetupApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        h.step();
-        if done(h.state()) {
-            h.step();
-            h.step();
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {:?}",
-            h.state().connect
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn connect_finished(app: &SetupApp) -> bool {

@@ -1,0 +1,126 @@
+//! What the GUI test binaries share: a runtime, a folder and (when the test needs one) a lab, the
+//! setup app built on them, and a UI stepper that waits for background work.
+#![allow(dead_code)]
+
+use egui_kittest::Harness;
+use exchange_connector::gui::app::{AppParts, SetupApp};
+use exchange_connector::gui::connect::ConnectEnv;
+use exchange_connector::gui::i18n::Lang;
+use exchange_connector::gui::lab_demo;
+use exchange_connector::gui::wizard::WizardState;
+use exchange_connector::gui::wizard::package::FixedPicker;
+use exchange_connector::lab::scenario::Scenario;
+use exchange_connector::lab::server::{LabOptions, RunningLab, start};
+use exchange_connector::service::channel::ChannelAddress;
+use std::time::{Duration, Instant};
+
+/// The lab binary (its PowerShell stand-in is what the lab demo's configuration runs).
+pub const LAB: &str = env!("CARGO_BIN_EXE_exchange-connector-lab");
+/// The service binary.
+pub const SERVICE: &str = env!("CARGO_BIN_EXE_exchange-connector-service");
+
+/// A runtime, a folder, and a lab when the test needs one.
+pub struct Fixture {
+    pub rt: tokio::runtime::Runtime,
+    pub lab: Option<RunningLab>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn without_lab() -> Fixture {
+        Fixture {
+            rt: runtime(),
+            lab: None,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn with_lab() -> Fixture {
+        let rt = runtime();
+        let dir = tempfile::tempdir().unwrap();
+        let lab = rt
+            .block_on(start(LabOptions {
+                scenario: Scenario::small(),
+                dir: dir.path().join("lab"),
+            }))
+            .unwrap();
+        Fixture {
+            rt,
+            lab: Some(lab),
+            dir,
+        }
+    }
+
+    pub fn lab(&self) -> &RunningLab {
+        self.lab.as_ref().unwrap()
+    }
+
+    /// The lab demo's environment, or (no lab) one in this fixture's folder.
+    pub fn env(&self) -> ConnectEnv {
+        match &self.lab {
+            Some(lab) => lab_demo::env(&lab.endpoints, LAB.as_ref(), self.dir.path()),
+            None => {
+                let mut env = ConnectEnv::for_instance("test");
+                env.config_dir = self.dir.path().join("config");
+                env.secrets_dir = Some(env.config_dir.clone());
+                env.channel =
+                    ChannelAddress(self.dir.path().join("worker.sock").display().to_string());
+                env
+            }
+        }
+    }
+
+    pub fn app_with(&self, wizard: WizardState, lang: Lang) -> SetupApp {
+        SetupApp::new(AppParts {
+            env: self.env(),
+            runtime: self.rt.handle().clone(),
+            picker: Box::new(FixedPicker(None)),
+            wizard,
+            lang,
+            keep_alive: Vec::new(),
+        })
+    }
+
+    /// The app in English, its wizard prefilled for the lab when there is one.
+    pub fn app(&self) -> SetupApp {
+        let wizard = match &self.lab {
+            Some(lab) => lab_demo::prefill(&lab.endpoints),
+            None => WizardState::default(),
+        };
+        self.app_with(wizard, Lang::En)
+    }
+
+    /// The saved configuration.
+    pub fn config(&self) -> exchange_connector::config::Config {
+        exchange_connector::config::Config::load(&self.env().config_dir)
+            .unwrap()
+            .config
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Steps the UI (spinners repaint forever, so `run` would not settle) until `done` or a deadline.
+pub fn wait_until(h: &mut Harness<'_, SetupApp>, what: &str, done: impl Fn(&SetupApp) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        h.step();
+        if done(h.state()) {
+            h.step();
+            h.step();
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {:?}",
+            h.state().connect
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
