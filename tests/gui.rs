@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 
-use gui_support::{Fixture, SERVICE, wait_until};
+use gui_support::{Fixture, SERVICE, replace_text, wait_until};
 
 fn harness(app: SetupApp) -> Harness<'static, SetupApp> {
     Harness::builder()
@@ -833,17 +833,6 @@ fn settings_tab(fx: &Fixture, tab: &str) -> Harness<'static, SetupApp> {
     h.step();
     h.step();
     h
-}
-
-/// Replaces the whole text of the field named `label` (select all, then type).
-fn replace_text(h: &mut Harness<'_, SetupApp>, label: &str, text: &str) {
-    h.get_by_label(label).focus();
-    h.step();
-    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    h.step();
-    h.get_by_label(label).type_text(text);
-    h.step();
-    h.step();
 }
 
 fn save_more(h: &mut Harness<'_, SetupApp>) {

@@ -14,7 +14,7 @@ use exchange_connector::lab::server::{LabOptions, start};
 
 #[path = "gui_support/mod.rs"]
 mod gui_support;
-use gui_support::{Fixture, SERVICE, wait_until};
+use gui_support::{Fixture, SERVICE, replace_text, wait_until};
 
 /// A lab, and the connector configured for it by the real `configure --lab-endpoints`.
 fn configured_for_lab() -> Fixture {
@@ -84,17 +84,6 @@ fn settings_tab(fx: &Fixture, tab: &str, size: [f32; 2]) -> Harness<'static, Set
     h.step();
     h.step();
     h
-}
-
-/// Replaces the whole text of the field named `label` (select all, then type).
-fn replace_text(h: &mut Harness<'_, SetupApp>, label: &str, text: &str) {
-    h.get_by_label(label).focus();
-    h.step();
-    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    h.step();
-    h.get_by_label(label).type_text(text);
-    h.step();
-    h.step();
 }
 
 fn save_and_wait(h: &mut Harness<'_, SetupApp>) {

@@ -272,15 +272,13 @@ impl Clients {
             .map_err(|e| SetupError::Http(crate::error_text::chain(&e)))?;
         let mail_http = crate::notify::auth::http1_client(builder()?)
             .map_err(|e| SetupError::Http(crate::error_text::chain(&e)))?;
-        let tokens = Arc::new(TokenClient::new(
-            OAuthConfig::new(
-                &setup.login_base,
-                &setup.tenant,
-                &setup.client_id,
-                setup.credential.clone(),
-            ),
-            http.clone(),
-        ));
+        let tokens = app_tokens(
+            &http,
+            &setup.login_base,
+            &setup.tenant,
+            &setup.client_id,
+            &setup.credential,
+        );
         let mut intune_config = IntuneConfig::new(&setup.graph_base);
         intune_config.scope = setup.graph_scope.clone();
         intune_config.page_size = setup.graph_page_size.clamp(1, 1000);
@@ -348,6 +346,20 @@ pub struct DirectoryAccess {
     pub proxy: Option<ConfiguredProxy>,
 }
 
+/// The connector app's token client (secret or certificate) on `http`.
+fn app_tokens(
+    http: &reqwest::Client,
+    login_base: &str,
+    tenant: &str,
+    client_id: &str,
+    credential: &ClientCredential,
+) -> Arc<TokenClient> {
+    Arc::new(TokenClient::new(
+        OAuthConfig::new(login_base, tenant, client_id, credential.clone()),
+        http.clone(),
+    ))
+}
+
 /// The Graph client of the Settings page's group search: the same TLS settings and proxy as a run's.
 #[allow(clippy::result_large_err)]
 pub fn directory_client(
@@ -357,15 +369,13 @@ pub fn directory_client(
     let http = http_builder(access.extra_ca.as_deref(), access.proxy.as_ref(), options)?
         .build()
         .map_err(|e| SetupError::Http(crate::error_text::chain(&e)))?;
-    let tokens = Arc::new(TokenClient::new(
-        OAuthConfig::new(
-            &access.login_base,
-            &access.tenant,
-            &access.client_id,
-            access.credential.clone(),
-        ),
-        http.clone(),
-    ));
+    let tokens = app_tokens(
+        &http,
+        &access.login_base,
+        &access.tenant,
+        &access.client_id,
+        &access.credential,
+    );
     let mut config = IntuneConfig::new(&access.graph_base);
     config.scope = access.graph_scope.clone();
     Ok(IntuneClient::new(http, tokens, config))

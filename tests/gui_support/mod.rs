@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 use exchange_connector::gui::app::{AppParts, SetupApp};
 use exchange_connector::gui::connect::ConnectEnv;
 use exchange_connector::gui::i18n::Lang;
@@ -123,4 +124,15 @@ pub fn wait_until(h: &mut Harness<'_, SetupApp>, what: &str, done: impl Fn(&Setu
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Replaces the whole text of the field named `label` (select all, then type).
+pub fn replace_text(h: &mut Harness<'_, SetupApp>, label: &str, text: &str) {
+    h.get_by_label(label).focus();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    h.get_by_label(label).type_text(text);
+    h.step();
+    h.step();
 }
