@@ -336,7 +336,9 @@ windows_lab_sync() {
 
   echo "--- 3. the PowerShell stand-in as PowerShellPath; the service restarted on the whole configuration"
   local ca_w lab_exe_w
-  ca_w=$(winepath -w "$lab_dir/$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["ca_cert_pem"])' "$lab_dir/endpoints.json")")
+  # The endpoints file names the CA by an absolute path (the lab makes its folder absolute); an older
+  # file's relative path is relative to the file's folder.
+  ca_w=$(winepath -w "$(python3 -c 'import json, os, sys; p = json.load(open(sys.argv[1]))["ca_cert_pem"]; print(os.path.join(os.path.dirname(sys.argv[1]), p))' "$lab_dir/endpoints.json")")
   lab_exe_w=$(winepath -w "$WIN_INSTALL_DIR/exchange-connector-lab.exe")
   printf '@echo off\r\n"%s" pwsh --ca-file "%s" %%*\r\n' "$lab_exe_w" "$ca_w" >"$lab_dir/lab-pwsh.cmd"
   printf 'PowerShellPath=%s\n' "$(winepath -w "$lab_dir/lab-pwsh.cmd")" >"$lab_dir/answers.txt"
