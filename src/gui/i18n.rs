@@ -105,9 +105,9 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
     ("package_app", "App", "Application", "App"),
     (
         "package_hint",
-        "Download the package from the Intune admin center and keep it in a secure folder.",
-        "Téléchargez le package depuis le centre d'administration Intune et conservez-le dans un dossier sécurisé.",
-        "Download het pakket in het Intune-beheercentrum en bewaar het in een beveiligde map.",
+        "Intune no longer offers this package: make it with `exchange-connector-service onboard` or `package create`, or take another server's. Keep it in a secure folder.",
+        "Intune ne fournit plus ce package : créez-le avec `exchange-connector-service onboard` ou `package create`, ou reprenez celui d'un autre serveur. Conservez-le dans un dossier sécurisé.",
+        "Intune levert dit pakket niet meer: maak het met `exchange-connector-service onboard` of `package create`, of neem dat van een andere server. Bewaar het in een beveiligde map.",
     ),
     (
         "package_required",
@@ -838,9 +838,9 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "package_step_note",
-        "Signing in with an Entra administrator account will come as a step of its own; for now, choose the connector package you downloaded from the Intune admin center.",
-        "La connexion avec un compte d'administrateur Entra sera une étape à part ; pour l'instant, choisissez le package du connecteur téléchargé depuis le centre d'administration Intune.",
-        "Aanmelden met een Entra-beheerdersaccount wordt een eigen stap; kies voorlopig het connectorpakket dat u hebt gedownload uit het Intune-beheercentrum.",
+        "Signing in with an Entra administrator account will come as a step of its own; until then, choose a connector package made by `onboard` or `package create`.",
+        "La connexion avec un compte d'administrateur Entra sera une étape à part ; d'ici là, choisissez un package du connecteur créé par `onboard` ou `package create`.",
+        "Aanmelden met een Entra-beheerdersaccount wordt een eigen stap; kies tot dan een connectorpakket gemaakt met `onboard` of `package create`.",
     ),
     (
         "hosted_hint",
