@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 
-use gui_support::{Fixture, SERVICE, replace_text, wait_until};
+use gui_support::{Fixture, replace_text, wait_until};
 
 fn harness(app: SetupApp) -> Harness<'static, SetupApp> {
     Harness::builder()
@@ -637,66 +637,14 @@ fn local(utc: &str) -> String {
 }
 
 /// A worker process, stopped when the test ends (passed or not).
-struct StopOnDrop(std::process::Child);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The status page fed by a real worker's reply shows the last sync times (it once showed "never"
 /// against a real worker while a stand-in's hand-written reply read fine).
 #[test]
 fn the_status_page_shows_a_real_workers_last_sync_times() {
     let fx = Fixture::with_lab();
     let env = fx.env();
-    let service = || {
-        let mut command = std::process::Command::new(SERVICE);
-        command
-            .args(["--instance", &env.instance, "--channel", &env.channel.0])
-            .args(["--secret-store", "file", "--config-dir"])
-            .arg(&env.config_dir);
-        command
-    };
-    let configure = |args: &[&str]| {
-        let out = service().arg("configure").args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "configure {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     // Configured for the lab on Exchange's REST transport, the guard off (every plan applies).
-    let endpoints = fx.dir.path().join("lab").join("endpoints.json");
-    configure(&["--lab-endpoints", endpoints.to_str().unwrap()]);
-    let answers = fx.dir.path().join("answers.txt");
-    std::fs::write(&answers, "ExchangeServerType=Hosted\n").unwrap();
-    configure(&["--answers", answers.to_str().unwrap()]);
-    let lab = fx.lab();
-    let policy = exchange_connector::policy::PolicySettings {
-        enabled: true,
-        included_groups: lab.endpoints.policy.included_groups.clone(),
-        excluded_groups: lab.endpoints.policy.excluded_groups.clone(),
-        unmanaged_default_access: lab.state.org().settings.default_access_level,
-        mass_change_threshold_percent: 100.0,
-        ..Default::default()
-    };
-    std::fs::write(
-        env.config_dir.join("policy.json"),
-        serde_json::to_string(&policy).unwrap(),
-    )
-    .unwrap();
-    let _worker = StopOnDrop(
-        service()
-            .args(["run", "--quick-interval-seconds", "2", "--log-dir"])
-            .arg(fx.dir.path().join("logs"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _worker = gui_support::start_lab_worker(&env, fx.lab(), fx.dir.path(), 100.0, 2);
 
     let mut app = fx.app();
     app.page = Page::Status;

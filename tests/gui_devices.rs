@@ -6,6 +6,9 @@
 //!
 //! Update images with `UPDATE_SNAPSHOTS=1 cargo test --test gui_devices`.
 
+#[path = "gui_support/mod.rs"]
+mod gui_support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +34,6 @@ use exchange_connector::sync::{HeldDevice, HeldPlan, PlanSummary, StatusReport};
 use tokio::sync::{broadcast, watch};
 
 const LAB: &str = env!("CARGO_BIN_EXE_exchange-connector-lab");
-const SERVICE: &str = env!("CARGO_BIN_EXE_exchange-connector-service");
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -520,16 +522,6 @@ fn snapshots_of_the_device_table_why_panel_and_held_plan_in_each_language() {
 
 // ---- against the lab, with a real worker ----
 
-/// A worker process, stopped when the test ends (passed or not).
-struct StopOnDrop(std::process::Child);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The first full sync of a real worker on the lab is held by a guard set to 1%: the page lists the
 /// plan's devices by reason, *Confirm* applies them, and the device table then names every user and
 /// phone with the decision's reason; a row's "why" is the worker's live look-up, and *Sync this user
@@ -545,49 +537,8 @@ fn a_real_worker_held_plan_confirmed_then_its_devices_and_why() {
         }))
         .unwrap();
     let env = lab_demo::env(&lab.endpoints, LAB.as_ref(), dir.path());
-    let service = || {
-        let mut command = std::process::Command::new(SERVICE);
-        command
-            .args(["--instance", &env.instance, "--channel", &env.channel.0])
-            .args(["--secret-store", "file", "--config-dir"])
-            .arg(&env.config_dir);
-        command
-    };
-    let configure = |args: &[&str]| {
-        let out = service().arg("configure").args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "configure {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let endpoints = dir.path().join("lab").join("endpoints.json");
-    configure(&["--lab-endpoints", endpoints.to_str().unwrap()]);
-    let answers = dir.path().join("answers.txt");
-    std::fs::write(&answers, "ExchangeServerType=Hosted\n").unwrap();
-    configure(&["--answers", answers.to_str().unwrap()]);
-    let policy = exchange_connector::policy::PolicySettings {
-        enabled: true,
-        included_groups: lab.endpoints.policy.included_groups.clone(),
-        excluded_groups: lab.endpoints.policy.excluded_groups.clone(),
-        unmanaged_default_access: lab.state.org().settings.default_access_level,
-        mass_change_threshold_percent: 1.0,
-        ..Default::default()
-    };
-    std::fs::write(
-        env.config_dir.join("policy.json"),
-        serde_json::to_string(&policy).unwrap(),
-    )
-    .unwrap();
-    let _worker = StopOnDrop(
-        service()
-            .args(["run", "--quick-interval-seconds", "3600", "--log-dir"])
-            .arg(dir.path().join("logs"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    // The guard at 1%: the first full sync is held.
+    let _worker = gui_support::start_lab_worker(&env, &lab, dir.path(), 1.0, 3600);
     let mut page = StatusPage::new(env.channel.clone());
     page.poll_every = Duration::from_millis(300);
     let mut h = page_harness(page, &rt, Lang::En, [1100.0, 1400.0]);

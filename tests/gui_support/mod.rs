@@ -136,3 +136,73 @@ pub fn replace_text(h: &mut Harness<'_, SetupApp>, label: &str, text: &str) {
     h.step();
     h.step();
 }
+
+/// A worker process, stopped when the test ends (passed or not).
+pub struct StopOnDrop(pub std::process::Child);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real worker for `env` on `lab` (whose files are in `dir/lab`): configured by the real
+/// `configure --lab-endpoints`, on Exchange's REST transport, the policy enforced with the mass-change
+/// guard at `guard_percent`, a quick sync every `quick_seconds`.
+pub fn start_lab_worker(
+    env: &ConnectEnv,
+    lab: &RunningLab,
+    dir: &std::path::Path,
+    guard_percent: f64,
+    quick_seconds: u32,
+) -> StopOnDrop {
+    let service = || {
+        let mut command = std::process::Command::new(SERVICE);
+        command
+            .args(["--instance", &env.instance, "--channel", &env.channel.0])
+            .args(["--secret-store", "file", "--config-dir"])
+            .arg(&env.config_dir);
+        command
+    };
+    let configure = |args: &[&str]| {
+        let out = service().arg("configure").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "configure {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let endpoints = dir.join("lab").join("endpoints.json");
+    configure(&["--lab-endpoints", endpoints.to_str().unwrap()]);
+    let answers = dir.join("answers.txt");
+    std::fs::write(&answers, "ExchangeServerType=Hosted\n").unwrap();
+    configure(&["--answers", answers.to_str().unwrap()]);
+    let policy = exchange_connector::policy::PolicySettings {
+        enabled: true,
+        included_groups: lab.endpoints.policy.included_groups.clone(),
+        excluded_groups: lab.endpoints.policy.excluded_groups.clone(),
+        unmanaged_default_access: lab.state.org().settings.default_access_level,
+        mass_change_threshold_percent: guard_percent,
+        ..Default::default()
+    };
+    std::fs::write(
+        env.config_dir.join("policy.json"),
+        serde_json::to_string(&policy).unwrap(),
+    )
+    .unwrap();
+    StopOnDrop(
+        service()
+            .args([
+                "run",
+                "--quick-interval-seconds",
+                &quick_seconds.to_string(),
+                "--log-dir",
+            ])
+            .arg(dir.join("logs"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
