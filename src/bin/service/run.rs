@@ -19,8 +19,11 @@ pub struct Args {
     /// Seconds between quick syncs, overriding QuickSyncIntervalMinutes (testing, troubleshooting).
     #[arg(long, hide = true, value_name = "SECONDS")]
     pub quick_interval_seconds: Option<u64>,
-    /// How long a stop waits for the run in flight before leaving it to the journal.
-    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    /// How long a stop waits for the run in flight before leaving it to the journal. 25 s: Windows
+    /// Installer's StopServices (ServiceControl `Wait`) waits at most 30 s for a service to stop before
+    /// failing an upgrade or uninstall, and a shutdown grants services less; a run cut short is safe,
+    /// its journal is settled by the next run (the kill -9 crash trials prove it).
+    #[arg(long, default_value_t = 25, value_name = "SECONDS")]
     pub stop_grace_seconds: u64,
     /// Started by the Windows service control manager (used by the installed service).
     #[arg(long)]

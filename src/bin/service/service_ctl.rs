@@ -118,7 +118,7 @@ mod scm {
         let runtime = tokio::runtime::Runtime::new()?;
         let mut watch_stop = stop.clone();
         let stop_reporter = {
-            let grace = Duration::from_secs(args.stop_grace_seconds + 30);
+            let grace = Duration::from_secs(args.stop_grace_seconds + 5);
             runtime.spawn(async move {
                 // Tell the SCM the stop is in progress, with time for the run in flight.
                 if watch_stop.changed().await.is_ok() {
