@@ -227,6 +227,11 @@ windows_gui_screenshot() {
   done
   kill $pid 2>/dev/null
   wait $pid 2>/dev/null
+  # `timeout` passes the TERM on, but the Windows process can outlive it for a while; a setup still
+  # running holds its .exe open, and msiexec /x then leaves the programs behind (files in use).
+  local gone=0
+  while pgrep -f 'exchange-connector-setup\.exe' >/dev/null && [ $gone -lt 10 ]; do sleep 1; gone=$((gone + 1)); done
+  pkill -9 -f 'exchange-connector-setup\.exe' 2>/dev/null
   if [ ! -s "$WIN_SCREENSHOT" ]; then
     echo "no screenshot; the setup's output:"; tail -20 "$WIN_LOGS/setup-gui.log"; return 1
   fi
