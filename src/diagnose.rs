@@ -39,6 +39,19 @@ pub struct Target<'a> {
     pub secrets: &'a dyn SecretStore,
 }
 
+/// What the admin should know before the checks run: for Exchange Online with a notification
+/// mailbox, that the `Graph sendMail` check sends one test message to that mailbox itself (Graph has no
+/// dry run for `sendMail`, and only a real send proves the RBAC for Applications scope).
+pub fn preamble(config_dir: &Path) -> Option<String> {
+    let config = Config::load(config_dir).ok()?.config;
+    let mailbox = config.notification_mailbox.as_deref()?;
+    (config.exchange_server_type == crate::config::ExchangeServerType::Hosted).then(|| {
+        format!(
+            "Note: the Graph sendMail check sends one test message from {mailbox} to {mailbox} itself (not kept in Sent Items); no user gets mail."
+        )
+    })
+}
+
 /// Runs every check in order (the configuration first, then [`crate::connection::checks`]); later
 /// checks are skipped when what they need failed.
 pub async fn run_checks(target: &Target<'_>) -> Vec<Check> {
@@ -304,6 +317,7 @@ pub async fn explain_user(
 ) -> Result<String, ExplainError> {
     use std::fmt::Write as _;
     let config = Config::load(config_dir)?.config;
+    let hosted = config.exchange_server_type == crate::config::ExchangeServerType::Hosted;
     let engine = build_probe(
         &config,
         &Target {
@@ -343,6 +357,20 @@ pub async fn explain_user(
                 .map(|r| format!(" (rule {r})"))
                 .unwrap_or_default()
         );
+        // Exchange Online refuses EAS clients below protocol 16.1 (since 1 March 2026): a flag, the
+        // connector's decision is unchanged. On premises there is no such floor.
+        if hosted && device.is_eas() {
+            let protocol = device.eas_protocol_text().unwrap_or("unknown");
+            let _ = if device.refused_by_exchange_online() {
+                writeln!(
+                    out,
+                    "  EAS protocol: CANNOT SYNC: {}",
+                    crate::model::exchange::refused_protocol_explanation(protocol)
+                )
+            } else {
+                writeln!(out, "  EAS protocol: {protocol}")
+            };
+        }
         // DeviceIds are letters and digits; anything else is not put in a filter.
         let intune = if device.device_id.chars().all(|c| c.is_ascii_alphanumeric()) {
             engine

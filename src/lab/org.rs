@@ -329,6 +329,7 @@ pub fn new_device_record(
         device_access_state_reason: DeviceAccessStateReason::Unknown,
         device_access_control_rule: None,
         device_active_sync_version: Some("16.1".into()),
+        client_version: Some("16.1".into()),
         client_type: Some("EAS".into()),
         when_changed: Some(now),
         when_created: Some(now),

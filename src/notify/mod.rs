@@ -7,16 +7,18 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `auth.rs` | NTLM (via `ntlmclient`) and Basic over HTTP |
+//! | `auth.rs` | Windows authentication (NTLM via `ntlmclient`, inside SPNEGO when the server offers `Negotiate`) and Basic over HTTP |
 //! | `autodiscover.rs` | the candidate order, POX and SOAP |
 //! | `ews.rs` | `CreateItem` with `SendAndSaveCopy` |
 //! | `graph_mail.rs` | Graph `sendMail`, RBAC for Applications and the admin's two commands |
+//! | `spnego.rs` | SPNEGO tokens around NTLM (both sides: the client and the lab's IIS stand-in) |
 //! | `template.rs` | subjects and bodies in English, French and Dutch |
 
 pub mod auth;
 pub mod autodiscover;
 pub mod ews;
 pub mod graph_mail;
+pub mod spnego;
 pub mod template;
 pub mod xml;
 

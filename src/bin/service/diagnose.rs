@@ -35,6 +35,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<bool> {
         print!("{text}");
         return Ok(true);
     }
+    if let Some(note) = diagnose::preamble(&ctx.config_dir) {
+        println!("{note}");
+    }
     let checks = runtime.block_on(diagnose::run_checks(&Target {
         config_dir: &ctx.config_dir,
         instance: &ctx.instance,
