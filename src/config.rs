@@ -780,6 +780,44 @@ mod tests {
     }
 
     #[test]
+    fn exchange_online_needs_no_server_or_account_and_on_premises_does() {
+        let mut hosted = minimal();
+        hosted.remove("ExchangeServer");
+        hosted.remove("ExchangeUser");
+        hosted.insert("ExchangeServerType".into(), "hosted".into());
+        let c = Config::from_values(&hosted).unwrap();
+        assert_eq!(c.exchange_server_type, ExchangeServerType::Hosted);
+        // Nothing is written for them, and the file reads back the same.
+        let xml = c.to_xml();
+        assert!(!xml.contains("<ExchangeServer>"), "{xml}");
+        assert!(!xml.contains("<ExchangeUser>"), "{xml}");
+        let dir = tempfile::tempdir().unwrap();
+        c.save(dir.path()).unwrap();
+        assert_eq!(Config::load(dir.path()).unwrap().config, c);
+        assert_eq!(c.server_name(), "outlook.office365.com");
+
+        // On premises both are still required, and the errors name them.
+        hosted.insert("ExchangeServerType".into(), "OnPremises".into());
+        let errors = Config::from_values(&hosted).unwrap_err();
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["ExchangeServer", "ExchangeUser"], "{errors:?}");
+
+        // A file an earlier setup wrote (a placeholder account for hosted) still loads; the
+        // placeholder is dropped.
+        let mut earlier = minimal();
+        earlier.insert("ExchangeServerType".into(), "Hosted".into());
+        earlier.insert("ExchangeServer".into(), "outlook.office365.com".into());
+        earlier.insert(
+            "ExchangeUser".into(),
+            "66666666-7777-8888-9999-000000000000@app.invalid".into(),
+        );
+        let c = Config::from_values(&earlier).unwrap();
+        assert_eq!(c.exchange_user, "");
+        assert_eq!(c.server_name(), "outlook.office365.com");
+        assert!(!c.to_xml().contains("app.invalid"));
+    }
+
+    #[test]
     fn documented_defaults() {
         let c = Config::from_values(&minimal()).unwrap();
         assert!(c.is_cas_failover_enabled);

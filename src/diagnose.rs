@@ -292,6 +292,72 @@ pub fn write_bundle(
     Ok(())
 }
 
+/// `rbac-mail`: lets the app send as the notification mailbox (or `mailbox`) and only as it, through
+/// RBAC for Applications ([`crate::notify::rbac`]). `Ok((true, text))` when the objects are in place,
+/// `Ok((false, text))` when the connector could not create them: the text then names why and the
+/// commands an Exchange admin runs instead.
+pub async fn rbac_mail(
+    config_dir: &Path,
+    secrets: &dyn SecretStore,
+    instance: &str,
+    mailbox: Option<&str>,
+    service_principal_id: Option<&str>,
+) -> Result<(bool, String), ExplainError> {
+    let config = Config::load(config_dir)?.config;
+    if config.exchange_server_type != crate::config::ExchangeServerType::Hosted {
+        return Err(ExplainError::Setup(
+            "rbac-mail is for Exchange Online (ExchangeServerType=Hosted); on premises notifications go through EWS as the notification account".into(),
+        ));
+    }
+    let Some(mailbox) = mailbox
+        .map(str::to_string)
+        .or_else(|| config.notification_mailbox.clone())
+        .filter(|m| !m.trim().is_empty())
+    else {
+        return Err(ExplainError::Setup(
+            "no mailbox: give --mailbox or set NotificationMailbox".into(),
+        ));
+    };
+    let engine = build_probe(
+        &config,
+        &Target {
+            config_dir,
+            instance,
+            secrets,
+        },
+    )
+    .map_err(ExplainError::Setup)?;
+    let result = crate::notify::rbac::ensure_mail_send_scope(
+        engine.exchange(),
+        &config.client_id,
+        &mailbox,
+        service_principal_id,
+    )
+    .await;
+    engine.shutdown().await;
+    Ok(match result {
+        Ok(outcome) => {
+            let mut text = outcome.lines.join("\n");
+            text.push_str(&format!(
+                "\nThe app may send as {mailbox} and, through RBAC for Applications, no other mailbox.\n"
+            ));
+            (true, text)
+        }
+        Err(e) => {
+            let mut text = format!("{}\n", crate::error_text::chain(&e));
+            text.push_str("An Exchange admin runs, in Exchange Online PowerShell:\n");
+            for command in crate::notify::rbac::admin_commands(
+                &config.client_id,
+                &mailbox,
+                service_principal_id,
+            ) {
+                text.push_str(&format!("  {command}\n"));
+            }
+            (false, text)
+        }
+    })
+}
+
 /// Why `--user` could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {

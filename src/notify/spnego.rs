@@ -141,7 +141,11 @@ fn read_tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8]), SpnegoError> {
 }
 
 /// Reads one TLV that must have `tag`.
-fn expect(input: &[u8], tag: u8, what: &'static str) -> Result<(&[u8], &[u8]), SpnegoError> {
+fn expect<'a>(
+    input: &'a [u8],
+    tag: u8,
+    what: &'static str,
+) -> Result<(&'a [u8], &'a [u8]), SpnegoError> {
     let (found, content, rest) = read_tlv(input)?;
     if found != tag {
         return Err(SpnegoError::Malformed(what));
