@@ -1359,7 +1359,12 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
         "La connexion envoie un message de test de la boîte aux lettres de notification à elle-même (non conservé dans les éléments envoyés) pour prouver que l'application peut envoyer en son nom.",
         "Verbinden stuurt één testbericht van het meldingspostvak naar zichzelf (niet bewaard in Verzonden items) om te bewijzen dat de app namens dit postvak mag verzenden.",
     ),
-    ("why_eas_protocol", "EAS protocol", "Protocole EAS", "EAS-protocol"),
+    (
+        "why_eas_protocol",
+        "EAS protocol",
+        "Protocole EAS",
+        "EAS-protocol",
+    ),
     (
         "why_eas_refused",
         "{version} is below 16.1: Exchange Online has refused such clients since 1 March 2026, so this phone cannot sync whatever the connector decides. Flagged only, the connector changes nothing; update the mail app or use Outlook.",

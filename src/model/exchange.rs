@@ -624,7 +624,17 @@ mod tests {
         assert_eq!(EasProtocolVersion::parse("16.1"), v(16, 1));
         assert_eq!(EasProtocolVersion::parse(" 14.1 "), v(14, 1));
         assert_eq!(EasProtocolVersion::parse("16.1.0.0"), v(16, 1));
-        for bad in ["", "16", "16.", ".1", "16.x", "16.1.0.0.0", "-1.0", "99999.1", "16,1"] {
+        for bad in [
+            "",
+            "16",
+            "16.",
+            ".1",
+            "16.x",
+            "16.1.0.0.0",
+            "-1.0",
+            "99999.1",
+            "16,1",
+        ] {
             assert_eq!(EasProtocolVersion::parse(bad), None, "{bad}");
         }
         assert!(EasProtocolVersion::parse("16.0") < Some(EXCHANGE_ONLINE_MINIMUM_EAS));
@@ -640,9 +650,6 @@ mod tests {
         assert!(!device(Some("Outlook"), Some("1.0")).refused_by_exchange_online());
         assert!(!device(Some("EAS"), Some("unknown")).refused_by_exchange_online());
         assert!(!device(Some("EAS"), None).refused_by_exchange_online());
-        assert_eq!(
-            device(None, Some("14.1")).eas_protocol_text(),
-            Some("14.1")
-        );
+        assert_eq!(device(None, Some("14.1")).eas_protocol_text(), Some("14.1"));
     }
 }

@@ -262,9 +262,6 @@ mod tests {
         ));
         assert!(commands[1].contains("PrimarySmtpAddress -eq 'o''neil@contoso.com'"));
         assert!(commands[2].starts_with("New-ManagementRoleAssignment -App 9a8b"));
-        assert_eq!(
-            scope_filter("a@b.c"),
-            "PrimarySmtpAddress -eq 'a@b.c'"
-        );
+        assert_eq!(scope_filter("a@b.c"), "PrimarySmtpAddress -eq 'a@b.c'");
     }
 }

@@ -255,8 +255,9 @@ pub fn parse_resp(token: &[u8]) -> Result<NegTokenResp, SpnegoError> {
                 let [b] = value else {
                     return Err(SpnegoError::Malformed("negState is not one byte"));
                 };
-                resp.neg_state =
-                    Some(NegState::from_byte(*b).ok_or(SpnegoError::Malformed("unknown negState"))?);
+                resp.neg_state = Some(
+                    NegState::from_byte(*b).ok_or(SpnegoError::Malformed("unknown negState"))?,
+                );
             }
             1 => {
                 let (oid, _) = expect(content, 0x06, "supportedMech is not an OID")?;
@@ -286,10 +287,16 @@ mod tests {
         let token = init_token(b"NTLMSSP\0\x01\0\0\0");
         // GSS-API framing, the SPNEGO OID, then NegTokenInit with NTLMSSP only.
         assert_eq!(&token[..2], &[0x60, token.len() as u8 - 2]);
-        assert_eq!(&token[2..10], &[0x06, 0x06, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x02]);
+        assert_eq!(
+            &token[2..10],
+            &[0x06, 0x06, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x02]
+        );
         let init = parse_init(&token).unwrap();
         assert_eq!(init.mech_types, vec![NTLMSSP_OID.to_vec()]);
-        assert_eq!(init.mech_token.as_deref(), Some(&b"NTLMSSP\0\x01\0\0\0"[..]));
+        assert_eq!(
+            init.mech_token.as_deref(),
+            Some(&b"NTLMSSP\0\x01\0\0\0"[..])
+        );
     }
 
     #[test]

