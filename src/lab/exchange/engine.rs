@@ -1711,38 +1711,6 @@ fn get_command(run: &Run<'_>) -> Result<Output, ErrorRecord> {
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn list_edits() {
-        let current = vec!["A".to_string(), "B".to_string()];
-        let added = edit_list(&current, &serde_json::json!({"@odata.type": "#Exchange.GenericHashTable", "Add": ["C", "a"], "Remove": "b"})).unwrap();
-        assert_eq!(added, vec!["A".to_string(), "C".to_string()]);
-        assert_eq!(
-            edit_list(&current, &serde_json::json!(["X"])).unwrap(),
-            vec!["X".to_string()]
-        );
-        assert_eq!(
-            edit_list(&current, &serde_json::json!("Y")).unwrap(),
-            vec!["Y".to_string()]
-        );
-        assert!(edit_list(&current, &Value::Null).unwrap().is_empty());
-        assert!(edit_list(&current, &serde_json::json!({"Replace": "x"})).is_err());
-    }
-
-    #[test]
-    fn error_ids_are_eight_hex_digits() {
-        let id = error_id(
-            "ManagementObjectNotFoundException",
-            "Microsoft.Exchange.Management.Tasks.GetMobileDevice",
-        );
-        assert_eq!(id.len(), 8);
-        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // RBAC for Applications (Exchange Online)
 // ---------------------------------------------------------------------------------------------
@@ -1956,4 +1924,36 @@ fn new_role_assignment(run: &Run<'_>) -> Result<Output, ErrorRecord> {
     let value = to_value(&assignment);
     org.app_rbac.assignments.push(assignment);
     output(vec![Item::Value(value)], Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_edits() {
+        let current = vec!["A".to_string(), "B".to_string()];
+        let added = edit_list(&current, &serde_json::json!({"@odata.type": "#Exchange.GenericHashTable", "Add": ["C", "a"], "Remove": "b"})).unwrap();
+        assert_eq!(added, vec!["A".to_string(), "C".to_string()]);
+        assert_eq!(
+            edit_list(&current, &serde_json::json!(["X"])).unwrap(),
+            vec!["X".to_string()]
+        );
+        assert_eq!(
+            edit_list(&current, &serde_json::json!("Y")).unwrap(),
+            vec!["Y".to_string()]
+        );
+        assert!(edit_list(&current, &Value::Null).unwrap().is_empty());
+        assert!(edit_list(&current, &serde_json::json!({"Replace": "x"})).is_err());
+    }
+
+    #[test]
+    fn error_ids_are_eight_hex_digits() {
+        let id = error_id(
+            "ManagementObjectNotFoundException",
+            "Microsoft.Exchange.Management.Tasks.GetMobileDevice",
+        );
+        assert_eq!(id.len(), 8);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    }
 }
