@@ -23,6 +23,7 @@ mod lab_pwsh;
 mod lab_server;
 mod module_deps;
 mod notify;
+mod notify_negotiate;
 mod onboarding;
 mod policy_table;
 mod prop_hosted;
