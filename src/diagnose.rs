@@ -292,6 +292,24 @@ pub fn write_bundle(
     Ok(())
 }
 
+/// [`build_probe`] for the commands that explain or set up one thing.
+fn probe(
+    config: &Config,
+    config_dir: &Path,
+    instance: &str,
+    secrets: &dyn SecretStore,
+) -> Result<SyncEngine, ExplainError> {
+    build_probe(
+        config,
+        &Target {
+            config_dir,
+            instance,
+            secrets,
+        },
+    )
+    .map_err(ExplainError::Setup)
+}
+
 /// `rbac-mail`: lets the app send as the notification mailbox (or `mailbox`) and only as it, through
 /// RBAC for Applications ([`crate::notify::rbac`]). `Ok((true, text))` when the objects are in place,
 /// `Ok((false, text))` when the connector could not create them: the text then names why and the
@@ -318,15 +336,7 @@ pub async fn rbac_mail(
             "no mailbox: give --mailbox or set NotificationMailbox".into(),
         ));
     };
-    let engine = build_probe(
-        &config,
-        &Target {
-            config_dir,
-            instance,
-            secrets,
-        },
-    )
-    .map_err(ExplainError::Setup)?;
+    let engine = probe(&config, config_dir, instance, secrets)?;
     let result = crate::notify::rbac::ensure_mail_send_scope(
         engine.exchange(),
         &config.client_id,
@@ -384,15 +394,7 @@ pub async fn explain_user(
     use std::fmt::Write as _;
     let config = Config::load(config_dir)?.config;
     let hosted = config.exchange_server_type == crate::config::ExchangeServerType::Hosted;
-    let engine = build_probe(
-        &config,
-        &Target {
-            config_dir,
-            instance,
-            secrets,
-        },
-    )
-    .map_err(ExplainError::Setup)?;
+    let engine = probe(&config, config_dir, instance, secrets)?;
     let devices = engine.exchange().mailbox_devices(upn).await;
     let devices = match devices {
         Ok(d) => d,

@@ -114,6 +114,14 @@ fn failed(cmdlet: &str) -> impl FnOnce(ExchangeError) -> RbacError + '_ {
     }
 }
 
+/// Runs a cmdlet that creates or changes an object.
+async fn change(exchange: &ExchangeClient, invocation: Invocation) -> Result<(), RbacError> {
+    exchange
+        .call_void(&invocation)
+        .await
+        .map_err(failed(&invocation.cmdlet))
+}
+
 /// Makes sure the app `client_id` holds `Application Mail.Send` on `mailbox` only: reads each object
 /// first and creates (or corrects) only what is missing. `service_principal_id` is the enterprise
 /// app's object id, needed only when Exchange has no pointer for the app yet.
@@ -150,16 +158,14 @@ pub async fn ensure_mail_send_scope(
                 service_principal_id.ok_or_else(|| RbacError::ServicePrincipalIdNeeded {
                     client_id: client_id.to_string(),
                 })?;
-            let new = "New-ServicePrincipal";
-            exchange
-                .call_void(
-                    &Invocation::new(new)
-                        .param("AppId", client_id)
-                        .param("ObjectId", object_id)
-                        .param("DisplayName", SERVICE_PRINCIPAL_NAME),
-                )
-                .await
-                .map_err(failed(new))?;
+            change(
+                exchange,
+                Invocation::new("New-ServicePrincipal")
+                    .param("AppId", client_id)
+                    .param("ObjectId", object_id)
+                    .param("DisplayName", SERVICE_PRINCIPAL_NAME),
+            )
+            .await?;
             outcome.changed = true;
             outcome.lines.push(format!(
                 "service principal: created for the app {client_id} (object id {object_id})"
@@ -183,15 +189,13 @@ pub async fn ensure_mail_send_scope(
             "management scope \"{SCOPE_NAME}\": already holds only {mailbox}"
         )),
         Some(scope) => {
-            let set = "Set-ManagementScope";
-            exchange
-                .call_void(
-                    &Invocation::new(set)
-                        .param("Identity", SCOPE_NAME)
-                        .param("RecipientRestrictionFilter", filter.as_str()),
-                )
-                .await
-                .map_err(failed(set))?;
+            change(
+                exchange,
+                Invocation::new("Set-ManagementScope")
+                    .param("Identity", SCOPE_NAME)
+                    .param("RecipientRestrictionFilter", filter.as_str()),
+            )
+            .await?;
             outcome.changed = true;
             outcome.lines.push(format!(
                 "management scope \"{SCOPE_NAME}\": changed from {} to {filter}",
@@ -199,15 +203,13 @@ pub async fn ensure_mail_send_scope(
             ));
         }
         None => {
-            let new = "New-ManagementScope";
-            exchange
-                .call_void(
-                    &Invocation::new(new)
-                        .param("Name", SCOPE_NAME)
-                        .param("RecipientRestrictionFilter", filter.as_str()),
-                )
-                .await
-                .map_err(failed(new))?;
+            change(
+                exchange,
+                Invocation::new("New-ManagementScope")
+                    .param("Name", SCOPE_NAME)
+                    .param("RecipientRestrictionFilter", filter.as_str()),
+            )
+            .await?;
             outcome.changed = true;
             outcome.lines.push(format!(
                 "management scope \"{SCOPE_NAME}\": created ({filter})"
@@ -232,16 +234,14 @@ pub async fn ensure_mail_send_scope(
             "role assignment: the app already holds \"{SEND_ROLE}\" in \"{SCOPE_NAME}\""
         ));
     } else {
-        let new = "New-ManagementRoleAssignment";
-        exchange
-            .call_void(
-                &Invocation::new(new)
-                    .param("App", object_id.as_str())
-                    .param("Role", SEND_ROLE)
-                    .param("CustomResourceScope", SCOPE_NAME),
-            )
-            .await
-            .map_err(failed(new))?;
+        change(
+            exchange,
+            Invocation::new("New-ManagementRoleAssignment")
+                .param("App", object_id.as_str())
+                .param("Role", SEND_ROLE)
+                .param("CustomResourceScope", SCOPE_NAME),
+        )
+        .await?;
         outcome.changed = true;
         outcome.lines.push(format!(
             "role assignment: \"{SEND_ROLE}\" assigned to the app in \"{SCOPE_NAME}\" (Exchange Online may take up to two hours to apply it)"

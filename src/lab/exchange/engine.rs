@@ -1724,24 +1724,30 @@ fn already_exists(run: &Run<'_>, what: &str) -> ErrorRecord {
     )
 }
 
-fn get_service_principal(run: &Run<'_>) -> Result<Output, ErrorRecord> {
+/// A `Get-` of RBAC objects: the one `-Identity` names (found by `find`), or all of them.
+fn get_rbac_objects<T: Serialize>(
+    run: &Run<'_>,
+    all: impl Fn(&ExchangeOrg) -> &[T],
+    find: impl for<'a> Fn(&'a ExchangeOrg, &str) -> Option<&'a T>,
+) -> Result<Output, ErrorRecord> {
     let org = run.state.org();
     let items = match run.text("Identity")?.filter(|i| !i.trim().is_empty()) {
         Some(identity) => {
-            let sp = org
-                .app_rbac
-                .service_principal(&identity)
-                .ok_or_else(|| run.not_found(&identity, &run.dc(&org)))?;
-            vec![Item::Value(to_value(sp))]
+            let found =
+                find(&org, &identity).ok_or_else(|| run.not_found(&identity, &run.dc(&org)))?;
+            vec![Item::Value(to_value(found))]
         }
-        None => org
-            .app_rbac
-            .service_principals
-            .iter()
-            .map(|sp| Item::Value(to_value(sp)))
-            .collect(),
+        None => all(&org).iter().map(|o| Item::Value(to_value(o))).collect(),
     };
     output(items, Vec::new())
+}
+
+fn get_service_principal(run: &Run<'_>) -> Result<Output, ErrorRecord> {
+    get_rbac_objects(
+        run,
+        |org| &org.app_rbac.service_principals,
+        |org, identity| org.app_rbac.service_principal(identity),
+    )
 }
 
 fn new_service_principal(run: &Run<'_>) -> Result<Output, ErrorRecord> {
@@ -1774,23 +1780,11 @@ fn new_service_principal(run: &Run<'_>) -> Result<Output, ErrorRecord> {
 }
 
 fn get_management_scope(run: &Run<'_>) -> Result<Output, ErrorRecord> {
-    let org = run.state.org();
-    let items = match run.text("Identity")?.filter(|i| !i.trim().is_empty()) {
-        Some(identity) => {
-            let scope = org
-                .app_rbac
-                .scope(&identity)
-                .ok_or_else(|| run.not_found(&identity, &run.dc(&org)))?;
-            vec![Item::Value(to_value(scope))]
-        }
-        None => org
-            .app_rbac
-            .scopes
-            .iter()
-            .map(|s| Item::Value(to_value(s)))
-            .collect(),
-    };
-    output(items, Vec::new())
+    get_rbac_objects(
+        run,
+        |org| &org.app_rbac.scopes,
+        |org, identity| org.app_rbac.scope(identity),
+    )
 }
 
 /// `-RecipientRestrictionFilter`, checked as Exchange checks it (an OPATH filter on recipients).
