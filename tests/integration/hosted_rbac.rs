@@ -165,6 +165,12 @@ async fn a_hosted_config_without_server_or_account_syncs_and_flags_old_eas_clien
 
     // Frank's Samsung (EAS 16.0) and Grace's Lumia (14.1) cannot reach Exchange Online: flagged in
     // the status and in the look-up, as a flag, not a decision.
+    // diagnose says first that the sendMail check mails the notification mailbox itself.
+    let (cli, _, report) = run(cli, &["diagnose"]).await;
+    assert!(
+        report.starts_with("Note: the Graph sendMail check sends one test message from"),
+        "{report}"
+    );
     let (cli, ok, status) = run(cli, &["status"]).await;
     assert!(ok, "{status}");
     assert!(status.contains("2 device(s) cannot sync"), "{status}");
