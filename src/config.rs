@@ -67,6 +67,9 @@ fn list(errors: &[SettingError]) -> String {
         .join("\n")
 }
 
+/// The domain of the placeholder service account earlier setups wrote for Exchange Online.
+const HOSTED_PLACEHOLDER_DOMAIN: &str = "@app.invalid";
+
 /// `ExchangeServerType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExchangeServerType {
@@ -236,7 +239,11 @@ impl Config {
                 Err(e) => errors.push(e),
             }
         }
-        for s in SETTINGS.iter().filter(|s| s.required) {
+        // Exchange Online needs no server or service account: what is required depends on the kind.
+        let hosted = norm
+            .get("ExchangeServerType")
+            .is_some_and(|t| t == "Hosted");
+        for s in SETTINGS.iter().filter(|s| s.required.applies(hosted)) {
             if !norm.contains_key(s.key) && !values.keys().any(|k| k.eq_ignore_ascii_case(s.key)) {
                 errors.push(SettingError::new(
                     s.key,
@@ -260,7 +267,29 @@ impl Config {
                 (field.set)(&mut config, value);
             }
         }
+        // Earlier setups wrote a placeholder service account for Exchange Online (`<client id>@app.invalid`,
+        // no mailbox): such a file still loads, and the placeholder is dropped (the next save omits it).
+        if config.exchange_server_type == ExchangeServerType::Hosted
+            && config.exchange_user.ends_with(HOSTED_PLACEHOLDER_DOMAIN)
+        {
+            config.exchange_user.clear();
+        }
         config.check_combinations().map(|()| config)
+    }
+
+    /// The Exchange server this configuration talks to, as the Intune registration names it:
+    /// `ExchangeServer` on premises; for Exchange Online (which has no server setting) the host of the
+    /// REST endpoint, unless an older file named one.
+    pub fn server_name(&self) -> String {
+        if self.exchange_server_type == ExchangeServerType::OnPremises
+            || !self.exchange_server.is_empty()
+        {
+            return self.exchange_server.clone();
+        }
+        url::Url::parse(&self.exchange_rest_base)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "outlook.office365.com".to_string())
     }
 
     /// Checks that involve several settings.
@@ -480,7 +509,8 @@ struct Field {
 const FIELDS: &[Field] = &[
     Field {
         key: "ExchangeServer",
-        get: |c| Some(c.exchange_server.clone()),
+        // Empty for Exchange Online, which has none: not written.
+        get: |c| Some(c.exchange_server.clone()).filter(|v| !v.is_empty()),
         set: |c, v| c.exchange_server = v,
     },
     Field {
@@ -500,7 +530,7 @@ const FIELDS: &[Field] = &[
     },
     Field {
         key: "ExchangeUser",
-        get: |c| Some(c.exchange_user.clone()),
+        get: |c| Some(c.exchange_user.clone()).filter(|v| !v.is_empty()),
         set: |c, v| c.exchange_user = v,
     },
     Field {
@@ -747,6 +777,44 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+    }
+
+    #[test]
+    fn exchange_online_needs_no_server_or_account_and_on_premises_does() {
+        let mut hosted = minimal();
+        hosted.remove("ExchangeServer");
+        hosted.remove("ExchangeUser");
+        hosted.insert("ExchangeServerType".into(), "hosted".into());
+        let c = Config::from_values(&hosted).unwrap();
+        assert_eq!(c.exchange_server_type, ExchangeServerType::Hosted);
+        // Nothing is written for them, and the file reads back the same.
+        let xml = c.to_xml();
+        assert!(!xml.contains("<ExchangeServer>"), "{xml}");
+        assert!(!xml.contains("<ExchangeUser>"), "{xml}");
+        let dir = tempfile::tempdir().unwrap();
+        c.save(dir.path()).unwrap();
+        assert_eq!(Config::load(dir.path()).unwrap().config, c);
+        assert_eq!(c.server_name(), "outlook.office365.com");
+
+        // On premises both are still required, and the errors name them.
+        hosted.insert("ExchangeServerType".into(), "OnPremises".into());
+        let errors = Config::from_values(&hosted).unwrap_err();
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["ExchangeServer", "ExchangeUser"], "{errors:?}");
+
+        // A file an earlier setup wrote (a placeholder account for hosted) still loads; the
+        // placeholder is dropped.
+        let mut earlier = minimal();
+        earlier.insert("ExchangeServerType".into(), "Hosted".into());
+        earlier.insert("ExchangeServer".into(), "outlook.office365.com".into());
+        earlier.insert(
+            "ExchangeUser".into(),
+            "66666666-7777-8888-9999-000000000000@app.invalid".into(),
+        );
+        let c = Config::from_values(&earlier).unwrap();
+        assert_eq!(c.exchange_user, "");
+        assert_eq!(c.server_name(), "outlook.office365.com");
+        assert!(!c.to_xml().contains("app.invalid"));
     }
 
     #[test]

@@ -39,6 +39,19 @@ pub struct Target<'a> {
     pub secrets: &'a dyn SecretStore,
 }
 
+/// What the admin should know before the checks run: for Exchange Online with a notification
+/// mailbox, that the `Graph sendMail` check sends one test message to that mailbox itself (Graph has no
+/// dry run for `sendMail`, and only a real send proves the RBAC for Applications scope).
+pub fn preamble(config_dir: &Path) -> Option<String> {
+    let config = Config::load(config_dir).ok()?.config;
+    let mailbox = config.notification_mailbox.as_deref()?;
+    (config.exchange_server_type == crate::config::ExchangeServerType::Hosted).then(|| {
+        format!(
+            "Note: the Graph sendMail check sends one test message from {mailbox} to {mailbox} itself (not kept in Sent Items); no user gets mail."
+        )
+    })
+}
+
 /// Runs every check in order (the configuration first, then [`crate::connection::checks`]); later
 /// checks are skipped when what they need failed.
 pub async fn run_checks(target: &Target<'_>) -> Vec<Check> {
@@ -279,6 +292,82 @@ pub fn write_bundle(
     Ok(())
 }
 
+/// [`build_probe`] for the commands that explain or set up one thing.
+fn probe(
+    config: &Config,
+    config_dir: &Path,
+    instance: &str,
+    secrets: &dyn SecretStore,
+) -> Result<SyncEngine, ExplainError> {
+    build_probe(
+        config,
+        &Target {
+            config_dir,
+            instance,
+            secrets,
+        },
+    )
+    .map_err(ExplainError::Setup)
+}
+
+/// `rbac-mail`: lets the app send as the notification mailbox (or `mailbox`) and only as it, through
+/// RBAC for Applications ([`crate::notify::rbac`]). `Ok((true, text))` when the objects are in place,
+/// `Ok((false, text))` when the connector could not create them: the text then names why and the
+/// commands an Exchange admin runs instead.
+pub async fn rbac_mail(
+    config_dir: &Path,
+    secrets: &dyn SecretStore,
+    instance: &str,
+    mailbox: Option<&str>,
+    service_principal_id: Option<&str>,
+) -> Result<(bool, String), ExplainError> {
+    let config = Config::load(config_dir)?.config;
+    if config.exchange_server_type != crate::config::ExchangeServerType::Hosted {
+        return Err(ExplainError::Setup(
+            "rbac-mail is for Exchange Online (ExchangeServerType=Hosted); on premises notifications go through EWS as the notification account".into(),
+        ));
+    }
+    let Some(mailbox) = mailbox
+        .map(str::to_string)
+        .or_else(|| config.notification_mailbox.clone())
+        .filter(|m| !m.trim().is_empty())
+    else {
+        return Err(ExplainError::Setup(
+            "no mailbox: give --mailbox or set NotificationMailbox".into(),
+        ));
+    };
+    let engine = probe(&config, config_dir, instance, secrets)?;
+    let result = crate::notify::rbac::ensure_mail_send_scope(
+        engine.exchange(),
+        &config.client_id,
+        &mailbox,
+        service_principal_id,
+    )
+    .await;
+    engine.shutdown().await;
+    Ok(match result {
+        Ok(outcome) => {
+            let mut text = outcome.lines.join("\n");
+            text.push_str(&format!(
+                "\nThe app may send as {mailbox} and, through RBAC for Applications, no other mailbox.\n"
+            ));
+            (true, text)
+        }
+        Err(e) => {
+            let mut text = format!("{}\n", crate::error_text::chain(&e));
+            text.push_str("An Exchange admin runs, in Exchange Online PowerShell:\n");
+            for command in crate::notify::rbac::admin_commands(
+                &config.client_id,
+                &mailbox,
+                service_principal_id,
+            ) {
+                text.push_str(&format!("  {command}\n"));
+            }
+            (false, text)
+        }
+    })
+}
+
 /// Why `--user` could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
@@ -304,15 +393,8 @@ pub async fn explain_user(
 ) -> Result<String, ExplainError> {
     use std::fmt::Write as _;
     let config = Config::load(config_dir)?.config;
-    let engine = build_probe(
-        &config,
-        &Target {
-            config_dir,
-            instance,
-            secrets,
-        },
-    )
-    .map_err(ExplainError::Setup)?;
+    let hosted = config.exchange_server_type == crate::config::ExchangeServerType::Hosted;
+    let engine = probe(&config, config_dir, instance, secrets)?;
     let devices = engine.exchange().mailbox_devices(upn).await;
     let devices = match devices {
         Ok(d) => d,
@@ -343,6 +425,20 @@ pub async fn explain_user(
                 .map(|r| format!(" (rule {r})"))
                 .unwrap_or_default()
         );
+        // Exchange Online refuses EAS clients below protocol 16.1 (since 1 March 2026): a flag, the
+        // connector's decision is unchanged. On premises there is no such floor.
+        if hosted && device.is_eas() {
+            let protocol = device.eas_protocol_text().unwrap_or("unknown");
+            let _ = if device.refused_by_exchange_online() {
+                writeln!(
+                    out,
+                    "  EAS protocol: CANNOT SYNC: {}",
+                    crate::model::exchange::refused_protocol_explanation(protocol)
+                )
+            } else {
+                writeln!(out, "  EAS protocol: {protocol}")
+            };
+        }
         // DeviceIds are letters and digits; anything else is not put in a filter.
         let intune = if device.device_id.chars().all(|c| c.is_ascii_alphanumeric()) {
             engine

@@ -90,8 +90,40 @@ pub struct Setting {
     pub default: Option<&'static str>,
     /// The kind of value.
     pub kind: Kind,
-    /// Whether a configuration is incomplete without it.
-    pub required: bool,
+    /// When a configuration is incomplete without it.
+    pub required: Required,
+}
+
+/// When a setting must have a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Required {
+    /// Never: optional, or it has a default.
+    No,
+    /// Always.
+    Always,
+    /// Only for on-premises Exchange (`ExchangeServerType` `OnPremises`): Exchange Online is reached
+    /// with the app's token, so it has no Client Access server and no service account.
+    OnPremises,
+}
+
+impl Required {
+    /// Whether the setting must have a value for this kind of Exchange.
+    pub fn applies(self, hosted: bool) -> bool {
+        match self {
+            Required::No => false,
+            Required::Always => true,
+            Required::OnPremises => !hosted,
+        }
+    }
+
+    /// The documentation's word.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Required::No => "",
+            Required::Always => "yes",
+            Required::OnPremises => "on premises",
+        }
+    }
 }
 
 /// A value that does not fit its setting. Displays as `Key: message`.
@@ -123,10 +155,10 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         key: "ExchangeServer",
         label: "Exchange server",
-        help: "FQDN of the Client Access server the connector talks to (choose the one with the lowest latency; in a mixed 2010/2013 organisation, a 2013 or newer CAS).",
+        help: "FQDN of the Client Access server the connector talks to (choose the one with the lowest latency; in a mixed 2010/2013 organisation, a 2013 or newer CAS). On premises only: Exchange Online needs none.",
         default: None,
         kind: Kind::Host,
-        required: true,
+        required: Required::OnPremises,
     },
     Setting {
         key: "ExchangeServerType",
@@ -134,7 +166,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "OnPremises (remote PowerShell to the CAS) or Hosted (Exchange Online REST).",
         default: Some("OnPremises"),
         kind: Kind::Enum(SERVER_TYPES),
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "ExchangePowerShellURL",
@@ -142,15 +174,15 @@ pub static SETTINGS: &[Setting] = &[
         help: "Remote PowerShell endpoint. Leave empty for https://<ExchangeServer>/PowerShell/.",
         default: None,
         kind: Kind::Url { https_only: false },
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "ExchangeUser",
         label: "Exchange service account",
-        help: "Account that runs the Exchange cmdlets, as DOMAIN\\user or a UPN.",
+        help: "Account that runs the Exchange cmdlets, as DOMAIN\\user or a UPN. On premises only: Exchange Online is reached with the app's token.",
         default: None,
         kind: Kind::DomainUser,
-        required: true,
+        required: Required::OnPremises,
     },
     Setting {
         key: "ExchangePassword",
@@ -158,7 +190,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Password of ExchangeUser. Kept in the secret store.",
         default: None,
         kind: Kind::Secret,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "PowerShellAuthentication",
@@ -166,7 +198,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "How the connector signs in to remote PowerShell: Kerberos, Negotiate or Basic (Basic only over https).",
         default: Some("Kerberos"),
         kind: Kind::Enum(PS_AUTH),
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "PowerShellPath",
@@ -174,7 +206,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "powershell.exe or pwsh to run the bridge with. Leave empty to find it on the PATH.",
         default: None,
         kind: Kind::Path,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "IsCasFailoverEnabled",
@@ -182,7 +214,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Discover the other Client Access servers and fail over to them when the configured one is down.",
         default: Some("true"),
         kind: Kind::Bool,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "EnableParallelCommandSupport",
@@ -190,7 +222,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Run several PowerShell runspaces in parallel (advised from 5,000 devices; use a dedicated account). Restart the service after changing it.",
         default: Some("false"),
         kind: Kind::Bool,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "MaxRunspaces",
@@ -198,7 +230,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Upper bound on parallel runspaces when parallel commands are on; keep it below the account's PowerShellMaxConcurrency (18 by default).",
         default: Some("15"),
         kind: Kind::Number { min: 1, max: 64 },
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "NotificationMailbox",
@@ -206,7 +238,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Mailbox that sends the notification mails (its UPN must equal its SMTP address). Leave empty to send no mail.",
         default: None,
         kind: Kind::Mailbox,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "NotificationPassword",
@@ -214,7 +246,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Password of the notification mailbox. Kept in the secret store.",
         default: None,
         kind: Kind::Secret,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "NotificationLanguage",
@@ -222,7 +254,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Language of the mails sent to users: en, fr or nl.",
         default: Some("en"),
         kind: Kind::Enum(LANGUAGES),
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "ExchangeWebServiceURL",
@@ -230,7 +262,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Hard-codes the EWS URL (https://<host>/EWS/Exchange.asmx); notifications then skip Autodiscover.",
         default: None,
         kind: Kind::Url { https_only: true },
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "AutodiscoverRedirectHosts",
@@ -238,7 +270,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Hosts outside the notification mailbox's domain that Autodiscover may redirect to (HTTPS only), e.g. autodiscover.contoso-mail.com. Hosts of the mailbox's domain are always allowed; a redirect anywhere else is refused.",
         default: None,
         kind: Kind::HostList,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "TrustedCaFile",
@@ -246,7 +278,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "PEM file of a CA to trust besides the operating system's store (for an internal CA). TLS is always verified.",
         default: None,
         kind: Kind::Path,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "ProxyEnabled",
@@ -254,7 +286,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Send every outbound HTTP call through the proxy below (the system proxy is never read).",
         default: Some("false"),
         kind: Kind::Bool,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "ProxyHost",
@@ -262,7 +294,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Proxy as host, host:port, [IPv6]:port or http://host:port.",
         default: None,
         kind: Kind::ProxyAddress,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "ProxyPort",
@@ -270,7 +302,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Port of the proxy, if ProxyHost does not name one.",
         default: None,
         kind: Kind::Port,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "ProxyUser",
@@ -278,7 +310,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "User for Basic proxy authentication (DOMAIN\\user or user). Leave empty when the proxy lets this host through.",
         default: None,
         kind: Kind::Text,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "ProxyPassword",
@@ -286,7 +318,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Password of ProxyUser. Kept in the secret store.",
         default: None,
         kind: Kind::Secret,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "QuickSyncIntervalMinutes",
@@ -294,7 +326,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Minutes between quick syncs.",
         default: Some("1"),
         kind: Kind::Number { min: 1, max: 1440 },
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "FullSyncTime",
@@ -302,7 +334,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Local time of the daily full sync, HH:MM.",
         default: Some("02:00"),
         kind: Kind::TimeOfDay,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "TenantId",
@@ -310,7 +342,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Entra tenant id (GUID), from the connector package.",
         default: None,
         kind: Kind::Guid,
-        required: true,
+        required: Required::Always,
     },
     Setting {
         key: "ClientId",
@@ -318,7 +350,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Application id the connector signs in as (GUID), from the connector package.",
         default: None,
         kind: Kind::Guid,
-        required: true,
+        required: Required::Always,
     },
     Setting {
         key: "ClientSecret",
@@ -326,7 +358,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Client secret of the application, if it signs in with a secret rather than the package's certificate. Kept in the secret store.",
         default: None,
         kind: Kind::Secret,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "ClientCertificate",
@@ -334,7 +366,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "The package's certificate with its key (PFX, base64). Set by importing the connector package. Kept in the secret store.",
         default: None,
         kind: Kind::Secret,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "CertificatePassword",
@@ -342,7 +374,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Password of ClientCertificate. Kept in the secret store.",
         default: None,
         kind: Kind::Secret,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "LoginBase",
@@ -350,7 +382,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Entra sign-in base URL.",
         default: Some("https://login.microsoftonline.com"),
         kind: Kind::Url { https_only: true },
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "GraphBase",
@@ -358,7 +390,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Microsoft Graph base URL.",
         default: Some("https://graph.microsoft.com"),
         kind: Kind::Url { https_only: true },
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "ExchangeRestBase",
@@ -366,7 +398,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Exchange Online REST base URL (Hosted only).",
         default: Some("https://outlook.office365.com"),
         kind: Kind::Url { https_only: true },
-        required: false,
+        required: Required::No,
     },
 ];
 
@@ -591,7 +623,7 @@ pub fn settings_doc() -> String {
     );
     for s in SETTINGS {
         let default = s.default.map(|d| format!("`{d}`")).unwrap_or_default();
-        let required = if s.required { "yes" } else { "" };
+        let required = s.required.describe();
         let kind = s.kind.describe().replace('|', "\\|");
         out.push_str(&format!(
             "| `{}` | {} | {} | {} | {} | {} |\n",
@@ -666,7 +698,7 @@ mod tests {
             if let Some(d) = s.default {
                 s.validate(d).unwrap();
             }
-            assert!(!(s.is_secret() && s.required));
+            assert!(!(s.is_secret() && s.required != Required::No));
         }
     }
 }

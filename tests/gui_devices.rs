@@ -124,6 +124,8 @@ fn device(
             access_reason: DeviceAccessStateReason::Individual,
             user_display_name: Some(name.into()),
             device_os: Some(os.into()),
+            client_version: Some("16.1".into()),
+            eas_protocol_refused: false,
         },
         decision: decision.map(|(desired, code)| DecisionRecord {
             mailbox: mailbox.into(),

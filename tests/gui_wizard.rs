@@ -263,6 +263,14 @@ fn hosted_asks_only_the_tenant_an_optional_mailbox_and_the_proxy() {
     h.get_by_label_contains("No notification mailbox: users get no mail");
     h.check_accessibility();
     next_until(&mut h, Step::Connect);
+    // With a mailbox, Connect says it sends one test message to that mailbox itself.
+    h.state_mut().wizard.notification_mailbox = "notify@contoso.lab".into();
+    h.step();
+    h.get_by_label_contains(
+        "Connect sends one test message from the notification mailbox to itself",
+    );
+    h.state_mut().wizard.notification_mailbox.clear();
+    h.step();
     h.get_by_label("Connect").click();
     h.step();
     wait_until(&mut h, "Connect to finish", connect_finished);
@@ -272,6 +280,9 @@ fn hosted_asks_only_the_tenant_an_optional_mailbox_and_the_proxy() {
         config.exchange_server_type,
         exchange_connector::config::ExchangeServerType::Hosted
     );
+    // No placeholder service account or server is written for Exchange Online.
+    assert_eq!(config.exchange_user, "");
+    assert_eq!(config.exchange_server, "");
     assert_eq!(config.notification_mailbox, None);
     // No Exchange or mailbox password was stored anywhere.
     let secrets = fx.env().secrets_dir.unwrap();

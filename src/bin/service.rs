@@ -93,6 +93,10 @@ enum Command {
     /// Check the configured path end to end (one line per check, with a fix for each failure);
     /// `--bundle FILE.zip` for support; `--user UPN` for "why is this phone blocked?".
     Diagnose(diagnose::Args),
+    /// Exchange Online: let the app send notifications as one mailbox only (RBAC for Applications:
+    /// management scope and role assignment, created when missing), or print the commands for an
+    /// Exchange admin when the app may not.
+    RbacMail(diagnose::RbacMailArgs),
     /// The Windows service of this instance.
     #[command(subcommand)]
     Service(service_ctl::ServiceCommand),
@@ -141,6 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Run(args) => run::run(&ctx, args).map(|()| true),
         Command::Service(command) => service_ctl::run(&ctx, command).map(|()| true),
         Command::Diagnose(args) => diagnose::run(&ctx, args),
+        Command::RbacMail(args) => diagnose::run_rbac_mail(&ctx, args),
         Command::Sync(args) => sync_status::run_sync(&ctx, args),
         Command::Status(args) => sync_status::run_status(&ctx, args).map(|()| true),
         Command::SettingsDoc => Ok(true),

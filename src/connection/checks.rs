@@ -958,7 +958,7 @@ async fn hosted_notification(
     let [scope_command, assignment_command] =
         crate::notify::graph_mail::rbac_commands(&config.client_id, mailbox);
     let admin_fix = format!(
-        "an Exchange admin runs, in Exchange Online PowerShell: {scope_command} ; {assignment_command} (RBAC for Applications; a change takes up to two hours to apply)"
+        "an Exchange admin runs, in Exchange Online PowerShell: {scope_command} ; {assignment_command} (RBAC for Applications; a change takes up to two hours to apply), or `exchange-connector-service rbac-mail` does it when the app holds role management in Exchange"
     );
     let html = "<p>This message checks that the Exchange Connector may send notifications as this mailbox. Nothing to do.</p>";
     match mailer

@@ -430,6 +430,7 @@ impl SyncSetup {
     pub fn build(self) -> Result<SyncEngine, SetupError> {
         let clients = Clients::build(&self, &ClientOptions::default())?;
         let store = Store::open(&self.store_path)?;
+        let exchange_online = matches!(self.exchange, ExchangeTransport::Rest { .. });
         let mut engine = SyncEngine::new(
             clients.exchange,
             clients.intune,
@@ -437,6 +438,7 @@ impl SyncSetup {
             self.settings,
             self.config,
         )?;
+        engine.set_exchange_online(exchange_online);
         if let Some(notifier) = clients.notifier {
             engine.set_notifier(notifier);
         }

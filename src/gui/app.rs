@@ -564,6 +564,9 @@ impl SetupApp {
         let lang = self.lang;
         ui.heading(tr(lang, "step_connect"));
         ui.label(tr(lang, "connect_intro"));
+        if self.wizard.server_type == ServerType::Hosted && self.wizard.sends_notifications() {
+            ui.weak(tr(lang, "hosted_send_check_note"));
+        }
         ui.add_space(6.0);
         let running = self.connecting();
         let label = if running {

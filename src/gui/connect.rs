@@ -364,7 +364,7 @@ async fn run_checks(
         progress(Progress::Running(CheckId::Intune));
         let check = register(
             intune,
-            &config.exchange_server,
+            &config.server_name(),
             w.server_type,
             &outcome.connectors,
             send,
@@ -685,12 +685,9 @@ pub fn config_from(
             put("ExchangeUser", &w.exchange_user);
         }
         ServerType::Hosted => {
-            // Exchange Online asks for no server or account: the app signs in to the REST endpoint.
-            // The registry still requires both keys, so they name what the connector talks to and
-            // as whom: the REST host, and the app (a `.invalid` address that is no mailbox).
-            put("ExchangeServer", &hosted_server(rest));
+            // Exchange Online asks for no server or account: the app signs in to the REST endpoint
+            // (the registry requires `ExchangeServer` and `ExchangeUser` on premises only).
             put("ExchangeServerType", "Hosted");
-            put("ExchangeUser", &format!("{p_client}@app.invalid"));
         }
     }
     put("NotificationMailbox", &w.notification_mailbox);
@@ -720,14 +717,6 @@ pub fn config_from(
             .collect::<Vec<_>>()
             .join("; ")
     })
-}
-
-/// The host name hosted Exchange is reached at: the package's REST base, else Exchange Online's.
-pub fn hosted_server(rest: Option<&str>) -> String {
-    rest.and_then(|r| url::Url::parse(r).ok())
-        .and_then(|u| u.host_str().map(str::to_string))
-        .filter(|h| crate::address::check_host(h).is_ok())
-        .unwrap_or_else(|| "outlook.office365.com".to_string())
 }
 
 async fn save(

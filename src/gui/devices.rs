@@ -767,11 +767,29 @@ fn why_device(ui: &mut egui::Ui, lang: Lang, clock: Clock, row: &DeviceRow, d: &
                 clock.label(ui, lang, row.applied_at);
                 ui.end_row();
             }
+            // Exchange Online refuses this phone's EAS protocol: a flag beside the decision.
+            if d.device.eas_protocol_refused {
+                let version = d.device.client_version.as_deref().unwrap_or("?");
+                ui.label(tr(lang, "why_eas_protocol"));
+                ui.add(
+                    egui::Label::new(
+                        egui::RichText::new(fill(
+                            tr(lang, "why_eas_refused"),
+                            &[("version", version.to_string())],
+                        ))
+                        .color(ui.visuals().warn_fg_color),
+                    )
+                    .wrap(),
+                );
+                ui.end_row();
+            }
         });
 }
 
 /// Every catalogue key this panel and the status page use (a test checks each is in every language).
 pub const KEYS: &[&str] = &[
+    "why_eas_protocol",
+    "why_eas_refused",
     "ago_now",
     "ago_minute",
     "ago_minutes",

@@ -1352,6 +1352,25 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
         "Confirmer : appliquer à {n} appareils",
         "Bevestigen: toepassen op {n} apparaten",
     ),
+    // hosted
+    (
+        "hosted_send_check_note",
+        "Connect sends one test message from the notification mailbox to itself (not kept in Sent Items) to prove the app may send as it.",
+        "La connexion envoie un message de test de la boîte aux lettres de notification à elle-même (non conservé dans les éléments envoyés) pour prouver que l'application peut envoyer en son nom.",
+        "Verbinden stuurt één testbericht van het meldingspostvak naar zichzelf (niet bewaard in Verzonden items) om te bewijzen dat de app namens dit postvak mag verzenden.",
+    ),
+    (
+        "why_eas_protocol",
+        "EAS protocol",
+        "Protocole EAS",
+        "EAS-protocol",
+    ),
+    (
+        "why_eas_refused",
+        "{version} is below 16.1: Exchange Online has refused such clients since 1 March 2026, so this phone cannot sync whatever the connector decides. Flagged only, the connector changes nothing; update the mail app or use Outlook.",
+        "{version} est inférieur à 16.1 : Exchange Online refuse ces clients depuis le 1er mars 2026, ce téléphone ne peut donc pas se synchroniser quelle que soit la décision du connecteur. Simple signalement, le connecteur ne change rien ; mettez à jour l'application de messagerie ou utilisez Outlook.",
+        "{version} is lager dan 16.1: Exchange Online weigert zulke clients sinds 1 maart 2026, dus deze telefoon kan niet synchroniseren, wat de connector ook beslist. Alleen gemarkeerd, de connector verandert niets; werk de e-mailapp bij of gebruik Outlook.",
+    ),
 ];
 
 #[cfg(test)]

@@ -1075,16 +1075,27 @@ fn send_mail(call: &Call<'_>, id: &str) -> Response {
         .counters
         .send_mail_requests
         .fetch_add(1, Ordering::Relaxed);
-    let from = {
+    // The sender, and whether an RBAC for Applications assignment made with the Exchange cmdlets
+    // covers it.
+    let found = {
         let tenant = state.tenant();
         let org = state.org();
         let user = tenant.user(id).map(|u| u.user_principal_name.clone());
         user.as_deref()
             .or(Some(id))
             .and_then(|key| org.find_mailbox(key))
-            .map(|i| org.mailboxes[i].cas.primary_smtp_address.clone())
+            .map(|i| {
+                (
+                    org.mailboxes[i].cas.primary_smtp_address.clone(),
+                    crate::lab::exchange::engine::mail_send_in_rbac_scope(
+                        &org,
+                        &call.claims.appid,
+                        i,
+                    ),
+                )
+            })
     };
-    let Some(from) = from else {
+    let Some((from, rbac_scope)) = found else {
         return call.ids.error(
             StatusCode::NOT_FOUND,
             "ErrorInvalidUser",
@@ -1096,11 +1107,12 @@ fn send_mail(call: &Call<'_>, id: &str) -> Response {
         .roles
         .iter()
         .any(|r| r.eq_ignore_ascii_case(MAIL_SEND));
-    let in_scope = state.tenant().app(&call.claims.appid).is_some_and(|app| {
-        app.mail_send_scope
-            .iter()
-            .any(|m| m.eq_ignore_ascii_case(&from))
-    });
+    let in_scope = rbac_scope
+        || state.tenant().app(&call.claims.appid).is_some_and(|app| {
+            app.mail_send_scope
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(&from))
+        });
     if !unscoped && !in_scope {
         return call.ids.error(
             StatusCode::FORBIDDEN,

@@ -131,6 +131,8 @@ pub struct ExchangeOrg {
     /// Autodiscover answer as a tenant where EWS is blocked, Basic is refused, mail goes through
     /// Graph `sendMail`.
     pub exchange_online: bool,
+    /// RBAC for Applications (Exchange Online): service principals, scopes, role assignments.
+    pub app_rbac: super::exchange::app_rbac::AppRbac,
 }
 
 impl ExchangeOrg {
@@ -157,6 +159,7 @@ impl ExchangeOrg {
             device_index: HashMap::new(),
             device_classes: BTreeMap::new(),
             exchange_online: false,
+            app_rbac: Default::default(),
         }
     }
 
@@ -329,6 +332,7 @@ pub fn new_device_record(
         device_access_state_reason: DeviceAccessStateReason::Unknown,
         device_access_control_rule: None,
         device_active_sync_version: Some("16.1".into()),
+        client_version: Some("16.1".into()),
         client_type: Some("EAS".into()),
         when_changed: Some(now),
         when_created: Some(now),

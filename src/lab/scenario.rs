@@ -171,6 +171,9 @@ pub struct DeviceSpec {
     /// `EAS` (default) or `Outlook`.
     #[serde(default)]
     pub client_type: Option<String>,
+    /// The EAS protocol the client speaks (`ClientVersion`); omitted = `16.1`.
+    #[serde(default)]
+    pub client_version: Option<String>,
     /// First sync; omitted = 30 days ago.
     #[serde(default)]
     pub first_sync_time: Option<DateTime<Utc>>,
@@ -320,6 +323,7 @@ impl Scenario {
             user_agent: Some(ua.to_string()),
             friendly_name: None,
             client_type: None,
+            client_version: None,
             first_sync_time: None,
             last_success_sync: None,
             meets_mailbox_policy: true,
@@ -387,7 +391,11 @@ impl Scenario {
                 "frank",
                 "Frank Moreau",
                 Some(uid(6)),
-                vec![samsung("FRANKSAMSUNG006")],
+                // An old Samsung Email build: EAS 16.0, which Exchange Online refuses.
+                vec![DeviceSpec {
+                    client_version: Some("16.0".into()),
+                    ..samsung("FRANKSAMSUNG006")
+                }],
             ),
             mailbox(
                 "grace",
@@ -395,13 +403,16 @@ impl Scenario {
                 Some(uid(7)),
                 vec![
                     iphone("GRACEIPHONE0007"),
-                    dev(
-                        "GRACEWP00000007",
-                        "WP8",
-                        "Lumia 950",
-                        "Windows Phone 10",
-                        "MSFT-WP/10.0",
-                    ),
+                    DeviceSpec {
+                        client_version: Some("14.1".into()),
+                        ..dev(
+                            "GRACEWP00000007",
+                            "WP8",
+                            "Lumia 950",
+                            "Windows Phone 10",
+                            "MSFT-WP/10.0",
+                        )
+                    },
                 ],
             ),
             mailbox(
@@ -818,6 +829,9 @@ pub fn build_device(
     device.when_changed = Some(first);
     if let Some(client) = &d.client_type {
         device.client_type = Some(client.clone());
+    }
+    if let Some(version) = &d.client_version {
+        device.client_version = Some(version.clone());
     }
     LabDevice {
         device,

@@ -232,9 +232,14 @@ pub struct MobileDevice {
     /// The rule that decided it, when a rule did.
     #[serde(default)]
     pub device_access_control_rule: Option<String>,
-    /// EAS protocol version.
+    /// EAS protocol version (`DeviceActiveSyncVersion`, on the Exchange 2010 `Get-ActiveSyncDevice`).
     #[serde(default)]
     pub device_active_sync_version: Option<String>,
+    /// The EAS protocol version the client speaks (`ClientVersion`, e.g. `16.1`, `14.1`), the property
+    /// Microsoft's own query reads to find clients Exchange Online refuses (see
+    /// [`MobileDevice::refused_by_exchange_online`]).
+    #[serde(default)]
+    pub client_version: Option<String>,
     /// `EAS`, `Outlook`, `REST`, ...
     #[serde(default)]
     pub client_type: Option<String>,
@@ -244,6 +249,90 @@ pub struct MobileDevice {
     /// Creation of the object.
     #[serde(default)]
     pub when_created: Option<DateTime<Utc>>,
+}
+
+/// An Exchange ActiveSync protocol version (`major.minor`, as `ClientVersion` spells it: `16.1`,
+/// `14.1`, `2.5`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EasProtocolVersion {
+    /// Major version.
+    pub major: u16,
+    /// Minor version.
+    pub minor: u16,
+}
+
+/// The lowest EAS protocol Exchange Online accepts: clients below 16.1 are refused since 1 March 2026
+/// (Exchange team, "Exchange Online ActiveSync device support update", 15 December 2025, MC1197103).
+/// Exchange Server on premises is not affected.
+pub const EXCHANGE_ONLINE_MINIMUM_EAS: EasProtocolVersion = EasProtocolVersion {
+    major: 16,
+    minor: 1,
+};
+
+impl EasProtocolVersion {
+    /// Parses `major.minor` with optional further numeric parts (`16.1.0`), as PowerShell's
+    /// `[version]` does; anything else (empty, letters, a lone number, overflow) is `None`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.trim().split('.');
+        let number = |part: Option<&str>| -> Option<u16> {
+            let part = part?;
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            part.parse().ok()
+        };
+        let major = number(parts.next())?;
+        let minor = number(parts.next())?;
+        // At most four parts, each numeric, as `[version]` requires.
+        let rest: Vec<&str> = parts.collect();
+        if rest.len() > 2 || rest.iter().any(|p| number(Some(p)).is_none()) {
+            return None;
+        }
+        Some(EasProtocolVersion { major, minor })
+    }
+}
+
+impl fmt::Display for EasProtocolVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// The admin's sentence for a device Exchange Online refuses because of its protocol: a flag, not a
+/// decision of the connector (Exchange Online refuses the device whatever its lists say).
+pub fn refused_protocol_explanation(version: &str) -> String {
+    format!(
+        "EAS protocol {version} is below {EXCHANGE_ONLINE_MINIMUM_EAS}: Exchange Online has refused such clients since 1 March 2026, so this device cannot sync whatever the connector decides (flagged only, the connector changes nothing for it; update the mail app or use Outlook)"
+    )
+}
+
+impl MobileDevice {
+    /// Whether the partnership is an Exchange ActiveSync client (`ClientType` `EAS`, or missing as
+    /// on Exchange 2010), not Outlook's REST sync.
+    pub fn is_eas(&self) -> bool {
+        self.client_type.as_deref().is_none_or(|t| {
+            t.eq_ignore_ascii_case("EAS") || t.to_ascii_lowercase().contains("activesync")
+        })
+    }
+
+    /// The EAS protocol the client speaks: `ClientVersion`, else `DeviceActiveSyncVersion`, as written.
+    pub fn eas_protocol_text(&self) -> Option<&str> {
+        self.client_version
+            .as_deref()
+            .or(self.device_active_sync_version.as_deref())
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    /// Whether Exchange Online refuses this client: an EAS client whose protocol is known and below
+    /// 16.1 (Microsoft's query: `ClientType` EAS, a `ClientVersion`, `[version]` below `16.1`). An
+    /// unreadable version is not flagged.
+    pub fn refused_by_exchange_online(&self) -> bool {
+        self.is_eas()
+            && self
+                .eas_protocol_text()
+                .and_then(EasProtocolVersion::parse)
+                .is_some_and(|v| v < EXCHANGE_ONLINE_MINIMUM_EAS)
+    }
 }
 
 /// `Get-MobileDeviceStatistics` / `Get-ActiveSyncDeviceStatistics` for one device.
@@ -511,5 +600,56 @@ impl ErrorRecord {
         self.fully_qualified_error_id
             .split([' ', ','])
             .find(|part| part.len() == 8 && part.chars().all(|c| c.is_ascii_hexdigit()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(client_type: Option<&str>, client_version: Option<&str>) -> MobileDevice {
+        let mut d: MobileDevice = serde_json::from_value(serde_json::json!({
+            "Identity": "bob\\ExchangeActiveSyncDevices\\Android§X", "Guid": "g", "Name": "Android§X",
+            "DeviceId": "X", "DeviceType": "Android", "DeviceAccessState": "Allowed",
+            "DeviceAccessStateReason": "Global", "ClientVersion": client_version,
+        }))
+        .unwrap();
+        d.client_type = client_type.map(str::to_string);
+        d
+    }
+
+    #[test]
+    fn versions_parse_as_powershell_reads_them() {
+        let v = |major, minor| Some(EasProtocolVersion { major, minor });
+        assert_eq!(EasProtocolVersion::parse("16.1"), v(16, 1));
+        assert_eq!(EasProtocolVersion::parse(" 14.1 "), v(14, 1));
+        assert_eq!(EasProtocolVersion::parse("16.1.0.0"), v(16, 1));
+        for bad in [
+            "",
+            "16",
+            "16.",
+            ".1",
+            "16.x",
+            "16.1.0.0.0",
+            "-1.0",
+            "99999.1",
+            "16,1",
+        ] {
+            assert_eq!(EasProtocolVersion::parse(bad), None, "{bad}");
+        }
+        assert!(EasProtocolVersion::parse("16.0") < Some(EXCHANGE_ONLINE_MINIMUM_EAS));
+        assert!(EasProtocolVersion::parse("16.10") > Some(EXCHANGE_ONLINE_MINIMUM_EAS));
+    }
+
+    #[test]
+    fn only_eas_clients_below_16_1_are_refused_by_exchange_online() {
+        assert!(device(Some("EAS"), Some("14.1")).refused_by_exchange_online());
+        assert!(device(None, Some("16.0")).refused_by_exchange_online());
+        assert!(!device(Some("EAS"), Some("16.1")).refused_by_exchange_online());
+        // Outlook's REST sync has its own versions; an unreadable or missing version is not flagged.
+        assert!(!device(Some("Outlook"), Some("1.0")).refused_by_exchange_online());
+        assert!(!device(Some("EAS"), Some("unknown")).refused_by_exchange_online());
+        assert!(!device(Some("EAS"), None).refused_by_exchange_online());
+        assert_eq!(device(None, Some("14.1")).eas_protocol_text(), Some("14.1"));
     }
 }

@@ -1,8 +1,12 @@
-//! HTTP authentication for Autodiscover and EWS with the notification account: NTLM (the on-premises
-//! default) and Basic. Basic credentials go only to a server that asked for them: the first request
-//! carries none, and only a 401 that offers Basic gets them. NTLM messages come from the `ntlmclient`
-//! crate; this module only carries them over HTTP. NTLM authenticates a connection, so the client used here must keep one HTTP/1.1
-//! connection per host (see [`http1_client`]).
+//! HTTP authentication for Autodiscover and EWS with the notification account: Windows authentication
+//! (the on-premises default) and Basic. The first request carries no credentials; the 401 says what the
+//! server offers. Windows authentication is NTLM inside SPNEGO (`Authorization: Negotiate`, see
+//! [`super::spnego`]) when the server offers `Negotiate` — real IIS offers `Negotiate` and `NTLM` —
+//! and plain `NTLM` when it offers only that; Kerberos needs a KDC and is not spoken. Basic credentials
+//! go only to a server that asked for them, only over https and only when the admin chose Basic. NTLM
+//! messages come from the `ntlmclient` crate; this module only carries them over HTTP. NTLM
+//! authenticates a connection, so the client used here must keep one HTTP/1.1 connection per host (see
+//! [`http1_client`]).
 
 use crate::secret::Secret;
 use base64::Engine as _;
@@ -147,6 +151,26 @@ pub async fn post(
             Ok(response)
         }
         AuthScheme::Ntlm => {
+            // First without credentials, as Windows does: the 401 says what the server offers.
+            let first = send(None).await.map_err(unreachable)?;
+            if first.status() != 401 {
+                return Ok(first);
+            }
+            // `Negotiate` when offered (real IIS offers `Negotiate` then `NTLM`): NTLM inside
+            // SPNEGO, what Windows sends without a Kerberos ticket; plain `NTLM` otherwise.
+            let wrapped = if offers(first.headers(), "Negotiate") {
+                true
+            } else if offers(first.headers(), "NTLM") {
+                false
+            } else {
+                return Err(refused_or_not_offered(
+                    url,
+                    AuthScheme::Ntlm,
+                    first.headers(),
+                ));
+            };
+            discard_body(first).await;
+            let scheme = if wrapped { "Negotiate" } else { "NTLM" };
             let (domain, user) = split_user(&credential.user);
             let workstation = "EXCHANGECONNECTOR".to_string();
             let negotiate = ntlmclient::Message::Negotiate(ntlmclient::NegotiateMessage {
@@ -158,36 +182,68 @@ pub async fn post(
                 supplied_workstation: workstation.clone(),
                 os_version: Default::default(),
             });
-            let bytes = negotiate.to_bytes().map_err(|e| AuthError::BadChallenge {
-                url: url.to_string(),
-                message: format!("cannot encode the negotiate message: {e:?}"),
-            })?;
-            let first = send(Some(format!("NTLM {}", B64.encode(bytes))))
-                .await
-                .map_err(unreachable)?;
-            if first.status() != 401 {
-                return Ok(first);
-            }
-            let challenge_b64 = first
-                .headers()
-                .get_all(WWW_AUTHENTICATE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(|v| v.strip_prefix("NTLM ").map(str::trim).map(str::to_string));
-            let Some(challenge_b64) = challenge_b64 else {
-                return Err(refused_or_not_offered(
-                    url,
-                    AuthScheme::Ntlm,
-                    first.headers(),
-                ));
-            };
-            // Read the body so the connection is free for the authenticate message.
-            discard_body(first).await;
             let bad = |message: String| AuthError::BadChallenge {
                 url: url.to_string(),
                 message,
             };
-            let challenge_bytes = B64.decode(challenge_b64).map_err(|e| bad(e.to_string()))?;
+            let bytes = negotiate
+                .to_bytes()
+                .map_err(|e| bad(format!("cannot encode the negotiate message: {e:?}")))?;
+            let token = if wrapped {
+                super::spnego::init_token(&bytes)
+            } else {
+                bytes
+            };
+            let second = send(Some(format!("{scheme} {}", B64.encode(token))))
+                .await
+                .map_err(unreachable)?;
+            if second.status() != 401 {
+                return Ok(second);
+            }
+            let challenge_b64 = second
+                .headers()
+                .get_all(WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(|v| {
+                    let (name, token) = v.trim().split_once(' ')?;
+                    name.eq_ignore_ascii_case(scheme)
+                        .then(|| token.trim().to_string())
+                });
+            let Some(challenge_b64) = challenge_b64 else {
+                return Err(refused_or_not_offered(
+                    url,
+                    AuthScheme::Ntlm,
+                    second.headers(),
+                ));
+            };
+            // Read the body so the connection is free for the authenticate message.
+            discard_body(second).await;
+            let raw = B64.decode(challenge_b64).map_err(|e| bad(e.to_string()))?;
+            // A server may answer SPNEGO with raw NTLM; the client then answers raw too.
+            let reply_wrapped = wrapped && !super::spnego::is_raw_ntlm(&raw);
+            let challenge_bytes = if reply_wrapped {
+                let resp = super::spnego::parse_resp(&raw).map_err(|e| bad(e.to_string()))?;
+                if resp.neg_state == Some(super::spnego::NegState::Reject) {
+                    return Err(AuthError::Refused {
+                        url: url.to_string(),
+                        scheme: AuthScheme::Ntlm,
+                    });
+                }
+                if resp
+                    .supported_mech
+                    .as_deref()
+                    .is_some_and(|m| m != super::spnego::NTLMSSP_OID)
+                {
+                    return Err(bad(
+                        "the server chose another SPNEGO mechanism than NTLM (Kerberos needs a domain-joined Windows host)".into(),
+                    ));
+                }
+                resp.response_token
+                    .ok_or_else(|| bad("the SPNEGO answer carries no NTLM challenge".into()))?
+            } else {
+                raw
+            };
             let challenge = match ntlmclient::Message::try_from(challenge_bytes.as_slice()) {
                 Ok(ntlmclient::Message::Challenge(c)) => c,
                 Ok(other) => {
@@ -222,16 +278,25 @@ pub async fn post(
             let bytes = authenticate
                 .to_bytes()
                 .map_err(|e| bad(format!("cannot encode: {e:?}")))?;
-            let second = send(Some(format!("NTLM {}", B64.encode(bytes))))
+            let token = if reply_wrapped {
+                super::spnego::resp_token(&super::spnego::NegTokenResp {
+                    neg_state: None,
+                    supported_mech: None,
+                    response_token: Some(bytes),
+                })
+            } else {
+                bytes
+            };
+            let third = send(Some(format!("{scheme} {}", B64.encode(token))))
                 .await
                 .map_err(unreachable)?;
-            if second.status() == 401 {
+            if third.status() == 401 {
                 return Err(AuthError::Refused {
                     url: url.to_string(),
                     scheme: AuthScheme::Ntlm,
                 });
             }
-            Ok(second)
+            Ok(third)
         }
     }
 }
@@ -266,11 +331,15 @@ fn refused_or_not_offered(url: &str, scheme: AuthScheme, headers: &HeaderMap) ->
         .filter_map(|v| v.to_str().ok())
         .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
         .collect();
-    let wanted = match scheme {
-        AuthScheme::Ntlm => "NTLM",
-        AuthScheme::Basic => "Basic",
+    let wanted: &[&str] = match scheme {
+        AuthScheme::Ntlm => &["NTLM", "Negotiate"],
+        AuthScheme::Basic => &["Basic"],
     };
-    if offered.is_empty() || offered.iter().any(|o| o.eq_ignore_ascii_case(wanted)) {
+    if offered.is_empty()
+        || offered
+            .iter()
+            .any(|o| wanted.iter().any(|w| o.eq_ignore_ascii_case(w)))
+    {
         AuthError::Refused {
             url: url.to_string(),
             scheme,

@@ -47,7 +47,7 @@ pub enum GraphMailError {
     },
     /// Exchange refused to let the app send as the mailbox.
     #[error(
-        "Exchange Online refused to let the app send as {mailbox} (HTTP 403, {code}: {message}); the app needs the role \"{SEND_ROLE}\" for this mailbox through RBAC for Applications (`exchange-connector-service diagnose` prints the two commands for an Exchange admin)"
+        "Exchange Online refused to let the app send as {mailbox} (HTTP 403, {code}: {message}); the app needs the role \"{SEND_ROLE}\" for this mailbox through RBAC for Applications (`exchange-connector-service diagnose` prints the two commands for an Exchange admin; `exchange-connector-service rbac-mail` runs them when the app may)"
     )]
     Denied {
         /// The notification mailbox.

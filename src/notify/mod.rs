@@ -7,16 +7,20 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `auth.rs` | NTLM (via `ntlmclient`) and Basic over HTTP |
+//! | `auth.rs` | Windows authentication (NTLM via `ntlmclient`, inside SPNEGO when the server offers `Negotiate`) and Basic over HTTP |
 //! | `autodiscover.rs` | the candidate order, POX and SOAP |
 //! | `ews.rs` | `CreateItem` with `SendAndSaveCopy` |
 //! | `graph_mail.rs` | Graph `sendMail`, RBAC for Applications and the admin's two commands |
+//! | `rbac.rs` | setting up RBAC for Applications for the notification mailbox (read first, create what is missing) |
+//! | `spnego.rs` | SPNEGO tokens around NTLM (both sides: the client and the lab's IIS stand-in) |
 //! | `template.rs` | subjects and bodies in English, French and Dutch |
 
 pub mod auth;
 pub mod autodiscover;
 pub mod ews;
 pub mod graph_mail;
+pub mod rbac;
+pub mod spnego;
 pub mod template;
 pub mod xml;
 

@@ -251,7 +251,7 @@ impl Default for StatusReply {
 
 impl StatusReply {
     /// What the admin should act on: a certificate near or past its expiry, a refused registration,
-    /// an Exchange version out of support.
+    /// an Exchange version out of support, devices Exchange Online refuses for their EAS protocol.
     pub fn warnings(&self) -> Vec<String> {
         let certificate = self.certificate.as_ref().and_then(|c| c.warning.clone());
         let registration = match &self.registration {
@@ -263,10 +263,16 @@ impl StatusReply {
             .as_ref()
             .filter(|s| s.version_supported == Some(false))
             .and_then(|s| s.version.clone());
+        let eas_protocol = self
+            .report
+            .as_ref()
+            .ok()
+            .and_then(StatusReport::eas_protocol_warning);
         certificate
             .into_iter()
             .chain(registration)
             .chain(unsupported)
+            .chain(eas_protocol)
             .collect()
     }
 }
@@ -405,8 +411,29 @@ pub struct DeviceLookup {
 }
 
 impl DeviceLookup {
-    /// One line for the admin: Exchange's state, the connector's decision and why.
+    /// One line for the admin: Exchange's state, the connector's decision and why, and, for Exchange
+    /// Online, a device it refuses for its EAS protocol.
     pub fn line(&self) -> String {
+        let mut line = self.state_line();
+        if let Some(flag) = self.eas_protocol_flag() {
+            line.push_str(" — ");
+            line.push_str(&flag);
+        }
+        line
+    }
+
+    /// Why Exchange Online refuses this device whatever the connector decides: its EAS protocol
+    /// (`ClientVersion`) is below 16.1. `None` on premises and for every other device.
+    pub fn eas_protocol_flag(&self) -> Option<String> {
+        let d = &self.device;
+        d.eas_protocol_refused.then(|| {
+            crate::model::exchange::refused_protocol_explanation(
+                d.client_version.as_deref().unwrap_or("?"),
+            )
+        })
+    }
+
+    fn state_line(&self) -> String {
         let d = &self.device;
         let model = d.device_model.as_deref().unwrap_or(&d.device_type);
         let time = |t: Option<DateTime<Utc>>| t.map_or_else(|| "—".into(), |t| t.to_rfc3339());
@@ -539,6 +566,7 @@ mod tests {
                     }],
                 }),
                 open_journal_entries: 1,
+                eas_protocol_refused: 2,
             }),
             recent_changes: vec![AuditRecord {
                 id: 9,
@@ -575,6 +603,8 @@ mod tests {
                 access_reason: DeviceAccessStateReason::Global,
                 user_display_name: Some("Alice Émond".into()),
                 device_os: Some("iOS 17.4".into()),
+                client_version: Some("14.1".into()),
+                eas_protocol_refused: true,
             },
             decision: Some(DecisionRecord {
                 mailbox: "alice".into(),
@@ -689,9 +719,13 @@ mod tests {
 
     #[test]
     fn warnings_name_the_certificate_and_a_refused_registration() {
-        assert_eq!(
-            full_status().warnings(),
-            ["expires in 10 days", "the tenant refused"]
+        let warnings = full_status().warnings();
+        assert_eq!(warnings[..2], ["expires in 10 days", "the tenant refused"]);
+        // And the devices Exchange Online refuses for their EAS protocol, counted.
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(
+            warnings[2].starts_with("2 device(s) cannot sync") && warnings[2].contains("16.1"),
+            "{warnings:?}"
         );
         assert!(StatusReply::default().warnings().is_empty());
     }

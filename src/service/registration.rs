@@ -21,7 +21,7 @@ pub async fn register(intune: &IntuneClient, config: &Config) -> Result<String, 
     if let Some(found) = existing.iter().find(|c| {
         c.server_name
             .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case(&config.exchange_server))
+            .is_some_and(|s| s.eq_ignore_ascii_case(&config.server_name()))
             && c.connector_server_name
                 .as_deref()
                 .is_some_and(|h| h.eq_ignore_ascii_case(&host))
@@ -40,7 +40,7 @@ pub async fn register(intune: &IntuneClient, config: &Config) -> Result<String, 
             last_sync_date_time: None,
             status: Some(ExchangeConnectorStatus::Connected),
             primary_smtp_address: config.notification_mailbox.clone(),
-            server_name: Some(config.exchange_server.clone()),
+            server_name: Some(config.server_name()),
             connector_server_name: Some(host),
             exchange_connector_type: Some(match config.exchange_server_type {
                 ExchangeServerType::OnPremises => ExchangeConnectorType::OnPremises,

@@ -142,4 +142,10 @@ ALTER TABLE inventory ADD COLUMN user_display_name TEXT;
 ALTER TABLE inventory ADD COLUMN device_os TEXT;
 ALTER TABLE decisions ADD COLUMN reason_code TEXT;
 "#,
+    // Version 5 (issue 13): the EAS protocol a client speaks (`ClientVersion`), and whether Exchange
+    // Online refuses it (below 16.1 since 1 March 2026; set only for a hosted organisation).
+    r#"
+ALTER TABLE inventory ADD COLUMN client_version TEXT;
+ALTER TABLE inventory ADD COLUMN eas_protocol_refused INTEGER NOT NULL DEFAULT 0;
+"#,
 ];

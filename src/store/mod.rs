@@ -366,6 +366,13 @@ pub struct InventoryRecord {
     /// The phone's operating system (`DeviceOS`).
     #[serde(default)]
     pub device_os: Option<String>,
+    /// The EAS protocol the client speaks (`ClientVersion`, e.g. `16.1`).
+    #[serde(default)]
+    pub client_version: Option<String>,
+    /// Exchange Online refuses this client: its EAS protocol is below 16.1 (since 1 March 2026). Set
+    /// only for a hosted organisation; a flag for the admin, never a decision of the connector.
+    #[serde(default)]
+    pub eas_protocol_refused: bool,
 }
 
 /// The last decision about a device.
@@ -1009,14 +1016,17 @@ impl Store {
                 .prepare_cached(
                     "INSERT INTO inventory (mailbox, device_id, device_type, device_model, first_seen,
                                             last_seen, access_state, access_reason,
-                                            user_display_name, device_os)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                                            user_display_name, device_os, client_version,
+                                            eas_protocol_refused)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                      ON CONFLICT (mailbox, device_id) DO UPDATE SET
                         device_type = excluded.device_type, device_model = excluded.device_model,
                         last_seen = excluded.last_seen, access_state = excluded.access_state,
                         access_reason = excluded.access_reason,
                         user_display_name = excluded.user_display_name,
-                        device_os = excluded.device_os",
+                        device_os = excluded.device_os,
+                        client_version = excluded.client_version,
+                        eas_protocol_refused = excluded.eas_protocol_refused",
                 )
                 .map_err(|e| self.err(e))?;
             for r in records {
@@ -1030,7 +1040,9 @@ impl Store {
                     r.access_state.as_str(),
                     r.access_reason.as_str(),
                     r.user_display_name,
-                    r.device_os
+                    r.device_os,
+                    r.client_version,
+                    r.eas_protocol_refused
                 ])
                 .map_err(|e| self.err(e))?;
             }
@@ -1068,7 +1080,8 @@ impl Store {
     ) -> Result<Vec<InventoryRecord>> {
         let sql = format!(
             "SELECT mailbox, device_id, device_type, device_model, first_seen, last_seen,
-                    access_state, access_reason, user_display_name, device_os
+                    access_state, access_reason, user_display_name, device_os, client_version,
+                    eas_protocol_refused
              FROM inventory {clause}"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
@@ -1090,6 +1103,8 @@ impl Store {
                     (
                         row.get::<_, Option<String>>(8)?,
                         row.get::<_, Option<String>>(9)?,
+                        row.get::<_, Option<String>>(10)?,
+                        row.get::<_, bool>(11)?,
                     ),
                 ))
             })
@@ -1099,7 +1114,7 @@ impl Store {
             let (
                 (mailbox, device_id, device_type, device_model),
                 (first, last, state, reason),
-                (user_display_name, device_os),
+                (user_display_name, device_os, client_version, eas_protocol_refused),
             ) = row.map_err(|e| self.err(e))?;
             out.push(InventoryRecord {
                 mailbox,
@@ -1112,9 +1127,23 @@ impl Store {
                 access_reason: self.word(&reason, "access state reason")?,
                 user_display_name,
                 device_os,
+                client_version,
+                eas_protocol_refused,
             });
         }
         Ok(out)
+    }
+
+    /// How many known devices Exchange Online refuses for their EAS protocol (below 16.1).
+    pub fn eas_protocol_refused_count(&self) -> Result<usize> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM inventory WHERE eas_protocol_refused <> 0",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as usize)
+            .map_err(|e| self.err(e))
     }
 
     /// Removes a device from the inventory (its partnership is gone).

@@ -179,6 +179,22 @@ pub struct StatusReport {
     pub held_plan: Option<HeldPlan>,
     /// Changes journaled but never marked done (an interrupted run; the next run settles them).
     pub open_journal_entries: usize,
+    /// Exchange Online only: known devices whose EAS protocol is below 16.1, which Exchange Online
+    /// refuses since 1 March 2026 (they cannot sync at all; a flag, the connector blocks nothing).
+    #[serde(default)]
+    pub eas_protocol_refused: usize,
+}
+
+impl StatusReport {
+    /// The admin's sentence for [`StatusReport::eas_protocol_refused`], when there are any.
+    pub fn eas_protocol_warning(&self) -> Option<String> {
+        (self.eas_protocol_refused > 0).then(|| {
+            format!(
+                "{} device(s) cannot sync: their EAS protocol is below 16.1, which Exchange Online has refused since 1 March 2026 (flagged only, the connector does not block them; `diagnose --user` names them; update the mail app or use Outlook)",
+                self.eas_protocol_refused
+            )
+        })
+    }
 }
 
 /// Reads the status from the store.
@@ -201,6 +217,7 @@ pub fn status_report(store: &Store) -> Result<StatusReport, StoreError> {
         decisions: store.counts_by_decision()?,
         held_plan,
         open_journal_entries: store.open_journal_entries()?.len(),
+        eas_protocol_refused: store.eas_protocol_refused_count()?,
     })
 }
 

@@ -309,6 +309,9 @@ pub struct SyncEngine {
     config: SyncConfig,
     notifier: Option<Arc<Notifier>>,
     proxy: Option<ConfiguredProxy>,
+    /// Exchange Online: devices whose EAS protocol it refuses (below 16.1) are flagged in the
+    /// inventory. On premises nothing is flagged.
+    exchange_online: bool,
 }
 
 /// A device whose owner should hear that it is blocked or quarantined.
@@ -376,6 +379,7 @@ impl SyncEngine {
             config,
             notifier: None,
             proxy: None,
+            exchange_online: false,
         })
     }
 
@@ -397,6 +401,13 @@ impl SyncEngine {
     /// that applies a plan; without one no mail is sent.
     pub fn set_notifier(&mut self, notifier: Notifier) {
         self.notifier = Some(Arc::new(notifier));
+    }
+
+    /// Says the organisation is Exchange Online, which refuses EAS clients below protocol 16.1 since
+    /// 1 March 2026: the inventory flags them (a flag for the admin; the connector's decisions do not
+    /// change, Exchange Online already refuses them).
+    pub fn set_exchange_online(&mut self, exchange_online: bool) {
+        self.exchange_online = exchange_online;
     }
 
     /// The Exchange client.
@@ -1832,6 +1843,8 @@ impl SyncEngine {
                         .filter(|n| !n.trim().is_empty())
                         .or_else(|| d.user_display_name.clone()),
                     device_os: d.device_os.clone(),
+                    client_version: d.eas_protocol_text().map(str::to_string),
+                    eas_protocol_refused: self.exchange_online && d.refused_by_exchange_online(),
                 });
                 let agrees = !failed
                     && touched.contains(&(key.clone(), d.device_id.to_ascii_lowercase()))

@@ -60,7 +60,7 @@ impl Connector {
 }
 
 /// On-premises through the lab's PowerShell stand-in (a wrapper stands in for `pwsh`).
-fn configure(lab: &TestLab) -> Connector {
+pub(crate) fn configure(lab: &TestLab) -> Connector {
     let c = Connector {
         dir: tempfile::tempdir().unwrap(),
     };

@@ -308,6 +308,9 @@ fn inventory_keeps_first_seen_and_counts_states() {
         access_reason: DeviceAccessStateReason::Global,
         user_display_name: Some("Alice Émond".into()),
         device_os: Some("iOS 17.4".into()),
+        // B speaks an EAS protocol Exchange Online refuses.
+        client_version: Some(if id == "B" { "14.1" } else { "16.1" }.into()),
+        eas_protocol_refused: id == "B",
     };
     store
         .upsert_inventory(&[
@@ -325,6 +328,9 @@ fn inventory_keeps_first_seen_and_counts_states() {
     assert_eq!(inv[0].access_state, DeviceAccessState::Quarantined);
     assert_eq!(inv[0].user_display_name.as_deref(), Some("Alice Émond"));
     assert_eq!(inv[0].device_os.as_deref(), Some("iOS 17.4"));
+    assert_eq!(inv[1].client_version.as_deref(), Some("14.1"));
+    assert!(inv[1].eas_protocol_refused && !inv[0].eas_protocol_refused);
+    assert_eq!(store.eas_protocol_refused_count().unwrap(), 1);
     assert_eq!(store.inventory_count().unwrap(), 2);
     let second_page = store.inventory_page(1, 10).unwrap();
     assert_eq!(second_page.len(), 1);

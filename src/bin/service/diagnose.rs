@@ -21,6 +21,34 @@ pub struct Args {
     log_dir: Option<PathBuf>,
 }
 
+/// Options of `rbac-mail`.
+#[derive(Debug, clap::Args)]
+pub struct RbacMailArgs {
+    /// The mailbox the app may send as (default: NotificationMailbox).
+    #[arg(long, value_name = "ADDRESS")]
+    mailbox: Option<String>,
+    /// The enterprise application's object id, when Exchange Online has no service principal for the
+    /// app yet (Entra admin center > Enterprise applications > the app > Object ID).
+    #[arg(long, value_name = "GUID")]
+    service_principal_id: Option<String>,
+}
+
+/// Runs `rbac-mail`; `Ok(false)` (exit code 2) when the connector could not set it up (the output
+/// then holds the commands for an Exchange admin).
+pub fn run_rbac_mail(ctx: &Context, args: RbacMailArgs) -> anyhow::Result<bool> {
+    let store = ctx.store()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let (done, text) = runtime.block_on(diagnose::rbac_mail(
+        &ctx.config_dir,
+        store.as_ref(),
+        &ctx.instance,
+        args.mailbox.as_deref(),
+        args.service_principal_id.as_deref(),
+    ))?;
+    print!("{text}");
+    Ok(done)
+}
+
 /// Runs `diagnose`; `Ok(false)` (exit code 2) when a check failed.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<bool> {
     let store = ctx.store()?;
@@ -34,6 +62,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<bool> {
         ))?;
         print!("{text}");
         return Ok(true);
+    }
+    if let Some(note) = diagnose::preamble(&ctx.config_dir) {
+        println!("{note}");
     }
     let checks = runtime.block_on(diagnose::run_checks(&Target {
         config_dir: &ctx.config_dir,

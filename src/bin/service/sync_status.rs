@@ -209,6 +209,9 @@ pub fn run_status(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 println!("worker:          not running");
+                if let Some(warning) = report.eas_protocol_warning() {
+                    println!("warning:         {warning}");
+                }
                 print!("{}", report.to_text());
             }
         }

@@ -1,5 +1,6 @@
 //! Autodiscover (POX `autodiscover.xml` and SOAP `autodiscover.svc`) and EWS (`/EWS/Exchange.asmx`)
-//! as every Client Access server serves them, behind IIS-style Basic and NTLM authentication.
+//! as every Client Access server serves them, behind IIS-style authentication: `Negotiate` (NTLM inside
+//! SPNEGO, or raw NTLM; no Kerberos, the lab has no KDC), `NTLM` and Basic.
 //!
 //! | module | serves |
 //! |---|---|
@@ -25,6 +26,7 @@ pub mod xml;
 use super::faults::Surface;
 use super::org::{ExchangeOrg, LabAccount};
 use super::{LabState, ServingCas};
+use crate::notify::spnego;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -162,7 +164,8 @@ fn count_and_storm(state: &LabState, surface: Surface) -> Option<Response> {
     Some(response)
 }
 
-/// A 401 offering NTLM and Basic, as IIS does for Exchange's virtual directories.
+/// A 401 offering Windows authentication (`Negotiate`, then `NTLM`) and Basic, as IIS does for
+/// Exchange's virtual directories.
 fn unauthorized(cas: &ServingCas) -> Box<Response> {
     let mut response = (
         StatusCode::UNAUTHORIZED,
@@ -170,6 +173,10 @@ fn unauthorized(cas: &ServingCas) -> Box<Response> {
     )
         .into_response();
     let headers = response.headers_mut();
+    headers.append(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Negotiate"),
+    );
     headers.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("NTLM"));
     if let Ok(basic) = HeaderValue::from_str(&format!("Basic realm=\"{}\"", cas.fqdn)) {
         headers.append(header::WWW_AUTHENTICATE, basic);
@@ -177,8 +184,9 @@ fn unauthorized(cas: &ServingCas) -> Box<Response> {
     Box::new(response)
 }
 
-/// Authenticates a request with Basic or NTLM (also raw NTLM inside `Negotiate`). `Err` is the
-/// response to send: a 401, possibly carrying an NTLM challenge.
+/// Authenticates a request with Basic or NTLM: `NTLM`, or `Negotiate` carrying NTLM inside SPNEGO
+/// (what Windows sends without a Kerberos ticket) or raw. `Err` is the response to send: a 401,
+/// possibly carrying an NTLM challenge. Kerberos is refused: the lab has no KDC.
 fn authenticate(
     state: &LabState,
     cas: &ServingCas,
@@ -207,10 +215,42 @@ fn authenticate(
             }
         };
     }
-    if scheme.eq_ignore_ascii_case("NTLM") || scheme.eq_ignore_ascii_case("Negotiate") {
-        return ntlm_step(state, cas, challenges, scheme, &raw);
+    if scheme.eq_ignore_ascii_case("NTLM") {
+        return ntlm_step(state, cas, challenges, scheme, &raw, false);
+    }
+    if scheme.eq_ignore_ascii_case("Negotiate") {
+        if spnego::is_raw_ntlm(&raw) {
+            return ntlm_step(state, cas, challenges, scheme, &raw, false);
+        }
+        let ntlm = match spnego_ntlm(&raw) {
+            Ok(ntlm) => ntlm,
+            Err(e) => {
+                tracing::debug!(error = %e, "SPNEGO token refused");
+                return Err(unauthorized(cas));
+            }
+        };
+        return ntlm_step(state, cas, challenges, scheme, &ntlm, true);
     }
     Err(unauthorized(cas))
+}
+
+/// The NTLM message inside an SPNEGO token: the `mechToken` of a first `NegTokenInit` that offers
+/// NTLMSSP, or the `responseToken` of a later `NegTokenResp`.
+fn spnego_ntlm(raw: &[u8]) -> Result<Vec<u8>, String> {
+    if raw.first() == Some(&0x60) {
+        let init = spnego::parse_init(raw).map_err(|e| e.to_string())?;
+        if !init.mech_types.iter().any(|m| m == spnego::NTLMSSP_OID) {
+            return Err("no NTLMSSP among the offered mechanisms (the lab has no KDC)".into());
+        }
+        // An optimistic token is for the first mechanism; only NTLM's is usable here.
+        return match (init.mech_types.first(), init.mech_token) {
+            (Some(first), Some(token)) if first == spnego::NTLMSSP_OID => Ok(token),
+            _ => Err("no NTLM token in the first message".into()),
+        };
+    }
+    let resp = spnego::parse_resp(raw).map_err(|e| e.to_string())?;
+    resp.response_token
+        .ok_or_else(|| "no responseToken".to_string())
 }
 
 fn ntlm_step(
@@ -219,6 +259,7 @@ fn ntlm_step(
     challenges: &ntlm::ChallengeTable,
     scheme: &str,
     raw: &[u8],
+    wrapped: bool,
 ) -> Result<Caller, Box<Response>> {
     if let Ok(negotiate) = ntlm::parse_negotiate(raw) {
         let org = state.org();
@@ -232,7 +273,17 @@ fn ntlm_step(
         let (challenge, timestamp) = challenges.issue();
         let msg = ntlm::challenge_message(&negotiate, &identity, challenge, timestamp);
         let mut response = StatusCode::UNAUTHORIZED.into_response();
-        // Answer in the scheme the client used (`NTLM` or raw NTLM in `Negotiate`).
+        // Answer in the scheme and the wrapping the client used: `NTLM`, raw NTLM in `Negotiate`,
+        // or a `NegTokenResp` choosing NTLMSSP, as IIS answers SPNEGO.
+        let msg = if wrapped {
+            spnego::resp_token(&spnego::NegTokenResp {
+                neg_state: Some(spnego::NegState::AcceptIncomplete),
+                supported_mech: Some(spnego::NTLMSSP_OID.to_vec()),
+                response_token: Some(msg),
+            })
+        } else {
+            msg
+        };
         let value = format!("{scheme} {}", B64.encode(msg));
         if let Ok(value) = HeaderValue::from_str(&value) {
             response

@@ -130,7 +130,11 @@ pub fn invoke(
         .find(|s| s.name.eq_ignore_ascii_case(cmdlet))
         // Restricted RBAC looks exactly like a missing command from a remote session; Get-Command is
         // one of the proxies every restricted session keeps.
-        .filter(|s| s.name == "Get-Command" || ctx.account.may_run(s.name))
+        .filter(|s| {
+            s.name == "Get-Command"
+                || ctx.account.may_run(s.name)
+                || (ROLE_MANAGEMENT_CMDLETS.contains(&s.name) && manages_roles(state, ctx.account))
+        })
         .ok_or_else(|| command_not_found(cmdlet))?;
     let params = bind(spec, parameters)?;
     let run = Run {
@@ -154,6 +158,58 @@ pub fn invoke_values(
     let values = output.items.iter().map(|i| item_value(&org, i)).collect();
     Ok((values, output.warnings))
 }
+
+/// The cmdlets of RBAC for Applications: only an app that holds role management (Organization
+/// Management, or the Entra role Exchange Administrator: [`super::app_rbac::AppRbac::role_managers`])
+/// may run them.
+pub const ROLE_MANAGEMENT_CMDLETS: &[&str] = &[
+    "Get-ServicePrincipal",
+    "New-ServicePrincipal",
+    "Get-ManagementScope",
+    "New-ManagementScope",
+    "Set-ManagementScope",
+    "Get-ManagementRoleAssignment",
+    "New-ManagementRoleAssignment",
+];
+
+/// Whether `account` is an app (`APP\<client id>`, as REST callers are) that manages roles.
+fn manages_roles(state: &LabState, account: &LabAccount) -> bool {
+    account
+        .user_name
+        .strip_prefix("APP\\")
+        .is_some_and(|client_id| state.org().app_rbac.manages_roles(client_id))
+}
+
+/// Whether an RBAC for Applications assignment of `Application Mail.Send` to the app `client_id` has
+/// the mailbox at `mailbox` (an index into the organisation) in its custom resource scope: Graph
+/// `sendMail` asks this. The scope's filter is evaluated now, as Exchange does (a change applies after
+/// its cache expires there; at once here).
+pub fn mail_send_in_rbac_scope(org: &ExchangeOrg, client_id: &str, mailbox: usize) -> bool {
+    let Some(mb) = org.mailboxes.get(mailbox) else {
+        return false;
+    };
+    org.app_rbac.assignments.iter().any(|a| {
+        a.role.eq_ignore_ascii_case(MAIL_SEND_ROLE)
+            && a.app.eq_ignore_ascii_case(client_id)
+            // No custom resource scope: every mailbox of the organisation.
+            && (a.custom_resource_scope.is_empty() || org
+                .app_rbac
+                .scope(&a.custom_resource_scope)
+                .and_then(|scope| opath::parse(&scope.recipient_filter, RECIPIENT_PROPERTIES).ok())
+                .is_some_and(|filter| filter.matches(&|p| recipient_field(mb, p))))
+    })
+}
+
+/// The application role that allows Graph `sendMail`.
+const MAIL_SEND_ROLE: &str = "Application Mail.Send";
+/// The application roles the lab knows (a subset of Exchange Online's).
+const APPLICATION_ROLES: &[&str] = &[
+    "Application Mail.Send",
+    "Application Mail.Read",
+    "Application Mail.ReadWrite",
+    "Application Calendars.Read",
+    "Application Calendars.ReadWrite",
+];
 
 /// The account a REST caller acts as: an app with `Exchange.ManageAsApp`, granted every cmdlet.
 pub fn app_account(client_id: &str) -> LabAccount {
@@ -393,6 +449,89 @@ const CMDLETS: &[CmdletSpec] = &[
         mandatory: &[],
         changes: false,
         run: set_ad_server_settings,
+    },
+    CmdletSpec {
+        name: "Get-ServicePrincipal",
+        task: "Microsoft.Exchange.Management.RbacTasks.GetServicePrincipal",
+        params: &["Identity", "Organization"],
+        mandatory: &[],
+        changes: false,
+        run: get_service_principal,
+    },
+    CmdletSpec {
+        name: "New-ServicePrincipal",
+        task: "Microsoft.Exchange.Management.RbacTasks.NewServicePrincipal",
+        params: &["AppId", "ObjectId", "DisplayName", "Organization"],
+        mandatory: &["AppId", "ObjectId"],
+        changes: true,
+        run: new_service_principal,
+    },
+    CmdletSpec {
+        name: "Get-ManagementScope",
+        task: "Microsoft.Exchange.Management.RbacTasks.GetManagementScope",
+        params: &["Identity", "Exclusive", "Orphan", "DomainController"],
+        mandatory: &[],
+        changes: false,
+        run: get_management_scope,
+    },
+    CmdletSpec {
+        name: "New-ManagementScope",
+        task: "Microsoft.Exchange.Management.RbacTasks.NewManagementScope",
+        params: &[
+            "Name",
+            "RecipientRestrictionFilter",
+            "RecipientRoot",
+            "Exclusive",
+            "Force",
+            "DomainController",
+        ],
+        mandatory: &["Name", "RecipientRestrictionFilter"],
+        changes: true,
+        run: new_management_scope,
+    },
+    CmdletSpec {
+        name: "Set-ManagementScope",
+        task: "Microsoft.Exchange.Management.RbacTasks.SetManagementScope",
+        params: &[
+            "Identity",
+            "RecipientRestrictionFilter",
+            "Name",
+            "Force",
+            "DomainController",
+        ],
+        mandatory: &["Identity"],
+        changes: true,
+        run: set_management_scope,
+    },
+    CmdletSpec {
+        name: "Get-ManagementRoleAssignment",
+        task: "Microsoft.Exchange.Management.RbacTasks.GetManagementRoleAssignment",
+        params: &[
+            "Identity",
+            "Role",
+            "RoleAssignee",
+            "RoleAssigneeType",
+            "CustomResourceScope",
+            "DomainController",
+        ],
+        mandatory: &[],
+        changes: false,
+        run: get_role_assignment,
+    },
+    CmdletSpec {
+        name: "New-ManagementRoleAssignment",
+        task: "Microsoft.Exchange.Management.RbacTasks.NewManagementRoleAssignment",
+        params: &[
+            "Name",
+            "Role",
+            "App",
+            "CustomResourceScope",
+            "RecipientAdministrativeUnitScope",
+            "DomainController",
+        ],
+        mandatory: &["Role"],
+        changes: true,
+        run: new_role_assignment,
     },
     CmdletSpec {
         name: "Get-Command",
@@ -1570,6 +1709,215 @@ fn get_command(run: &Run<'_>) -> Result<Output, ErrorRecord> {
         }
     }
     Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// RBAC for Applications (Exchange Online)
+// ---------------------------------------------------------------------------------------------
+
+fn already_exists(run: &Run<'_>, what: &str) -> ErrorRecord {
+    run.task_error(
+        "Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException",
+        "NotSpecified",
+        format!("The object '{what}' already exists."),
+        what,
+    )
+}
+
+/// A `Get-` of RBAC objects: the one `-Identity` names (found by `find`), or all of them.
+fn get_rbac_objects<T: Serialize>(
+    run: &Run<'_>,
+    all: impl Fn(&ExchangeOrg) -> &[T],
+    find: impl for<'a> Fn(&'a ExchangeOrg, &str) -> Option<&'a T>,
+) -> Result<Output, ErrorRecord> {
+    let org = run.state.org();
+    let items = match run.text("Identity")?.filter(|i| !i.trim().is_empty()) {
+        Some(identity) => {
+            let found =
+                find(&org, &identity).ok_or_else(|| run.not_found(&identity, &run.dc(&org)))?;
+            vec![Item::Value(to_value(found))]
+        }
+        None => all(&org).iter().map(|o| Item::Value(to_value(o))).collect(),
+    };
+    output(items, Vec::new())
+}
+
+fn get_service_principal(run: &Run<'_>) -> Result<Output, ErrorRecord> {
+    get_rbac_objects(
+        run,
+        |org| &org.app_rbac.service_principals,
+        |org, identity| org.app_rbac.service_principal(identity),
+    )
+}
+
+fn new_service_principal(run: &Run<'_>) -> Result<Output, ErrorRecord> {
+    let app_id = run.text("AppId")?.unwrap_or_default().trim().to_string();
+    let object_id = run.text("ObjectId")?.unwrap_or_default().trim().to_string();
+    for (name, value) in [("AppId", &app_id), ("ObjectId", &object_id)] {
+        if uuid::Uuid::parse_str(value).is_err() {
+            return Err(run.bad_argument(name, format!("'{value}' is not a valid GUID.")));
+        }
+    }
+    let display_name = run
+        .text("DisplayName")?
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or_else(|| app_id.clone());
+    let mut org = run.state.org_mut();
+    if org.app_rbac.service_principal(&app_id).is_some()
+        || org.app_rbac.service_principal(&object_id).is_some()
+    {
+        return Err(already_exists(run, &object_id));
+    }
+    let sp = super::app_rbac::ServicePrincipal {
+        app_id,
+        identity: object_id.clone(),
+        object_id,
+        display_name,
+    };
+    let value = to_value(&sp);
+    org.app_rbac.service_principals.push(sp);
+    output(vec![Item::Value(value)], Vec::new())
+}
+
+fn get_management_scope(run: &Run<'_>) -> Result<Output, ErrorRecord> {
+    get_rbac_objects(
+        run,
+        |org| &org.app_rbac.scopes,
+        |org, identity| org.app_rbac.scope(identity),
+    )
+}
+
+/// `-RecipientRestrictionFilter`, checked as Exchange checks it (an OPATH filter on recipients).
+fn recipient_filter(run: &Run<'_>) -> Result<Option<String>, ErrorRecord> {
+    let Some(text) = run.text("RecipientRestrictionFilter")? else {
+        return Ok(None);
+    };
+    opath::parse(&text, RECIPIENT_PROPERTIES)
+        .map_err(|e| run.bad_argument("RecipientRestrictionFilter", e.to_string()))?;
+    Ok(Some(text))
+}
+
+fn new_management_scope(run: &Run<'_>) -> Result<Output, ErrorRecord> {
+    let name = run.text("Name")?.unwrap_or_default().trim().to_string();
+    if name.is_empty() {
+        return Err(run.bad_argument("Name", "The name cannot be empty.".into()));
+    }
+    let filter = recipient_filter(run)?.unwrap_or_default();
+    let mut org = run.state.org_mut();
+    if org.app_rbac.scope(&name).is_some() {
+        return Err(already_exists(run, &name));
+    }
+    let scope = super::app_rbac::ManagementScope {
+        identity: name.clone(),
+        name,
+        recipient_filter: filter,
+        scope_restriction_type: "RecipientScope".into(),
+    };
+    let value = to_value(&scope);
+    org.app_rbac.scopes.push(scope);
+    output(vec![Item::Value(value)], Vec::new())
+}
+
+fn set_management_scope(run: &Run<'_>) -> Result<Output, ErrorRecord> {
+    let identity = run.text("Identity")?.unwrap_or_default();
+    let filter = recipient_filter(run)?;
+    let mut org = run.state.org_mut();
+    let dc = run.dc(&org);
+    let scope = org
+        .app_rbac
+        .scopes
+        .iter_mut()
+        .find(|s| s.name.eq_ignore_ascii_case(identity.trim()))
+        .ok_or_else(|| run.not_found(&identity, &dc))?;
+    if let Some(filter) = filter {
+        scope.recipient_filter = filter;
+    }
+    output(Vec::new(), Vec::new())
+}
+
+fn get_role_assignment(run: &Run<'_>) -> Result<Output, ErrorRecord> {
+    let role = run.text("Role")?;
+    let assignee = run.text("RoleAssignee")?;
+    let scope = run.text("CustomResourceScope")?;
+    let org = run.state.org();
+    let same = |wanted: &Option<String>, value: &str| {
+        wanted
+            .as_deref()
+            .is_none_or(|w| w.trim().eq_ignore_ascii_case(value))
+    };
+    let items = org
+        .app_rbac
+        .assignments
+        .iter()
+        .filter(|a| {
+            same(&role, &a.role)
+                && (same(&assignee, &a.role_assignee) || same(&assignee, &a.app))
+                && same(&scope, &a.custom_resource_scope)
+        })
+        .map(|a| Item::Value(to_value(a)))
+        .collect();
+    output(items, Vec::new())
+}
+
+fn new_role_assignment(run: &Run<'_>) -> Result<Output, ErrorRecord> {
+    let role = run.text("Role")?.unwrap_or_default().trim().to_string();
+    let Some(role) = APPLICATION_ROLES
+        .iter()
+        .find(|r| r.eq_ignore_ascii_case(&role))
+        .map(|r| r.to_string())
+    else {
+        let org = run.state.org();
+        return Err(run.not_found(&role, &run.dc(&org)));
+    };
+    let Some(app) = run.text("App")?.filter(|a| !a.trim().is_empty()) else {
+        return Err(binding_error(
+            run.spec,
+            "An application role can only be assigned to an app: use -App.",
+            "AmbiguousParameterSet",
+        ));
+    };
+    let scope = run.text("CustomResourceScope")?;
+    let mut org = run.state.org_mut();
+    let dc = run.dc(&org);
+    let sp = org
+        .app_rbac
+        .service_principal(&app)
+        .cloned()
+        .ok_or_else(|| run.not_found(&app, &dc))?;
+    let scope = match scope {
+        Some(name) => Some(
+            org.app_rbac
+                .scope(&name)
+                .map(|s| s.name.clone())
+                .ok_or_else(|| run.not_found(&name, &dc))?,
+        ),
+        None => None,
+    };
+    let scope_name = scope.unwrap_or_default();
+    let name = run
+        .text("Name")?
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| format!("{role}-{}", sp.display_name));
+    if org.app_rbac.assignments.iter().any(|a| {
+        a.name.eq_ignore_ascii_case(&name)
+            || (a.role == role
+                && a.role_assignee == sp.object_id
+                && a.custom_resource_scope.eq_ignore_ascii_case(&scope_name))
+    }) {
+        return Err(already_exists(run, &name));
+    }
+    let assignment = super::app_rbac::RoleAssignment {
+        identity: name.clone(),
+        name,
+        role,
+        role_assignee: sp.object_id.clone(),
+        role_assignee_type: "ServicePrincipal".into(),
+        custom_resource_scope: scope_name,
+        app: sp.app_id.clone(),
+    };
+    let value = to_value(&assignment);
+    org.app_rbac.assignments.push(assignment);
+    output(vec![Item::Value(value)], Vec::new())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`engine`] | the cmdlet engine over [`super::org::ExchangeOrg`], shared by both entry points |
+//! | [`app_rbac`] | RBAC for Applications: service principal pointers, management scopes, role assignments |
 //! | [`opath`] | OPATH `-Filter` parsing and evaluation |
 //! | [`rest`] | REST `InvokeCommand` as Exchange Online serves it (cloud listener) |
 //! | [`powershell_endpoint`] | the CAS `/PowerShell/` endpoint (a lab-private HTTP protocol standing in for WS-Man) |
@@ -12,6 +13,7 @@ use super::LabState;
 use axum::Router;
 use std::sync::Arc;
 
+pub mod app_rbac;
 pub mod engine;
 pub mod opath;
 pub mod powershell_endpoint;
