@@ -521,6 +521,7 @@ struct SignInSettings {
 /// | `POST /device-codes/expire` | every pending code expires |
 /// | `PUT /settings` `{"pollIntervalSeconds","deviceCodeLifetimeSeconds"}` | device-code timing |
 /// | `GET /directory` | applications, service principals and grants (onboarding's result) |
+/// | `POST /admin-consent` `{"clientId","user","role"}` | an admin opened the app's `adminconsent` URL and accepted: every permission of its `requiredResourceAccess` is granted (403 for a role that may not grant) |
 pub fn control_router(state: Arc<LabState>) -> Router {
     Router::new()
         .route("/device-codes", get(list_codes))
@@ -529,6 +530,7 @@ pub fn control_router(state: Arc<LabState>) -> Router {
         .route("/device-codes/expire", post(expire))
         .route("/settings", axum::routing::put(settings))
         .route("/directory", get(super::graph_apps::directory_snapshot))
+        .route("/admin-consent", post(admin_consent))
         .with_state(state)
 }
 
@@ -580,6 +582,48 @@ async fn approve(
         role,
     };
     answer(&state, &body.user_code, |r| r.approved = Some(admin))
+}
+
+/// An admin's answer on the `adminconsent` page.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AdminConsentAnswer {
+    client_id: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+async fn admin_consent(
+    State(state): State<Arc<LabState>>,
+    Json(body): Json<AdminConsentAnswer>,
+) -> Response {
+    let role_text = body.role.as_deref().unwrap_or("Global Administrator");
+    let Some(role) = AdminRole::parse(role_text) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("unknown role {role_text}")})),
+        )
+            .into_response();
+    };
+    if !role.may_grant_app_roles() {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": format!("a {} may not grant application permissions", role.name())})),
+        )
+            .into_response();
+    }
+    let granted = state.directory().grant_required_access(&body.client_id);
+    match granted {
+        Some(granted) => {
+            state.publish_directory();
+            (StatusCode::OK, Json(json!({"granted": granted}))).into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no application {}", body.client_id)})),
+        )
+            .into_response(),
+    }
 }
 
 async fn deny(State(state): State<Arc<LabState>>, Json(body): Json<DeviceCodeAnswer>) -> Response {
