@@ -278,7 +278,10 @@ impl SignInPanel {
         })
     }
 
-    fn channel(&mut self, repaint: Arc<dyn Fn() + Send + Sync>) -> impl Fn(SignInEvent) + Send {
+    fn channel(
+        &mut self,
+        repaint: Arc<dyn Fn() + Send + Sync>,
+    ) -> impl Fn(SignInEvent) + Send + Sync + 'static {
         let (tx, rx) = mpsc::channel();
         self.events = Some(rx);
         move |event| {
@@ -508,7 +511,7 @@ async fn sign_in_and_plan(
     ca_file: Option<&std::path::Path>,
     client_id: &str,
     options: &OnboardOptions,
-    send: &(dyn Fn(SignInEvent) + Send),
+    send: &(dyn Fn(SignInEvent) + Send + Sync),
 ) -> Result<(), OnboardingError> {
     // The proxy step comes later: onboarding reaches Entra directly, as the CLI does without a
     // configuration.
