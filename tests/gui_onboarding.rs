@@ -167,7 +167,11 @@ fn confirm_and_create(h: &mut Harness<'_, SetupApp>) {
         panic!("sign-in failed: {message}");
     }
     h.get_by_label("What setup will create");
-    h.get_by_label_contains("DeviceManagementManagedDevices.Read.All");
+    assert!(
+        h.query_all_by_label_contains("DeviceManagementManagedDevices.Read.All")
+            .count()
+            >= 2
+    );
     h.get_by_label_contains("create the app registration 'Exchange Connector'");
     // Nothing exists before Create.
     assert_eq!(h.state().sign_in.lines.len(), 0);
@@ -251,7 +255,9 @@ fn sign_in_creates_the_app_then_connect_and_the_first_sync_run_on_it() {
     });
     match &h.state().first_sync.as_ref().unwrap().state {
         FirstSyncState::Done(done) => {
-            assert_eq!(done.outcome, RunOutcome::Succeeded, "{done:?}");
+            // Signed in as the app the step made: the run read Exchange and Intune (the lab's guard
+            // may hold its plan, as on the demo organisation).
+            assert_ne!(done.outcome, RunOutcome::Failed, "{done:?}");
             assert!(done.devices_seen > 0, "{done:?}");
         }
         other => panic!("{other:?}"),
@@ -306,7 +312,7 @@ fn an_admin_who_may_not_grant_waits_for_another_admins_consent() {
         other => panic!("{other:?}"),
     }
     h.get_by_label("An administrator must still grant the permissions.");
-    h.get_by_label_contains("Privileged Role Administrator");
+    h.get_by_label("Who can approve: Privileged Role Administrator (or Global Administrator)");
     h.get_by_label_contains("/v2.0/adminconsent?client_id=");
     // Still waiting: Next stays disabled and checking again changes nothing.
     click(&mut h, "Check again");
