@@ -13,12 +13,12 @@ use exchange_connector::gui::i18n::Lang;
 use exchange_connector::gui::lab_demo;
 use exchange_connector::gui::wizard::Step;
 use exchange_connector::gui::wizard::first_sync::FirstSyncState;
-use exchange_connector::store::RunOutcome;
 use exchange_connector::gui::wizard::sign_in::{Browser, FixedTarget, Phase, SignInPanel};
 use exchange_connector::lab::scenario::Scenario;
 use exchange_connector::lab::server::{LabOptions, start};
 use exchange_connector::onboarding::apply::needed_permissions;
 use exchange_connector::onboarding::{Authority, Plan};
+use exchange_connector::store::RunOutcome;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -72,7 +72,8 @@ fn control(fx: &Fixture, method: &str, path: &str, body: Value) -> Value {
         let response = request.send().await.unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
-        serde_json::from_str(&text).unwrap_or_else(|_| json!({"status": status.as_u16(), "text": text}))
+        serde_json::from_str(&text)
+            .unwrap_or_else(|_| json!({"status": status.as_u16(), "text": text}))
     })
 }
 
@@ -102,7 +103,14 @@ impl Browser for LabBrowser {
             self.role,
         );
         self.runtime.spawn(async move {
-            let page = browser.get(&url).send().await.unwrap().text().await.unwrap();
+            let page = browser
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             let request = page
                 .split("name=\"request\" value=\"")
                 .nth(1)
@@ -200,7 +208,11 @@ fn sign_in_creates_the_app_then_connect_and_the_first_sync_run_on_it() {
     };
     h.get_by_label_contains("The connector's app is ready");
     assert!(
-        h.state().sign_in.lines.iter().any(|l| l.contains("granted")),
+        h.state()
+            .sign_in
+            .lines
+            .iter()
+            .any(|l| l.contains("granted")),
         "{:?}",
         h.state().sign_in.lines
     );
@@ -274,7 +286,13 @@ fn an_admin_who_may_not_grant_waits_for_another_admins_consent() {
     click(&mut h, "No browser here: use a device code");
     wait_until(&mut h, "the device code", |a| {
         phase_is(a, |p| {
-            matches!(p, Phase::SigningIn { device: Some(_), .. } | Phase::Failed(_))
+            matches!(
+                p,
+                Phase::SigningIn {
+                    device: Some(_),
+                    ..
+                } | Phase::Failed(_)
+            )
         })
     });
     let code = match &h.state().sign_in.phase {
@@ -341,7 +359,11 @@ fn an_admin_who_may_not_grant_waits_for_another_admins_consent() {
         "admin-consent",
         json!({"clientId": client_id, "role": "Privileged Role Administrator"}),
     );
-    assert_eq!(granted["granted"].as_array().map(Vec::len), Some(4), "{granted}");
+    assert_eq!(
+        granted["granted"].as_array().map(Vec::len),
+        Some(4),
+        "{granted}"
+    );
     // The wizard notices by itself (it checks every second here) and carries on.
     wait_until(&mut h, "the consent", |a| {
         phase_is(a, |p| matches!(p, Phase::Ready { .. } | Phase::Failed(_)))

@@ -794,8 +794,8 @@ async fn save(
     })?;
     let package = PathBuf::from(w.package_path.trim());
     // A package the sign-in step made lives in memory only: there is no file to delete.
-    let insecure_package = (w.onboarded_package().is_none() && !folder_is_secure(&package))
-        .then_some(package);
+    let insecure_package =
+        (w.onboarded_package().is_none() && !folder_is_secure(&package)).then_some(package);
     let secrets_to_worker = place.is_worker();
     Ok(ConnectSuccess {
         config_path,

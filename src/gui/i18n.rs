@@ -1485,18 +1485,8 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
         "En attente de la connexion avec le code…",
         "Wachten op de aanmelding met de code…",
     ),
-    (
-        "onb_copy",
-        "Copy",
-        "Copier",
-        "Kopiëren",
-    ),
-    (
-        "onb_create",
-        "Create",
-        "Créer",
-        "Maken",
-    ),
+    ("onb_copy", "Copy", "Copier", "Kopiëren"),
+    ("onb_create", "Create", "Créer", "Maken"),
     (
         "onb_consent_needed",
         "An administrator must still grant the permissions.",
@@ -1509,12 +1499,7 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
         "Qui peut approuver",
         "Wie kan goedkeuren",
     ),
-    (
-        "onb_consent_missing",
-        "Missing",
-        "Manquantes",
-        "Ontbrekend",
-    ),
+    ("onb_consent_missing", "Missing", "Manquantes", "Ontbrekend"),
     (
         "onb_consent_url",
         "Send them this address (admin consent):",
@@ -1551,12 +1536,7 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
         "Ce que l'installation va créer",
         "Wat de installatie gaat maken",
     ),
-    (
-        "onb_plan_tenant",
-        "Tenant",
-        "Locataire",
-        "Tenant",
-    ),
+    ("onb_plan_tenant", "Tenant", "Locataire", "Tenant"),
     (
         "onb_plan_app",
         "App registration",
@@ -1575,12 +1555,7 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
         "Consentement : accordé maintenant si vous êtes administrateur général ou administrateur de rôle privilégié ; sinon l'installation affiche l'adresse à transmettre et attend.",
         "Toestemming: nu toegekend als u globale beheerder of beheerder met bevoorrechte rol bent; anders toont de installatie het adres voor zo iemand en wacht.",
     ),
-    (
-        "onb_plan_actions",
-        "Actions:",
-        "Actions :",
-        "Acties:",
-    ),
+    ("onb_plan_actions", "Actions:", "Actions :", "Acties:"),
     (
         "onb_plan_nothing",
         "Nothing: everything is in place.",

@@ -383,7 +383,12 @@ impl Directory {
             }
         };
         let mut granted = Vec::new();
-        for access in app.required_resource_access.as_array().into_iter().flatten() {
+        for access in app
+            .required_resource_access
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let resource_app = access
                 .get("resourceAppId")
                 .and_then(serde_json::Value::as_str)

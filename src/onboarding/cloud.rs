@@ -48,7 +48,12 @@ impl Cloud {
     }
 
     /// Every cloud, in the order the setup lists them.
-    pub const ALL: [Cloud; 4] = [Cloud::Commercial, Cloud::UsGovHigh, Cloud::UsDod, Cloud::China];
+    pub const ALL: [Cloud; 4] = [
+        Cloud::Commercial,
+        Cloud::UsGovHigh,
+        Cloud::UsDod,
+        Cloud::China,
+    ];
 
     /// Parses `commercial`, `gcchigh`, `dod` or `china`.
     pub fn parse(text: &str) -> Option<Cloud> {

@@ -8,8 +8,8 @@
 
 use crate::certificate::{CertificateError, ClientCertificate};
 use crate::config::Config;
-use crate::onboarding::rotation::{add_key, key_id_for, key_id_of, remove_key};
 pub use crate::onboarding::rotation::{ROTATE_DAYS_BEFORE_EXPIRY, needs_rotation};
+use crate::onboarding::rotation::{add_key, key_id_for, key_id_of, remove_key};
 use crate::onboarding::{DirectoryClient, OnboardingError};
 use crate::secret::Secret;
 use crate::secrets::SecretStore;
@@ -90,7 +90,8 @@ pub async fn rotate(
         .ok_or(RotationError::NoObjectId)?;
     let proxy = crate::proxy::configured(config, secrets, instance)
         .map_err(|e| RotationError::Proxy(crate::error_text::chain(&e)))?;
-    let http = crate::connection::onboarding_http(config.trusted_ca_file.as_deref(), proxy.as_ref())?;
+    let http =
+        crate::connection::onboarding_http(config.trusted_ca_file.as_deref(), proxy.as_ref())?;
     let graph = DirectoryClient::with_bearer(http, &config.graph_base, app_token);
     let old_key = key_id_of(&graph, &object_id, current)
         .await
@@ -132,7 +133,10 @@ fn store(
     crate::secrets::store_all(
         secrets,
         instance,
-        &[("ClientCertificate", &pfx), ("CertificatePassword", &password)],
+        &[
+            ("ClientCertificate", &pfx),
+            ("CertificatePassword", &password),
+        ],
     )
     .map_err(|e| crate::error_text::chain(&e))
 }

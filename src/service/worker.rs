@@ -796,11 +796,11 @@ impl Worker {
     /// From [`super::rotation::ROTATE_DAYS_BEFORE_EXPIRY`] days before the certificate expires, rolls
     /// it (at most one failed try a day); the engine is rebuilt on the new one.
     async fn rotate_certificate(&mut self, engine: &SyncEngine) {
-        let current = match setup::client_credential(self.shared.secrets.as_ref(), &self.shared.instance)
-        {
-            Ok(crate::oauth::ClientCredential::Certificate(cert)) => cert,
-            _ => return,
-        };
+        let current =
+            match setup::client_credential(self.shared.secrets.as_ref(), &self.shared.instance) {
+                Ok(crate::oauth::ClientCredential::Certificate(cert)) => cert,
+                _ => return,
+            };
         if !super::rotation::needs_rotation(&current, Utc::now()) {
             return;
         }

@@ -734,7 +734,10 @@ async fn the_worker_rolls_its_certificate_before_it_expires() {
         .map(|k| k.thumbprint.clone())
         .collect();
     let pfx = store.get("default", "ClientCertificate").unwrap().unwrap();
-    let password = store.get("default", "CertificatePassword").unwrap().unwrap();
+    let password = store
+        .get("default", "CertificatePassword")
+        .unwrap()
+        .unwrap();
     let stored = ClientCertificate::from_pfx(
         &base64::engine::general_purpose::STANDARD
             .decode(pfx.expose())

@@ -336,7 +336,11 @@ impl SignInPanel {
     }
 
     /// *Create*: applies the plan shown.
-    pub fn create(&mut self, runtime: &tokio::runtime::Handle, repaint: Arc<dyn Fn() + Send + Sync>) {
+    pub fn create(
+        &mut self,
+        runtime: &tokio::runtime::Handle,
+        repaint: Arc<dyn Fn() + Send + Sync>,
+    ) {
         let Phase::Confirm(plan) = &self.phase else {
             return;
         };
@@ -382,7 +386,9 @@ impl SignInPanel {
                 Ok(plan) => send(SignInEvent::ConsentChecked(Ok(
                     plan.existing.is_some() && plan.permissions.iter().all(|p| p.granted)
                 ))),
-                Err(e) => send(SignInEvent::ConsentChecked(Err(crate::error_text::chain(&e)))),
+                Err(e) => send(SignInEvent::ConsentChecked(Err(crate::error_text::chain(
+                    &e,
+                )))),
             }
         });
     }
@@ -640,7 +646,11 @@ pub fn ui(
                     .selected_text(tr(lang, cloud_key(panel.cloud)))
                     .show_ui(ui, |ui| {
                         for cloud in Cloud::ALL {
-                            ui.selectable_value(&mut panel.cloud, cloud, tr(lang, cloud_key(cloud)));
+                            ui.selectable_value(
+                                &mut panel.cloud,
+                                cloud,
+                                tr(lang, cloud_key(cloud)),
+                            );
                         }
                     });
                 let label = ui.label(tr(lang, "onb_tenant"));
@@ -768,7 +778,10 @@ pub fn ui(
                 ));
             });
             if ui
-                .add_enabled(!panel.checking_consent, egui::Button::new(tr(lang, "onb_check_again")))
+                .add_enabled(
+                    !panel.checking_consent,
+                    egui::Button::new(tr(lang, "onb_check_again")),
+                )
                 .clicked()
             {
                 panel.check_consent(runtime, repaint.clone());
@@ -808,9 +821,7 @@ pub fn plan_ui(ui: &mut egui::Ui, plan: &Plan, lang: Lang) {
     ui.label(tr(lang, "onb_plan_permissions"));
     for p in &plan.permissions {
         let mark = if p.granted { "✔" } else { "•" };
-        ui.add(
-            egui::Label::new(format!("{mark} {} / {} — {}", p.resource, p.value, p.why)).wrap(),
-        );
+        ui.add(egui::Label::new(format!("{mark} {} / {} — {}", p.resource, p.value, p.why)).wrap());
     }
     ui.label(tr(lang, "onb_plan_consent"));
     ui.label(tr(lang, "onb_plan_actions"));
