@@ -8,14 +8,14 @@
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use exchange_connector::gui::app::{FALLBACK_WINDOW_SIZE, SetupApp};
+use exchange_connector::gui::app::SetupApp;
 use exchange_connector::gui::i18n::Lang;
 use exchange_connector::gui::lab_demo;
 use exchange_connector::gui::wizard::Step;
 use exchange_connector::gui::wizard::first_sync::FirstSyncState;
 use exchange_connector::gui::wizard::sign_in::{Browser, FixedTarget, Phase, SignInPanel};
 use exchange_connector::lab::scenario::Scenario;
-use exchange_connector::lab::server::{LabOptions, start};
+use exchange_connector::lab::sign_in::consent_in_browser;
 use exchange_connector::onboarding::apply::needed_permissions;
 use exchange_connector::onboarding::{Authority, Plan};
 use exchange_connector::store::RunOutcome;
@@ -25,31 +25,13 @@ use std::time::Duration;
 
 #[path = "gui_support/mod.rs"]
 mod gui_support;
-use gui_support::{Fixture, SERVICE, StopOnDrop, runtime, wait_until};
+use gui_support::{Fixture, SERVICE, StopOnDrop, harness, wait_until};
 
 const NEXT: &str = "Next ▶";
 
-fn harness(app: SetupApp) -> Harness<'static, SetupApp> {
-    Harness::builder()
-        .with_size(FALLBACK_WINDOW_SIZE)
-        .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), app)
-}
-
 /// A fixture whose lab tenant has no connector app, device codes polled every second.
 fn empty_tenant() -> Fixture {
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let lab = rt
-        .block_on(start(LabOptions {
-            scenario: Scenario::empty_tenant(),
-            dir: dir.path().join("lab"),
-        }))
-        .unwrap();
-    let fx = Fixture {
-        rt,
-        lab: Some(lab),
-        dir,
-    };
+    let fx = Fixture::with_scenario(Scenario::empty_tenant());
     let answer = control(&fx, "PUT", "settings", json!({"pollIntervalSeconds": 1}));
     assert!(answer.is_object(), "{answer}");
     fx
@@ -77,63 +59,20 @@ fn control(fx: &Fixture, method: &str, path: &str, body: Value) -> Value {
     })
 }
 
-/// The person at the browser: opens the lab's consent page, signs in with `role` and accepts; the
-/// page sends the browser to the loopback redirect.
+/// The person at the browser: the lab's consent page, signed in with `role`, accepted.
 struct LabBrowser {
     runtime: tokio::runtime::Handle,
     ca: PathBuf,
-    login_base: String,
-    tenant: String,
     role: &'static str,
 }
 
 impl Browser for LabBrowser {
     fn open(&mut self, url: &str) -> Result<(), String> {
-        let browser = exchange_connector::tls::http_client_builder(Some(&self.ca))
-            .map_err(|e| e.to_string())?
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| e.to_string())?;
-        let (url, consent, role) = (
-            url.to_string(),
-            format!(
-                "{}/{}/oauth2/v2.0/authorize/consent",
-                self.login_base, self.tenant
-            ),
-            self.role,
-        );
+        let (ca, url, role) = (self.ca.clone(), url.to_string(), self.role);
         self.runtime.spawn(async move {
-            let page = browser
-                .get(&url)
-                .send()
+            consent_in_browser(&ca, &url, "admin@contoso.lab", role)
                 .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let request = page
-                .split("name=\"request\" value=\"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .expect("the consent form")
-                .to_string();
-            let answer = browser
-                .post(&consent)
-                .form(&[
-                    ("request", request.as_str()),
-                    ("user", "admin@contoso.lab"),
-                    ("role", role),
-                    ("decision", "accept"),
-                ])
-                .send()
-                .await
-                .unwrap();
-            let location = answer.headers()["location"].to_str().unwrap().to_string();
-            browser
-                .get(location.replace("localhost", "127.0.0.1"))
-                .send()
-                .await
-                .unwrap();
+                .expect("the consent page");
         });
         Ok(())
     }
@@ -147,8 +86,6 @@ fn onboarding_app(fx: &Fixture, role: &'static str) -> SetupApp {
     let browser = LabBrowser {
         runtime: fx.rt.handle().clone(),
         ca: PathBuf::from(&e.ca_cert_pem),
-        login_base: e.login_base.clone(),
-        tenant: e.tenant_id.clone(),
         role,
     };
     app.sign_in = SignInPanel::with_target(target, Box::new(browser));
@@ -433,9 +370,7 @@ fn snapshots_of_the_sign_in_step() {
                 }
                 _ => {}
             }
-            let mut h = Harness::builder()
-                .with_size(FALLBACK_WINDOW_SIZE)
-                .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), app);
+            let mut h = harness(app);
             for _ in 0..4 {
                 h.step();
             }

@@ -20,15 +20,8 @@ use std::path::PathBuf;
 
 #[path = "gui_support/mod.rs"]
 mod gui_support;
-use gui_support::{Fixture, wait_until};
+use gui_support::{Fixture, harness, wait_until};
 const NEXT: &str = "Next ▶";
-
-/// The app in a window of the fallback size (1024×768).
-fn harness(app: SetupApp) -> Harness<'static, SetupApp> {
-    Harness::builder()
-        .with_size(FALLBACK_WINDOW_SIZE)
-        .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), app)
-}
 
 fn connect_finished(app: &SetupApp) -> bool {
     app.connect.as_ref().is_some_and(|c| c.outcome.is_some())

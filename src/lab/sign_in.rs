@@ -565,17 +565,86 @@ fn answer(state: &LabState, user_code: &str, f: impl FnOnce(&mut DeviceCodeReque
     }
 }
 
+/// The role a control call names (a Global Administrator when it names none), or the 400 answer.
+fn role_of(text: Option<&str>) -> Result<AdminRole, Box<Response>> {
+    let text = text.unwrap_or("Global Administrator");
+    AdminRole::parse(text).ok_or_else(|| {
+        Box::new(
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": format!("unknown role {text}")})),
+            )
+                .into_response(),
+        )
+    })
+}
+
+/// What a person at the browser does on the lab's consent page: opens the authorize `url`, signs in
+/// as `user` with `role` and accepts, then follows the redirect to the loopback listener (named by
+/// 127.0.0.1, as `localhost` may resolve to another address). For tests and demos.
+pub async fn consent_in_browser(
+    ca_file: &std::path::Path,
+    url: &str,
+    user: &str,
+    role: &str,
+) -> Result<(), String> {
+    let text = |e: &dyn std::error::Error| crate::error_text::chain(e);
+    let browser = crate::tls::http_client_builder(Some(ca_file))
+        .map_err(|e| text(&e))?
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| text(&e))?;
+    let page = browser
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| text(&e))?
+        .text()
+        .await
+        .map_err(|e| text(&e))?;
+    let request = page
+        .split("name=\"request\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("the page has no consent form")?
+        .to_string();
+    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    let consent = parsed
+        .join("authorize/consent")
+        .map_err(|e| e.to_string())?;
+    let answer = browser
+        .post(consent)
+        .form(&[
+            ("request", request.as_str()),
+            ("user", user),
+            ("role", role),
+            ("decision", "accept"),
+        ])
+        .send()
+        .await
+        .map_err(|e| text(&e))?;
+    let location = answer
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .ok_or_else(|| {
+            format!(
+                "the consent page answered {} without a redirect",
+                answer.status()
+            )
+        })?
+        .replace("localhost", "127.0.0.1");
+    browser.get(location).send().await.map_err(|e| text(&e))?;
+    Ok(())
+}
+
 async fn approve(
     State(state): State<Arc<LabState>>,
     Json(body): Json<DeviceCodeAnswer>,
 ) -> Response {
-    let role_text = body.role.as_deref().unwrap_or("Global Administrator");
-    let Some(role) = AdminRole::parse(role_text) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": format!("unknown role {role_text}")})),
-        )
-            .into_response();
+    let role = match role_of(body.role.as_deref()) {
+        Ok(role) => role,
+        Err(refusal) => return *refusal,
     };
     let admin = SignedInAdmin {
         upn: body.user.unwrap_or_else(|| "admin@contoso.lab".into()),
@@ -597,13 +666,9 @@ async fn admin_consent(
     State(state): State<Arc<LabState>>,
     Json(body): Json<AdminConsentAnswer>,
 ) -> Response {
-    let role_text = body.role.as_deref().unwrap_or("Global Administrator");
-    let Some(role) = AdminRole::parse(role_text) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": format!("unknown role {role_text}")})),
-        )
-            .into_response();
+    let role = match role_of(body.role.as_deref()) {
+        Ok(role) => role,
+        Err(refusal) => return *refusal,
     };
     if !role.may_grant_app_roles() {
         return (

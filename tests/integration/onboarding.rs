@@ -699,21 +699,9 @@ async fn the_worker_rolls_its_certificate_before_it_expires() {
     )
     .unwrap();
     c.cli(&["configure", "--answers", answers.to_str().unwrap()], None);
+    c.use_certificate(&short);
     let store = FileStore::new(c.config_dir().join("secrets"));
-    let password = exchange_connector::secret::Secret::new("pfx-pass");
     use base64::Engine as _;
-    let pfx = base64::engine::general_purpose::STANDARD.encode(short.to_pfx(&password).unwrap());
-    store
-        .set(
-            "default",
-            "ClientCertificate",
-            &exchange_connector::secret::Secret::new(pfx),
-        )
-        .unwrap();
-    store
-        .set("default", "CertificatePassword", &password)
-        .unwrap();
-    store.delete("default", "ClientSecret").unwrap();
 
     let mut child = c.start(&["--quick-interval-seconds", "2"]);
     let mut client = worker::connect(&c.socket()).await;

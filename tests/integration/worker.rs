@@ -82,6 +82,26 @@ impl Connector {
             .unwrap()
     }
 
+    /// Makes `certificate` the connector's credential in its store (instead of the lab's secret).
+    pub(crate) fn use_certificate(
+        &self,
+        certificate: &exchange_connector::certificate::ClientCertificate,
+    ) {
+        use base64::Engine as _;
+        use exchange_connector::secret::Secret;
+        let password = Secret::new("pfx-pass");
+        let store = FileStore::new(self.config_dir().join("secrets"));
+        let pfx = base64::engine::general_purpose::STANDARD
+            .encode(certificate.to_pfx(&password).unwrap());
+        store
+            .set("default", "ClientCertificate", &Secret::new(pfx))
+            .unwrap();
+        store
+            .set("default", "CertificatePassword", &password)
+            .unwrap();
+        store.delete("default", "ClientSecret").unwrap();
+    }
+
     pub(crate) fn logs(&self) -> String {
         let mut text = String::new();
         for entry in std::fs::read_dir(self.dir.path().join("logs")).unwrap() {
@@ -574,9 +594,7 @@ async fn stop_in_the_middle_of_a_run_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_near_its_expiry_is_in_status_and_mailed_to_the_admins_once_a_day() {
-    use base64::Engine as _;
     use exchange_connector::certificate::ClientCertificate;
-    use exchange_connector::secret::Secret;
     let lab = small_lab().await;
     let c = configure(&lab);
     // The connector signs in with a certificate that expires in ten days.
@@ -592,16 +610,7 @@ async fn a_certificate_near_its_expiry_is_in_status_and_mailed_to_the_admins_onc
     lab.state.tenant_mut().apps[0]
         .certificates
         .push(cert.certificate_der.clone());
-    let password = Secret::new("pfx-pass");
-    let store = FileStore::new(c.config_dir().join("secrets"));
-    let pfx = base64::engine::general_purpose::STANDARD.encode(cert.to_pfx(&password).unwrap());
-    store
-        .set("default", "ClientCertificate", &Secret::new(pfx))
-        .unwrap();
-    store
-        .set("default", "CertificatePassword", &password)
-        .unwrap();
-    store.delete("default", "ClientSecret").unwrap();
+    c.use_certificate(&cert);
 
     let mut child = c.start(&["--quick-interval-seconds", "2"]);
     let mut client = connect(&c.socket()).await;
