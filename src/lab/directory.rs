@@ -273,6 +273,8 @@ pub struct Directory {
     pub poll_interval_seconds: u64,
     /// `expires_in` of device codes (Entra: 900).
     pub device_code_lifetime_seconds: u64,
+    /// A fault for rollback tests: the grant after this many more succeeds fails with a 503.
+    pub fail_grant_after: Option<u32>,
 }
 
 impl Default for Directory {
@@ -306,6 +308,7 @@ impl Default for Directory {
             authorization_codes: Vec::new(),
             poll_interval_seconds: 5,
             device_code_lifetime_seconds: 900,
+            fail_grant_after: None,
         }
     }
 }

@@ -509,6 +509,9 @@ struct SignInSettings {
     poll_interval_seconds: Option<u64>,
     #[serde(default)]
     device_code_lifetime_seconds: Option<u64>,
+    /// The grant (`appRoleAssignedTo`) after this many more succeeds fails with a 503.
+    #[serde(default)]
+    fail_grant_after: Option<u32>,
 }
 
 /// The control routes under `/control/sign-in`:
@@ -519,7 +522,7 @@ struct SignInSettings {
 /// | `POST /device-codes/approve` `{"userCode","user","role"}` | the person signs in with that role |
 /// | `POST /device-codes/deny` `{"userCode"}` | the person declines |
 /// | `POST /device-codes/expire` | every pending code expires |
-/// | `PUT /settings` `{"pollIntervalSeconds","deviceCodeLifetimeSeconds"}` | device-code timing |
+/// | `PUT /settings` `{"pollIntervalSeconds","deviceCodeLifetimeSeconds","failGrantAfter"}` | device-code timing; a grant that fails after N more (rollback tests) |
 /// | `GET /directory` | applications, service principals and grants (onboarding's result) |
 /// | `POST /admin-consent` `{"clientId","user","role"}` | an admin opened the app's `adminconsent` URL and accepted: every permission of its `requiredResourceAccess` is granted (403 for a role that may not grant) |
 pub fn control_router(state: Arc<LabState>) -> Router {
@@ -714,6 +717,9 @@ async fn settings(
     }
     if let Some(v) = body.device_code_lifetime_seconds {
         directory.device_code_lifetime_seconds = v;
+    }
+    if body.fail_grant_after.is_some() {
+        directory.fail_grant_after = body.fail_grant_after;
     }
     Json(json!({
         "pollIntervalSeconds": directory.poll_interval_seconds,

@@ -761,3 +761,56 @@ async fn the_worker_rolls_its_certificate_before_it_expires() {
     assert!(c.logs().contains("certificate was rolled"));
     assert!(worker::terminate(&mut child).success());
 }
+
+/// A failure in the middle of `apply` (the third grant refused by a lab fault) undoes what the run
+/// created: no app registration, service principal or grant is left half-made, and the error says
+/// what failed.
+#[tokio::test]
+async fn a_failure_mid_apply_leaves_nothing_half_created() {
+    let o = empty_tenant().await;
+    let fault = o
+        .control
+        .put(format!("{}/sign-in/settings", o.lab.endpoints.control_base))
+        .json(&json!({"failGrantAfter": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert!(fault.status().is_success());
+    let token = o
+        .sign_in(Some("Global Administrator"))
+        .await
+        .expect("signed in");
+    let graph = o.graph(token);
+    let plan = onboarding::plan(&graph, &o.authority, &OnboardOptions::default())
+        .await
+        .unwrap();
+    let mut lines = Vec::new();
+    let error = onboarding::apply(&graph, &o.authority, &plan, None, &mut collect(&mut lines))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, OnboardingError::Graph { status: 503, .. }),
+        "{error}"
+    );
+    assert!(
+        lines.iter().filter(|l| l.starts_with("granted")).count() == 2,
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("undoing what this run created")
+    );
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 0);
+    assert_eq!(directory["servicePrincipals"], 0);
+    assert_eq!(directory["assignments"], 0);
+    // Nothing of it can sign in either.
+    assert!(
+        o.lab
+            .state
+            .tenant()
+            .apps
+            .iter()
+            .all(|a| a.display_name != plan.app_name)
+    );
+}
