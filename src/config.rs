@@ -167,6 +167,9 @@ pub struct Config {
     pub tenant_id: String,
     /// `ClientId`.
     pub client_id: String,
+    /// `ApplicationObjectId`: the app registration's object id, when onboarding made it (the
+    /// certificate rotation's proof names it).
+    pub application_object_id: Option<String>,
     /// `LoginBase`.
     pub login_base: String,
     /// `GraphBase`.
@@ -641,6 +644,11 @@ const FIELDS: &[Field] = &[
         key: "ClientId",
         get: |c| Some(c.client_id.clone()),
         set: |c, v| c.client_id = v,
+    },
+    Field {
+        key: "ApplicationObjectId",
+        get: |c| c.application_object_id.clone(),
+        set: |c, v| c.application_object_id = Some(v),
     },
     Field {
         key: "LoginBase",

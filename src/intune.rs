@@ -456,6 +456,11 @@ impl IntuneClient {
         Ok(items)
     }
 
+    /// The app's own app-only Graph token (the certificate rotation's `addKey`/`removeKey` calls).
+    pub async fn app_token(&self) -> Result<crate::secret::Secret, IntuneError> {
+        Ok(self.tokens.token(&self.config.scope).await?)
+    }
+
     /// One request with token renewal and retries. Returns the JSON body (`Null` for 204).
     async fn send(&self, method: Method, url: &str, operation: &str) -> Result<Value, IntuneError> {
         let mut token = self.tokens.token(&self.config.scope).await?;

@@ -353,6 +353,14 @@ pub static SETTINGS: &[Setting] = &[
         required: Required::Always,
     },
     Setting {
+        key: "ApplicationObjectId",
+        label: "Application object id",
+        help: "Object id of the connector's app registration, written by onboarding; with it the service rolls its own certificate (Graph addKey/removeKey) from 30 days before expiry.",
+        default: None,
+        kind: Kind::Guid,
+        required: false,
+    },
+    Setting {
         key: "ClientSecret",
         label: "Client secret",
         help: "Client secret of the application, if it signs in with a secret rather than the package's certificate. Kept in the secret store.",

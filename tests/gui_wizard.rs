@@ -20,15 +20,8 @@ use std::path::PathBuf;
 
 #[path = "gui_support/mod.rs"]
 mod gui_support;
-use gui_support::{Fixture, wait_until};
+use gui_support::{Fixture, harness, wait_until};
 const NEXT: &str = "Next ▶";
-
-/// The app in a window of the fallback size (1024×768).
-fn harness(app: SetupApp) -> Harness<'static, SetupApp> {
-    Harness::builder()
-        .with_size(FALLBACK_WINDOW_SIZE)
-        .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), app)
-}
 
 fn connect_finished(app: &SetupApp) -> bool {
     app.connect.as_ref().is_some_and(|c| c.outcome.is_some())
@@ -109,7 +102,10 @@ fn next_is_enabled_only_when_the_step_validates() {
     h.get_by_label("○ 3. Proxy").click();
     h.step();
     assert_eq!(h.state().step, Step::Package);
-    // Enter in the empty field shows why.
+    // Without the sign-in: the package form. Enter in the empty field shows why.
+    h.get_by_label("I already have a connector package").click();
+    h.step();
+    h.step();
     h.state_mut().wizard.submit_requested = true;
     h.step();
     h.step();
@@ -122,12 +118,13 @@ fn the_wizard_walks_step_by_step_and_the_list_shows_what_is_done() {
     let fx = Fixture::with_lab();
     let mut h = harness(fx.app());
     h.step();
-    // The first step names the sign-in that will come, and shows the package's tenant.
-    h.get_by_label_contains("Signing in with an Entra administrator account");
+    // A package given up front: the first step shows it (the sign-in's alternative), with its tenant.
+    h.get_by_label("Sign in to Microsoft Entra");
+    h.get_by_label("I already have a connector package");
     let tenant = fx.lab.as_ref().unwrap().endpoints.tenant_id.clone();
     h.get_by_label_contains(&tenant);
     next_until(&mut h, Step::Accounts);
-    h.get_by_label("✔ 1. Connector package");
+    h.get_by_label("✔ 1. Sign in to Microsoft Entra");
     h.get_by_label("✔ 2. Exchange server");
     h.get_by_label("✔ 3. Proxy");
     h.get_by_label("○ 4. Accounts");

@@ -11,6 +11,7 @@ use exchange_connector::gui::i18n::Lang;
 use exchange_connector::gui::lab_demo;
 use exchange_connector::gui::wizard::WizardState;
 use exchange_connector::gui::wizard::package::NativePicker;
+use exchange_connector::gui::wizard::sign_in::{SignInPanel, SystemBrowser};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,19 +32,34 @@ struct Args {
     /// Devices of the lab's generated organisation.
     #[arg(long, default_value_t = 500)]
     lab_devices: usize,
+    /// With --lab: a tenant without the connector's app, so the first step signs in and creates it
+    /// (the lab's consent page opens in the browser).
+    #[arg(long, requires = "lab")]
+    lab_empty_tenant: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     exchange_connector::secrets::check_instance(&args.instance)?;
     let mut keep_alive: Vec<Box<dyn std::any::Any>> = Vec::new();
+    let mut sign_in = None;
     let (env, wizard, runtime) = if args.lab {
         let dir =
             std::env::temp_dir().join(format!("exchange-connector-lab-{}", std::process::id()));
-        let demo = lab_demo::LabDemo::start(args.lab_users, args.lab_devices, &dir)?;
+        let demo = lab_demo::LabDemo::start(
+            args.lab_users,
+            args.lab_devices,
+            args.lab_empty_tenant,
+            &dir,
+        )?;
         let endpoints = demo.lab.endpoints.clone();
         let env = lab_demo::env(&endpoints, &lab_demo::lab_program(), &dir);
-        let wizard = lab_demo::prefill(&endpoints);
+        let wizard = if args.lab_empty_tenant {
+            lab_demo::prefill_for_sign_in(&endpoints)
+        } else {
+            lab_demo::prefill(&endpoints)
+        };
+        sign_in = Some(lab_demo::sign_in_target(&endpoints));
         let handle = demo.runtime.handle().clone();
         keep_alive.push(Box::new(demo));
         (env, wizard, handle)
@@ -78,6 +94,9 @@ fn main() -> anyhow::Result<()> {
                 keep_alive,
             });
             app.window_sized = remembered.is_some_and(|r| r.window_sized);
+            if let Some(target) = sign_in {
+                app.sign_in = SignInPanel::with_target(target, Box::new(SystemBrowser));
+            }
             Ok(Box::new(app))
         }),
     )

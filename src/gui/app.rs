@@ -8,6 +8,7 @@ use crate::gui::settings_policy::{self, SettingsPolicyPage, Tab};
 use crate::gui::status::{StatusAction, StatusPage};
 use crate::gui::wizard::first_sync::FirstSync;
 use crate::gui::wizard::package::FilePicker;
+use crate::gui::wizard::sign_in::SignInPanel;
 use crate::gui::wizard::{self, Field, ServerType, Step, WizardState};
 use eframe::egui;
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,8 @@ pub struct SetupApp {
     pub reached: Step,
     /// The first sync, followed once Connect succeeded.
     pub first_sync: Option<FirstSync>,
+    /// The first step's sign-in to Entra and the app it creates.
+    pub sign_in: SignInPanel,
     /// Whether the window was sized to the monitor (set from what eframe remembers).
     pub window_sized: bool,
     /// The UI's context, once drawn (background tasks ask it to repaint).
@@ -114,10 +117,14 @@ impl SetupApp {
             .exists();
         let mut wizard = parts.wizard;
         if !wizard.package_path.is_empty() {
+            // A package given up front (the lab demo, a second server): the first step shows it.
+            wizard.use_package = true;
             wizard.load_package();
         }
         let settings = if configured {
-            settings_from_config(&parts.env)
+            let mut settings = settings_from_config(&parts.env);
+            settings.use_package = true;
+            settings
         } else {
             wizard.clone()
         };
@@ -133,6 +140,7 @@ impl SetupApp {
             step: Step::Package,
             reached: Step::Package,
             first_sync: None,
+            sign_in: SignInPanel::default(),
             window_sized: false,
             ctx: None,
             top_bar_width: 0.0,
@@ -237,6 +245,8 @@ impl SetupApp {
         if let Some(sync) = &mut self.first_sync {
             sync.poll();
         }
+        self.sign_in
+            .poll(&mut self.wizard, &self.runtime, Self::repaint(&ctx));
         if let Some(run) = &mut self.settings_run {
             run.poll();
         }
@@ -440,7 +450,16 @@ impl SetupApp {
                     ui.set_max_width(ui.available_width().min(760.0));
                     match self.step {
                         Step::Package => {
-                            wizard::package::ui(ui, &mut self.wizard, self.picker.as_mut(), lang);
+                            let rt = self.runtime.clone();
+                            wizard::sign_in::ui(
+                                ui,
+                                &mut self.sign_in,
+                                &mut self.wizard,
+                                self.picker.as_mut(),
+                                &rt,
+                                Self::repaint(&ctx),
+                                lang,
+                            );
                         }
                         Step::Server => wizard::server::ui(ui, &mut self.wizard, lang),
                         Step::Proxy => wizard::proxy::ui(ui, &mut self.wizard, lang),

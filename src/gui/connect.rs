@@ -409,7 +409,11 @@ async fn run_checks(
 
 fn prepare(env: &ConnectEnv, w: &WizardState, path: &Path) -> Result<Prepared, Check> {
     let id = CheckId::Package;
-    let package = ConnectorPackage::read(path).map_err(|e| {
+    let read = match w.onboarded_package() {
+        Some(package) => Ok(package.clone()),
+        None => ConnectorPackage::read(path),
+    };
+    let package = read.map_err(|e| {
         Check::fail(
             id,
             "package",
@@ -654,6 +658,7 @@ const WIZARD_KEYS: &[&str] = &[
     "ProxyUser",
     "TenantId",
     "ClientId",
+    "ApplicationObjectId",
     "LoginBase",
     "GraphBase",
     "ExchangeRestBase",
@@ -705,6 +710,11 @@ pub fn config_from(
     }
     put("TenantId", p_tenant);
     put("ClientId", p_client);
+    if w.onboarded_package().is_some()
+        && let Some(object_id) = &w.onboarded_object_id
+    {
+        put("ApplicationObjectId", object_id);
+    }
     put("LoginBase", login);
     put("GraphBase", graph);
     if let Some(rest) = rest {
@@ -772,7 +782,9 @@ async fn save(
         )
     })?;
     let package = PathBuf::from(w.package_path.trim());
-    let insecure_package = (!folder_is_secure(&package)).then_some(package);
+    // A package the sign-in step made lives in memory only: there is no file to delete.
+    let insecure_package =
+        (w.onboarded_package().is_none() && !folder_is_secure(&package)).then_some(package);
     let secrets_to_worker = place.is_worker();
     Ok(ConnectSuccess {
         config_path,

@@ -5,12 +5,14 @@
 
 use crate::bridge_protocol::Authentication;
 use crate::gui::connect::ConnectEnv;
+use crate::gui::wizard::sign_in::FixedTarget;
 use crate::gui::wizard::{ServerType, WizardState};
 use crate::lab::endpoints::Endpoints;
 use crate::lab::generate::{GenerateSpec, generate};
 use crate::lab::server::{LabOptions, RunningLab, start};
 use crate::lab::stand_in;
 pub use crate::lab::stand_in::lab_program;
+use crate::onboarding::Authority;
 use crate::service::channel::ChannelAddress;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -43,18 +45,25 @@ impl std::fmt::Debug for LabDemo {
 }
 
 impl LabDemo {
-    /// Starts a generated organisation (`users`, `devices`) in `dir` on a new runtime.
-    pub fn start(users: usize, devices: usize, dir: &Path) -> Result<LabDemo, LabDemoError> {
+    /// Starts a generated organisation (`users`, `devices`) in `dir` on a new runtime; with
+    /// `empty_tenant` the tenant has no connector app yet (the sign-in step creates it).
+    pub fn start(
+        users: usize,
+        devices: usize,
+        empty_tenant: bool,
+        dir: &Path,
+    ) -> Result<LabDemo, LabDemoError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()?;
         std::fs::create_dir_all(dir)?;
-        let scenario = generate(GenerateSpec {
+        let mut scenario = generate(GenerateSpec {
             users,
             devices,
             seed: 1,
         });
+        scenario.tenant.no_connector_app = empty_tenant;
         let lab = runtime
             .block_on(start(LabOptions {
                 scenario,
@@ -91,6 +100,31 @@ pub fn prefill(e: &Endpoints) -> WizardState {
     }
     w.load_package();
     w
+}
+
+/// The wizard's fields for the lab's empty tenant: everything but the package, which the sign-in
+/// step makes.
+pub fn prefill_for_sign_in(e: &Endpoints) -> WizardState {
+    WizardState {
+        package_path: String::new(),
+        package: None,
+        ..prefill(e)
+    }
+}
+
+/// Where the sign-in step signs in on the lab: its login host, Graph and tenant, its CA, a public
+/// client of the lab's.
+pub fn sign_in_target(e: &Endpoints) -> FixedTarget {
+    FixedTarget {
+        authority: Authority {
+            login_base: e.login_base.clone(),
+            graph_base: e.graph_base.clone(),
+            tenant: e.tenant_id.clone(),
+        },
+        ca_file: Some(PathBuf::from(&e.ca_cert_pem)),
+        client_id: "exchange-connector-lab-sign-in".to_string(),
+        exchange_rest_base: e.exchange_rest_base.clone(),
+    }
 }
 
 fn port_of(base_url: &str) -> u16 {

@@ -273,6 +273,8 @@ pub struct Directory {
     pub poll_interval_seconds: u64,
     /// `expires_in` of device codes (Entra: 900).
     pub device_code_lifetime_seconds: u64,
+    /// A fault for rollback tests: the grant after this many more succeeds fails with a 503.
+    pub fail_grant_after: Option<u32>,
 }
 
 impl Default for Directory {
@@ -306,6 +308,7 @@ impl Default for Directory {
             authorization_codes: Vec::new(),
             poll_interval_seconds: 5,
             device_code_lifetime_seconds: 900,
+            fail_grant_after: None,
         }
     }
 }
@@ -352,6 +355,90 @@ impl Directory {
         self.service_principals.retain(|s| !ids.contains(&s.id));
         self.assignments
             .retain(|a| !ids.contains(&a.principal_id) && !ids.contains(&a.resource_id));
+    }
+
+    /// What an admin's consent at the `adminconsent` endpoint does: the app's service principal
+    /// (created when missing) is granted every application permission its `requiredResourceAccess`
+    /// lists. Returns the permissions granted now, or `None` when no app has this client id.
+    pub fn grant_required_access(&mut self, client_id: &str) -> Option<Vec<String>> {
+        let app = self
+            .applications
+            .iter()
+            .find(|a| a.app_id.eq_ignore_ascii_case(client_id))?
+            .clone();
+        let principal = match self
+            .service_principals
+            .iter()
+            .find(|s| s.app_id.eq_ignore_ascii_case(client_id))
+        {
+            Some(sp) => sp.id.clone(),
+            None => {
+                let sp = ServicePrincipal {
+                    id: new_id(),
+                    app_id: app.app_id.clone(),
+                    display_name: app.display_name.clone(),
+                    tags: app.tags.clone(),
+                    app_roles: Vec::new(),
+                };
+                let id = sp.id.clone();
+                self.service_principals.push(sp);
+                id
+            }
+        };
+        let mut granted = Vec::new();
+        for access in app
+            .required_resource_access
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let resource_app = access
+                .get("resourceAppId")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            let Some(resource) = self
+                .service_principals
+                .iter()
+                .find(|s| s.app_id.eq_ignore_ascii_case(resource_app))
+                .cloned()
+            else {
+                continue;
+            };
+            for entry in access
+                .get("resourceAccess")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let role_id = entry
+                    .get("id")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default();
+                let Some(role) = resource
+                    .app_roles
+                    .iter()
+                    .find(|r| r.id.eq_ignore_ascii_case(role_id))
+                else {
+                    continue;
+                };
+                let exists = self.assignments.iter().any(|a| {
+                    a.principal_id == principal
+                        && a.resource_id == resource.id
+                        && a.app_role_id == role.id
+                });
+                if !exists {
+                    self.assignments.push(Assignment {
+                        id: new_id(),
+                        principal_id: principal.clone(),
+                        resource_id: resource.id.clone(),
+                        app_role_id: role.id.clone(),
+                        created: Utc::now(),
+                    });
+                    granted.push(role.value.clone());
+                }
+            }
+        }
+        Some(granted)
     }
 
     /// Mirrors every app created here into the tenant's sign-in list: its certificates and the

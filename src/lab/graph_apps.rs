@@ -752,6 +752,18 @@ async fn assign(
         (text("principalId"), text("resourceId"), text("appRoleId"));
     let out = {
         let mut directory = state.directory();
+        match directory.fail_grant_after {
+            Some(0) => {
+                directory.fail_grant_after = None;
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "The service is temporarily unavailable (lab fault).",
+                );
+            }
+            Some(n) => directory.fail_grant_after = Some(n - 1),
+            None => {}
+        }
         let Some(resource) = directory.service_principal(&resource_id).cloned() else {
             return not_found(&resource_id);
         };

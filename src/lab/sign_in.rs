@@ -509,6 +509,9 @@ struct SignInSettings {
     poll_interval_seconds: Option<u64>,
     #[serde(default)]
     device_code_lifetime_seconds: Option<u64>,
+    /// The grant (`appRoleAssignedTo`) after this many more succeeds fails with a 503.
+    #[serde(default)]
+    fail_grant_after: Option<u32>,
 }
 
 /// The control routes under `/control/sign-in`:
@@ -519,8 +522,9 @@ struct SignInSettings {
 /// | `POST /device-codes/approve` `{"userCode","user","role"}` | the person signs in with that role |
 /// | `POST /device-codes/deny` `{"userCode"}` | the person declines |
 /// | `POST /device-codes/expire` | every pending code expires |
-/// | `PUT /settings` `{"pollIntervalSeconds","deviceCodeLifetimeSeconds"}` | device-code timing |
+/// | `PUT /settings` `{"pollIntervalSeconds","deviceCodeLifetimeSeconds","failGrantAfter"}` | device-code timing; a grant that fails after N more (rollback tests) |
 /// | `GET /directory` | applications, service principals and grants (onboarding's result) |
+/// | `POST /admin-consent` `{"clientId","user","role"}` | an admin opened the app's `adminconsent` URL and accepted: every permission of its `requiredResourceAccess` is granted (403 for a role that may not grant) |
 pub fn control_router(state: Arc<LabState>) -> Router {
     Router::new()
         .route("/device-codes", get(list_codes))
@@ -529,6 +533,7 @@ pub fn control_router(state: Arc<LabState>) -> Router {
         .route("/device-codes/expire", post(expire))
         .route("/settings", axum::routing::put(settings))
         .route("/directory", get(super::graph_apps::directory_snapshot))
+        .route("/admin-consent", post(admin_consent))
         .with_state(state)
 }
 
@@ -563,23 +568,130 @@ fn answer(state: &LabState, user_code: &str, f: impl FnOnce(&mut DeviceCodeReque
     }
 }
 
+/// The role a control call names (a Global Administrator when it names none), or the 400 answer.
+fn role_of(text: Option<&str>) -> Result<AdminRole, Box<Response>> {
+    let text = text.unwrap_or("Global Administrator");
+    AdminRole::parse(text).ok_or_else(|| {
+        Box::new(
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": format!("unknown role {text}")})),
+            )
+                .into_response(),
+        )
+    })
+}
+
+/// What a person at the browser does on the lab's consent page: opens the authorize `url`, signs in
+/// as `user` with `role` and accepts, then follows the redirect to the loopback listener (named by
+/// 127.0.0.1, as `localhost` may resolve to another address). For tests and demos.
+pub async fn consent_in_browser(
+    ca_file: &std::path::Path,
+    url: &str,
+    user: &str,
+    role: &str,
+) -> Result<(), String> {
+    let text = |e: &dyn std::error::Error| crate::error_text::chain(e);
+    let browser = crate::tls::http_client_builder(Some(ca_file))
+        .map_err(|e| text(&e))?
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| text(&e))?;
+    let page = browser
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| text(&e))?
+        .text()
+        .await
+        .map_err(|e| text(&e))?;
+    let request = page
+        .split("name=\"request\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("the page has no consent form")?
+        .to_string();
+    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    let consent = parsed
+        .join("authorize/consent")
+        .map_err(|e| e.to_string())?;
+    let answer = browser
+        .post(consent)
+        .form(&[
+            ("request", request.as_str()),
+            ("user", user),
+            ("role", role),
+            ("decision", "accept"),
+        ])
+        .send()
+        .await
+        .map_err(|e| text(&e))?;
+    let location = answer
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .ok_or_else(|| {
+            format!(
+                "the consent page answered {} without a redirect",
+                answer.status()
+            )
+        })?
+        .replace("localhost", "127.0.0.1");
+    browser.get(location).send().await.map_err(|e| text(&e))?;
+    Ok(())
+}
+
 async fn approve(
     State(state): State<Arc<LabState>>,
     Json(body): Json<DeviceCodeAnswer>,
 ) -> Response {
-    let role_text = body.role.as_deref().unwrap_or("Global Administrator");
-    let Some(role) = AdminRole::parse(role_text) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": format!("unknown role {role_text}")})),
-        )
-            .into_response();
+    let role = match role_of(body.role.as_deref()) {
+        Ok(role) => role,
+        Err(refusal) => return *refusal,
     };
     let admin = SignedInAdmin {
         upn: body.user.unwrap_or_else(|| "admin@contoso.lab".into()),
         role,
     };
     answer(&state, &body.user_code, |r| r.approved = Some(admin))
+}
+
+/// An admin's answer on the `adminconsent` page.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AdminConsentAnswer {
+    client_id: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+async fn admin_consent(
+    State(state): State<Arc<LabState>>,
+    Json(body): Json<AdminConsentAnswer>,
+) -> Response {
+    let role = match role_of(body.role.as_deref()) {
+        Ok(role) => role,
+        Err(refusal) => return *refusal,
+    };
+    if !role.may_grant_app_roles() {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": format!("a {} may not grant application permissions", role.name())})),
+        )
+            .into_response();
+    }
+    let granted = state.directory().grant_required_access(&body.client_id);
+    match granted {
+        Some(granted) => {
+            state.publish_directory();
+            (StatusCode::OK, Json(json!({"granted": granted}))).into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no application {}", body.client_id)})),
+        )
+            .into_response(),
+    }
 }
 
 async fn deny(State(state): State<Arc<LabState>>, Json(body): Json<DeviceCodeAnswer>) -> Response {
@@ -605,6 +717,9 @@ async fn settings(
     }
     if let Some(v) = body.device_code_lifetime_seconds {
         directory.device_code_lifetime_seconds = v;
+    }
+    if body.fail_grant_after.is_some() {
+        directory.fail_grant_after = body.fail_grant_after;
     }
     Json(json!({
         "pollIntervalSeconds": directory.poll_interval_seconds,

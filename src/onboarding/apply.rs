@@ -407,6 +407,7 @@ impl Created {
 
 fn key_credential(certificate: &ClientCertificate) -> Value {
     json!({
+        "keyId": super::rotation::key_id_for(certificate),
         "type": "AsymmetricX509Cert",
         "usage": "Verify",
         "displayName": certificate.subject,
@@ -721,4 +722,32 @@ pub async fn tenant_id(
         })
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unreachable("the OpenID configuration names no issuer".into()))
+}
+
+/// The connector package of an onboarded app, in memory: what setup's Connect and the hand-off take
+/// from a package file. The PFX's password is random and travels only with the package.
+pub fn connector_package(
+    tenant_id: &str,
+    authority: &Authority,
+    client_id: &str,
+    app_name: &str,
+    certificate: &ClientCertificate,
+    exchange_rest_base: Option<String>,
+) -> Result<crate::package::ConnectorPackage, OnboardingError> {
+    let password = crate::secret::Secret::new(uuid::Uuid::new_v4().simple().to_string());
+    let certificate_pfx = certificate.to_pfx(&password)?;
+    Ok(crate::package::ConnectorPackage {
+        manifest: crate::package::PackageManifest {
+            format_version: crate::package::FORMAT_VERSION,
+            tenant_id: tenant_id.to_string(),
+            tenant_name: None,
+            client_id: client_id.to_string(),
+            app_name: Some(app_name.to_string()),
+            login_base: authority.login_base.clone(),
+            graph_base: authority.graph_base.clone(),
+            exchange_rest_base,
+            certificate_password: password,
+        },
+        certificate_pfx,
+    })
 }

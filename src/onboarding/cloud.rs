@@ -37,6 +37,24 @@ impl Cloud {
         }
     }
 
+    /// Exchange Online's REST root (hosted Exchange), per cloud.
+    pub fn exchange_rest_base(self) -> &'static str {
+        match self {
+            Cloud::Commercial => "https://outlook.office365.com",
+            Cloud::UsGovHigh => "https://outlook.office365.us",
+            Cloud::UsDod => "https://webmail.apps.mil",
+            Cloud::China => "https://partner.outlook.cn",
+        }
+    }
+
+    /// Every cloud, in the order the setup lists them.
+    pub const ALL: [Cloud; 4] = [
+        Cloud::Commercial,
+        Cloud::UsGovHigh,
+        Cloud::UsDod,
+        Cloud::China,
+    ];
+
     /// Parses `commercial`, `gcchigh`, `dod` or `china`.
     pub fn parse(text: &str) -> Option<Cloud> {
         match text

@@ -21,7 +21,7 @@ pub mod sign_in;
 
 pub use apply::{
     ConsentOutcome, ExistingApp, OnboardOptions, OnboardingResult, Plan, PlannedPermission,
-    Progress, apply, plan, remove, tenant_id,
+    Progress, apply, connector_package, plan, remove, tenant_id,
 };
 pub use cloud::{Authority, Cloud};
 pub use graph::DirectoryClient;
@@ -29,6 +29,15 @@ pub use sign_in::{AdminToken, AuthCodeSignIn, DeviceCodePrompt, DeviceCodeSignIn
 
 /// The tag that marks the app registration the connector created, so a second run finds it.
 pub const APP_TAG: &str = "ExchangeConnectorOnboarded";
+
+/// The public client the admin signs in with when none is named: Microsoft Graph Command Line Tools
+/// (`14d82eec-204b-4c2f-b7e8-296a70dab67e`), the first-party public client Microsoft Graph PowerShell's
+/// `Connect-MgGraph` signs in with (device code, and the browser with a `http://localhost` redirect),
+/// present in every tenant and consentable for `Application.ReadWrite.All` and
+/// `AppRoleAssignment.ReadWrite.All`. A tenant that blocks it (Conditional Access, or "users can
+/// consent" off with no admin consent yet) registers its own public client and names it with
+/// `EXCHANGE_CONNECTOR_SIGN_IN_CLIENT_ID` or `--sign-in-client-id`.
+pub const DEFAULT_SIGN_IN_CLIENT_ID: &str = "14d82eec-204b-4c2f-b7e8-296a70dab67e";
 
 /// The display name of the app registration.
 pub const DEFAULT_APP_NAME: &str = "Exchange Connector";

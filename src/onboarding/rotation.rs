@@ -41,6 +41,17 @@ pub fn proof(signer: &ClientCertificate, object_id: &str) -> Result<Secret, Onbo
     .map_err(|e| OnboardingError::Client(format!("cannot sign the proof: {e}")))
 }
 
+/// The `keyId` the connector gives a certificate's key credential: a GUID made of the first 16
+/// bytes of the SHA-256 of the certificate, so the service can name its current key to `removeKey`
+/// without reading the app's keys (which an app may not do without a directory permission).
+pub fn key_id_for(certificate: &ClientCertificate) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(&certificate.certificate_der);
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Uuid::from_bytes(bytes).to_string()
+}
+
 /// The keys that were switched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolledKey {
@@ -48,6 +59,76 @@ pub struct RolledKey {
     pub added: String,
     /// `keyId` of the removed key, when the app still listed it.
     pub removed: Option<String>,
+}
+
+/// Adds `next`'s public key to the application `object_id`, proved by `current` (a key the app
+/// holds now). Returns the new key's `keyId`.
+pub async fn add_key(
+    graph: &DirectoryClient,
+    object_id: &str,
+    current: &ClientCertificate,
+    next: &ClientCertificate,
+) -> Result<String, OnboardingError> {
+    let body = json!({
+        "keyCredential": {
+            "keyId": key_id_for(next),
+            "type": "AsymmetricX509Cert",
+            "usage": "Verify",
+            "displayName": next.subject,
+            "key": base64::engine::general_purpose::STANDARD.encode(&next.certificate_der),
+        },
+        "passwordCredential": null,
+        "proof": proof(current, object_id)?.expose(),
+    });
+    let added = graph
+        .post(&format!("applications/{object_id}/addKey"), &body)
+        .await?
+        .map_err(|f| f.into_error("add the new certificate (addKey)"))?;
+    Ok(added
+        .get("keyId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// Removes the key `key_id` from the application `object_id`, proved by `prover` (a key the app
+/// keeps).
+pub async fn remove_key(
+    graph: &DirectoryClient,
+    object_id: &str,
+    key_id: &str,
+    prover: &ClientCertificate,
+) -> Result<(), OnboardingError> {
+    let body = json!({ "keyId": key_id, "proof": proof(prover, object_id)?.expose() });
+    graph
+        .post(&format!("applications/{object_id}/removeKey"), &body)
+        .await?
+        .map(|_| ())
+        .map_err(|f| f.into_error("remove the old certificate (removeKey)"))
+}
+
+/// The `keyId` of `certificate`'s key among the app's `keyCredentials` (matched by thumbprint), when
+/// the app lets itself read them; else `None` (then [`key_id_for`] names it).
+pub async fn key_id_of(
+    graph: &DirectoryClient,
+    object_id: &str,
+    certificate: &ClientCertificate,
+) -> Option<String> {
+    let app = graph
+        .get("read the app's keys", &format!("applications/{object_id}"))
+        .await
+        .ok()?;
+    app.get("keyCredentials")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|k| {
+            k.get("customKeyIdentifier")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case(&certificate.sha1_thumbprint_hex()))
+        })
+        .and_then(|k| k.get("keyId").and_then(Value::as_str))
+        .map(str::to_string)
 }
 
 /// Adds `next` to the application `object_id` (proved by `current`), then removes `current`'s key
@@ -61,49 +142,14 @@ pub async fn roll_key(
     next: &ClientCertificate,
 ) -> Result<RolledKey, OnboardingError> {
     let graph = DirectoryClient::with_bearer(http.clone(), graph_base, app_token.clone());
-    let base = format!("applications/{object_id}");
-    let body = json!({
-        "keyCredential": {
-            "type": "AsymmetricX509Cert",
-            "usage": "Verify",
-            "displayName": next.subject,
-            "key": base64::engine::general_purpose::STANDARD.encode(&next.certificate_der),
-        },
-        "passwordCredential": null,
-        "proof": proof(current, object_id)?.expose(),
-    });
-    let added = graph
-        .post(&format!("{base}/addKey"), &body)
-        .await?
-        .map_err(|f| f.into_error("add the new certificate (addKey)"))?;
-    let added = added
-        .get("keyId")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let app = graph.get("read the app's keys", &base).await?;
-    let old = app
-        .get("keyCredentials")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|k| {
-            k.get("customKeyIdentifier")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.eq_ignore_ascii_case(&current.sha1_thumbprint_hex()))
-        })
-        .and_then(|k| k.get("keyId").and_then(Value::as_str))
-        .map(str::to_string);
-    if let Some(key_id) = &old {
-        let body = json!({ "keyId": key_id, "proof": proof(next, object_id)?.expose() });
-        graph
-            .post(&format!("{base}/removeKey"), &body)
-            .await?
-            .map_err(|f| f.into_error("remove the old certificate (removeKey)"))?;
-    }
+    let old = key_id_of(&graph, object_id, current)
+        .await
+        .unwrap_or_else(|| key_id_for(current));
+    let added = add_key(&graph, object_id, current, next).await?;
+    remove_key(&graph, object_id, &old, next).await?;
     Ok(RolledKey {
         added,
-        removed: old,
+        removed: Some(old),
     })
 }
 

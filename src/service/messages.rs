@@ -360,6 +360,9 @@ pub struct CertificateStatus {
     pub expires: DateTime<Utc>,
     /// The warning while the expiry is near or past.
     pub warning: Option<String>,
+    /// The last automatic rotation: when, and the thumbprints switched.
+    #[serde(default)]
+    pub rotated: Option<String>,
 }
 
 /// The Client Access server in use.
@@ -525,6 +528,7 @@ mod tests {
             certificate: Some(CertificateStatus {
                 expires: at("2026-12-03T00:00:00Z"),
                 warning: Some("expires in 10 days".into()),
+                rotated: None,
             }),
             exchange_server: Some(ExchangeServerInUse {
                 server: "cas02.contoso.lab".into(),

@@ -6,6 +6,7 @@ pub mod channel;
 pub mod logs;
 pub mod messages;
 pub mod registration;
+pub mod rotation;
 pub mod schedule;
 pub mod setup;
 pub mod windows;

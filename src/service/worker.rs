@@ -548,6 +548,8 @@ const HISTORY_DAYS: usize = 14;
 pub const CERTIFICATE_WARNING_DAYS: i64 = 30;
 /// The day the certificate warning was last mailed (watermark).
 const WATERMARK_CERTIFICATE_WARNED: &str = "certificate_warning_mailed";
+/// The day the certificate rotation was last tried and failed (watermark): one try a day.
+const WATERMARK_ROTATION_FAILED: &str = "certificate_rotation_failed";
 
 /// The worker. [`Worker::run`] serves until `stop` turns true.
 pub struct Worker {
@@ -558,6 +560,10 @@ pub struct Worker {
     stop_grace: Duration,
     /// The connector certificate's subject and end of validity, read once per engine build.
     certificate: Option<(String, DateTime<Utc>)>,
+    /// The last automatic rotation, for status.
+    rotated: Option<String>,
+    /// Why the last rotation failed (kept in the warning until one succeeds).
+    rotation_problem: Option<String>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -601,6 +607,8 @@ impl Worker {
             quick_interval: options.quick_interval,
             stop_grace: options.stop_grace,
             certificate: None,
+            rotated: None,
+            rotation_problem: None,
         }
     }
 
@@ -785,9 +793,69 @@ impl Worker {
         }
     }
 
+    /// From [`super::rotation::ROTATE_DAYS_BEFORE_EXPIRY`] days before the certificate expires, rolls
+    /// it (at most one failed try a day); the engine is rebuilt on the new one.
+    async fn rotate_certificate(&mut self, engine: &SyncEngine) {
+        let current =
+            match setup::client_credential(self.shared.secrets.as_ref(), &self.shared.instance) {
+                Ok(crate::oauth::ClientCredential::Certificate(cert)) => cert,
+                _ => return,
+            };
+        if !super::rotation::needs_rotation(&current, Utc::now()) {
+            return;
+        }
+        let today = Utc::now().date_naive().to_string();
+        let failed_on = engine
+            .with_store(|s| s.watermark(WATERMARK_ROTATION_FAILED))
+            .ok()
+            .flatten();
+        if failed_on.as_deref() == Some(today.as_str()) {
+            return;
+        }
+        let outcome = match (
+            Config::load(&self.shared.config_dir),
+            engine.intune().app_token().await,
+        ) {
+            (Ok(loaded), Ok(token)) => {
+                super::rotation::rotate(
+                    &loaded.config,
+                    self.shared.secrets.as_ref(),
+                    &self.shared.instance,
+                    &current,
+                    token,
+                )
+                .await
+            }
+            (Err(e), _) => Err(super::rotation::RotationError::Token(e.to_string())),
+            (_, Err(e)) => Err(super::rotation::RotationError::Token(
+                crate::error_text::chain(&e),
+            )),
+        };
+        match outcome {
+            Ok(rotated) => {
+                tracing::info!("the connector's certificate was {rotated}");
+                self.rotated = Some(rotated.to_string());
+                self.rotation_problem = None;
+                self.certificate = self.read_certificate();
+                self.shared.live().reload = true;
+            }
+            Err(e) => {
+                let problem = format!(
+                    "the automatic certificate rotation failed (tried again tomorrow): {}",
+                    crate::error_text::chain(&e)
+                );
+                tracing::warn!("{problem}");
+                self.rotation_problem = Some(problem);
+                let _ = engine.with_store(|s| s.set_watermark(WATERMARK_ROTATION_FAILED, &today));
+            }
+        }
+    }
+
     /// Keeps the certificate's expiry in status and, from [`CERTIFICATE_WARNING_DAYS`] before it
     /// expires, mails the admins once a day (a sign-in with an expired certificate is refused).
-    async fn check_certificate(&self, engine: &SyncEngine) {
+    /// The service first tries to roll it itself ([`Worker::rotate_certificate`]).
+    async fn check_certificate(&mut self, engine: &SyncEngine) {
+        self.rotate_certificate(engine).await;
         let Some((subject, expires)) = self.certificate.clone() else {
             self.shared.live().certificate = None;
             return;
@@ -808,9 +876,15 @@ impl Worker {
         } else {
             None
         };
+        let warning = match (&self.rotation_problem, warning) {
+            (Some(problem), Some(w)) => Some(format!("{w} ({problem})")),
+            (Some(problem), None) => Some(problem.clone()),
+            (None, w) => w,
+        };
         self.shared.live().certificate = Some(CertificateStatus {
             expires,
             warning: warning.clone(),
+            rotated: self.rotated.clone(),
         });
         let Some(warning) = warning else { return };
         let today = now.date_naive().to_string();

@@ -37,11 +37,16 @@ impl Fixture {
     }
 
     pub fn with_lab() -> Fixture {
+        Fixture::with_scenario(Scenario::small())
+    }
+
+    /// A lab serving `scenario`.
+    pub fn with_scenario(scenario: Scenario) -> Fixture {
         let rt = runtime();
         let dir = tempfile::tempdir().unwrap();
         let lab = rt
             .block_on(start(LabOptions {
-                scenario: Scenario::small(),
+                scenario,
                 dir: dir.path().join("lab"),
             }))
             .unwrap();
@@ -105,6 +110,13 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// The app in a window of the fallback size (1024×768).
+pub fn harness(app: SetupApp) -> Harness<'static, SetupApp> {
+    Harness::builder()
+        .with_size(exchange_connector::gui::app::FALLBACK_WINDOW_SIZE)
+        .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), app)
 }
 
 /// Steps the UI (spinners repaint forever, so `run` would not settle) until `done` or a deadline.

@@ -666,3 +666,151 @@ async fn certificate_rolls_with_add_and_remove_key() {
         "the old certificate no longer signs in"
     );
 }
+
+/// The service rolls its own certificate: onboarded with a certificate that expires in ten days, the
+/// running worker adds a new key to its app (`addKey`, proved by the current key), stores the new
+/// certificate, removes the old key (`removeKey`), says so in status and the log, and the next run
+/// still signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_rolls_its_certificate_before_it_expires() {
+    use crate::worker;
+    use exchange_connector::secrets::{FileStore, SecretStore as _};
+    use exchange_connector::sync::SyncOutcome;
+    let o = empty_tenant().await;
+    let options = OnboardOptions {
+        certificate_days: 10,
+        hosted_exchange: true,
+        ..OnboardOptions::default()
+    };
+    let (_, outcome) = onboard_as(&o, "Global Administrator", &options).await;
+    let result = outcome.expect("onboarded");
+    assert_eq!(result.consent, ConsentOutcome::Granted);
+    let short = result.new_certificate.expect("a certificate made here");
+
+    // A connector configured for the lab, then switched to the onboarded app and its certificate.
+    let c = worker::configure(&o.lab);
+    let answers = c.config_dir().join("onboarded.txt");
+    std::fs::write(
+        &answers,
+        format!(
+            "ClientId={}\nApplicationObjectId={}\n",
+            result.client_id, result.object_id
+        ),
+    )
+    .unwrap();
+    c.cli(&["configure", "--answers", answers.to_str().unwrap()], None);
+    c.use_certificate(&short);
+    let store = FileStore::new(c.config_dir().join("secrets"));
+    use base64::Engine as _;
+
+    let mut child = c.start(&["--quick-interval-seconds", "2"]);
+    let mut client = worker::connect(&c.socket()).await;
+    let s = worker::wait_status(&mut client, "the certificate's rotation", |s| {
+        s.certificate.as_ref().is_some_and(|c| c.rotated.is_some())
+    })
+    .await;
+    let certificate = s.certificate.clone().unwrap();
+    let rotated = certificate.rotated.clone().unwrap();
+    assert!(rotated.contains(&short.sha1_thumbprint_hex()), "{rotated}");
+    assert!(certificate.warning.is_none(), "{certificate:?}");
+    assert!(certificate.expires > chrono::Utc::now() + chrono::Duration::days(300));
+
+    // The app holds the new key only, and it is the stored certificate.
+    let held: Vec<String> = o.lab.state.directory().applications[0]
+        .key_credentials
+        .iter()
+        .map(|k| k.thumbprint.clone())
+        .collect();
+    let pfx = store.get("default", "ClientCertificate").unwrap().unwrap();
+    let password = store
+        .get("default", "CertificatePassword")
+        .unwrap()
+        .unwrap();
+    let stored = ClientCertificate::from_pfx(
+        &base64::engine::general_purpose::STANDARD
+            .decode(pfx.expose())
+            .unwrap(),
+        &password,
+    )
+    .unwrap();
+    assert_ne!(stored.sha1_thumbprint_hex(), short.sha1_thumbprint_hex());
+    assert_eq!(held, vec![stored.sha1_thumbprint_hex()]);
+    assert!(rotated.contains(&stored.sha1_thumbprint_hex()), "{rotated}");
+
+    // Only the new certificate signs in, and the worker's next run does.
+    let scope = format!("{}/.default", o.lab.endpoints.graph_base);
+    app_tokens(&o, &result.client_id, &stored)
+        .token(&scope)
+        .await
+        .expect("the stored certificate signs in");
+    assert!(
+        app_tokens(&o, &result.client_id, &short)
+            .token(&scope)
+            .await
+            .is_err()
+    );
+    let before = s.last_report.as_ref().and_then(|r| r.run_id).unwrap_or(0);
+    let after = worker::wait_status(&mut client, "a run after the rotation", |s| {
+        s.last_report
+            .as_ref()
+            .is_some_and(|r| r.run_id.unwrap_or(0) > before)
+    })
+    .await;
+    let report = after.last_report.unwrap();
+    assert_ne!(report.outcome, SyncOutcome::Failed, "{report:?}");
+    assert!(c.logs().contains("certificate was rolled"));
+    assert!(worker::terminate(&mut child).success());
+}
+
+/// A failure in the middle of `apply` (the third grant refused by a lab fault) undoes what the run
+/// created: no app registration, service principal or grant is left half-made, and the error says
+/// what failed.
+#[tokio::test]
+async fn a_failure_mid_apply_leaves_nothing_half_created() {
+    let o = empty_tenant().await;
+    let fault = o
+        .control
+        .put(format!("{}/sign-in/settings", o.lab.endpoints.control_base))
+        .json(&json!({"failGrantAfter": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert!(fault.status().is_success());
+    let token = o
+        .sign_in(Some("Global Administrator"))
+        .await
+        .expect("signed in");
+    let graph = o.graph(token);
+    let plan = onboarding::plan(&graph, &o.authority, &OnboardOptions::default())
+        .await
+        .unwrap();
+    let mut lines = Vec::new();
+    let error = onboarding::apply(&graph, &o.authority, &plan, None, &mut collect(&mut lines))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, OnboardingError::Graph { status: 503, .. }),
+        "{error}"
+    );
+    assert!(
+        lines.iter().filter(|l| l.starts_with("granted")).count() == 2,
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("undoing what this run created")
+    );
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 0);
+    assert_eq!(directory["servicePrincipals"], 0);
+    assert_eq!(directory["assignments"], 0);
+    // Nothing of it can sign in either.
+    assert!(
+        o.lab
+            .state
+            .tenant()
+            .apps
+            .iter()
+            .all(|a| a.display_name != plan.app_name)
+    );
+}

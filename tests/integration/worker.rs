@@ -30,7 +30,7 @@ impl Connector {
         self.dir.path().join("config")
     }
 
-    fn socket(&self) -> ChannelAddress {
+    pub(crate) fn socket(&self) -> ChannelAddress {
         ChannelAddress(self.dir.path().join("worker.sock").display().to_string())
     }
 
@@ -70,7 +70,7 @@ impl Connector {
         text
     }
 
-    fn start(&self, extra: &[&str]) -> Child {
+    pub(crate) fn start(&self, extra: &[&str]) -> Child {
         self.command()
             .arg("run")
             .arg("--log-dir")
@@ -82,7 +82,27 @@ impl Connector {
             .unwrap()
     }
 
-    fn logs(&self) -> String {
+    /// Makes `certificate` the connector's credential in its store (instead of the lab's secret).
+    pub(crate) fn use_certificate(
+        &self,
+        certificate: &exchange_connector::certificate::ClientCertificate,
+    ) {
+        use base64::Engine as _;
+        use exchange_connector::secret::Secret;
+        let password = Secret::new("pfx-pass");
+        let store = FileStore::new(self.config_dir().join("secrets"));
+        let pfx = base64::engine::general_purpose::STANDARD
+            .encode(certificate.to_pfx(&password).unwrap());
+        store
+            .set("default", "ClientCertificate", &Secret::new(pfx))
+            .unwrap();
+        store
+            .set("default", "CertificatePassword", &password)
+            .unwrap();
+        store.delete("default", "ClientSecret").unwrap();
+    }
+
+    pub(crate) fn logs(&self) -> String {
         let mut text = String::new();
         for entry in std::fs::read_dir(self.dir.path().join("logs")).unwrap() {
             text.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
@@ -121,7 +141,7 @@ pub(crate) fn configure(lab: &TestLab) -> Connector {
     c
 }
 
-async fn connect(address: &ChannelAddress) -> ChannelClient {
+pub(crate) async fn connect(address: &ChannelAddress) -> ChannelClient {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match ChannelClient::connect(address).await {
@@ -145,7 +165,7 @@ fn report(s: &StatusReply) -> &StatusReport {
 }
 
 /// Polls the status until `check` holds.
-async fn wait_status(
+pub(crate) async fn wait_status(
     client: &mut ChannelClient,
     what: &str,
     check: impl Fn(&StatusReply) -> bool,
@@ -164,7 +184,7 @@ async fn wait_status(
     }
 }
 
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
+pub(crate) fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -574,9 +594,7 @@ async fn stop_in_the_middle_of_a_run_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_near_its_expiry_is_in_status_and_mailed_to_the_admins_once_a_day() {
-    use base64::Engine as _;
     use exchange_connector::certificate::ClientCertificate;
-    use exchange_connector::secret::Secret;
     let lab = small_lab().await;
     let c = configure(&lab);
     // The connector signs in with a certificate that expires in ten days.
@@ -592,16 +610,7 @@ async fn a_certificate_near_its_expiry_is_in_status_and_mailed_to_the_admins_onc
     lab.state.tenant_mut().apps[0]
         .certificates
         .push(cert.certificate_der.clone());
-    let password = Secret::new("pfx-pass");
-    let store = FileStore::new(c.config_dir().join("secrets"));
-    let pfx = base64::engine::general_purpose::STANDARD.encode(cert.to_pfx(&password).unwrap());
-    store
-        .set("default", "ClientCertificate", &Secret::new(pfx))
-        .unwrap();
-    store
-        .set("default", "CertificatePassword", &password)
-        .unwrap();
-    store.delete("default", "ClientSecret").unwrap();
+    c.use_certificate(&cert);
 
     let mut child = c.start(&["--quick-interval-seconds", "2"]);
     let mut client = connect(&c.socket()).await;

@@ -26,7 +26,8 @@ pub struct Args {
     /// The Microsoft cloud: commercial, gcchigh, dod or china.
     #[arg(long, default_value = "commercial")]
     cloud: String,
-    /// The public client app the admin signs in with (device code).
+    /// The public client app the admin signs in with (device code); default: Microsoft Graph Command
+    /// Line Tools (14d82eec-204b-4c2f-b7e8-296a70dab67e).
     #[arg(long, env = "EXCHANGE_CONNECTOR_SIGN_IN_CLIENT_ID")]
     sign_in_client_id: Option<String>,
     /// Onboard against the lab: its endpoints file (sign-in host, Graph, tenant, CA).
@@ -92,9 +93,10 @@ fn target(args: &Args, existing: Option<&Config>) -> anyhow::Result<Target> {
         .or_else(|| existing.map(|c| c.tenant_id.clone()))
         .filter(|t| !t.is_empty())
         .context("name the tenant: --tenant <tenant id or domain>")?;
-    let client_id = args.sign_in_client_id.clone().context(
-        "name the public client app the admin signs in with: --sign-in-client-id <app id> (or EXCHANGE_CONNECTOR_SIGN_IN_CLIENT_ID)",
-    )?;
+    let client_id = args
+        .sign_in_client_id
+        .clone()
+        .unwrap_or_else(|| onboarding::DEFAULT_SIGN_IN_CLIENT_ID.to_string());
     Ok(Target {
         authority: Authority::of_cloud(cloud, &tenant),
         ca_file: existing.and_then(|c| c.trusted_ca_file.clone()),
@@ -216,6 +218,7 @@ fn save(
     let (mut values, _) = Config::load_values(&ctx.config_dir)?.unwrap_or_default();
     values.insert("TenantId".into(), tenant_id.to_string());
     values.insert("ClientId".into(), result.client_id.clone());
+    values.insert("ApplicationObjectId".into(), result.object_id.clone());
     values.insert("LoginBase".into(), target.authority.login_base.clone());
     values.insert("GraphBase".into(), target.authority.graph_base.clone());
     let config = Config::from_values(&values);

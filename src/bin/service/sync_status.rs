@@ -192,6 +192,9 @@ pub fn run_status(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
                     next.at.to_rfc3339()
                 );
             }
+            if let Some(rotated) = s.certificate.as_ref().and_then(|c| c.rotated.as_ref()) {
+                println!("certificate:     {rotated}");
+            }
             for warning in s.warnings() {
                 println!("warning:         {warning}");
             }

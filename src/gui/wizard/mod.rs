@@ -15,6 +15,7 @@ pub mod first_sync;
 pub mod package;
 pub mod proxy;
 pub mod server;
+pub mod sign_in;
 
 use crate::connection::checks::CheckId;
 
@@ -119,7 +120,8 @@ impl Field {
 /// A step of the wizard, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Step {
-    /// The connector package (the Entra sign-in step will sit here too).
+    /// Sign in to Microsoft Entra and create the connector's app (`sign_in.rs`), or, as the
+    /// alternative, the connector package of an app made before (`package.rs`).
     Package,
     /// On-premises or hosted Exchange, and the server for on-premises.
     Server,
@@ -147,7 +149,7 @@ impl Step {
     /// The i18n key of the step's name.
     pub fn label_key(self) -> &'static str {
         match self {
-            Step::Package => "step_package",
+            Step::Package => "onb_step",
             Step::Server => "step_server",
             Step::Proxy => "step_proxy",
             Step::Accounts => "step_accounts",
@@ -231,6 +233,15 @@ pub struct PackageSummary {
 /// never printed: `Debug` masks them.
 #[derive(Clone, Default)]
 pub struct WizardState {
+    /// "I already have a connector package": the first step takes a package file instead of the
+    /// sign-in.
+    pub use_package: bool,
+    /// The package of the app the sign-in step created, in memory only (its certificate's key never
+    /// goes to a file; Connect hands it to the worker like a package's).
+    pub onboarded: Option<ConnectorPackage>,
+    /// The object id of the app the sign-in step created (saved as `ApplicationObjectId`, for the
+    /// service's certificate rotation).
+    pub onboarded_object_id: Option<String>,
     /// Path of the connector package `.zip`.
     pub package_path: String,
     /// The package read from `package_path`, or why it could not be read.
@@ -274,6 +285,11 @@ pub struct WizardState {
 impl std::fmt::Debug for WizardState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WizardState")
+            .field("use_package", &self.use_package)
+            .field(
+                "onboarded",
+                &self.onboarded.as_ref().map(|p| &p.manifest.client_id),
+            )
             .field("package_path", &self.package_path)
             .field("server_type", &self.server_type)
             .field("server", &self.server)
@@ -364,6 +380,12 @@ impl WizardState {
         }
         let value = self.value(field).trim();
         match field {
+            Field::Package if !self.use_package => {
+                return match self.onboarded {
+                    Some(_) => None,
+                    None => Some(tr(lang, "onb_required").to_string()),
+                };
+            }
             Field::Package => {
                 if value.is_empty() {
                     return Some(tr(lang, "package_required").to_string());
@@ -453,6 +475,11 @@ impl WizardState {
                 .map(|p| summary(&p))
                 .map_err(|e| e.to_string()),
         );
+    }
+
+    /// The package Connect uses: the one the sign-in step made, or none (then the package file).
+    pub fn onboarded_package(&self) -> Option<&ConnectorPackage> {
+        self.onboarded.as_ref().filter(|_| !self.use_package)
     }
 
     /// The passwords as secrets.

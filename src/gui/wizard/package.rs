@@ -38,7 +38,6 @@ impl FilePicker for FixedPicker {
 pub fn ui(ui: &mut egui::Ui, state: &mut WizardState, picker: &mut dyn FilePicker, lang: Lang) {
     ui.heading(tr(lang, "sec_package"));
     ui.label(tr(lang, "package_hint"));
-    ui.weak(tr(lang, "package_step_note"));
     text_field(ui, state, Field::Package, tr(lang, "package_file"), lang);
     if ui.button(tr(lang, "browse")).clicked()
         && let Some(path) = picker.pick_package(tr(lang, "package_file"))
