@@ -358,7 +358,7 @@ pub static SETTINGS: &[Setting] = &[
         help: "Object id of the connector's app registration, written by onboarding; with it the service rolls its own certificate (Graph addKey/removeKey) from 30 days before expiry.",
         default: None,
         kind: Kind::Guid,
-        required: false,
+        required: Required::No,
     },
     Setting {
         key: "ClientSecret",
