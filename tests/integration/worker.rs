@@ -30,7 +30,7 @@ impl Connector {
         self.dir.path().join("config")
     }
 
-    fn socket(&self) -> ChannelAddress {
+    pub(crate) fn socket(&self) -> ChannelAddress {
         ChannelAddress(self.dir.path().join("worker.sock").display().to_string())
     }
 
@@ -70,7 +70,7 @@ impl Connector {
         text
     }
 
-    fn start(&self, extra: &[&str]) -> Child {
+    pub(crate) fn start(&self, extra: &[&str]) -> Child {
         self.command()
             .arg("run")
             .arg("--log-dir")
@@ -121,7 +121,7 @@ pub(crate) fn configure(lab: &TestLab) -> Connector {
     c
 }
 
-async fn connect(address: &ChannelAddress) -> ChannelClient {
+pub(crate) async fn connect(address: &ChannelAddress) -> ChannelClient {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match ChannelClient::connect(address).await {
@@ -132,7 +132,7 @@ async fn connect(address: &ChannelAddress) -> ChannelClient {
     }
 }
 
-async fn status(client: &mut ChannelClient) -> StatusReply {
+pub(crate) async fn status(client: &mut ChannelClient) -> StatusReply {
     match client.request(&Request::Status).await.unwrap() {
         Reply::Status(status) => *status,
         other => panic!("{other:?}"),
@@ -145,7 +145,7 @@ fn report(s: &StatusReply) -> &StatusReport {
 }
 
 /// Polls the status until `check` holds.
-async fn wait_status(
+pub(crate) async fn wait_status(
     client: &mut ChannelClient,
     what: &str,
     check: impl Fn(&StatusReply) -> bool,
@@ -164,7 +164,7 @@ async fn wait_status(
     }
 }
 
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
+pub(crate) fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
