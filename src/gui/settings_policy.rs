@@ -481,7 +481,7 @@ async fn search_groups(env: &ConnectEnv, query: &str) -> Result<Vec<GroupHit>, S
         };
         return match tokio::time::timeout(Duration::from_secs(60), client.request(&request)).await
         {
-            Ok(Ok(Reply::Groups(groups))) => Ok(groups),
+            Ok(Ok(Reply::Groups { groups })) => Ok(groups),
             Ok(Ok(Reply::Error { message })) => Err(message),
             Ok(Ok(other)) => Err(format!("unexpected answer from the worker: {other:?}")),
             Ok(Err(e)) => Err(e.to_string()),

@@ -130,8 +130,11 @@ pub enum Reply {
     Progress(ProgressEvent),
     /// The answer to [`Request::Devices`].
     Devices(DevicePage),
-    /// The answer to [`Request::SearchGroups`], by name.
-    Groups(Vec<GroupHit>),
+    /// The answer to [`Request::SearchGroups`].
+    Groups {
+        /// The groups found, by name.
+        groups: Vec<GroupHit>,
+    },
 }
 
 /// One page of the device table.
@@ -460,6 +463,22 @@ impl DeviceLookup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every reply variant is a JSON object with its `reply` tag (an internally tagged variant that
+    /// wraps a list would not serialise): the group search's reply round-trips.
+    #[test]
+    fn a_group_search_reply_round_trips() {
+        let reply = Reply::Groups {
+            groups: vec![GroupHit {
+                id: "6f1e4b1a-0000-4000-8000-00000000a002".into(),
+                name: "Sales".into(),
+                members: Some(2),
+            }],
+        };
+        let line = serde_json::to_string(&reply).unwrap();
+        assert!(line.contains(r#""reply":"groups""#), "{line}");
+        assert_eq!(serde_json::from_str::<Reply>(&line).unwrap(), reply);
+    }
     use crate::model::exchange::{DeviceAccessState, DeviceAccessStateReason};
     use crate::policy::{Decision, DesiredAccess, ListKind, ReasonCode};
     use crate::store::{AuditEntry, ChangeOp, RunId, RunOutcome};

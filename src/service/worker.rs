@@ -274,7 +274,7 @@ impl ChannelHandler for Handler {
                     Err(message) => Err(message),
                 };
                 match found {
-                    Ok(groups) => Reply::Groups(groups),
+                    Ok(groups) => Reply::Groups { groups },
                     Err(message) => Reply::Error { message },
                 }
             }

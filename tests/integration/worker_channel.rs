@@ -23,7 +23,7 @@ async fn the_worker_searches_groups_by_name_with_their_user_count() {
         })
         .await
         .unwrap();
-    let Reply::Groups(groups) = reply else {
+    let Reply::Groups { groups } = reply else {
         panic!("{reply:?}")
     };
     let found: Vec<(&str, Option<usize>)> = groups
@@ -47,7 +47,7 @@ async fn the_worker_searches_groups_by_name_with_their_user_count() {
         })
         .await
         .unwrap();
-    assert_eq!(reply, Reply::Groups(Vec::new()));
+    assert_eq!(reply, Reply::Groups { groups: Vec::new() });
     assert_eq!(terminate(&mut child).code(), Some(0));
     lab.shutdown().await;
 }
