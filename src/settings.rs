@@ -614,7 +614,11 @@ fn check_url(v: &str, https_only: bool) -> Result<(), TextCode> {
         }
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(coded!("st_no_host", "'{value}' has no host name", value = v));
+        return Err(coded!(
+            "st_no_host",
+            "'{value}' has no host name",
+            value = v
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(coded!(

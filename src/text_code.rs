@@ -134,16 +134,25 @@ mod tests {
 
     #[test]
     fn a_coded_sentence_renders_in_english_and_in_a_translation() {
-        let text = crate::coded!("k_dns", "{host} resolves to {ip}", host = "cas1", ip = "10.0.0.1");
+        let text = crate::coded!(
+            "k_dns",
+            "{host} resolves to {ip}",
+            host = "cas1",
+            ip = "10.0.0.1"
+        );
         assert_eq!(text.english, "cas1 resolves to 10.0.0.1");
-        assert_eq!(text.render("{host} se résout en {ip}"), "cas1 se résout en 10.0.0.1");
+        assert_eq!(
+            text.render("{host} se résout en {ip}"),
+            "cas1 se résout en 10.0.0.1"
+        );
         assert_eq!(text.key, "k_dns");
         assert_eq!(TextCode::from("as written").key, "");
     }
 
     #[test]
     fn keys_are_found_in_source_text() {
-        let source = "a(coded!(\"one\", \"x\")); coded!(\n  \"two\",\n \"y {z}\", z = 1); not_coded!(x)";
+        let source =
+            "a(coded!(\"one\", \"x\")); coded!(\n  \"two\",\n \"y {z}\", z = 1); not_coded!(x)";
         assert_eq!(keys_in_source(source), vec!["one", "two"]);
     }
 }

@@ -438,7 +438,7 @@ fn a_row_opens_the_why_panel_and_syncs_the_user() {
     wait_until(&mut h, "the sync answer", 20, |p| {
         p.devices.why.as_ref().is_some_and(|w| w.sync.is_some())
     });
-    h.get_by_label_contains("Une synchronisation rapide est lancée");
+    h.get_by_label_contains("La synchronisation des appareils de");
     h.check_accessibility();
 }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{ClientOptions, Clients, SyncSetup};
+use crate::coded;
 use crate::config::{Config, ExchangeServerType};
 use crate::error_text::chain;
 use crate::intune::IntuneClient;
@@ -24,7 +25,6 @@ use crate::notify::{GraphMailError, MailRoute};
 use crate::policy::PolicySettings;
 use crate::secrets::SecretStore;
 use crate::service::setup;
-use crate::coded;
 use crate::text_code::TextCode;
 
 /// How long one network check may take.
@@ -320,7 +320,11 @@ pub async fn run(run: &CheckRun<'_>, progress: &(dyn Fn(Progress) + Send + Sync)
     // The proxy.
     rec.running(CheckId::Proxy);
     match &proxy {
-        Ok(None) => rec.push(Check::skip(CheckId::Proxy, "proxy", coded!("ck_no_proxy", "no proxy configured"))),
+        Ok(None) => rec.push(Check::skip(
+            CheckId::Proxy,
+            "proxy",
+            coded!("ck_no_proxy", "no proxy configured"),
+        )),
         Ok(Some(_)) => {
             let check = proxy_check(run, clients.as_ref(), &exchange_url).await;
             rec.push(check);
@@ -478,7 +482,10 @@ async fn dns(rec: &mut Recorder<'_>, exchange_url: &str, proxied: bool, options:
             "DNS",
             coded!("ck_not_a_url", "'{url}' is not a URL", url = exchange_url),
             "",
-            coded!("ck_fix_exchange_url", "fix ExchangeServer / ExchangePowerShellURL or ExchangeRestBase"),
+            coded!(
+                "ck_fix_exchange_url",
+                "fix ExchangeServer / ExchangePowerShellURL or ExchangeRestBase"
+            ),
         ));
         return;
     };
@@ -486,7 +493,11 @@ async fn dns(rec: &mut Recorder<'_>, exchange_url: &str, proxied: bool, options:
         rec.push(Check::skip(
             CheckId::Server,
             "DNS",
-            coded!("ck_dns_by_proxy", "{host}: resolved by the proxy", host = host),
+            coded!(
+                "ck_dns_by_proxy",
+                "{host}: resolved by the proxy",
+                host = host
+            ),
         ));
         return;
     }
@@ -521,7 +532,10 @@ async fn tls(
         rec.push(Check::skip(
             CheckId::Server,
             "TLS",
-            coded!("ck_tls_by_proxy", "a proxy is configured: TLS is negotiated through it (see the proxy check)"),
+            coded!(
+                "ck_tls_by_proxy",
+                "a proxy is configured: TLS is negotiated through it (see the proxy check)"
+            ),
         ));
         return;
     }
@@ -533,7 +547,10 @@ async fn tls(
                 "TLS",
                 coded!("ck_ca_unusable", "The trusted CA file cannot be used."),
                 e.to_string(),
-                coded!("ck_fix_ca", "fix TrustedCaFile: it must be a readable PEM file holding the CA certificate"),
+                coded!(
+                    "ck_fix_ca",
+                    "fix TrustedCaFile: it must be a readable PEM file holding the CA certificate"
+                ),
             ));
             return;
         }
@@ -578,14 +595,24 @@ async fn tls_check(
         Check::fail(
             CheckId::Server,
             name,
-            coded!("ck_tls_fail", "No secure connection to {host}:{port}.", host = host, port = port),
+            coded!(
+                "ck_tls_fail",
+                "No secure connection to {host}:{port}.",
+                host = host,
+                port = port
+            ),
             cause,
             fix,
         )
     };
     let server_name = match rustls::pki_types::ServerName::try_from(host.to_string()) {
         Ok(n) => n,
-        Err(e) => return unreachable(e.to_string(), coded!("ck_fix_host_name", "fix the host name")),
+        Err(e) => {
+            return unreachable(
+                e.to_string(),
+                coded!("ck_fix_host_name", "fix the host name"),
+            );
+        }
     };
     let attempt = async {
         let addresses = resolve(host, port, options)
@@ -614,15 +641,27 @@ async fn tls_check(
         Ok(Ok(version)) => Check::ok(
             CheckId::Server,
             name,
-            coded!("ck_tls_ok", "{host}:{port} negotiated {version}", host = host, port = port, version = version),
+            coded!(
+                "ck_tls_ok",
+                "{host}:{port} negotiated {version}",
+                host = host,
+                port = port,
+                version = version
+            ),
         ),
         Ok(Err((cause, true))) => unreachable(
             cause,
-            coded!("ck_fix_reachable", "check that the server is running and reachable from this computer (firewall, port 443)"),
+            coded!(
+                "ck_fix_reachable",
+                "check that the server is running and reachable from this computer (firewall, port 443)"
+            ),
         ),
         Ok(Err((cause, false))) => unreachable(
             cause,
-            coded!("ck_fix_trust_ca", "trust the server's CA (install it, or set the trusted CA file: TrustedCaFile) and make sure the server offers TLS 1.2 or newer"),
+            coded!(
+                "ck_fix_trust_ca",
+                "trust the server's CA (install it, or set the trusted CA file: TrustedCaFile) and make sure the server offers TLS 1.2 or newer"
+            ),
         ),
         Err(_) => unreachable(
             format!("no answer within {} s", CHECK_TIMEOUT.as_secs()),
@@ -636,14 +675,23 @@ async fn proxy_check(run: &CheckRun<'_>, clients: Option<&Clients>, exchange_url
     let name = "proxy";
     let configured = match crate::proxy::configured(run.config, run.secrets, run.instance) {
         Ok(Some(p)) => p,
-        Ok(None) => return Check::skip(CheckId::Proxy, name, coded!("ck_no_proxy", "no proxy configured")),
+        Ok(None) => {
+            return Check::skip(
+                CheckId::Proxy,
+                name,
+                coded!("ck_no_proxy", "no proxy configured"),
+            );
+        }
         Err(e) => {
             return Check::fail(
                 CheckId::Proxy,
                 name,
                 coded!("ck_proxy_unusable", "The proxy cannot be used."),
                 chain(&e),
-                coded!("ck_fix_proxy_settings", "correct the proxy settings (ProxyHost, ProxyPort, ProxyUser and its password)"),
+                coded!(
+                    "ck_fix_proxy_settings",
+                    "correct the proxy settings (ProxyHost, ProxyPort, ProxyUser and its password)"
+                ),
             );
         }
     };
@@ -658,30 +706,55 @@ async fn proxy_check(run: &CheckRun<'_>, clients: Option<&Clients>, exchange_url
         return Check::fail(
             CheckId::Proxy,
             name,
-            coded!("ck_proxy_refused", "The proxy {url} refused to connect to {authority}.", url = url, authority = authority),
+            coded!(
+                "ck_proxy_refused",
+                "The proxy {url} refused to connect to {authority}.",
+                url = url,
+                authority = authority
+            ),
             chain(&e),
-            coded!("ck_fix_proxy_refused", "check the proxy name, port and credentials with your network team; the connector can sign in to a proxy with Basic credentials only"),
+            coded!(
+                "ck_fix_proxy_refused",
+                "check the proxy name, port and credentials with your network team; the connector can sign in to a proxy with Basic credentials only"
+            ),
         );
     }
     let Some(clients) = clients else {
         return Check::ok(
             CheckId::Proxy,
             name,
-            coded!("ck_proxy_tunnel", "{url}: tunnel to {authority} open", url = url, authority = authority),
+            coded!(
+                "ck_proxy_tunnel",
+                "{url}: tunnel to {authority} open",
+                url = url,
+                authority = authority
+            ),
         );
     };
     match clients.http.get(exchange_url).send().await {
         Ok(r) => Check::ok(
             CheckId::Proxy,
             name,
-            coded!("ck_proxy_tunnel_http", "{url}: tunnel open, HTTP {status}", url = url, status = r.status().as_u16()),
+            coded!(
+                "ck_proxy_tunnel_http",
+                "{url}: tunnel open, HTTP {status}",
+                url = url,
+                status = r.status().as_u16()
+            ),
         ),
         Err(e) => Check::fail(
             CheckId::Proxy,
             name,
-            coded!("ck_proxy_tls_fail", "No secure connection through the proxy {url}.", url = url),
+            coded!(
+                "ck_proxy_tls_fail",
+                "No secure connection through the proxy {url}.",
+                url = url
+            ),
             chain(&e),
-            coded!("ck_fix_proxy_reach", "check that the proxy lets this computer reach the Exchange server on port 443"),
+            coded!(
+                "ck_fix_proxy_reach",
+                "check that the proxy lets this computer reach the Exchange server on port 443"
+            ),
         ),
     }
 }
@@ -707,18 +780,33 @@ async fn exchange(
             sign_in,
             coded!("ck_not_tried_secrets", "not tried: the secrets are missing"),
         ));
-        rec.push(Check::skip(CheckId::Cmdlets, cmdlets, coded!("ck_not_tried", "not tried")));
+        rec.push(Check::skip(
+            CheckId::Cmdlets,
+            cmdlets,
+            coded!("ck_not_tried", "not tried"),
+        ));
         return;
     };
     if !proxied && !rec.passed("TLS to Exchange") {
         rec.push(Check::fail(
             CheckId::SignIn,
             sign_in,
-            coded!("ck_exchange_unreachable", "{url} cannot be reached (see DNS/TLS above).", url = exchange_url),
+            coded!(
+                "ck_exchange_unreachable",
+                "{url} cannot be reached (see DNS/TLS above).",
+                url = exchange_url
+            ),
             "",
-            coded!("ck_fix_start_cas", "start the Client Access server or point ExchangePowerShellURL at one that runs"),
+            coded!(
+                "ck_fix_start_cas",
+                "start the Client Access server or point ExchangePowerShellURL at one that runs"
+            ),
         ));
-        rec.push(Check::skip(CheckId::Cmdlets, cmdlets, coded!("ck_not_tried", "not tried")));
+        rec.push(Check::skip(
+            CheckId::Cmdlets,
+            cmdlets,
+            coded!("ck_not_tried", "not tried"),
+        ));
         return;
     }
     let report = match tokio::time::timeout(SIGN_IN_TIMEOUT, clients.exchange.check_permissions())
@@ -728,35 +816,65 @@ async fn exchange(
             rec.push(Check::ok(
                 CheckId::SignIn,
                 sign_in,
-                coded!("ck_signin_ok", "a session to {url} opened as {user}", url = exchange_url, user = user),
+                coded!(
+                    "ck_signin_ok",
+                    "a session to {url} opened as {user}",
+                    url = exchange_url,
+                    user = user
+                ),
             ));
             report
         }
         Ok(Err(e)) => {
             let fix = if e.server_unreachable() {
-                coded!("ck_fix_remote_powershell", "check that the Client Access server is running and that remote PowerShell (/PowerShell/) is enabled on it")
+                coded!(
+                    "ck_fix_remote_powershell",
+                    "check that the Client Access server is running and that remote PowerShell (/PowerShell/) is enabled on it"
+                )
             } else {
-                coded!("ck_fix_exchange_account", "check the Exchange account's user name (DOMAIN\\user, ExchangeUser) and password (store it again), that the account is not locked out or expired, and PowerShellAuthentication")
+                coded!(
+                    "ck_fix_exchange_account",
+                    "check the Exchange account's user name (DOMAIN\\user, ExchangeUser) and password (store it again), that the account is not locked out or expired, and PowerShellAuthentication"
+                )
             };
             rec.push(Check::fail(
                 CheckId::SignIn,
                 sign_in,
-                coded!("ck_signin_fail", "Signing in to Exchange as {user} failed.", user = user),
+                coded!(
+                    "ck_signin_fail",
+                    "Signing in to Exchange as {user} failed.",
+                    user = user
+                ),
                 chain(&e),
                 fix,
             ));
-            rec.push(Check::skip(CheckId::Cmdlets, cmdlets, coded!("ck_not_tried", "not tried")));
+            rec.push(Check::skip(
+                CheckId::Cmdlets,
+                cmdlets,
+                coded!("ck_not_tried", "not tried"),
+            ));
             return;
         }
         Err(_) => {
             rec.push(Check::fail(
                 CheckId::SignIn,
                 sign_in,
-                coded!("ck_signin_fail", "Signing in to Exchange as {user} failed.", user = user),
+                coded!(
+                    "ck_signin_fail",
+                    "Signing in to Exchange as {user} failed.",
+                    user = user
+                ),
                 format!("no answer within {} s", SIGN_IN_TIMEOUT.as_secs()),
-                coded!("ck_fix_ps_endpoint", "check that the Client Access server's /PowerShell/ endpoint answers"),
+                coded!(
+                    "ck_fix_ps_endpoint",
+                    "check that the Client Access server's /PowerShell/ endpoint answers"
+                ),
             ));
-            rec.push(Check::skip(CheckId::Cmdlets, cmdlets, coded!("ck_not_tried", "not tried")));
+            rec.push(Check::skip(
+                CheckId::Cmdlets,
+                cmdlets,
+                coded!("ck_not_tried", "not tried"),
+            ));
             return;
         }
     };
@@ -803,7 +921,11 @@ async fn exchange_version(clients: &Clients) -> Check {
         Ok(Err(e)) => Check::skip(
             CheckId::Cmdlets,
             name,
-            coded!("ck_version_unread", "Get-ExchangeServer could not be read: {error}", error = chain(&e)),
+            coded!(
+                "ck_version_unread",
+                "Get-ExchangeServer could not be read: {error}",
+                error = chain(&e)
+            ),
         ),
         Err(_) => Check::skip(
             CheckId::Cmdlets,
@@ -827,8 +949,16 @@ async fn notification(
 ) {
     let id = CheckId::Notification;
     let Some(mailbox) = config.notification_mailbox.as_deref() else {
-        rec.push(Check::skip(id, "Autodiscover", coded!("ck_no_notification_mailbox", "no NotificationMailbox")));
-        rec.push(Check::skip(id, "EWS", coded!("ck_no_notification_mailbox", "no NotificationMailbox")));
+        rec.push(Check::skip(
+            id,
+            "Autodiscover",
+            coded!("ck_no_notification_mailbox", "no NotificationMailbox"),
+        ));
+        rec.push(Check::skip(
+            id,
+            "EWS",
+            coded!("ck_no_notification_mailbox", "no NotificationMailbox"),
+        ));
         return;
     };
     let (Some(clients), Some(notifier)) = (clients, setup.and_then(|s| s.notifier.as_ref())) else {
@@ -843,7 +973,10 @@ async fn notification(
     let route = match &notifier.route {
         MailRoute::Ews(route) => route,
         MailRoute::Graph => {
-            let why = coded!("ck_graph_route", "Exchange Online: notifications go through Graph sendMail (EWS there is blocked since 1 October 2026)");
+            let why = coded!(
+                "ck_graph_route",
+                "Exchange Online: notifications go through Graph sendMail (EWS there is blocked since 1 October 2026)"
+            );
             rec.push(Check::skip(id, "Autodiscover", why.clone()));
             rec.push(Check::skip(id, "EWS", why));
             hosted_notification(rec, config, clients, mailbox).await;
@@ -856,7 +989,11 @@ async fn notification(
             rec.push(Check::skip(
                 id,
                 "Autodiscover",
-                coded!("ck_ews_url_set", "ExchangeWebServiceURL is set ({url})", url = url),
+                coded!(
+                    "ck_ews_url_set",
+                    "ExchangeWebServiceURL is set ({url})",
+                    url = url
+                ),
             ));
             url.clone()
         }
@@ -873,7 +1010,13 @@ async fn notification(
                     rec.push(Check::ok(
                         id,
                         "Autodiscover",
-                        coded!("ck_autodiscover_ok", "{url} via {via} ({protocol})", url = found.ews_url, via = found.via, protocol = format!("{:?}", found.protocol)),
+                        coded!(
+                            "ck_autodiscover_ok",
+                            "{url} via {via} ({protocol})",
+                            url = found.ews_url,
+                            via = found.via,
+                            protocol = format!("{:?}", found.protocol)
+                        ),
                     ));
                     found.ews_url
                 }
@@ -889,7 +1032,11 @@ async fn notification(
                             domain = e.domain
                         ),
                     ));
-                    rec.push(Check::skip(id, "EWS", coded!("ck_no_ews_url", "no EWS URL")));
+                    rec.push(Check::skip(
+                        id,
+                        "EWS",
+                        coded!("ck_no_ews_url", "no EWS URL"),
+                    ));
                     return;
                 }
             }
@@ -909,28 +1056,52 @@ async fn notification(
         Ok(r) if matches!(r.status().as_u16(), 401 | 403) => Check::fail(
             id,
             "EWS",
-            coded!("ck_ews_refused", "EWS at {url} refused the notification account {mailbox}.", url = ews_url, mailbox = mailbox),
+            coded!(
+                "ck_ews_refused",
+                "EWS at {url} refused the notification account {mailbox}.",
+                url = ews_url,
+                mailbox = mailbox
+            ),
             format!("HTTP {}", r.status()),
-            coded!("ck_fix_notify_password", "check the notification mailbox's password (NotificationPassword)"),
+            coded!(
+                "ck_fix_notify_password",
+                "check the notification mailbox's password (NotificationPassword)"
+            ),
         ),
         Ok(r) if r.status().is_server_error() => Check::fail(
             id,
             "EWS",
             coded!("ck_ews_failed", "EWS at {url} failed.", url = ews_url),
             format!("HTTP {}", r.status()),
-            coded!("ck_fix_ews_vdir", "check the EWS virtual directory on the Client Access server"),
+            coded!(
+                "ck_fix_ews_vdir",
+                "check the EWS virtual directory on the Client Access server"
+            ),
         ),
         Ok(r) => Check::ok(
             id,
             "EWS",
-            coded!("ck_ews_ok", "{url} answers {mailbox} (HTTP {status})", url = ews_url, mailbox = mailbox, status = r.status().as_u16()),
+            coded!(
+                "ck_ews_ok",
+                "{url} answers {mailbox} (HTTP {status})",
+                url = ews_url,
+                mailbox = mailbox,
+                status = r.status().as_u16()
+            ),
         ),
         Err(e) => Check::fail(
             id,
             "EWS",
-            coded!("ck_ews_unreachable", "EWS at {url} cannot be reached.", url = ews_url),
+            coded!(
+                "ck_ews_unreachable",
+                "EWS at {url} cannot be reached.",
+                url = ews_url
+            ),
             chain(&e),
-            coded!("ck_fix_ews", "check ExchangeWebServiceURL, the mailbox's password, and that EWS is enabled on the Client Access server"),
+            coded!(
+                "ck_fix_ews",
+                "check ExchangeWebServiceURL, the mailbox's password, and that EWS is enabled on the Client Access server"
+            ),
         ),
     };
     rec.push(check);
@@ -960,7 +1131,11 @@ async fn hosted_notification(
     let id = CheckId::Notification;
     let name = "Graph sendMail";
     let Some(mailer) = clients.notifier.as_ref().and_then(|n| n.graph_mailer()) else {
-        rec.push(Check::skip(id, name, coded!("ck_no_graph_notifier", "no Graph notifier was built")));
+        rec.push(Check::skip(
+            id,
+            name,
+            coded!("ck_no_graph_notifier", "no Graph notifier was built"),
+        ));
         return;
     };
     let [scope_command, assignment_command] =
@@ -1071,8 +1246,16 @@ async fn intune(
 ) -> Vec<ExchangeConnector> {
     let id = CheckId::Intune;
     let (Some(clients), Some(setup)) = (clients, setup) else {
-        rec.push(Check::skip(id, "Graph sign-in", coded!("ck_no_app_credential", "no app credential stored")));
-        rec.push(Check::skip(id, "Graph permissions", coded!("ck_not_tried", "not tried")));
+        rec.push(Check::skip(
+            id,
+            "Graph sign-in",
+            coded!("ck_no_app_credential", "no app credential stored"),
+        ));
+        rec.push(Check::skip(
+            id,
+            "Graph permissions",
+            coded!("ck_not_tried", "not tried"),
+        ));
         return Vec::new();
     };
     let token = match clients.tokens.token(&setup.graph_scope).await {
@@ -1097,7 +1280,11 @@ async fn intune(
                 chain(&e),
                 coded!("ck_fix_intune_signin", "import the current connector package (or store the current ClientSecret); check TenantId and ClientId"),
             ));
-            rec.push(Check::skip(id, "Graph permissions", coded!("ck_not_tried", "not tried")));
+            rec.push(Check::skip(
+                id,
+                "Graph permissions",
+                coded!("ck_not_tried", "not tried"),
+            ));
             return Vec::new();
         }
     };
@@ -1105,13 +1292,19 @@ async fn intune(
     let mut reads = vec![(
         "managed devices",
         format!("{base}/v1.0/deviceManagement/managedDevices?$top=1&$select=id"),
-        coded!("ck_fix_grant_devices", "grant the app DeviceManagementManagedDevices.Read.All (admin consent)"),
+        coded!(
+            "ck_fix_grant_devices",
+            "grant the app DeviceManagementManagedDevices.Read.All (admin consent)"
+        ),
     )];
     if let Some(group) = policy.included_groups.first() {
         reads.push((
             "groups",
             format!("{base}/v1.0/groups/{group}?$select=id"),
-            coded!("ck_fix_grant_groups", "grant the app GroupMember.Read.All (admin consent)"),
+            coded!(
+                "ck_fix_grant_groups",
+                "grant the app GroupMember.Read.All (admin consent)"
+            ),
         ));
     }
     let mut problems: Vec<(String, TextCode)> = Vec::new();
@@ -1165,7 +1358,10 @@ async fn intune(
         rec.push(Check::fail(
             id,
             "Graph permissions",
-            coded!("ck_intune_refused", "Intune refused a read the connector needs."),
+            coded!(
+                "ck_intune_refused",
+                "Intune refused a read the connector needs."
+            ),
             detail.join("; "),
             TextCode::joined(fixes),
         ));

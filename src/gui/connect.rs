@@ -10,6 +10,7 @@
 
 use crate::bridge_protocol::Authentication;
 use crate::certificate::ClientCertificate;
+use crate::coded;
 use crate::config::Config;
 use crate::connection::checks::{self, Check, CheckRun, Progress, Status};
 use crate::connection::handoff::{self, HandOffError, PendingSecrets};
@@ -20,9 +21,8 @@ use crate::intune::IntuneClient;
 use crate::model::intune::ExchangeConnector;
 use crate::package::ConnectorPackage;
 use crate::secret::Secret;
-use crate::text_code::TextCode;
-use crate::coded;
 use crate::service::channel::ChannelAddress;
+use crate::text_code::TextCode;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -481,9 +481,15 @@ fn prepare(env: &ConnectEnv, w: &WizardState, path: &Path) -> Result<Prepared, C
         Check::fail(
             id,
             "package",
-            coded!("ck_package_certificate", "The package's certificate cannot be opened."),
+            coded!(
+                "ck_package_certificate",
+                "The package's certificate cannot be opened."
+            ),
             e.to_string(),
-            coded!("ck_fix_package_repack", "Download the connector package again; do not repack it."),
+            coded!(
+                "ck_fix_package_repack",
+                "Download the connector package again; do not repack it."
+            ),
         )
     })?;
     let ca = w.trusted_ca_file.trim();
@@ -495,7 +501,10 @@ fn prepare(env: &ConnectEnv, w: &WizardState, path: &Path) -> Result<Prepared, C
             "package",
             coded!("ck_ca_unusable", "The trusted CA file cannot be used."),
             e.to_string(),
-            coded!("ck_fix_ca_field", "Give a PEM file holding the CA certificate, or leave the field empty."),
+            coded!(
+                "ck_fix_ca_field",
+                "Give a PEM file holding the CA certificate, or leave the field empty."
+            ),
         ));
     }
     let (login_base, graph_base) = env.cloud_override.clone().unwrap_or_else(|| {
@@ -633,9 +642,15 @@ async fn register(
             return Check::fail(
                 id,
                 name,
-                coded!("ck_connector_exists", "Intune already has a connector for this organisation."),
+                coded!(
+                    "ck_connector_exists",
+                    "Intune already has a connector for this organisation."
+                ),
                 "You chose not to replace it.",
-                coded!("ck_fix_replace", "Click Connect and choose Replace to install this connector instead, or cancel to keep the original."),
+                coded!(
+                    "ck_fix_replace",
+                    "Click Connect and choose Replace to install this connector instead, or cancel to keep the original."
+                ),
             );
         }
         for c in &same {
@@ -643,7 +658,10 @@ async fn register(
                 return Check::fail(
                     id,
                     name,
-                    coded!("ck_connector_not_removed", "The existing connector could not be removed from Intune."),
+                    coded!(
+                        "ck_connector_not_removed",
+                        "The existing connector could not be removed from Intune."
+                    ),
                     chain(&e),
                     fix.clone(),
                 );
@@ -689,7 +707,10 @@ async fn register(
         Err(e) => Check::fail(
             id,
             name,
-            coded!("ck_register_failed", "Registering the connector in Intune failed."),
+            coded!(
+                "ck_register_failed",
+                "Registering the connector in Intune failed."
+            ),
             chain(&e),
             fix,
         ),
@@ -809,20 +830,41 @@ async fn save(
         .map_err(|e| {
             let (what, fix) = match &e {
                 HandOffError::Refused(_) => (
-                    coded!("ck_handoff_refused", "The connector service refused the secrets."),
-                    coded!("ck_fix_service_log", "Check the service's log, then click Connect again."),
+                    coded!(
+                        "ck_handoff_refused",
+                        "The connector service refused the secrets."
+                    ),
+                    coded!(
+                        "ck_fix_service_log",
+                        "Check the service's log, then click Connect again."
+                    ),
                 ),
                 HandOffError::Unexpected(_) => (
-                    coded!("ck_handoff_unexpected", "The connector service gave an unexpected answer."),
+                    coded!(
+                        "ck_handoff_unexpected",
+                        "The connector service gave an unexpected answer."
+                    ),
                     coded!("ck_fix_update_service", "Update the connector service."),
                 ),
                 HandOffError::NotElevated => (
-                    coded!("ck_not_elevated", "Setup is not running as an administrator."),
-                    coded!("ck_fix_run_as_admin", "Close setup and start it again with 'Run as administrator'."),
+                    coded!(
+                        "ck_not_elevated",
+                        "Setup is not running as an administrator."
+                    ),
+                    coded!(
+                        "ck_fix_run_as_admin",
+                        "Close setup and start it again with 'Run as administrator'."
+                    ),
                 ),
                 HandOffError::CannotStart { .. } | HandOffError::Channel(_) => (
-                    coded!("ck_service_unreachable", "The connector service could not be reached."),
-                    coded!("ck_fix_start_service", "Start the service (services.msc), then click Connect again."),
+                    coded!(
+                        "ck_service_unreachable",
+                        "The connector service could not be reached."
+                    ),
+                    coded!(
+                        "ck_fix_start_service",
+                        "Start the service (services.msc), then click Connect again."
+                    ),
                 ),
                 HandOffError::OpenStore(_) | HandOffError::Store(_) => (
                     coded!("ck_store_unusable", "The credential store cannot be used."),
@@ -835,7 +877,10 @@ async fn save(
         Check::fail(
             id,
             name,
-            coded!("ck_config_unwritten", "The configuration file could not be written."),
+            coded!(
+                "ck_config_unwritten",
+                "The configuration file could not be written."
+            ),
             chain(&e),
             coded!("ck_fix_admin", "Run setup as an administrator."),
         )

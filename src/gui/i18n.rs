@@ -1199,9 +1199,9 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "why_sync_started",
-        "A quick sync was started; it re-decides the devices that changed, {user}'s among them.",
-        "Une synchronisation rapide est lancée ; elle redécide les appareils modifiés, dont ceux de {user}.",
-        "Een snelle synchronisatie is gestart; die beslist opnieuw over gewijzigde apparaten, ook die van {user}.",
+        "The sync of {user}'s devices has started: only this mailbox is read, decided and written.",
+        "La synchronisation des appareils de {user} est lancée : seule cette boîte aux lettres est lue, décidée et écrite.",
+        "De synchronisatie van de apparaten van {user} is gestart: alleen dit postvak wordt gelezen, beslist en geschreven.",
     ),
     ("why_exchange", "Exchange", "Exchange", "Exchange"),
     ("why_decision", "Connector", "Connecteur", "Connector"),
@@ -1353,6 +1353,20 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
         "Confirmer : appliquer à {n} appareils",
         "Bevestigen: toepassen op {n} apparaten",
     ),
+    // ---- w3-i18n: the worker's answer to a status button, framed by a translated sentence ----
+    (
+        "reply_accepted",
+        "The connector service accepted the request:",
+        "Le service du connecteur a accepté la demande :",
+        "De connectorservice heeft het verzoek aanvaard:",
+    ),
+    (
+        "reply_refused",
+        "The connector service refused the request:",
+        "Le service du connecteur a refusé la demande :",
+        "De connectorservice heeft het verzoek geweigerd:",
+    ),
+    // ---- end of w3-i18n: the worker's answer ----
 ];
 
 // ---- w3-i18n: the connection checks' and the settings validators' sentences in French and Dutch ----
@@ -1363,27 +1377,71 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
 
 /// (key, French, Dutch) of the checks' and the validators' sentences.
 static CHECK_TEXT: &[(&str, &str, &str)] = &[
-    ("ck_no_proxy", "aucun proxy configuré", "geen proxy ingesteld"),
-    ("ck_proxy_invalid", "L'adresse du proxy n'est pas valide.", "Het proxyadres is niet geldig."),
-    ("ck_fix_proxy_host_port", "corrigez ProxyHost / ProxyPort", "corrigeer ProxyHost / ProxyPort"),
-    ("ck_secrets_missing", "manquants : {list}", "ontbreken: {list}"),
+    (
+        "ck_no_proxy",
+        "aucun proxy configuré",
+        "geen proxy ingesteld",
+    ),
+    (
+        "ck_proxy_invalid",
+        "L'adresse du proxy n'est pas valide.",
+        "Het proxyadres is niet geldig.",
+    ),
+    (
+        "ck_fix_proxy_host_port",
+        "corrigez ProxyHost / ProxyPort",
+        "corrigeer ProxyHost / ProxyPort",
+    ),
+    (
+        "ck_secrets_missing",
+        "manquants : {list}",
+        "ontbreken: {list}",
+    ),
     (
         "ck_fix_store_secrets",
         "enregistrez-les avec `exchange-connector-service configure --answers FICHIER --secrets-stdin` (en administrateur pendant que le service tourne : ils sont remis au magasin du service), ou connectez-vous à nouveau dans la configuration",
         "sla ze op met `exchange-connector-service configure --answers BESTAND --secrets-stdin` (als beheerder terwijl de service draait: ze gaan naar de eigen opslag van de service), of maak opnieuw verbinding in de installatie",
     ),
-    ("ck_secrets_ok", "dans {store} : {names}identifiants de l'application", "in {store}: {names}aanmeldgegevens van de app"),
-    ("ck_setup_failed", "La connexion ne peut pas être préparée.", "De verbinding kan niet worden opgezet."),
+    (
+        "ck_secrets_ok",
+        "dans {store} : {names}identifiants de l'application",
+        "in {store}: {names}aanmeldgegevens van de app",
+    ),
+    (
+        "ck_setup_failed",
+        "La connexion ne peut pas être préparée.",
+        "De verbinding kan niet worden opgezet.",
+    ),
     (
         "ck_fix_setup",
         "corrigez le paramètre nommé (TrustedCaFile doit être un fichier PEM lisible ; le proxy a besoin de son mot de passe), puis vérifiez à nouveau",
         "corrigeer de genoemde instelling (TrustedCaFile moet een leesbaar PEM-bestand zijn; de proxy heeft zijn wachtwoord nodig) en controleer opnieuw",
     ),
-    ("ck_not_a_url", "« {url} » n'est pas une URL", "'{url}' is geen URL"),
-    ("ck_fix_exchange_url", "corrigez ExchangeServer / ExchangePowerShellURL ou ExchangeRestBase", "corrigeer ExchangeServer / ExchangePowerShellURL of ExchangeRestBase"),
-    ("ck_dns_by_proxy", "{host} : résolu par le proxy", "{host}: opgezocht door de proxy"),
-    ("ck_dns_ok", "{host} se résout en {addresses}", "{host} verwijst naar {addresses}"),
-    ("ck_dns_fail", "Le nom {host} ne se résout pas.", "De naam {host} wordt niet gevonden."),
+    (
+        "ck_not_a_url",
+        "« {url} » n'est pas une URL",
+        "'{url}' is geen URL",
+    ),
+    (
+        "ck_fix_exchange_url",
+        "corrigez ExchangeServer / ExchangePowerShellURL ou ExchangeRestBase",
+        "corrigeer ExchangeServer / ExchangePowerShellURL of ExchangeRestBase",
+    ),
+    (
+        "ck_dns_by_proxy",
+        "{host} : résolu par le proxy",
+        "{host}: opgezocht door de proxy",
+    ),
+    (
+        "ck_dns_ok",
+        "{host} se résout en {addresses}",
+        "{host} verwijst naar {addresses}",
+    ),
+    (
+        "ck_dns_fail",
+        "Le nom {host} ne se résout pas.",
+        "De naam {host} wordt niet gevonden.",
+    ),
     (
         "ck_fix_dns",
         "vérifiez le nom du serveur (le FQDN d'un serveur d'accès client : ExchangeServer / ExchangePowerShellURL) et les serveurs DNS de cet ordinateur",
@@ -1394,16 +1452,32 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
         "un proxy est configuré : TLS est négocié à travers lui (voir la vérification du proxy)",
         "er is een proxy ingesteld: TLS wordt via de proxy onderhandeld (zie de proxycontrole)",
     ),
-    ("ck_ca_unusable", "Le fichier d'autorité de certification ne peut pas être utilisé.", "Het CA-bestand kan niet worden gebruikt."),
+    (
+        "ck_ca_unusable",
+        "Le fichier d'autorité de certification ne peut pas être utilisé.",
+        "Het CA-bestand kan niet worden gebruikt.",
+    ),
     (
         "ck_fix_ca",
         "corrigez TrustedCaFile : ce doit être un fichier PEM lisible contenant le certificat de l'AC",
         "corrigeer TrustedCaFile: het moet een leesbaar PEM-bestand met het CA-certificaat zijn",
     ),
     ("ck_fix_url", "corrigez l'URL", "corrigeer de URL"),
-    ("ck_tls_fail", "Pas de connexion sécurisée vers {host}:{port}.", "Geen beveiligde verbinding met {host}:{port}."),
-    ("ck_fix_host_name", "corrigez le nom d'hôte", "corrigeer de hostnaam"),
-    ("ck_tls_ok", "{host}:{port} a négocié {version}", "{host}:{port} onderhandelde {version}"),
+    (
+        "ck_tls_fail",
+        "Pas de connexion sécurisée vers {host}:{port}.",
+        "Geen beveiligde verbinding met {host}:{port}.",
+    ),
+    (
+        "ck_fix_host_name",
+        "corrigez le nom d'hôte",
+        "corrigeer de hostnaam",
+    ),
+    (
+        "ck_tls_ok",
+        "{host}:{port} a négocié {version}",
+        "{host}:{port} onderhandelde {version}",
+    ),
     (
         "ck_fix_reachable",
         "vérifiez que le serveur tourne et est joignable depuis cet ordinateur (pare-feu, port 443)",
@@ -1414,36 +1488,72 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
         "faites confiance à l'AC du serveur (installez-la, ou indiquez le fichier d'AC : TrustedCaFile) et assurez-vous que le serveur propose TLS 1.2 ou plus récent",
         "vertrouw de CA van de server (installeer ze, of stel het CA-bestand in: TrustedCaFile) en zorg dat de server TLS 1.2 of nieuwer aanbiedt",
     ),
-    ("ck_fix_firewall", "vérifiez le pare-feu", "controleer de firewall"),
-    ("ck_proxy_unusable", "Le proxy ne peut pas être utilisé.", "De proxy kan niet worden gebruikt."),
+    (
+        "ck_fix_firewall",
+        "vérifiez le pare-feu",
+        "controleer de firewall",
+    ),
+    (
+        "ck_proxy_unusable",
+        "Le proxy ne peut pas être utilisé.",
+        "De proxy kan niet worden gebruikt.",
+    ),
     (
         "ck_fix_proxy_settings",
         "corrigez les paramètres du proxy (ProxyHost, ProxyPort, ProxyUser et son mot de passe)",
         "corrigeer de proxy-instellingen (ProxyHost, ProxyPort, ProxyUser en het wachtwoord)",
     ),
-    ("ck_proxy_refused", "Le proxy {url} a refusé de se connecter à {authority}.", "De proxy {url} weigerde verbinding te maken met {authority}."),
+    (
+        "ck_proxy_refused",
+        "Le proxy {url} a refusé de se connecter à {authority}.",
+        "De proxy {url} weigerde verbinding te maken met {authority}.",
+    ),
     (
         "ck_fix_proxy_refused",
         "vérifiez le nom, le port et les identifiants du proxy avec votre équipe réseau ; le connecteur ne s'authentifie auprès d'un proxy qu'en Basic",
         "controleer naam, poort en aanmeldgegevens van de proxy met uw netwerkteam; de connector meldt zich bij een proxy alleen met Basic aan",
     ),
-    ("ck_proxy_tunnel", "{url} : tunnel vers {authority} ouvert", "{url}: tunnel naar {authority} open"),
-    ("ck_proxy_tunnel_http", "{url} : tunnel ouvert, HTTP {status}", "{url}: tunnel open, HTTP {status}"),
-    ("ck_proxy_tls_fail", "Pas de connexion sécurisée à travers le proxy {url}.", "Geen beveiligde verbinding via de proxy {url}."),
+    (
+        "ck_proxy_tunnel",
+        "{url} : tunnel vers {authority} ouvert",
+        "{url}: tunnel naar {authority} open",
+    ),
+    (
+        "ck_proxy_tunnel_http",
+        "{url} : tunnel ouvert, HTTP {status}",
+        "{url}: tunnel open, HTTP {status}",
+    ),
+    (
+        "ck_proxy_tls_fail",
+        "Pas de connexion sécurisée à travers le proxy {url}.",
+        "Geen beveiligde verbinding via de proxy {url}.",
+    ),
     (
         "ck_fix_proxy_reach",
         "vérifiez que le proxy permet à cet ordinateur de joindre le serveur Exchange sur le port 443",
         "controleer of de proxy deze computer de Exchange-server op poort 443 laat bereiken",
     ),
-    ("ck_not_tried_secrets", "pas essayé : les secrets manquent", "niet geprobeerd: de geheimen ontbreken"),
+    (
+        "ck_not_tried_secrets",
+        "pas essayé : les secrets manquent",
+        "niet geprobeerd: de geheimen ontbreken",
+    ),
     ("ck_not_tried", "pas essayé", "niet geprobeerd"),
-    ("ck_exchange_unreachable", "{url} est injoignable (voir DNS/TLS ci-dessus).", "{url} is niet bereikbaar (zie DNS/TLS hierboven)."),
+    (
+        "ck_exchange_unreachable",
+        "{url} est injoignable (voir DNS/TLS ci-dessus).",
+        "{url} is niet bereikbaar (zie DNS/TLS hierboven).",
+    ),
     (
         "ck_fix_start_cas",
         "démarrez le serveur d'accès client ou faites pointer ExchangePowerShellURL vers un serveur qui tourne",
         "start de Client Access-server of laat ExchangePowerShellURL naar een draaiende server wijzen",
     ),
-    ("ck_signin_ok", "une session vers {url} ouverte en tant que {user}", "een sessie met {url} geopend als {user}"),
+    (
+        "ck_signin_ok",
+        "une session vers {url} ouverte en tant que {user}",
+        "een sessie met {url} geopend als {user}",
+    ),
     (
         "ck_fix_remote_powershell",
         "vérifiez que le serveur d'accès client tourne et que le PowerShell distant (/PowerShell/) y est activé",
@@ -1454,13 +1564,21 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
         "vérifiez le nom d'utilisateur du compte Exchange (DOMAINE\\utilisateur, ExchangeUser) et son mot de passe (enregistrez-le à nouveau), que le compte n'est ni verrouillé ni expiré, et PowerShellAuthentication",
         "controleer de gebruikersnaam van het Exchange-account (DOMEIN\\gebruiker, ExchangeUser) en het wachtwoord (sla het opnieuw op), of het account niet geblokkeerd of verlopen is, en PowerShellAuthentication",
     ),
-    ("ck_signin_fail", "La connexion à Exchange en tant que {user} a échoué.", "Aanmelden bij Exchange als {user} is mislukt."),
+    (
+        "ck_signin_fail",
+        "La connexion à Exchange en tant que {user} a échoué.",
+        "Aanmelden bij Exchange als {user} is mislukt.",
+    ),
     (
         "ck_fix_ps_endpoint",
         "vérifiez que le point de terminaison /PowerShell/ du serveur d'accès client répond",
         "controleer of het /PowerShell/-eindpunt van de Client Access-server antwoordt",
     ),
-    ("ck_cmdlets_ok", "toutes les cmdlets requises sont accordées ({n} disponibles)", "alle vereiste cmdlets toegestaan ({n} beschikbaar)"),
+    (
+        "ck_cmdlets_ok",
+        "toutes les cmdlets requises sont accordées ({n} disponibles)",
+        "alle vereiste cmdlets toegestaan ({n} beschikbaar)",
+    ),
     (
         "ck_cmdlets_fail",
         "Le compte {user} ne peut pas exécuter toutes les cmdlets dont le connecteur a besoin.",
@@ -1471,17 +1589,41 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
         "ajoutez le compte à un groupe de rôles (par ex. Organization Management) ou à une attribution de rôle de gestion qui accorde ces cmdlets",
         "voeg het account toe aan een rollengroep (bv. Organization Management) of een beheerroltoewijzing die deze cmdlets toestaat",
     ),
-    ("ck_version_none", "Get-ExchangeServer n'a listé aucun serveur", "Get-ExchangeServer gaf geen server"),
-    ("ck_version_unread", "Get-ExchangeServer n'a pas pu être lu : {error}", "Get-ExchangeServer kon niet worden gelezen: {error}"),
-    ("ck_version_timeout", "Get-ExchangeServer n'a pas répondu en {seconds} s", "Get-ExchangeServer antwoordde niet binnen {seconds} s"),
-    ("ck_no_notification_mailbox", "pas de NotificationMailbox", "geen NotificationMailbox"),
+    (
+        "ck_version_none",
+        "Get-ExchangeServer n'a listé aucun serveur",
+        "Get-ExchangeServer gaf geen server",
+    ),
+    (
+        "ck_version_unread",
+        "Get-ExchangeServer n'a pas pu être lu : {error}",
+        "Get-ExchangeServer kon niet worden gelezen: {error}",
+    ),
+    (
+        "ck_version_timeout",
+        "Get-ExchangeServer n'a pas répondu en {seconds} s",
+        "Get-ExchangeServer antwoordde niet binnen {seconds} s",
+    ),
+    (
+        "ck_no_notification_mailbox",
+        "pas de NotificationMailbox",
+        "geen NotificationMailbox",
+    ),
     (
         "ck_graph_route",
         "Exchange Online : les notifications passent par Graph sendMail (EWS y est bloqué depuis le 1er octobre 2026)",
         "Exchange Online: meldingen gaan via Graph sendMail (EWS is daar sinds 1 oktober 2026 geblokkeerd)",
     ),
-    ("ck_ews_url_set", "ExchangeWebServiceURL est défini ({url})", "ExchangeWebServiceURL is ingesteld ({url})"),
-    ("ck_autodiscover_ok", "{url} via {via} ({protocol})", "{url} via {via} ({protocol})"),
+    (
+        "ck_ews_url_set",
+        "ExchangeWebServiceURL est défini ({url})",
+        "ExchangeWebServiceURL is ingesteld ({url})",
+    ),
+    (
+        "ck_autodiscover_ok",
+        "{url} via {via} ({protocol})",
+        "{url} via {via} ({protocol})",
+    ),
     (
         "ck_autodiscover_fail",
         "La découverte automatique n'a trouvé aucune URL des services web Exchange pour {mailbox}.",
@@ -1493,26 +1635,46 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
         "laat autodiscover.{domain} (of {domain}) via HTTPS naar een Client Access-server wijzen, controleer adres en wachtwoord van het postvak, of stel ExchangeWebServiceURL in",
     ),
     ("ck_no_ews_url", "pas d'URL EWS", "geen EWS-URL"),
-    ("ck_ews_refused", "EWS sur {url} a refusé le compte de notification {mailbox}.", "EWS op {url} weigerde het meldingsaccount {mailbox}."),
+    (
+        "ck_ews_refused",
+        "EWS sur {url} a refusé le compte de notification {mailbox}.",
+        "EWS op {url} weigerde het meldingsaccount {mailbox}.",
+    ),
     (
         "ck_fix_notify_password",
         "vérifiez le mot de passe de la boîte de notification (NotificationPassword)",
         "controleer het wachtwoord van het meldingspostvak (NotificationPassword)",
     ),
-    ("ck_ews_failed", "EWS sur {url} a échoué.", "EWS op {url} is mislukt."),
+    (
+        "ck_ews_failed",
+        "EWS sur {url} a échoué.",
+        "EWS op {url} is mislukt.",
+    ),
     (
         "ck_fix_ews_vdir",
         "vérifiez le répertoire virtuel EWS sur le serveur d'accès client",
         "controleer de virtuele EWS-map op de Client Access-server",
     ),
-    ("ck_ews_ok", "{url} répond à {mailbox} (HTTP {status})", "{url} antwoordt {mailbox} (HTTP {status})"),
-    ("ck_ews_unreachable", "EWS sur {url} est injoignable.", "EWS op {url} is niet bereikbaar."),
+    (
+        "ck_ews_ok",
+        "{url} répond à {mailbox} (HTTP {status})",
+        "{url} antwoordt {mailbox} (HTTP {status})",
+    ),
+    (
+        "ck_ews_unreachable",
+        "EWS sur {url} est injoignable.",
+        "EWS op {url} is niet bereikbaar.",
+    ),
     (
         "ck_fix_ews",
         "vérifiez ExchangeWebServiceURL, le mot de passe de la boîte et qu'EWS est activé sur le serveur d'accès client",
         "controleer ExchangeWebServiceURL, het wachtwoord van het postvak en of EWS op de Client Access-server aan staat",
     ),
-    ("ck_no_graph_notifier", "aucun expéditeur Graph n'a été construit", "er is geen Graph-verzender gemaakt"),
+    (
+        "ck_no_graph_notifier",
+        "aucun expéditeur Graph n'a été construit",
+        "er is geen Graph-verzender gemaakt",
+    ),
     (
         "ck_fix_rbac",
         "un administrateur Exchange exécute, dans Exchange Online PowerShell : {scope_command} ; {assignment_command} (RBAC pour les applications ; un changement prend jusqu'à deux heures)",
@@ -1528,7 +1690,11 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
         "Exchange Online a refusé que l'application envoie en tant que {mailbox}.",
         "Exchange Online weigerde de app te laten verzenden als {mailbox}.",
     ),
-    ("ck_sendmail_fail", "Graph n'a pas envoyé de message de vérification en tant que {mailbox}.", "Graph verstuurde geen controlebericht als {mailbox}."),
+    (
+        "ck_sendmail_fail",
+        "Graph n'a pas envoyé de message de vérification en tant que {mailbox}.",
+        "Graph verstuurde geen controlebericht als {mailbox}.",
+    ),
     (
         "ck_fix_sendmail",
         "vérifiez NotificationMailbox (une boîte de ce locataire) et que Graph est joignable",
@@ -1549,15 +1715,31 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
         "pas de Mail.Send sur tout le locataire : l'application n'envoie que là où RBAC pour les applications le permet ({mailbox})",
         "geen tenantbrede Mail.Send: de app verzendt alleen waar RBAC voor toepassingen het toestaat ({mailbox})",
     ),
-    ("ck_no_token_roles", "Pas de jeton Graph pour lire les autorisations de l'application.", "Geen Graph-token om de machtigingen van de app te lezen."),
+    (
+        "ck_no_token_roles",
+        "Pas de jeton Graph pour lire les autorisations de l'application.",
+        "Geen Graph-token om de machtigingen van de app te lezen.",
+    ),
     (
         "ck_fix_app_credential",
         "vérifiez les identifiants de l'application (package du connecteur ou ClientSecret)",
         "controleer de aanmeldgegevens van de app (connectorpakket of ClientSecret)",
     ),
-    ("ck_no_app_credential", "aucun identifiant d'application enregistré", "geen aanmeldgegevens van de app opgeslagen"),
-    ("ck_graph_token", "jeton pour l'application {app} dans le locataire {tenant}", "token voor app {app} in tenant {tenant}"),
-    ("ck_intune_signin_fail", "La connexion à Intune a échoué.", "Aanmelden bij Intune is mislukt."),
+    (
+        "ck_no_app_credential",
+        "aucun identifiant d'application enregistré",
+        "geen aanmeldgegevens van de app opgeslagen",
+    ),
+    (
+        "ck_graph_token",
+        "jeton pour l'application {app} dans le locataire {tenant}",
+        "token voor app {app} in tenant {tenant}",
+    ),
+    (
+        "ck_intune_signin_fail",
+        "La connexion à Intune a échoué.",
+        "Aanmelden bij Intune is mislukt.",
+    ),
     (
         "ck_fix_intune_signin",
         "importez le package actuel du connecteur (ou enregistrez le ClientSecret actuel) ; vérifiez TenantId et ClientId",
@@ -1573,7 +1755,11 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
         "accordez à l'application GroupMember.Read.All (consentement administrateur)",
         "geef de app GroupMember.Read.All (beheerderstoestemming)",
     ),
-    ("ck_fix_graph_reachable", "vérifiez que Graph est joignable", "controleer of Graph bereikbaar is"),
+    (
+        "ck_fix_graph_reachable",
+        "vérifiez que Graph est joignable",
+        "controleer of Graph bereikbaar is",
+    ),
     (
         "ck_fix_connector_registrations",
         "vérifiez que le package appartient à ce locataire et que l'application a DeviceManagementServiceConfig.ReadWrite.All avec le consentement administrateur (centre d'administration Intune)",
@@ -1589,16 +1775,36 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
         "appareils gérés, groupes et inscriptions du connecteur lus ({n})",
         "beheerde apparaten, groepen en connectorregistraties gelezen ({n})",
     ),
-    ("ck_intune_refused", "Intune a refusé une lecture dont le connecteur a besoin.", "Intune weigerde een leesactie die de connector nodig heeft."),
-    ("ck_package_ok", "locataire {tenant}, certificat {thumbprint}", "tenant {tenant}, certificaat {thumbprint}"),
-    ("ck_saved", "{file} ; secrets : {place}", "{file}; geheimen: {place}"),
-    ("ck_package_unusable", "Le package du connecteur ne peut pas être utilisé.", "Het connectorpakket kan niet worden gebruikt."),
+    (
+        "ck_intune_refused",
+        "Intune a refusé une lecture dont le connecteur a besoin.",
+        "Intune weigerde een leesactie die de connector nodig heeft.",
+    ),
+    (
+        "ck_package_ok",
+        "locataire {tenant}, certificat {thumbprint}",
+        "tenant {tenant}, certificaat {thumbprint}",
+    ),
+    (
+        "ck_saved",
+        "{file} ; secrets : {place}",
+        "{file}; geheimen: {place}",
+    ),
+    (
+        "ck_package_unusable",
+        "Le package du connecteur ne peut pas être utilisé.",
+        "Het connectorpakket kan niet worden gebruikt.",
+    ),
     (
         "ck_fix_package_download",
         "Téléchargez à nouveau le package du connecteur de votre locataire depuis le centre d'administration Intune et choisissez ce fichier.",
         "Download het connectorpakket van uw tenant opnieuw uit het Intune-beheercentrum en kies dat bestand.",
     ),
-    ("ck_package_certificate", "Le certificat du package ne peut pas être ouvert.", "Het certificaat van het pakket kan niet worden geopend."),
+    (
+        "ck_package_certificate",
+        "Le certificat du package ne peut pas être ouvert.",
+        "Het certificaat van het pakket kan niet worden geopend.",
+    ),
     (
         "ck_fix_package_repack",
         "Téléchargez à nouveau le package du connecteur ; ne le recompressez pas.",
@@ -1609,58 +1815,142 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
         "Indiquez un fichier PEM contenant le certificat de l'AC, ou laissez le champ vide.",
         "Geef een PEM-bestand met het CA-certificaat, of laat het veld leeg.",
     ),
-    ("ck_config_invalid", "La configuration n'est pas valide.", "De configuratie is niet geldig."),
-    ("ck_fix_fields", "Corrigez les champs nommés ci-dessus.", "Corrigeer de velden hierboven."),
+    (
+        "ck_config_invalid",
+        "La configuration n'est pas valide.",
+        "De configuratie is niet geldig.",
+    ),
+    (
+        "ck_fix_fields",
+        "Corrigez les champs nommés ci-dessus.",
+        "Corrigeer de velden hierboven.",
+    ),
     (
         "ck_fix_registration",
         "Vérifiez que le package appartient à ce locataire et que l'application a toujours l'autorisation DeviceManagementServiceConfig.ReadWrite.All avec le consentement administrateur (centre d'administration Intune).",
         "Controleer of het pakket bij deze tenant hoort en of de app nog de machtiging DeviceManagementServiceConfig.ReadWrite.All met beheerderstoestemming heeft (Intune-beheercentrum).",
     ),
-    ("ck_connector_exists", "Intune a déjà un connecteur pour cette organisation.", "Intune heeft al een connector voor deze organisatie."),
+    (
+        "ck_connector_exists",
+        "Intune a déjà un connecteur pour cette organisation.",
+        "Intune heeft al een connector voor deze organisatie.",
+    ),
     (
         "ck_fix_replace",
         "Cliquez sur Se connecter et choisissez Remplacer pour installer ce connecteur à la place, ou annulez pour garder l'original.",
         "Klik op Verbinden en kies Vervangen om deze connector in de plaats te installeren, of annuleer om de oorspronkelijke te houden.",
     ),
-    ("ck_connector_not_removed", "Le connecteur existant n'a pas pu être retiré d'Intune.", "De bestaande connector kon niet uit Intune worden verwijderd."),
-    ("ck_record_unbuilt", "L'enregistrement du connecteur ne peut pas être construit.", "De connectorregistratie kan niet worden opgebouwd."),
-    ("ck_fix_bug", "Signalez-le comme un bogue.", "Meld dit als fout."),
-    ("ck_registered", "inscrit sous {id}", "geregistreerd als {id}"),
-    ("ck_registered_replacing", "inscrit sous {id} (l'original est remplacé)", "geregistreerd als {id} (de oorspronkelijke is vervangen)"),
-    ("ck_register_failed", "L'inscription du connecteur dans Intune a échoué.", "Het registreren van de connector in Intune is mislukt."),
-    ("ck_handoff_refused", "Le service du connecteur a refusé les secrets.", "De connectorservice weigerde de geheimen."),
+    (
+        "ck_connector_not_removed",
+        "Le connecteur existant n'a pas pu être retiré d'Intune.",
+        "De bestaande connector kon niet uit Intune worden verwijderd.",
+    ),
+    (
+        "ck_record_unbuilt",
+        "L'enregistrement du connecteur ne peut pas être construit.",
+        "De connectorregistratie kan niet worden opgebouwd.",
+    ),
+    (
+        "ck_fix_bug",
+        "Signalez-le comme un bogue.",
+        "Meld dit als fout.",
+    ),
+    (
+        "ck_registered",
+        "inscrit sous {id}",
+        "geregistreerd als {id}",
+    ),
+    (
+        "ck_registered_replacing",
+        "inscrit sous {id} (l'original est remplacé)",
+        "geregistreerd als {id} (de oorspronkelijke is vervangen)",
+    ),
+    (
+        "ck_register_failed",
+        "L'inscription du connecteur dans Intune a échoué.",
+        "Het registreren van de connector in Intune is mislukt.",
+    ),
+    (
+        "ck_handoff_refused",
+        "Le service du connecteur a refusé les secrets.",
+        "De connectorservice weigerde de geheimen.",
+    ),
     (
         "ck_fix_service_log",
         "Consultez le journal du service, puis cliquez à nouveau sur Se connecter.",
         "Bekijk het logboek van de service en klik opnieuw op Verbinden.",
     ),
-    ("ck_handoff_unexpected", "Le service du connecteur a donné une réponse inattendue.", "De connectorservice gaf een onverwacht antwoord."),
-    ("ck_fix_update_service", "Mettez à jour le service du connecteur.", "Werk de connectorservice bij."),
-    ("ck_not_elevated", "La configuration ne tourne pas en administrateur.", "De installatie draait niet als beheerder."),
+    (
+        "ck_handoff_unexpected",
+        "Le service du connecteur a donné une réponse inattendue.",
+        "De connectorservice gaf een onverwacht antwoord.",
+    ),
+    (
+        "ck_fix_update_service",
+        "Mettez à jour le service du connecteur.",
+        "Werk de connectorservice bij.",
+    ),
+    (
+        "ck_not_elevated",
+        "La configuration ne tourne pas en administrateur.",
+        "De installatie draait niet als beheerder.",
+    ),
     (
         "ck_fix_run_as_admin",
         "Fermez la configuration et relancez-la avec « Exécuter en tant qu'administrateur ».",
         "Sluit de installatie en start ze opnieuw met 'Als administrator uitvoeren'.",
     ),
-    ("ck_service_unreachable", "Le service du connecteur est injoignable.", "De connectorservice is niet bereikbaar."),
+    (
+        "ck_service_unreachable",
+        "Le service du connecteur est injoignable.",
+        "De connectorservice is niet bereikbaar.",
+    ),
     (
         "ck_fix_start_service",
         "Démarrez le service (services.msc), puis cliquez à nouveau sur Se connecter.",
         "Start de service (services.msc) en klik opnieuw op Verbinden.",
     ),
-    ("ck_store_unusable", "Le magasin d'identifiants ne peut pas être utilisé.", "De referentieopslag kan niet worden gebruikt."),
-    ("ck_fix_admin", "Lancez la configuration en administrateur.", "Start de installatie als beheerder."),
-    ("ck_config_unwritten", "Le fichier de configuration n'a pas pu être écrit.", "Het configuratiebestand kon niet worden geschreven."),
+    (
+        "ck_store_unusable",
+        "Le magasin d'identifiants ne peut pas être utilisé.",
+        "De referentieopslag kan niet worden gebruikt.",
+    ),
+    (
+        "ck_fix_admin",
+        "Lancez la configuration en administrateur.",
+        "Start de installatie als beheerder.",
+    ),
+    (
+        "ck_config_unwritten",
+        "Le fichier de configuration n'a pas pu être écrit.",
+        "Het configuratiebestand kon niet worden geschreven.",
+    ),
     // The settings registry's validation messages (`crate::settings`).
     (
         "st_empty",
         "est vide ; indiquez une valeur ou retirez la clé pour garder la valeur par défaut",
         "is leeg; geef een waarde of verwijder de sleutel om de standaardwaarde te gebruiken",
     ),
-    ("st_one_line", "doit tenir sur une ligne", "moet op één regel staan"),
-    ("st_port", "« {value} » n'est pas un port ; indiquez un nombre de 1 à 65535", "'{value}' is geen poort; gebruik een getal van 1 tot 65535"),
-    ("st_bool", "« {value} » n'est pas une valeur oui/non ; indiquez true ou false", "'{value}' is geen ja/nee-waarde; gebruik true of false"),
-    ("st_enum", "« {value} » n'est pas parmi {values}", "'{value}' is niet een van {values}"),
+    (
+        "st_one_line",
+        "doit tenir sur une ligne",
+        "moet op één regel staan",
+    ),
+    (
+        "st_port",
+        "« {value} » n'est pas un port ; indiquez un nombre de 1 à 65535",
+        "'{value}' is geen poort; gebruik een getal van 1 tot 65535",
+    ),
+    (
+        "st_bool",
+        "« {value} » n'est pas une valeur oui/non ; indiquez true ou false",
+        "'{value}' is geen ja/nee-waarde; gebruik true of false",
+    ),
+    (
+        "st_enum",
+        "« {value} » n'est pas parmi {values}",
+        "'{value}' is niet een van {values}",
+    ),
     (
         "st_number",
         "« {value} » n'est pas un nombre entier de {min} à {max} ; indiquez un nombre dans cet intervalle",
@@ -1691,13 +1981,21 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
         "« {value} » n'est pas une URL ({error}) ; écrivez-la en entier, par exemple https://hôte/chemin",
         "'{value}' is geen URL ({error}); schrijf ze volledig, bijvoorbeeld https://host/pad",
     ),
-    ("st_https", "« {value} » doit utiliser https://", "'{value}' moet https:// gebruiken"),
+    (
+        "st_https",
+        "« {value} » doit utiliser https://",
+        "'{value}' moet https:// gebruiken",
+    ),
     (
         "st_scheme",
         "« {value} » a le schéma « {scheme} » ; utilisez une URL http:// ou https://",
         "'{value}' heeft schema '{scheme}'; gebruik een http://- of https://-URL",
     ),
-    ("st_no_host", "« {value} » n'a pas de nom d'hôte", "'{value}' heeft geen hostnaam"),
+    (
+        "st_no_host",
+        "« {value} » n'a pas de nom d'hôte",
+        "'{value}' heeft geen hostnaam",
+    ),
     (
         "st_url_credentials",
         "« {value} » contient un nom d'utilisateur ou un mot de passe ; retirez-le (les secrets vont dans le magasin de secrets)",
@@ -1727,7 +2025,10 @@ pub fn coded_text(lang: Lang, text: &crate::text_code::TextCode) -> String {
 /// The sources whose `coded!` sentences the GUI shows (the test reads them for their keys).
 #[cfg(test)]
 const CODED_SOURCES: [(&str, &str); 3] = [
-    ("connection/checks.rs", include_str!("../connection/checks.rs")),
+    (
+        "connection/checks.rs",
+        include_str!("../connection/checks.rs"),
+    ),
     ("gui/connect.rs", include_str!("connect.rs")),
     ("settings.rs", include_str!("../settings.rs")),
 ];
@@ -2017,9 +2318,18 @@ mod tests {
             names
         };
         for &(key, fr, nl) in CHECK_TEXT {
-            assert_eq!(placeholders(fr), placeholders(nl), "{key}: French and Dutch differ");
+            assert_eq!(
+                placeholders(fr),
+                placeholders(nl),
+                "{key}: French and Dutch differ"
+            );
         }
-        let dns = crate::coded!("ck_dns_ok", "{host} resolves to {addresses}", host = "cas01", addresses = "10.0.0.4");
+        let dns = crate::coded!(
+            "ck_dns_ok",
+            "{host} resolves to {addresses}",
+            host = "cas01",
+            addresses = "10.0.0.4"
+        );
         assert_eq!(coded_text(Lang::En, &dns), "cas01 resolves to 10.0.0.4");
         assert_eq!(coded_text(Lang::Fr, &dns), "cas01 se résout en 10.0.0.4");
         assert_eq!(coded_text(Lang::Nl, &dns), "cas01 verwijst naar 10.0.0.4");
@@ -2036,8 +2346,16 @@ mod tests {
             for text in [fr_label, fr_help, nl_label, nl_help] {
                 assert!(!text.trim().is_empty(), "{}: an empty text", setting.key);
             }
-            assert_ne!(fr_help, setting.help, "{}: French help is English", setting.key);
-            assert_ne!(nl_help, setting.help, "{}: Dutch help is English", setting.key);
+            assert_ne!(
+                fr_help, setting.help,
+                "{}: French help is English",
+                setting.key
+            );
+            assert_ne!(
+                nl_help, setting.help,
+                "{}: Dutch help is English",
+                setting.key
+            );
         }
         for (key, ..) in SETTING_TEXT {
             assert!(

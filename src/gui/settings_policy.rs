@@ -470,17 +470,13 @@ impl GroupSearch {
 /// the running worker (it signs in with its own secrets, which this process cannot read on Windows),
 /// else directly with the setup's secret store (Linux without a worker, the lab demo).
 async fn search_groups(env: &ConnectEnv, query: &str) -> Result<Vec<GroupHit>, String> {
-    if let Ok(Ok(mut client)) = tokio::time::timeout(
-        Duration::from_secs(5),
-        ChannelClient::connect(&env.channel),
-    )
-    .await
+    if let Ok(Ok(mut client)) =
+        tokio::time::timeout(Duration::from_secs(5), ChannelClient::connect(&env.channel)).await
     {
         let request = Request::SearchGroups {
             prefix: query.to_string(),
         };
-        return match tokio::time::timeout(Duration::from_secs(60), client.request(&request)).await
-        {
+        return match tokio::time::timeout(Duration::from_secs(60), client.request(&request)).await {
             Ok(Ok(Reply::Groups { groups })) => Ok(groups),
             Ok(Ok(Reply::Error { message })) => Err(message),
             Ok(Ok(other)) => Err(format!("unexpected answer from the worker: {other:?}")),
@@ -1147,7 +1143,12 @@ pub fn advanced_ui(ui: &mut egui::Ui, panel: &mut AdvancedPanel, lang: Lang) {
                     }
                 }
             }
-            ui.add(egui::Label::new(egui::RichText::new(crate::gui::i18n::setting_help(lang, setting)).weak()).wrap());
+            ui.add(
+                egui::Label::new(
+                    egui::RichText::new(crate::gui::i18n::setting_help(lang, setting)).weak(),
+                )
+                .wrap(),
+            );
         }
     });
 }

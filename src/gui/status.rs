@@ -241,7 +241,7 @@ pub enum WorkerState {
 
 enum Event {
     Status(Result<Box<StatusReply>, (bool, String)>),
-    Reply(String),
+    Reply((bool, String)),
     Progress(ProgressEvent),
     SubscriptionEnded,
 }
@@ -264,8 +264,9 @@ pub struct StatusPage {
     pub worker: WorkerState,
     /// The last progress event of a running sync.
     pub progress: Option<ProgressEvent>,
-    /// The worker's answer to the last button.
-    pub message: Option<String>,
+    /// The worker's answer to the last button: whether it accepted, and its words (shown after a
+    /// translated sentence); cleared when the run it started ends.
+    pub message: Option<(bool, String)>,
     /// The look-up box.
     pub lookup: String,
     /// The tab shown.
@@ -378,9 +379,10 @@ impl StatusPage {
             }
             .await;
             let text = match result {
-                Ok(Reply::Accepted { message }) | Ok(Reply::Error { message }) => message,
-                Ok(other) => format!("{other:?}"),
-                Err(e) => e.to_string(),
+                Ok(Reply::Accepted { message }) => (true, message),
+                Ok(Reply::Error { message }) => (false, message),
+                Ok(other) => (false, format!("{other:?}")),
+                Err(e) => (false, e.to_string()),
             };
             let _ = tx.send(Event::Reply(text));
             repaint();
@@ -414,6 +416,8 @@ impl StatusPage {
                     let finished = p.phase.is_over();
                     self.progress = (!finished).then_some(p);
                     if finished {
+                        // "full sync started" is stale once the run ended.
+                        self.message = None;
                         refresh = true;
                         reload_devices = true;
                     }
@@ -538,6 +542,8 @@ fn run_text(r: &Option<RunView>, lang: Lang, clock: &Clock) -> String {
 
 /// Every catalogue key the overview uses besides the device table's ([`devices::KEYS`]).
 pub const KEYS: &[&str] = &[
+    "reply_accepted",
+    "reply_refused",
     "tab_overview",
     "tab_devices",
     "outcome_running",
@@ -747,8 +753,18 @@ fn overview(
             ui.add(egui::ProgressBar::new(f).show_percentage());
         }
     }
-    if let Some(m) = &page.message {
-        ui.label(m);
+    if let Some((accepted, words)) = &page.message {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(tr(
+                lang,
+                if *accepted {
+                    "reply_accepted"
+                } else {
+                    "reply_refused"
+                },
+            ));
+            ui.weak(words);
+        });
     }
     if let Some(held) = &view.held {
         ui.separator();
@@ -821,7 +837,9 @@ fn recent_changes(
                 Some(r) => r.reason_text(lang),
                 None => c.reason.clone(),
             };
-            ui.label(&reason);
+            // The last column ends at the panel's edge: cut with an ellipsis, whole on hover.
+            ui.add(egui::Label::new(&reason).truncate())
+                .on_hover_text(&reason);
             ui.end_row();
         }
     });

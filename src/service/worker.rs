@@ -18,8 +18,8 @@ use tokio::sync::{broadcast, mpsc, watch};
 use super::channel::{self, ChannelAddress, ChannelHandler};
 use super::messages::{
     CertificateStatus, Connection, CurrentRun, DEVICE_PAGE_MAX, DeviceLookup, DevicePage,
-    ExchangeServerInUse, GROUP_SEARCH_MAX, GroupHit, HistoryDay, LookupReply, NextRun, ProgressEvent, Registration, Reply,
-    Request, RunPhase, StatusReply,
+    ExchangeServerInUse, GROUP_SEARCH_MAX, GroupHit, HistoryDay, LookupReply, NextRun,
+    ProgressEvent, Registration, Reply, Request, RunPhase, StatusReply,
 };
 use super::schedule::{Due, Schedule};
 use super::setup::{self, SetupProblem};

@@ -7,9 +7,7 @@ use std::collections::HashSet;
 
 use tracing::Instrument as _;
 
-use super::{
-    GRAPH_LOOKUP_BATCH, MailboxData, ReadPhase, SyncEngine, Snapshot, filter_safe, phase,
-};
+use super::{GRAPH_LOOKUP_BATCH, MailboxData, ReadPhase, Snapshot, SyncEngine, filter_safe, phase};
 use crate::model::intune::ManagedDevice;
 use crate::policy::{GuardVerdict, OrgAccess, Targeting};
 use crate::store::{JournalEntry, RunId};
@@ -71,7 +69,10 @@ impl SyncEngine {
             .await?;
         let members = if self.settings.enabled {
             self.intune
-                .group_members(&self.settings.included_groups, &self.settings.excluded_groups)
+                .group_members(
+                    &self.settings.included_groups,
+                    &self.settings.excluded_groups,
+                )
                 .instrument(phase("read.graph"))
                 .await?
         } else {

@@ -72,8 +72,14 @@ async fn converged(threshold: f64) -> (TestLab, SyncEngine) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_user_run_writes_only_that_users_mailbox_and_records_the_decision() {
     let (lab, engine) = converged(50.0).await;
-    assert_eq!(state_of(&lab, "ALICEIPHONE0001"), DeviceAccessState::Allowed);
-    assert_eq!(state_of(&lab, "CAROLIPHONE0003"), DeviceAccessState::Allowed);
+    assert_eq!(
+        state_of(&lab, "ALICEIPHONE0001"),
+        DeviceAccessState::Allowed
+    );
+    assert_eq!(
+        state_of(&lab, "CAROLIPHONE0003"),
+        DeviceAccessState::Allowed
+    );
     let exchange_mark = engine.with_store(|s| s.watermark(WATERMARK_EXCHANGE).unwrap());
     // Both Alice's and Carol's phones turn noncompliant; only Alice is synced.
     turn_noncompliant(&lab, &["ALICEIPHONE0001", "CAROLIPHONE0003"]);
@@ -96,7 +102,10 @@ async fn a_one_user_run_writes_only_that_users_mailbox_and_records_the_decision(
         .map(|(mailbox, _)| mailbox)
         .collect();
     assert_eq!(written, vec!["alice"], "mailboxes written: {written:?}");
-    assert_eq!(state_of(&lab, "ALICEIPHONE0001"), DeviceAccessState::Blocked);
+    assert_eq!(
+        state_of(&lab, "ALICEIPHONE0001"),
+        DeviceAccessState::Blocked
+    );
     assert_eq!(
         state_of(&lab, "CAROLIPHONE0003"),
         DeviceAccessState::Allowed,
@@ -117,8 +126,16 @@ async fn a_one_user_run_writes_only_that_users_mailbox_and_records_the_decision(
     );
     // Carol's phone is left to the next run, which blocks it.
     let next = engine.run(SyncKind::Full, RunOptions::default()).await;
-    assert_eq!(next.outcome, SyncOutcome::Succeeded, "{}", format_report(&next));
-    assert_eq!(state_of(&lab, "CAROLIPHONE0003"), DeviceAccessState::Blocked);
+    assert_eq!(
+        next.outcome,
+        SyncOutcome::Succeeded,
+        "{}",
+        format_report(&next)
+    );
+    assert_eq!(
+        state_of(&lab, "CAROLIPHONE0003"),
+        DeviceAccessState::Blocked
+    );
     lab.shutdown().await;
 }
 
@@ -137,12 +154,19 @@ async fn a_one_user_run_the_guard_holds_writes_nothing_and_keeps_the_held_plan_s
         format_report(&report)
     );
     assert!(
-        report.error.as_deref().unwrap_or_default().contains("alice"),
+        report
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("alice"),
         "{}",
         format_report(&report)
     );
     assert_eq!(mailbox_writes(&lab).await, before);
-    assert_eq!(state_of(&lab, "ALICEIPHONE0001"), DeviceAccessState::Allowed);
+    assert_eq!(
+        state_of(&lab, "ALICEIPHONE0001"),
+        DeviceAccessState::Allowed
+    );
     let held = engine.with_store(|s| s.watermark(WATERMARK_HELD_PLAN).unwrap());
     assert!(held.unwrap_or_default().is_empty(), "no held plan stored");
     lab.shutdown().await;
@@ -153,7 +177,12 @@ async fn a_one_user_run_of_an_unknown_mailbox_fails_and_writes_nothing() {
     let (lab, engine) = converged(50.0).await;
     let before = mailbox_writes(&lab).await;
     let report = engine.run_user("nobody-here").await;
-    assert_eq!(report.outcome, SyncOutcome::Failed, "{}", format_report(&report));
+    assert_eq!(
+        report.outcome,
+        SyncOutcome::Failed,
+        "{}",
+        format_report(&report)
+    );
     assert_eq!(mailbox_writes(&lab).await, before);
     lab.shutdown().await;
 }

@@ -33,7 +33,10 @@ async fn the_worker_searches_groups_by_name_with_their_user_count() {
     // Nested groups count: the targeted group holds 7 users and Sales (one of them already in it).
     assert_eq!(
         found,
-        vec![("EAS - Conditional access", Some(8)), ("EAS - Exempt", Some(1))]
+        vec![
+            ("EAS - Conditional access", Some(8)),
+            ("EAS - Exempt", Some(1))
+        ]
     );
     let targeted = &lab.endpoints.policy.included_groups[0];
     assert!(
@@ -60,10 +63,7 @@ async fn sync_this_user_now_writes_only_that_users_mailbox() {
     let mut client = connect(&c.socket()).await;
     // The scheduled first full sync converges the organisation.
     wait_status(&mut client, "the first full sync", |s| {
-        s.current_run.is_none()
-            && s.report
-                .as_ref()
-                .is_ok_and(|r| r.last_full_sync.is_some())
+        s.current_run.is_none() && s.report.as_ref().is_ok_and(|r| r.last_full_sync.is_some())
     })
     .await;
     lab.state
@@ -82,10 +82,7 @@ async fn sync_this_user_now_writes_only_that_users_mailbox() {
         serde_json::from_value::<BTreeMap<String, u64>>(counters["mailboxWrites"].clone()).unwrap()
     };
     let before = writes().await;
-    let runs_before = status(&mut client)
-        .await
-        .last_report
-        .and_then(|r| r.run_id);
+    let runs_before = status(&mut client).await.last_report.and_then(|r| r.run_id);
 
     let reply = client
         .request(&Request::SyncUser {
