@@ -29,7 +29,7 @@ fi
 HOME_DIR=$(mktemp -d)
 export HOME="$HOME_DIR" XDG_CONFIG_HOME="$HOME_DIR/.config" XDG_DATA_HOME="$HOME_DIR/.local/share"
 export XDG_RUNTIME_DIR="$HOME_DIR/run"; mkdir -p -m700 "$XDG_RUNTIME_DIR"
-export LANG=fr_FR.UTF-8 LC_ALL=fr_FR.UTF-8 LANGUAGE=fr
+export LANG=fr_FR.UTF-8 LANGUAGE=fr
 # Software rendering in Xvfb.
 export LIBGL_ALWAYS_SOFTWARE=1 WGPU_BACKEND=gl
 
@@ -45,21 +45,49 @@ cleanup() {
 }
 trap cleanup EXIT
 
-WID=$(xdotool search --sync --onlyvisible --name "Exchange Connector setup" | head -1)
-xdotool windowmove "$WID" 0 0
-sleep 3
+xdotool search --sync --onlyvisible --name "Exchange Connector setup" >/dev/null
+sleep 4
 
 shot() { # name
   sleep "${2:-1.5}"
   import -window root "$OUT/fr-$1.png"
   echo "captured $OUT/fr-$1.png"
 }
-click() { # x y (window-relative)
-  xdotool mousemove --window "$WID" "$1" "$2" click 1
-  sleep 0.7
+# Without a window manager the window opens centred at its first-run size (1024×720 on this screen,
+# at 128,90); positions are screen coordinates as the captures show them.
+click() { # x y
+  xdotool mousemove "$1" "$2" click 1
+  sleep 0.8
 }
-key() { xdotool key --window "$WID" "$@"; sleep 0.4; }
-type_text() { xdotool type --window "$WID" --delay 30 "$1"; sleep 0.4; }
-wait_for() { # seconds
-  sleep "$1"
-}
+NEXT="522 789"        # Suivant ▶
+CONNECT="427 203"     # Se connecter
+KEEP_PACKAGE="632 738" # Le conserver (the package question after Connect)
+OPEN_STATUS="449 252" # Ouvrir la page d'état (first sync step)
+CONFIRM="246 744"     # Confirmer : appliquer à N appareils (held plan)
+DEVICES_TAB="288 182" # Appareils
+A_USER="177 610"      # a user in the device table (opens the "why" panel)
+SYNC_USER="228 510"   # Synchroniser cet utilisateur
+
+shot 1-package 0
+for _ in 1 2 3 4; do click $NEXT; done
+click $CONNECT
+sleep 25
+shot 2-connect
+click $KEEP_PACKAGE
+click $NEXT
+sleep 20
+shot 3-first-sync
+click $OPEN_STATUS
+shot 4-held-plan 5
+click $CONFIRM
+sleep 25
+shot 5-confirmed
+# The worker the setup started (its child) is ended with it.
+WORKER_PID=$(pgrep -P "$SETUP_PID" -f exchange-connector-service | head -1 || true)
+click $DEVICES_TAB
+shot 6-device-table 5
+click $A_USER
+shot 7-why-panel 6
+click $SYNC_USER
+shot 8-sync-this-user 8
+echo "done: look at every $OUT/fr-*.png"

@@ -106,7 +106,7 @@ pub struct SettingError {
     pub message: String,
     /// The message as a code with parameters (the setup GUI translates it); plain for messages
     /// without a code.
-    pub code: TextCode,
+    pub code: Box<TextCode>,
 }
 
 impl SettingError {
@@ -120,7 +120,7 @@ impl SettingError {
         SettingError {
             key: key.into(),
             message: code.english.clone(),
-            code,
+            code: Box::new(code),
         }
     }
 }

@@ -109,10 +109,10 @@ pub struct Check {
     pub fix: Option<String>,
     /// The detail as a code with parameters, which the GUI translates.
     #[serde(skip)]
-    pub detail_code: TextCode,
+    pub detail_code: Box<TextCode>,
     /// The fix as a code with parameters, which the GUI translates.
     #[serde(skip)]
-    pub fix_code: Option<TextCode>,
+    pub fix_code: Option<Box<TextCode>>,
 }
 
 impl Check {
@@ -124,7 +124,7 @@ impl Check {
             detail: detail.english.clone(),
             cause: None,
             fix: None,
-            detail_code: detail,
+            detail_code: Box::new(detail),
             fix_code: None,
         }
     }
@@ -147,7 +147,7 @@ impl Check {
         Check {
             cause: (!cause.is_empty()).then_some(cause),
             fix: Some(fix.english.clone()),
-            fix_code: Some(fix),
+            fix_code: Some(Box::new(fix)),
             ..Check::with(id, name.into(), Status::Fail, detail.into())
         }
     }

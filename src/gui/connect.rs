@@ -335,11 +335,14 @@ impl ConnectRun {
 /// A check as its line shows it.
 fn state_of(check: Check) -> CheckState {
     match check.status {
-        Status::Ok | Status::Skip => CheckState::Passed(check.detail_code.into()),
+        Status::Ok | Status::Skip => CheckState::Passed((*check.detail_code).into()),
         Status::Fail => CheckState::Failed(Failure {
-            what: check.detail_code.into(),
+            what: (*check.detail_code).into(),
             why: check.cause.unwrap_or_default(),
-            fix: check.fix_code.map(CheckText::from).unwrap_or_default(),
+            fix: check
+                .fix_code
+                .map(|fix| CheckText::from(*fix))
+                .unwrap_or_default(),
         }),
     }
 }

@@ -116,7 +116,7 @@ async fn sync_this_user_now_writes_only_that_users_mailbox() {
     };
     assert_eq!(state("ALICEIPHONE0001"), Some(DeviceAccessState::Blocked));
     assert_eq!(state("CAROLIPHONE0003"), Some(DeviceAccessState::Allowed));
-    let store = Store::open(&c.config_dir().join("state.db")).unwrap();
+    let store = Store::open(c.config_dir().join("state.db")).unwrap();
     let decisions = store.decisions_for_user("alice").unwrap();
     let alice = decisions
         .iter()
