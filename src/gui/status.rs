@@ -814,6 +814,9 @@ fn recent_changes(
     lang: Lang,
     clock: &Clock,
 ) {
+    // The reason, last, is cut at the panel's right edge (whole on hover): the grid's own column
+    // width would cut it to its narrowest.
+    let right = ui.max_rect().right();
     egui::Grid::new("changes").striped(true).show(ui, |ui| {
         for c in recent.iter().take(20) {
             let row = panel.rows.iter().find(|r| {
@@ -837,9 +840,11 @@ fn recent_changes(
                 Some(r) => r.reason_text(lang),
                 None => c.reason.clone(),
             };
-            // The last column ends at the panel's edge: cut with an ellipsis, whole on hover.
-            ui.add(egui::Label::new(&reason).truncate())
-                .on_hover_text(&reason);
+            let width = (right - ui.cursor().min.x).max(120.0);
+            ui.allocate_ui(egui::vec2(width, ui.spacing().interact_size.y), |ui| {
+                ui.add(egui::Label::new(&reason).truncate())
+                    .on_hover_text(&reason);
+            });
             ui.end_row();
         }
     });
