@@ -91,7 +91,13 @@ impl HeldView {
             if !needle.is_empty() && !fields.iter().any(|f| f.to_lowercase().contains(&needle)) {
                 continue;
             }
-            let reason = reason_text(lang, &d.code, "");
+            let mut reason = reason_text(lang, &d.code, "");
+            // One group per reason, not per Intune record: each device has its own record's id.
+            for (name, value) in d.code.params() {
+                if name == "record" && !value.is_empty() {
+                    reason = reason.replace(&value, "…");
+                }
+            }
             let restricts = d.restricts();
             match groups
                 .iter_mut()

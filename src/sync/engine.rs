@@ -830,6 +830,18 @@ impl SyncEngine {
             SyncKind::Full => self.read_full(&journal_mailboxes).await?,
             SyncKind::Quick => self.read_quick(&journal_mailboxes).await?,
         };
+        self.settle_and_own(run_id, kind, open, snap).await
+    }
+
+    /// The end of the read phase: the open journal entries settled from what `snap` read, and the
+    /// entries the connector owns on its mailboxes.
+    async fn settle_and_own(
+        &self,
+        run_id: RunId,
+        kind: SyncKind,
+        open: Vec<JournalEntry>,
+        snap: Snapshot,
+    ) -> Result<ReadPhase, SyncError> {
         let journal_reconciled = if open.is_empty() {
             0
         } else {

@@ -131,21 +131,7 @@ impl SyncEngine {
             .into_iter()
             .filter(|e| e.change.mailbox.eq_ignore_ascii_case(identity))
             .collect();
-        let journal_reconciled = if open.is_empty() {
-            0
-        } else {
-            self.reconcile_journal(run_id, open, &snap)
-                .instrument(phase("read.reconcile_journal"))
-                .await?
-        };
-        let owned = self
-            .owned_for(SyncKind::Quick, &snap)
-            .instrument(phase("read.owned_entries"))
-            .await?;
-        Ok(ReadPhase {
-            snap,
-            owned,
-            journal_reconciled,
-        })
+        self.settle_and_own(run_id, SyncKind::Quick, open, snap)
+            .await
     }
 }
