@@ -629,6 +629,6 @@ fn a_real_worker_held_plan_confirmed_then_its_devices_and_why() {
         .clone()
         .unwrap();
     assert!(sync.is_ok(), "{sync:?}");
-    h.get_by_label_contains("A quick sync was started");
+    h.get_by_label_contains("The sync of");
     h.check_accessibility();
 }
