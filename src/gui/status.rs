@@ -271,7 +271,7 @@ pub struct StatusPage {
     /// The last progress event of a running sync.
     pub progress: Option<ProgressEvent>,
     /// The worker's answer to the last button: whether it accepted, and its words (shown after a
-    /// translated sentence); cleared when the run it started ends.
+    /// translated sentence).
     pub message: Option<(bool, String)>,
     /// The look-up box.
     pub lookup: String,
@@ -422,8 +422,6 @@ impl StatusPage {
                     let finished = p.phase.is_over();
                     self.progress = (!finished).then_some(p);
                     if finished {
-                        // "full sync started" is stale once the run ended.
-                        self.message = None;
                         refresh = true;
                         reload_devices = true;
                     }
