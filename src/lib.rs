@@ -38,5 +38,6 @@ pub mod service;
 pub mod settings;
 pub mod store;
 pub mod sync;
+pub mod text_code;
 pub mod tls;
 pub mod win;

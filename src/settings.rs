@@ -8,6 +8,8 @@
 //! say what is wrong and how to fix it.
 
 use crate::address::{ProxyAddressError, ProxySpec, check_host};
+use crate::coded;
+use crate::text_code::TextCode;
 use std::fmt;
 
 /// What kind of value a setting holds; decides its validator and how the GUI edits it.
@@ -134,14 +136,23 @@ pub struct SettingError {
     pub key: String,
     /// What is wrong and how to fix it.
     pub message: String,
+    /// The message as a code with parameters (the setup GUI translates it); plain for messages
+    /// without a code.
+    pub code: Box<TextCode>,
 }
 
 impl SettingError {
     /// Makes an error for `key`.
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        SettingError::coded(key, TextCode::plain(message))
+    }
+
+    /// Makes an error for `key` from a coded message.
+    pub fn coded(key: impl Into<String>, code: TextCode) -> Self {
         SettingError {
             key: key.into(),
-            message: message.into(),
+            message: code.english.clone(),
+            code: Box::new(code),
         }
     }
 }
@@ -419,7 +430,7 @@ impl Setting {
     /// Checks a value and returns it normalised (trimmed; enums and booleans spelled canonically).
     /// The error names the key, what is wrong and how to fix it.
     pub fn validate(&self, value: &str) -> Result<String, SettingError> {
-        validate_kind(&self.kind, value).map_err(|message| SettingError::new(self.key, message))
+        validate_coded(&self.kind, value).map_err(|code| SettingError::coded(self.key, code))
     }
 }
 
@@ -480,34 +491,49 @@ fn levenshtein(a: &str, b: &str) -> usize {
 
 /// Validates `value` against `kind`; the message does not include the key (the caller adds it).
 pub fn validate_kind(kind: &Kind, value: &str) -> Result<String, String> {
+    validate_coded(kind, value).map_err(|code| code.english)
+}
+
+/// [`validate_kind`] with the message as a code with parameters.
+pub fn validate_coded(kind: &Kind, value: &str) -> Result<String, TextCode> {
     let v = value.trim();
     if v.is_empty() {
-        return Err("is empty; give a value or remove the key to use the default".into());
+        return Err(coded!(
+            "st_empty",
+            "is empty; give a value or remove the key to use the default"
+        ));
     }
     if v.contains(['\n', '\r']) {
-        return Err("must be on one line".into());
+        return Err(coded!("st_one_line", "must be on one line"));
     }
     match kind {
         Kind::Text | Kind::Path | Kind::Secret => Ok(v.to_string()),
-        Kind::Host => check_host(v).map(|h| h.to_string()),
+        Kind::Host => check_host(v)
+            .map(|h| h.to_string())
+            .map_err(TextCode::plain),
         Kind::HostList => v
             .split(',')
             .map(str::trim)
             .filter(|h| !h.is_empty())
             .map(|h| check_host(h).map(|h| h.to_ascii_lowercase()))
             .collect::<Result<Vec<_>, _>>()
-            .map(|hosts| hosts.join(", ")),
+            .map(|hosts| hosts.join(", "))
+            .map_err(TextCode::plain),
         // Normalised to one spelling (http://host:port) when the address names its port.
         Kind::ProxyAddress => ProxySpec::parse(v, None)
             .map(|spec| spec.url())
             .or_else(|e| match e {
                 // The port may come from ProxyPort: checked when the two are combined.
                 ProxyAddressError::NoPort { .. } => Ok(v.to_string()),
-                other => Err(other.to_string()),
+                other => Err(TextCode::plain(other.to_string())),
             }),
         Kind::Port => match v.parse::<u32>() {
             Ok(p) if (1..=65535).contains(&p) => Ok(p.to_string()),
-            _ => Err(format!("'{v}' is not a port; use a number from 1 to 65535")),
+            _ => Err(coded!(
+                "st_port",
+                "'{value}' is not a port; use a number from 1 to 65535",
+                value = v
+            )),
         },
         Kind::DomainUser => check_domain_user(v).map(|_| v.to_string()),
         Kind::Mailbox => check_mailbox(v).map(|_| v.to_string()),
@@ -515,36 +541,61 @@ pub fn validate_kind(kind: &Kind, value: &str) -> Result<String, String> {
         Kind::Bool => match v.to_ascii_lowercase().as_str() {
             "true" | "yes" | "1" => Ok("true".into()),
             "false" | "no" | "0" => Ok("false".into()),
-            _ => Err(format!("'{v}' is not a yes/no value; use true or false")),
+            _ => Err(coded!(
+                "st_bool",
+                "'{value}' is not a yes/no value; use true or false",
+                value = v
+            )),
         },
         Kind::Enum(values) => values
             .iter()
             .find(|x| x.eq_ignore_ascii_case(v))
             .map(|x| x.to_string())
-            .ok_or_else(|| format!("'{v}' is not one of {}", values.join(", "))),
+            .ok_or_else(|| {
+                coded!(
+                    "st_enum",
+                    "'{value}' is not one of {values}",
+                    value = v,
+                    values = values.join(", ")
+                )
+            }),
         Kind::Number { min, max } => match v.parse::<u32>() {
             Ok(n) if (*min..=*max).contains(&n) => Ok(n.to_string()),
-            _ => Err(format!(
-                "'{v}' is not a whole number from {min} to {max}; use a number in that range"
+            _ => Err(coded!(
+                "st_number",
+                "'{value}' is not a whole number from {min} to {max}; use a number in that range",
+                value = v,
+                min = min,
+                max = max
             )),
         },
         Kind::TimeOfDay => chrono::NaiveTime::parse_from_str(v, "%H:%M")
             .map(|t| t.format("%H:%M").to_string())
-            .map_err(|_| format!("'{v}' is not a time of day; use HH:MM, 24-hour (for example 02:00)")),
+            .map_err(|_| {
+                coded!(
+                    "st_time",
+                    "'{value}' is not a time of day; use HH:MM, 24-hour (for example 02:00)",
+                    value = v
+                )
+            }),
         Kind::Guid => uuid::Uuid::parse_str(v)
             .map(|u| u.to_string())
             .map_err(|_| {
-                format!(
-                    "'{v}' is not a GUID; copy it from the connector package or the Entra admin center (for example 00000000-0000-0000-0000-000000000000)"
+                coded!(
+                    "st_guid",
+                    "'{value}' is not a GUID; copy it from the connector package or the Entra admin center (for example 00000000-0000-0000-0000-000000000000)",
+                    value = v
                 )
             }),
     }
 }
 
-fn check_domain_user(v: &str) -> Result<(), String> {
+fn check_domain_user(v: &str) -> Result<(), TextCode> {
     let bad = || {
-        format!(
-            "'{v}' must be DOMAIN\\user (for example CONTOSO\\svc-eas) or a UPN (svc-eas@contoso.com)"
+        coded!(
+            "st_domain_user",
+            "'{value}' must be DOMAIN\\user (for example CONTOSO\\svc-eas) or a UPN (svc-eas@contoso.com)",
+            value = v
         )
     };
     if let Some((domain, user)) = v.split_once('\\') {
@@ -561,9 +612,14 @@ fn check_domain_user(v: &str) -> Result<(), String> {
     Err(bad())
 }
 
-fn check_mailbox(v: &str) -> Result<(), String> {
-    let bad =
-        || format!("'{v}' is not a mail address; use name@domain (for example notify@contoso.com)");
+fn check_mailbox(v: &str) -> Result<(), TextCode> {
+    let bad = || {
+        coded!(
+            "st_mailbox",
+            "'{value}' is not a mail address; use name@domain (for example notify@contoso.com)",
+            value = v
+        )
+    };
     let (local, domain) = v.split_once('@').ok_or_else(bad)?;
     if local.is_empty()
         || local.contains([' ', '@', '\\', '<', '>', ','])
@@ -575,26 +631,40 @@ fn check_mailbox(v: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_url(v: &str, https_only: bool) -> Result<(), String> {
+fn check_url(v: &str, https_only: bool) -> Result<(), TextCode> {
     let url = url::Url::parse(v).map_err(|e| {
-        format!("'{v}' is not a URL ({e}); write it in full, for example https://host/path")
+        coded!(
+            "st_url",
+            "'{value}' is not a URL ({error}); write it in full, for example https://host/path",
+            value = v,
+            error = e
+        )
     })?;
     match url.scheme() {
         "https" => {}
         "http" if !https_only => {}
-        "http" => return Err(format!("'{v}' must use https://")),
+        "http" => return Err(coded!("st_https", "'{value}' must use https://", value = v)),
         other => {
-            return Err(format!(
-                "'{v}' has scheme '{other}'; use an http:// or https:// URL"
+            return Err(coded!(
+                "st_scheme",
+                "'{value}' has scheme '{scheme}'; use an http:// or https:// URL",
+                value = v,
+                scheme = other
             ));
         }
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("'{v}' has no host name"));
+        return Err(coded!(
+            "st_no_host",
+            "'{value}' has no host name",
+            value = v
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "'{v}' contains a user name or password; remove it (secrets belong in the secret store)"
+        return Err(coded!(
+            "st_url_credentials",
+            "'{value}' contains a user name or password; remove it (secrets belong in the secret store)",
+            value = v
         ));
     }
     Ok(())

@@ -440,7 +440,7 @@ fn a_row_opens_the_why_panel_and_syncs_the_user() {
     wait_until(&mut h, "the sync answer", 20, |p| {
         p.devices.why.as_ref().is_some_and(|w| w.sync.is_some())
     });
-    h.get_by_label_contains("Une synchronisation rapide est lancée");
+    h.get_by_label_contains("La synchronisation des appareils de");
     h.check_accessibility();
 }
 
@@ -631,6 +631,6 @@ fn a_real_worker_held_plan_confirmed_then_its_devices_and_why() {
         .clone()
         .unwrap();
     assert!(sync.is_ok(), "{sync:?}");
-    h.get_by_label_contains("A quick sync was started");
+    h.get_by_label_contains("The sync of");
     h.check_accessibility();
 }

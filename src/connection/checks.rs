@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{ClientOptions, Clients, SyncSetup};
+use crate::coded;
 use crate::config::{Config, ExchangeServerType};
 use crate::error_text::chain;
 use crate::intune::IntuneClient;
@@ -24,6 +25,7 @@ use crate::notify::{GraphMailError, MailRoute};
 use crate::policy::PolicySettings;
 use crate::secrets::SecretStore;
 use crate::service::setup;
+use crate::text_code::TextCode;
 
 /// How long one network check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
@@ -99,56 +101,60 @@ pub struct Check {
     pub name: String,
     /// Result.
     pub status: Status,
-    /// What was found; for a failure, what failed.
+    /// What was found; for a failure, what failed (English).
     pub detail: String,
-    /// Why it failed: the server's own words when it gave any.
+    /// Why it failed: the server's own words when it gave any (never translated).
     pub cause: Option<String>,
-    /// What to do, for a failure.
+    /// What to do, for a failure (English).
     pub fix: Option<String>,
+    /// The detail as a code with parameters, which the GUI translates.
+    #[serde(skip)]
+    pub detail_code: Box<TextCode>,
+    /// The fix as a code with parameters, which the GUI translates.
+    #[serde(skip)]
+    pub fix_code: Option<Box<TextCode>>,
 }
 
 impl Check {
-    /// A passed check.
-    pub fn ok(id: CheckId, name: impl Into<String>, detail: impl Into<String>) -> Check {
+    fn with(id: CheckId, name: String, status: Status, detail: TextCode) -> Check {
         Check {
             id,
-            name: name.into(),
-            status: Status::Ok,
-            detail: detail.into(),
+            name,
+            status,
+            detail: detail.english.clone(),
             cause: None,
             fix: None,
+            detail_code: Box::new(detail),
+            fix_code: None,
         }
     }
 
-    /// A failed check: what failed, why, and what to do.
+    /// A passed check.
+    pub fn ok(id: CheckId, name: impl Into<String>, detail: impl Into<TextCode>) -> Check {
+        Check::with(id, name.into(), Status::Ok, detail.into())
+    }
+
+    /// A failed check: what failed, why (the server's words, kept as they are), and what to do.
     pub fn fail(
         id: CheckId,
         name: impl Into<String>,
-        detail: impl Into<String>,
+        detail: impl Into<TextCode>,
         cause: impl Into<String>,
-        fix: impl Into<String>,
+        fix: impl Into<TextCode>,
     ) -> Check {
         let cause = cause.into();
+        let fix = fix.into();
         Check {
-            id,
-            name: name.into(),
-            status: Status::Fail,
-            detail: detail.into(),
             cause: (!cause.is_empty()).then_some(cause),
-            fix: Some(fix.into()),
+            fix: Some(fix.english.clone()),
+            fix_code: Some(Box::new(fix)),
+            ..Check::with(id, name.into(), Status::Fail, detail.into())
         }
     }
 
     /// A check not run.
-    pub fn skip(id: CheckId, name: impl Into<String>, detail: impl Into<String>) -> Check {
-        Check {
-            id,
-            name: name.into(),
-            status: Status::Skip,
-            detail: detail.into(),
-            cause: None,
-            fix: None,
-        }
+    pub fn skip(id: CheckId, name: impl Into<String>, detail: impl Into<TextCode>) -> Check {
+        Check::with(id, name.into(), Status::Skip, detail.into())
     }
 
     /// The check as one line (`OK   name: detail` / `FAIL name: detail: cause -> fix: ...`).
@@ -314,7 +320,11 @@ pub async fn run(run: &CheckRun<'_>, progress: &(dyn Fn(Progress) + Send + Sync)
     // The proxy.
     rec.running(CheckId::Proxy);
     match &proxy {
-        Ok(None) => rec.push(Check::skip(CheckId::Proxy, "proxy", "no proxy configured")),
+        Ok(None) => rec.push(Check::skip(
+            CheckId::Proxy,
+            "proxy",
+            coded!("ck_no_proxy", "no proxy configured"),
+        )),
         Ok(Some(_)) => {
             let check = proxy_check(run, clients.as_ref(), &exchange_url).await;
             rec.push(check);
@@ -322,9 +332,9 @@ pub async fn run(run: &CheckRun<'_>, progress: &(dyn Fn(Progress) + Send + Sync)
         Err(e) => rec.push(Check::fail(
             CheckId::Proxy,
             "proxy",
-            "The proxy address is not valid.",
+            coded!("ck_proxy_invalid", "The proxy address is not valid."),
             chain(e),
-            "fix ProxyHost / ProxyPort",
+            coded!("ck_fix_proxy_host_port", "fix ProxyHost / ProxyPort"),
         )),
     }
     if rec.halted() {
@@ -390,9 +400,9 @@ fn secrets_and_clients(
         rec.push(Check::fail(
             CheckId::Package,
             "secrets",
-            format!("missing: {}", missing.join("; ")),
+            coded!("ck_secrets_missing", "missing: {list}", list = missing.join("; ")),
             "",
-            "store them with `exchange-connector-service configure --answers FILE --secrets-stdin` (run it as an administrator while the service runs: they are handed to the service's own store), or connect again in the setup",
+            coded!("ck_fix_store_secrets", "store them with `exchange-connector-service configure --answers FILE --secrets-stdin` (run it as an administrator while the service runs: they are handed to the service's own store), or connect again in the setup"),
         ));
         return (None, None);
     }
@@ -416,12 +426,11 @@ fn secrets_and_clients(
             rec.push(Check::ok(
                 CheckId::Package,
                 "secrets",
-                format!(
-                    "in the {}: {}",
-                    run.secrets.describe(),
-                    needed.join(", ")
-                        + if needed.is_empty() { "" } else { ", " }
-                        + "app credential"
+                coded!(
+                    "ck_secrets_ok",
+                    "in the {store}: {names}app credential",
+                    store = run.secrets.describe(),
+                    names = needed.iter().map(|k| format!("{k}, ")).collect::<String>()
                 ),
             ));
             (Some(clients), Some(setup))
@@ -430,9 +439,9 @@ fn secrets_and_clients(
             rec.push(Check::fail(
                 CheckId::Package,
                 "secrets",
-                "The connection cannot be set up.",
+                coded!("ck_setup_failed", "The connection cannot be set up."),
                 e,
-                "correct the setting named (TrustedCaFile must be a readable PEM file; the proxy needs its password), then check again",
+                coded!("ck_fix_setup", "correct the setting named (TrustedCaFile must be a readable PEM file; the proxy needs its password), then check again"),
             ));
             (None, None)
         }
@@ -471,9 +480,12 @@ async fn dns(rec: &mut Recorder<'_>, exchange_url: &str, proxied: bool, options:
         rec.push(Check::fail(
             CheckId::Server,
             "DNS",
-            format!("'{exchange_url}' is not a URL"),
+            coded!("ck_not_a_url", "'{url}' is not a URL", url = exchange_url),
             "",
-            "fix ExchangeServer / ExchangePowerShellURL or ExchangeRestBase",
+            coded!(
+                "ck_fix_exchange_url",
+                "fix ExchangeServer / ExchangePowerShellURL or ExchangeRestBase"
+            ),
         ));
         return;
     };
@@ -481,7 +493,11 @@ async fn dns(rec: &mut Recorder<'_>, exchange_url: &str, proxied: bool, options:
         rec.push(Check::skip(
             CheckId::Server,
             "DNS",
-            format!("{host}: resolved by the proxy"),
+            coded!(
+                "ck_dns_by_proxy",
+                "{host}: resolved by the proxy",
+                host = host
+            ),
         ));
         return;
     }
@@ -491,15 +507,15 @@ async fn dns(rec: &mut Recorder<'_>, exchange_url: &str, proxied: bool, options:
             rec.push(Check::ok(
                 CheckId::Server,
                 "DNS",
-                format!("{host} resolves to {}", addresses.join(", ")),
+                coded!("ck_dns_ok", "{host} resolves to {addresses}", host = host, addresses = addresses.join(", ")),
             ));
         }
         Err(e) => rec.push(Check::fail(
             CheckId::Server,
             "DNS",
-            format!("The name {host} does not resolve."),
+            coded!("ck_dns_fail", "The name {host} does not resolve.", host = host),
             e,
-            "check the server's name (the FQDN of a Client Access server: ExchangeServer / ExchangePowerShellURL) and this computer's DNS servers",
+            coded!("ck_fix_dns", "check the server's name (the FQDN of a Client Access server: ExchangeServer / ExchangePowerShellURL) and this computer's DNS servers"),
         )),
     }
 }
@@ -516,7 +532,10 @@ async fn tls(
         rec.push(Check::skip(
             CheckId::Server,
             "TLS",
-            "a proxy is configured: TLS is negotiated through it (see the proxy check)",
+            coded!(
+                "ck_tls_by_proxy",
+                "a proxy is configured: TLS is negotiated through it (see the proxy check)"
+            ),
         ));
         return;
     }
@@ -526,9 +545,12 @@ async fn tls(
             rec.push(Check::fail(
                 CheckId::Server,
                 "TLS",
-                "The trusted CA file cannot be used.",
+                coded!("ck_ca_unusable", "The trusted CA file cannot be used."),
                 e.to_string(),
-                "fix TrustedCaFile: it must be a readable PEM file holding the CA certificate",
+                coded!(
+                    "ck_fix_ca",
+                    "fix TrustedCaFile: it must be a readable PEM file holding the CA certificate"
+                ),
             ));
             return;
         }
@@ -548,9 +570,9 @@ async fn tls(
             None => Check::fail(
                 CheckId::Server,
                 name,
-                format!("'{url}' is not a URL"),
+                coded!("ck_not_a_url", "'{url}' is not a URL", url = url),
                 "",
-                "fix the URL",
+                coded!("ck_fix_url", "fix the URL"),
             ),
         };
         let stop = check.status == Status::Fail && rec.stop_at_first_failure;
@@ -569,18 +591,28 @@ async fn tls_check(
     port: u16,
     options: &ClientOptions,
 ) -> Check {
-    let unreachable = |cause: String, fix: &str| {
+    let unreachable = |cause: String, fix: TextCode| {
         Check::fail(
             CheckId::Server,
             name,
-            format!("No secure connection to {host}:{port}."),
+            coded!(
+                "ck_tls_fail",
+                "No secure connection to {host}:{port}.",
+                host = host,
+                port = port
+            ),
             cause,
             fix,
         )
     };
     let server_name = match rustls::pki_types::ServerName::try_from(host.to_string()) {
         Ok(n) => n,
-        Err(e) => return unreachable(e.to_string(), "fix the host name"),
+        Err(e) => {
+            return unreachable(
+                e.to_string(),
+                coded!("ck_fix_host_name", "fix the host name"),
+            );
+        }
     };
     let attempt = async {
         let addresses = resolve(host, port, options)
@@ -609,19 +641,31 @@ async fn tls_check(
         Ok(Ok(version)) => Check::ok(
             CheckId::Server,
             name,
-            format!("{host}:{port} negotiated {version}"),
+            coded!(
+                "ck_tls_ok",
+                "{host}:{port} negotiated {version}",
+                host = host,
+                port = port,
+                version = version
+            ),
         ),
         Ok(Err((cause, true))) => unreachable(
             cause,
-            "check that the server is running and reachable from this computer (firewall, port 443)",
+            coded!(
+                "ck_fix_reachable",
+                "check that the server is running and reachable from this computer (firewall, port 443)"
+            ),
         ),
         Ok(Err((cause, false))) => unreachable(
             cause,
-            "trust the server's CA (install it, or set the trusted CA file: TrustedCaFile) and make sure the server offers TLS 1.2 or newer",
+            coded!(
+                "ck_fix_trust_ca",
+                "trust the server's CA (install it, or set the trusted CA file: TrustedCaFile) and make sure the server offers TLS 1.2 or newer"
+            ),
         ),
         Err(_) => unreachable(
             format!("no answer within {} s", CHECK_TIMEOUT.as_secs()),
-            "check the firewall",
+            coded!("ck_fix_firewall", "check the firewall"),
         ),
     }
 }
@@ -631,14 +675,23 @@ async fn proxy_check(run: &CheckRun<'_>, clients: Option<&Clients>, exchange_url
     let name = "proxy";
     let configured = match crate::proxy::configured(run.config, run.secrets, run.instance) {
         Ok(Some(p)) => p,
-        Ok(None) => return Check::skip(CheckId::Proxy, name, "no proxy configured"),
+        Ok(None) => {
+            return Check::skip(
+                CheckId::Proxy,
+                name,
+                coded!("ck_no_proxy", "no proxy configured"),
+            );
+        }
         Err(e) => {
             return Check::fail(
                 CheckId::Proxy,
                 name,
-                "The proxy cannot be used.",
+                coded!("ck_proxy_unusable", "The proxy cannot be used."),
                 chain(&e),
-                "correct the proxy settings (ProxyHost, ProxyPort, ProxyUser and its password)",
+                coded!(
+                    "ck_fix_proxy_settings",
+                    "correct the proxy settings (ProxyHost, ProxyPort, ProxyUser and its password)"
+                ),
             );
         }
     };
@@ -653,30 +706,55 @@ async fn proxy_check(run: &CheckRun<'_>, clients: Option<&Clients>, exchange_url
         return Check::fail(
             CheckId::Proxy,
             name,
-            format!("The proxy {url} refused to connect to {authority}."),
+            coded!(
+                "ck_proxy_refused",
+                "The proxy {url} refused to connect to {authority}.",
+                url = url,
+                authority = authority
+            ),
             chain(&e),
-            "check the proxy name, port and credentials with your network team; the connector can sign in to a proxy with Basic credentials only",
+            coded!(
+                "ck_fix_proxy_refused",
+                "check the proxy name, port and credentials with your network team; the connector can sign in to a proxy with Basic credentials only"
+            ),
         );
     }
     let Some(clients) = clients else {
         return Check::ok(
             CheckId::Proxy,
             name,
-            format!("{url}: tunnel to {authority} open"),
+            coded!(
+                "ck_proxy_tunnel",
+                "{url}: tunnel to {authority} open",
+                url = url,
+                authority = authority
+            ),
         );
     };
     match clients.http.get(exchange_url).send().await {
         Ok(r) => Check::ok(
             CheckId::Proxy,
             name,
-            format!("{url}: tunnel open, HTTP {}", r.status().as_u16()),
+            coded!(
+                "ck_proxy_tunnel_http",
+                "{url}: tunnel open, HTTP {status}",
+                url = url,
+                status = r.status().as_u16()
+            ),
         ),
         Err(e) => Check::fail(
             CheckId::Proxy,
             name,
-            format!("No secure connection through the proxy {url}."),
+            coded!(
+                "ck_proxy_tls_fail",
+                "No secure connection through the proxy {url}.",
+                url = url
+            ),
             chain(&e),
-            "check that the proxy lets this computer reach the Exchange server on port 443",
+            coded!(
+                "ck_fix_proxy_reach",
+                "check that the proxy lets this computer reach the Exchange server on port 443"
+            ),
         ),
     }
 }
@@ -700,20 +778,35 @@ async fn exchange(
         rec.push(Check::skip(
             CheckId::SignIn,
             sign_in,
-            "not tried: the secrets are missing",
+            coded!("ck_not_tried_secrets", "not tried: the secrets are missing"),
         ));
-        rec.push(Check::skip(CheckId::Cmdlets, cmdlets, "not tried"));
+        rec.push(Check::skip(
+            CheckId::Cmdlets,
+            cmdlets,
+            coded!("ck_not_tried", "not tried"),
+        ));
         return;
     };
     if !proxied && !rec.passed("TLS to Exchange") {
         rec.push(Check::fail(
             CheckId::SignIn,
             sign_in,
-            format!("{exchange_url} cannot be reached (see DNS/TLS above)."),
+            coded!(
+                "ck_exchange_unreachable",
+                "{url} cannot be reached (see DNS/TLS above).",
+                url = exchange_url
+            ),
             "",
-            "start the Client Access server or point ExchangePowerShellURL at one that runs",
+            coded!(
+                "ck_fix_start_cas",
+                "start the Client Access server or point ExchangePowerShellURL at one that runs"
+            ),
         ));
-        rec.push(Check::skip(CheckId::Cmdlets, cmdlets, "not tried"));
+        rec.push(Check::skip(
+            CheckId::Cmdlets,
+            cmdlets,
+            coded!("ck_not_tried", "not tried"),
+        ));
         return;
     }
     let report = match tokio::time::timeout(SIGN_IN_TIMEOUT, clients.exchange.check_permissions())
@@ -723,35 +816,65 @@ async fn exchange(
             rec.push(Check::ok(
                 CheckId::SignIn,
                 sign_in,
-                format!("a session to {exchange_url} opened as {user}"),
+                coded!(
+                    "ck_signin_ok",
+                    "a session to {url} opened as {user}",
+                    url = exchange_url,
+                    user = user
+                ),
             ));
             report
         }
         Ok(Err(e)) => {
             let fix = if e.server_unreachable() {
-                "check that the Client Access server is running and that remote PowerShell (/PowerShell/) is enabled on it"
+                coded!(
+                    "ck_fix_remote_powershell",
+                    "check that the Client Access server is running and that remote PowerShell (/PowerShell/) is enabled on it"
+                )
             } else {
-                "check the Exchange account's user name (DOMAIN\\user, ExchangeUser) and password (store it again), that the account is not locked out or expired, and PowerShellAuthentication"
+                coded!(
+                    "ck_fix_exchange_account",
+                    "check the Exchange account's user name (DOMAIN\\user, ExchangeUser) and password (store it again), that the account is not locked out or expired, and PowerShellAuthentication"
+                )
             };
             rec.push(Check::fail(
                 CheckId::SignIn,
                 sign_in,
-                format!("Signing in to Exchange as {user} failed."),
+                coded!(
+                    "ck_signin_fail",
+                    "Signing in to Exchange as {user} failed.",
+                    user = user
+                ),
                 chain(&e),
                 fix,
             ));
-            rec.push(Check::skip(CheckId::Cmdlets, cmdlets, "not tried"));
+            rec.push(Check::skip(
+                CheckId::Cmdlets,
+                cmdlets,
+                coded!("ck_not_tried", "not tried"),
+            ));
             return;
         }
         Err(_) => {
             rec.push(Check::fail(
                 CheckId::SignIn,
                 sign_in,
-                format!("Signing in to Exchange as {user} failed."),
+                coded!(
+                    "ck_signin_fail",
+                    "Signing in to Exchange as {user} failed.",
+                    user = user
+                ),
                 format!("no answer within {} s", SIGN_IN_TIMEOUT.as_secs()),
-                "check that the Client Access server's /PowerShell/ endpoint answers",
+                coded!(
+                    "ck_fix_ps_endpoint",
+                    "check that the Client Access server's /PowerShell/ endpoint answers"
+                ),
             ));
-            rec.push(Check::skip(CheckId::Cmdlets, cmdlets, "not tried"));
+            rec.push(Check::skip(
+                CheckId::Cmdlets,
+                cmdlets,
+                coded!("ck_not_tried", "not tried"),
+            ));
             return;
         }
     };
@@ -760,18 +883,19 @@ async fn exchange(
         rec.push(Check::ok(
             CheckId::Cmdlets,
             cmdlets,
-            format!(
-                "all required cmdlets granted ({} available)",
-                report.granted.len()
+            coded!(
+                "ck_cmdlets_ok",
+                "all required cmdlets granted ({n} available)",
+                n = report.granted.len()
             ),
         ));
     } else {
         rec.push(Check::fail(
             CheckId::Cmdlets,
             cmdlets,
-            format!("The account {user} may not run every cmdlet the connector needs."),
+            coded!("ck_cmdlets_fail", "The account {user} may not run every cmdlet the connector needs.", user = user),
             format!("Missing: {}.", report.missing_required.join(", ")),
-            "add the account to a role group (e.g. Organization Management) or a management role assignment that grants these cmdlets",
+            coded!("ck_fix_role_group", "add the account to a role group (e.g. Organization Management) or a management role assignment that grants these cmdlets"),
         ));
     }
 }
@@ -792,19 +916,24 @@ async fn exchange_version(clients: &Clients) -> Check {
         Ok(Ok(_)) => Check::skip(
             CheckId::Cmdlets,
             name,
-            "Get-ExchangeServer listed no server",
+            coded!("ck_version_none", "Get-ExchangeServer listed no server"),
         ),
         Ok(Err(e)) => Check::skip(
             CheckId::Cmdlets,
             name,
-            format!("Get-ExchangeServer could not be read: {}", chain(&e)),
+            coded!(
+                "ck_version_unread",
+                "Get-ExchangeServer could not be read: {error}",
+                error = chain(&e)
+            ),
         ),
         Err(_) => Check::skip(
             CheckId::Cmdlets,
             name,
-            format!(
-                "Get-ExchangeServer gave no answer within {} s",
-                CHECK_TIMEOUT.as_secs()
+            coded!(
+                "ck_version_timeout",
+                "Get-ExchangeServer gave no answer within {seconds} s",
+                seconds = CHECK_TIMEOUT.as_secs()
             ),
         ),
     }
@@ -820,24 +949,35 @@ async fn notification(
 ) {
     let id = CheckId::Notification;
     let Some(mailbox) = config.notification_mailbox.as_deref() else {
-        rec.push(Check::skip(id, "Autodiscover", "no NotificationMailbox"));
-        rec.push(Check::skip(id, "EWS", "no NotificationMailbox"));
+        rec.push(Check::skip(
+            id,
+            "Autodiscover",
+            coded!("ck_no_notification_mailbox", "no NotificationMailbox"),
+        ));
+        rec.push(Check::skip(
+            id,
+            "EWS",
+            coded!("ck_no_notification_mailbox", "no NotificationMailbox"),
+        ));
         return;
     };
     let (Some(clients), Some(notifier)) = (clients, setup.and_then(|s| s.notifier.as_ref())) else {
         rec.push(Check::skip(
             id,
             "Autodiscover",
-            "not tried: the secrets are missing",
+            coded!("ck_not_tried_secrets", "not tried: the secrets are missing"),
         ));
-        rec.push(Check::skip(id, "EWS", "not tried"));
+        rec.push(Check::skip(id, "EWS", coded!("ck_not_tried", "not tried")));
         return;
     };
     let route = match &notifier.route {
         MailRoute::Ews(route) => route,
         MailRoute::Graph => {
-            let why = "Exchange Online: notifications go through Graph sendMail (EWS there is blocked since 1 October 2026)";
-            rec.push(Check::skip(id, "Autodiscover", why));
+            let why = coded!(
+                "ck_graph_route",
+                "Exchange Online: notifications go through Graph sendMail (EWS there is blocked since 1 October 2026)"
+            );
+            rec.push(Check::skip(id, "Autodiscover", why.clone()));
             rec.push(Check::skip(id, "EWS", why));
             hosted_notification(rec, config, clients, mailbox).await;
             return;
@@ -849,7 +989,11 @@ async fn notification(
             rec.push(Check::skip(
                 id,
                 "Autodiscover",
-                format!("ExchangeWebServiceURL is set ({url})"),
+                coded!(
+                    "ck_ews_url_set",
+                    "ExchangeWebServiceURL is set ({url})",
+                    url = url
+                ),
             ));
             url.clone()
         }
@@ -866,7 +1010,13 @@ async fn notification(
                     rec.push(Check::ok(
                         id,
                         "Autodiscover",
-                        format!("{} via {} ({:?})", found.ews_url, found.via, found.protocol),
+                        coded!(
+                            "ck_autodiscover_ok",
+                            "{url} via {via} ({protocol})",
+                            url = found.ews_url,
+                            via = found.via,
+                            protocol = format!("{:?}", found.protocol)
+                        ),
                     ));
                     found.ews_url
                 }
@@ -874,14 +1024,19 @@ async fn notification(
                     rec.push(Check::fail(
                         id,
                         "Autodiscover",
-                        format!("Autodiscover found no Exchange Web Services URL for {mailbox}."),
+                        coded!("ck_autodiscover_fail", "Autodiscover found no Exchange Web Services URL for {mailbox}.", mailbox = mailbox),
                         format!("{} candidate(s) failed: {}", e.attempts.len(), e.attempts.join("; ")),
-                        format!(
-                            "make autodiscover.{} (or {}) resolve to a Client Access server over HTTPS, check the mailbox's address and password, or set ExchangeWebServiceURL",
-                            e.domain, e.domain
+                        coded!(
+                            "ck_fix_autodiscover",
+                            "make autodiscover.{domain} (or {domain}) resolve to a Client Access server over HTTPS, check the mailbox's address and password, or set ExchangeWebServiceURL",
+                            domain = e.domain
                         ),
                     ));
-                    rec.push(Check::skip(id, "EWS", "no EWS URL"));
+                    rec.push(Check::skip(
+                        id,
+                        "EWS",
+                        coded!("ck_no_ews_url", "no EWS URL"),
+                    ));
                     return;
                 }
             }
@@ -901,28 +1056,52 @@ async fn notification(
         Ok(r) if matches!(r.status().as_u16(), 401 | 403) => Check::fail(
             id,
             "EWS",
-            format!("EWS at {ews_url} refused the notification account {mailbox}."),
+            coded!(
+                "ck_ews_refused",
+                "EWS at {url} refused the notification account {mailbox}.",
+                url = ews_url,
+                mailbox = mailbox
+            ),
             format!("HTTP {}", r.status()),
-            "check the notification mailbox's password (NotificationPassword)",
+            coded!(
+                "ck_fix_notify_password",
+                "check the notification mailbox's password (NotificationPassword)"
+            ),
         ),
         Ok(r) if r.status().is_server_error() => Check::fail(
             id,
             "EWS",
-            format!("EWS at {ews_url} failed."),
+            coded!("ck_ews_failed", "EWS at {url} failed.", url = ews_url),
             format!("HTTP {}", r.status()),
-            "check the EWS virtual directory on the Client Access server",
+            coded!(
+                "ck_fix_ews_vdir",
+                "check the EWS virtual directory on the Client Access server"
+            ),
         ),
         Ok(r) => Check::ok(
             id,
             "EWS",
-            format!("{ews_url} answers {mailbox} (HTTP {})", r.status().as_u16()),
+            coded!(
+                "ck_ews_ok",
+                "{url} answers {mailbox} (HTTP {status})",
+                url = ews_url,
+                mailbox = mailbox,
+                status = r.status().as_u16()
+            ),
         ),
         Err(e) => Check::fail(
             id,
             "EWS",
-            format!("EWS at {ews_url} cannot be reached."),
+            coded!(
+                "ck_ews_unreachable",
+                "EWS at {url} cannot be reached.",
+                url = ews_url
+            ),
             chain(&e),
-            "check ExchangeWebServiceURL, the mailbox's password, and that EWS is enabled on the Client Access server",
+            coded!(
+                "ck_fix_ews",
+                "check ExchangeWebServiceURL, the mailbox's password, and that EWS is enabled on the Client Access server"
+            ),
         ),
     };
     rec.push(check);
@@ -952,13 +1131,20 @@ async fn hosted_notification(
     let id = CheckId::Notification;
     let name = "Graph sendMail";
     let Some(mailer) = clients.notifier.as_ref().and_then(|n| n.graph_mailer()) else {
-        rec.push(Check::skip(id, name, "no Graph notifier was built"));
+        rec.push(Check::skip(
+            id,
+            name,
+            coded!("ck_no_graph_notifier", "no Graph notifier was built"),
+        ));
         return;
     };
     let [scope_command, assignment_command] =
         crate::notify::graph_mail::rbac_commands(&config.client_id, mailbox);
-    let admin_fix = format!(
-        "an Exchange admin runs, in Exchange Online PowerShell: {scope_command} ; {assignment_command} (RBAC for Applications; a change takes up to two hours to apply), or `exchange-connector-service rbac-mail` does it when the app holds role management in Exchange"
+    let admin_fix = coded!(
+        "ck_fix_rbac",
+        "an Exchange admin runs, in Exchange Online PowerShell: {scope_command} ; {assignment_command} (RBAC for Applications; a change takes up to two hours to apply), or `exchange-connector-service rbac-mail` does it when the app holds role management in Exchange",
+        scope_command = scope_command,
+        assignment_command = assignment_command
     );
     let html = "<p>This message checks that the Exchange Connector may send notifications as this mailbox. Nothing to do.</p>";
     match mailer
@@ -968,15 +1154,17 @@ async fn hosted_notification(
         Ok(()) => rec.push(Check::ok(
             id,
             name,
-            format!(
-                "the app may send as {mailbox} (a check message went to the mailbox itself, not kept in Sent Items)"
+            coded!(
+                "ck_sendmail_ok",
+                "the app may send as {mailbox} (a check message went to the mailbox itself, not kept in Sent Items)",
+                mailbox = mailbox
             ),
         )),
         Err(GraphMailError::Denied { code, message, .. }) => {
             rec.push(Check::fail(
                 id,
                 name,
-                format!("Exchange Online refused to let the app send as {mailbox}."),
+                coded!("ck_sendmail_denied", "Exchange Online refused to let the app send as {mailbox}.", mailbox = mailbox),
                 format!("HTTP 403 {code}: {message}"),
                 admin_fix,
             ));
@@ -986,9 +1174,9 @@ async fn hosted_notification(
             rec.push(Check::fail(
                 id,
                 name,
-                format!("Graph did not send a check message as {mailbox}."),
+                coded!("ck_sendmail_fail", "Graph did not send a check message as {mailbox}.", mailbox = mailbox),
                 chain(&e),
-                "check NotificationMailbox (a mailbox in this tenant) and that Graph is reachable",
+                coded!("ck_fix_sendmail", "check NotificationMailbox (a mailbox in this tenant) and that Graph is reachable"),
             ));
             return;
         }
@@ -999,26 +1187,31 @@ async fn hosted_notification(
             rec.push(Check::fail(
                 id,
                 scope,
-                "The app may send as every mailbox of the tenant, not only the notification mailbox.",
+                coded!("ck_mail_send_tenant_wide", "The app may send as every mailbox of the tenant, not only the notification mailbox."),
                 "it has the Entra application permission Mail.Send, which is unscoped and adds to any RBAC scope",
-                format!(
-                    "remove the admin consent for Microsoft Graph Mail.Send from the app (Entra admin center > Enterprise applications > the app > Permissions), then: {admin_fix}"
+                coded!(
+                    "ck_fix_remove_mail_send",
+                    "remove the admin consent for Microsoft Graph Mail.Send from the app (Entra admin center > Enterprise applications > the app > Permissions), then: an Exchange admin runs, in Exchange Online PowerShell: {scope_command} ; {assignment_command} (RBAC for Applications; a change takes up to two hours to apply)",
+                    scope_command = scope_command,
+                    assignment_command = assignment_command
                 ),
             ));
         }
         Ok(_) => rec.push(Check::ok(
             id,
             scope,
-            format!(
-                "no tenant-wide Mail.Send: the app sends only where RBAC for Applications lets it ({mailbox})"
+            coded!(
+                "ck_mail_send_scoped",
+                "no tenant-wide Mail.Send: the app sends only where RBAC for Applications lets it ({mailbox})",
+                mailbox = mailbox
             ),
         )),
         Err(e) => rec.push(Check::fail(
             id,
             scope,
-            "No Graph token to read the app's permissions.",
+            coded!("ck_no_token_roles", "No Graph token to read the app's permissions."),
             chain(&e),
-            "check the app credential (connector package or ClientSecret)",
+            coded!("ck_fix_app_credential", "check the app credential (connector package or ClientSecret)"),
         )),
     }
 }
@@ -1053,8 +1246,16 @@ async fn intune(
 ) -> Vec<ExchangeConnector> {
     let id = CheckId::Intune;
     let (Some(clients), Some(setup)) = (clients, setup) else {
-        rec.push(Check::skip(id, "Graph sign-in", "no app credential stored"));
-        rec.push(Check::skip(id, "Graph permissions", "not tried"));
+        rec.push(Check::skip(
+            id,
+            "Graph sign-in",
+            coded!("ck_no_app_credential", "no app credential stored"),
+        ));
+        rec.push(Check::skip(
+            id,
+            "Graph permissions",
+            coded!("ck_not_tried", "not tried"),
+        ));
         return Vec::new();
     };
     let token = match clients.tokens.token(&setup.graph_scope).await {
@@ -1062,9 +1263,11 @@ async fn intune(
             rec.push(Check::ok(
                 id,
                 "Graph sign-in",
-                format!(
-                    "token for app {} in tenant {}",
-                    config.client_id, config.tenant_id
+                coded!(
+                    "ck_graph_token",
+                    "token for app {app} in tenant {tenant}",
+                    app = config.client_id,
+                    tenant = config.tenant_id
                 ),
             ));
             t
@@ -1073,11 +1276,15 @@ async fn intune(
             rec.push(Check::fail(
                 id,
                 "Graph sign-in",
-                "Signing in to Intune failed.",
+                coded!("ck_intune_signin_fail", "Signing in to Intune failed."),
                 chain(&e),
-                "import the current connector package (or store the current ClientSecret); check TenantId and ClientId",
+                coded!("ck_fix_intune_signin", "import the current connector package (or store the current ClientSecret); check TenantId and ClientId"),
             ));
-            rec.push(Check::skip(id, "Graph permissions", "not tried"));
+            rec.push(Check::skip(
+                id,
+                "Graph permissions",
+                coded!("ck_not_tried", "not tried"),
+            ));
             return Vec::new();
         }
     };
@@ -1085,17 +1292,22 @@ async fn intune(
     let mut reads = vec![(
         "managed devices",
         format!("{base}/v1.0/deviceManagement/managedDevices?$top=1&$select=id"),
-        "grant the app DeviceManagementManagedDevices.Read.All (admin consent)",
+        coded!(
+            "ck_fix_grant_devices",
+            "grant the app DeviceManagementManagedDevices.Read.All (admin consent)"
+        ),
     )];
     if let Some(group) = policy.included_groups.first() {
         reads.push((
             "groups",
             format!("{base}/v1.0/groups/{group}?$select=id"),
-            "grant the app GroupMember.Read.All (admin consent)",
+            coded!(
+                "ck_fix_grant_groups",
+                "grant the app GroupMember.Read.All (admin consent)"
+            ),
         ));
     }
-    let mut problems: Vec<(String, &str)> = Vec::new();
-    let mut passed = Vec::new();
+    let mut problems: Vec<(String, TextCode)> = Vec::new();
     for (what, url, fix) in reads {
         match clients
             .http
@@ -1104,23 +1316,20 @@ async fn intune(
             .send()
             .await
         {
-            Ok(r) if r.status().is_success() => passed.push(what.to_string()),
+            Ok(r) if r.status().is_success() => {}
             Ok(r) => problems.push((format!("{what}: HTTP {}", r.status().as_u16()), fix)),
             Err(e) => problems.push((
                 format!("{what}: {}", chain(&e)),
-                "check that Graph is reachable",
+                coded!("ck_fix_graph_reachable", "check that Graph is reachable"),
             )),
         }
     }
     let connectors = match clients.intune.exchange_connectors().await {
-        Ok(c) => {
-            passed.push(format!("the connector registrations ({})", c.len()));
-            c
-        }
+        Ok(c) => c,
         Err(e) => {
             problems.push((
                 format!("connector registrations: {}", chain(&e)),
-                "check that the package belongs to this tenant and that the app has DeviceManagementServiceConfig.ReadWrite.All with admin consent (Intune admin center)",
+                coded!("ck_fix_connector_registrations", "check that the package belongs to this tenant and that the app has DeviceManagementServiceConfig.ReadWrite.All with admin consent (Intune admin center)"),
             ));
             Vec::new()
         }
@@ -1129,17 +1338,32 @@ async fn intune(
         rec.push(Check::ok(
             id,
             "Graph permissions",
-            format!("read {}", passed.join(" and ")),
+            if policy.included_groups.is_empty() {
+                coded!(
+                    "ck_graph_read",
+                    "read managed devices and the connector registrations ({n})",
+                    n = connectors.len()
+                )
+            } else {
+                coded!(
+                    "ck_graph_read_groups",
+                    "read managed devices and groups and the connector registrations ({n})",
+                    n = connectors.len()
+                )
+            },
         ));
     } else {
         let detail: Vec<String> = problems.iter().map(|(d, _)| d.clone()).collect();
-        let fixes: Vec<&str> = problems.iter().map(|(_, f)| *f).collect();
+        let fixes: Vec<TextCode> = problems.iter().map(|(_, f)| f.clone()).collect();
         rec.push(Check::fail(
             id,
             "Graph permissions",
-            "Intune refused a read the connector needs.",
+            coded!(
+                "ck_intune_refused",
+                "Intune refused a read the connector needs."
+            ),
             detail.join("; "),
-            fixes.join("; "),
+            TextCode::joined(fixes),
         ));
     }
     connectors

@@ -794,7 +794,7 @@ fn check_lines(
             CheckState::Passed(detail) => {
                 ui.colored_label(ok, format!("✔ {title}"));
                 ui.indent(("passed", *id as u8), |ui| {
-                    ui.add(egui::Label::new(egui::RichText::new(detail).weak()).wrap());
+                    ui.add(egui::Label::new(egui::RichText::new(detail.text(lang)).weak()).wrap());
                 });
             }
             CheckState::Failed(_) => {
@@ -806,9 +806,9 @@ fn check_lines(
         }
         if let CheckState::Failed(f) = state {
             ui.indent(("failure", *id as u8), |ui| {
-                ui.label(&f.what);
+                ui.label(f.what.text(lang));
                 ui.label(format!("{}: {}", tr(lang, "why"), f.why));
-                ui.label(format!("{}: {}", tr(lang, "what_to_do"), f.fix));
+                ui.label(format!("{}: {}", tr(lang, "what_to_do"), f.fix.text(lang)));
                 if let Some(step) = server_type.and_then(|t| Step::of_check(*id, t))
                     && ui.link(go_to_text(lang, step)).clicked()
                 {

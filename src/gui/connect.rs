@@ -10,6 +10,7 @@
 
 use crate::bridge_protocol::Authentication;
 use crate::certificate::ClientCertificate;
+use crate::coded;
 use crate::config::Config;
 use crate::connection::checks::{self, Check, CheckRun, Progress, Status};
 use crate::connection::handoff::{self, HandOffError, PendingSecrets};
@@ -21,6 +22,7 @@ use crate::model::intune::ExchangeConnector;
 use crate::package::ConnectorPackage;
 use crate::secret::Secret;
 use crate::service::channel::ChannelAddress;
+use crate::text_code::TextCode;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,15 +31,66 @@ use std::sync::mpsc;
 
 pub use crate::connection::checks::CheckId;
 
+/// A check's sentences as its line shows them: codes with parameters, rendered in the admin's language
+/// when drawn ([`CheckText::text`]); the English is kept for tests and logs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckText(pub Vec<TextCode>);
+
+impl CheckText {
+    /// The sentences in `lang`, separated by `; `.
+    pub fn text(&self, lang: crate::gui::i18n::Lang) -> String {
+        self.0
+            .iter()
+            .map(|t| crate::gui::i18n::coded_text(lang, t))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Whether the English text holds `needle`.
+    pub fn contains(&self, needle: &str) -> bool {
+        self.to_string().contains(needle)
+    }
+
+    /// These sentences, then `more`'s.
+    fn then(&self, more: CheckText) -> CheckText {
+        CheckText(self.0.iter().cloned().chain(more.0).collect())
+    }
+}
+
+impl From<TextCode> for CheckText {
+    fn from(text: TextCode) -> Self {
+        CheckText(vec![text])
+    }
+}
+
+impl From<&str> for CheckText {
+    fn from(text: &str) -> Self {
+        CheckText(vec![TextCode::plain(text)])
+    }
+}
+
+impl From<String> for CheckText {
+    fn from(text: String) -> Self {
+        CheckText(vec![TextCode::plain(text)])
+    }
+}
+
+impl std::fmt::Display for CheckText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let english: Vec<&str> = self.0.iter().map(|t| t.english.as_str()).collect();
+        f.write_str(&english.join("; "))
+    }
+}
+
 /// Why a check failed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
     /// What failed, in a sentence.
-    pub what: String,
-    /// Why: the server's own words when it gave any.
+    pub what: CheckText,
+    /// Why: the server's own words when it gave any (shown as they are).
     pub why: String,
     /// What to do.
-    pub fix: String,
+    pub fix: CheckText,
 }
 
 /// The state of one line.
@@ -48,7 +101,7 @@ pub enum CheckState {
     /// Running (spinner).
     Running,
     /// Passed, with a short detail.
-    Passed(String),
+    Passed(CheckText),
     /// Failed.
     Failed(Failure),
     /// Not run because an earlier check failed.
@@ -251,7 +304,7 @@ impl ConnectRun {
             (CheckState::Failed(_), _) => return,
             (CheckState::Passed(before), CheckState::Running) => CheckState::Passed(before.clone()),
             (CheckState::Passed(before), CheckState::Passed(detail)) => {
-                CheckState::Passed(format!("{before}; {detail}"))
+                CheckState::Passed(before.then(detail))
             }
             (_, next) => next,
         };
@@ -282,11 +335,14 @@ impl ConnectRun {
 /// A check as its line shows it.
 fn state_of(check: Check) -> CheckState {
     match check.status {
-        Status::Ok | Status::Skip => CheckState::Passed(check.detail),
+        Status::Ok | Status::Skip => CheckState::Passed((*check.detail_code).into()),
         Status::Fail => CheckState::Failed(Failure {
-            what: check.detail,
+            what: (*check.detail_code).into(),
             why: check.cause.unwrap_or_default(),
-            fix: check.fix.unwrap_or_default(),
+            fix: check
+                .fix_code
+                .map(|fix| CheckText::from(*fix))
+                .unwrap_or_default(),
         }),
     }
 }
@@ -321,10 +377,11 @@ async fn run_checks(
     done(Check::ok(
         CheckId::Package,
         "package",
-        format!(
-            "tenant {}, certificate {}",
-            prepared.package.manifest.tenant_id,
-            prepared.certificate.sha1_thumbprint_hex()
+        coded!(
+            "ck_package_ok",
+            "tenant {tenant}, certificate {thumbprint}",
+            tenant = prepared.package.manifest.tenant_id,
+            thumbprint = prepared.certificate.sha1_thumbprint_hex()
         ),
     ));
     let (config, save_config) = match configs(env, w, &prepared) {
@@ -384,10 +441,11 @@ async fn run_checks(
             done(Check::ok(
                 CheckId::Save,
                 "save",
-                format!(
-                    "{}; secrets: {}",
-                    success.config_path.display(),
-                    success.secrets_where
+                coded!(
+                    "ck_saved",
+                    "{file}; secrets: {place}",
+                    file = success.config_path.display(),
+                    place = success.secrets_where
                 ),
             ));
             // The retired connector's policy, once, while no local one exists (a Graph failure is a
@@ -417,9 +475,9 @@ fn prepare(env: &ConnectEnv, w: &WizardState, path: &Path) -> Result<Prepared, C
         Check::fail(
             id,
             "package",
-            "The connector package cannot be used.",
+            coded!("ck_package_unusable", "The connector package cannot be used."),
             e.to_string(),
-            "Download the connector package for your tenant again from the Intune admin center and choose that file.",
+            coded!("ck_fix_package_download", "Download the connector package for your tenant again from the Intune admin center and choose that file."),
         )
     })?;
     let certificate = ClientCertificate::from_pfx(
@@ -430,9 +488,15 @@ fn prepare(env: &ConnectEnv, w: &WizardState, path: &Path) -> Result<Prepared, C
         Check::fail(
             id,
             "package",
-            "The package's certificate cannot be opened.",
+            coded!(
+                "ck_package_certificate",
+                "The package's certificate cannot be opened."
+            ),
             e.to_string(),
-            "Download the connector package again; do not repack it.",
+            coded!(
+                "ck_fix_package_repack",
+                "Download the connector package again; do not repack it."
+            ),
         )
     })?;
     let ca = w.trusted_ca_file.trim();
@@ -442,9 +506,12 @@ fn prepare(env: &ConnectEnv, w: &WizardState, path: &Path) -> Result<Prepared, C
         return Err(Check::fail(
             id,
             "package",
-            "The trusted CA file cannot be used.",
+            coded!("ck_ca_unusable", "The trusted CA file cannot be used."),
             e.to_string(),
-            "Give a PEM file holding the CA certificate, or leave the field empty.",
+            coded!(
+                "ck_fix_ca_field",
+                "Give a PEM file holding the CA certificate, or leave the field empty."
+            ),
         ));
     }
     let (login_base, graph_base) = env.cloud_override.clone().unwrap_or_else(|| {
@@ -491,9 +558,9 @@ fn configs(env: &ConnectEnv, w: &WizardState, p: &Prepared) -> Result<(Config, C
             Check::fail(
                 CheckId::Package,
                 "configuration",
-                "The configuration is not valid.",
+                coded!("ck_config_invalid", "The configuration is not valid."),
                 e,
-                "Correct the fields named above.",
+                coded!("ck_fix_fields", "Correct the fields named above."),
             )
         })
     };
@@ -552,7 +619,10 @@ async fn register(
 ) -> Check {
     let id = CheckId::Intune;
     let name = "connector registration";
-    let fix = "Check that the package belongs to this tenant and that the app still has the DeviceManagementServiceConfig.ReadWrite.All permission with admin consent (Intune admin center).";
+    let fix = coded!(
+        "ck_fix_registration",
+        "Check that the package belongs to this tenant and that the app still has the DeviceManagementServiceConfig.ReadWrite.All permission with admin consent (Intune admin center)."
+    );
     let same: Vec<&ExchangeConnector> = connectors
         .iter()
         .filter(|c| same_organisation(c, server))
@@ -579,9 +649,15 @@ async fn register(
             return Check::fail(
                 id,
                 name,
-                "Intune already has a connector for this organisation.",
+                coded!(
+                    "ck_connector_exists",
+                    "Intune already has a connector for this organisation."
+                ),
                 "You chose not to replace it.",
-                "Click Connect and choose Replace to install this connector instead, or cancel to keep the original.",
+                coded!(
+                    "ck_fix_replace",
+                    "Click Connect and choose Replace to install this connector instead, or cancel to keep the original."
+                ),
             );
         }
         for c in &same {
@@ -589,9 +665,12 @@ async fn register(
                 return Check::fail(
                     id,
                     name,
-                    "The existing connector could not be removed from Intune.",
+                    coded!(
+                        "ck_connector_not_removed",
+                        "The existing connector could not be removed from Intune."
+                    ),
                     chain(&e),
-                    fix,
+                    fix.clone(),
                 );
             }
         }
@@ -612,9 +691,9 @@ async fn register(
             return Check::fail(
                 id,
                 name,
-                "The connector record cannot be built.",
+                coded!("ck_record_unbuilt", "The connector record cannot be built."),
                 e.to_string(),
-                "Report this as a bug.",
+                coded!("ck_fix_bug", "Report this as a bug."),
             );
         }
     };
@@ -622,20 +701,23 @@ async fn register(
         Ok(c) => Check::ok(
             id,
             name,
-            format!(
-                "registered as {}{}",
-                c.id,
-                if same.is_empty() {
-                    ""
-                } else {
-                    " (replaced the original)"
-                }
-            ),
+            if same.is_empty() {
+                coded!("ck_registered", "registered as {id}", id = c.id)
+            } else {
+                coded!(
+                    "ck_registered_replacing",
+                    "registered as {id} (replaced the original)",
+                    id = c.id
+                )
+            },
         ),
         Err(e) => Check::fail(
             id,
             name,
-            "Registering the connector in Intune failed.",
+            coded!(
+                "ck_register_failed",
+                "Registering the connector in Intune failed."
+            ),
             chain(&e),
             fix,
         ),
@@ -750,24 +832,45 @@ async fn save(
         .map_err(|e| {
             let (what, fix) = match &e {
                 HandOffError::Refused(_) => (
-                    "The connector service refused the secrets.",
-                    "Check the service's log, then click Connect again.",
+                    coded!(
+                        "ck_handoff_refused",
+                        "The connector service refused the secrets."
+                    ),
+                    coded!(
+                        "ck_fix_service_log",
+                        "Check the service's log, then click Connect again."
+                    ),
                 ),
                 HandOffError::Unexpected(_) => (
-                    "The connector service gave an unexpected answer.",
-                    "Update the connector service.",
+                    coded!(
+                        "ck_handoff_unexpected",
+                        "The connector service gave an unexpected answer."
+                    ),
+                    coded!("ck_fix_update_service", "Update the connector service."),
                 ),
                 HandOffError::NotElevated => (
-                    "Setup is not running as an administrator.",
-                    "Close setup and start it again with 'Run as administrator'.",
+                    coded!(
+                        "ck_not_elevated",
+                        "Setup is not running as an administrator."
+                    ),
+                    coded!(
+                        "ck_fix_run_as_admin",
+                        "Close setup and start it again with 'Run as administrator'."
+                    ),
                 ),
                 HandOffError::CannotStart { .. } | HandOffError::Channel(_) => (
-                    "The connector service could not be reached.",
-                    "Start the service (services.msc), then click Connect again.",
+                    coded!(
+                        "ck_service_unreachable",
+                        "The connector service could not be reached."
+                    ),
+                    coded!(
+                        "ck_fix_start_service",
+                        "Start the service (services.msc), then click Connect again."
+                    ),
                 ),
                 HandOffError::OpenStore(_) | HandOffError::Store(_) => (
-                    "The credential store cannot be used.",
-                    "Run setup as an administrator.",
+                    coded!("ck_store_unusable", "The credential store cannot be used."),
+                    coded!("ck_fix_admin", "Run setup as an administrator."),
                 ),
             };
             Check::fail(id, name, what, chain(&e), fix)
@@ -776,9 +879,12 @@ async fn save(
         Check::fail(
             id,
             name,
-            "The configuration file could not be written.",
+            coded!(
+                "ck_config_unwritten",
+                "The configuration file could not be written."
+            ),
             chain(&e),
-            "Run setup as an administrator.",
+            coded!("ck_fix_admin", "Run setup as an administrator."),
         )
     })?;
     let package = PathBuf::from(w.package_path.trim());

@@ -2,8 +2,9 @@
 //!
 //! A table rather than Fluent: the GUI has no plurals or placeables worth a runtime, no bidi isolation
 //! marks can creep into labels, and a missing translation falls back to English at compile-checked keys.
-//! Messages from the settings registry and from servers stay as they were written (English, or the
-//! server's own words).
+//! The settings registry's labels and help and the connection checks' sentences (coded with
+//! [`crate::text_code::TextCode`]) are translated here too, each in its own block; words from servers
+//! stay as the server wrote them, after a translated sentence.
 
 use serde::{Deserialize, Serialize};
 
@@ -1198,9 +1199,9 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "why_sync_started",
-        "A quick sync was started; it re-decides the devices that changed, {user}'s among them.",
-        "Une synchronisation rapide est lancée ; elle redécide les appareils modifiés, dont ceux de {user}.",
-        "Een snelle synchronisatie is gestart; die beslist opnieuw over gewijzigde apparaten, ook die van {user}.",
+        "The sync of {user}'s devices has started: only this mailbox is read, decided and written.",
+        "La synchronisation des appareils de {user} est lancée : seule cette boîte aux lettres est lue, décidée et écrite.",
+        "De synchronisatie van de apparaten van {user} is gestart: alleen dit postvak wordt gelezen, beslist en geschreven.",
     ),
     ("why_exchange", "Exchange", "Exchange", "Exchange"),
     ("why_decision", "Connector", "Connecteur", "Connector"),
@@ -1582,7 +1583,932 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
         "Niets: alles is aanwezig.",
     ),
     // end onboarding sign-in
+    // ---- w3-i18n: the worker's answer to a status button, framed by a translated sentence ----
+    (
+        "reply_accepted",
+        "The connector service accepted the request:",
+        "Le service du connecteur a accepté la demande :",
+        "De connectorservice heeft het verzoek aanvaard:",
+    ),
+    (
+        "reply_refused",
+        "The connector service refused the request:",
+        "Le service du connecteur a refusé la demande :",
+        "De connectorservice heeft het verzoek geweigerd:",
+    ),
+    // ---- end of w3-i18n: the worker's answer ----
 ];
+
+// ---- w3-i18n: the connection checks' and the settings validators' sentences in French and Dutch ----
+// The checks (`crate::connection::checks`, and Connect's own in `gui::connect`) give each detail and fix
+// as a `TextCode` (a key, parameters, the English); this block holds French and Dutch by key. A server's
+// own words are never here: they are shown as they came, after the translated sentence. A test reads
+// the sources for every `coded!` key and fails when one lacks a language.
+
+/// (key, French, Dutch) of the checks' and the validators' sentences.
+static CHECK_TEXT: &[(&str, &str, &str)] = &[
+    (
+        "ck_no_proxy",
+        "aucun proxy configuré",
+        "geen proxy ingesteld",
+    ),
+    (
+        "ck_proxy_invalid",
+        "L'adresse du proxy n'est pas valide.",
+        "Het proxyadres is niet geldig.",
+    ),
+    (
+        "ck_fix_proxy_host_port",
+        "corrigez ProxyHost / ProxyPort",
+        "corrigeer ProxyHost / ProxyPort",
+    ),
+    (
+        "ck_secrets_missing",
+        "manquants : {list}",
+        "ontbreken: {list}",
+    ),
+    (
+        "ck_fix_store_secrets",
+        "enregistrez-les avec `exchange-connector-service configure --answers FICHIER --secrets-stdin` (en administrateur pendant que le service tourne : ils sont remis au magasin du service), ou connectez-vous à nouveau dans la configuration",
+        "sla ze op met `exchange-connector-service configure --answers BESTAND --secrets-stdin` (als beheerder terwijl de service draait: ze gaan naar de eigen opslag van de service), of maak opnieuw verbinding in de installatie",
+    ),
+    (
+        "ck_secrets_ok",
+        "dans {store} : {names}identifiants de l'application",
+        "in {store}: {names}aanmeldgegevens van de app",
+    ),
+    (
+        "ck_setup_failed",
+        "La connexion ne peut pas être préparée.",
+        "De verbinding kan niet worden opgezet.",
+    ),
+    (
+        "ck_fix_setup",
+        "corrigez le paramètre nommé (TrustedCaFile doit être un fichier PEM lisible ; le proxy a besoin de son mot de passe), puis vérifiez à nouveau",
+        "corrigeer de genoemde instelling (TrustedCaFile moet een leesbaar PEM-bestand zijn; de proxy heeft zijn wachtwoord nodig) en controleer opnieuw",
+    ),
+    (
+        "ck_not_a_url",
+        "« {url} » n'est pas une URL",
+        "'{url}' is geen URL",
+    ),
+    (
+        "ck_fix_exchange_url",
+        "corrigez ExchangeServer / ExchangePowerShellURL ou ExchangeRestBase",
+        "corrigeer ExchangeServer / ExchangePowerShellURL of ExchangeRestBase",
+    ),
+    (
+        "ck_dns_by_proxy",
+        "{host} : résolu par le proxy",
+        "{host}: opgezocht door de proxy",
+    ),
+    (
+        "ck_dns_ok",
+        "{host} se résout en {addresses}",
+        "{host} verwijst naar {addresses}",
+    ),
+    (
+        "ck_dns_fail",
+        "Le nom {host} ne se résout pas.",
+        "De naam {host} wordt niet gevonden.",
+    ),
+    (
+        "ck_fix_dns",
+        "vérifiez le nom du serveur (le FQDN d'un serveur d'accès client : ExchangeServer / ExchangePowerShellURL) et les serveurs DNS de cet ordinateur",
+        "controleer de servernaam (de FQDN van een Client Access-server: ExchangeServer / ExchangePowerShellURL) en de DNS-servers van deze computer",
+    ),
+    (
+        "ck_tls_by_proxy",
+        "un proxy est configuré : TLS est négocié à travers lui (voir la vérification du proxy)",
+        "er is een proxy ingesteld: TLS wordt via de proxy onderhandeld (zie de proxycontrole)",
+    ),
+    (
+        "ck_ca_unusable",
+        "Le fichier d'autorité de certification ne peut pas être utilisé.",
+        "Het CA-bestand kan niet worden gebruikt.",
+    ),
+    (
+        "ck_fix_ca",
+        "corrigez TrustedCaFile : ce doit être un fichier PEM lisible contenant le certificat de l'AC",
+        "corrigeer TrustedCaFile: het moet een leesbaar PEM-bestand met het CA-certificaat zijn",
+    ),
+    ("ck_fix_url", "corrigez l'URL", "corrigeer de URL"),
+    (
+        "ck_tls_fail",
+        "Pas de connexion sécurisée vers {host}:{port}.",
+        "Geen beveiligde verbinding met {host}:{port}.",
+    ),
+    (
+        "ck_fix_host_name",
+        "corrigez le nom d'hôte",
+        "corrigeer de hostnaam",
+    ),
+    (
+        "ck_tls_ok",
+        "{host}:{port} a négocié {version}",
+        "{host}:{port} onderhandelde {version}",
+    ),
+    (
+        "ck_fix_reachable",
+        "vérifiez que le serveur tourne et est joignable depuis cet ordinateur (pare-feu, port 443)",
+        "controleer of de server draait en vanaf deze computer bereikbaar is (firewall, poort 443)",
+    ),
+    (
+        "ck_fix_trust_ca",
+        "faites confiance à l'AC du serveur (installez-la, ou indiquez le fichier d'AC : TrustedCaFile) et assurez-vous que le serveur propose TLS 1.2 ou plus récent",
+        "vertrouw de CA van de server (installeer ze, of stel het CA-bestand in: TrustedCaFile) en zorg dat de server TLS 1.2 of nieuwer aanbiedt",
+    ),
+    (
+        "ck_fix_firewall",
+        "vérifiez le pare-feu",
+        "controleer de firewall",
+    ),
+    (
+        "ck_proxy_unusable",
+        "Le proxy ne peut pas être utilisé.",
+        "De proxy kan niet worden gebruikt.",
+    ),
+    (
+        "ck_fix_proxy_settings",
+        "corrigez les paramètres du proxy (ProxyHost, ProxyPort, ProxyUser et son mot de passe)",
+        "corrigeer de proxy-instellingen (ProxyHost, ProxyPort, ProxyUser en het wachtwoord)",
+    ),
+    (
+        "ck_proxy_refused",
+        "Le proxy {url} a refusé de se connecter à {authority}.",
+        "De proxy {url} weigerde verbinding te maken met {authority}.",
+    ),
+    (
+        "ck_fix_proxy_refused",
+        "vérifiez le nom, le port et les identifiants du proxy avec votre équipe réseau ; le connecteur ne s'authentifie auprès d'un proxy qu'en Basic",
+        "controleer naam, poort en aanmeldgegevens van de proxy met uw netwerkteam; de connector meldt zich bij een proxy alleen met Basic aan",
+    ),
+    (
+        "ck_proxy_tunnel",
+        "{url} : tunnel vers {authority} ouvert",
+        "{url}: tunnel naar {authority} open",
+    ),
+    (
+        "ck_proxy_tunnel_http",
+        "{url} : tunnel ouvert, HTTP {status}",
+        "{url}: tunnel open, HTTP {status}",
+    ),
+    (
+        "ck_proxy_tls_fail",
+        "Pas de connexion sécurisée à travers le proxy {url}.",
+        "Geen beveiligde verbinding via de proxy {url}.",
+    ),
+    (
+        "ck_fix_proxy_reach",
+        "vérifiez que le proxy permet à cet ordinateur de joindre le serveur Exchange sur le port 443",
+        "controleer of de proxy deze computer de Exchange-server op poort 443 laat bereiken",
+    ),
+    (
+        "ck_not_tried_secrets",
+        "pas essayé : les secrets manquent",
+        "niet geprobeerd: de geheimen ontbreken",
+    ),
+    ("ck_not_tried", "pas essayé", "niet geprobeerd"),
+    (
+        "ck_exchange_unreachable",
+        "{url} est injoignable (voir DNS/TLS ci-dessus).",
+        "{url} is niet bereikbaar (zie DNS/TLS hierboven).",
+    ),
+    (
+        "ck_fix_start_cas",
+        "démarrez le serveur d'accès client ou faites pointer ExchangePowerShellURL vers un serveur qui tourne",
+        "start de Client Access-server of laat ExchangePowerShellURL naar een draaiende server wijzen",
+    ),
+    (
+        "ck_signin_ok",
+        "une session vers {url} ouverte en tant que {user}",
+        "een sessie met {url} geopend als {user}",
+    ),
+    (
+        "ck_fix_remote_powershell",
+        "vérifiez que le serveur d'accès client tourne et que le PowerShell distant (/PowerShell/) y est activé",
+        "controleer of de Client Access-server draait en externe PowerShell (/PowerShell/) erop aan staat",
+    ),
+    (
+        "ck_fix_exchange_account",
+        "vérifiez le nom d'utilisateur du compte Exchange (DOMAINE\\utilisateur, ExchangeUser) et son mot de passe (enregistrez-le à nouveau), que le compte n'est ni verrouillé ni expiré, et PowerShellAuthentication",
+        "controleer de gebruikersnaam van het Exchange-account (DOMEIN\\gebruiker, ExchangeUser) en het wachtwoord (sla het opnieuw op), of het account niet geblokkeerd of verlopen is, en PowerShellAuthentication",
+    ),
+    (
+        "ck_signin_fail",
+        "La connexion à Exchange en tant que {user} a échoué.",
+        "Aanmelden bij Exchange als {user} is mislukt.",
+    ),
+    (
+        "ck_fix_ps_endpoint",
+        "vérifiez que le point de terminaison /PowerShell/ du serveur d'accès client répond",
+        "controleer of het /PowerShell/-eindpunt van de Client Access-server antwoordt",
+    ),
+    (
+        "ck_cmdlets_ok",
+        "toutes les cmdlets requises sont accordées ({n} disponibles)",
+        "alle vereiste cmdlets toegestaan ({n} beschikbaar)",
+    ),
+    (
+        "ck_cmdlets_fail",
+        "Le compte {user} ne peut pas exécuter toutes les cmdlets dont le connecteur a besoin.",
+        "Het account {user} mag niet alle cmdlets uitvoeren die de connector nodig heeft.",
+    ),
+    (
+        "ck_fix_role_group",
+        "ajoutez le compte à un groupe de rôles (par ex. Organization Management) ou à une attribution de rôle de gestion qui accorde ces cmdlets",
+        "voeg het account toe aan een rollengroep (bv. Organization Management) of een beheerroltoewijzing die deze cmdlets toestaat",
+    ),
+    (
+        "ck_version_none",
+        "Get-ExchangeServer n'a listé aucun serveur",
+        "Get-ExchangeServer gaf geen server",
+    ),
+    (
+        "ck_version_unread",
+        "Get-ExchangeServer n'a pas pu être lu : {error}",
+        "Get-ExchangeServer kon niet worden gelezen: {error}",
+    ),
+    (
+        "ck_version_timeout",
+        "Get-ExchangeServer n'a pas répondu en {seconds} s",
+        "Get-ExchangeServer antwoordde niet binnen {seconds} s",
+    ),
+    (
+        "ck_no_notification_mailbox",
+        "pas de NotificationMailbox",
+        "geen NotificationMailbox",
+    ),
+    (
+        "ck_graph_route",
+        "Exchange Online : les notifications passent par Graph sendMail (EWS y est bloqué depuis le 1er octobre 2026)",
+        "Exchange Online: meldingen gaan via Graph sendMail (EWS is daar sinds 1 oktober 2026 geblokkeerd)",
+    ),
+    (
+        "ck_ews_url_set",
+        "ExchangeWebServiceURL est défini ({url})",
+        "ExchangeWebServiceURL is ingesteld ({url})",
+    ),
+    (
+        "ck_autodiscover_ok",
+        "{url} via {via} ({protocol})",
+        "{url} via {via} ({protocol})",
+    ),
+    (
+        "ck_autodiscover_fail",
+        "La découverte automatique n'a trouvé aucune URL des services web Exchange pour {mailbox}.",
+        "Autodiscover vond geen URL van Exchange Web Services voor {mailbox}.",
+    ),
+    (
+        "ck_fix_autodiscover",
+        "faites pointer autodiscover.{domain} (ou {domain}) vers un serveur d'accès client en HTTPS, vérifiez l'adresse et le mot de passe de la boîte, ou définissez ExchangeWebServiceURL",
+        "laat autodiscover.{domain} (of {domain}) via HTTPS naar een Client Access-server wijzen, controleer adres en wachtwoord van het postvak, of stel ExchangeWebServiceURL in",
+    ),
+    ("ck_no_ews_url", "pas d'URL EWS", "geen EWS-URL"),
+    (
+        "ck_ews_refused",
+        "EWS sur {url} a refusé le compte de notification {mailbox}.",
+        "EWS op {url} weigerde het meldingsaccount {mailbox}.",
+    ),
+    (
+        "ck_fix_notify_password",
+        "vérifiez le mot de passe de la boîte de notification (NotificationPassword)",
+        "controleer het wachtwoord van het meldingspostvak (NotificationPassword)",
+    ),
+    (
+        "ck_ews_failed",
+        "EWS sur {url} a échoué.",
+        "EWS op {url} is mislukt.",
+    ),
+    (
+        "ck_fix_ews_vdir",
+        "vérifiez le répertoire virtuel EWS sur le serveur d'accès client",
+        "controleer de virtuele EWS-map op de Client Access-server",
+    ),
+    (
+        "ck_ews_ok",
+        "{url} répond à {mailbox} (HTTP {status})",
+        "{url} antwoordt {mailbox} (HTTP {status})",
+    ),
+    (
+        "ck_ews_unreachable",
+        "EWS sur {url} est injoignable.",
+        "EWS op {url} is niet bereikbaar.",
+    ),
+    (
+        "ck_fix_ews",
+        "vérifiez ExchangeWebServiceURL, le mot de passe de la boîte et qu'EWS est activé sur le serveur d'accès client",
+        "controleer ExchangeWebServiceURL, het wachtwoord van het postvak en of EWS op de Client Access-server aan staat",
+    ),
+    (
+        "ck_no_graph_notifier",
+        "aucun expéditeur Graph n'a été construit",
+        "er is geen Graph-verzender gemaakt",
+    ),
+    (
+        "ck_fix_rbac",
+        "un administrateur Exchange exécute, dans Exchange Online PowerShell : {scope_command} ; {assignment_command} (RBAC pour les applications ; un changement prend jusqu'à deux heures), ou `exchange-connector-service rbac-mail` le fait quand l'application détient la gestion des rôles dans Exchange",
+        "een Exchange-beheerder voert in Exchange Online PowerShell uit: {scope_command} ; {assignment_command} (RBAC voor toepassingen; een wijziging duurt tot twee uur), of `exchange-connector-service rbac-mail` doet het wanneer de app rolbeheer in Exchange heeft",
+    ),
+    (
+        "ck_sendmail_ok",
+        "l'application peut envoyer en tant que {mailbox} (un message de vérification est allé à la boîte elle-même, sans copie dans les éléments envoyés)",
+        "de app mag verzenden als {mailbox} (een controlebericht ging naar het postvak zelf, zonder kopie in Verzonden items)",
+    ),
+    (
+        "ck_sendmail_denied",
+        "Exchange Online a refusé que l'application envoie en tant que {mailbox}.",
+        "Exchange Online weigerde de app te laten verzenden als {mailbox}.",
+    ),
+    (
+        "ck_sendmail_fail",
+        "Graph n'a pas envoyé de message de vérification en tant que {mailbox}.",
+        "Graph verstuurde geen controlebericht als {mailbox}.",
+    ),
+    (
+        "ck_fix_sendmail",
+        "vérifiez NotificationMailbox (une boîte de ce locataire) et que Graph est joignable",
+        "controleer NotificationMailbox (een postvak in deze tenant) en of Graph bereikbaar is",
+    ),
+    (
+        "ck_mail_send_tenant_wide",
+        "L'application peut envoyer en tant que n'importe quelle boîte du locataire, pas seulement la boîte de notification.",
+        "De app mag verzenden als elk postvak van de tenant, niet alleen als het meldingspostvak.",
+    ),
+    (
+        "ck_fix_remove_mail_send",
+        "retirez le consentement administrateur pour Microsoft Graph Mail.Send de l'application (centre d'administration Entra > Applications d'entreprise > l'application > Autorisations), puis : un administrateur Exchange exécute, dans Exchange Online PowerShell : {scope_command} ; {assignment_command} (RBAC pour les applications ; un changement prend jusqu'à deux heures), ou `exchange-connector-service rbac-mail` le fait quand l'application détient la gestion des rôles dans Exchange",
+        "trek de beheerderstoestemming voor Microsoft Graph Mail.Send van de app in (Entra-beheercentrum > Bedrijfstoepassingen > de app > Machtigingen), daarna: een Exchange-beheerder voert in Exchange Online PowerShell uit: {scope_command} ; {assignment_command} (RBAC voor toepassingen; een wijziging duurt tot twee uur), of `exchange-connector-service rbac-mail` doet het wanneer de app rolbeheer in Exchange heeft",
+    ),
+    (
+        "ck_mail_send_scoped",
+        "pas de Mail.Send sur tout le locataire : l'application n'envoie que là où RBAC pour les applications le permet ({mailbox})",
+        "geen tenantbrede Mail.Send: de app verzendt alleen waar RBAC voor toepassingen het toestaat ({mailbox})",
+    ),
+    (
+        "ck_no_token_roles",
+        "Pas de jeton Graph pour lire les autorisations de l'application.",
+        "Geen Graph-token om de machtigingen van de app te lezen.",
+    ),
+    (
+        "ck_fix_app_credential",
+        "vérifiez les identifiants de l'application (package du connecteur ou ClientSecret)",
+        "controleer de aanmeldgegevens van de app (connectorpakket of ClientSecret)",
+    ),
+    (
+        "ck_no_app_credential",
+        "aucun identifiant d'application enregistré",
+        "geen aanmeldgegevens van de app opgeslagen",
+    ),
+    (
+        "ck_graph_token",
+        "jeton pour l'application {app} dans le locataire {tenant}",
+        "token voor app {app} in tenant {tenant}",
+    ),
+    (
+        "ck_intune_signin_fail",
+        "La connexion à Intune a échoué.",
+        "Aanmelden bij Intune is mislukt.",
+    ),
+    (
+        "ck_fix_intune_signin",
+        "importez le package actuel du connecteur (ou enregistrez le ClientSecret actuel) ; vérifiez TenantId et ClientId",
+        "importeer het huidige connectorpakket (of sla het huidige ClientSecret op); controleer TenantId en ClientId",
+    ),
+    (
+        "ck_fix_grant_devices",
+        "accordez à l'application DeviceManagementManagedDevices.Read.All (consentement administrateur)",
+        "geef de app DeviceManagementManagedDevices.Read.All (beheerderstoestemming)",
+    ),
+    (
+        "ck_fix_grant_groups",
+        "accordez à l'application GroupMember.Read.All (consentement administrateur)",
+        "geef de app GroupMember.Read.All (beheerderstoestemming)",
+    ),
+    (
+        "ck_fix_graph_reachable",
+        "vérifiez que Graph est joignable",
+        "controleer of Graph bereikbaar is",
+    ),
+    (
+        "ck_fix_connector_registrations",
+        "vérifiez que le package appartient à ce locataire et que l'application a DeviceManagementServiceConfig.ReadWrite.All avec le consentement administrateur (centre d'administration Intune)",
+        "controleer of het pakket bij deze tenant hoort en of de app DeviceManagementServiceConfig.ReadWrite.All met beheerderstoestemming heeft (Intune-beheercentrum)",
+    ),
+    (
+        "ck_graph_read",
+        "appareils gérés et inscriptions du connecteur lus ({n})",
+        "beheerde apparaten en connectorregistraties gelezen ({n})",
+    ),
+    (
+        "ck_graph_read_groups",
+        "appareils gérés, groupes et inscriptions du connecteur lus ({n})",
+        "beheerde apparaten, groepen en connectorregistraties gelezen ({n})",
+    ),
+    (
+        "ck_intune_refused",
+        "Intune a refusé une lecture dont le connecteur a besoin.",
+        "Intune weigerde een leesactie die de connector nodig heeft.",
+    ),
+    (
+        "ck_package_ok",
+        "locataire {tenant}, certificat {thumbprint}",
+        "tenant {tenant}, certificaat {thumbprint}",
+    ),
+    (
+        "ck_saved",
+        "{file} ; secrets : {place}",
+        "{file}; geheimen: {place}",
+    ),
+    (
+        "ck_package_unusable",
+        "Le package du connecteur ne peut pas être utilisé.",
+        "Het connectorpakket kan niet worden gebruikt.",
+    ),
+    (
+        "ck_fix_package_download",
+        "Téléchargez à nouveau le package du connecteur de votre locataire depuis le centre d'administration Intune et choisissez ce fichier.",
+        "Download het connectorpakket van uw tenant opnieuw uit het Intune-beheercentrum en kies dat bestand.",
+    ),
+    (
+        "ck_package_certificate",
+        "Le certificat du package ne peut pas être ouvert.",
+        "Het certificaat van het pakket kan niet worden geopend.",
+    ),
+    (
+        "ck_fix_package_repack",
+        "Téléchargez à nouveau le package du connecteur ; ne le recompressez pas.",
+        "Download het connectorpakket opnieuw; pak het niet opnieuw in.",
+    ),
+    (
+        "ck_fix_ca_field",
+        "Indiquez un fichier PEM contenant le certificat de l'AC, ou laissez le champ vide.",
+        "Geef een PEM-bestand met het CA-certificaat, of laat het veld leeg.",
+    ),
+    (
+        "ck_config_invalid",
+        "La configuration n'est pas valide.",
+        "De configuratie is niet geldig.",
+    ),
+    (
+        "ck_fix_fields",
+        "Corrigez les champs nommés ci-dessus.",
+        "Corrigeer de velden hierboven.",
+    ),
+    (
+        "ck_fix_registration",
+        "Vérifiez que le package appartient à ce locataire et que l'application a toujours l'autorisation DeviceManagementServiceConfig.ReadWrite.All avec le consentement administrateur (centre d'administration Intune).",
+        "Controleer of het pakket bij deze tenant hoort en of de app nog de machtiging DeviceManagementServiceConfig.ReadWrite.All met beheerderstoestemming heeft (Intune-beheercentrum).",
+    ),
+    (
+        "ck_connector_exists",
+        "Intune a déjà un connecteur pour cette organisation.",
+        "Intune heeft al een connector voor deze organisatie.",
+    ),
+    (
+        "ck_fix_replace",
+        "Cliquez sur Se connecter et choisissez Remplacer pour installer ce connecteur à la place, ou annulez pour garder l'original.",
+        "Klik op Verbinden en kies Vervangen om deze connector in de plaats te installeren, of annuleer om de oorspronkelijke te houden.",
+    ),
+    (
+        "ck_connector_not_removed",
+        "Le connecteur existant n'a pas pu être retiré d'Intune.",
+        "De bestaande connector kon niet uit Intune worden verwijderd.",
+    ),
+    (
+        "ck_record_unbuilt",
+        "L'enregistrement du connecteur ne peut pas être construit.",
+        "De connectorregistratie kan niet worden opgebouwd.",
+    ),
+    (
+        "ck_fix_bug",
+        "Signalez-le comme un bogue.",
+        "Meld dit als fout.",
+    ),
+    (
+        "ck_registered",
+        "inscrit sous {id}",
+        "geregistreerd als {id}",
+    ),
+    (
+        "ck_registered_replacing",
+        "inscrit sous {id} (l'original est remplacé)",
+        "geregistreerd als {id} (de oorspronkelijke is vervangen)",
+    ),
+    (
+        "ck_register_failed",
+        "L'inscription du connecteur dans Intune a échoué.",
+        "Het registreren van de connector in Intune is mislukt.",
+    ),
+    (
+        "ck_handoff_refused",
+        "Le service du connecteur a refusé les secrets.",
+        "De connectorservice weigerde de geheimen.",
+    ),
+    (
+        "ck_fix_service_log",
+        "Consultez le journal du service, puis cliquez à nouveau sur Se connecter.",
+        "Bekijk het logboek van de service en klik opnieuw op Verbinden.",
+    ),
+    (
+        "ck_handoff_unexpected",
+        "Le service du connecteur a donné une réponse inattendue.",
+        "De connectorservice gaf een onverwacht antwoord.",
+    ),
+    (
+        "ck_fix_update_service",
+        "Mettez à jour le service du connecteur.",
+        "Werk de connectorservice bij.",
+    ),
+    (
+        "ck_not_elevated",
+        "La configuration ne tourne pas en administrateur.",
+        "De installatie draait niet als beheerder.",
+    ),
+    (
+        "ck_fix_run_as_admin",
+        "Fermez la configuration et relancez-la avec « Exécuter en tant qu'administrateur ».",
+        "Sluit de installatie en start ze opnieuw met 'Als administrator uitvoeren'.",
+    ),
+    (
+        "ck_service_unreachable",
+        "Le service du connecteur est injoignable.",
+        "De connectorservice is niet bereikbaar.",
+    ),
+    (
+        "ck_fix_start_service",
+        "Démarrez le service (services.msc), puis cliquez à nouveau sur Se connecter.",
+        "Start de service (services.msc) en klik opnieuw op Verbinden.",
+    ),
+    (
+        "ck_store_unusable",
+        "Le magasin d'identifiants ne peut pas être utilisé.",
+        "De referentieopslag kan niet worden gebruikt.",
+    ),
+    (
+        "ck_fix_admin",
+        "Lancez la configuration en administrateur.",
+        "Start de installatie als beheerder.",
+    ),
+    (
+        "ck_config_unwritten",
+        "Le fichier de configuration n'a pas pu être écrit.",
+        "Het configuratiebestand kon niet worden geschreven.",
+    ),
+    // The settings registry's validation messages (`crate::settings`).
+    (
+        "st_empty",
+        "est vide ; indiquez une valeur ou retirez la clé pour garder la valeur par défaut",
+        "is leeg; geef een waarde of verwijder de sleutel om de standaardwaarde te gebruiken",
+    ),
+    (
+        "st_one_line",
+        "doit tenir sur une ligne",
+        "moet op één regel staan",
+    ),
+    (
+        "st_port",
+        "« {value} » n'est pas un port ; indiquez un nombre de 1 à 65535",
+        "'{value}' is geen poort; gebruik een getal van 1 tot 65535",
+    ),
+    (
+        "st_bool",
+        "« {value} » n'est pas une valeur oui/non ; indiquez true ou false",
+        "'{value}' is geen ja/nee-waarde; gebruik true of false",
+    ),
+    (
+        "st_enum",
+        "« {value} » n'est pas parmi {values}",
+        "'{value}' is niet een van {values}",
+    ),
+    (
+        "st_number",
+        "« {value} » n'est pas un nombre entier de {min} à {max} ; indiquez un nombre dans cet intervalle",
+        "'{value}' is geen geheel getal van {min} tot {max}; gebruik een getal in dat bereik",
+    ),
+    (
+        "st_time",
+        "« {value} » n'est pas une heure ; indiquez HH:MM sur 24 heures (par exemple 02:00)",
+        "'{value}' is geen tijdstip; gebruik UU:MM, 24-uurs (bijvoorbeeld 02:00)",
+    ),
+    (
+        "st_guid",
+        "« {value} » n'est pas un GUID ; copiez-le depuis le package du connecteur ou le centre d'administration Entra (par exemple 00000000-0000-0000-0000-000000000000)",
+        "'{value}' is geen GUID; kopieer het uit het connectorpakket of het Entra-beheercentrum (bijvoorbeeld 00000000-0000-0000-0000-000000000000)",
+    ),
+    (
+        "st_domain_user",
+        "« {value} » doit être DOMAINE\\utilisateur (par exemple CONTOSO\\svc-eas) ou un UPN (svc-eas@contoso.com)",
+        "'{value}' moet DOMEIN\\gebruiker zijn (bijvoorbeeld CONTOSO\\svc-eas) of een UPN (svc-eas@contoso.com)",
+    ),
+    (
+        "st_mailbox",
+        "« {value} » n'est pas une adresse de messagerie ; indiquez nom@domaine (par exemple notify@contoso.com)",
+        "'{value}' is geen e-mailadres; gebruik naam@domein (bijvoorbeeld notify@contoso.com)",
+    ),
+    (
+        "st_url",
+        "« {value} » n'est pas une URL ({error}) ; écrivez-la en entier, par exemple https://hôte/chemin",
+        "'{value}' is geen URL ({error}); schrijf ze volledig, bijvoorbeeld https://host/pad",
+    ),
+    (
+        "st_https",
+        "« {value} » doit utiliser https://",
+        "'{value}' moet https:// gebruiken",
+    ),
+    (
+        "st_scheme",
+        "« {value} » a le schéma « {scheme} » ; utilisez une URL http:// ou https://",
+        "'{value}' heeft schema '{scheme}'; gebruik een http://- of https://-URL",
+    ),
+    (
+        "st_no_host",
+        "« {value} » n'a pas de nom d'hôte",
+        "'{value}' heeft geen hostnaam",
+    ),
+    (
+        "st_url_credentials",
+        "« {value} » contient un nom d'utilisateur ou un mot de passe ; retirez-le (les secrets vont dans le magasin de secrets)",
+        "'{value}' bevat een gebruikersnaam of wachtwoord; verwijder die (geheimen horen in de geheimenopslag)",
+    ),
+];
+
+/// A coded sentence in `lang`: French or Dutch from [`CHECK_TEXT`], English as the library wrote it;
+/// text without a code as written.
+pub fn coded_text(lang: Lang, text: &crate::text_code::TextCode) -> String {
+    if !text.parts.is_empty() {
+        return text
+            .parts
+            .iter()
+            .map(|part| coded_text(lang, part))
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    let found = CHECK_TEXT.iter().find(|(k, ..)| *k == text.key);
+    match (lang, found) {
+        (Lang::Fr, Some(&(_, fr, _))) => text.render(fr),
+        (Lang::Nl, Some(&(_, _, nl))) => text.render(nl),
+        _ => text.english.clone(),
+    }
+}
+
+/// The sources whose `coded!` sentences the GUI shows (the test reads them for their keys).
+#[cfg(test)]
+const CODED_SOURCES: [(&str, &str); 3] = [
+    (
+        "connection/checks.rs",
+        include_str!("../connection/checks.rs"),
+    ),
+    ("gui/connect.rs", include_str!("connect.rs")),
+    ("settings.rs", include_str!("../settings.rs")),
+];
+// ---- end of w3-i18n: connection checks ------------------------------------------------------------
+
+// ---- w3-i18n: the settings registry's labels and help in French and Dutch -------------------------
+// English is the registry's own (`crate::settings::SETTINGS`, which also writes `docs/settings.md`);
+// this block holds only the translations, keyed by setting key. A test checks every setting has both.
+
+/// (setting key, French label, French help, Dutch label, Dutch help).
+static SETTING_TEXT: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "ExchangeServer",
+        "Serveur Exchange",
+        "Nom complet (FQDN) du serveur d'accès client auquel le connecteur s'adresse (choisissez celui dont la latence est la plus faible ; dans une organisation mixte 2010/2013, un CAS 2013 ou plus récent).",
+        "Exchange-server",
+        "FQDN van de Client Access-server waarmee de connector praat (kies die met de laagste latentie; in een gemengde 2010/2013-organisatie een CAS van 2013 of nieuwer).",
+    ),
+    (
+        "ExchangeServerType",
+        "Type d'Exchange",
+        "OnPremises (PowerShell distant vers le CAS) ou Hosted (REST d'Exchange Online).",
+        "Type Exchange",
+        "OnPremises (externe PowerShell naar de CAS) of Hosted (REST van Exchange Online).",
+    ),
+    (
+        "ExchangePowerShellURL",
+        "URL PowerShell d'Exchange",
+        "Point de terminaison PowerShell distant. Laissez vide pour https://<ExchangeServer>/PowerShell/.",
+        "PowerShell-URL van Exchange",
+        "Eindpunt voor externe PowerShell. Laat leeg voor https://<ExchangeServer>/PowerShell/.",
+    ),
+    (
+        "ExchangeUser",
+        "Compte de service Exchange",
+        "Compte qui exécute les cmdlets Exchange, sous la forme DOMAINE\\utilisateur ou UPN.",
+        "Exchange-serviceaccount",
+        "Account dat de Exchange-cmdlets uitvoert, als DOMEIN\\gebruiker of als UPN.",
+    ),
+    (
+        "ExchangePassword",
+        "Mot de passe du compte de service Exchange",
+        "Mot de passe d'ExchangeUser. Conservé dans le magasin de secrets.",
+        "Wachtwoord van het Exchange-serviceaccount",
+        "Wachtwoord van ExchangeUser. Bewaard in de geheimenopslag.",
+    ),
+    (
+        "PowerShellAuthentication",
+        "Authentification PowerShell",
+        "Comment le connecteur se connecte au PowerShell distant : Kerberos, Negotiate ou Basic (Basic uniquement en https).",
+        "PowerShell-verificatie",
+        "Hoe de connector zich aanmeldt bij externe PowerShell: Kerberos, Negotiate of Basic (Basic alleen via https).",
+    ),
+    (
+        "PowerShellPath",
+        "Programme PowerShell",
+        "powershell.exe ou pwsh pour exécuter le pont. Laissez vide pour le chercher dans le PATH.",
+        "PowerShell-programma",
+        "powershell.exe of pwsh om de brug mee uit te voeren. Laat leeg om het in het PATH te zoeken.",
+    ),
+    (
+        "IsCasFailoverEnabled",
+        "Basculement CAS",
+        "Découvrir les autres serveurs d'accès client et basculer vers eux quand celui configuré est arrêté.",
+        "CAS-failover",
+        "De andere Client Access-servers ontdekken en naar ze overschakelen als de ingestelde server uitvalt.",
+    ),
+    (
+        "EnableParallelCommandSupport",
+        "Commandes parallèles",
+        "Exécuter plusieurs runspaces PowerShell en parallèle (conseillé à partir de 5 000 appareils ; utilisez un compte dédié). Redémarrez le service après une modification.",
+        "Parallelle opdrachten",
+        "Meerdere PowerShell-runspaces parallel uitvoeren (aangeraden vanaf 5.000 apparaten; gebruik een apart account). Start de service opnieuw na een wijziging.",
+    ),
+    (
+        "MaxRunspaces",
+        "Nombre maximal de runspaces",
+        "Limite des runspaces parallèles quand les commandes parallèles sont activées ; gardez-la sous le PowerShellMaxConcurrency du compte (18 par défaut).",
+        "Maximaal aantal runspaces",
+        "Bovengrens voor parallelle runspaces als parallelle opdrachten aan staan; houd die onder de PowerShellMaxConcurrency van het account (standaard 18).",
+    ),
+    (
+        "NotificationMailbox",
+        "Boîte aux lettres de notification",
+        "Boîte aux lettres qui envoie les messages de notification (son UPN doit être égal à son adresse SMTP). Laissez vide pour n'envoyer aucun message.",
+        "Meldingspostvak",
+        "Postvak dat de meldingsberichten verstuurt (de UPN moet gelijk zijn aan het SMTP-adres). Laat leeg om geen berichten te versturen.",
+    ),
+    (
+        "NotificationPassword",
+        "Mot de passe de la boîte de notification",
+        "Mot de passe de la boîte aux lettres de notification. Conservé dans le magasin de secrets.",
+        "Wachtwoord van het meldingspostvak",
+        "Wachtwoord van het meldingspostvak. Bewaard in de geheimenopslag.",
+    ),
+    (
+        "NotificationLanguage",
+        "Langue des notifications",
+        "Langue des messages envoyés aux utilisateurs : en, fr ou nl.",
+        "Taal van de meldingen",
+        "Taal van de berichten aan gebruikers: en, fr of nl.",
+    ),
+    (
+        "ExchangeWebServiceURL",
+        "URL EWS",
+        "Fixe l'URL EWS (https://<hôte>/EWS/Exchange.asmx) ; les notifications se passent alors de la découverte automatique.",
+        "EWS-URL",
+        "Legt de EWS-URL vast (https://<host>/EWS/Exchange.asmx); meldingen slaan Autodiscover dan over.",
+    ),
+    (
+        "AutodiscoverRedirectHosts",
+        "Hôtes de redirection de la découverte automatique",
+        "Hôtes hors du domaine de la boîte de notification vers lesquels la découverte automatique peut rediriger (HTTPS uniquement), par ex. autodiscover.contoso-mail.com. Les hôtes du domaine de la boîte sont toujours admis ; toute autre redirection est refusée.",
+        "Autodiscover-omleidingshosts",
+        "Hosts buiten het domein van het meldingspostvak waarnaar Autodiscover mag omleiden (alleen HTTPS), bv. autodiscover.contoso-mail.com. Hosts van het domein van het postvak zijn altijd toegestaan; elke andere omleiding wordt geweigerd.",
+    ),
+    (
+        "TrustedCaFile",
+        "Fichier d'autorité de certification supplémentaire",
+        "Fichier PEM d'une autorité de certification à approuver en plus du magasin du système (pour une AC interne). TLS est toujours vérifié.",
+        "Extra vertrouwd CA-bestand",
+        "PEM-bestand van een certificeringsinstantie die naast de opslag van het besturingssysteem wordt vertrouwd (voor een interne CA). TLS wordt altijd gecontroleerd.",
+    ),
+    (
+        "ProxyEnabled",
+        "Utiliser un proxy",
+        "Faire passer chaque appel HTTP sortant par le proxy ci-dessous (le proxy du système n'est jamais lu).",
+        "Een proxy gebruiken",
+        "Elke uitgaande HTTP-aanroep via de proxy hieronder sturen (de systeemproxy wordt nooit gelezen).",
+    ),
+    (
+        "ProxyHost",
+        "Proxy",
+        "Proxy sous la forme hôte, hôte:port, [IPv6]:port ou http://hôte:port.",
+        "Proxy",
+        "Proxy als host, host:poort, [IPv6]:poort of http://host:poort.",
+    ),
+    (
+        "ProxyPort",
+        "Port du proxy",
+        "Port du proxy, si ProxyHost n'en indique pas.",
+        "Proxypoort",
+        "Poort van de proxy, als ProxyHost er geen noemt.",
+    ),
+    (
+        "ProxyUser",
+        "Utilisateur du proxy",
+        "Utilisateur pour l'authentification Basic au proxy (DOMAINE\\utilisateur ou utilisateur). Laissez vide quand le proxy laisse passer cet hôte.",
+        "Proxygebruiker",
+        "Gebruiker voor Basic-verificatie bij de proxy (DOMEIN\\gebruiker of gebruiker). Laat leeg als de proxy deze host doorlaat.",
+    ),
+    (
+        "ProxyPassword",
+        "Mot de passe du proxy",
+        "Mot de passe de ProxyUser. Conservé dans le magasin de secrets.",
+        "Proxywachtwoord",
+        "Wachtwoord van ProxyUser. Bewaard in de geheimenopslag.",
+    ),
+    (
+        "QuickSyncIntervalMinutes",
+        "Intervalle de synchronisation rapide (minutes)",
+        "Minutes entre deux synchronisations rapides.",
+        "Interval snelle synchronisatie (minuten)",
+        "Minuten tussen twee snelle synchronisaties.",
+    ),
+    (
+        "FullSyncTime",
+        "Heure de la synchronisation complète",
+        "Heure locale de la synchronisation complète quotidienne, HH:MM.",
+        "Tijdstip volledige synchronisatie",
+        "Lokale tijd van de dagelijkse volledige synchronisatie, UU:MM.",
+    ),
+    (
+        "TenantId",
+        "ID du locataire",
+        "ID du locataire Entra (GUID), tiré du package du connecteur.",
+        "Tenant-id",
+        "Entra-tenant-id (GUID), uit het connectorpakket.",
+    ),
+    (
+        "ClientId",
+        "ID d'application (client)",
+        "ID de l'application sous laquelle le connecteur se connecte (GUID), tiré du package du connecteur.",
+        "Toepassings-id (client)",
+        "Id van de toepassing waarmee de connector zich aanmeldt (GUID), uit het connectorpakket.",
+    ),
+    (
+        "ClientSecret",
+        "Secret client",
+        "Secret client de l'application, si elle se connecte avec un secret plutôt qu'avec le certificat du package. Conservé dans le magasin de secrets.",
+        "Clientgeheim",
+        "Clientgeheim van de toepassing, als die zich aanmeldt met een geheim in plaats van met het certificaat van het pakket. Bewaard in de geheimenopslag.",
+    ),
+    (
+        "ClientCertificate",
+        "Certificat client",
+        "Le certificat du package avec sa clé (PFX, base64). Défini en important le package du connecteur. Conservé dans le magasin de secrets.",
+        "Clientcertificaat",
+        "Het certificaat van het pakket met zijn sleutel (PFX, base64). Ingesteld door het connectorpakket te importeren. Bewaard in de geheimenopslag.",
+    ),
+    (
+        "CertificatePassword",
+        "Mot de passe du certificat",
+        "Mot de passe de ClientCertificate. Conservé dans le magasin de secrets.",
+        "Certificaatwachtwoord",
+        "Wachtwoord van ClientCertificate. Bewaard in de geheimenopslag.",
+    ),
+    (
+        "LoginBase",
+        "URL de base de connexion",
+        "URL de base de connexion Entra.",
+        "Basis-URL voor aanmelden",
+        "Basis-URL voor aanmelden bij Entra.",
+    ),
+    (
+        "GraphBase",
+        "URL de base de Graph",
+        "URL de base de Microsoft Graph.",
+        "Basis-URL van Graph",
+        "Basis-URL van Microsoft Graph.",
+    ),
+    (
+        "ExchangeRestBase",
+        "URL de base REST d'Exchange Online",
+        "URL de base REST d'Exchange Online (Hosted uniquement).",
+        "REST-basis-URL van Exchange Online",
+        "REST-basis-URL van Exchange Online (alleen Hosted).",
+    ),
+];
+
+/// A setting's label in `lang` (the registry's English label for English, or when a translation is
+/// missing, which a test forbids).
+pub fn setting_label(lang: Lang, setting: &crate::settings::Setting) -> &'static str {
+    setting_text(lang, setting).0
+}
+
+/// A setting's help text in `lang` (the registry's English help for English).
+pub fn setting_help(lang: Lang, setting: &crate::settings::Setting) -> &'static str {
+    setting_text(lang, setting).1
+}
+
+fn setting_text(lang: Lang, setting: &crate::settings::Setting) -> (&'static str, &'static str) {
+    let found = SETTING_TEXT.iter().find(|(k, ..)| *k == setting.key);
+    match (lang, found) {
+        (Lang::Fr, Some(&(_, label, help, _, _))) => (label, help),
+        (Lang::Nl, Some(&(_, _, _, label, help))) => (label, help),
+        _ => (setting.label, setting.help),
+    }
+}
+// ---- end of w3-i18n: settings registry ------------------------------------------------------------
 
 #[cfg(test)]
 mod tests {
@@ -1595,6 +2521,81 @@ mod tests {
         assert_eq!(Lang::from_locale("nl_NL.UTF-8"), Lang::Nl);
         assert_eq!(Lang::from_locale("de-DE"), Lang::En);
         assert_eq!(tr(Lang::Fr, "connect"), "Se connecter");
+    }
+
+    /// Every sentence the checks write with `coded!` has French and Dutch, with the same placeholders.
+    #[test]
+    fn every_check_sentence_is_translated() {
+        let mut keys = 0;
+        for (file, source) in CODED_SOURCES {
+            for key in crate::text_code::keys_in_source(source) {
+                keys += 1;
+                let Some(&(_, fr, nl)) = CHECK_TEXT.iter().find(|(k, ..)| *k == key) else {
+                    panic!("{key} (written in {file}) has no French and Dutch text");
+                };
+                assert!(!fr.trim().is_empty() && !nl.trim().is_empty(), "{key}");
+            }
+        }
+        assert!(keys > 50, "the checks' keys were found ({keys})");
+        let placeholders = |text: &str| {
+            let mut names: Vec<String> = text
+                .split('{')
+                .skip(1)
+                .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_string()))
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        };
+        for &(key, fr, nl) in CHECK_TEXT {
+            assert_eq!(
+                placeholders(fr),
+                placeholders(nl),
+                "{key}: French and Dutch differ"
+            );
+        }
+        let dns = crate::coded!(
+            "ck_dns_ok",
+            "{host} resolves to {addresses}",
+            host = "cas01",
+            addresses = "10.0.0.4"
+        );
+        assert_eq!(coded_text(Lang::En, &dns), "cas01 resolves to 10.0.0.4");
+        assert_eq!(coded_text(Lang::Fr, &dns), "cas01 se résout en 10.0.0.4");
+        assert_eq!(coded_text(Lang::Nl, &dns), "cas01 verwijst naar 10.0.0.4");
+    }
+
+    /// Every setting of the registry has a French and a Dutch label and help text.
+    #[test]
+    fn every_setting_has_french_and_dutch_label_and_help() {
+        for setting in crate::settings::SETTINGS {
+            let found = SETTING_TEXT.iter().find(|(k, ..)| *k == setting.key);
+            let Some(&(_, fr_label, fr_help, nl_label, nl_help)) = found else {
+                panic!("{} has no French and Dutch text", setting.key);
+            };
+            for text in [fr_label, fr_help, nl_label, nl_help] {
+                assert!(!text.trim().is_empty(), "{}: an empty text", setting.key);
+            }
+            assert_ne!(
+                fr_help, setting.help,
+                "{}: French help is English",
+                setting.key
+            );
+            assert_ne!(
+                nl_help, setting.help,
+                "{}: Dutch help is English",
+                setting.key
+            );
+        }
+        for (key, ..) in SETTING_TEXT {
+            assert!(
+                crate::settings::find(key).is_some(),
+                "{key} is not a setting of the registry"
+            );
+        }
+        let failover = crate::settings::find("IsCasFailoverEnabled").unwrap();
+        assert_eq!(setting_label(Lang::Fr, failover), "Basculement CAS");
+        assert_eq!(setting_label(Lang::En, failover), failover.label);
     }
 
     /// Every key the status page and the device table use, reasons included, is in the table (a

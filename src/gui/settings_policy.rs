@@ -398,18 +398,9 @@ pub fn policy_ui(
 // Group search: targeted and exempt groups picked by name.
 
 /// How many groups one search shows.
-pub const GROUP_SEARCH_TOP: u32 = 10;
+pub const GROUP_SEARCH_TOP: u32 = crate::service::messages::GROUP_SEARCH_MAX;
 
-/// One group a search found: its name, id and how many users it holds (transitively).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupHit {
-    /// Object id (what the policy stores).
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Users in the group, nested groups included; `None` when the count could not be read.
-    pub members: Option<usize>,
-}
+pub use crate::service::messages::GroupHit;
 
 /// Which list a picked group goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -475,52 +466,35 @@ impl GroupSearch {
     }
 }
 
-/// Searches the directory for groups whose name starts with `query`, with each one's user count.
+/// Searches the directory for groups whose name starts with `query`, with each one's user count: through
+/// the running worker (it signs in with its own secrets, which this process cannot read on Windows),
+/// else directly with the setup's secret store (Linux without a worker, the lab demo).
 async fn search_groups(env: &ConnectEnv, query: &str) -> Result<Vec<GroupHit>, String> {
-    let config = Config::load(&env.config_dir)
-        .map_err(|e| e.to_string())?
-        .config;
+    if let Ok(Ok(mut client)) =
+        tokio::time::timeout(Duration::from_secs(5), ChannelClient::connect(&env.channel)).await
+    {
+        let request = Request::SearchGroups {
+            prefix: query.to_string(),
+        };
+        return match tokio::time::timeout(Duration::from_secs(60), client.request(&request)).await {
+            Ok(Ok(Reply::Groups { groups })) => Ok(groups),
+            Ok(Ok(Reply::Error { message })) => Err(message),
+            Ok(Ok(other)) => Err(format!("unexpected answer from the worker: {other:?}")),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the worker gave no answer within 60 seconds".into()),
+        };
+    }
     let store: Box<dyn crate::secrets::SecretStore> = match &env.secrets_dir {
         Some(dir) => Box::new(crate::secrets::FileStore::new(dir.clone())),
         None => crate::secrets::default_for_platform(&env.config_dir).map_err(|e| e.to_string())?,
     };
-    let access = crate::connection::DirectoryAccess {
-        login_base: config.login_base.clone(),
-        tenant: config.tenant_id.clone(),
-        client_id: config.client_id.clone(),
-        credential: crate::service::setup::client_credential(store.as_ref(), &env.instance)
-            .map_err(|e| e.to_string())?,
-        graph_base: config.graph_base.clone(),
-        graph_scope: crate::service::setup::graph_scope(&config.graph_base),
-        extra_ca: config.trusted_ca_file.clone(),
-        proxy: crate::proxy::configured(&config, store.as_ref(), &env.instance)
-            .map_err(|e| e.to_string())?,
-    };
+    let access =
+        crate::service::worker::directory_access(&env.config_dir, store.as_ref(), &env.instance)?;
     let options = crate::connection::ClientOptions {
         resolve: env.resolve.clone(),
         ..crate::connection::ClientOptions::for_checks()
     };
-    let client = crate::connection::directory_client(&access, &options)
-        .map_err(|e| crate::error_text::chain(&e))?;
-    let groups = client
-        .search_groups(query, GROUP_SEARCH_TOP)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut hits = Vec::new();
-    for group in groups {
-        // The users the policy would target: the same transitive read a run makes.
-        let members = client
-            .transitive_user_ids(&group.id)
-            .await
-            .ok()
-            .map(|u| u.len());
-        hits.push(GroupHit {
-            id: group.id,
-            name: group.display_name,
-            members,
-        });
-    }
-    Ok(hits)
+    crate::service::worker::search_groups(&access, &options, query).await
 }
 
 /// The ids of a group list's text (bad lines left out: they have their own message).
@@ -1144,15 +1118,16 @@ pub fn advanced_ui(ui: &mut egui::Ui, panel: &mut AdvancedPanel, lang: Lang) {
                 continue;
             };
             ui.add_space(6.0);
+            let label = crate::gui::i18n::setting_label(lang, setting);
             match setting.kind {
                 crate::settings::Kind::Bool => {
                     let mut on = value.eq_ignore_ascii_case("true");
-                    if ui.checkbox(&mut on, setting.label).changed() {
+                    if ui.checkbox(&mut on, label).changed() {
                         *value = on.to_string();
                     }
                 }
                 crate::settings::Kind::Enum(choices) => {
-                    egui::ComboBox::new(setting.key, setting.label)
+                    egui::ComboBox::new(setting.key, label)
                         .selected_text(value.clone())
                         .show_ui(ui, |ui| {
                             for choice in choices {
@@ -1162,13 +1137,18 @@ pub fn advanced_ui(ui: &mut egui::Ui, panel: &mut AdvancedPanel, lang: Lang) {
                 }
                 _ => {
                     let error = SchedulePanel::check(key, value).err();
-                    labelled_edit(ui, setting.label, value, false, error.is_some());
+                    labelled_edit(ui, label, value, false, error.is_some());
                     if let Some(e) = error {
                         error_line(ui, &e);
                     }
                 }
             }
-            ui.add(egui::Label::new(egui::RichText::new(setting.help).weak()).wrap());
+            ui.add(
+                egui::Label::new(
+                    egui::RichText::new(crate::gui::i18n::setting_help(lang, setting)).weak(),
+                )
+                .wrap(),
+            );
         }
     });
 }

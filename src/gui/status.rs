@@ -91,7 +91,13 @@ impl HeldView {
             if !needle.is_empty() && !fields.iter().any(|f| f.to_lowercase().contains(&needle)) {
                 continue;
             }
-            let reason = reason_text(lang, &d.code, "");
+            let mut reason = reason_text(lang, &d.code, "");
+            // One group per reason, not per Intune record: each device has its own record's id.
+            for (name, value) in d.code.params() {
+                if name == "record" && !value.is_empty() {
+                    reason = reason.replace(&value, "…");
+                }
+            }
             let restricts = d.restricts();
             match groups
                 .iter_mut()
@@ -241,7 +247,7 @@ pub enum WorkerState {
 
 enum Event {
     Status(Result<Box<StatusReply>, (bool, String)>),
-    Reply(String),
+    Reply((bool, String)),
     Progress(ProgressEvent),
     SubscriptionEnded,
 }
@@ -264,8 +270,9 @@ pub struct StatusPage {
     pub worker: WorkerState,
     /// The last progress event of a running sync.
     pub progress: Option<ProgressEvent>,
-    /// The worker's answer to the last button.
-    pub message: Option<String>,
+    /// The worker's answer to the last button: whether it accepted, and its words (shown after a
+    /// translated sentence).
+    pub message: Option<(bool, String)>,
     /// The look-up box.
     pub lookup: String,
     /// The tab shown.
@@ -378,9 +385,10 @@ impl StatusPage {
             }
             .await;
             let text = match result {
-                Ok(Reply::Accepted { message }) | Ok(Reply::Error { message }) => message,
-                Ok(other) => format!("{other:?}"),
-                Err(e) => e.to_string(),
+                Ok(Reply::Accepted { message }) => (true, message),
+                Ok(Reply::Error { message }) => (false, message),
+                Ok(other) => (false, format!("{other:?}")),
+                Err(e) => (false, e.to_string()),
             };
             let _ = tx.send(Event::Reply(text));
             repaint();
@@ -538,6 +546,8 @@ fn run_text(r: &Option<RunView>, lang: Lang, clock: &Clock) -> String {
 
 /// Every catalogue key the overview uses besides the device table's ([`devices::KEYS`]).
 pub const KEYS: &[&str] = &[
+    "reply_accepted",
+    "reply_refused",
     "tab_overview",
     "tab_devices",
     "outcome_running",
@@ -747,8 +757,18 @@ fn overview(
             ui.add(egui::ProgressBar::new(f).show_percentage());
         }
     }
-    if let Some(m) = &page.message {
-        ui.label(m);
+    if let Some((accepted, words)) = &page.message {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(tr(
+                lang,
+                if *accepted {
+                    "reply_accepted"
+                } else {
+                    "reply_refused"
+                },
+            ));
+            ui.weak(words);
+        });
     }
     if let Some(held) = &view.held {
         ui.separator();
@@ -798,6 +818,9 @@ fn recent_changes(
     lang: Lang,
     clock: &Clock,
 ) {
+    // The reason, last, is cut at the panel's right edge (whole on hover): the grid's own column
+    // width would cut it to its narrowest.
+    let right = ui.max_rect().right();
     egui::Grid::new("changes").striped(true).show(ui, |ui| {
         for c in recent.iter().take(20) {
             let row = panel.rows.iter().find(|r| {
@@ -821,7 +844,11 @@ fn recent_changes(
                 Some(r) => r.reason_text(lang),
                 None => c.reason.clone(),
             };
-            ui.label(&reason);
+            let width = (right - ui.cursor().min.x).max(120.0);
+            ui.allocate_ui(egui::vec2(width, ui.spacing().interact_size.y), |ui| {
+                ui.add(egui::Label::new(&reason).truncate())
+                    .on_hover_text(&reason);
+            });
             ui.end_row();
         }
     });

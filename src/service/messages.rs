@@ -3,7 +3,8 @@
 //! the same types: the Rust types are the contract, so no client reads a reply by guessing JSON keys.
 //!
 //! Every request has one reply variant: `Status` → [`Reply::Status`], `LookupUser` →
-//! [`Reply::LookupUser`], `Devices` → [`Reply::Devices`], `Subscribe` → a stream of
+//! [`Reply::LookupUser`], `Devices` → [`Reply::Devices`], `SearchGroups` → [`Reply::Groups`],
+//! `Subscribe` → a stream of
 //! [`Reply::Progress`], the others →
 //! [`Reply::Accepted`] or [`Reply::Error`]. The plan the mass-change guard holds is part of the status
 //! ([`StatusReport::held_plan`]); `ConfirmHeld` and `CancelHeld` act on it.
@@ -70,14 +71,38 @@ pub enum Request {
         /// Devices wanted (capped at [`DEVICE_PAGE_MAX`]).
         limit: usize,
     },
-    /// Sync this user's devices now: answered by [`Reply::Accepted`] or [`Reply::Error`]. The engine
-    /// has no single-mailbox run, so the worker queues a quick sync (which re-decides the devices
-    /// that changed, this user's among them) and says so.
+    /// Sync this user's devices now: answered by [`Reply::Accepted`] or [`Reply::Error`]. The worker
+    /// queues a one-user run ([`crate::sync::SyncEngine::run_user`]) that reads, decides and writes
+    /// only that user's mailbox.
     #[serde(rename_all = "camelCase")]
     SyncUser {
         /// Mailbox alias, UPN or SMTP address.
         user: String,
     },
+    /// The directory's groups whose name starts with `prefix`, each with its transitive user count
+    /// (the Settings page's group picker): answered by [`Reply::Groups`] or [`Reply::Error`]. The
+    /// worker signs in with its own secrets, which the setup process cannot read on Windows.
+    #[serde(rename_all = "camelCase")]
+    SearchGroups {
+        /// The start of a group's display name.
+        prefix: String,
+    },
+}
+
+/// Most groups one [`Request::SearchGroups`] returns.
+pub const GROUP_SEARCH_MAX: u32 = 10;
+
+/// One group a search found: its name, id and how many users it holds (transitively).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupHit {
+    /// Object id (what the policy stores).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Users in the group, nested groups included; `None` when the count could not be read.
+    #[serde(default)]
+    pub members: Option<usize>,
 }
 
 /// Most devices in one [`Reply::Devices`] page (a device with its decision is under 1 KiB of JSON).
@@ -105,6 +130,11 @@ pub enum Reply {
     Progress(ProgressEvent),
     /// The answer to [`Request::Devices`].
     Devices(DevicePage),
+    /// The answer to [`Request::SearchGroups`].
+    Groups {
+        /// The groups found, by name.
+        groups: Vec<GroupHit>,
+    },
 }
 
 /// One page of the device table.
@@ -463,6 +493,22 @@ impl DeviceLookup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every reply variant is a JSON object with its `reply` tag (an internally tagged variant that
+    /// wraps a list would not serialise): the group search's reply round-trips.
+    #[test]
+    fn a_group_search_reply_round_trips() {
+        let reply = Reply::Groups {
+            groups: vec![GroupHit {
+                id: "6f1e4b1a-0000-4000-8000-00000000a002".into(),
+                name: "Sales".into(),
+                members: Some(2),
+            }],
+        };
+        let line = serde_json::to_string(&reply).unwrap();
+        assert!(line.contains(r#""reply":"groups""#), "{line}");
+        assert_eq!(serde_json::from_str::<Reply>(&line).unwrap(), reply);
+    }
     use crate::model::exchange::{DeviceAccessState, DeviceAccessStateReason};
     use crate::policy::{Decision, DesiredAccess, ListKind, ReasonCode};
     use crate::store::{AuditEntry, ChangeOp, RunId, RunOutcome};

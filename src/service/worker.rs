@@ -18,8 +18,8 @@ use tokio::sync::{broadcast, mpsc, watch};
 use super::channel::{self, ChannelAddress, ChannelHandler};
 use super::messages::{
     CertificateStatus, Connection, CurrentRun, DEVICE_PAGE_MAX, DeviceLookup, DevicePage,
-    ExchangeServerInUse, HistoryDay, LookupReply, NextRun, ProgressEvent, Registration, Reply,
-    Request, RunPhase, StatusReply,
+    ExchangeServerInUse, GROUP_SEARCH_MAX, GroupHit, HistoryDay, LookupReply, NextRun,
+    ProgressEvent, Registration, Reply, Request, RunPhase, StatusReply,
 };
 use super::schedule::{Due, Schedule};
 use super::setup::{self, SetupProblem};
@@ -76,10 +76,31 @@ impl std::fmt::Debug for WorkerOptions {
 }
 
 /// A run asked for over the channel.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct RunRequest {
     kind: SyncKind,
     options: RunOptions,
+    /// A one-user run ("Sync this user now") of this mailbox; `None`: a run of its kind.
+    user: Option<String>,
+}
+
+impl RunRequest {
+    /// A run of `kind` over everyone.
+    fn everyone(kind: SyncKind, options: RunOptions) -> Self {
+        RunRequest {
+            kind,
+            options,
+            user: None,
+        }
+    }
+
+    /// What the admin reads about it: "quick sync", "full sync", "sync of alice".
+    fn phrase(&self) -> String {
+        match &self.user {
+            Some(user) => format!("sync of {user}"),
+            None => self.kind.phrase().to_string(),
+        }
+    }
 }
 
 /// What the worker knows besides the store.
@@ -165,26 +186,26 @@ impl ChannelHandler for Handler {
             }
             Request::Sync { kind, dry_run } => queue_run(
                 &shared,
-                RunRequest {
+                RunRequest::everyone(
                     kind,
-                    options: RunOptions {
+                    RunOptions {
                         dry_run,
                         ..RunOptions::default()
                     },
-                },
+                ),
             ),
             Request::ConfirmHeld => {
                 let held = tokio::task::spawn_blocking(move || held_kind(&shared.store_path)).await;
                 match held {
                     Ok(Some(kind)) => queue_run(
                         &self.0,
-                        RunRequest {
+                        RunRequest::everyone(
                             kind,
-                            options: RunOptions {
+                            RunOptions {
                                 confirm_guard: true,
                                 ..RunOptions::default()
                             },
-                        },
+                        ),
                     ),
                     _ => Reply::Error {
                         message: "no plan is waiting for confirmation".into(),
@@ -235,6 +256,28 @@ impl ChannelHandler for Handler {
                     },
                 }
             }
+            Request::SearchGroups { prefix } => {
+                let access = directory_access(
+                    &shared.config_dir,
+                    shared.secrets.as_ref(),
+                    &shared.instance,
+                );
+                let found = match access {
+                    Ok(access) => {
+                        search_groups(
+                            &access,
+                            &crate::connection::ClientOptions::for_checks(),
+                            &prefix,
+                        )
+                        .await
+                    }
+                    Err(message) => Err(message),
+                };
+                match found {
+                    Ok(groups) => Reply::Groups { groups },
+                    Err(message) => Reply::Error { message },
+                }
+            }
             // The server answers Subscribe itself.
             Request::Subscribe => Reply::Error {
                 message: "subscribe is handled by the channel".into(),
@@ -249,8 +292,10 @@ impl ChannelHandler for Handler {
 
 fn queue_run(shared: &Shared, request: RunRequest) -> Reply {
     let mut live = shared.live();
-    let phrase = request.kind.phrase();
-    if let Some(current) = &live.current {
+    let phrase = request.phrase();
+    if let Some(current) = &live.current
+        && request.user.is_none()
+    {
         if live.queued.contains(&request.kind) {
             return Reply::Accepted {
                 message: format!(
@@ -465,27 +510,74 @@ fn device_page(shared: &Shared, offset: usize, limit: usize) -> Result<DevicePag
     })
 }
 
-/// "Sync this user now": the engine has no single-mailbox run, so a quick sync is queued, and the
-/// answer says what it covers.
+/// "Sync this user now": a one-user run of that mailbox ([`SyncEngine::run_user`]), queued behind the
+/// run in flight if there is one.
 fn sync_user(shared: &Shared, mailbox: &str) -> Reply {
+    let busy = shared.live().current.is_some();
     let reply = queue_run(
         shared,
         RunRequest {
             kind: SyncKind::Quick,
             options: RunOptions::default(),
+            user: Some(mailbox.to_string()),
         },
     );
     match reply {
-        Reply::Accepted { message } => {
-            tracing::info!(mailbox, "the admin asked to sync one user: {message}");
-            Reply::Accepted {
-                message: format!(
-                    "{message} for {mailbox}: a quick sync re-decides every device that changed, this                      user's among them"
-                ),
-            }
-        }
+        Reply::Accepted { .. } if busy => Reply::Accepted {
+            message: format!("a sync is running; the sync of {mailbox} is queued to run after it"),
+        },
         other => other,
     }
+}
+
+/// What the group search signs in with: the configuration's tenant, app and Graph, with the
+/// credential and proxy from `secrets` (the worker's own vault; the setup's store when no worker runs).
+pub fn directory_access(
+    config_dir: &Path,
+    secrets: &dyn SecretStore,
+    instance: &str,
+) -> Result<crate::connection::DirectoryAccess, String> {
+    let config = Config::load(config_dir).map_err(|e| e.to_string())?.config;
+    Ok(crate::connection::DirectoryAccess {
+        login_base: config.login_base.clone(),
+        tenant: config.tenant_id.clone(),
+        client_id: config.client_id.clone(),
+        credential: setup::client_credential(secrets, instance).map_err(|e| e.to_string())?,
+        graph_base: config.graph_base.clone(),
+        graph_scope: setup::graph_scope(&config.graph_base),
+        extra_ca: config.trusted_ca_file.clone(),
+        proxy: crate::proxy::configured(&config, secrets, instance).map_err(|e| e.to_string())?,
+    })
+}
+
+/// The directory's groups whose name starts with `prefix` (at most [`GROUP_SEARCH_MAX`]), each with
+/// the users it holds transitively (the same read a run makes), through
+/// [`crate::connection::directory_client`]: what [`Request::SearchGroups`] answers.
+pub async fn search_groups(
+    access: &crate::connection::DirectoryAccess,
+    options: &crate::connection::ClientOptions,
+    prefix: &str,
+) -> Result<Vec<GroupHit>, String> {
+    let client = crate::connection::directory_client(access, options)
+        .map_err(|e| crate::error_text::chain(&e))?;
+    let groups = client
+        .search_groups(prefix.trim(), GROUP_SEARCH_MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut hits = Vec::new();
+    for group in groups {
+        let members = client
+            .transitive_user_ids(&group.id)
+            .await
+            .ok()
+            .map(|u| u.len());
+        hits.push(GroupHit {
+            id: group.id,
+            name: group.display_name,
+            members,
+        });
+    }
+    Ok(hits)
 }
 
 /// Decisions of the last successful full sync of each of the last days, oldest first: the status
@@ -703,7 +795,7 @@ impl Worker {
                 _ = stop.changed() => break,
                 _ = tokio::time::sleep(wait) => {
                     if engine.is_none() { continue; }
-                    RunRequest { kind: due_kind, options: RunOptions::default() }
+                    RunRequest::everyone(due_kind, RunOptions::default())
                 }
                 r = self.requests.recv() => match r {
                     Some(r) => r,
@@ -725,12 +817,20 @@ impl Worker {
                 self.shared.progress(
                     request.kind,
                     RunPhase::Failed,
-                    format!("{} not started: {message}", request.kind.phrase()),
+                    format!("{} not started: {message}", request.phrase()),
                     None,
                 );
                 continue;
             };
+            let one_user = request.user.is_some();
             let stopped = self.one_run(current, request, &mut stop).await;
+            if one_user {
+                // A one-user run leaves the schedule (and its retry) as it was.
+                if stopped {
+                    break;
+                }
+                continue;
+            }
             let outcome = self.shared.live().last_report.as_ref().map(|r| r.outcome);
             // A failed run is retried after the quick interval, not in a tight loop; a plan the
             // guard holds waits for the admin's confirmation (a request), else is planned again
@@ -928,9 +1028,12 @@ impl Worker {
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
         let kind = request.kind;
+        let phrase = request.phrase();
         {
             let mut live = self.shared.live();
-            live.queued.retain(|k| *k != kind);
+            if request.user.is_none() {
+                live.queued.retain(|k| *k != kind);
+            }
             live.current = Some(CurrentRun {
                 kind,
                 started_at: Utc::now(),
@@ -938,13 +1041,9 @@ impl Worker {
                 dry_run: request.options.dry_run,
             });
         }
-        tracing::info!("{} started", kind.phrase());
-        self.shared.progress(
-            kind,
-            RunPhase::Started,
-            format!("{} started", kind.phrase()),
-            None,
-        );
+        tracing::info!("{phrase} started");
+        self.shared
+            .progress(kind, RunPhase::Started, format!("{phrase} started"), None);
         self.shared.progress(
             kind,
             RunPhase::Running,
@@ -952,7 +1051,12 @@ impl Worker {
             None,
         );
         // Polled in place: the engine's run future is not `Send`-general enough to spawn.
-        let task = engine.run(kind, request.options);
+        let task = async {
+            match &request.user {
+                Some(user) => engine.run_user(user).await,
+                None => engine.run(kind, request.options).await,
+            }
+        };
         tokio::pin!(task);
         let mut stopped = false;
         let report = tokio::select! {
@@ -975,7 +1079,10 @@ impl Worker {
         log_report(&report);
         let finished = format!(
             "{} {}: Devices synced: {}",
-            report.kind.phrase(),
+            match request.user {
+                Some(_) => phrase.clone(),
+                None => report.kind.phrase().to_string(),
+            },
             outcome_word(report.outcome),
             report.devices_seen
         );

@@ -31,6 +31,10 @@ use crate::store::{
     InventoryRecord, JournalEntry, OwnedOrigin, RunId, RunKind, RunOutcome, Store, StoreError,
 };
 
+#[path = "single_user.rs"]
+mod single_user;
+use single_user::Scope;
+
 /// How many DeviceIds go in one `-or` filter (Exchange) when a quick sync looks devices up.
 const EXCHANGE_LOOKUP_BATCH: usize = 40;
 /// How many `easDeviceId` go in one Graph `$filter` (URL length stays well under Graph's limits).
@@ -529,6 +533,12 @@ impl SyncEngine {
     /// Runs one quick or full sync. Never panics on outside input; every outcome is in the report
     /// (and in the store's run record).
     pub async fn run(&self, kind: SyncKind, options: RunOptions) -> RunReport {
+        self.run_scoped(kind, Scope::Everyone, options).await
+    }
+
+    /// A run over `scope`: every phase, as [`SyncEngine::run`] describes; a one-user run
+    /// ([`SyncEngine::run_user`]) reads, decides and writes only that user's mailbox.
+    async fn run_scoped(&self, kind: SyncKind, scope: Scope<'_>, options: RunOptions) -> RunReport {
         let started = Instant::now();
         let calls_before = self.exchange.pool().stats().calls;
         let graph_before = self.intune.requests_sent();
@@ -554,7 +564,7 @@ impl SyncEngine {
             plan: PlanSummary::default(),
         };
         // A quick sync needs both watermarks; without them it is a full sync.
-        if kind == SyncKind::Quick {
+        if kind == SyncKind::Quick && scope == Scope::Everyone {
             match (
                 self.watermark(WATERMARK_EXCHANGE).await,
                 self.watermark(WATERMARK_INTUNE).await,
@@ -583,17 +593,21 @@ impl SyncEngine {
         };
         report.run_id = Some(run_id.0);
         let phrase = report.kind.phrase();
-        match report.kind {
-            SyncKind::Full => tracing::info!(
+        match (scope, report.kind) {
+            (Scope::Mailbox(user), _) => tracing::info!(
+                run = run_id.0,
+                "Handling command: Getting the mobile devices of one user ({user}) to sync them now"
+            ),
+            (Scope::Everyone, SyncKind::Full) => tracing::info!(
                 run = run_id.0,
                 "Handling command: Getting the mobile device list without a time filter (full sync)"
             ),
-            SyncKind::Quick => tracing::info!(
+            (Scope::Everyone, SyncKind::Quick) => tracing::info!(
                 run = run_id.0,
                 "Handling command: Getting the mobile device list changed since the last sync (quick sync)"
             ),
         }
-        let result = self.run_inner(run_id, options, &mut report).await;
+        let result = self.run_inner(run_id, scope, options, &mut report).await;
         report.exchange_calls = self.exchange.pool().stats().calls - calls_before;
         report.graph_requests = self.intune.requests_sent() - graph_before;
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -674,12 +688,13 @@ impl SyncEngine {
     async fn run_inner(
         &self,
         run_id: RunId,
+        scope: Scope<'_>,
         options: RunOptions,
         report: &mut RunReport,
     ) -> Result<SyncOutcome, SyncError> {
         let kind = report.kind;
         let mut read = self
-            .read(run_id, kind, options)
+            .read(run_id, kind, scope, options)
             .instrument(phase("read"))
             .await?;
         report.devices_seen = read.snap.devices_seen;
@@ -731,6 +746,10 @@ impl SyncEngine {
             return Ok(SyncOutcome::DryRun);
         }
 
+        if let Some(message) = scope.held_alone(&guarded.verdict) {
+            report.error = Some(message);
+            return Ok(SyncOutcome::HeldByGuard);
+        }
         if let Some(message) = self
             .hold(kind, &decided, &guarded, options)
             .instrument(phase("hold"))
@@ -782,9 +801,11 @@ impl SyncEngine {
         self.notify(&decided, &end, report)
             .instrument(phase("notify"))
             .await?;
-        self.advance_watermarks(&decided.context, &applied)
-            .instrument(phase("advance_watermarks"))
-            .await?;
+        if scope == Scope::Everyone {
+            self.advance_watermarks(&decided.context, &applied)
+                .instrument(phase("advance_watermarks"))
+                .await?;
+        }
         if let Some(e) = &decided.context.intune_error {
             report.error = Some(format!("Intune read incomplete: {e}"));
             return Ok(SyncOutcome::Failed);
@@ -798,6 +819,7 @@ impl SyncEngine {
         &self,
         run_id: RunId,
         kind: SyncKind,
+        scope: Scope<'_>,
         options: RunOptions,
     ) -> Result<ReadPhase, SyncError> {
         let open: Vec<JournalEntry> = if options.dry_run {
@@ -805,6 +827,9 @@ impl SyncEngine {
         } else {
             self.db(|s| s.open_journal_entries()).await?
         };
+        if let Scope::Mailbox(user) = scope {
+            return self.read_user(run_id, user, open).await;
+        }
         let journal_mailboxes: Vec<String> = {
             let mut seen = HashSet::new();
             open.iter()
@@ -816,6 +841,18 @@ impl SyncEngine {
             SyncKind::Full => self.read_full(&journal_mailboxes).await?,
             SyncKind::Quick => self.read_quick(&journal_mailboxes).await?,
         };
+        self.settle_and_own(run_id, kind, open, snap).await
+    }
+
+    /// The end of the read phase: the open journal entries settled from what `snap` read, and the
+    /// entries the connector owns on its mailboxes.
+    async fn settle_and_own(
+        &self,
+        run_id: RunId,
+        kind: SyncKind,
+        open: Vec<JournalEntry>,
+        snap: Snapshot,
+    ) -> Result<ReadPhase, SyncError> {
         let journal_reconciled = if open.is_empty() {
             0
         } else {
@@ -1432,17 +1469,7 @@ impl SyncEngine {
                 None => tracing::warn!(mailbox = %key, "quick sync: mailbox not found; skipped"),
             }
         }
-        let by_state = self.db(|s| s.counts_by_state()).await?;
-        let count = |states: &[DeviceAccessState]| {
-            states
-                .iter()
-                .filter_map(|state| by_state.get(state.as_str()))
-                .sum::<u64>() as usize
-        };
-        let guard_base = GuardBase {
-            allowed: count(&[DeviceAccessState::Allowed]),
-            restricted: count(&[DeviceAccessState::Blocked, DeviceAccessState::Quarantined]),
-        };
+        let guard_base = self.recorded_guard_base().await?;
         Ok(Snapshot {
             org: OrgAccess {
                 default_access_level: org_settings.default_access_level,
@@ -1457,6 +1484,21 @@ impl SyncEngine {
             intune_mark: mark,
             guard_base,
             devices_seen,
+        })
+    }
+
+    /// The guard's base as the store recorded it (a run that reads only some devices).
+    async fn recorded_guard_base(&self) -> Result<GuardBase, SyncError> {
+        let by_state = self.db(|s| s.counts_by_state()).await?;
+        let count = |states: &[DeviceAccessState]| {
+            states
+                .iter()
+                .filter_map(|state| by_state.get(state.as_str()))
+                .sum::<u64>() as usize
+        };
+        Ok(GuardBase {
+            allowed: count(&[DeviceAccessState::Allowed]),
+            restricted: count(&[DeviceAccessState::Blocked, DeviceAccessState::Quarantined]),
         })
     }
 

@@ -32,4 +32,6 @@ mod readme;
 mod store;
 mod store_runs;
 mod sync_engine;
+mod sync_user;
 mod worker;
+mod worker_channel;

@@ -152,7 +152,7 @@ pub(crate) async fn connect(address: &ChannelAddress) -> ChannelClient {
     }
 }
 
-async fn status(client: &mut ChannelClient) -> StatusReply {
+pub(crate) async fn status(client: &mut ChannelClient) -> StatusReply {
     match client.request(&Request::Status).await.unwrap() {
         Reply::Status(status) => *status,
         other => panic!("{other:?}"),

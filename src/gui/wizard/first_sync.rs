@@ -45,7 +45,7 @@ pub struct FirstSyncOutcome {
     pub devices_seen: u64,
     /// Devices by Exchange access state.
     pub devices_by_state: BTreeMap<String, u64>,
-    /// The run's error, or the guard's message.
+    /// The run's error (a held plan is described on the status page).
     pub message: Option<String>,
 }
 
@@ -200,9 +200,11 @@ fn ended(status: &StatusReply) -> Option<FirstSyncOutcome> {
     if status.current_run.is_some() {
         return None;
     }
-    if let Some(held) = &report.held_plan {
+    if report.held_plan.is_some() {
         let run = report.last_run.as_ref()?;
-        let mut outcome = counts(run, Some(held.message.clone()));
+        // The guard's own message is English: the translated heading sends the admin to the status
+        // page, which lists the held plan by reason in the admin's language.
+        let mut outcome = counts(run, None);
         outcome.outcome = RunOutcome::Held;
         return Some(outcome);
     }

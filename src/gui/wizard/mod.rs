@@ -412,7 +412,10 @@ impl WizardState {
             });
         }
         let setting = settings::find(field.setting_key())?;
-        setting.validate(value).err().map(|e| e.message)
+        setting
+            .validate(value)
+            .err()
+            .map(|e| crate::gui::i18n::coded_text(lang, &e.code))
     }
 
     /// The error to show now: for a field touched or holding a value (prefilled values are checked

@@ -1,0 +1,158 @@
+//! A sentence for an admin as a stable code with parameters, carried with its English rendering
+//! ([`TextCode`]): the connection checks give their details and fixes this way (as `policy::ReasonCode`
+//! does for decisions), so `diagnose` prints the English and the setup GUI renders French and Dutch from
+//! its own catalogue by key — the library never depends on the GUI. Words that come from outside (a
+//! server's message) are never a parameter to translate: they stay verbatim beside the sentence.
+//!
+//! Write one with [`coded!`](crate::coded): `coded!("chk_dns_ok", "{host} resolves to {addresses}",
+//! host = host, addresses = list)`. A test finds every key written so in the sources the GUI renders and
+//! fails when a language lacks it.
+
+use serde::Serialize;
+
+/// A sentence: its key (empty for text that has none, e.g. built before it had a code), its
+/// parameters and its English rendering.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TextCode {
+    /// The catalogue key; empty: only the English is known.
+    pub key: &'static str,
+    /// The values of the template's `{name}` placeholders.
+    pub params: Vec<(&'static str, String)>,
+    /// The English sentence.
+    pub english: String,
+    /// The sentences this one joins ([`TextCode::joined`]); empty for a single sentence.
+    pub parts: Vec<TextCode>,
+}
+
+impl TextCode {
+    /// A sentence from its key, English template and parameters.
+    pub fn new(key: &'static str, template: &str, params: Vec<(&'static str, String)>) -> Self {
+        let english = fill(template, &params);
+        TextCode {
+            key,
+            params,
+            english,
+            parts: Vec::new(),
+        }
+    }
+
+    /// Text without a code (shown as written in every language).
+    pub fn plain(english: impl Into<String>) -> Self {
+        TextCode {
+            key: "",
+            params: Vec::new(),
+            english: english.into(),
+            parts: Vec::new(),
+        }
+    }
+
+    /// The sentence in the language of `template` (a translation of the same key).
+    pub fn render(&self, template: &str) -> String {
+        fill(template, &self.params)
+    }
+
+    /// Several sentences shown as one, separated by `; ` (several fixes of one check).
+    pub fn joined(parts: Vec<TextCode>) -> Self {
+        if parts.len() == 1 {
+            return parts.into_iter().next().unwrap_or_default();
+        }
+        TextCode {
+            key: "",
+            params: Vec::new(),
+            english: parts
+                .iter()
+                .map(|p| p.english.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            parts,
+        }
+    }
+}
+
+impl From<String> for TextCode {
+    fn from(english: String) -> Self {
+        TextCode::plain(english)
+    }
+}
+
+impl From<&str> for TextCode {
+    fn from(english: &str) -> Self {
+        TextCode::plain(english)
+    }
+}
+
+impl std::fmt::Display for TextCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.english)
+    }
+}
+
+/// `template` with each `{name}` replaced by its value.
+pub fn fill(template: &str, params: &[(&'static str, String)]) -> String {
+    let mut text = template.to_string();
+    for (name, value) in params {
+        text = text.replace(&format!("{{{name}}}"), value);
+    }
+    text
+}
+
+/// The keys written with [`coded!`](crate::coded) in a source file's text, in order (for the test
+/// that every key has every language).
+pub fn keys_in_source(source: &str) -> Vec<&str> {
+    let mut keys = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find("coded!(") {
+        rest = &rest[at + "coded!(".len()..];
+        let Some(open) = rest.find('"') else { break };
+        // The key is the macro's first token: only blanks between the parenthesis and it.
+        if !rest[..open].trim().is_empty() {
+            continue;
+        }
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('"') else { break };
+        keys.push(&after[..close]);
+        rest = &after[close..];
+    }
+    keys
+}
+
+/// A [`TextCode`] from a key, an English template and `name = value` parameters.
+#[macro_export]
+macro_rules! coded {
+    ($key:literal, $english:expr $(, $name:ident = $value:expr)* $(,)?) => {
+        $crate::text_code::TextCode::new(
+            $key,
+            $english,
+            vec![$((stringify!($name), ($value).to_string())),*],
+        )
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_coded_sentence_renders_in_english_and_in_a_translation() {
+        let text = crate::coded!(
+            "k_dns",
+            "{host} resolves to {ip}",
+            host = "cas1",
+            ip = "10.0.0.1"
+        );
+        assert_eq!(text.english, "cas1 resolves to 10.0.0.1");
+        assert_eq!(
+            text.render("{host} se résout en {ip}"),
+            "cas1 se résout en 10.0.0.1"
+        );
+        assert_eq!(text.key, "k_dns");
+        assert_eq!(TextCode::from("as written").key, "");
+    }
+
+    #[test]
+    fn keys_are_found_in_source_text() {
+        let source =
+            "a(coded!(\"one\", \"x\")); coded!(\n  \"two\",\n \"y {z}\", z = 1); not_coded!(x)";
+        assert_eq!(keys_in_source(source), vec!["one", "two"]);
+    }
+}
