@@ -2446,6 +2446,13 @@ static SETTING_TEXT: &[(&str, &str, &str, &str, &str)] = &[
         "Id van de toepassing waarmee de connector zich aanmeldt (GUID), uit het connectorpakket.",
     ),
     (
+        "ApplicationObjectId",
+        "ID d'objet de l'application",
+        "ID d'objet de l'inscription d'application du connecteur, écrit par l'intégration ; avec lui, le service renouvelle lui-même son certificat (Graph addKey/removeKey) à partir de 30 jours avant l'expiration.",
+        "Object-ID van de toepassing",
+        "Object-ID van de app-registratie van de connector, geschreven door de onboarding; daarmee vernieuwt de service zelf zijn certificaat (Graph addKey/removeKey) vanaf 30 dagen voor het verlopen.",
+    ),
+    (
         "ClientSecret",
         "Secret client",
         "Secret client de l'application, si elle se connecte avec un secret plutôt qu'avec le certificat du package. Conservé dans le magasin de secrets.",
