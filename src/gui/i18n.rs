@@ -806,12 +806,6 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
     ),
     // wizard steps
     (
-        "step_package",
-        "Connector package",
-        "Package du connecteur",
-        "Connectorpakket",
-    ),
-    (
         "step_server",
         "Exchange server",
         "Serveur Exchange",
@@ -836,12 +830,6 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
         "Complete this step to continue.",
         "Complétez cette étape pour continuer.",
         "Vul deze stap in om verder te gaan.",
-    ),
-    (
-        "package_step_note",
-        "Signing in with an Entra administrator account will come as a step of its own; until then, choose a connector package made by `onboard` or `package create`.",
-        "La connexion avec un compte d'administrateur Entra sera une étape à part ; d'ici là, choisissez un package du connecteur créé par `onboard` ou `package create`.",
-        "Aanmelden met een Entra-beheerdersaccount wordt een eigen stap; kies tot dan een connectorpakket gemaakt met `onboard` of `package create`.",
     ),
     (
         "hosted_hint",
