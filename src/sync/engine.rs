@@ -1857,8 +1857,7 @@ impl SyncEngine {
                 .iter()
                 .map(|(m, d, decision, _)| (m.as_str(), d.as_str(), decision))
                 .collect();
-            phase("record.decisions")
-                .in_scope(|| s.record_decisions(Some(run_id), now, &batch))?;
+            phase("record.decisions").in_scope(|| s.record_decisions(Some(run_id), now, &batch))?;
             // `applied_at` only for the devices this run changed (one durable write each; the store
             // has no batch form yet), and only when there are few: a first full sync skips it.
             let agreeing: Vec<&(String, String, Decision, bool)> =

@@ -50,7 +50,9 @@ struct Cursors {
 
 impl Cursors {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Arc<engine::Output>, Instant)>> {
-        self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Keeps a result set for its next pages; the oldest (or expired) go first.
@@ -59,7 +61,10 @@ impl Cursors {
         let mut open = self.lock();
         open.retain(|_, (_, at)| at.elapsed() < CURSOR_TTL);
         if open.len() >= MAX_CURSORS
-            && let Some(oldest) = open.iter().min_by_key(|(_, (_, at))| *at).map(|(id, _)| *id)
+            && let Some(oldest) = open
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(id, _)| *id)
         {
             open.remove(&oldest);
         }
@@ -655,7 +660,10 @@ mod tests {
         for _ in 0..MAX_CURSORS {
             cursors.open(output.clone());
         }
-        assert!(cursors.get(first).is_none(), "the oldest result set goes first");
+        assert!(
+            cursors.get(first).is_none(),
+            "the oldest result set goes first"
+        );
         assert_eq!(cursors.lock().len(), MAX_CURSORS);
         let last = cursors.open(output);
         cursors.close(last);
