@@ -1060,8 +1060,18 @@ impl SyncEngine {
         decided: &Decided,
         plan: &Plan,
     ) -> Result<Applied, SyncError> {
+        // The reasons of the devices the plan changes only (a converged run changes none).
+        let planned: HashSet<String> = plan
+            .changes
+            .iter()
+            .filter(|c| !c.is_empty())
+            .map(|c| c.mailbox.to_ascii_lowercase())
+            .collect();
         let mut reasons: HashMap<(String, String), String> = HashMap::new();
         for m in &decided.mailboxes {
+            if !planned.contains(&m.cas.identity.to_ascii_lowercase()) {
+                continue;
+            }
             for d in &m.devices {
                 let decision = &d.decision;
                 reasons.insert(
