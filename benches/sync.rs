@@ -18,8 +18,17 @@
 //! The last line printed is `SUMMARY {json}` with `first_full_s`, `first_full_bound_s`,
 //! `converged_full_s`, `converged_full_bound_s`, `quick_s`, `quick_bound_s`, `worker_peak_rss_mib`
 //! (the highest VmHWM of the runs), `worker_idle_rss_mib` (VmRSS after the last run), `runspaces` and
-//! `devices`. The lower bound of a run is (lab calls) / runspaces × latency: every call the lab served,
-//! each REST page counted, spread perfectly over the runspaces.
+//! `devices`. The lower bound of a run is its critical path × latency: every call the lab served, each
+//! REST page counted, spread perfectly over the runspaces, or the pages of its longest listing if
+//! that is longer (a listing's pages are sequential: each page's `@odata.nextLink` names the next; a
+//! full sync lists every partnership in pages of 1000).
+//!
+//! Measured 2026-12-03 (release, 2 cores shared with other builds, load average 4–10, so noisy; one or two
+//! runs each), 20 ms per call, 8 runspaces, first / converged / quick, wall (ratio to the bound):
+//! 5k: 7.5 s (1.80) / 1.27 s (12.7) / 0.39 s (3.0); 20k: 21.5 s (1.27) / 1.43 s (3.6) / 0.92 s (2.1);
+//! 50k: 52.5–68.1 s (1.24–1.60) / 3.6–10.9 s (3.6–10.9) / 3.2–7.1 s (3.0–6.8), worker peak 200–215 MiB,
+//! idle 45–50 MiB after the quick sync (27–33 MiB after a full one). 50k with 16 runspaces: 38.5 s (1.81)
+//! / 6.9 s (6.9) / 4.2 s (8.2). Details and the per-phase profile: the issue 16 note.
 
 use exchange_connector::exchange::Invocation;
 use exchange_connector::exchange::pool::parallel_runspaces;
@@ -165,9 +174,24 @@ struct Measured {
     peak_mib: f64,
 }
 
-/// (lab calls) / runspaces × latency, in seconds.
-fn lower_bound(lab_calls: u64, runspaces: usize, latency_ms: u64) -> f64 {
-    lab_calls as f64 / runspaces as f64 * latency_ms as f64 / 1000.0
+/// The page size the connector asks REST listings for (`RestConfig::page_size`).
+const LISTING_PAGE: usize = 1000;
+
+/// The lower bound of a run, in seconds: its lab calls spread perfectly over the runspaces, but never
+/// less than its longest listing (the pages of one listing are sequential: each page names the next),
+/// both × latency.
+fn lower_bound(lab_calls: u64, listing_pages: u64, runspaces: usize, latency_ms: u64) -> f64 {
+    let spread = lab_calls as f64 / runspaces as f64;
+    spread.max(listing_pages as f64) * latency_ms as f64 / 1000.0
+}
+
+/// Pages of a run's longest listing: a full sync lists every partnership (`Get-MobileDevice`, the
+/// longest of its listings); a quick sync's listings are counted in its calls alone.
+fn longest_listing_pages(report: &RunReport) -> u64 {
+    match report.kind {
+        SyncKind::Full => report.devices_seen.div_ceil(LISTING_PAGE) as u64,
+        SyncKind::Quick => 0,
+    }
 }
 
 async fn measure(
@@ -182,11 +206,12 @@ async fn measure(
     let report = run.await;
     let lab_calls = control.exchange_calls().await - before;
     let writes = (report.changes_applied + report.changes_failed) as u64;
-    let bound_s = lower_bound(lab_calls, runspaces, latency_ms);
+    let pages = longest_listing_pages(&report);
+    let bound_s = lower_bound(lab_calls, pages, runspaces, latency_ms);
     let wall_s = report.duration_ms as f64 / 1000.0;
     let peak_mib = status_mib("VmHWM:");
     println!(
-        "{name}: outcome {:?}, devices {}, mailboxes {}, changes applied {} (failed {}), Exchange calls {} ({} reads + {} writes), Graph requests {}, wall {:.2} s, lower bound {:.2} s, ratio {:.2}, worker peak {:.0} MiB, worker RSS after {:.0} MiB",
+        "{name}: outcome {:?}, devices {}, mailboxes {}, changes applied {} (failed {}), Exchange calls {} ({} reads + {} writes), Graph requests {}, wall {:.2} s, lower bound {:.2} s (calls / runspaces {:.2} s, longest listing {} pages {:.2} s), ratio {:.2}, worker peak {:.0} MiB, worker RSS after {:.0} MiB",
         report.outcome,
         report.devices_seen,
         report.mailboxes_seen,
@@ -198,6 +223,9 @@ async fn measure(
         report.graph_requests,
         wall_s,
         bound_s,
+        lower_bound(lab_calls, 0, runspaces, latency_ms),
+        pages,
+        lower_bound(0, pages, runspaces, latency_ms),
         if bound_s > 0.0 {
             wall_s / bound_s
         } else {

@@ -682,6 +682,11 @@ where
         (self.on_item)(item);
         Ok(())
     }
+    fn page(&mut self, cmdlet: &str, text: &str) -> Result<super::rest::PageRest, ExchangeError> {
+        let (items, rest) = super::rest::read_typed_page::<T>(cmdlet, text)?;
+        items.into_iter().for_each(&mut self.on_item);
+        Ok(rest)
+    }
 }
 
 fn nullable(text: &str) -> Value {

@@ -90,6 +90,22 @@ pub trait RecordSink: Send {
     fn restart(&mut self);
     /// One record. An error stops delivery (the call is still drained, then fails with it).
     fn record(&mut self, record: Value) -> Result<(), ExchangeError>;
+    /// One REST `InvokeCommand` page as its JSON text: its records go to the sink, the rest of the
+    /// page comes back. A sink that decodes into a type overrides this to read the records straight
+    /// from the text (one pass, no intermediate `Value` per record); this default hands `Value`s to
+    /// [`RecordSink::record`].
+    fn page(&mut self, cmdlet: &str, text: &str) -> Result<rest::PageRest, ExchangeError> {
+        let page = rest::read_page(cmdlet, text)?;
+        let count = page.value.len() as u64;
+        for record in page.value {
+            self.record(record)?;
+        }
+        Ok(rest::PageRest {
+            count,
+            next_link: page.next_link,
+            warnings: page.warnings,
+        })
+    }
 }
 
 /// A sink that drops records (writes, whose output the caller does not need).
@@ -132,6 +148,11 @@ impl<T: serde::de::DeserializeOwned + Send> RecordSink for CollectSink<T> {
         })?;
         self.items.push(item);
         Ok(())
+    }
+    fn page(&mut self, cmdlet: &str, text: &str) -> Result<rest::PageRest, ExchangeError> {
+        let (items, rest) = rest::read_typed_page::<T>(cmdlet, text)?;
+        self.items.extend(items);
+        Ok(rest)
     }
 }
 

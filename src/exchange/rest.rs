@@ -16,6 +16,7 @@ use crate::retry_after::RetryAfter;
 use crate::secret::Secret;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,6 +151,47 @@ pub fn read_page(cmdlet: &str, text: &str) -> Result<Page, ExchangeError> {
     })
 }
 
+/// What a page holds besides its records, once a sink took them ([`super::RecordSink::page`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageRest {
+    /// Records the page held.
+    pub count: u64,
+    /// The next page's URL.
+    pub next_link: Option<String>,
+    /// The cmdlet's warnings.
+    pub warnings: Vec<String>,
+}
+
+/// A page whose records are decoded straight into `T`.
+#[derive(Deserialize)]
+struct TypedPage<T> {
+    #[serde(default = "Vec::new")]
+    value: Vec<T>,
+    #[serde(default, rename = "@odata.nextLink")]
+    next_link: Option<String>,
+    #[serde(default, rename = "@adminapi.warnings")]
+    warnings: Vec<String>,
+}
+
+/// Reads one page of `InvokeCommand` with its records decoded into `T` in the same pass over the
+/// text (a page of 1000 partnerships is read once, not into `Value`s first); a page that is not
+/// JSON, or a record of another shape, is [`ExchangeError::Decode`].
+pub fn read_typed_page<T: DeserializeOwned>(
+    cmdlet: &str,
+    text: &str,
+) -> Result<(Vec<T>, PageRest), ExchangeError> {
+    let page = serde_json::from_str::<TypedPage<T>>(text).map_err(|e| ExchangeError::Decode {
+        cmdlet: cmdlet.to_string(),
+        message: format!("the page is not InvokeCommand's JSON of these records: {e}"),
+    })?;
+    let rest = PageRest {
+        count: page.value.len() as u64,
+        next_link: page.next_link,
+        warnings: page.warnings,
+    };
+    Ok((page.value, rest))
+}
+
 /// Adds `"@odata.type":"#Exchange.GenericHashTable"` to hashtable parameters, as the V3 module does.
 pub fn annotate_parameters(parameters: &Map<String, Value>) -> Map<String, Value> {
     parameters
@@ -263,7 +305,13 @@ fn none_if_empty(s: &str) -> Option<String> {
 }
 
 impl RestSession {
-    async fn post_page(&self, url: &str, cmdlet: &str, body: &[u8]) -> Result<Page, ExchangeError> {
+    /// POSTs one page and returns its text (a 2xx answer), retrying what is transient.
+    async fn post_page(
+        &self,
+        url: &str,
+        cmdlet: &str,
+        body: &bytes::Bytes,
+    ) -> Result<String, ExchangeError> {
         let config = &self.shared.config;
         let tokens = &self.shared.tokens;
         let mut token: Secret = tokens.token(&config.scope).await?;
@@ -286,7 +334,7 @@ impl RestSession {
                 .header("Prefer", format!("odata.maxpagesize={}", config.page_size))
                 .header("client-request-id", uuid::Uuid::new_v4().to_string())
                 .header("connection-id", &self.connection_id)
-                .body(body.to_vec());
+                .body(body.clone());
             let error = match request.send().await {
                 Err(e) => ExchangeError::Transport {
                     server: config.base_url.clone(),
@@ -305,9 +353,7 @@ impl RestSession {
                     });
                     match text {
                         Err(e) => e,
-                        Ok(text) if (200..300).contains(&status) => {
-                            return read_page(cmdlet, &text);
-                        }
+                        Ok(text) if (200..300).contains(&status) => return Ok(text),
                         Ok(_) if status == 401 && !refreshed => {
                             // The cached token was refused (expired early, revoked): one fresh one.
                             refreshed = true;
@@ -358,16 +404,18 @@ impl RestSession {
                 "Parameters": annotate_parameters(&invocation.parameters),
             }
         });
-        let body = serde_json::to_vec(&body).map_err(|e| ExchangeError::Config(e.to_string()))?;
+        let body: bytes::Bytes = serde_json::to_vec(&body)
+            .map_err(|e| ExchangeError::Config(e.to_string()))?
+            .into();
         let mut outcome = InvokeOutcome::default();
         let mut next = Some(self.shared.config.invoke_url());
         while let Some(url) = next {
-            let page = self.post_page(&url, &invocation.cmdlet, &body).await?;
+            let text = self.post_page(&url, &invocation.cmdlet, &body).await?;
+            // The sink decodes the page and the text goes before the next page is fetched.
+            let page = sink.page(&invocation.cmdlet, &text)?;
+            drop(text);
+            outcome.count += page.count;
             outcome.warnings.extend(page.warnings);
-            for record in page.value {
-                outcome.count += 1;
-                sink.record(record)?;
-            }
             next = page.next_link;
         }
         Ok(outcome)

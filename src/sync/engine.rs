@@ -608,6 +608,8 @@ impl SyncEngine {
             ),
         }
         let result = self.run_inner(run_id, scope, options, &mut report).await;
+        // The run's listings and plans are dropped by now: give their memory back until the next run.
+        super::memory::release_freed_memory();
         report.exchange_calls = self.exchange.pool().stats().calls - calls_before;
         report.graph_requests = self.intune.requests_sent() - graph_before;
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -1106,8 +1108,18 @@ impl SyncEngine {
         decided: &Decided,
         plan: &Plan,
     ) -> Result<Applied, SyncError> {
+        // The reasons of the devices the plan changes only (a converged run changes none).
+        let planned: HashSet<String> = plan
+            .changes
+            .iter()
+            .filter(|c| !c.is_empty())
+            .map(|c| c.mailbox.to_ascii_lowercase())
+            .collect();
         let mut reasons: HashMap<(String, String), String> = HashMap::new();
         for m in &decided.mailboxes {
+            if !planned.contains(&m.cas.identity.to_ascii_lowercase()) {
+                continue;
+            }
             for d in &m.devices {
                 let decision = &d.decision;
                 reasons.insert(
@@ -1615,7 +1627,9 @@ impl SyncEngine {
         reasons: &HashMap<(String, String), String>,
     ) -> Result<Applied, SyncError> {
         let sends = AtomicUsize::new(0);
-        let parallel = self.exchange.pool().limit().max(1);
+        // Twice the runspaces in flight: while one change waits for its journal commit or its
+        // settling, another one uses the runspace (the pool still bounds the calls to Exchange).
+        let parallel = self.exchange.pool().limit().max(1) * 2;
         let mut stream = futures_util::stream::iter(changes)
             .map(|c| self.apply_one(run_id, c, origin, reasons, &sends))
             .buffer_unordered(parallel);
@@ -1903,12 +1917,12 @@ impl SyncEngine {
             }
         }
         self.db(move |s| {
-            s.upsert_inventory(&inventory)?;
+            phase("record.inventory").in_scope(|| s.upsert_inventory(&inventory))?;
             let batch: Vec<(&str, &str, &Decision)> = rows
                 .iter()
                 .map(|(m, d, decision, _)| (m.as_str(), d.as_str(), decision))
                 .collect();
-            s.record_decisions(Some(run_id), now, &batch)?;
+            phase("record.decisions").in_scope(|| s.record_decisions(Some(run_id), now, &batch))?;
             // `applied_at` only for the devices this run changed (one durable write each; the store
             // has no batch form yet), and only when there are few: a first full sync skips it.
             let agreeing: Vec<&(String, String, Decision, bool)> =

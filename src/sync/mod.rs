@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`engine`] | [`SyncEngine`]: a run as phases (read with journal reconciliation → rollout → decide → guard → apply → record → notify), dry run |
 //! | [`cli`] | the `sync` and `status` subcommands as library functions returning typed results |
+//! | `memory` | hands the memory a run freed back to the operating system (glibc keeps it otherwise) |
 //!
 //! # Why nothing is lost or applied twice
 //!
@@ -60,6 +61,7 @@
 
 pub mod cli;
 pub mod engine;
+mod memory;
 
 pub use cli::{StatusReport, SyncCommand, run_sync_command, status_report};
 pub use engine::{SyncConfig, SyncEngine};

@@ -5,7 +5,10 @@
 //! Paging is server-driven: `Prefer: odata.maxpagesize=N` (default 1000) sizes a page, and
 //! `@odata.nextLink` is an absolute URL carrying an opaque skip token, to which the client POSTs the
 //! same body. The token binds the offset to a hash of the cmdlet input, so a nextLink replayed with
-//! another body is refused instead of silently paging the wrong listing.
+//! another body is refused instead of silently paging the wrong listing. The token also names the
+//! result set the first page came from: the listing is run once and its later pages are cut from it,
+//! as a server-side cursor does (running the cmdlet again for every page made a 50-page listing
+//! quadratic); a cursor the lab no longer holds (evicted, or a restarted lab) runs the cmdlet again.
 
 use super::engine::{self, CallContext, Item};
 use crate::lab::LabState;
@@ -22,7 +25,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Default and maximum page sizes.
 const DEFAULT_PAGE: usize = 1000;
@@ -31,31 +36,98 @@ const MAX_PAGE: usize = 10_000;
 /// The server name Exchange Online puts in error ids.
 const EXO_SERVER: &str = "AM0PR01MB0001";
 
-/// The routes (`/adminapi/beta/...` and `/adminapi/v2.0/...`).
+/// Result sets a listing's later pages are cut from.
+const MAX_CURSORS: usize = 256;
+/// How long an unfinished listing's result set is kept.
+const CURSOR_TTL: Duration = Duration::from_secs(600);
+
+/// The result sets of listings still being paged, by cursor id (the skip token names one).
+#[derive(Default)]
+struct Cursors {
+    next_id: AtomicU64,
+    open: Mutex<HashMap<u64, (Arc<engine::Output>, Instant)>>,
+}
+
+impl Cursors {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Arc<engine::Output>, Instant)>> {
+        self.open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Keeps a result set for its next pages; the oldest (or expired) go first.
+    fn open(&self, output: Arc<engine::Output>) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut open = self.lock();
+        open.retain(|_, (_, at)| at.elapsed() < CURSOR_TTL);
+        if open.len() >= MAX_CURSORS
+            && let Some(oldest) = open
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(id, _)| *id)
+        {
+            open.remove(&oldest);
+        }
+        open.insert(id, (output, Instant::now()));
+        id
+    }
+
+    fn get(&self, id: u64) -> Option<Arc<engine::Output>> {
+        self.lock().get(&id).map(|(output, _)| output.clone())
+    }
+
+    fn close(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+}
+
+/// The routes (`/adminapi/beta/...` and `/adminapi/v2.0/...`), sharing the open listings.
 pub fn router() -> Router<Arc<LabState>> {
+    let cursors = Arc::new(Cursors::default());
     Router::new()
-        .route("/adminapi/beta/{tenant}/InvokeCommand", post(beta))
-        .route("/adminapi/v2.0/{tenant}/InvokeCommand", post(v2))
+        .route(
+            "/adminapi/beta/{tenant}/InvokeCommand",
+            invoke_route("beta", cursors.clone()),
+        )
+        .route(
+            "/adminapi/v2.0/{tenant}/InvokeCommand",
+            invoke_route("v2.0", cursors),
+        )
 }
 
-async fn beta(
-    State(state): State<Arc<LabState>>,
-    Path(tenant): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    invoke_command(&state, "beta", &tenant, &query, &headers, &body).await
+/// `POST InvokeCommand` of one API version.
+fn invoke_route(
+    version: &'static str,
+    cursors: Arc<Cursors>,
+) -> axum::routing::MethodRouter<Arc<LabState>> {
+    post(
+        move |State(state): State<Arc<LabState>>,
+              Path(tenant): Path<String>,
+              Query(query): Query<HashMap<String, String>>,
+              headers: HeaderMap,
+              body: Bytes| {
+            let cursors = cursors.clone();
+            async move {
+                let request = Request {
+                    version,
+                    tenant: &tenant,
+                    query: &query,
+                    headers: &headers,
+                    body: &body,
+                };
+                invoke_command(&state, &cursors, request).await
+            }
+        },
+    )
 }
 
-async fn v2(
-    State(state): State<Arc<LabState>>,
-    Path(tenant): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    invoke_command(&state, "v2.0", &tenant, &query, &headers, &body).await
+/// One `InvokeCommand` request.
+struct Request<'a> {
+    version: &'a str,
+    tenant: &'a str,
+    query: &'a HashMap<String, String>,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
@@ -231,15 +303,40 @@ fn input_hash(cmdlet: &str, parameters: &Map<String, Value>) -> u64 {
     hash
 }
 
-fn encode_skip_token(offset: usize, hash: u64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{offset}:{hash:016x}"))
+/// Where a listing's next page starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SkipToken {
+    offset: usize,
+    /// The hash of the cmdlet input the listing answers.
+    hash: u64,
+    /// The result set the first page came from (0: none kept).
+    cursor: u64,
 }
 
-fn decode_skip_token(token: &str) -> Option<(usize, u64)> {
+fn encode_skip_token(token: SkipToken) -> String {
+    let SkipToken {
+        offset,
+        hash,
+        cursor,
+    } = token;
+    URL_SAFE_NO_PAD.encode(format!("{offset}:{hash:016x}:{cursor:x}"))
+}
+
+fn decode_skip_token(token: &str) -> Option<SkipToken> {
     let raw = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
     let text = String::from_utf8(raw).ok()?;
-    let (offset, hash) = text.split_once(':')?;
-    Some((offset.parse().ok()?, u64::from_str_radix(hash, 16).ok()?))
+    let mut parts = text.split(':');
+    let offset = parts.next()?.parse().ok()?;
+    let hash = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let cursor = match parts.next() {
+        Some(cursor) => u64::from_str_radix(cursor, 16).ok()?,
+        None => 0,
+    };
+    parts.next().is_none().then_some(SkipToken {
+        offset,
+        hash,
+        cursor,
+    })
 }
 
 /// The base URL clients reach this listener on.
@@ -275,14 +372,14 @@ fn select(value: Value, fields: &[String]) -> Value {
     }
 }
 
-async fn invoke_command(
-    state: &LabState,
-    version: &str,
-    tenant: &str,
-    query: &HashMap<String, String>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Response {
+async fn invoke_command(state: &LabState, cursors: &Cursors, request: Request<'_>) -> Response {
+    let Request {
+        version,
+        tenant,
+        query,
+        headers,
+        body,
+    } = request;
     let storm = state.faults().take_storm(Surface::ExchangeRest);
     if let Some((status, retry_after)) = storm {
         return storm_response(status, retry_after);
@@ -340,10 +437,10 @@ async fn invoke_command(
         }
     };
     let hash = input_hash(cmdlet, &parameters);
-    let skip = match query.get("$skiptoken").or_else(|| query.get("$skipToken")) {
-        None => 0,
+    let token = match query.get("$skiptoken").or_else(|| query.get("$skipToken")) {
+        None => None,
         Some(token) => match decode_skip_token(token) {
-            Some((offset, h)) if h == hash => offset,
+            Some(token) if token.hash == hash => Some(token),
             _ => {
                 return simple_error(
                     StatusCode::BAD_REQUEST,
@@ -367,12 +464,19 @@ async fn invoke_command(
         account: &account,
         server: EXO_SERVER,
     };
-    let output = match engine::invoke(state, &ctx, cmdlet, &parameters) {
-        Ok(output) => output,
-        Err(record) => {
-            engine::charge_call(state, 0).await;
-            return cmdlet_error(&record);
-        }
+    let skip = token.map_or(0, |t| t.offset);
+    let kept = token
+        .filter(|t| t.cursor != 0)
+        .and_then(|t| cursors.get(t.cursor).map(|output| (t.cursor, output)));
+    let (cursor, output) = match kept {
+        Some(kept) => kept,
+        None => match engine::invoke(state, &ctx, cmdlet, &parameters) {
+            Ok(output) => (0, Arc::new(output)),
+            Err(record) => {
+                engine::charge_call(state, 0).await;
+                return cmdlet_error(&record);
+            }
+        },
     };
     if cmdlet.trim().eq_ignore_ascii_case("Set-CASMailbox")
         && state.faults().take_unanswered_write()
@@ -389,13 +493,8 @@ async fn invoke_command(
     let page_size = max_page_size(headers);
     let end = skip.saturating_add(page_size).min(output.items.len());
     let page: &[Item] = output.items.get(skip..end).unwrap_or(&[]);
-    let values: Vec<Value> = {
-        let org = state.org();
-        page.iter()
-            .map(|i| select(engine::item_value(&org, i), &fields))
-            .collect()
-    };
-    engine::charge_call(state, values.len()).await;
+    let values = render_values(state, page, &fields);
+    engine::charge_call(state, page.len()).await;
 
     let base = base_url(state, headers);
     let mut body = Map::new();
@@ -406,11 +505,21 @@ async fn invoke_command(
             entity_name(cmdlet)
         )),
     );
-    body.insert("value".into(), Value::Array(values));
     if end < output.items.len() {
+        // The first page of a listing keeps its result set for the pages after it.
+        let cursor = if cursor == 0 {
+            cursors.open(output.clone())
+        } else {
+            cursor
+        };
+        let next = SkipToken {
+            offset: end,
+            hash,
+            cursor,
+        };
         let mut link = format!(
             "{base}/adminapi/{version}/{tenant}/InvokeCommand?$skiptoken={}",
-            encode_skip_token(end, hash)
+            encode_skip_token(next)
         );
         if let Some(sel) = query.get("$select") {
             link.push_str("&$select=");
@@ -420,6 +529,8 @@ async fn invoke_command(
             );
         }
         body.insert("@odata.nextLink".into(), Value::String(link));
+    } else if cursor != 0 {
+        cursors.close(cursor);
     }
     let mut warnings: Vec<Value> = Vec::new();
     if skip == 0 {
@@ -434,10 +545,68 @@ async fn invoke_command(
     if !warnings.is_empty() {
         body.insert("@adminapi.warnings".into(), Value::Array(warnings));
     }
-    let mut response = json_response(StatusCode::OK, &Value::Object(body));
+    let mut response = page_response(&body, &values);
     if let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={page_size}")) {
         response.headers_mut().insert("preference-applied", v);
     }
+    response
+}
+
+/// A page's records as JSON text, `[...]`: each written straight from the organisation (no `Value`
+/// per record) unless `$select` asks for some properties only. An item the organisation no longer
+/// holds (a result set kept for paging, the organisation since replaced) is left out.
+fn render_values(state: &LabState, page: &[Item], fields: &[String]) -> Vec<u8> {
+    let org = state.org();
+    let present = |item: &&Item| match **item {
+        Item::Device(m, d) | Item::Statistics(m, d) => {
+            org.mailboxes.get(m).is_some_and(|mb| d < mb.devices.len())
+        }
+        Item::CasMailbox(m) | Item::Recipient(m) => m < org.mailboxes.len(),
+        Item::Value(_) => true,
+    };
+    let mut out = Vec::with_capacity(page.len() * 1024);
+    out.push(b'[');
+    for (n, item) in page.iter().filter(present).enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        let written = if fields.is_empty() {
+            engine::write_item(&org, item, &mut out)
+        } else {
+            serde_json::to_writer(&mut out, &select(engine::item_value(&org, item), fields))
+        };
+        if written.is_err() {
+            out.extend_from_slice(b"null");
+        }
+    }
+    out.push(b']');
+    out
+}
+
+/// The 200 answer: `body`'s members with `"value"` (already JSON text) spliced in after the context.
+fn page_response(body: &Map<String, Value>, values: &[u8]) -> Response {
+    let mut text = Vec::with_capacity(values.len() + 1024);
+    text.push(b'{');
+    for (n, (name, value)) in body.iter().enumerate() {
+        if n > 0 {
+            text.push(b',');
+        }
+        // Writing a Value or a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut text, name);
+        text.push(b':');
+        let _ = serde_json::to_writer(&mut text, value);
+    }
+    if !body.is_empty() {
+        text.push(b',');
+    }
+    text.extend_from_slice(b"\"value\":");
+    text.extend_from_slice(values);
+    text.push(b'}');
+    let mut response = (StatusCode::OK, text).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; odata.metadata=minimal; charset=utf-8"),
+    );
     response
 }
 
@@ -463,9 +632,42 @@ mod tests {
 
     #[test]
     fn skip_tokens_round_trip() {
-        let token = encode_skip_token(2000, 0xdead_beef);
-        assert_eq!(decode_skip_token(&token), Some((2000, 0xdead_beef)));
+        let token = SkipToken {
+            offset: 2000,
+            hash: 0xdead_beef,
+            cursor: 7,
+        };
+        assert_eq!(decode_skip_token(&encode_skip_token(token)), Some(token));
+        // A token without a cursor (an older lab's) pages by running the cmdlet again.
+        let older = URL_SAFE_NO_PAD.encode("1000:00000000deadbeef");
+        assert_eq!(
+            decode_skip_token(&older),
+            Some(SkipToken {
+                offset: 1000,
+                hash: 0xdead_beef,
+                cursor: 0
+            })
+        );
         assert_eq!(decode_skip_token("!!"), None);
+    }
+
+    #[test]
+    fn cursors_are_bounded_and_closed() {
+        let cursors = Cursors::default();
+        let output = Arc::new(engine::Output::default());
+        let first = cursors.open(output.clone());
+        assert!(cursors.get(first).is_some());
+        for _ in 0..MAX_CURSORS {
+            cursors.open(output.clone());
+        }
+        assert!(
+            cursors.get(first).is_none(),
+            "the oldest result set goes first"
+        );
+        assert_eq!(cursors.lock().len(), MAX_CURSORS);
+        let last = cursors.open(output);
+        cursors.close(last);
+        assert!(cursors.get(last).is_none());
     }
 
     #[test]
