@@ -1668,27 +1668,9 @@ fn sql_upsert_inventory_row(conn: &Connection, r: &InventoryRecord) -> rusqlite:
 
 /// The columns of an inventory row a run may change (all but the key and the times), as one string
 /// to compare: fields end with a unit separator, an absent one is a NUL.
-fn inventory_content(
-    device_type: &str,
-    device_model: Option<&str>,
-    access_state: &str,
-    access_reason: &str,
-    user_display_name: Option<&str>,
-    device_os: Option<&str>,
-    client_version: Option<&str>,
-    eas_protocol_refused: bool,
-) -> String {
+fn inventory_content(fields: [Option<&str>; 8]) -> String {
     let mut out = String::with_capacity(96);
-    for field in [
-        Some(device_type),
-        device_model,
-        Some(access_state),
-        Some(access_reason),
-        user_display_name,
-        device_os,
-        client_version,
-        Some(if eas_protocol_refused { "1" } else { "0" }),
-    ] {
+    for field in fields {
         out.push_str(field.unwrap_or("\0"));
         out.push('\u{1f}');
     }
@@ -1714,16 +1696,16 @@ fn sql_upsert_inventory_seen(
         )?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            let content = inventory_content(
-                row.get_ref(2)?.as_str()?,
+            let content = inventory_content([
+                Some(row.get_ref(2)?.as_str()?),
                 row.get_ref(3)?.as_str_or_null()?,
-                row.get_ref(4)?.as_str()?,
-                row.get_ref(5)?.as_str()?,
+                Some(row.get_ref(4)?.as_str()?),
+                Some(row.get_ref(5)?.as_str()?),
                 row.get_ref(6)?.as_str_or_null()?,
                 row.get_ref(7)?.as_str_or_null()?,
                 row.get_ref(9)?.as_str_or_null()?,
-                row.get::<_, bool>(10)?,
-            );
+                Some(if row.get::<_, bool>(10)? { "1" } else { "0" }),
+            ]);
             let device_id: String = row.get(1)?;
             stored.insert(
                 (row.get(0)?, device_id.to_ascii_lowercase()),
@@ -1735,16 +1717,16 @@ fn sql_upsert_inventory_seen(
         let key = (r.mailbox.clone(), r.device_id.to_ascii_lowercase());
         let unchanged = stored.remove(&key).is_some_and(|(content, _)| {
             content
-                == inventory_content(
-                    &r.device_type,
+                == inventory_content([
+                    Some(&r.device_type),
                     r.device_model.as_deref(),
-                    r.access_state.as_str(),
-                    r.access_reason.as_str(),
+                    Some(r.access_state.as_str()),
+                    Some(r.access_reason.as_str()),
                     r.user_display_name.as_deref(),
                     r.device_os.as_deref(),
                     r.client_version.as_deref(),
-                    r.eas_protocol_refused,
-                )
+                    Some(if r.eas_protocol_refused { "1" } else { "0" }),
+                ])
         });
         if !unchanged {
             sql_upsert_inventory_row(conn, r)?;
