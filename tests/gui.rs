@@ -495,6 +495,7 @@ impl ChannelHandler for FakeWorker {
                     failed_over_from: None,
                     version: None,
                     version_supported: None,
+                    unsupported: None,
                 }),
                 report: Ok(StatusReport {
                     last_quick_sync: self.last_quick.lock().unwrap().map(|t| run(t, 2.5)),

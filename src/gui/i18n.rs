@@ -1595,6 +1595,17 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
 
 /// (key, French, Dutch) of the checks' and the validators' sentences.
 static CHECK_TEXT: &[(&str, &str, &str)] = &[
+    // the status page's warnings (`StatusReply::warnings`)
+    (
+        "st_exchange_out_of_support",
+        "{server} : {product} ({version}) n'est plus pris en charge depuis le {since} ; passez à Exchange Server Subscription Edition (SE), la version prise en charge",
+        "{server}: {product} ({version}) wordt sinds {since} niet meer ondersteund; stap over op Exchange Server Subscription Edition (SE), de ondersteunde versie",
+    ),
+    (
+        "st_eas_protocol_refused",
+        "{count} appareil(s) ne peuvent pas se synchroniser : leur protocole EAS est inférieur à 16.1, qu'Exchange Online refuse depuis le 1er mars 2026 (simple signalement, le connecteur ne les bloque pas ; `diagnose --user` les nomme ; mettez à jour l'application de messagerie ou utilisez Outlook)",
+        "{count} apparaat/apparaten kunnen niet synchroniseren: hun EAS-protocol is lager dan 16.1, dat Exchange Online sinds 1 maart 2026 weigert (alleen gemarkeerd, de connector blokkeert ze niet; `diagnose --user` noemt ze; werk de e-mailapp bij of gebruik Outlook)",
+    ),
     (
         "ck_no_proxy",
         "aucun proxy configuré",
@@ -2242,7 +2253,12 @@ pub fn coded_text(lang: Lang, text: &crate::text_code::TextCode) -> String {
 
 /// The sources whose `coded!` sentences the GUI shows (the test reads them for their keys).
 #[cfg(test)]
-const CODED_SOURCES: [(&str, &str); 3] = [
+const CODED_SOURCES: [(&str, &str); 5] = [
+    (
+        "service/messages.rs",
+        include_str!("../service/messages.rs"),
+    ),
+    ("sync/cli.rs", include_str!("../sync/cli.rs")),
     (
         "connection/checks.rs",
         include_str!("../connection/checks.rs"),
@@ -2519,6 +2535,39 @@ mod tests {
     }
 
     /// Every sentence the checks write with `coded!` has French and Dutch, with the same placeholders.
+    #[test]
+    fn the_status_warnings_are_said_in_french() {
+        use crate::service::messages::{ExchangeServerInUse, StatusReply, UnsupportedExchange};
+        let status = StatusReply {
+            exchange_server: Some(ExchangeServerInUse {
+                server: "cas01.contoso.lab".into(),
+                failed_over_from: None,
+                version: Some("cas01.contoso.lab: Exchange 2019 (...): out of support".into()),
+                version_supported: Some(false),
+                unsupported: Some(UnsupportedExchange {
+                    server: "cas01.contoso.lab".into(),
+                    product: "Exchange 2019".into(),
+                    version: "Version 15.2 (Build 1544.4)".into(),
+                    since: "2025-10-14".into(),
+                }),
+            }),
+            ..StatusReply::default()
+        };
+        let warnings = status.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let french = coded_text(Lang::Fr, &warnings[0]);
+        assert!(
+            french.contains("n'est plus pris en charge depuis le 2025-10-14")
+                && french.contains("Exchange 2019 (Version 15.2 (Build 1544.4))"),
+            "{french}"
+        );
+        assert!(
+            warnings[0]
+                .english
+                .contains("out of support since 2025-10-14")
+        );
+    }
+
     #[test]
     fn every_check_sentence_is_translated() {
         let mut keys = 0;

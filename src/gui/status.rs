@@ -152,7 +152,7 @@ pub struct StatusView {
     /// The plan the guard holds.
     pub held: Option<HeldView>,
     /// What the admin should act on: the certificate's expiry, a refused Intune registration.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::text_code::TextCode>,
     /// Decisions of the last full sync of each recent day, oldest first.
     pub history: Vec<(String, Vec<(String, u64)>)>,
 }
@@ -219,7 +219,7 @@ impl StatusView {
                 devices: h.devices.clone(),
                 message: drawable(&h.message),
             }),
-            warnings: status.warnings().iter().map(|w| drawable(w)).collect(),
+            warnings: status.warnings(),
             history: status
                 .history
                 .iter()
@@ -681,6 +681,7 @@ fn overview(
     let clock = page.devices.clock;
     let view = page.view.clone().unwrap_or_default();
     for warning in &view.warnings {
+        let warning = drawable(&super::i18n::coded_text(lang, warning));
         ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {warning}"));
     }
     egui::Grid::new("status_grid")

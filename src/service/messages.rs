@@ -9,6 +9,7 @@
 //! [`Reply::Accepted`] or [`Reply::Error`]. The plan the mass-change guard holds is part of the status
 //! ([`StatusReport::held_plan`]); `ConfirmHeld` and `CancelHeld` act on it.
 
+use crate::text_code::TextCode;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -282,17 +283,31 @@ impl Default for StatusReply {
 impl StatusReply {
     /// What the admin should act on: a certificate near or past its expiry, a refused registration,
     /// an Exchange version out of support, devices Exchange Online refuses for their EAS protocol.
-    pub fn warnings(&self) -> Vec<String> {
-        let certificate = self.certificate.as_ref().and_then(|c| c.warning.clone());
+    pub fn warnings(&self) -> Vec<TextCode> {
+        let certificate = self
+            .certificate
+            .as_ref()
+            .and_then(|c| c.warning.clone())
+            .map(TextCode::plain);
         let registration = match &self.registration {
-            Registration::Refused { problem } => Some(problem.clone()),
+            Registration::Refused { problem } => Some(TextCode::plain(problem.clone())),
             _ => None,
         };
         let unsupported = self
             .exchange_server
             .as_ref()
             .filter(|s| s.version_supported == Some(false))
-            .and_then(|s| s.version.clone());
+            .and_then(|s| match &s.unsupported {
+                Some(u) => Some(crate::coded!(
+                    "st_exchange_out_of_support",
+                    "{server}: {product} ({version}): out of support since {since}; move to Exchange Server Subscription Edition (SE), the supported version",
+                    server = u.server,
+                    product = u.product,
+                    version = u.version,
+                    since = u.since
+                )),
+                None => s.version.clone().map(TextCode::plain),
+            });
         let eas_protocol = self
             .report
             .as_ref()
@@ -411,6 +426,23 @@ pub struct ExchangeServerInUse {
     /// `false` when a server runs a version Microsoft no longer supports.
     #[serde(default)]
     pub version_supported: Option<bool>,
+    /// That unsupported version in parts, so the status page says it in the admin's language.
+    #[serde(default)]
+    pub unsupported: Option<UnsupportedExchange>,
+}
+
+/// An on-premises Exchange server on a version out of support, in parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnsupportedExchange {
+    /// The server's name.
+    pub server: String,
+    /// The product, e.g. `Exchange 2019`.
+    pub product: String,
+    /// `AdminDisplayVersion`, e.g. `Version 15.2 (Build 1544.4)`.
+    pub version: String,
+    /// The day support ended, ISO 8601 (`2025-10-14`).
+    pub since: String,
 }
 
 /// One day of the status page's chart.
@@ -581,6 +613,7 @@ mod tests {
                 failed_over_from: Some("cas01.contoso.lab".into()),
                 version: None,
                 version_supported: None,
+                unsupported: None,
             }),
             report: Ok(StatusReport {
                 last_quick_sync: Some(run(2, "11")),
@@ -769,7 +802,11 @@ mod tests {
 
     #[test]
     fn warnings_name_the_certificate_and_a_refused_registration() {
-        let warnings = full_status().warnings();
+        let warnings: Vec<String> = full_status()
+            .warnings()
+            .into_iter()
+            .map(|w| w.english)
+            .collect();
         assert_eq!(warnings[..2], ["expires in 10 days", "the tenant refused"]);
         // And the devices Exchange Online refuses for their EAS protocol, counted.
         assert_eq!(warnings.len(), 3, "{warnings:?}");

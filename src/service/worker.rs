@@ -1107,6 +1107,7 @@ impl Worker {
         {
             in_use.version = known.version.clone();
             in_use.version_supported = known.version_supported;
+            in_use.unsupported = known.unsupported.clone();
         }
         self.shared.live().exchange_server = in_use;
         let registration = self.shared.live().registration.clone();
@@ -1136,6 +1137,7 @@ fn exchange_in_use(engine: &SyncEngine) -> Option<ExchangeServerInUse> {
         failed_over_from,
         version: None,
         version_supported: None,
+        unsupported: None,
     })
 }
 
@@ -1153,6 +1155,20 @@ async fn exchange_version(engine: &SyncEngine, in_use: &mut ExchangeServerInUse)
             };
             in_use.version = Some(format!("{server}: {}", version.summary()));
             in_use.version_supported = Some(unsupported.is_none());
+            in_use.unsupported = match version.support {
+                crate::exchange::ExchangeSupport::OutOfSupport { since } => {
+                    Some(super::messages::UnsupportedExchange {
+                        server: server.clone(),
+                        product: version.product.to_string(),
+                        version: version.admin_display_version.clone(),
+                        // "14 October 2025" as the support table writes it; ISO for every language.
+                        since: chrono::NaiveDate::parse_from_str(since, "%d %B %Y")
+                            .map(|d| d.to_string())
+                            .unwrap_or_else(|_| since.to_string()),
+                    })
+                }
+                _ => None,
+            };
         }
         Err(e) => tracing::warn!(
             "the Exchange version could not be read (Get-ExchangeServer): {}",

@@ -187,11 +187,12 @@ pub struct StatusReport {
 
 impl StatusReport {
     /// The admin's sentence for [`StatusReport::eas_protocol_refused`], when there are any.
-    pub fn eas_protocol_warning(&self) -> Option<String> {
+    pub fn eas_protocol_warning(&self) -> Option<crate::text_code::TextCode> {
         (self.eas_protocol_refused > 0).then(|| {
-            format!(
-                "{} device(s) cannot sync: their EAS protocol is below 16.1, which Exchange Online has refused since 1 March 2026 (flagged only, the connector does not block them; `diagnose --user` names them; update the mail app or use Outlook)",
-                self.eas_protocol_refused
+            crate::coded!(
+                "st_eas_protocol_refused",
+                "{count} device(s) cannot sync: their EAS protocol is below 16.1, which Exchange Online has refused since 1 March 2026 (flagged only, the connector does not block them; `diagnose --user` names them; update the mail app or use Outlook)",
+                count = self.eas_protocol_refused
             )
         })
     }

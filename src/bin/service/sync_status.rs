@@ -196,7 +196,7 @@ pub fn run_status(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
                 println!("certificate:     {rotated}");
             }
             for warning in s.warnings() {
-                println!("warning:         {warning}");
+                println!("warning:         {}", warning.english);
             }
             match &s.report {
                 Ok(r) => print!("{}", r.to_text()),
@@ -213,7 +213,7 @@ pub fn run_status(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
             } else {
                 println!("worker:          not running");
                 if let Some(warning) = report.eas_protocol_warning() {
-                    println!("warning:         {warning}");
+                    println!("warning:         {}", warning.english);
                 }
                 print!("{}", report.to_text());
             }
