@@ -1457,6 +1457,20 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
         "Requis : un administrateur général, ou un administrateur d'applications ou d'applications cloud pour créer l'application (un administrateur de rôle privilégié accorde alors ses autorisations).",
         "Vereist: een globale beheerder, of een toepassingsbeheerder of cloudtoepassingsbeheerder om de app te maken (een beheerder met bevoorrechte rol kent dan de machtigingen toe).",
     ),
+    // sign-in proxy
+    ("onb_proxy", "Proxy server", "Serveur proxy", "Proxyserver"),
+    (
+        "onb_proxy_help",
+        "If this server reaches the Internet only through a proxy, set it here: the sign-in and the creation of the app go through it, and the Proxy step shows the same settings.",
+        "Si ce serveur n'accède à Internet que par un proxy, indiquez-le ici : la connexion et la création de l'application passent par lui, et l'étape Proxy affiche les mêmes paramètres.",
+        "Als deze server het internet alleen via een proxy bereikt, stel die hier in: de aanmelding en het maken van de app gaan erdoorheen, en de stap Proxy toont dezelfde instellingen.",
+    ),
+    (
+        "onb_proxy_invalid",
+        "Fix the proxy server's settings first",
+        "Corrigez d'abord les paramètres du serveur proxy",
+        "Corrigeer eerst de instellingen van de proxyserver",
+    ),
     (
         "onb_waiting_browser",
         "Waiting for the sign-in in the browser…",

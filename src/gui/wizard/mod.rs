@@ -21,6 +21,7 @@ use crate::connection::checks::CheckId;
 
 use crate::gui::i18n::{Lang, tr};
 use crate::package::ConnectorPackage;
+use crate::proxy::{ConfiguredProxy, ProxySpec};
 use crate::secret::Secret;
 use crate::settings;
 use std::collections::BTreeSet;
@@ -483,6 +484,26 @@ impl WizardState {
     /// The package Connect uses: the one the sign-in step made, or none (then the package file).
     pub fn onboarded_package(&self) -> Option<&ConnectorPackage> {
         self.onboarded.as_ref().filter(|_| !self.use_package)
+    }
+
+    /// The proxy the fields describe, with its credentials, or `None` when no proxy is used; the
+    /// first error of the proxy fields (as the proxy step shows it) when they are not valid.
+    pub fn configured_proxy(&self, lang: Lang) -> Result<Option<ConfiguredProxy>, String> {
+        if !self.proxy_enabled {
+            return Ok(None);
+        }
+        if let Some((_, error)) = self.step_errors(Step::Proxy, lang).into_iter().next() {
+            return Err(error);
+        }
+        let port = self.proxy_port.trim().parse().ok();
+        let spec = ProxySpec::parse(&self.proxy_host, port).map_err(|e| e.to_string())?;
+        let credentials = self.proxy_auth.then(|| {
+            (
+                self.proxy_user.trim().to_string(),
+                self.secret(Field::ProxyPassword),
+            )
+        });
+        Ok(Some(ConfiguredProxy { spec, credentials }))
     }
 
     /// The passwords as secrets.

@@ -3,20 +3,22 @@
 //! connector will create ([`crate::onboarding::plan`]), create it ([`crate::onboarding::apply`], one
 //! line per action), and wait for an admin's consent when the signed-in one may not grant it. The
 //! result is a connector package in memory ([`WizardState::onboarded`]) that Connect hands to the
-//! worker like a package file's. "I already have a connector package" shows the package form instead.
+//! worker like a package file's. A "Proxy server" section edits the proxy step's settings, and every
+//! call of the sign-in goes through that proxy (a server may reach Entra only through one). "I already have a connector package" shows the package form instead.
 //!
 //! [`SignInPanel`] is the step's state; the network work runs on the GUI's background runtime and
 //! reports over a channel ([`SignInEvent`]), as Connect does. The admin's token lives in the panel's
 //! [`DirectoryClient`] only, in memory, and is dropped once the app is ready.
 
 use super::package::FilePicker;
-use super::{ServerType, WizardState};
+use super::{ServerType, Step, WizardState};
 use crate::gui::i18n::{Lang, tr};
 use crate::onboarding::{
     self, AuthCodeSignIn, Authority, Cloud, ConsentOutcome, DeviceCodePrompt, DeviceCodeSignIn,
     DirectoryClient, OnboardOptions, OnboardingError, Plan,
 };
 use crate::package::ConnectorPackage;
+use crate::proxy::ConfiguredProxy;
 use eframe::egui;
 use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
@@ -290,10 +292,13 @@ impl SignInPanel {
         }
     }
 
-    /// Starts the sign-in (browser or device code), then reads the tenant for the plan.
+    /// Starts the sign-in (browser or device code) through `proxy`, then reads the tenant for the
+    /// plan; every later call of the session (creating the app, the consent checks) uses the same
+    /// client, hence the same proxy.
     pub fn start_sign_in(
         &mut self,
         method: Method,
+        proxy: Option<ConfiguredProxy>,
         runtime: &tokio::runtime::Handle,
         repaint: Arc<dyn Fn() + Send + Sync>,
     ) {
@@ -324,6 +329,7 @@ impl SignInPanel {
                 method,
                 &authority,
                 ca_file.as_deref(),
+                proxy.as_ref(),
                 &client_id,
                 &options,
                 &send,
@@ -515,13 +521,14 @@ async fn sign_in_and_plan(
     method: Method,
     authority: &Authority,
     ca_file: Option<&std::path::Path>,
+    proxy: Option<&ConfiguredProxy>,
     client_id: &str,
     options: &OnboardOptions,
     send: &(dyn Fn(SignInEvent) + Send + Sync),
 ) -> Result<(), OnboardingError> {
-    // The proxy step comes later: onboarding reaches Entra directly, as the CLI does without a
-    // configuration.
-    let http = crate::connection::onboarding_http(ca_file, None)?;
+    // The sign-in's and Graph's calls go through the proxy; the browser's redirect comes back to a
+    // loopback listener, which needs none.
+    let http = crate::connection::onboarding_http(ca_file, proxy)?;
     let token = match method {
         Method::Browser => {
             let flow = AuthCodeSignIn::start(http.clone(), authority.clone(), client_id).await?;
@@ -667,6 +674,7 @@ pub fn ui(
         editable,
         egui::Checkbox::new(&mut panel.hosted_exchange, tr(lang, "onb_hosted")),
     );
+    proxy_section(ui, wizard, editable, lang);
     ui.add_space(6.0);
     match panel.phase.clone() {
         Phase::Idle | Phase::Failed(_) => {
@@ -674,14 +682,18 @@ pub fn ui(
                 ui.colored_label(ui.visuals().error_fg_color, format!("✖ {message}"));
             }
             ui.horizontal_wrapped(|ui| {
+                let mut method = None;
                 if ui
                     .button(egui::RichText::new(tr(lang, "onb_sign_in_browser")).strong())
                     .clicked()
                 {
-                    panel.start_sign_in(Method::Browser, runtime, repaint.clone());
+                    method = Some(Method::Browser);
                 }
                 if ui.button(tr(lang, "onb_sign_in_device")).clicked() {
-                    panel.start_sign_in(Method::DeviceCode, runtime, repaint.clone());
+                    method = Some(Method::DeviceCode);
+                }
+                if let Some(method) = method {
+                    start_through_proxy(panel, wizard, method, runtime, repaint.clone(), lang);
                 }
             });
             ui.weak(tr(lang, "onb_roles"));
@@ -794,6 +806,40 @@ pub fn ui(
                 format!("✔ {} {client_id}", tr(lang, "onb_ready")),
             );
             ui.label(tr(lang, "onb_ready_next"));
+        }
+    }
+}
+
+/// The "Proxy server" section: the proxy step's form, on the same settings, collapsed unless a proxy
+/// is set (open while its settings are wrong, so the admin sees why the sign-in did not start).
+fn proxy_section(ui: &mut egui::Ui, wizard: &mut WizardState, editable: bool, lang: Lang) {
+    let invalid = wizard.proxy_enabled && !wizard.step_is_valid(Step::Proxy);
+    let mut section = egui::CollapsingHeader::new(tr(lang, "onb_proxy"))
+        .id_salt("sign_in_proxy")
+        .default_open(wizard.proxy_enabled);
+    if invalid {
+        section = section.open(Some(true));
+    }
+    section.show(ui, |ui| {
+        ui.add(egui::Label::new(egui::RichText::new(tr(lang, "onb_proxy_help")).weak()).wrap());
+        ui.add_enabled_ui(editable, |ui| super::proxy::fields(ui, wizard, lang));
+    });
+}
+
+/// Starts the sign-in through the proxy the wizard holds, or says what is wrong with its settings.
+fn start_through_proxy(
+    panel: &mut SignInPanel,
+    wizard: &mut WizardState,
+    method: Method,
+    runtime: &tokio::runtime::Handle,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+    lang: Lang,
+) {
+    match wizard.configured_proxy(lang) {
+        Ok(proxy) => panel.start_sign_in(method, proxy, runtime, repaint),
+        Err(error) => {
+            wizard.touch_step(Step::Proxy);
+            panel.phase = Phase::Failed(format!("{}: {error}", tr(lang, "onb_proxy_invalid")));
         }
     }
 }
