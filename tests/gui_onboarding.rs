@@ -2,7 +2,8 @@
 //! (the browser's PKCE flow through the lab's consent page, or a device code approved through the lab's
 //! control API), sees what will be created, creates it, and — when they may not grant the
 //! permissions — waits until another admin consents; then the existing steps, Connect and the first
-//! sync run on the app the step made. Snapshots of the step in English, French and Dutch.
+//! sync run on the app the step made. On a server that reaches Entra only through a proxy, the proxy set
+//! on the step carries the sign-in and the Graph calls. Snapshots of the step in English, French and Dutch.
 //!
 //! Update the images with `UPDATE_SNAPSHOTS=1 cargo test --test gui_onboarding`.
 
@@ -23,8 +24,11 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[path = "common/mod.rs"]
+mod common;
 #[path = "gui_support/mod.rs"]
 mod gui_support;
+use common::ProxyAuth;
 use gui_support::{Fixture, SERVICE, StopOnDrop, harness, wait_until};
 
 const NEXT: &str = "Next ▶";
@@ -313,6 +317,124 @@ fn an_admin_who_may_not_grant_waits_for_another_admins_consent() {
     assert!(h.state().wizard.step_is_valid(Step::Package));
     click(&mut h, NEXT);
     assert_eq!(h.state().step, Step::Server);
+}
+
+fn type_into(h: &mut Harness<'_, SetupApp>, label: &str, text: &str) {
+    h.get_by_label(label).focus();
+    h.step();
+    h.get_by_label(label).type_text(text);
+    h.step();
+    h.step();
+}
+
+/// Waits until the device-code sign-in shows its code or fails.
+fn wait_for_device_code(h: &mut Harness<'_, SetupApp>) {
+    wait_until(h, "the device code", |a| {
+        phase_is(a, |p| {
+            matches!(
+                p,
+                Phase::SigningIn {
+                    device: Some(_),
+                    ..
+                } | Phase::Failed(_)
+            )
+        })
+    });
+}
+
+#[test]
+fn the_sign_in_and_graph_go_through_the_proxy_set_on_the_sign_in_step() {
+    let fx = empty_tenant();
+    let (refusing, _) = fx.rt.block_on(common::forward_proxy(ProxyAuth::NtlmOnly));
+    let (port, tunnels) = fx.rt.block_on(common::forward_proxy(ProxyAuth::Basic(
+        r"CONTOSO\svc-proxy",
+        "proxy-pass",
+    )));
+    let mut h = harness(onboarding_app(&fx, "Global Administrator"));
+    h.step();
+    // No proxy yet: the section is collapsed.
+    assert!(h.query_by_label("Proxy server name").is_none());
+    click(&mut h, "Proxy server");
+    click(
+        &mut h,
+        "Use a proxy server when synchronising mobile device information",
+    );
+    // The proxy step's form, on the proxy step's settings, with its validation.
+    type_into(&mut h, "Proxy server name", "127.0.0.1");
+    type_into(&mut h, "Port number", "70000");
+    h.get_by_label_contains("'70000' is not a port; use a number from 1 to 65535");
+    click(&mut h, "No browser here: use a device code");
+    assert!(
+        matches!(&h.state().sign_in.phase, Phase::Failed(m) if m.contains("Fix the proxy server's settings first")),
+        "{:?}",
+        h.state().sign_in.phase
+    );
+    h.check_accessibility();
+
+    // A proxy that refuses this server: the sign-in cannot reach Entra without it.
+    h.state_mut().wizard.proxy_port = refusing.to_string();
+    h.step();
+    click(&mut h, "No browser here: use a device code");
+    wait_for_device_code(&mut h);
+    assert!(
+        matches!(&h.state().sign_in.phase, Phase::Failed(m) if m.to_ascii_lowercase().contains("tunnel")),
+        "{:?}",
+        h.state().sign_in.phase
+    );
+
+    // The proxy that lets it through with its Basic credentials.
+    h.state_mut().wizard.proxy_port = port.to_string();
+    click(&mut h, "Use credentials to connect to the proxy server");
+    type_into(&mut h, "Proxy user (domain\\user)", r"CONTOSO\svc-proxy");
+    type_into(&mut h, "Proxy password", "proxy-pass");
+    click(&mut h, "No browser here: use a device code");
+    wait_for_device_code(&mut h);
+    let code = match &h.state().sign_in.phase {
+        Phase::SigningIn {
+            device: Some(prompt),
+            ..
+        } => prompt.user_code.clone(),
+        other => panic!("{other:?}"),
+    };
+    let cloud = fx
+        .lab()
+        .endpoints
+        .login_base
+        .trim_start_matches("https://")
+        .to_string();
+    // The device code request went through the proxy.
+    assert!(
+        tunnels.lock().unwrap().contains(&cloud),
+        "{:?}",
+        tunnels.lock().unwrap()
+    );
+    let approved = control(
+        &fx,
+        "POST",
+        "device-codes/approve",
+        json!({"userCode": code, "user": "admin@contoso.lab", "role": "Global Administrator"}),
+    );
+    assert_eq!(approved["ok"], true, "{approved}");
+    confirm_and_create(&mut h);
+    wait_until(&mut h, "the app", |a| {
+        phase_is(a, |p| matches!(p, Phase::Ready { .. } | Phase::Failed(_)))
+    });
+    assert!(
+        matches!(&h.state().sign_in.phase, Phase::Ready { .. }),
+        "{:?}",
+        h.state().sign_in.phase
+    );
+    assert_eq!(fx.lab().state.directory().applications.len(), 1);
+    // Every tunnel (the token, Graph's reads and the app's creation) went to the lab's cloud, and the
+    // proxy step shows the proxy the sign-in used.
+    let seen = tunnels.lock().unwrap().clone();
+    assert!(seen.iter().all(|t| *t == cloud), "{seen:?}");
+    click(&mut h, NEXT);
+    click(&mut h, NEXT);
+    assert_eq!(h.state().step, Step::Proxy);
+    h.get_by_label("Proxy server");
+    assert_eq!(h.state().wizard.proxy_port, port.to_string());
+    assert!(h.state().wizard.step_is_valid(Step::Proxy));
 }
 
 /// Fixed text (no lab ports) so the images are the same on every run.

@@ -674,7 +674,10 @@ pub fn ui(
         editable,
         egui::Checkbox::new(&mut panel.hosted_exchange, tr(lang, "onb_hosted")),
     );
-    proxy_section(ui, wizard, editable, lang);
+    // Before the sign-in only: its session keeps the proxy it started with.
+    if editable {
+        proxy_section(ui, wizard, lang);
+    }
     ui.add_space(6.0);
     match panel.phase.clone() {
         Phase::Idle | Phase::Failed(_) => {
@@ -812,7 +815,7 @@ pub fn ui(
 
 /// The "Proxy server" section: the proxy step's form, on the same settings, collapsed unless a proxy
 /// is set (open while its settings are wrong, so the admin sees why the sign-in did not start).
-fn proxy_section(ui: &mut egui::Ui, wizard: &mut WizardState, editable: bool, lang: Lang) {
+fn proxy_section(ui: &mut egui::Ui, wizard: &mut WizardState, lang: Lang) {
     let invalid = wizard.proxy_enabled && !wizard.step_is_valid(Step::Proxy);
     let mut section = egui::CollapsingHeader::new(tr(lang, "onb_proxy"))
         .id_salt("sign_in_proxy")
@@ -822,7 +825,7 @@ fn proxy_section(ui: &mut egui::Ui, wizard: &mut WizardState, editable: bool, la
     }
     section.show(ui, |ui| {
         ui.add(egui::Label::new(egui::RichText::new(tr(lang, "onb_proxy_help")).weak()).wrap());
-        ui.add_enabled_ui(editable, |ui| super::proxy::fields(ui, wizard, lang));
+        super::proxy::fields(ui, wizard, lang);
     });
 }
 
