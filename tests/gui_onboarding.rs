@@ -458,10 +458,15 @@ fn snapshots_of_the_sign_in_step() {
             Lang::Fr => "fr",
             Lang::Nl => "nl",
         };
-        for screen in ["sign_in", "plan", "consent"] {
+        for screen in ["sign_in", "sign_in_proxy", "plan", "consent"] {
             let mut app = fx.app_with(Default::default(), lang);
             app.sign_in.tenant = "contoso.onmicrosoft.com".into();
             match screen {
+                "sign_in_proxy" => {
+                    app.wizard.proxy_enabled = true;
+                    app.wizard.proxy_host = "proxy.contoso.com".into();
+                    app.wizard.proxy_port = "8080".into();
+                }
                 "plan" => {
                     app.sign_in.fixed = Some(FixedTarget {
                         authority: Authority {
