@@ -29,7 +29,7 @@ mod common;
 #[path = "gui_support/mod.rs"]
 mod gui_support;
 use common::ProxyAuth;
-use gui_support::{Fixture, SERVICE, StopOnDrop, harness, wait_until};
+use gui_support::{Fixture, SERVICE, StopOnDrop, harness, replace_text, wait_until};
 
 const NEXT: &str = "Next ▶";
 
@@ -126,6 +126,44 @@ fn confirm_and_create(h: &mut Harness<'_, SetupApp>) {
     assert_eq!(h.state().sign_in.lines.len(), 0);
     h.check_accessibility();
     click(h, "Create");
+}
+
+/// Waits until the device-code sign-in shows its code or fails.
+fn wait_for_device_code(h: &mut Harness<'_, SetupApp>) {
+    wait_until(h, "the device code", |a| {
+        phase_is(a, |p| {
+            matches!(
+                p,
+                Phase::SigningIn {
+                    device: Some(_),
+                    ..
+                } | Phase::Failed(_)
+            )
+        })
+    });
+}
+
+/// The device code the step shows, once it does.
+fn shown_device_code(h: &mut Harness<'_, SetupApp>) -> String {
+    wait_for_device_code(h);
+    match &h.state().sign_in.phase {
+        Phase::SigningIn {
+            device: Some(prompt),
+            ..
+        } => prompt.user_code.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The admin types `code` on another device, signed in as `user` with `role`.
+fn approve_device_code(fx: &Fixture, code: &str, user: &str, role: &str) {
+    let approved = control(
+        fx,
+        "POST",
+        "device-codes/approve",
+        json!({"userCode": code, "user": user, "role": role}),
+    );
+    assert_eq!(approved["ok"], true, "{approved}");
 }
 
 #[test]
@@ -225,35 +263,12 @@ fn an_admin_who_may_not_grant_waits_for_another_admins_consent() {
     let mut h = harness(onboarding_app(&fx, "Application Administrator"));
     h.step();
     click(&mut h, "No browser here: use a device code");
-    wait_until(&mut h, "the device code", |a| {
-        phase_is(a, |p| {
-            matches!(
-                p,
-                Phase::SigningIn {
-                    device: Some(_),
-                    ..
-                } | Phase::Failed(_)
-            )
-        })
-    });
-    let code = match &h.state().sign_in.phase {
-        Phase::SigningIn {
-            device: Some(prompt),
-            ..
-        } => prompt.user_code.clone(),
-        other => panic!("{other:?}"),
-    };
+    let code = shown_device_code(&mut h);
     // The code and where to type it are on the page, with Copy buttons.
     h.get_by_label(&code);
     h.get_by_label_contains("devicelogin");
     h.check_accessibility();
-    let approved = control(
-        &fx,
-        "POST",
-        "device-codes/approve",
-        json!({"userCode": code, "user": "apps@contoso.lab", "role": "Application Administrator"}),
-    );
-    assert_eq!(approved["ok"], true, "{approved}");
+    approve_device_code(&fx, &code, "apps@contoso.lab", "Application Administrator");
     confirm_and_create(&mut h);
     wait_until(&mut h, "the consent question", |a| {
         phase_is(a, |p| {
@@ -319,29 +334,6 @@ fn an_admin_who_may_not_grant_waits_for_another_admins_consent() {
     assert_eq!(h.state().step, Step::Server);
 }
 
-fn type_into(h: &mut Harness<'_, SetupApp>, label: &str, text: &str) {
-    h.get_by_label(label).focus();
-    h.step();
-    h.get_by_label(label).type_text(text);
-    h.step();
-    h.step();
-}
-
-/// Waits until the device-code sign-in shows its code or fails.
-fn wait_for_device_code(h: &mut Harness<'_, SetupApp>) {
-    wait_until(h, "the device code", |a| {
-        phase_is(a, |p| {
-            matches!(
-                p,
-                Phase::SigningIn {
-                    device: Some(_),
-                    ..
-                } | Phase::Failed(_)
-            )
-        })
-    });
-}
-
 #[test]
 fn the_sign_in_and_graph_go_through_the_proxy_set_on_the_sign_in_step() {
     let fx = empty_tenant();
@@ -360,8 +352,8 @@ fn the_sign_in_and_graph_go_through_the_proxy_set_on_the_sign_in_step() {
         "Use a proxy server when synchronising mobile device information",
     );
     // The proxy step's form, on the proxy step's settings, with its validation.
-    type_into(&mut h, "Proxy server name", "127.0.0.1");
-    type_into(&mut h, "Port number", "70000");
+    replace_text(&mut h, "Proxy server name", "127.0.0.1");
+    replace_text(&mut h, "Port number", "70000");
     h.get_by_label_contains("'70000' is not a port; use a number from 1 to 65535");
     click(&mut h, "No browser here: use a device code");
     assert!(
@@ -372,8 +364,7 @@ fn the_sign_in_and_graph_go_through_the_proxy_set_on_the_sign_in_step() {
     h.check_accessibility();
 
     // A proxy that refuses this server: the sign-in cannot reach Entra without it.
-    h.state_mut().wizard.proxy_port = refusing.to_string();
-    h.step();
+    replace_text(&mut h, "Port number", &refusing.to_string());
     click(&mut h, "No browser here: use a device code");
     wait_for_device_code(&mut h);
     assert!(
@@ -383,19 +374,12 @@ fn the_sign_in_and_graph_go_through_the_proxy_set_on_the_sign_in_step() {
     );
 
     // The proxy that lets it through with its Basic credentials.
-    h.state_mut().wizard.proxy_port = port.to_string();
+    replace_text(&mut h, "Port number", &port.to_string());
     click(&mut h, "Use credentials to connect to the proxy server");
-    type_into(&mut h, "Proxy user (domain\\user)", r"CONTOSO\svc-proxy");
-    type_into(&mut h, "Proxy password", "proxy-pass");
+    replace_text(&mut h, "Proxy user (domain\\user)", r"CONTOSO\svc-proxy");
+    replace_text(&mut h, "Proxy password", "proxy-pass");
     click(&mut h, "No browser here: use a device code");
-    wait_for_device_code(&mut h);
-    let code = match &h.state().sign_in.phase {
-        Phase::SigningIn {
-            device: Some(prompt),
-            ..
-        } => prompt.user_code.clone(),
-        other => panic!("{other:?}"),
-    };
+    let code = shown_device_code(&mut h);
     let cloud = fx
         .lab()
         .endpoints
@@ -408,13 +392,7 @@ fn the_sign_in_and_graph_go_through_the_proxy_set_on_the_sign_in_step() {
         "{:?}",
         tunnels.lock().unwrap()
     );
-    let approved = control(
-        &fx,
-        "POST",
-        "device-codes/approve",
-        json!({"userCode": code, "user": "admin@contoso.lab", "role": "Global Administrator"}),
-    );
-    assert_eq!(approved["ok"], true, "{approved}");
+    approve_device_code(&fx, &code, "admin@contoso.lab", "Global Administrator");
     confirm_and_create(&mut h);
     wait_until(&mut h, "the app", |a| {
         phase_is(a, |p| matches!(p, Phase::Ready { .. } | Phase::Failed(_)))
