@@ -1595,6 +1595,89 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
 
 /// (key, French, Dutch) of the checks' and the validators' sentences.
 static CHECK_TEXT: &[(&str, &str, &str)] = &[
+    // host names and proxy addresses (`address::check_host`, `ProxyAddressError::text`)
+    (
+        "ad_host_is_url",
+        "« {value} » est une URL ; indiquez seulement le nom du serveur (par exemple cas01.contoso.com)",
+        "'{value}' is een URL; geef alleen de naam van de server op (bijvoorbeeld cas01.contoso.com)",
+    ),
+    (
+        "ad_host_has_port",
+        "« {value} » contient un port ; indiquez seulement le nom du serveur (par exemple cas01.contoso.com)",
+        "'{value}' bevat een poort; geef alleen de naam van de server op (bijvoorbeeld cas01.contoso.com)",
+    ),
+    (
+        "ad_host_invalid",
+        "« {value} » n'est pas un nom d'hôte valide ; utilisez des lettres, des chiffres, « - » et des points (par exemple cas01.contoso.com)",
+        "'{value}' is geen geldige hostnaam; gebruik letters, cijfers, '-' en punten (bijvoorbeeld cas01.contoso.com)",
+    ),
+    (
+        "ad_proxy_not_address",
+        "« {input} » n'est pas une adresse de proxy",
+        "'{input}' is geen proxyadres",
+    ),
+    (
+        "ad_proxy_use_form",
+        "utilisez hôte:port ou http://hôte:port (par exemple proxy.contoso.com:8080)",
+        "gebruik host:poort of http://host:poort (bijvoorbeeld proxy.contoso.com:8080)",
+    ),
+    (
+        "ad_proxy_no_port",
+        "« {input} » n'indique aucun port ; ajoutez :PORT à ProxyHost ou renseignez ProxyPort",
+        "'{input}' noemt geen poort; voeg :POORT toe aan ProxyHost of stel ProxyPort in",
+    ),
+    (
+        "ad_proxy_port_conflict",
+        "ProxyHost « {input} » indique le port {in_host} mais ProxyPort indique {in_setting} ; retirez l'un des deux",
+        "ProxyHost '{input}' noemt poort {in_host} maar ProxyPort noemt {in_setting}; verwijder een van beide",
+    ),
+    (
+        "ad_proxy_credentials",
+        "« {input} » contient un nom d'utilisateur ou un mot de passe ; mettez l'utilisateur dans ProxyUser et le mot de passe dans le magasin de secrets (ProxyPassword)",
+        "'{input}' bevat een gebruikersnaam of wachtwoord; zet de gebruiker in ProxyUser en het wachtwoord in de geheimenopslag (ProxyPassword)",
+    ),
+    (
+        "ad_proxy_no_host",
+        "ProxyEnabled vaut true mais ProxyHost est vide ; renseignez ProxyHost ou mettez ProxyEnabled à false",
+        "ProxyEnabled is true maar ProxyHost is leeg; stel ProxyHost in of zet ProxyEnabled op false",
+    ),
+    ("ad_proxy_empty", "elle est vide", "het is leeg"),
+    (
+        "ad_proxy_scheme",
+        "le schéma « {scheme} » n'est pas pris en charge",
+        "het schema '{scheme}' wordt niet ondersteund",
+    ),
+    (
+        "ad_proxy_path",
+        "une adresse de proxy n'a pas de chemin (les fichiers PAC ne sont pas pris en charge)",
+        "een proxyadres heeft geen pad (PAC-bestanden worden niet ondersteund)",
+    ),
+    (
+        "ad_proxy_host_invalid",
+        "le nom d'hôte n'est pas valide",
+        "de hostnaam is niet geldig",
+    ),
+    (
+        "ad_proxy_port",
+        "« {value} » n'est pas un port de 1 à 65535",
+        "'{value}' is geen poort van 1 tot 65535",
+    ),
+    ("ad_proxy_bracket", "« [ » sans « ] »", "'[' zonder ']'"),
+    (
+        "ad_proxy_not_ipv6",
+        "« {value} » n'est pas une adresse IPv6",
+        "'{value}' is geen IPv6-adres",
+    ),
+    (
+        "ad_proxy_after_bracket",
+        "texte inattendu après « ] »",
+        "onverwachte tekst na ']'",
+    ),
+    (
+        "ad_proxy_ipv6_brackets",
+        "écrivez une adresse IPv6 entre crochets, par exemple [::1]:8080",
+        "schrijf een IPv6-adres tussen haken, bijvoorbeeld [::1]:8080",
+    ),
     // the status page's warnings (`StatusReply::warnings`)
     (
         "st_exchange_out_of_support",
@@ -2253,7 +2336,8 @@ pub fn coded_text(lang: Lang, text: &crate::text_code::TextCode) -> String {
 
 /// The sources whose `coded!` sentences the GUI shows (the test reads them for their keys).
 #[cfg(test)]
-const CODED_SOURCES: [(&str, &str); 5] = [
+const CODED_SOURCES: [(&str, &str); 6] = [
+    ("address.rs", include_str!("../address.rs")),
     (
         "service/messages.rs",
         include_str!("../service/messages.rs"),
@@ -2565,6 +2649,46 @@ mod tests {
             warnings[0]
                 .english
                 .contains("out of support since 2025-10-14")
+        );
+    }
+
+    /// The wizard's host-name and proxy-address errors (from `settings` validation) in French and
+    /// Dutch, with the English unchanged for the CLI.
+    #[test]
+    fn host_and_proxy_address_errors_are_said_in_french_and_dutch() {
+        let host = crate::settings::find("ExchangeServer").expect("a setting");
+        let error = host.validate("https://cas01.contoso.lab").unwrap_err();
+        assert_eq!(
+            coded_text(Lang::Fr, &error.code),
+            "« https://cas01.contoso.lab » est une URL ; indiquez seulement le nom du serveur (par exemple cas01.contoso.com)"
+        );
+        assert!(
+            coded_text(Lang::Nl, &error.code).contains("is een URL"),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .message
+                .contains("is a URL; give only the server's name")
+        );
+
+        let proxy = crate::settings::find("ProxyHost").expect("a setting");
+        let error = proxy.validate("socks5://proxy:1080").unwrap_err();
+        let french = coded_text(Lang::Fr, &error.code);
+        assert_eq!(
+            french,
+            "« socks5://proxy:1080 » n'est pas une adresse de proxy; le schéma « socks5 » n'est pas pris en charge; utilisez hôte:port ou http://hôte:port (par exemple proxy.contoso.com:8080)"
+        );
+        assert!(coded_text(Lang::Nl, &error.code).contains("wordt niet ondersteund"));
+        let english = crate::address::ProxySpec::parse("socks5://proxy:1080", None)
+            .unwrap_err()
+            .to_string();
+        assert!(english.contains("is not a proxy address (scheme 'socks5' is not supported)"));
+
+        let conflict = crate::address::ProxySpec::parse("proxy:8080", Some(3128)).unwrap_err();
+        assert!(
+            coded_text(Lang::Fr, &conflict.text()).contains("retirez l'un des deux"),
+            "{conflict}"
         );
     }
 
