@@ -8,12 +8,9 @@ use crate::coded;
 use crate::text_code::TextCode;
 
 /// Why a proxy address (`ProxyHost`, `ProxyPort`, `ProxyEnabled`) cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProxyAddressError {
     /// The address is not a host, host:port or http(s) URL.
-    #[error(
-        "'{input}' is not a proxy address ({reason}); use host:port or http://host:port (for example proxy.contoso.com:8080)"
-    )]
     BadAddress {
         /// What was configured.
         input: String,
@@ -21,15 +18,11 @@ pub enum ProxyAddressError {
         reason: TextCode,
     },
     /// No port anywhere.
-    #[error("'{input}' names no port; add :PORT to ProxyHost or set ProxyPort")]
     NoPort {
         /// What was configured.
         input: String,
     },
     /// ProxyHost and ProxyPort disagree.
-    #[error(
-        "ProxyHost '{input}' says port {in_host} but ProxyPort says {in_setting}; remove one of them"
-    )]
     PortConflict {
         /// What was configured.
         input: String,
@@ -39,18 +32,27 @@ pub enum ProxyAddressError {
         in_setting: u16,
     },
     /// Credentials written into the address.
-    #[error(
-        "'{input}' contains a user name or password; put the user in ProxyUser and the password in the secret store (ProxyPassword)"
-    )]
     CredentialsInAddress {
         /// What was configured (credentials elided).
         input: String,
     },
     /// ProxyEnabled without ProxyHost.
-    #[error(
-        "ProxyEnabled is true but ProxyHost is empty; set ProxyHost or set ProxyEnabled to false"
-    )]
     NoHost,
+}
+
+impl std::error::Error for ProxyAddressError {}
+
+impl fmt::Display for ProxyAddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // The reason in brackets reads better in one English line than the GUI's joined parts.
+            ProxyAddressError::BadAddress { input, reason } => write!(
+                f,
+                "'{input}' is not a proxy address ({reason}); use host:port or http://host:port (for example proxy.contoso.com:8080)"
+            ),
+            other => f.write_str(&other.text().english),
+        }
+    }
 }
 
 impl ProxyAddressError {

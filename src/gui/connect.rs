@@ -451,11 +451,7 @@ async fn run_checks(
             // The retired connector's policy, once, while no local one exists (a Graph failure is a
             // warning: the default policy applies, never a run's dependency).
             let import = crate::policy_import::import_legacy_policy(intune, &env.config_dir).await;
-            done(Check::ok(
-                CheckId::Save,
-                "access policy",
-                import.to_string(),
-            ));
+            done(Check::ok(CheckId::Save, "access policy", import.text()));
             send(ConnectEvent::Finished(Ok(success)));
         }
         Err(check) => {

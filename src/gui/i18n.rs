@@ -1595,6 +1595,27 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
 
 /// (key, French, Dutch) of the checks' and the validators' sentences.
 static CHECK_TEXT: &[(&str, &str, &str)] = &[
+    // the setup's import of the retired connector's policy (`LegacyImport::text`)
+    (
+        "pi_kept_local",
+        "politique d'accès : la politique locale {path} est conservée",
+        "toegangsbeleid: het lokale beleid {path} is behouden",
+    ),
+    (
+        "pi_imported",
+        "politique d'accès : les paramètres de l'ancien connecteur ont été importés d'Intune dans {path} ; vérifiez-les dans la page Paramètres",
+        "toegangsbeleid: de instellingen van de oude connector zijn uit Intune geïmporteerd in {path}; controleer ze op de pagina Instellingen",
+    ),
+    (
+        "pi_not_in_tenant",
+        "politique d'accès : le tenant ne contient aucun paramètre de l'ancien connecteur ; la politique par défaut (application désactivée) s'applique jusqu'à ce que vous en définissiez une dans la page Paramètres",
+        "toegangsbeleid: de tenant bevat geen instellingen van de oude connector; het standaardbeleid (handhaving uit) geldt totdat u er een instelt op de pagina Instellingen",
+    ),
+    (
+        "pi_failed",
+        "avertissement : la politique de l'ancien connecteur n'a pas pu être importée d'Intune ({why}) ; la politique par défaut (application désactivée) s'applique jusqu'à ce que vous en définissiez une dans la page Paramètres",
+        "waarschuwing: het beleid van de oude connector kon niet uit Intune worden geïmporteerd ({why}); het standaardbeleid (handhaving uit) geldt totdat u er een instelt op de pagina Instellingen",
+    ),
     // host names and proxy addresses (`address::check_host`, `ProxyAddressError::text`)
     (
         "ad_host_is_url",
@@ -2336,7 +2357,8 @@ pub fn coded_text(lang: Lang, text: &crate::text_code::TextCode) -> String {
 
 /// The sources whose `coded!` sentences the GUI shows (the test reads them for their keys).
 #[cfg(test)]
-const CODED_SOURCES: [(&str, &str); 6] = [
+const CODED_SOURCES: [(&str, &str); 7] = [
+    ("policy_import.rs", include_str!("../policy_import.rs")),
     ("address.rs", include_str!("../address.rs")),
     (
         "service/messages.rs",
@@ -2649,6 +2671,31 @@ mod tests {
             warnings[0]
                 .english
                 .contains("out of support since 2025-10-14")
+        );
+    }
+
+    /// The setup's policy-import sentence in French and Dutch; Graph's words stay as they are.
+    #[test]
+    fn the_policy_import_is_said_in_french_and_dutch() {
+        use crate::policy_import::LegacyImport;
+        let failed = LegacyImport::Failed("HTTP 403 Forbidden".into());
+        assert_eq!(failed.text().english, failed.to_string());
+        let french = coded_text(Lang::Fr, &failed.text());
+        assert!(
+            french.starts_with("avertissement : la politique de l'ancien connecteur")
+                && french.contains("(HTTP 403 Forbidden)"),
+            "{french}"
+        );
+        let dutch = coded_text(Lang::Nl, &LegacyImport::NotInTenant.text());
+        assert!(
+            dutch.starts_with("toegangsbeleid: de tenant bevat geen"),
+            "{dutch}"
+        );
+        let imported = LegacyImport::Imported("/etc/connector/policy.json".into());
+        assert_eq!(imported.text().english, imported.to_string());
+        assert!(
+            coded_text(Lang::Fr, &imported.text())
+                .contains("importés d'Intune dans /etc/connector/policy.json")
         );
     }
 
