@@ -2124,6 +2124,11 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
         "{file}; geheimen: {place}",
     ),
     (
+        "ck_saved_to_worker",
+        "{file} ; secrets : le magasin d'identifiants du service du connecteur",
+        "{file}; geheimen: de referentieopslag van de connectorservice",
+    ),
+    (
         "ck_package_unusable",
         "Le package du connecteur ne peut pas être utilisé.",
         "Het connectorpakket kan niet worden gebruikt.",
@@ -2697,6 +2702,27 @@ mod tests {
             coded_text(Lang::Fr, &imported.text())
                 .contains("importés d'Intune dans /etc/connector/policy.json")
         );
+    }
+
+    /// Connect's "saved" line names the service's credential store in French and Dutch.
+    #[test]
+    fn the_saved_secrets_place_is_said_in_french_and_dutch() {
+        let success = crate::gui::connect::ConnectSuccess {
+            config_path: "/etc/connector/connector.xml".into(),
+            secrets_where: "the connector service's credential store".into(),
+            secrets_to_worker: true,
+            insecure_package: None,
+        };
+        let text = crate::gui::connect::saved_text(&success);
+        assert_eq!(
+            text.english,
+            "/etc/connector/connector.xml; secrets: the connector service's credential store"
+        );
+        assert_eq!(
+            coded_text(Lang::Fr, &text),
+            "/etc/connector/connector.xml ; secrets : le magasin d'identifiants du service du connecteur"
+        );
+        assert!(coded_text(Lang::Nl, &text).contains("referentieopslag van de connectorservice"));
     }
 
     /// The wizard's host-name and proxy-address errors (from `settings` validation) in French and
