@@ -4,29 +4,25 @@
 
 use std::fmt;
 
+use crate::coded;
+use crate::text_code::TextCode;
+
 /// Why a proxy address (`ProxyHost`, `ProxyPort`, `ProxyEnabled`) cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProxyAddressError {
     /// The address is not a host, host:port or http(s) URL.
-    #[error(
-        "'{input}' is not a proxy address ({reason}); use host:port or http://host:port (for example proxy.contoso.com:8080)"
-    )]
     BadAddress {
         /// What was configured.
         input: String,
-        /// What is wrong.
-        reason: String,
+        /// What is wrong (coded, so the setup GUI can translate it).
+        reason: TextCode,
     },
     /// No port anywhere.
-    #[error("'{input}' names no port; add :PORT to ProxyHost or set ProxyPort")]
     NoPort {
         /// What was configured.
         input: String,
     },
     /// ProxyHost and ProxyPort disagree.
-    #[error(
-        "ProxyHost '{input}' says port {in_host} but ProxyPort says {in_setting}; remove one of them"
-    )]
     PortConflict {
         /// What was configured.
         input: String,
@@ -36,33 +32,93 @@ pub enum ProxyAddressError {
         in_setting: u16,
     },
     /// Credentials written into the address.
-    #[error(
-        "'{input}' contains a user name or password; put the user in ProxyUser and the password in the secret store (ProxyPassword)"
-    )]
     CredentialsInAddress {
         /// What was configured (credentials elided).
         input: String,
     },
     /// ProxyEnabled without ProxyHost.
-    #[error(
-        "ProxyEnabled is true but ProxyHost is empty; set ProxyHost or set ProxyEnabled to false"
-    )]
     NoHost,
 }
 
-/// Checks a DNS name or IP address.
-pub fn check_host(v: &str) -> Result<&str, String> {
+impl std::error::Error for ProxyAddressError {}
+
+impl fmt::Display for ProxyAddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // The reason in brackets reads better in one English line than the GUI's joined parts.
+            ProxyAddressError::BadAddress { input, reason } => write!(
+                f,
+                "'{input}' is not a proxy address ({reason}); use host:port or http://host:port (for example proxy.contoso.com:8080)"
+            ),
+            other => f.write_str(&other.text().english),
+        }
+    }
+}
+
+impl ProxyAddressError {
+    /// The message as coded sentences, for the setup GUI to show in the admin's language
+    /// (`Display` stays the English the CLI prints).
+    pub fn text(&self) -> TextCode {
+        match self {
+            ProxyAddressError::BadAddress { input, reason } => TextCode::joined(vec![
+                coded!(
+                    "ad_proxy_not_address",
+                    "'{input}' is not a proxy address",
+                    input = input
+                ),
+                reason.clone(),
+                coded!(
+                    "ad_proxy_use_form",
+                    "use host:port or http://host:port (for example proxy.contoso.com:8080)"
+                ),
+            ]),
+            ProxyAddressError::NoPort { input } => coded!(
+                "ad_proxy_no_port",
+                "'{input}' names no port; add :PORT to ProxyHost or set ProxyPort",
+                input = input
+            ),
+            ProxyAddressError::PortConflict {
+                input,
+                in_host,
+                in_setting,
+            } => coded!(
+                "ad_proxy_port_conflict",
+                "ProxyHost '{input}' says port {in_host} but ProxyPort says {in_setting}; remove one of them",
+                input = input,
+                in_host = in_host,
+                in_setting = in_setting
+            ),
+            ProxyAddressError::CredentialsInAddress { input } => coded!(
+                "ad_proxy_credentials",
+                "'{input}' contains a user name or password; put the user in ProxyUser and the password in the secret store (ProxyPassword)",
+                input = input
+            ),
+            ProxyAddressError::NoHost => coded!(
+                "ad_proxy_no_host",
+                "ProxyEnabled is true but ProxyHost is empty; set ProxyHost or set ProxyEnabled to false"
+            ),
+        }
+    }
+}
+
+/// Checks a DNS name or IP address; the error is coded so the setup GUI can translate it (its
+/// `Display` is the English).
+pub fn check_host(v: &str) -> Result<&str, TextCode> {
     if v.parse::<std::net::IpAddr>().is_ok() {
         return Ok(v);
     }
     if v.contains("://") || v.contains('/') {
-        return Err(format!(
-            "'{v}' is a URL; give only the server's name (for example cas01.contoso.com)"
+        return Err(coded!(
+            "ad_host_is_url",
+            "'{value}' is a URL; give only the server's name (for example cas01.contoso.com)",
+            value = v
         ));
     }
     if v.contains(':') {
-        return Err(format!(
-            "'{v}' has a port; give only the server's name (for example cas01.contoso.com)"
+        return Err(coded!(
+            "ad_host_has_port",
+            "'{value}' has a port; give only the server's name (for example cas01.contoso.com)",
+            value = v
         ));
     }
     let label_ok = |l: &str| {
@@ -73,8 +129,10 @@ pub fn check_host(v: &str) -> Result<&str, String> {
             && !l.ends_with('-')
     };
     if v.len() > 253 || !v.trim_end_matches('.').split('.').all(label_ok) {
-        return Err(format!(
-            "'{v}' is not a valid host name; use letters, digits, '-' and dots (for example cas01.contoso.com)"
+        return Err(coded!(
+            "ad_host_invalid",
+            "'{value}' is not a valid host name; use letters, digits, '-' and dots (for example cas01.contoso.com)",
+            value = v
         ));
     }
     Ok(v)
@@ -110,39 +168,51 @@ impl ProxySpec {
     /// Parses a configured address; `port` is ProxyPort, used when the address has none.
     pub fn parse(input: &str, port: Option<u16>) -> Result<ProxySpec, ProxyAddressError> {
         let raw = input.trim();
-        let bad = |reason: &str| ProxyAddressError::BadAddress {
+        let bad = |reason: TextCode| ProxyAddressError::BadAddress {
             input: raw.to_string(),
-            reason: reason.to_string(),
+            reason,
         };
         if raw.is_empty() {
-            return Err(bad("it is empty"));
+            return Err(bad(coded!("ad_proxy_empty", "it is empty")));
         }
         let (scheme, rest) = match raw.split_once("://") {
             Some((s, rest)) => match s.to_ascii_lowercase().as_str() {
                 "http" => (ProxyScheme::Http, rest),
                 "https" => (ProxyScheme::Https, rest),
-                other => return Err(bad(&format!("scheme '{other}' is not supported"))),
+                other => {
+                    return Err(bad(coded!(
+                        "ad_proxy_scheme",
+                        "scheme '{scheme}' is not supported",
+                        scheme = other
+                    )));
+                }
             },
             None => (ProxyScheme::Http, raw),
         };
         // A trailing "/" is harmless; a path is a mistake (a PAC URL, perhaps).
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains('/') || rest.contains('?') {
-            return Err(bad(
-                "a proxy address has no path (PAC files are not supported)",
-            ));
+            return Err(bad(coded!(
+                "ad_proxy_path",
+                "a proxy address has no path (PAC files are not supported)"
+            )));
         }
         if rest.contains('@') {
             return Err(ProxyAddressError::CredentialsInAddress {
                 input: format!("{}…", raw.split('@').next_back().unwrap_or_default()),
             });
         }
-        let (host, port_in_host) = split_host_port(rest).map_err(|r| bad(&r))?;
+        let (host, port_in_host) = split_host_port(rest).map_err(bad)?;
         let host = if host.parse::<std::net::Ipv6Addr>().is_ok() {
             host.to_ascii_lowercase()
         } else {
             check_host(host)
-                .map_err(|_| bad("the host name is not valid"))?
+                .map_err(|_| {
+                    bad(coded!(
+                        "ad_proxy_host_invalid",
+                        "the host name is not valid"
+                    ))
+                })?
                 .to_ascii_lowercase()
         };
         let port = match (port_in_host, port) {
@@ -183,25 +253,35 @@ impl ProxySpec {
 }
 
 /// Splits `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address.
-fn split_host_port(s: &str) -> Result<(&str, Option<u16>), String> {
+fn split_host_port(s: &str) -> Result<(&str, Option<u16>), TextCode> {
     let parse_port = |p: &str| {
-        p.parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| format!("'{p}' is not a port from 1 to 65535"))
+        p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+            coded!(
+                "ad_proxy_port",
+                "'{value}' is not a port from 1 to 65535",
+                value = p
+            )
+        })
     };
     if let Some(inner) = s.strip_prefix('[') {
         let (host, after) = inner
             .split_once(']')
-            .ok_or_else(|| "'[' without ']'".to_string())?;
+            .ok_or_else(|| coded!("ad_proxy_bracket", "'[' without ']'"))?;
         if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("'{host}' is not an IPv6 address"));
+            return Err(coded!(
+                "ad_proxy_not_ipv6",
+                "'{value}' is not an IPv6 address",
+                value = host
+            ));
         }
         return match after {
             "" => Ok((host, None)),
             p => match p.strip_prefix(':') {
                 Some(p) => Ok((host, Some(parse_port(p)?))),
-                None => Err("unexpected text after ']'".into()),
+                None => Err(coded!(
+                    "ad_proxy_after_bracket",
+                    "unexpected text after ']'"
+                )),
             },
         };
     }
@@ -211,7 +291,10 @@ fn split_host_port(s: &str) -> Result<(&str, Option<u16>), String> {
     match s.rsplit_once(':') {
         Some((host, p)) => {
             if host.contains(':') {
-                return Err("write an IPv6 address in brackets, e.g. [::1]:8080".into());
+                return Err(coded!(
+                    "ad_proxy_ipv6_brackets",
+                    "write an IPv6 address in brackets, e.g. [::1]:8080"
+                ));
             }
             Ok((host, Some(parse_port(p)?)))
         }

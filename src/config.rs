@@ -305,7 +305,7 @@ impl Config {
                 ProxyAddressError::PortConflict { .. } => "ProxyPort",
                 _ => "ProxyHost",
             };
-            errors.push(SettingError::new(key, e.to_string()));
+            errors.push(SettingError::coded(key, e.text()));
         }
         if let Some(user) = &self.proxy.user
             && user.contains(':')

@@ -56,24 +56,34 @@ pub enum LegacyImport {
 
 impl std::fmt::Display for LegacyImport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text().english)
+    }
+}
+
+impl LegacyImport {
+    /// What the import did as a coded sentence, for the setup GUI to show in the admin's language
+    /// (`Display` stays the English `configure` prints; Graph's words stay as they are).
+    pub fn text(&self) -> crate::text_code::TextCode {
+        use crate::coded;
         match self {
-            LegacyImport::AlreadyLocal(path) => {
-                write!(f, "access policy: kept the local policy {}", path.display())
-            }
-            LegacyImport::Imported(path) => write!(
-                f,
-                "access policy: imported the retired connector's settings from Intune into {}; \
-                 review them on the Settings page",
-                path.display()
+            LegacyImport::AlreadyLocal(path) => coded!(
+                "pi_kept_local",
+                "access policy: kept the local policy {path}",
+                path = path.display()
             ),
-            LegacyImport::NotInTenant => f.write_str(
-                "access policy: the tenant holds no settings of the retired connector; the default \
-                 policy (enforcement off) applies until you set one on the Settings page",
+            LegacyImport::Imported(path) => coded!(
+                "pi_imported",
+                "access policy: imported the retired connector's settings from Intune into {path}; review them on the Settings page",
+                path = path.display()
             ),
-            LegacyImport::Failed(why) => write!(
-                f,
-                "warning: the retired connector's policy could not be imported from Intune ({why}); \
-                 the default policy (enforcement off) applies until you set one on the Settings page"
+            LegacyImport::NotInTenant => coded!(
+                "pi_not_in_tenant",
+                "access policy: the tenant holds no settings of the retired connector; the default policy (enforcement off) applies until you set one on the Settings page"
+            ),
+            LegacyImport::Failed(why) => coded!(
+                "pi_failed",
+                "warning: the retired connector's policy could not be imported from Intune ({why}); the default policy (enforcement off) applies until you set one on the Settings page",
+                why = why
             ),
         }
     }

@@ -508,24 +508,21 @@ pub fn validate_coded(kind: &Kind, value: &str) -> Result<String, TextCode> {
     }
     match kind {
         Kind::Text | Kind::Path | Kind::Secret => Ok(v.to_string()),
-        Kind::Host => check_host(v)
-            .map(|h| h.to_string())
-            .map_err(TextCode::plain),
+        Kind::Host => check_host(v).map(|h| h.to_string()),
         Kind::HostList => v
             .split(',')
             .map(str::trim)
             .filter(|h| !h.is_empty())
             .map(|h| check_host(h).map(|h| h.to_ascii_lowercase()))
             .collect::<Result<Vec<_>, _>>()
-            .map(|hosts| hosts.join(", "))
-            .map_err(TextCode::plain),
+            .map(|hosts| hosts.join(", ")),
         // Normalised to one spelling (http://host:port) when the address names its port.
         Kind::ProxyAddress => ProxySpec::parse(v, None)
             .map(|spec| spec.url())
             .or_else(|e| match e {
                 // The port may come from ProxyPort: checked when the two are combined.
                 ProxyAddressError::NoPort { .. } => Ok(v.to_string()),
-                other => Err(TextCode::plain(other.to_string())),
+                other => Err(other.text()),
             }),
         Kind::Port => match v.parse::<u32>() {
             Ok(p) if (1..=65535).contains(&p) => Ok(p.to_string()),

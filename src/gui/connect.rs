@@ -438,30 +438,37 @@ async fn run_checks(
     progress(Progress::Running(CheckId::Save));
     match save(env, w, save_config, &secrets).await {
         Ok(success) => {
-            done(Check::ok(
-                CheckId::Save,
-                "save",
-                coded!(
-                    "ck_saved",
-                    "{file}; secrets: {place}",
-                    file = success.config_path.display(),
-                    place = success.secrets_where
-                ),
-            ));
+            done(Check::ok(CheckId::Save, "save", saved_text(&success)));
             // The retired connector's policy, once, while no local one exists (a Graph failure is a
             // warning: the default policy applies, never a run's dependency).
             let import = crate::policy_import::import_legacy_policy(intune, &env.config_dir).await;
-            done(Check::ok(
-                CheckId::Save,
-                "access policy",
-                import.to_string(),
-            ));
+            done(Check::ok(CheckId::Save, "access policy", import.text()));
             send(ConnectEvent::Finished(Ok(success)));
         }
         Err(check) => {
             done(check);
             finish_failed();
         }
+    }
+}
+
+/// Where Connect saved the configuration and the secrets: the service's store as a whole sentence
+/// (translated), a local store by its own description (a product name or a file).
+pub fn saved_text(success: &ConnectSuccess) -> TextCode {
+    let file = success.config_path.display();
+    if success.secrets_to_worker {
+        coded!(
+            "ck_saved_to_worker",
+            "{file}; secrets: the connector service's credential store",
+            file = file
+        )
+    } else {
+        coded!(
+            "ck_saved",
+            "{file}; secrets: {place}",
+            file = file,
+            place = success.secrets_where
+        )
     }
 }
 

@@ -1609,6 +1609,110 @@ static TABLE: &[(&str, &str, &str, &str)] = &[
 
 /// (key, French, Dutch) of the checks' and the validators' sentences.
 static CHECK_TEXT: &[(&str, &str, &str)] = &[
+    // the setup's import of the retired connector's policy (`LegacyImport::text`)
+    (
+        "pi_kept_local",
+        "politique d'accès : la politique locale {path} est conservée",
+        "toegangsbeleid: het lokale beleid {path} is behouden",
+    ),
+    (
+        "pi_imported",
+        "politique d'accès : les paramètres de l'ancien connecteur ont été importés d'Intune dans {path} ; vérifiez-les dans la page Paramètres",
+        "toegangsbeleid: de instellingen van de oude connector zijn uit Intune geïmporteerd in {path}; controleer ze op de pagina Instellingen",
+    ),
+    (
+        "pi_not_in_tenant",
+        "politique d'accès : le tenant ne contient aucun paramètre de l'ancien connecteur ; la politique par défaut (application désactivée) s'applique jusqu'à ce que vous en définissiez une dans la page Paramètres",
+        "toegangsbeleid: de tenant bevat geen instellingen van de oude connector; het standaardbeleid (handhaving uit) geldt totdat u er een instelt op de pagina Instellingen",
+    ),
+    (
+        "pi_failed",
+        "avertissement : la politique de l'ancien connecteur n'a pas pu être importée d'Intune ({why}) ; la politique par défaut (application désactivée) s'applique jusqu'à ce que vous en définissiez une dans la page Paramètres",
+        "waarschuwing: het beleid van de oude connector kon niet uit Intune worden geïmporteerd ({why}); het standaardbeleid (handhaving uit) geldt totdat u er een instelt op de pagina Instellingen",
+    ),
+    // host names and proxy addresses (`address::check_host`, `ProxyAddressError::text`)
+    (
+        "ad_host_is_url",
+        "« {value} » est une URL ; indiquez seulement le nom du serveur (par exemple cas01.contoso.com)",
+        "'{value}' is een URL; geef alleen de naam van de server op (bijvoorbeeld cas01.contoso.com)",
+    ),
+    (
+        "ad_host_has_port",
+        "« {value} » contient un port ; indiquez seulement le nom du serveur (par exemple cas01.contoso.com)",
+        "'{value}' bevat een poort; geef alleen de naam van de server op (bijvoorbeeld cas01.contoso.com)",
+    ),
+    (
+        "ad_host_invalid",
+        "« {value} » n'est pas un nom d'hôte valide ; utilisez des lettres, des chiffres, « - » et des points (par exemple cas01.contoso.com)",
+        "'{value}' is geen geldige hostnaam; gebruik letters, cijfers, '-' en punten (bijvoorbeeld cas01.contoso.com)",
+    ),
+    (
+        "ad_proxy_not_address",
+        "« {input} » n'est pas une adresse de proxy",
+        "'{input}' is geen proxyadres",
+    ),
+    (
+        "ad_proxy_use_form",
+        "utilisez hôte:port ou http://hôte:port (par exemple proxy.contoso.com:8080)",
+        "gebruik host:poort of http://host:poort (bijvoorbeeld proxy.contoso.com:8080)",
+    ),
+    (
+        "ad_proxy_no_port",
+        "« {input} » n'indique aucun port ; ajoutez :PORT à ProxyHost ou renseignez ProxyPort",
+        "'{input}' noemt geen poort; voeg :POORT toe aan ProxyHost of stel ProxyPort in",
+    ),
+    (
+        "ad_proxy_port_conflict",
+        "ProxyHost « {input} » indique le port {in_host} mais ProxyPort indique {in_setting} ; retirez l'un des deux",
+        "ProxyHost '{input}' noemt poort {in_host} maar ProxyPort noemt {in_setting}; verwijder een van beide",
+    ),
+    (
+        "ad_proxy_credentials",
+        "« {input} » contient un nom d'utilisateur ou un mot de passe ; mettez l'utilisateur dans ProxyUser et le mot de passe dans le magasin de secrets (ProxyPassword)",
+        "'{input}' bevat een gebruikersnaam of wachtwoord; zet de gebruiker in ProxyUser en het wachtwoord in de geheimenopslag (ProxyPassword)",
+    ),
+    (
+        "ad_proxy_no_host",
+        "ProxyEnabled vaut true mais ProxyHost est vide ; renseignez ProxyHost ou mettez ProxyEnabled à false",
+        "ProxyEnabled is true maar ProxyHost is leeg; stel ProxyHost in of zet ProxyEnabled op false",
+    ),
+    ("ad_proxy_empty", "elle est vide", "het is leeg"),
+    (
+        "ad_proxy_scheme",
+        "le schéma « {scheme} » n'est pas pris en charge",
+        "het schema '{scheme}' wordt niet ondersteund",
+    ),
+    (
+        "ad_proxy_path",
+        "une adresse de proxy n'a pas de chemin (les fichiers PAC ne sont pas pris en charge)",
+        "een proxyadres heeft geen pad (PAC-bestanden worden niet ondersteund)",
+    ),
+    (
+        "ad_proxy_host_invalid",
+        "le nom d'hôte n'est pas valide",
+        "de hostnaam is niet geldig",
+    ),
+    (
+        "ad_proxy_port",
+        "« {value} » n'est pas un port de 1 à 65535",
+        "'{value}' is geen poort van 1 tot 65535",
+    ),
+    ("ad_proxy_bracket", "« [ » sans « ] »", "'[' zonder ']'"),
+    (
+        "ad_proxy_not_ipv6",
+        "« {value} » n'est pas une adresse IPv6",
+        "'{value}' is geen IPv6-adres",
+    ),
+    (
+        "ad_proxy_after_bracket",
+        "texte inattendu après « ] »",
+        "onverwachte tekst na ']'",
+    ),
+    (
+        "ad_proxy_ipv6_brackets",
+        "écrivez une adresse IPv6 entre crochets, par exemple [::1]:8080",
+        "schrijf een IPv6-adres tussen haken, bijvoorbeeld [::1]:8080",
+    ),
     // the status page's warnings (`StatusReply::warnings`)
     (
         "st_exchange_out_of_support",
@@ -2034,6 +2138,11 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
         "{file}; geheimen: {place}",
     ),
     (
+        "ck_saved_to_worker",
+        "{file} ; secrets : le magasin d'identifiants du service du connecteur",
+        "{file}; geheimen: de referentieopslag van de connectorservice",
+    ),
+    (
         "ck_package_unusable",
         "Le package du connecteur ne peut pas être utilisé.",
         "Het connectorpakket kan niet worden gebruikt.",
@@ -2267,7 +2376,9 @@ pub fn coded_text(lang: Lang, text: &crate::text_code::TextCode) -> String {
 
 /// The sources whose `coded!` sentences the GUI shows (the test reads them for their keys).
 #[cfg(test)]
-const CODED_SOURCES: [(&str, &str); 5] = [
+const CODED_SOURCES: [(&str, &str); 7] = [
+    ("policy_import.rs", include_str!("../policy_import.rs")),
+    ("address.rs", include_str!("../address.rs")),
     (
         "service/messages.rs",
         include_str!("../service/messages.rs"),
@@ -2579,6 +2690,92 @@ mod tests {
             warnings[0]
                 .english
                 .contains("out of support since 2025-10-14")
+        );
+    }
+
+    /// The setup's policy-import sentence in French and Dutch; Graph's words stay as they are.
+    #[test]
+    fn the_policy_import_is_said_in_french_and_dutch() {
+        use crate::policy_import::LegacyImport;
+        let failed = LegacyImport::Failed("HTTP 403 Forbidden".into());
+        assert_eq!(failed.text().english, failed.to_string());
+        let french = coded_text(Lang::Fr, &failed.text());
+        assert!(
+            french.starts_with("avertissement : la politique de l'ancien connecteur")
+                && french.contains("(HTTP 403 Forbidden)"),
+            "{french}"
+        );
+        let dutch = coded_text(Lang::Nl, &LegacyImport::NotInTenant.text());
+        assert!(
+            dutch.starts_with("toegangsbeleid: de tenant bevat geen"),
+            "{dutch}"
+        );
+        let imported = LegacyImport::Imported("/etc/connector/policy.json".into());
+        assert_eq!(imported.text().english, imported.to_string());
+        assert!(
+            coded_text(Lang::Fr, &imported.text())
+                .contains("importés d'Intune dans /etc/connector/policy.json")
+        );
+    }
+
+    /// Connect's "saved" line names the service's credential store in French and Dutch.
+    #[test]
+    fn the_saved_secrets_place_is_said_in_french_and_dutch() {
+        let success = crate::gui::connect::ConnectSuccess {
+            config_path: "/etc/connector/connector.xml".into(),
+            secrets_where: "the connector service's credential store".into(),
+            secrets_to_worker: true,
+            insecure_package: None,
+        };
+        let text = crate::gui::connect::saved_text(&success);
+        assert_eq!(
+            text.english,
+            "/etc/connector/connector.xml; secrets: the connector service's credential store"
+        );
+        assert_eq!(
+            coded_text(Lang::Fr, &text),
+            "/etc/connector/connector.xml ; secrets : le magasin d'identifiants du service du connecteur"
+        );
+        assert!(coded_text(Lang::Nl, &text).contains("referentieopslag van de connectorservice"));
+    }
+
+    /// The wizard's host-name and proxy-address errors (from `settings` validation) in French and
+    /// Dutch, with the English unchanged for the CLI.
+    #[test]
+    fn host_and_proxy_address_errors_are_said_in_french_and_dutch() {
+        let host = crate::settings::find("ExchangeServer").expect("a setting");
+        let error = host.validate("https://cas01.contoso.lab").unwrap_err();
+        assert_eq!(
+            coded_text(Lang::Fr, &error.code),
+            "« https://cas01.contoso.lab » est une URL ; indiquez seulement le nom du serveur (par exemple cas01.contoso.com)"
+        );
+        assert!(
+            coded_text(Lang::Nl, &error.code).contains("is een URL"),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .message
+                .contains("is a URL; give only the server's name")
+        );
+
+        let proxy = crate::settings::find("ProxyHost").expect("a setting");
+        let error = proxy.validate("socks5://proxy:1080").unwrap_err();
+        let french = coded_text(Lang::Fr, &error.code);
+        assert_eq!(
+            french,
+            "« socks5://proxy:1080 » n'est pas une adresse de proxy; le schéma « socks5 » n'est pas pris en charge; utilisez hôte:port ou http://hôte:port (par exemple proxy.contoso.com:8080)"
+        );
+        assert!(coded_text(Lang::Nl, &error.code).contains("wordt niet ondersteund"));
+        let english = crate::address::ProxySpec::parse("socks5://proxy:1080", None)
+            .unwrap_err()
+            .to_string();
+        assert!(english.contains("is not a proxy address (scheme 'socks5' is not supported)"));
+
+        let conflict = crate::address::ProxySpec::parse("proxy:8080", Some(3128)).unwrap_err();
+        assert!(
+            coded_text(Lang::Fr, &conflict.text()).contains("retirez l'un des deux"),
+            "{conflict}"
         );
     }
 

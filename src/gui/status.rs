@@ -168,6 +168,24 @@ impl RunView {
     }
 }
 
+/// What the page knew when a button was pressed, to tell when the run it started is over.
+#[derive(Debug)]
+struct RunsSinceRequest {
+    /// The start times of the last quick and full syncs then.
+    last_runs: [Option<String>; 2],
+    /// A run has ended (its progress said so) since.
+    run_ended: bool,
+}
+
+/// The start times of the last quick and full syncs a report names.
+fn last_runs(view: Option<&StatusView>) -> [Option<String>; 2] {
+    let when = |run: Option<&RunView>| run.map(|r| r.when.clone());
+    [
+        when(view.and_then(|v| v.last_quick.as_ref())),
+        when(view.and_then(|v| v.last_full.as_ref())),
+    ]
+}
+
 /// The worker's sentences as the page's font draws them: decisions explain themselves with `→`, a
 /// glyph egui's built-in fonts lack (it would show as a box).
 fn drawable(text: &str) -> String {
@@ -281,6 +299,9 @@ pub struct StatusPage {
     pub devices: DevicesPanel,
     /// The search box of the held plan's devices.
     pub held_search: String,
+    /// Since the last button: the runs the report named then, and whether a run has ended since. An
+    /// accepted answer ("Quick sync started.") goes once its run is over, so it never outlives it.
+    since_request: Option<RunsSinceRequest>,
     address: ChannelAddress,
     tx: mpsc::Sender<Event>,
     rx: mpsc::Receiver<Event>,
@@ -314,6 +335,7 @@ impl StatusPage {
             tab: StatusTab::default(),
             devices: DevicesPanel::new(address.clone()),
             held_search: String::new(),
+            since_request: None,
             address,
             tx,
             rx,
@@ -376,6 +398,10 @@ impl StatusPage {
         repaint: Arc<dyn Fn() + Send + Sync>,
         request: Request,
     ) {
+        self.since_request = Some(RunsSinceRequest {
+            last_runs: last_runs(self.view.as_ref()),
+            run_ended: false,
+        });
         let tx = self.tx.clone();
         let address = self.address.clone();
         rt.spawn(async move {
@@ -393,6 +419,19 @@ impl StatusPage {
             let _ = tx.send(Event::Reply(text));
             repaint();
         });
+    }
+
+    /// Drops the worker's accepted answer once a run has ended since the button or the report names
+    /// a newer run: "Quick sync started." under a finished run reads as if it still ran. A refusal
+    /// stays (it announced nothing).
+    fn forget_a_finished_runs_announcement(&mut self) {
+        let Some(since) = &self.since_request else {
+            return;
+        };
+        let over = since.run_ended || since.last_runs != last_runs(self.view.as_ref());
+        if over && matches!(self.message, Some((true, _))) {
+            self.message = None;
+        }
     }
 
     /// Takes what arrived; polls when due; keeps a progress subscription while the worker runs; loads
@@ -424,11 +463,15 @@ impl StatusPage {
                     if finished {
                         refresh = true;
                         reload_devices = true;
+                        if let Some(since) = &mut self.since_request {
+                            since.run_ended = true;
+                        }
                     }
                 }
                 Event::SubscriptionEnded => self.subscribed = false,
             }
         }
+        self.forget_a_finished_runs_announcement();
         self.devices.update();
         if reload_devices {
             self.devices_loaded = true;
