@@ -244,6 +244,15 @@ windows_gui_screenshot() {
 windows_msi_uninstall() {
   # Stands for the configuration an admin wrote: uninstall must keep it.
   mkdir -p "$WIN_CONFIG_DIR" && echo '<Configuration/>' >"$WIN_CONFIG_DIR/ci-kept.xml"
+  # The screenshot stage restarts the Wine prefix, and services.exe then starts the auto-start service
+  # again. Seen in CI: with the service running, Wine's msiexec /x removed the service but left the
+  # programs (files in use), where Windows Installer's StopServices waits for the stop (ServiceControl
+  # Wait="yes"). A Wine stand-in gap: stop the service first so the stage tests the removal itself.
+  if wine_run 60 "$WIN_INSTALL_DIR/exchange-connector-service.exe" service status 2>&1 | tr -d '\r' | grep -q ": Running"; then
+    echo "the service is running (started again with the Wine prefix): stopping it before msiexec /x"
+    wine_run 120 "$WIN_INSTALL_DIR/exchange-connector-service.exe" service stop >/dev/null 2>&1
+    win_wait_state Stopped || return 1
+  fi
   wine_run 600 msiexec /x "$WIN_INSTALLED_MSI" /qn /l*v "$(winepath -w "$WIN_LOGS/msi-uninstall.log")"
   local rc=$? ok=0
   if [ $rc -ne 0 ]; then
