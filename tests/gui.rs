@@ -718,7 +718,7 @@ fn snapshots_of_the_main_screens() {
     }
     {
         let fx = Fixture::without_lab();
-        write_config(&fx);
+        fx.write_minimal_config();
         let mut h = Harness::builder()
             .with_size([1000.0, 1100.0])
             .build_ui_state(|ui, app: &mut SetupApp| app.show(ui), fx.app());
@@ -759,26 +759,9 @@ fn the_icon_png_is_the_drawn_icon() {
 // ---------------------------------------------------------------------------------------------------
 // Settings: access policy, notification mail, schedule.
 
-/// Writes a minimal valid configuration into the fixture's configuration folder.
-fn write_config(fx: &Fixture) {
-    let values: std::collections::BTreeMap<String, String> = [
-        ("ExchangeServer", "cas01.contoso.lab"),
-        ("ExchangeUser", "CONTOSO\\svc-connector"),
-        ("TenantId", "11111111-2222-3333-4444-555555555555"),
-        ("ClientId", "66666666-7777-8888-9999-000000000000"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    exchange_connector::config::Config::from_values(&values)
-        .unwrap()
-        .save(&fx.env().config_dir)
-        .unwrap();
-}
-
 /// A configured app on the Settings page's `tab`.
 fn settings_tab(fx: &Fixture, tab: &str) -> Harness<'static, SetupApp> {
-    write_config(fx);
+    fx.write_minimal_config();
     let mut h = harness(fx.app());
     h.step();
     h.get_by_label("Settings").click();
@@ -959,7 +942,7 @@ fn settings_schedule_is_checked_by_the_registry_and_saved_in_the_configuration()
 #[test]
 fn settings_save_asks_the_running_worker_to_reload() {
     let fx = Fixture::without_lab();
-    write_config(&fx);
+    fx.write_minimal_config();
     let (mut h, _stop, applied) = status_harness_applied(&fx);
     h.get_by_label("Settings").click();
     h.step();

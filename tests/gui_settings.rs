@@ -49,23 +49,6 @@ fn configured_for_lab() -> Fixture {
     fx
 }
 
-/// A minimal valid configuration (no lab).
-fn write_config(fx: &Fixture) {
-    let values: std::collections::BTreeMap<String, String> = [
-        ("ExchangeServer", "cas01.contoso.lab"),
-        ("ExchangeUser", "CONTOSO\\svc-connector"),
-        ("TenantId", "11111111-2222-3333-4444-555555555555"),
-        ("ClientId", "66666666-7777-8888-9999-000000000000"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    exchange_connector::config::Config::from_values(&values)
-        .unwrap()
-        .save(&fx.env().config_dir)
-        .unwrap();
-}
-
 /// The app with an empty wizard (the Settings page does not use it).
 fn app(fx: &Fixture) -> SetupApp {
     fx.app_with(WizardState::default(), Lang::En)
@@ -163,7 +146,7 @@ fn groups_are_found_by_name_with_their_user_count_and_saved_by_id() {
 #[test]
 fn a_group_search_that_cannot_sign_in_says_why() {
     let fx = Fixture::without_lab();
-    write_config(&fx);
+    fx.write_minimal_config();
     let mut h = settings_tab(&fx, "Access policy", [1000.0, 2400.0]);
     search_groups(&mut h, "Sales");
     h.get_by_label_contains("The search failed:");
@@ -174,7 +157,7 @@ fn a_group_search_that_cannot_sign_in_says_why() {
 #[test]
 fn advanced_settings_come_from_the_registry_and_are_saved_in_the_configuration() {
     let fx = Fixture::without_lab();
-    write_config(&fx);
+    fx.write_minimal_config();
     let mut h = settings_tab(&fx, "Advanced", [1000.0, 1400.0]);
     let setting = |key: &str| exchange_connector::settings::find(key).unwrap();
     for key in exchange_connector::gui::settings_policy::ADVANCED_KEYS {
@@ -232,7 +215,7 @@ fn advanced_settings_come_from_the_registry_and_are_saved_in_the_configuration()
 #[test]
 fn the_notification_page_says_the_account_is_optional() {
     let fx = Fixture::without_lab();
-    write_config(&fx);
+    fx.write_minimal_config();
     let h = settings_tab(&fx, "Notification mail", [1000.0, 1800.0]);
     h.get_by_label_contains("The notification account is optional");
     h.get_by_label_contains("no mail is sent");

@@ -28,6 +28,23 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// Writes a minimal valid configuration (no lab) into the configuration folder.
+    pub fn write_minimal_config(&self) {
+        let values: std::collections::BTreeMap<String, String> = [
+            ("ExchangeServer", "cas01.contoso.lab"),
+            ("ExchangeUser", "CONTOSO\\svc-connector"),
+            ("TenantId", "11111111-2222-3333-4444-555555555555"),
+            ("ClientId", "66666666-7777-8888-9999-000000000000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        exchange_connector::config::Config::from_values(&values)
+            .unwrap()
+            .save(&self.env().config_dir)
+            .unwrap();
+    }
+
     pub fn without_lab() -> Fixture {
         Fixture {
             rt: runtime(),
