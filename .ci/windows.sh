@@ -250,7 +250,7 @@ windows_msi_uninstall() {
   # Wait="yes"). A Wine stand-in gap: stop the service first so the stage tests the removal itself.
   if wine_run 60 "$WIN_INSTALL_DIR/exchange-connector-service.exe" service status 2>&1 | tr -d '\r' | grep -q ": Running"; then
     echo "the service is running (started again with the Wine prefix): stopping it before msiexec /x"
-    wine_run 120 "$WIN_INSTALL_DIR/exchange-connector-service.exe" service stop >/dev/null 2>&1
+    wine_run 120 "$WIN_INSTALL_DIR/exchange-connector-service.exe" service stop 2>&1 | tr -d '\r'
     win_wait_state Stopped || return 1
   fi
   wine_run 600 msiexec /x "$WIN_INSTALLED_MSI" /qn /l*v "$(winepath -w "$WIN_LOGS/msi-uninstall.log")"
@@ -291,7 +291,9 @@ win_wait_state() {
       | grep -q ": $wanted" && return 0
     sleep 1; tries=$((tries + 1))
   done
-  echo "the service did not reach $wanted"; return 1
+  echo "the service did not reach $wanted; the end of its log:"
+  tail -15 "$WIN_CONFIG_DIR/Logs/Connector0.log" 2>/dev/null | tr -d '\r' | cut -c1-400
+  return 1
 }
 
 # The proof end to end: a lab on 127.0.0.1 on the Linux side; the installed service configured

@@ -187,7 +187,8 @@ pub struct CasServer {
 
 impl CasServer {
     /// The server of a connection URI such as `https://cas01.contoso.com/PowerShell/`: the name is
-    /// the host's first label in upper case.
+    /// the host's first label in upper case; an IP address is its own name (its first "label", `10`
+    /// or `127`, names no server).
     pub fn from_uri(connection_uri: &str) -> Result<CasServer, ExchangeError> {
         let url = url::Url::parse(connection_uri).map_err(|e| {
             ExchangeError::Config(format!("bad connection URI '{connection_uri}': {e}"))
@@ -195,8 +196,16 @@ impl CasServer {
         let host = url.host_str().ok_or_else(|| {
             ExchangeError::Config(format!("the connection URI '{connection_uri}' has no host"))
         })?;
+        let name = match url.host() {
+            Some(url::Host::Domain(domain)) => domain
+                .split('.')
+                .next()
+                .unwrap_or(domain)
+                .to_ascii_uppercase(),
+            _ => host.to_string(),
+        };
         Ok(CasServer {
-            name: host.split('.').next().unwrap_or(host).to_ascii_uppercase(),
+            name,
             fqdn: host.to_string(),
             connection_uri: connection_uri.to_string(),
         })
@@ -210,4 +219,23 @@ pub trait Connector: Send + Sync {
         &'a self,
         server: Option<&'a CasServer>,
     ) -> BoxFuture<'a, Result<Box<dyn Transport>, ExchangeError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CasServer;
+
+    #[test]
+    fn a_server_is_named_by_its_first_label_and_an_ip_address_by_itself() {
+        let named = CasServer::from_uri("https://cas01.contoso.com/PowerShell/").unwrap();
+        assert_eq!(
+            (named.name.as_str(), named.fqdn.as_str()),
+            ("CAS01", "cas01.contoso.com")
+        );
+        let v4 = CasServer::from_uri("https://127.0.0.1:8443/PowerShell/").unwrap();
+        assert_eq!(v4.name, "127.0.0.1");
+        let v6 = CasServer::from_uri("https://[fd00::5]/PowerShell/").unwrap();
+        assert_eq!(v6.name, "[fd00::5]");
+        assert!(CasServer::from_uri("not a uri").is_err());
+    }
 }

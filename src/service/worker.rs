@@ -742,13 +742,17 @@ impl Worker {
                 .await
                 {
                     Ok((e, s)) => {
-                        self.register(&e).await;
-                        self.certificate = self.read_certificate();
-                        self.check_certificate(&e).await;
-                        let mut in_use = exchange_in_use(&e);
-                        if let Some(in_use) = in_use.as_mut() {
-                            exchange_version(&e, in_use).await;
-                        }
+                        // Each step waits on the tenant or Exchange, which may not answer for
+                        // minutes (retries, a server that is down): a stop ends them at once.
+                        let prepared = tokio::select! {
+                            _ = stop.changed() => None,
+                            in_use = self.prepare(&e) => Some(in_use),
+                        };
+                        let Some(in_use) = prepared else {
+                            tracing::info!("stop requested while the worker was getting ready");
+                            e.shutdown().await;
+                            break;
+                        };
                         self.shared.live().exchange_server = in_use;
                         engine = Some(Arc::new(e));
                         schedule = s;
@@ -858,6 +862,20 @@ impl Worker {
         }
         tracing::info!("worker stopped; every Exchange session is closed");
         Ok(())
+    }
+
+    /// What follows a (re)built engine: the registration in Intune, the certificate's expiry (and
+    /// its rotation), the Exchange version. Cancelled by a stop: a rotation cut off between `addKey`
+    /// and storing the new certificate leaves an unused key on the app, the current one still works.
+    async fn prepare(&mut self, engine: &SyncEngine) -> Option<ExchangeServerInUse> {
+        self.register(engine).await;
+        self.certificate = self.read_certificate();
+        self.check_certificate(engine).await;
+        let mut in_use = exchange_in_use(engine);
+        if let Some(in_use) = in_use.as_mut() {
+            exchange_version(engine, in_use).await;
+        }
+        in_use
     }
 
     /// Registers the connector in Intune; a refusal is kept for status, never fatal.
@@ -1100,8 +1118,20 @@ impl Worker {
         }
         self.shared
             .progress(report.kind, RunPhase::Finished, finished, report.run_id);
-        self.check_certificate(&engine).await;
-        let mut in_use = exchange_in_use(&engine);
+        // Like the preparation, these wait on the tenant: a stop (or one during the run) skips them.
+        if !stopped {
+            tokio::select! {
+                _ = stop.changed() => stopped = true,
+                _ = self.after_run(&engine, &report, request.options.dry_run) => {}
+            }
+        }
+        stopped
+    }
+
+    /// After a run: the certificate's expiry, the server in use, and the run reported to Intune.
+    async fn after_run(&mut self, engine: &SyncEngine, report: &RunReport, dry_run: bool) {
+        self.check_certificate(engine).await;
+        let mut in_use = exchange_in_use(engine);
         if let (Some(in_use), Some(known)) =
             (in_use.as_mut(), self.shared.live().exchange_server.as_ref())
         {
@@ -1112,7 +1142,7 @@ impl Worker {
         self.shared.live().exchange_server = in_use;
         let registration = self.shared.live().registration.clone();
         if let Registration::Registered { id } = registration
-            && !request.options.dry_run
+            && !dry_run
         {
             let ok = report.outcome == SyncOutcome::Succeeded;
             if let Err(e) =
@@ -1123,7 +1153,6 @@ impl Worker {
                 self.shared.live().registration = Registration::Refused { problem: e };
             }
         }
-        stopped
     }
 }
 

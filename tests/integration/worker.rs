@@ -592,6 +592,34 @@ async fn stop_in_the_middle_of_a_run_loses_nothing() {
     assert_eq!(report.open_journal_entries, 0);
 }
 
+/// Seen under Wine in CI: the service, started again with no Exchange and no tenant answering, took
+/// minutes to stop (its start-up registration and version read retried on), so Windows Installer
+/// found it running. A stop must end those at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_the_tenant_and_exchange_do_not_answer_ends_the_worker_at_once() {
+    let lab = small_lab().await;
+    let c = configure(&lab);
+    // Every Graph request and Exchange call now takes ten minutes: far beyond the 60 s that
+    // `terminate` waits, and beyond the client's own 120 s timeout.
+    {
+        let mut faults = lab.state.faults();
+        faults.graph_latency_ms = 600_000;
+        faults.exchange_latency_ms = 600_000;
+    }
+    let mut child = c.start(&["--stop-grace-seconds", "5"]);
+    let _client = connect(&c.socket()).await;
+    // The registration request is in flight once the channel answers; give it a moment.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let exit = terminate(&mut child);
+    assert!(exit.success(), "{exit:?}");
+    let logs = c.logs();
+    assert!(
+        logs.contains("stop requested while the worker was getting ready"),
+        "the stop did not land in the start-up steps: {logs}"
+    );
+    assert!(logs.contains("worker stopped"), "{logs}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_near_its_expiry_is_in_status_and_mailed_to_the_admins_once_a_day() {
     use exchange_connector::certificate::ClientCertificate;
