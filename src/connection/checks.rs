@@ -907,11 +907,11 @@ async fn exchange_version(clients: &Clients) -> Check {
     let name = "Exchange version";
     match tokio::time::timeout(CHECK_TIMEOUT, clients.exchange.exchange_versions()).await {
         Ok(Ok(versions)) if !versions.is_empty() => {
-            let lines: Vec<String> = versions
+            let lines = versions
                 .iter()
-                .map(|(server, version)| format!("{server}: {}", version.summary()))
+                .map(|(server, version)| version.summary_of(server))
                 .collect();
-            Check::ok(CheckId::Cmdlets, name, lines.join("; "))
+            Check::ok(CheckId::Cmdlets, name, TextCode::joined(lines))
         }
         Ok(Ok(_)) => Check::skip(
             CheckId::Cmdlets,

@@ -17,6 +17,7 @@ use crate::model::exchange::{
     RuleCharacteristic,
 };
 use crate::oauth::TokenClient;
+use crate::text_code::TextCode;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures_util::StreamExt as _;
 use serde::de::DeserializeOwned;
@@ -262,22 +263,58 @@ impl ExchangeVersion {
         }
     }
 
-    /// One line for the admin: the product, the version, and whether it is supported.
-    pub fn summary(&self) -> String {
+    /// One line for the admin about `server`: the product, the version, and whether it is
+    /// supported (coded: the setup shows it in the admin's language).
+    pub fn summary_of(&self, server: &str) -> TextCode {
         match self.support {
-            ExchangeSupport::Supported => format!(
-                "{} ({}): supported",
-                self.product, self.admin_display_version
+            ExchangeSupport::Supported => crate::coded!(
+                "ex_version_supported",
+                "{server}: {product} ({version}): supported",
+                server = server,
+                product = self.product,
+                version = self.admin_display_version
             ),
-            ExchangeSupport::OutOfSupport { since } => format!(
-                "{} ({}): out of support since {since}; move to Exchange Server Subscription Edition (SE), the supported version",
-                self.product, self.admin_display_version
+            ExchangeSupport::OutOfSupport { since } => out_of_support(
+                server,
+                self.product,
+                &self.admin_display_version,
+                &iso_date(since),
             ),
-            ExchangeSupport::Unknown => {
-                format!("unknown Exchange version '{}'", self.admin_display_version)
-            }
+            ExchangeSupport::Unknown => crate::coded!(
+                "ex_version_unknown",
+                "{server}: unknown Exchange version '{version}'",
+                server = server,
+                version = self.admin_display_version
+            ),
         }
     }
+
+    /// The day support ended, as `2025-10-14` (the same in every language); `None` while supported.
+    pub fn support_ended(&self) -> Option<String> {
+        match self.support {
+            ExchangeSupport::OutOfSupport { since } => Some(iso_date(since)),
+            _ => None,
+        }
+    }
+}
+
+/// "14 October 2025", as the support table writes it, as an ISO date.
+fn iso_date(since: &str) -> String {
+    chrono::NaiveDate::parse_from_str(since, "%d %B %Y")
+        .map(|d| d.to_string())
+        .unwrap_or_else(|_| since.to_string())
+}
+
+/// The warning for a server whose Exchange is out of support (Connect's check and the status page).
+pub fn out_of_support(server: &str, product: &str, version: &str, since: &str) -> TextCode {
+    crate::coded!(
+        "st_exchange_out_of_support",
+        "{server}: {product} ({version}): out of support since {since}; move to Exchange Server Subscription Edition (SE), the supported version",
+        server = server,
+        product = product,
+        version = version,
+        since = since
+    )
 }
 
 /// The Exchange management client.
@@ -710,7 +747,11 @@ mod tests {
                 since: "14 October 2025"
             }
         );
-        assert!(v.summary().contains("Subscription Edition"));
+        assert!(
+            v.summary_of("CAS01")
+                .english
+                .contains("Subscription Edition")
+        );
         let se = ExchangeVersion::parse("Version 15.2 (Build 2562.17)");
         assert_eq!(
             (se.product, se.support),

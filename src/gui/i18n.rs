@@ -1715,6 +1715,16 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
     ),
     // the status page's warnings (`StatusReply::warnings`)
     (
+        "ex_version_supported",
+        "{server} : {product} ({version}) : pris en charge",
+        "{server}: {product} ({version}): ondersteund",
+    ),
+    (
+        "ex_version_unknown",
+        "{server} : version d'Exchange inconnue « {version} »",
+        "{server}: onbekende Exchange-versie '{version}'",
+    ),
+    (
         "st_exchange_out_of_support",
         "{server} : {product} ({version}) n'est plus pris en charge depuis le {since} ; passez à Exchange Server Subscription Edition (SE), la version prise en charge",
         "{server}: {product} ({version}) wordt sinds {since} niet meer ondersteund; stap over op Exchange Server Subscription Edition (SE), de ondersteunde versie",
@@ -2376,8 +2386,12 @@ pub fn coded_text(lang: Lang, text: &crate::text_code::TextCode) -> String {
 
 /// The sources whose `coded!` sentences the GUI shows (the test reads them for their keys).
 #[cfg(test)]
-const CODED_SOURCES: [(&str, &str); 7] = [
+const CODED_SOURCES: [(&str, &str); 8] = [
     ("policy_import.rs", include_str!("../policy_import.rs")),
+    (
+        "exchange/cmdlets.rs",
+        include_str!("../exchange/cmdlets.rs"),
+    ),
     ("address.rs", include_str!("../address.rs")),
     (
         "service/messages.rs",
@@ -2660,6 +2674,27 @@ mod tests {
     }
 
     /// Every sentence the checks write with `coded!` has French and Dutch, with the same placeholders.
+    #[test]
+    fn connects_exchange_version_line_speaks_french_and_dutch() {
+        use crate::exchange::cmdlets::ExchangeVersion;
+        let old = ExchangeVersion::parse("Version 15.2 (Build 1544.4)").summary_of("CAS01");
+        let french = coded_text(Lang::Fr, &old);
+        assert!(
+            french.contains("CAS01 : Exchange 2019")
+                && french.contains("n'est plus pris en charge depuis le 2025-10-14"),
+            "{french}"
+        );
+        let se = ExchangeVersion::parse("Version 15.2 (Build 2562.17)").summary_of("CAS02");
+        assert_eq!(
+            coded_text(Lang::Nl, &se),
+            "CAS02: Exchange Server SE (Version 15.2 (Build 2562.17)): ondersteund"
+        );
+        assert_eq!(
+            se.english,
+            "CAS02: Exchange Server SE (Version 15.2 (Build 2562.17)): supported"
+        );
+    }
+
     #[test]
     fn the_status_warnings_are_said_in_french() {
         use crate::service::messages::{ExchangeServerInUse, StatusReply, UnsupportedExchange};

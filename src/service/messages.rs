@@ -298,13 +298,8 @@ impl StatusReply {
             .as_ref()
             .filter(|s| s.version_supported == Some(false))
             .and_then(|s| match &s.unsupported {
-                Some(u) => Some(crate::coded!(
-                    "st_exchange_out_of_support",
-                    "{server}: {product} ({version}): out of support since {since}; move to Exchange Server Subscription Edition (SE), the supported version",
-                    server = u.server,
-                    product = u.product,
-                    version = u.version,
-                    since = u.since
+                Some(u) => Some(crate::exchange::cmdlets::out_of_support(
+                    &u.server, &u.product, &u.version, &u.since,
                 )),
                 None => s.version.clone().map(TextCode::plain),
             });

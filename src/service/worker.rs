@@ -1182,18 +1182,15 @@ async fn exchange_version(engine: &SyncEngine, in_use: &mut ExchangeServerInUse)
                 Some(found) => found,
                 None => return,
             };
-            in_use.version = Some(format!("{server}: {}", version.summary()));
+            in_use.version = Some(version.summary_of(server).english);
             in_use.version_supported = Some(unsupported.is_none());
             in_use.unsupported = match version.support {
-                crate::exchange::ExchangeSupport::OutOfSupport { since } => {
+                crate::exchange::ExchangeSupport::OutOfSupport { .. } => {
                     Some(super::messages::UnsupportedExchange {
                         server: server.clone(),
                         product: version.product.to_string(),
                         version: version.admin_display_version.clone(),
-                        // "14 October 2025" as the support table writes it; ISO for every language.
-                        since: chrono::NaiveDate::parse_from_str(since, "%d %B %Y")
-                            .map(|d| d.to_string())
-                            .unwrap_or_else(|_| since.to_string()),
+                        since: version.support_ended().unwrap_or_default(),
                     })
                 }
                 _ => None,
