@@ -498,7 +498,8 @@ async fn bridge_cas_stopped_mid_batch_applies_every_write_once() {
         },
     );
     exchange.organization_settings().await.unwrap();
-    lab.state.faults().exchange_latency_ms = 10;
+    // 300 writes on 4 runspaces at 25 ms each: about 2 s, room to stop the server in the middle.
+    lab.state.faults().exchange_latency_ms = 25;
     let aliases: Vec<String> = lab
         .state
         .org()
@@ -523,8 +524,24 @@ async fn bridge_cas_stopped_mid_batch_applies_every_write_once() {
         let edits = edits.clone();
         tokio::spawn(async move { exchange.apply_list_edits(&edits).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Stop the server once some writes are in, not after a fixed time: on a loaded machine the
+    // batch may not have started after 300 ms (seen once), or be over.
+    let applied = || {
+        lab.state
+            .org()
+            .mailboxes
+            .iter()
+            .flat_map(|m| m.cas.active_sync_allowed_device_ids.iter())
+            .filter(|id| id.starts_with("BATCH-"))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while applied() < 20 {
+        assert!(std::time::Instant::now() < deadline, "the batch never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     lab.stop_cas(&primary).await.unwrap();
+    assert!(applied() < 300, "the batch was over before the server stopped");
     let results = batch.await.unwrap();
     for (i, r) in results.iter().enumerate() {
         assert!(r.is_ok(), "edit {i}: {r:?}");
