@@ -148,4 +148,9 @@ ALTER TABLE decisions ADD COLUMN reason_code TEXT;
 ALTER TABLE inventory ADD COLUMN client_version TEXT;
 ALTER TABLE inventory ADD COLUMN eas_protocol_refused INTEGER NOT NULL DEFAULT 0;
 "#,
+    // Version 6: the one mailbox a "Sync this user now" run covered (NULL: everyone), so such a run
+    // is neither the last quick sync in status nor the start of the next quick sync's interval.
+    r#"
+ALTER TABLE runs ADD COLUMN mailbox TEXT;
+"#,
 ];

@@ -265,6 +265,8 @@ pub struct RunRecord {
     pub counts: serde_json::Value,
     /// Outcome.
     pub outcome: RunOutcome,
+    /// The one mailbox a one-user run covered; `None`: everyone.
+    pub mailbox: Option<String>,
     /// Error, when failed or held.
     pub error: Option<String>,
 }
@@ -575,8 +577,13 @@ impl Store {
     /// [`StoreError::RunInProgress`], naming the holder, while another connection runs. The lease is
     /// released by [`Store::finish_run`], or when this store is dropped or its process dies.
     pub fn begin_run(&self, kind: RunKind) -> Result<RunId> {
+        self.begin_run_for(kind, None)
+    }
+
+    /// [`Store::begin_run`] for a run that covers one mailbox only (`None`: everyone).
+    pub fn begin_run_for(&self, kind: RunKind, mailbox: Option<&str>) -> Result<RunId> {
         self.take_run_lease()?;
-        let begun = self.record_run_start(kind);
+        let begun = self.record_run_start(kind, mailbox);
         if begun.is_err() {
             self.release_run_lease();
         }
@@ -605,7 +612,8 @@ impl Store {
         Ok(())
     }
 
-    const RUN_COLUMNS: &'static str = "id, kind, started_at, ended_at, counts, outcome, error";
+    const RUN_COLUMNS: &'static str =
+        "id, kind, started_at, ended_at, counts, outcome, error, mailbox";
 
     fn runs_where(&self, clause: &str, params: impl rusqlite::Params) -> Result<Vec<RunRecord>> {
         let sql = format!("SELECT {} FROM runs {clause}", Self::RUN_COLUMNS);
@@ -620,12 +628,13 @@ impl Store {
                     row.get::<_, String>(4)?,
                     row.get::<_, String>(5)?,
                     row.get::<_, Option<String>>(6)?,
+                    row.get::<_, Option<String>>(7)?,
                 ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, kind, started, ended, counts, outcome, error) =
+            let (id, kind, started, ended, counts, outcome, error, mailbox) =
                 row.map_err(|e| self.err(e))?;
             out.push(RunRecord {
                 id: RunId(id),
@@ -636,6 +645,7 @@ impl Store {
                 outcome: RunOutcome::parse(&outcome)
                     .ok_or_else(|| self.data("run outcome", &outcome))?,
                 error,
+                mailbox,
             });
         }
         Ok(out)
@@ -646,11 +656,12 @@ impl Store {
         self.runs_where("ORDER BY id DESC LIMIT ?1", params![n as i64])
     }
 
-    /// The newest run of this kind that succeeded.
+    /// The newest run of this kind that succeeded, over everyone (a one-user run does not count).
     pub fn last_successful_run(&self, kind: RunKind) -> Result<Option<RunRecord>> {
         Ok(self
             .runs_where(
-                "WHERE kind = ?1 AND outcome = 'succeeded' ORDER BY id DESC LIMIT 1",
+                "WHERE kind = ?1 AND outcome = 'succeeded' AND mailbox IS NULL \
+                 ORDER BY id DESC LIMIT 1",
                 params![kind.as_str()],
             )?
             .into_iter()

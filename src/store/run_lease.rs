@@ -132,13 +132,13 @@ impl Store {
     }
 
     /// Inserts the run and names this process as the lease holder, in one transaction.
-    pub(super) fn record_run_start(&self, kind: RunKind) -> Result<RunId> {
+    pub(super) fn record_run_start(&self, kind: RunKind, mailbox: Option<&str>) -> Result<RunId> {
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
         let now = ts(Utc::now());
         tx.execute(
-            "INSERT INTO runs (kind, started_at) VALUES (?1, ?2)",
-            params![kind.as_str(), now],
+            "INSERT INTO runs (kind, started_at, mailbox) VALUES (?1, ?2, ?3)",
+            params![kind.as_str(), now, mailbox],
         )
         .map_err(|e| self.err(e))?;
         let run = RunId(tx.last_insert_rowid());

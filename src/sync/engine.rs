@@ -584,7 +584,14 @@ impl SyncEngine {
             SyncKind::Quick => RunKind::Quick,
             SyncKind::Full => RunKind::Full,
         };
-        let run_id = match self.db(move |s| s.begin_run(store_kind)).await {
+        let mailbox = match scope {
+            Scope::Mailbox(user) => Some(user.to_string()),
+            Scope::Everyone => None,
+        };
+        let run_id = match self
+            .db(move |s| s.begin_run_for(store_kind, mailbox.as_deref()))
+            .await
+        {
             Ok(id) => id,
             Err(e) => {
                 report.error = Some(e.to_string());

@@ -39,8 +39,8 @@ impl Scope<'_> {
 impl SyncEngine {
     /// Syncs one user's devices now: reads that user's mailbox and partnerships from Exchange and their
     /// managed devices from Graph, decides, guards, applies and records, like any run but only for
-    /// that mailbox. Recorded as a quick run; the watermarks do not move (the scheduled runs still see
-    /// everything that changed).
+    /// that mailbox. Recorded as a quick run that names the mailbox: it is not the last quick sync,
+    /// and the watermarks do not move (the scheduled runs still see everything that changed).
     pub async fn run_user(&self, user: &str) -> RunReport {
         self.run_scoped(SyncKind::Quick, Scope::Mailbox(user), RunOptions::default())
             .await

@@ -537,11 +537,17 @@ async fn bridge_cas_stopped_mid_batch_applies_every_write_once() {
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while applied() < 20 {
-        assert!(std::time::Instant::now() < deadline, "the batch never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the batch never started"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     lab.stop_cas(&primary).await.unwrap();
-    assert!(applied() < 300, "the batch was over before the server stopped");
+    assert!(
+        applied() < 300,
+        "the batch was over before the server stopped"
+    );
     let results = batch.await.unwrap();
     for (i, r) in results.iter().enumerate() {
         assert!(r.is_ok(), "edit {i}: {r:?}");

@@ -6,6 +6,7 @@ use crate::sync_engine::{rest, setup};
 use exchange_connector::model::exchange::DeviceAccessState;
 use exchange_connector::model::intune::ComplianceState;
 use exchange_connector::policy::DesiredAccess;
+use exchange_connector::store::RunKind;
 use exchange_connector::sync::cli::format_report;
 use exchange_connector::sync::{
     RunOptions, SyncEngine, SyncKind, SyncOutcome, WATERMARK_EXCHANGE, WATERMARK_HELD_PLAN,
@@ -124,6 +125,17 @@ async fn a_one_user_run_writes_only_that_users_mailbox_and_records_the_decision(
         engine.with_store(|s| s.watermark(WATERMARK_EXCHANGE).unwrap()),
         exchange_mark
     );
+    // Recorded as a run of Alice's mailbox: it is not the organisation's last quick sync (status, and
+    // the next quick sync's interval, still count from the last run over everyone).
+    let (recorded, last_quick) = engine.with_store(|s| {
+        (
+            s.recent_runs(1).unwrap().remove(0),
+            s.last_successful_run(RunKind::Quick).unwrap(),
+        )
+    });
+    assert_eq!(Some(recorded.id.0), report.run_id);
+    assert_eq!(recorded.mailbox.as_deref(), Some("alice"));
+    assert!(last_quick.is_none(), "{last_quick:?}");
     // Carol's phone is left to the next run, which blocks it.
     let next = engine.run(SyncKind::Full, RunOptions::default()).await;
     assert_eq!(
