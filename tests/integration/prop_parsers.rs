@@ -202,11 +202,12 @@ proptest! {
 
     #[test]
     fn graph_pages_never_panic(page in json_value(), text in "\\PC{0,60}") {
-        let _ = read_graph_page::<ManagedDevice>("https://graph/x", page.clone());
-        let _ = read_graph_page::<Value>("https://graph/x", json!({ "value": [page] }));
-        if let Ok(value) = serde_json::from_str::<Value>(&text) {
-            let _ = read_graph_page::<ManagedDevice>("https://graph/x", value);
-        }
+        let _ = read_graph_page::<ManagedDevice>("https://graph/x", &page.to_string());
+        let wrapped = json!({ "value": [page.clone()] }).to_string();
+        let read = read_graph_page::<Value>("https://graph/x", &wrapped);
+        // Any JSON item of a well-formed page is read (floats may round differently: no equality).
+        prop_assert_eq!(read.ok().map(|(items, _)| items.len()), Some(1));
+        let _ = read_graph_page::<ManagedDevice>("https://graph/x", &text);
     }
 
     #[test]
