@@ -446,14 +446,36 @@ impl IntuneClient {
         operation: &str,
     ) -> Result<Vec<T>, IntuneError> {
         let mut items = Vec::new();
-        let mut next = Some(first.to_string());
-        while let Some(url) = next.take() {
-            let page = self.send_text(Method::Get, &url, operation).await?;
-            let (values, next_link) = read_page(&url, &page)?;
+        let mut url = first.to_string();
+        let mut text = self.send_text(Method::Get, &url, operation).await?;
+        loop {
+            // The next page is asked for first, then this one decoded while it travels.
+            let link = crate::odata::next_link(&text);
+            let fetch_next = async {
+                match &link {
+                    Some(next) => self.send_text(Method::Get, next, operation).await.map(Some),
+                    None => Ok(None),
+                }
+            };
+            let decode = async { read_page::<T>(&url, &text) };
+            // An undecodable page ends the call at once (the fetch in flight is dropped).
+            let (next, page) = tokio::try_join!(fetch_next, decode)?;
+            let (values, next_link) = page;
             items.extend(values);
-            next = next_link;
+            if next_link != link {
+                return Err(IntuneError::Decode {
+                    url,
+                    message: "the page's @odata.nextLink could not be read ahead".into(),
+                });
+            }
+            match (next, link) {
+                (Some(next_text), Some(next_url)) => {
+                    text = next_text;
+                    url = next_url;
+                }
+                _ => return Ok(items),
+            }
         }
-        Ok(items)
     }
 
     /// The app's own app-only Graph token (the certificate rotation's `addKey`/`removeKey` calls).

@@ -26,6 +26,7 @@ pub mod logging;
 pub mod model;
 pub mod notify;
 pub mod oauth;
+pub mod odata;
 pub mod onboarding;
 pub mod package;
 pub mod policy;

@@ -408,17 +408,36 @@ impl RestSession {
             .map_err(|e| ExchangeError::Config(e.to_string()))?
             .into();
         let mut outcome = InvokeOutcome::default();
-        let mut next = Some(self.shared.config.invoke_url());
-        while let Some(url) = next {
-            let text = self.post_page(&url, &invocation.cmdlet, &body).await?;
-            // The sink decodes the page and the text goes before the next page is fetched.
-            let page = sink.page(&invocation.cmdlet, &text)?;
-            drop(text);
+        let cmdlet = invocation.cmdlet.as_str();
+        let mut text = self
+            .post_page(&self.shared.config.invoke_url(), cmdlet, &body)
+            .await?;
+        loop {
+            // The next page is asked for first, then this one decoded while it travels (at most
+            // two pages' text in memory).
+            let link = crate::odata::next_link(&text);
+            let fetch_next = async {
+                match &link {
+                    Some(url) => self.post_page(url, cmdlet, &body).await.map(Some),
+                    None => Ok(None),
+                }
+            };
+            let decode = async { sink.page(cmdlet, &text) };
+            // An undecodable page ends the call at once (the fetch in flight is dropped).
+            let (next, page) = tokio::try_join!(fetch_next, decode)?;
             outcome.count += page.count;
             outcome.warnings.extend(page.warnings);
-            next = page.next_link;
+            if page.next_link != link {
+                return Err(ExchangeError::Decode {
+                    cmdlet: cmdlet.to_string(),
+                    message: "the page's @odata.nextLink could not be read ahead".into(),
+                });
+            }
+            match next {
+                Some(next_text) => text = next_text,
+                None => return Ok(outcome),
+            }
         }
-        Ok(outcome)
     }
 }
 
