@@ -814,3 +814,125 @@ async fn a_failure_mid_apply_leaves_nothing_half_created() {
             .all(|a| a.display_name != plan.app_name)
     );
 }
+
+/// The lab's Graph keeps keys as Entra does: a key's `key` (the certificate) is returned only by
+/// `GET /applications/{id}?$select=keyCredentials` on one app, `null` in a list or an unselected get;
+/// `PATCH` with `keyCredentials` replaces the whole collection, so a key it omits is deleted.
+#[tokio::test]
+async fn lab_returns_key_values_only_when_selected_and_patch_replaces_the_keys() {
+    use base64::Engine as _;
+    let o = empty_tenant().await;
+    let (graph, outcome) =
+        onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
+    let result = outcome.unwrap();
+    let first = result.new_certificate.unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&first.certificate_der);
+
+    let listed = graph
+        .list("list", "applications")
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(listed["keyCredentials"][0]["key"].is_null(), "{listed}");
+    let unselected = graph
+        .get("get", &format!("applications/{}", result.object_id))
+        .await
+        .unwrap();
+    assert!(unselected["keyCredentials"][0]["key"].is_null());
+    let selected = graph
+        .get(
+            "get",
+            &format!("applications/{}?$select=keyCredentials", result.object_id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(selected["keyCredentials"][0]["key"], encoded.as_str());
+    assert!(selected.get("displayName").is_none(), "only what was selected");
+    // A list never carries the key, even when selected.
+    let listed = graph
+        .list("list", "applications?$select=id,keyCredentials")
+        .await
+        .unwrap();
+    assert!(listed[0]["keyCredentials"][0]["key"].is_null());
+
+    // Sending the keys back as read without $select fails: their `key` is null.
+    let unselected_keys = unselected["keyCredentials"].clone();
+    let refused = graph
+        .send(
+            reqwest::Method::PATCH,
+            &format!("applications/{}", result.object_id),
+            Some(&json!({ "keyCredentials": unselected_keys })),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.status, 400, "{}", refused.message);
+
+    // A PATCH with only a new key deletes the first one.
+    let second = ClientCertificate::generate("Exchange Connector", 30).unwrap();
+    graph
+        .patch(
+            "replace",
+            &format!("applications/{}", result.object_id),
+            &json!({ "keyCredentials": [{
+                "type": "AsymmetricX509Cert",
+                "usage": "Verify",
+                "key": base64::engine::general_purpose::STANDARD.encode(&second.certificate_der),
+            }]}),
+        )
+        .await
+        .unwrap();
+    let held: Vec<String> = o.lab.state.directory().applications[0]
+        .key_credentials
+        .iter()
+        .map(|k| k.thumbprint.clone())
+        .collect();
+    assert_eq!(held, vec![second.sha1_thumbprint_hex()]);
+}
+
+/// A second server onboards against the tenant that already has the app: it finds the app (no
+/// second registration), makes its own certificate and adds its key next to the first server's
+/// (Graph `GET ?$select=keyCredentials`, then `PATCH` with the existing keys and the new one); both
+/// servers sign in.
+#[tokio::test]
+async fn a_second_server_adds_its_own_key_and_keeps_the_first() {
+    let o = empty_tenant().await;
+    let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
+    let first = outcome.unwrap();
+    let first_certificate = first.new_certificate.unwrap();
+
+    let token = o.sign_in(Some("Application Administrator")).await.unwrap();
+    let graph = o.graph(token);
+    let plan = onboarding::plan(&graph, &o.authority, &OnboardOptions::default())
+        .await
+        .unwrap();
+    assert!(plan.existing.is_some());
+    let actions = plan.actions(None).join("\n");
+    assert!(
+        actions.contains("add this server's certificate to the existing app"),
+        "{actions}"
+    );
+    let mut lines = Vec::new();
+    let second = onboarding::apply(&graph, &o.authority, &plan, None, &mut collect(&mut lines))
+        .await
+        .expect("second server onboarded");
+    assert_eq!(second.client_id, first.client_id);
+    let second_certificate = second.new_certificate.expect("a certificate made here");
+    assert!(
+        lines.iter().any(|l| l.contains(&format!(
+            "added this server's certificate (thumbprint {})",
+            second_certificate.sha1_thumbprint_hex()
+        ))),
+        "{lines:?}"
+    );
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 1);
+    assert_eq!(directory["applications"][0]["keys"], 2);
+    let scope = format!("{}/.default", o.lab.endpoints.graph_base);
+    for certificate in [&first_certificate, &second_certificate] {
+        app_tokens(&o, &first.client_id, certificate)
+            .token(&scope)
+            .await
+            .expect("each server's certificate signs in");
+    }
+}
