@@ -466,18 +466,29 @@ async fn add_and_remove_key_need_a_valid_proof() {
 /// Runs `exchange-connector-service onboard` against the lab, approving its device code as a Global
 /// Administrator when it prints it. Returns (success, stdout, stderr).
 async fn run_onboard(o: &Onboarding, home: &Path, extra: &[&str]) -> (bool, String, String) {
+    let endpoints = o.lab.dir.path().join("endpoints.json");
+    let mut args = vec!["onboard", "--lab-endpoints", endpoints.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run_signing_in(o, home, &args, "Global Administrator").await
+}
+
+/// Runs `exchange-connector-service` with `args` (a command that signs in with a device code) on a
+/// machine whose folders are in `home`, approving the code it prints as an admin with `role`.
+/// Returns (success, stdout, stderr).
+async fn run_signing_in(
+    o: &Onboarding,
+    home: &Path,
+    args: &[&str],
+    role: &str,
+) -> (bool, String, String) {
     use std::io::BufRead as _;
     use std::process::{Command, Stdio};
-    let endpoints = o.lab.dir.path().join("endpoints.json");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_exchange-connector-service"));
     cmd.arg("--config-dir")
         .arg(home.join("config"))
         .args(["--secret-store", "file", "--channel"])
         .arg(home.join("no-worker.sock"))
-        .arg("onboard")
-        .arg("--lab-endpoints")
-        .arg(&endpoints)
-        .args(extra)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -518,7 +529,7 @@ async fn run_onboard(o: &Onboarding, home: &Path, extra: &[&str]) -> (bool, Stri
         let status = o
             .control_post(
                 "device-codes/approve",
-                json!({"userCode": code, "role": "Global Administrator"}),
+                json!({"userCode": code, "role": role}),
             )
             .await;
         assert!(status.is_success());
@@ -534,16 +545,13 @@ async fn run_onboard(o: &Onboarding, home: &Path, extra: &[&str]) -> (bool, Stri
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cli_onboard_dry_run_apply_again_and_remove() {
-    let o = empty_tenant().await;
-    let home = tempfile::tempdir().unwrap();
-    // A configured connector (the lab's Exchange), still naming the lab's unregistered app.
+/// A configured connector in `home` (the lab's Exchange), still naming the lab's unregistered app.
+fn configure_for_lab(o: &Onboarding, home: &Path) {
     let configured = std::process::Command::new(env!("CARGO_BIN_EXE_exchange-connector-service"))
         .arg("--config-dir")
-        .arg(home.path().join("config"))
+        .arg(home.join("config"))
         .args(["--secret-store", "file", "--channel"])
-        .arg(home.path().join("no-worker.sock"))
+        .arg(home.join("no-worker.sock"))
         .arg("configure")
         .arg("--lab-endpoints")
         .arg(o.lab.dir.path().join("endpoints.json"))
@@ -554,6 +562,13 @@ async fn cli_onboard_dry_run_apply_again_and_remove() {
         "{}",
         String::from_utf8_lossy(&configured.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_onboard_dry_run_apply_again_and_remove() {
+    let o = empty_tenant().await;
+    let home = tempfile::tempdir().unwrap();
+    configure_for_lab(&o, home.path());
 
     let (ok, out, err) = run_onboard(&o, home.path(), &["--dry-run"]).await;
     assert!(ok, "{out}\n{err}");
@@ -582,22 +597,7 @@ async fn cli_onboard_dry_run_apply_again_and_remove() {
     assert_eq!(config.client_id, app_id);
     assert_eq!(config.tenant_id, o.lab.endpoints.tenant_id);
     // The certificate made here is in the store, and it is the one the app holds.
-    let store =
-        exchange_connector::secrets::FileStore::new(home.path().join("config").join("secrets"));
-    use exchange_connector::secrets::SecretStore as _;
-    let pfx = store
-        .get("default", "ClientCertificate")
-        .unwrap()
-        .expect("certificate stored");
-    let password = store
-        .get("default", "CertificatePassword")
-        .unwrap()
-        .unwrap();
-    use base64::Engine as _;
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(pfx.expose())
-        .unwrap();
-    let certificate = ClientCertificate::from_pfx(&der, &password).unwrap();
+    let (certificate, password) = stored_certificate(&home.path().join("config"));
     assert!(
         !out.contains(password.expose()),
         "the password never reaches the output"
@@ -822,17 +822,12 @@ async fn a_failure_mid_apply_leaves_nothing_half_created() {
 async fn lab_returns_key_values_only_when_selected_and_patch_replaces_the_keys() {
     use base64::Engine as _;
     let o = empty_tenant().await;
-    let (graph, outcome) =
-        onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
+    let (graph, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
     let result = outcome.unwrap();
     let first = result.new_certificate.unwrap();
     let encoded = base64::engine::general_purpose::STANDARD.encode(&first.certificate_der);
 
-    let listed = graph
-        .list("list", "applications")
-        .await
-        .unwrap()
-        .remove(0);
+    let listed = graph.list("list", "applications").await.unwrap().remove(0);
     assert!(listed["keyCredentials"][0]["key"].is_null(), "{listed}");
     let unselected = graph
         .get("get", &format!("applications/{}", result.object_id))
@@ -847,7 +842,10 @@ async fn lab_returns_key_values_only_when_selected_and_patch_replaces_the_keys()
         .await
         .unwrap();
     assert_eq!(selected["keyCredentials"][0]["key"], encoded.as_str());
-    assert!(selected.get("displayName").is_none(), "only what was selected");
+    assert!(
+        selected.get("displayName").is_none(),
+        "only what was selected"
+    );
     // A list never carries the key, even when selected.
     let listed = graph
         .list("list", "applications?$select=id,keyCredentials")
@@ -935,4 +933,307 @@ async fn a_second_server_adds_its_own_key_and_keeps_the_first() {
             .await
             .expect("each server's certificate signs in");
     }
+}
+
+/// The certificate `onboard` stored in the file store of the machine whose folders are in `home`.
+fn stored_certificate(
+    config_dir: &Path,
+) -> (ClientCertificate, exchange_connector::secret::Secret) {
+    use base64::Engine as _;
+    use exchange_connector::secrets::SecretStore as _;
+    let store = exchange_connector::secrets::FileStore::new(config_dir.join("secrets"));
+    let pfx = store
+        .get("default", "ClientCertificate")
+        .unwrap()
+        .expect("certificate stored");
+    let password = store
+        .get("default", "CertificatePassword")
+        .unwrap()
+        .unwrap();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(pfx.expose())
+        .unwrap();
+    (
+        ClientCertificate::from_pfx(&der, &password).unwrap(),
+        password,
+    )
+}
+
+/// The thumbprints of the keys the lab's (only) app holds, sorted.
+fn held_thumbprints(o: &Onboarding) -> Vec<String> {
+    let mut held: Vec<String> = o.lab.state.directory().applications[0]
+        .key_credentials
+        .iter()
+        .map(|k| k.thumbprint.clone())
+        .collect();
+    held.sort();
+    held
+}
+
+/// Two servers' keys on one app: server A's service rolls its certificate (`addKey`, store,
+/// `removeKey` of its own key id), and server B's key is still there and B still signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_server_rolls_only_its_own_key() {
+    use exchange_connector::secrets::FileStore;
+    let o = empty_tenant().await;
+    let options = OnboardOptions {
+        certificate_days: 10,
+        ..OnboardOptions::default()
+    };
+    let (_, outcome) = onboard_as(&o, "Global Administrator", &options).await;
+    let first = outcome.unwrap();
+    let server_a = first.new_certificate.unwrap();
+
+    let token = o
+        .sign_in(Some("Cloud Application Administrator"))
+        .await
+        .unwrap();
+    let mut lines = Vec::new();
+    let server_b = onboarding::add_server(
+        &o.graph(token),
+        &OnboardOptions::default(),
+        &mut collect(&mut lines),
+    )
+    .await
+    .expect("server B's key added");
+    assert_eq!(server_b.app.app_id, first.client_id);
+    let server_b = server_b.certificate;
+    assert_eq!(o.directory().await["applications"][0]["keys"], 2);
+
+    // Server A's service rolls, as the worker does.
+    let c = crate::worker::configure(&o.lab);
+    let mut config = exchange_connector::config::Config::load(&c.config_dir())
+        .unwrap()
+        .config;
+    config.application_object_id = Some(first.object_id.clone());
+    let scope = format!("{}/.default", o.lab.endpoints.graph_base);
+    let app_token = app_tokens(&o, &first.client_id, &server_a)
+        .token(&scope)
+        .await
+        .unwrap();
+    let store = FileStore::new(c.config_dir().join("secrets"));
+    let rotated = exchange_connector::service::rotation::rotate(
+        &config, &store, "default", &server_a, app_token,
+    )
+    .await
+    .expect("server A rolled");
+    let mut expected = vec![
+        rotated.new_thumbprint.clone(),
+        server_b.sha1_thumbprint_hex(),
+    ];
+    expected.sort();
+    assert_eq!(held_thumbprints(&o), expected);
+    app_tokens(&o, &first.client_id, &server_b)
+        .token(&scope)
+        .await
+        .expect("server B still signs in");
+    let (rolled, _) = stored_certificate(&c.config_dir());
+    assert_eq!(rolled.sha1_thumbprint_hex(), rotated.new_thumbprint);
+    app_tokens(&o, &first.client_id, &rolled)
+        .token(&scope)
+        .await
+        .expect("server A signs in with its new certificate");
+    assert!(
+        app_tokens(&o, &first.client_id, &server_a)
+            .token(&scope)
+            .await
+            .is_err(),
+        "server A's old key is gone"
+    );
+}
+
+/// `onboard` on a second server of a tenant that has the app: `--dry-run` says it would add this
+/// server's certificate; the run adds it (the first server's key stays), stores it here and says so;
+/// `--remove` still removes everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_onboard_on_a_second_server_adds_its_own_key() {
+    let o = empty_tenant().await;
+    let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
+    let first = outcome.unwrap();
+    let first_certificate = first.new_certificate.unwrap();
+    let second_server = tempfile::tempdir().unwrap();
+    configure_for_lab(&o, second_server.path());
+
+    let (ok, out, err) = run_onboard(&o, second_server.path(), &["--dry-run"]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "add this server's certificate to the existing app {}",
+            first.client_id
+        )),
+        "{out}"
+    );
+    assert!(out.contains("Dry run: nothing was created."), "{out}");
+    assert_eq!(o.directory().await["applications"][0]["keys"], 1);
+
+    let (ok, out, err) = run_onboard(&o, second_server.path(), &[]).await;
+    assert!(ok, "{out}\n{err}");
+    let (stored, password) = stored_certificate(&second_server.path().join("config"));
+    assert!(
+        out.contains(&format!(
+            "found the app {}, added this server's certificate (thumbprint {})",
+            first.client_id,
+            stored.sha1_thumbprint_hex()
+        )),
+        "{out}"
+    );
+    assert!(!out.contains(password.expose()));
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 1);
+    let mut expected = vec![
+        first_certificate.sha1_thumbprint_hex(),
+        stored.sha1_thumbprint_hex(),
+    ];
+    expected.sort();
+    assert_eq!(held_thumbprints(&o), expected);
+    let config = exchange_connector::config::Config::load(&second_server.path().join("config"))
+        .unwrap()
+        .config;
+    assert_eq!(config.client_id, first.client_id);
+    assert_eq!(
+        config.application_object_id.as_deref(),
+        Some(first.object_id.as_str())
+    );
+
+    // Again on the second server: its key is found, nothing is added.
+    let (ok, out, err) = run_onboard(&o, second_server.path(), &[]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("nothing to do"), "{out}");
+    assert_eq!(o.directory().await["applications"][0]["keys"], 2);
+
+    let (ok, out, err) = run_onboard(&o, second_server.path(), &["--remove"]).await;
+    assert!(ok, "{out}\n{err}");
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 0);
+    assert_eq!(directory["servicePrincipals"], 0);
+    assert_eq!(directory["assignments"], 0);
+}
+
+/// The README's second-server command (`package create --sign-in ...`), run as written there
+/// (its `--tenant` swapped for the lab's endpoints): the package holds a new certificate whose key was
+/// added to the app beside the first server's, opens with the password in its manifest (never
+/// printed), and signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_package_for_a_second_server() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let documented = readme
+        .lines()
+        .find(|l| l.contains("package create --sign-in"))
+        .expect("the README says how to make a second server's package");
+    let words: Vec<&str> = documented
+        .split("  #")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip_while(|w| *w != "package")
+        .collect();
+    let o = empty_tenant().await;
+    let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
+    let first = outcome.unwrap();
+    let admin = tempfile::tempdir().unwrap();
+    let endpoints = o.lab.dir.path().join("endpoints.json");
+    // The lab's endpoints instead of the tenant's domain; the package in the admin's folder.
+    let mut args: Vec<String> = Vec::new();
+    let mut zip = None;
+    let mut rest = words.iter();
+    while let Some(word) = rest.next() {
+        match *word {
+            "--tenant" => {
+                rest.next();
+                args.push("--lab-endpoints".into());
+                args.push(endpoints.to_string_lossy().into_owned());
+            }
+            "--out" => {
+                let out = admin.path().join(rest.next().unwrap());
+                args.push("--out".into());
+                args.push(out.to_string_lossy().into_owned());
+                zip = Some(out);
+            }
+            word => args.push(word.to_string()),
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out, err) = run_signing_in(&o, admin.path(), &args, "Application Administrator").await;
+    assert!(ok, "{args:?}\n{out}\n{err}");
+    let zip = zip.expect("the documented command names --out");
+    let package = exchange_connector::package::ConnectorPackage::read(&zip).unwrap();
+    assert_eq!(package.manifest.client_id, first.client_id);
+    assert_eq!(package.manifest.tenant_id, o.lab.endpoints.tenant_id);
+    let certificate = ClientCertificate::from_pfx(
+        &package.certificate_pfx,
+        &package.manifest.certificate_password,
+    )
+    .unwrap();
+    assert!(
+        !out.contains(package.manifest.certificate_password.expose())
+            && !err.contains(package.manifest.certificate_password.expose()),
+        "the password is never printed"
+    );
+    assert!(
+        out.contains(&format!(
+            "added this server's certificate (thumbprint {})",
+            certificate.sha1_thumbprint_hex()
+        )),
+        "{out}"
+    );
+    let mut expected = vec![
+        first.new_certificate.unwrap().sha1_thumbprint_hex(),
+        certificate.sha1_thumbprint_hex(),
+    ];
+    expected.sort();
+    assert_eq!(held_thumbprints(&o), expected);
+    let scope = format!("{}/.default", o.lab.endpoints.graph_base);
+    app_tokens(&o, &first.client_id, &certificate)
+        .token(&scope)
+        .await
+        .expect("the package's certificate signs in");
+}
+
+/// `package create --sign-in` where nothing was onboarded tells the admin to onboard first, and an
+/// admin who may not change the app is told which role can; neither changes anything or writes a
+/// package.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn package_for_a_second_server_bad_cases() {
+    let o = empty_tenant().await;
+    let admin = tempfile::tempdir().unwrap();
+    let endpoints = o.lab.dir.path().join("endpoints.json");
+    let out = admin.path().join("second.zip");
+    let args = [
+        "package",
+        "create",
+        "--sign-in",
+        "--lab-endpoints",
+        endpoints.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (ok, stdout, err) = run_signing_in(&o, admin.path(), &args, "Global Administrator").await;
+    assert!(!ok, "{stdout}");
+    assert!(
+        err.contains("no app registration tagged ExchangeConnectorOnboarded")
+            && err.contains("onboard"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    assert_eq!(
+        o.directory().await["applications"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "never creates an app"
+    );
+
+    let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
+    outcome.unwrap();
+    let (ok, stdout, err) = run_signing_in(&o, admin.path(), &args, "Intune Administrator").await;
+    assert!(!ok, "{stdout}");
+    assert!(
+        err.contains("may not change the certificates")
+            && err.contains("Application Administrator"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    assert_eq!(o.directory().await["applications"][0]["keys"], 1);
 }
