@@ -1237,3 +1237,33 @@ async fn package_for_a_second_server_bad_cases() {
     assert!(!out.exists());
     assert_eq!(o.directory().await["applications"][0]["keys"], 1);
 }
+
+/// A second server's onboarding that fails after its key was added (a grant refused by a lab fault)
+/// takes that key off again: the app keeps exactly the first server's key.
+#[tokio::test]
+async fn a_second_server_failing_mid_apply_takes_its_key_off_again() {
+    let o = empty_tenant().await;
+    // The first server's admin may create the app but not grant: the grants are still missing.
+    let (_, outcome) =
+        onboard_as(&o, "Application Administrator", &OnboardOptions::default()).await;
+    let first = outcome.unwrap();
+    let first_certificate = first.new_certificate.unwrap();
+    let fault = o
+        .control
+        .put(format!("{}/sign-in/settings", o.lab.endpoints.control_base))
+        .json(&json!({"failGrantAfter": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert!(fault.status().is_success());
+    let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
+    let error = outcome.unwrap_err();
+    assert!(
+        matches!(&error, OnboardingError::Graph { status: 503, .. }),
+        "{error}"
+    );
+    assert_eq!(
+        held_thumbprints(&o),
+        vec![first_certificate.sha1_thumbprint_hex()]
+    );
+}
