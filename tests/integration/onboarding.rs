@@ -52,6 +52,21 @@ async fn empty_tenant() -> Onboarding {
 }
 
 impl Onboarding {
+    /// Changes the lab's sign-in settings (poll interval, faults).
+    async fn sign_in_settings(&self, settings: Value) {
+        let answer = self
+            .control
+            .put(format!(
+                "{}/sign-in/settings",
+                self.lab.endpoints.control_base
+            ))
+            .json(&settings)
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success());
+    }
+
     async fn control_post(&self, path: &str, body: Value) -> reqwest::StatusCode {
         self.control
             .post(format!(
@@ -393,9 +408,7 @@ async fn browser_sign_in_with_pkce_and_loopback_redirect() {
 #[tokio::test]
 async fn add_and_remove_key_need_a_valid_proof() {
     let o = empty_tenant().await;
-    let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
-    let result = outcome.unwrap();
-    let current = result.new_certificate.unwrap();
+    let (_, result, current) = onboarded_with(&o, &OnboardOptions::default()).await;
     let app_token = app_tokens(&o, &result.client_id, &current)
         .token(&format!("{}/.default", o.lab.endpoints.graph_base))
         .await
@@ -626,6 +639,37 @@ async fn cli_onboard_dry_run_apply_again_and_remove() {
     assert_eq!(directory["servicePrincipals"], 0);
 }
 
+/// Onboarded by a Global Administrator with a certificate that expires in ten days (rotation is due).
+async fn onboarded_expiring_in_ten_days(
+    o: &Onboarding,
+) -> (onboarding::OnboardingResult, ClientCertificate) {
+    let options = OnboardOptions {
+        certificate_days: 10,
+        ..OnboardOptions::default()
+    };
+    let (_, result, certificate) = onboarded_with(o, &options).await;
+    (result, certificate)
+}
+
+/// Onboarded by a Global Administrator: the admin's Graph client, the outcome and the certificate
+/// made here.
+async fn onboarded_with(
+    o: &Onboarding,
+    options: &OnboardOptions,
+) -> (
+    DirectoryClient,
+    onboarding::OnboardingResult,
+    ClientCertificate,
+) {
+    let (graph, outcome) = onboard_as(o, "Global Administrator", options).await;
+    let mut result = outcome.expect("onboarded");
+    let certificate = result
+        .new_certificate
+        .take()
+        .expect("a certificate made here");
+    (graph, result, certificate)
+}
+
 /// The library's key roll: a certificate that expires within 30 days is replaced through `addKey`
 /// (proved by the current key) and `removeKey` (proved by the new one); the app then signs in with
 /// the new certificate only.
@@ -633,13 +677,7 @@ async fn cli_onboard_dry_run_apply_again_and_remove() {
 async fn certificate_rolls_with_add_and_remove_key() {
     use exchange_connector::onboarding::rotation;
     let o = empty_tenant().await;
-    let options = OnboardOptions {
-        certificate_days: 10,
-        ..OnboardOptions::default()
-    };
-    let (_, outcome) = onboard_as(&o, "Global Administrator", &options).await;
-    let result = outcome.unwrap();
-    let current = result.new_certificate.unwrap();
+    let (result, current) = onboarded_expiring_in_ten_days(&o).await;
     assert!(rotation::needs_rotation(&current, chrono::Utc::now()));
     let token_of = |certificate: &ClientCertificate| app_tokens(&o, &result.client_id, certificate);
     let scope = format!("{}/.default", o.lab.endpoints.graph_base);
@@ -768,14 +806,7 @@ async fn the_worker_rolls_its_certificate_before_it_expires() {
 #[tokio::test]
 async fn a_failure_mid_apply_leaves_nothing_half_created() {
     let o = empty_tenant().await;
-    let fault = o
-        .control
-        .put(format!("{}/sign-in/settings", o.lab.endpoints.control_base))
-        .json(&json!({"failGrantAfter": 2}))
-        .send()
-        .await
-        .unwrap();
-    assert!(fault.status().is_success());
+    o.sign_in_settings(json!({"failGrantAfter": 2})).await;
     let token = o
         .sign_in(Some("Global Administrator"))
         .await
@@ -822,9 +853,7 @@ async fn a_failure_mid_apply_leaves_nothing_half_created() {
 async fn lab_returns_key_values_only_when_selected_and_patch_replaces_the_keys() {
     use base64::Engine as _;
     let o = empty_tenant().await;
-    let (graph, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
-    let result = outcome.unwrap();
-    let first = result.new_certificate.unwrap();
+    let (graph, result, first) = onboarded_with(&o, &OnboardOptions::default()).await;
     let encoded = base64::engine::general_purpose::STANDARD.encode(&first.certificate_der);
 
     let listed = graph.list("list", "applications").await.unwrap().remove(0);
@@ -895,9 +924,7 @@ async fn lab_returns_key_values_only_when_selected_and_patch_replaces_the_keys()
 #[tokio::test]
 async fn a_second_server_adds_its_own_key_and_keeps_the_first() {
     let o = empty_tenant().await;
-    let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
-    let first = outcome.unwrap();
-    let first_certificate = first.new_certificate.unwrap();
+    let (_, first, first_certificate) = onboarded_with(&o, &OnboardOptions::default()).await;
 
     let token = o.sign_in(Some("Application Administrator")).await.unwrap();
     let graph = o.graph(token);
@@ -926,16 +953,16 @@ async fn a_second_server_adds_its_own_key_and_keeps_the_first() {
     let directory = o.directory().await;
     assert_eq!(directory["applications"].as_array().unwrap().len(), 1);
     assert_eq!(directory["applications"][0]["keys"], 2);
-    let scope = format!("{}/.default", o.lab.endpoints.graph_base);
     for certificate in [&first_certificate, &second_certificate] {
-        app_tokens(&o, &first.client_id, certificate)
-            .token(&scope)
-            .await
-            .expect("each server's certificate signs in");
+        assert!(
+            signs_in(&o, &first.client_id, certificate).await,
+            "each server's certificate signs in"
+        );
     }
 }
 
-/// The certificate `onboard` stored in the file store of the machine whose folders are in `home`.
+/// The certificate `onboard` stored in the file store of the configuration folder `config_dir`, and
+/// its PFX password.
 fn stored_certificate(
     config_dir: &Path,
 ) -> (ClientCertificate, exchange_connector::secret::Secret) {
@@ -959,6 +986,14 @@ fn stored_certificate(
     )
 }
 
+/// Whether the app `client_id` gets a Graph token with `certificate`.
+async fn signs_in(o: &Onboarding, client_id: &str, certificate: &ClientCertificate) -> bool {
+    app_tokens(o, client_id, certificate)
+        .token(&format!("{}/.default", o.lab.endpoints.graph_base))
+        .await
+        .is_ok()
+}
+
 /// The thumbprints of the keys the lab's (only) app holds, sorted.
 fn held_thumbprints(o: &Onboarding) -> Vec<String> {
     let mut held: Vec<String> = o.lab.state.directory().applications[0]
@@ -970,19 +1005,20 @@ fn held_thumbprints(o: &Onboarding) -> Vec<String> {
     held
 }
 
+/// The lab's (only) app holds exactly the keys of these thumbprints.
+fn assert_app_holds(o: &Onboarding, thumbprints: &[String]) {
+    let mut expected = thumbprints.to_vec();
+    expected.sort();
+    assert_eq!(held_thumbprints(o), expected);
+}
+
 /// Two servers' keys on one app: server A's service rolls its certificate (`addKey`, store,
 /// `removeKey` of its own key id), and server B's key is still there and B still signs in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_server_rolls_only_its_own_key() {
     use exchange_connector::secrets::FileStore;
     let o = empty_tenant().await;
-    let options = OnboardOptions {
-        certificate_days: 10,
-        ..OnboardOptions::default()
-    };
-    let (_, outcome) = onboard_as(&o, "Global Administrator", &options).await;
-    let first = outcome.unwrap();
-    let server_a = first.new_certificate.unwrap();
+    let (first, server_a) = onboarded_expiring_in_ten_days(&o).await;
 
     let token = o
         .sign_in(Some("Cloud Application Administrator"))
@@ -1017,27 +1053,25 @@ async fn each_server_rolls_only_its_own_key() {
     )
     .await
     .expect("server A rolled");
-    let mut expected = vec![
-        rotated.new_thumbprint.clone(),
-        server_b.sha1_thumbprint_hex(),
-    ];
-    expected.sort();
-    assert_eq!(held_thumbprints(&o), expected);
-    app_tokens(&o, &first.client_id, &server_b)
-        .token(&scope)
-        .await
-        .expect("server B still signs in");
+    assert_app_holds(
+        &o,
+        &[
+            rotated.new_thumbprint.clone(),
+            server_b.sha1_thumbprint_hex(),
+        ],
+    );
+    assert!(
+        signs_in(&o, &first.client_id, &server_b).await,
+        "server B still signs in"
+    );
     let (rolled, _) = stored_certificate(&c.config_dir());
     assert_eq!(rolled.sha1_thumbprint_hex(), rotated.new_thumbprint);
-    app_tokens(&o, &first.client_id, &rolled)
-        .token(&scope)
-        .await
-        .expect("server A signs in with its new certificate");
     assert!(
-        app_tokens(&o, &first.client_id, &server_a)
-            .token(&scope)
-            .await
-            .is_err(),
+        signs_in(&o, &first.client_id, &rolled).await,
+        "server A signs in with its new certificate"
+    );
+    assert!(
+        !signs_in(&o, &first.client_id, &server_a).await,
         "server A's old key is gone"
     );
 }
@@ -1048,9 +1082,7 @@ async fn each_server_rolls_only_its_own_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_onboard_on_a_second_server_adds_its_own_key() {
     let o = empty_tenant().await;
-    let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
-    let first = outcome.unwrap();
-    let first_certificate = first.new_certificate.unwrap();
+    let (_, first, first_certificate) = onboarded_with(&o, &OnboardOptions::default()).await;
     let second_server = tempfile::tempdir().unwrap();
     configure_for_lab(&o, second_server.path());
 
@@ -1080,12 +1112,13 @@ async fn cli_onboard_on_a_second_server_adds_its_own_key() {
     assert!(!out.contains(password.expose()));
     let directory = o.directory().await;
     assert_eq!(directory["applications"].as_array().unwrap().len(), 1);
-    let mut expected = vec![
-        first_certificate.sha1_thumbprint_hex(),
-        stored.sha1_thumbprint_hex(),
-    ];
-    expected.sort();
-    assert_eq!(held_thumbprints(&o), expected);
+    assert_app_holds(
+        &o,
+        &[
+            first_certificate.sha1_thumbprint_hex(),
+            stored.sha1_thumbprint_hex(),
+        ],
+    );
     let config = exchange_connector::config::Config::load(&second_server.path().join("config"))
         .unwrap()
         .config;
@@ -1177,17 +1210,17 @@ async fn readme_package_for_a_second_server() {
         )),
         "{out}"
     );
-    let mut expected = vec![
-        first.new_certificate.unwrap().sha1_thumbprint_hex(),
-        certificate.sha1_thumbprint_hex(),
-    ];
-    expected.sort();
-    assert_eq!(held_thumbprints(&o), expected);
-    let scope = format!("{}/.default", o.lab.endpoints.graph_base);
-    app_tokens(&o, &first.client_id, &certificate)
-        .token(&scope)
-        .await
-        .expect("the package's certificate signs in");
+    assert_app_holds(
+        &o,
+        &[
+            first.new_certificate.unwrap().sha1_thumbprint_hex(),
+            certificate.sha1_thumbprint_hex(),
+        ],
+    );
+    assert!(
+        signs_in(&o, &first.client_id, &certificate).await,
+        "the package's certificate signs in"
+    );
 }
 
 /// `package create --sign-in` where nothing was onboarded tells the admin to onboard first, and an
@@ -1208,14 +1241,24 @@ async fn package_for_a_second_server_bad_cases() {
         "--out",
         out.to_str().unwrap(),
     ];
-    let (ok, stdout, err) = run_signing_in(&o, admin.path(), &args, "Global Administrator").await;
-    assert!(!ok, "{stdout}");
-    assert!(
-        err.contains("no app registration tagged ExchangeConnectorOnboarded")
-            && err.contains("onboard"),
-        "{err}"
-    );
-    assert!(!out.exists());
+    // Fails with an error that says each of `expected`, and writes no package.
+    let refused = |role: &'static str, expected: &'static [&'static str]| {
+        let (o, admin, args, out) = (&o, admin.path(), &args, &out);
+        async move {
+            let (ok, stdout, err) = run_signing_in(o, admin, args, role).await;
+            assert!(!ok, "{stdout}");
+            assert!(expected.iter().all(|e| err.contains(e)), "{err}");
+            assert!(!out.exists());
+        }
+    };
+    refused(
+        "Global Administrator",
+        &[
+            "no app registration tagged ExchangeConnectorOnboarded",
+            "onboard",
+        ],
+    )
+    .await;
     assert_eq!(
         o.directory().await["applications"]
             .as_array()
@@ -1227,14 +1270,14 @@ async fn package_for_a_second_server_bad_cases() {
 
     let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
     outcome.unwrap();
-    let (ok, stdout, err) = run_signing_in(&o, admin.path(), &args, "Intune Administrator").await;
-    assert!(!ok, "{stdout}");
-    assert!(
-        err.contains("may not change the certificates")
-            && err.contains("Application Administrator"),
-        "{err}"
-    );
-    assert!(!out.exists());
+    refused(
+        "Intune Administrator",
+        &[
+            "may not change the certificates",
+            "Application Administrator",
+        ],
+    )
+    .await;
     assert_eq!(o.directory().await["applications"][0]["keys"], 1);
 }
 
@@ -1248,14 +1291,7 @@ async fn a_second_server_failing_mid_apply_takes_its_key_off_again() {
         onboard_as(&o, "Application Administrator", &OnboardOptions::default()).await;
     let first = outcome.unwrap();
     let first_certificate = first.new_certificate.unwrap();
-    let fault = o
-        .control
-        .put(format!("{}/sign-in/settings", o.lab.endpoints.control_base))
-        .json(&json!({"failGrantAfter": 0}))
-        .send()
-        .await
-        .unwrap();
-    assert!(fault.status().is_success());
+    o.sign_in_settings(json!({"failGrantAfter": 0})).await;
     let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
     let error = outcome.unwrap_err();
     assert!(
