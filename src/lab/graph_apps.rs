@@ -1,6 +1,7 @@
 //! Graph's app-registration surface, as onboarding uses it: `/applications` (create, list with
-//! `$filter` on `tags/any(...)`, `appId` or `displayName`, get, delete, `addKey`/`removeKey` with the
-//! proof-of-possession JWT), `/servicePrincipals` (create, list, get, delete) and app-role assignments
+//! `$filter` on `tags/any(...)`, `appId` or `displayName`, get with `$select`, `PATCH`, delete,
+//! `addKey`/`removeKey` with the proof-of-possession JWT; a key's value only on
+//! `GET /applications/{id}?$select=keyCredentials`, and `PATCH` replacing `keyCredentials` whole), `/servicePrincipals` (create, list, get, delete) and app-role assignments
 //! (`POST /servicePrincipals/{resource id}/appRoleAssignedTo`, listed from either side).
 //!
 //! Who may do what follows Entra: managing apps needs the delegated `Application.ReadWrite.All` and an
