@@ -107,7 +107,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum PackageCommand {
-    /// Build the connector package an admin imports in setup.
+    /// Build the connector package an admin imports in setup: from an app's certificate, or with
+    /// `--sign-in` for a second server (its own certificate added to the onboarded app).
     Create(package_create::Args),
 }
 
@@ -140,7 +141,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Command::Configure(args) => configure::run(&ctx, args).map(|()| true),
         Command::Onboard(args) => onboard::run(&ctx, args).map(|()| true),
-        Command::Package(PackageCommand::Create(args)) => package_create::run(args).map(|()| true),
+        Command::Package(PackageCommand::Create(args)) => {
+            package_create::run(&ctx, args).map(|()| true)
+        }
         Command::Config(ConfigCommand::Show(args)) => config_show::run(&ctx, args).map(|()| true),
         Command::Run(args) => run::run(&ctx, args).map(|()| true),
         Command::Service(command) => service_ctl::run(&ctx, command).map(|()| true),

@@ -1,6 +1,7 @@
 //! Graph's app-registration surface, as onboarding uses it: `/applications` (create, list with
-//! `$filter` on `tags/any(...)`, `appId` or `displayName`, get, delete, `addKey`/`removeKey` with the
-//! proof-of-possession JWT), `/servicePrincipals` (create, list, get, delete) and app-role assignments
+//! `$filter` on `tags/any(...)`, `appId` or `displayName`, get with `$select`, `PATCH`, delete,
+//! `addKey`/`removeKey` with the proof-of-possession JWT; a key's value only on
+//! `GET /applications/{id}?$select=keyCredentials`, and `PATCH` replacing `keyCredentials` whole), `/servicePrincipals` (create, list, get, delete) and app-role assignments
 //! (`POST /servicePrincipals/{resource id}/appRoleAssignedTo`, listed from either side).
 //!
 //! Who may do what follows Entra: managing apps needs the delegated `Application.ReadWrite.All` and an
@@ -211,7 +212,11 @@ fn time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn key_json(k: &KeyCredential) -> Value {
+/// A key credential as Graph returns it: `key` (the certificate) only when `with_key` — Graph returns
+/// it only on `GET /applications/{id}?$select=keyCredentials` for one object, else `null`
+/// (learn.microsoft.com, "keyCredential resource type", property `key`).
+fn key_json(k: &KeyCredential, with_key: bool) -> Value {
+    let key = with_key.then(|| base64::engine::general_purpose::STANDARD.encode(&k.der));
     json!({
         "keyId": k.key_id,
         "type": "AsymmetricX509Cert",
@@ -220,21 +225,43 @@ fn key_json(k: &KeyCredential) -> Value {
         "customKeyIdentifier": k.thumbprint,
         "startDateTime": time(k.start),
         "endDateTime": time(k.end),
-        "key": null,
+        "key": key,
     })
 }
 
-fn application_json(a: &Application) -> Value {
+fn application_json(a: &Application, with_keys: bool) -> Value {
     json!({
         "id": a.id,
         "appId": a.app_id,
         "displayName": a.display_name,
         "tags": a.tags,
         "signInAudience": "AzureADMyOrg",
-        "keyCredentials": a.key_credentials.iter().map(key_json).collect::<Vec<_>>(),
+        "keyCredentials": a.key_credentials.iter().map(|k| key_json(k, with_keys)).collect::<Vec<_>>(),
         "requiredResourceAccess": a.required_resource_access,
         "createdDateTime": time(a.created),
     })
+}
+
+/// The properties `$select` names, when it is given.
+fn selected(query: &HashMap<String, String>) -> Option<Vec<String>> {
+    query.get("$select").map(|list| {
+        list.split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect()
+    })
+}
+
+/// `object` with only the properties `$select` names (all of them without `$select`).
+fn project(object: Value, select: Option<&[String]>) -> Value {
+    match (object, select) {
+        (Value::Object(map), Some(names)) => Value::Object(
+            map.into_iter()
+                .filter(|(k, _)| names.iter().any(|n| n.eq_ignore_ascii_case(k)))
+                .collect(),
+        ),
+        (object, _) => object,
+    }
 }
 
 fn service_principal_json(s: &ServicePrincipal) -> Value {
@@ -343,8 +370,14 @@ async fn list_applications(
         return r;
     }
     let directory = state.directory();
+    let select = selected(&query);
+    // A list never carries the keys' values, `$select` or not.
     filtered(&query, &directory.applications, |a| {
-        (application_json(a), [&a.app_id, &a.display_name], &a.tags)
+        (
+            project(application_json(a, false), select.as_deref()),
+            [&a.app_id, &a.display_name],
+            &a.tags,
+        )
     })
 }
 
@@ -386,7 +419,7 @@ async fn create_application(
             .unwrap_or_else(|| json!([])),
         created: Utc::now(),
     };
-    let out = application_json(&app);
+    let out = application_json(&app, false);
     state.directory().applications.push(app);
     state.publish_directory();
     (StatusCode::CREATED, Json(out)).into_response()
@@ -403,10 +436,13 @@ fn strings(value: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `GET /applications/{id}`, with `$select`: the keys' values come only when `keyCredentials` is
+/// selected.
 async fn get_application(
     State(state): State<Arc<LabState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let claims = match caller(&state, &headers) {
         Ok(c) => c,
@@ -420,7 +456,13 @@ async fn get_application(
     if !may_read(&claims) && !claims.appid.eq_ignore_ascii_case(&app.app_id) {
         return denied();
     }
-    Json(application_json(app)).into_response()
+    let select = selected(&query);
+    let with_keys = select.as_ref().is_some_and(|names| {
+        names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case("keyCredentials"))
+    });
+    Json(project(application_json(app, with_keys), select.as_deref())).into_response()
 }
 
 async fn delete_application(
@@ -439,8 +481,9 @@ async fn delete_application(
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// `PATCH /applications/{id}`: `displayName`, `tags`, `requiredResourceAccess`, and `keyCredentials`
-/// (the whole collection is replaced, as in Graph).
+/// `PATCH /applications/{id}`: `displayName`, `tags`, `requiredResourceAccess`, and `keyCredentials`:
+/// the whole collection is replaced, as in Graph, so a key the request omits is deleted and each key
+/// sent needs its `key` (a key read without `$select` has none: 400).
 async fn patch_application(
     State(state): State<Arc<LabState>>,
     headers: HeaderMap,
@@ -578,7 +621,7 @@ async fn add_key(
         Ok(k) => k,
         Err(e) => return bad_request(&e),
     };
-    let out = key_json(&key);
+    let out = key_json(&key, false);
     if let Some(app) = state
         .directory()
         .applications

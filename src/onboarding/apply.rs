@@ -99,6 +99,8 @@ pub struct ExistingApp {
     pub object_id: String,
     /// Client id.
     pub app_id: String,
+    /// Display name.
+    pub display_name: String,
     /// SHA-1 thumbprints (upper-case hex) of its certificates.
     pub thumbprints: Vec<String>,
     /// Its service principal, if any.
@@ -134,7 +136,7 @@ impl Plan {
                     .is_some_and(|t| app.thumbprints.iter().any(|x| x.eq_ignore_ascii_case(t)));
                 if !has_key {
                     out.push(format!(
-                        "replace the certificates of the existing app {} with a new one made on this machine ({} days)",
+                        "add this server's certificate to the existing app {} (made on this machine, {} days; only its public key is uploaded, the keys of other servers are kept)",
                         app.app_id, self.certificate_days
                     ));
                 }
@@ -157,8 +159,23 @@ impl Plan {
     }
 }
 
-impl std::fmt::Display for Plan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Plan {
+    /// The plan as text, its actions judged against the certificate this machine already has.
+    pub fn describe(&self, local_thumbprint: Option<&str>) -> String {
+        struct Text<'a>(&'a Plan, Option<&'a str>);
+        impl std::fmt::Display for Text<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.write(f, self.1)
+            }
+        }
+        Text(self, local_thumbprint).to_string()
+    }
+
+    fn write(
+        &self,
+        f: &mut std::fmt::Formatter<'_>,
+        local_thumbprint: Option<&str>,
+    ) -> std::fmt::Result {
         writeln!(f, "Tenant: {}", self.tenant)?;
         writeln!(f, "App registration: {} (tag {APP_TAG})", self.app_name)?;
         if let Some(app) = &self.existing {
@@ -180,7 +197,7 @@ impl std::fmt::Display for Plan {
             "Consent: the signed-in admin grants them (app-role assignments) if they are a Global Administrator or Privileged Role Administrator; otherwise the consent URL is shown for one."
         )?;
         writeln!(f, "Actions:")?;
-        let actions = self.actions(None);
+        let actions = self.actions(local_thumbprint);
         if actions.is_empty() {
             writeln!(f, "  nothing: everything is in place")?;
         }
@@ -188,6 +205,12 @@ impl std::fmt::Display for Plan {
             writeln!(f, "  - {a}")?;
         }
         Ok(())
+    }
+}
+
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write(f, None)
     }
 }
 
@@ -230,7 +253,10 @@ pub struct OnboardingResult {
     pub changed: bool,
 }
 
-async fn find_app(directory: &DirectoryClient) -> Result<Option<ExistingApp>, OnboardingError> {
+/// The app onboarding created, found by [`APP_TAG`].
+pub(super) async fn find_app(
+    directory: &DirectoryClient,
+) -> Result<Option<ExistingApp>, OnboardingError> {
     let apps = directory
         .list(
             "find the connector's app",
@@ -255,11 +281,12 @@ async fn find_app(directory: &DirectoryClient) -> Result<Option<ExistingApp>, On
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .map(|k| text(k, "customKeyIdentifier").to_ascii_uppercase())
+        .filter_map(super::rotation::thumbprint_of_key)
         .collect();
     let sp = service_principal_of(directory, &app_id).await?;
     Ok(Some(ExistingApp {
         object_id: text(app, "id"),
+        display_name: text(app, "displayName"),
         app_id,
         thumbprints,
         service_principal_id: sp.map(|s| text(&s, "id")),
@@ -370,6 +397,8 @@ pub async fn plan(
 /// What this run created, undone in reverse order on failure.
 #[derive(Default)]
 struct Created {
+    /// A key added to an existing app: the app and the key's id.
+    added_key: Option<(ExistingApp, String)>,
     application: Option<String>,
     service_principal: Option<String>,
     assignments: Vec<(String, String)>,
@@ -393,6 +422,9 @@ impl Created {
                 )
                 .await?;
         }
+        if let Some((app, key_id)) = &self.added_key {
+            super::server_key::remove_server_key(directory, app, key_id).await?;
+        }
         if let Some(app) = &self.application {
             directory
                 .delete(
@@ -405,7 +437,8 @@ impl Created {
     }
 }
 
-fn key_credential(certificate: &ClientCertificate) -> Value {
+/// The `keyCredentials` entry of `certificate`'s public key.
+pub(super) fn key_credential(certificate: &ClientCertificate) -> Value {
     json!({
         "keyId": super::rotation::key_id_for(certificate),
         "type": "AsymmetricX509Cert",
@@ -438,7 +471,8 @@ pub async fn apply(
     {
         Ok(result) => Ok(result),
         Err(cause) => {
-            let anything = created.application.is_some()
+            let anything = created.added_key.is_some()
+                || created.application.is_some()
                 || created.service_principal.is_some()
                 || !created.assignments.is_empty();
             if anything {
@@ -497,20 +531,17 @@ async fn apply_steps(
                     app.app_id
                 ));
             } else {
+                let options = OnboardOptions {
+                    app_name: plan.app_name.clone(),
+                    hosted_exchange: false,
+                    certificate_days: plan.certificate_days,
+                };
                 let certificate =
-                    ClientCertificate::generate(&plan.app_name, plan.certificate_days)?;
-                directory
-                    .patch(
-                        "upload the new certificate",
-                        &format!("applications/{}", app.object_id),
-                        &json!({ "keyCredentials": [key_credential(&certificate)] }),
-                    )
+                    super::server_key::add_server_certificate(directory, app, &options, &mut |p| {
+                        say(p.line)
+                    })
                     .await?;
-                say(format!(
-                    "uploaded a new certificate (thumbprint {}) to the app {}",
-                    certificate.sha1_thumbprint_hex(),
-                    app.app_id
-                ));
+                created.added_key = Some((app.clone(), super::rotation::key_id_for(&certificate)));
                 new_certificate = Some(certificate);
                 changed = true;
             }

@@ -67,7 +67,7 @@ impl DirectoryClient {
     }
 
     /// Sends a request; `Ok(Err(failure))` for a Graph refusal, `Err` when the server was not reached.
-    async fn send(
+    pub async fn send(
         &self,
         method: reqwest::Method,
         path: &str,

@@ -8,6 +8,9 @@
 //! with the session. Every HTTP call goes through the client [`crate::connection::onboarding_http`]
 //! builds (the configured proxy and TLS).
 //!
+//! Every server has its own key on the app: [`server_key`] adds a second server's (`onboard` on it, or
+//! `package create --sign-in` for it) beside the others.
+//!
 //! [`rotation`] rolls the certificate later with `addKey`/`removeKey` and a proof of possession.
 //!
 //! A GUI drives the same functions: [`sign_in::DeviceCodeSignIn::start`] gives the code to show,
@@ -17,6 +20,7 @@ pub mod apply;
 pub mod cloud;
 pub mod graph;
 pub mod rotation;
+pub mod server_key;
 pub mod sign_in;
 
 pub use apply::{
@@ -25,6 +29,7 @@ pub use apply::{
 };
 pub use cloud::{Authority, Cloud};
 pub use graph::DirectoryClient;
+pub use server_key::{ServerCredential, add_server};
 pub use sign_in::{AdminToken, AuthCodeSignIn, DeviceCodePrompt, DeviceCodeSignIn};
 
 /// The tag that marks the app registration the connector created, so a second run finds it.
@@ -101,6 +106,29 @@ pub enum OnboardingError {
     MayNotCreateApps {
         /// Graph's message.
         detail: String,
+    },
+    /// No app registration carries the tag: the first server has not onboarded yet.
+    #[error(
+        "no app registration tagged {APP_TAG} in this tenant; nothing was changed. Onboard the first server first: `exchange-connector-service onboard --tenant <domain>` (or setup's Sign in to Microsoft Entra)"
+    )]
+    AppNotFound,
+    /// The signed-in account may not change the app's certificates.
+    #[error(
+        "the signed-in account may not change the certificates of the app registration {app_id} (Graph: {detail}); nothing was changed. Sign in as an Application Administrator, Cloud Application Administrator or Global Administrator (or an owner of the app)"
+    )]
+    MayNotUpdateApp {
+        /// Client id of the app.
+        app_id: String,
+        /// Graph's message.
+        detail: String,
+    },
+    /// Graph returned one of the app's keys without its value: sending the keys back would delete it.
+    #[error(
+        "Graph returned the app's certificate {key_id} without its public key, and adding a certificate replaces them all; nothing was changed. Try again, or upload this server's certificate in the Entra admin center"
+    )]
+    KeyWithoutValue {
+        /// The key's `keyId`.
+        key_id: String,
     },
     /// A Graph call failed.
     #[error("Graph refused '{action}': HTTP {status} {code}: {message}")]

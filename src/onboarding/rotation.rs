@@ -123,12 +123,28 @@ pub async fn key_id_of(
         .into_iter()
         .flatten()
         .find(|k| {
-            k.get("customKeyIdentifier")
-                .and_then(Value::as_str)
+            thumbprint_of_key(k)
                 .is_some_and(|t| t.eq_ignore_ascii_case(&certificate.sha1_thumbprint_hex()))
         })
         .and_then(|k| k.get("keyId").and_then(Value::as_str))
         .map(str::to_string)
+}
+
+/// The SHA-1 thumbprint (upper-case hex) a `keyCredentials` entry names in `customKeyIdentifier`:
+/// Graph returns that binary property base64-encoded (it defaults to the certificate's thumbprint —
+/// learn.microsoft.com, "keyCredential resource type"); hex is taken as it is.
+pub fn thumbprint_of_key(key: &Value) -> Option<String> {
+    let text = key
+        .get("customKeyIdentifier")
+        .and_then(Value::as_str)?
+        .trim();
+    if text.len() == 40 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Some(text.to_ascii_uppercase());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    (bytes.len() == 20).then(|| bytes.iter().map(|b| format!("{b:02X}")).collect())
 }
 
 /// Adds `next` to the application `object_id` (proved by `current`), then removes `current`'s key
@@ -156,6 +172,23 @@ pub async fn roll_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_names_its_thumbprint_in_hex_or_base64() {
+        let hex = "BB5D1064437D8720A5C53078185E6A361A78B10A";
+        let bytes: Vec<u8> = (0..20)
+            .map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).unwrap())
+            .collect();
+        let base64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        for given in [hex.to_ascii_lowercase(), base64] {
+            let key = json!({ "customKeyIdentifier": given });
+            assert_eq!(thumbprint_of_key(&key).as_deref(), Some(hex));
+        }
+        assert_eq!(
+            thumbprint_of_key(&json!({ "customKeyIdentifier": "x" })),
+            None
+        );
+    }
 
     #[test]
     fn rotation_starts_thirty_days_before_expiry() {

@@ -52,6 +52,21 @@ async fn empty_tenant() -> Onboarding {
 }
 
 impl Onboarding {
+    /// Changes the lab's sign-in settings (poll interval, faults).
+    async fn sign_in_settings(&self, settings: Value) {
+        let answer = self
+            .control
+            .put(format!(
+                "{}/sign-in/settings",
+                self.lab.endpoints.control_base
+            ))
+            .json(&settings)
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success());
+    }
+
     async fn control_post(&self, path: &str, body: Value) -> reqwest::StatusCode {
         self.control
             .post(format!(
@@ -393,9 +408,7 @@ async fn browser_sign_in_with_pkce_and_loopback_redirect() {
 #[tokio::test]
 async fn add_and_remove_key_need_a_valid_proof() {
     let o = empty_tenant().await;
-    let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
-    let result = outcome.unwrap();
-    let current = result.new_certificate.unwrap();
+    let (_, result, current) = onboarded_with(&o, &OnboardOptions::default()).await;
     let app_token = app_tokens(&o, &result.client_id, &current)
         .token(&format!("{}/.default", o.lab.endpoints.graph_base))
         .await
@@ -466,18 +479,29 @@ async fn add_and_remove_key_need_a_valid_proof() {
 /// Runs `exchange-connector-service onboard` against the lab, approving its device code as a Global
 /// Administrator when it prints it. Returns (success, stdout, stderr).
 async fn run_onboard(o: &Onboarding, home: &Path, extra: &[&str]) -> (bool, String, String) {
+    let endpoints = o.lab.dir.path().join("endpoints.json");
+    let mut args = vec!["onboard", "--lab-endpoints", endpoints.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run_signing_in(o, home, &args, "Global Administrator").await
+}
+
+/// Runs `exchange-connector-service` with `args` (a command that signs in with a device code) on a
+/// machine whose folders are in `home`, approving the code it prints as an admin with `role`.
+/// Returns (success, stdout, stderr).
+async fn run_signing_in(
+    o: &Onboarding,
+    home: &Path,
+    args: &[&str],
+    role: &str,
+) -> (bool, String, String) {
     use std::io::BufRead as _;
     use std::process::{Command, Stdio};
-    let endpoints = o.lab.dir.path().join("endpoints.json");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_exchange-connector-service"));
     cmd.arg("--config-dir")
         .arg(home.join("config"))
         .args(["--secret-store", "file", "--channel"])
         .arg(home.join("no-worker.sock"))
-        .arg("onboard")
-        .arg("--lab-endpoints")
-        .arg(&endpoints)
-        .args(extra)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -518,7 +542,7 @@ async fn run_onboard(o: &Onboarding, home: &Path, extra: &[&str]) -> (bool, Stri
         let status = o
             .control_post(
                 "device-codes/approve",
-                json!({"userCode": code, "role": "Global Administrator"}),
+                json!({"userCode": code, "role": role}),
             )
             .await;
         assert!(status.is_success());
@@ -534,16 +558,13 @@ async fn run_onboard(o: &Onboarding, home: &Path, extra: &[&str]) -> (bool, Stri
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cli_onboard_dry_run_apply_again_and_remove() {
-    let o = empty_tenant().await;
-    let home = tempfile::tempdir().unwrap();
-    // A configured connector (the lab's Exchange), still naming the lab's unregistered app.
+/// A configured connector in `home` (the lab's Exchange), still naming the lab's unregistered app.
+fn configure_for_lab(o: &Onboarding, home: &Path) {
     let configured = std::process::Command::new(env!("CARGO_BIN_EXE_exchange-connector-service"))
         .arg("--config-dir")
-        .arg(home.path().join("config"))
+        .arg(home.join("config"))
         .args(["--secret-store", "file", "--channel"])
-        .arg(home.path().join("no-worker.sock"))
+        .arg(home.join("no-worker.sock"))
         .arg("configure")
         .arg("--lab-endpoints")
         .arg(o.lab.dir.path().join("endpoints.json"))
@@ -554,6 +575,13 @@ async fn cli_onboard_dry_run_apply_again_and_remove() {
         "{}",
         String::from_utf8_lossy(&configured.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_onboard_dry_run_apply_again_and_remove() {
+    let o = empty_tenant().await;
+    let home = tempfile::tempdir().unwrap();
+    configure_for_lab(&o, home.path());
 
     let (ok, out, err) = run_onboard(&o, home.path(), &["--dry-run"]).await;
     assert!(ok, "{out}\n{err}");
@@ -582,22 +610,7 @@ async fn cli_onboard_dry_run_apply_again_and_remove() {
     assert_eq!(config.client_id, app_id);
     assert_eq!(config.tenant_id, o.lab.endpoints.tenant_id);
     // The certificate made here is in the store, and it is the one the app holds.
-    let store =
-        exchange_connector::secrets::FileStore::new(home.path().join("config").join("secrets"));
-    use exchange_connector::secrets::SecretStore as _;
-    let pfx = store
-        .get("default", "ClientCertificate")
-        .unwrap()
-        .expect("certificate stored");
-    let password = store
-        .get("default", "CertificatePassword")
-        .unwrap()
-        .unwrap();
-    use base64::Engine as _;
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(pfx.expose())
-        .unwrap();
-    let certificate = ClientCertificate::from_pfx(&der, &password).unwrap();
+    let (certificate, password) = stored_certificate(&home.path().join("config"));
     assert!(
         !out.contains(password.expose()),
         "the password never reaches the output"
@@ -626,6 +639,37 @@ async fn cli_onboard_dry_run_apply_again_and_remove() {
     assert_eq!(directory["servicePrincipals"], 0);
 }
 
+/// Onboarded by a Global Administrator with a certificate that expires in ten days (rotation is due).
+async fn onboarded_expiring_in_ten_days(
+    o: &Onboarding,
+) -> (onboarding::OnboardingResult, ClientCertificate) {
+    let options = OnboardOptions {
+        certificate_days: 10,
+        ..OnboardOptions::default()
+    };
+    let (_, result, certificate) = onboarded_with(o, &options).await;
+    (result, certificate)
+}
+
+/// Onboarded by a Global Administrator: the admin's Graph client, the outcome and the certificate
+/// made here.
+async fn onboarded_with(
+    o: &Onboarding,
+    options: &OnboardOptions,
+) -> (
+    DirectoryClient,
+    onboarding::OnboardingResult,
+    ClientCertificate,
+) {
+    let (graph, outcome) = onboard_as(o, "Global Administrator", options).await;
+    let mut result = outcome.expect("onboarded");
+    let certificate = result
+        .new_certificate
+        .take()
+        .expect("a certificate made here");
+    (graph, result, certificate)
+}
+
 /// The library's key roll: a certificate that expires within 30 days is replaced through `addKey`
 /// (proved by the current key) and `removeKey` (proved by the new one); the app then signs in with
 /// the new certificate only.
@@ -633,13 +677,7 @@ async fn cli_onboard_dry_run_apply_again_and_remove() {
 async fn certificate_rolls_with_add_and_remove_key() {
     use exchange_connector::onboarding::rotation;
     let o = empty_tenant().await;
-    let options = OnboardOptions {
-        certificate_days: 10,
-        ..OnboardOptions::default()
-    };
-    let (_, outcome) = onboard_as(&o, "Global Administrator", &options).await;
-    let result = outcome.unwrap();
-    let current = result.new_certificate.unwrap();
+    let (result, current) = onboarded_expiring_in_ten_days(&o).await;
     assert!(rotation::needs_rotation(&current, chrono::Utc::now()));
     let token_of = |certificate: &ClientCertificate| app_tokens(&o, &result.client_id, certificate);
     let scope = format!("{}/.default", o.lab.endpoints.graph_base);
@@ -768,14 +806,7 @@ async fn the_worker_rolls_its_certificate_before_it_expires() {
 #[tokio::test]
 async fn a_failure_mid_apply_leaves_nothing_half_created() {
     let o = empty_tenant().await;
-    let fault = o
-        .control
-        .put(format!("{}/sign-in/settings", o.lab.endpoints.control_base))
-        .json(&json!({"failGrantAfter": 2}))
-        .send()
-        .await
-        .unwrap();
-    assert!(fault.status().is_success());
+    o.sign_in_settings(json!({"failGrantAfter": 2})).await;
     let token = o
         .sign_in(Some("Global Administrator"))
         .await
@@ -812,5 +843,463 @@ async fn a_failure_mid_apply_leaves_nothing_half_created() {
             .apps
             .iter()
             .all(|a| a.display_name != plan.app_name)
+    );
+}
+
+/// The lab's Graph keeps keys as Entra does: a key's `key` (the certificate) is returned only by
+/// `GET /applications/{id}?$select=keyCredentials` on one app, `null` in a list or an unselected get;
+/// `PATCH` with `keyCredentials` replaces the whole collection, so a key it omits is deleted.
+#[tokio::test]
+async fn lab_returns_key_values_only_when_selected_and_patch_replaces_the_keys() {
+    use base64::Engine as _;
+    let o = empty_tenant().await;
+    let (graph, result, first) = onboarded_with(&o, &OnboardOptions::default()).await;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&first.certificate_der);
+
+    let listed = graph.list("list", "applications").await.unwrap().remove(0);
+    assert!(listed["keyCredentials"][0]["key"].is_null(), "{listed}");
+    let unselected = graph
+        .get("get", &format!("applications/{}", result.object_id))
+        .await
+        .unwrap();
+    assert!(unselected["keyCredentials"][0]["key"].is_null());
+    let selected = graph
+        .get(
+            "get",
+            &format!("applications/{}?$select=keyCredentials", result.object_id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(selected["keyCredentials"][0]["key"], encoded.as_str());
+    assert!(
+        selected.get("displayName").is_none(),
+        "only what was selected"
+    );
+    // A list never carries the key, even when selected.
+    let listed = graph
+        .list("list", "applications?$select=id,keyCredentials")
+        .await
+        .unwrap();
+    assert!(listed[0]["keyCredentials"][0]["key"].is_null());
+
+    // Sending the keys back as read without $select fails: their `key` is null.
+    let unselected_keys = unselected["keyCredentials"].clone();
+    let refused = graph
+        .send(
+            reqwest::Method::PATCH,
+            &format!("applications/{}", result.object_id),
+            Some(&json!({ "keyCredentials": unselected_keys })),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.status, 400, "{}", refused.message);
+
+    // A PATCH with only a new key deletes the first one.
+    let second = ClientCertificate::generate("Exchange Connector", 30).unwrap();
+    graph
+        .patch(
+            "replace",
+            &format!("applications/{}", result.object_id),
+            &json!({ "keyCredentials": [{
+                "type": "AsymmetricX509Cert",
+                "usage": "Verify",
+                "key": base64::engine::general_purpose::STANDARD.encode(&second.certificate_der),
+            }]}),
+        )
+        .await
+        .unwrap();
+    let held: Vec<String> = o.lab.state.directory().applications[0]
+        .key_credentials
+        .iter()
+        .map(|k| k.thumbprint.clone())
+        .collect();
+    assert_eq!(held, vec![second.sha1_thumbprint_hex()]);
+}
+
+/// A second server onboards against the tenant that already has the app: it finds the app (no
+/// second registration), makes its own certificate and adds its key next to the first server's
+/// (Graph `GET ?$select=keyCredentials`, then `PATCH` with the existing keys and the new one); both
+/// servers sign in.
+#[tokio::test]
+async fn a_second_server_adds_its_own_key_and_keeps_the_first() {
+    let o = empty_tenant().await;
+    let (_, first, first_certificate) = onboarded_with(&o, &OnboardOptions::default()).await;
+
+    let token = o.sign_in(Some("Application Administrator")).await.unwrap();
+    let graph = o.graph(token);
+    let plan = onboarding::plan(&graph, &o.authority, &OnboardOptions::default())
+        .await
+        .unwrap();
+    assert!(plan.existing.is_some());
+    let actions = plan.actions(None).join("\n");
+    assert!(
+        actions.contains("add this server's certificate to the existing app"),
+        "{actions}"
+    );
+    let mut lines = Vec::new();
+    let second = onboarding::apply(&graph, &o.authority, &plan, None, &mut collect(&mut lines))
+        .await
+        .expect("second server onboarded");
+    assert_eq!(second.client_id, first.client_id);
+    let second_certificate = second.new_certificate.expect("a certificate made here");
+    assert!(
+        lines.iter().any(|l| l.contains(&format!(
+            "added this server's certificate (thumbprint {})",
+            second_certificate.sha1_thumbprint_hex()
+        ))),
+        "{lines:?}"
+    );
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 1);
+    assert_eq!(directory["applications"][0]["keys"], 2);
+    for certificate in [&first_certificate, &second_certificate] {
+        assert!(
+            signs_in(&o, &first.client_id, certificate).await,
+            "each server's certificate signs in"
+        );
+    }
+}
+
+/// The certificate `onboard` stored in the file store of the configuration folder `config_dir`, and
+/// its PFX password.
+fn stored_certificate(
+    config_dir: &Path,
+) -> (ClientCertificate, exchange_connector::secret::Secret) {
+    use base64::Engine as _;
+    use exchange_connector::secrets::SecretStore as _;
+    let store = exchange_connector::secrets::FileStore::new(config_dir.join("secrets"));
+    let pfx = store
+        .get("default", "ClientCertificate")
+        .unwrap()
+        .expect("certificate stored");
+    let password = store
+        .get("default", "CertificatePassword")
+        .unwrap()
+        .unwrap();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(pfx.expose())
+        .unwrap();
+    (
+        ClientCertificate::from_pfx(&der, &password).unwrap(),
+        password,
+    )
+}
+
+/// Whether the app `client_id` gets a Graph token with `certificate`.
+async fn signs_in(o: &Onboarding, client_id: &str, certificate: &ClientCertificate) -> bool {
+    app_tokens(o, client_id, certificate)
+        .token(&format!("{}/.default", o.lab.endpoints.graph_base))
+        .await
+        .is_ok()
+}
+
+/// The thumbprints of the keys the lab's (only) app holds, sorted.
+fn held_thumbprints(o: &Onboarding) -> Vec<String> {
+    let mut held: Vec<String> = o.lab.state.directory().applications[0]
+        .key_credentials
+        .iter()
+        .map(|k| k.thumbprint.clone())
+        .collect();
+    held.sort();
+    held
+}
+
+/// The lab's (only) app holds exactly the keys of these thumbprints.
+fn assert_app_holds(o: &Onboarding, thumbprints: &[String]) {
+    let mut expected = thumbprints.to_vec();
+    expected.sort();
+    assert_eq!(held_thumbprints(o), expected);
+}
+
+/// Two servers' keys on one app: server A's service rolls its certificate (`addKey`, store,
+/// `removeKey` of its own key id), and server B's key is still there and B still signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_server_rolls_only_its_own_key() {
+    use exchange_connector::secrets::FileStore;
+    let o = empty_tenant().await;
+    let (first, server_a) = onboarded_expiring_in_ten_days(&o).await;
+
+    let token = o
+        .sign_in(Some("Cloud Application Administrator"))
+        .await
+        .unwrap();
+    let mut lines = Vec::new();
+    let server_b = onboarding::add_server(
+        &o.graph(token),
+        &OnboardOptions::default(),
+        &mut collect(&mut lines),
+    )
+    .await
+    .expect("server B's key added");
+    assert_eq!(server_b.app.app_id, first.client_id);
+    let server_b = server_b.certificate;
+    assert_eq!(o.directory().await["applications"][0]["keys"], 2);
+
+    // Server A's service rolls, as the worker does.
+    let c = crate::worker::configure(&o.lab);
+    let mut config = exchange_connector::config::Config::load(&c.config_dir())
+        .unwrap()
+        .config;
+    config.application_object_id = Some(first.object_id.clone());
+    let scope = format!("{}/.default", o.lab.endpoints.graph_base);
+    let app_token = app_tokens(&o, &first.client_id, &server_a)
+        .token(&scope)
+        .await
+        .unwrap();
+    let store = FileStore::new(c.config_dir().join("secrets"));
+    let rotated = exchange_connector::service::rotation::rotate(
+        &config, &store, "default", &server_a, app_token,
+    )
+    .await
+    .expect("server A rolled");
+    assert_app_holds(
+        &o,
+        &[
+            rotated.new_thumbprint.clone(),
+            server_b.sha1_thumbprint_hex(),
+        ],
+    );
+    assert!(
+        signs_in(&o, &first.client_id, &server_b).await,
+        "server B still signs in"
+    );
+    let (rolled, _) = stored_certificate(&c.config_dir());
+    assert_eq!(rolled.sha1_thumbprint_hex(), rotated.new_thumbprint);
+    assert!(
+        signs_in(&o, &first.client_id, &rolled).await,
+        "server A signs in with its new certificate"
+    );
+    assert!(
+        !signs_in(&o, &first.client_id, &server_a).await,
+        "server A's old key is gone"
+    );
+}
+
+/// `onboard` on a second server of a tenant that has the app: `--dry-run` says it would add this
+/// server's certificate; the run adds it (the first server's key stays), stores it here and says so;
+/// `--remove` still removes everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_onboard_on_a_second_server_adds_its_own_key() {
+    let o = empty_tenant().await;
+    let (_, first, first_certificate) = onboarded_with(&o, &OnboardOptions::default()).await;
+    let second_server = tempfile::tempdir().unwrap();
+    configure_for_lab(&o, second_server.path());
+
+    let (ok, out, err) = run_onboard(&o, second_server.path(), &["--dry-run"]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "add this server's certificate to the existing app {}",
+            first.client_id
+        )),
+        "{out}"
+    );
+    assert!(out.contains("Dry run: nothing was created."), "{out}");
+    assert_eq!(o.directory().await["applications"][0]["keys"], 1);
+
+    let (ok, out, err) = run_onboard(&o, second_server.path(), &[]).await;
+    assert!(ok, "{out}\n{err}");
+    let (stored, password) = stored_certificate(&second_server.path().join("config"));
+    assert!(
+        out.contains(&format!(
+            "found the app {}, added this server's certificate (thumbprint {})",
+            first.client_id,
+            stored.sha1_thumbprint_hex()
+        )),
+        "{out}"
+    );
+    assert!(!out.contains(password.expose()));
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 1);
+    assert_app_holds(
+        &o,
+        &[
+            first_certificate.sha1_thumbprint_hex(),
+            stored.sha1_thumbprint_hex(),
+        ],
+    );
+    let config = exchange_connector::config::Config::load(&second_server.path().join("config"))
+        .unwrap()
+        .config;
+    assert_eq!(config.client_id, first.client_id);
+    assert_eq!(
+        config.application_object_id.as_deref(),
+        Some(first.object_id.as_str())
+    );
+
+    // Again on the second server: its key is found, nothing is added.
+    let (ok, out, err) = run_onboard(&o, second_server.path(), &[]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("nothing to do"), "{out}");
+    assert_eq!(o.directory().await["applications"][0]["keys"], 2);
+
+    let (ok, out, err) = run_onboard(&o, second_server.path(), &["--remove"]).await;
+    assert!(ok, "{out}\n{err}");
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 0);
+    assert_eq!(directory["servicePrincipals"], 0);
+    assert_eq!(directory["assignments"], 0);
+}
+
+/// The README's second-server command (`package create --sign-in ...`), run as written there
+/// (its `--tenant` swapped for the lab's endpoints): the package holds a new certificate whose key was
+/// added to the app beside the first server's, opens with the password in its manifest (never
+/// printed), and signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_package_for_a_second_server() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let documented = readme
+        .lines()
+        .find(|l| l.contains("package create --sign-in"))
+        .expect("the README says how to make a second server's package");
+    let words: Vec<&str> = documented
+        .split("  #")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip_while(|w| *w != "package")
+        .collect();
+    let o = empty_tenant().await;
+    let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
+    let first = outcome.unwrap();
+    let admin = tempfile::tempdir().unwrap();
+    let endpoints = o.lab.dir.path().join("endpoints.json");
+    // The lab's endpoints instead of the tenant's domain; the package in the admin's folder.
+    let mut args: Vec<String> = Vec::new();
+    let mut zip = None;
+    let mut rest = words.iter();
+    while let Some(word) = rest.next() {
+        match *word {
+            "--tenant" => {
+                rest.next();
+                args.push("--lab-endpoints".into());
+                args.push(endpoints.to_string_lossy().into_owned());
+            }
+            "--out" => {
+                let out = admin.path().join(rest.next().unwrap());
+                args.push("--out".into());
+                args.push(out.to_string_lossy().into_owned());
+                zip = Some(out);
+            }
+            word => args.push(word.to_string()),
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out, err) = run_signing_in(&o, admin.path(), &args, "Application Administrator").await;
+    assert!(ok, "{args:?}\n{out}\n{err}");
+    let zip = zip.expect("the documented command names --out");
+    let package = exchange_connector::package::ConnectorPackage::read(&zip).unwrap();
+    assert_eq!(package.manifest.client_id, first.client_id);
+    assert_eq!(package.manifest.tenant_id, o.lab.endpoints.tenant_id);
+    let certificate = ClientCertificate::from_pfx(
+        &package.certificate_pfx,
+        &package.manifest.certificate_password,
+    )
+    .unwrap();
+    assert!(
+        !out.contains(package.manifest.certificate_password.expose())
+            && !err.contains(package.manifest.certificate_password.expose()),
+        "the password is never printed"
+    );
+    assert!(
+        out.contains(&format!(
+            "added this server's certificate (thumbprint {})",
+            certificate.sha1_thumbprint_hex()
+        )),
+        "{out}"
+    );
+    assert_app_holds(
+        &o,
+        &[
+            first.new_certificate.unwrap().sha1_thumbprint_hex(),
+            certificate.sha1_thumbprint_hex(),
+        ],
+    );
+    assert!(
+        signs_in(&o, &first.client_id, &certificate).await,
+        "the package's certificate signs in"
+    );
+}
+
+/// `package create --sign-in` where nothing was onboarded tells the admin to onboard first, and an
+/// admin who may not change the app is told which role can; neither changes anything or writes a
+/// package.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn package_for_a_second_server_bad_cases() {
+    let o = empty_tenant().await;
+    let admin = tempfile::tempdir().unwrap();
+    let endpoints = o.lab.dir.path().join("endpoints.json");
+    let out = admin.path().join("second.zip");
+    let args = [
+        "package",
+        "create",
+        "--sign-in",
+        "--lab-endpoints",
+        endpoints.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    // Fails with an error that says each of `expected`, and writes no package.
+    let refused = |role: &'static str, expected: &'static [&'static str]| {
+        let (o, admin, args, out) = (&o, admin.path(), &args, &out);
+        async move {
+            let (ok, stdout, err) = run_signing_in(o, admin, args, role).await;
+            assert!(!ok, "{stdout}");
+            assert!(expected.iter().all(|e| err.contains(e)), "{err}");
+            assert!(!out.exists());
+        }
+    };
+    refused(
+        "Global Administrator",
+        &[
+            "no app registration tagged ExchangeConnectorOnboarded",
+            "onboard",
+        ],
+    )
+    .await;
+    assert_eq!(
+        o.directory().await["applications"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "never creates an app"
+    );
+
+    let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
+    outcome.unwrap();
+    refused(
+        "Intune Administrator",
+        &[
+            "may not change the certificates",
+            "Application Administrator",
+        ],
+    )
+    .await;
+    assert_eq!(o.directory().await["applications"][0]["keys"], 1);
+}
+
+/// A second server's onboarding that fails after its key was added (a grant refused by a lab fault)
+/// takes that key off again: the app keeps exactly the first server's key.
+#[tokio::test]
+async fn a_second_server_failing_mid_apply_takes_its_key_off_again() {
+    let o = empty_tenant().await;
+    // The first server's admin may create the app but not grant: the grants are still missing.
+    let (_, outcome) =
+        onboard_as(&o, "Application Administrator", &OnboardOptions::default()).await;
+    let first = outcome.unwrap();
+    let first_certificate = first.new_certificate.unwrap();
+    o.sign_in_settings(json!({"failGrantAfter": 0})).await;
+    let (_, outcome) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
+    let error = outcome.unwrap_err();
+    assert!(
+        matches!(&error, OnboardingError::Graph { status: 503, .. }),
+        "{error}"
+    );
+    assert_eq!(
+        held_thumbprints(&o),
+        vec![first_certificate.sha1_thumbprint_hex()]
     );
 }

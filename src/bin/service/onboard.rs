@@ -12,27 +12,34 @@ use exchange_connector::config::Config;
 use exchange_connector::connection::handoff::SecretsPlace;
 use exchange_connector::onboarding::{
     self, Authority, Cloud, ConsentOutcome, DeviceCodeSignIn, DirectoryClient, OnboardOptions,
-    Progress,
+    OnboardingError, Progress,
 };
 use exchange_connector::secret::Secret;
 use std::path::{Path, PathBuf};
 
-/// Options of `onboard`.
+/// Where and how the admin signs in (device code): `onboard` and `package create --sign-in`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub struct SignInArgs {
     /// The tenant: its id or a verified domain (e.g. contoso.onmicrosoft.com).
     #[arg(long)]
-    tenant: Option<String>,
+    pub tenant: Option<String>,
     /// The Microsoft cloud: commercial, gcchigh, dod or china.
     #[arg(long, default_value = "commercial")]
-    cloud: String,
+    pub cloud: String,
     /// The public client app the admin signs in with (device code); default: Microsoft Graph Command
     /// Line Tools (14d82eec-204b-4c2f-b7e8-296a70dab67e).
     #[arg(long, env = "EXCHANGE_CONNECTOR_SIGN_IN_CLIENT_ID")]
-    sign_in_client_id: Option<String>,
-    /// Onboard against the lab: its endpoints file (sign-in host, Graph, tenant, CA).
+    pub sign_in_client_id: Option<String>,
+    /// Sign in to the lab: its endpoints file (sign-in host, Graph, tenant, CA).
     #[arg(long, value_name = "endpoints.json")]
-    lab_endpoints: Option<PathBuf>,
+    pub lab_endpoints: Option<PathBuf>,
+}
+
+/// Options of `onboard`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    sign_in: SignInArgs,
     /// Display name of the app registration.
     #[arg(long, default_value = onboarding::DEFAULT_APP_NAME)]
     app_name: String,
@@ -48,13 +55,14 @@ pub struct Args {
 }
 
 /// Where to sign in, which CA file to trust, and the sign-in client.
-struct Target {
-    authority: Authority,
+pub struct Target {
+    /// The authority (login and Graph bases, tenant).
+    pub authority: Authority,
     ca_file: Option<PathBuf>,
     client_id: String,
 }
 
-fn target(args: &Args, existing: Option<&Config>) -> anyhow::Result<Target> {
+fn target(args: &SignInArgs, existing: Option<&Config>) -> anyhow::Result<Target> {
     if let Some(path) = &args.lab_endpoints {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the lab endpoints file {}", path.display()))?;
@@ -104,7 +112,68 @@ fn target(args: &Args, existing: Option<&Config>) -> anyhow::Result<Target> {
     })
 }
 
-fn print_progress(p: Progress) {
+/// The admin's session: where they sign in, the onboarding HTTP client (the configured proxy and CA
+/// file when this machine has a configuration) and a runtime to run it on.
+pub struct Session {
+    /// Where.
+    pub target: Target,
+    /// The onboarding client.
+    pub http: reqwest::Client,
+    /// The runtime.
+    pub runtime: tokio::runtime::Runtime,
+}
+
+impl Session {
+    /// Builds the session for `args`.
+    pub fn new(ctx: &Context, args: &SignInArgs) -> anyhow::Result<Session> {
+        let existing = Config::load(&ctx.config_dir).ok().map(|l| l.config);
+        let target = target(args, existing.as_ref())?;
+        let proxy = match &existing {
+            Some(config) => {
+                let store = ctx.store()?;
+                exchange_connector::proxy::configured(config, store.as_ref(), &ctx.instance)?
+            }
+            None => None,
+        };
+        let http = exchange_connector::connection::onboarding_http(
+            target.ca_file.as_deref(),
+            proxy.as_ref(),
+        )?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Session {
+            target,
+            http,
+            runtime,
+        })
+    }
+
+    /// Signs the admin in with a device code (the prompt printed) and gives Graph as that admin.
+    pub async fn sign_in(&self) -> Result<DirectoryClient, OnboardingError> {
+        let flow = DeviceCodeSignIn::start(
+            self.http.clone(),
+            self.target.authority.clone(),
+            &self.target.client_id,
+        )
+        .await?;
+        println!("{}", flow.prompt().message);
+        println!(
+            "Waiting for the sign-in (code {})...",
+            flow.prompt().user_code
+        );
+        let token = flow.wait().await?;
+        println!("Signed in.");
+        Ok(DirectoryClient::new(
+            self.http.clone(),
+            &self.target.authority.graph_base,
+            token,
+        ))
+    }
+}
+
+/// Prints one progress line.
+pub fn print_progress(p: Progress) {
     println!("  {}", p.line);
 }
 
@@ -121,39 +190,16 @@ fn local_certificate(ctx: &Context) -> Option<ClientCertificate> {
 
 /// Runs `onboard`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
-    let existing = Config::load(&ctx.config_dir).ok().map(|l| l.config);
-    let target = target(&args, existing.as_ref())?;
-    let proxy = match &existing {
-        Some(config) => {
-            let store = ctx.store()?;
-            exchange_connector::proxy::configured(config, store.as_ref(), &ctx.instance)?
-        }
-        None => None,
-    };
-    let http =
-        exchange_connector::connection::onboarding_http(target.ca_file.as_deref(), proxy.as_ref())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let session = Session::new(ctx, &args.sign_in)?;
+    let (target, http) = (&session.target, &session.http);
     let local = local_certificate(ctx);
-    let outcome = runtime.block_on(async {
-        let flow =
-            DeviceCodeSignIn::start(http.clone(), target.authority.clone(), &target.client_id)
-                .await?;
-        println!("{}", flow.prompt().message);
-        println!(
-            "Waiting for the sign-in (code {})...",
-            flow.prompt().user_code
-        );
-        let token = flow.wait().await?;
-        println!("Signed in.");
-        let directory = DirectoryClient::new(http.clone(), &target.authority.graph_base, token);
+    let local_thumbprint = local.as_ref().map(ClientCertificate::sha1_thumbprint_hex);
+    let outcome = session.runtime.block_on(async {
+        let directory = session.sign_in().await?;
         if args.remove {
             println!("Removing what onboarding created:");
             let removed = onboarding::remove(&directory, &mut print_progress).await?;
-            return Ok::<_, exchange_connector::onboarding::OnboardingError>(Step::Removed(
-                removed,
-            ));
+            return Ok::<_, OnboardingError>(Step::Removed(removed));
         }
         let options = OnboardOptions {
             app_name: args.app_name.clone(),
@@ -161,7 +207,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             ..OnboardOptions::default()
         };
         let plan = onboarding::plan(&directory, &target.authority, &options).await?;
-        println!("What onboarding will do:\n{plan}");
+        println!(
+            "What onboarding will do:\n{}",
+            plan.describe(local_thumbprint.as_deref())
+        );
         if args.dry_run {
             return Ok(Step::DryRun);
         }
@@ -174,7 +223,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             &mut print_progress,
         )
         .await?;
-        let tenant_id = onboarding::tenant_id(&http, &target.authority).await?;
+        let tenant_id = onboarding::tenant_id(http, &target.authority).await?;
         Ok(Step::Applied(Box::new((result, tenant_id))))
     })?;
     match outcome {
@@ -191,7 +240,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         }
         Step::Applied(boxed) => {
             let (result, tenant_id) = *boxed;
-            save(ctx, &target, &result, &tenant_id)
+            save(ctx, target, &result, &tenant_id)
         }
     }
 }
