@@ -1303,3 +1303,76 @@ async fn a_second_server_failing_mid_apply_takes_its_key_off_again() {
         vec![first_certificate.sha1_thumbprint_hex()]
     );
 }
+
+/// The admin closed the browser (or never signed in): the flow ends with a clear error after its
+/// wait, and nothing was created.
+#[tokio::test]
+async fn a_browser_closed_before_sign_in_is_a_clear_error_and_creates_nothing() {
+    let o = empty_tenant().await;
+    let flow = AuthCodeSignIn::start(o.http.clone(), o.authority.clone(), SIGN_IN_CLIENT)
+        .await
+        .unwrap();
+    let error = flow
+        .finish(Duration::from_secs(1))
+        .await
+        .expect_err("no browser came back");
+    let text = error.to_string();
+    assert!(text.contains("browser closed?"), "{text}");
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 0);
+}
+
+/// Someone deleted the connector's app in the Entra admin center: the connector's sign-in says so
+/// (AADSTS700016 and what to do), and onboarding again makes a new, working app — no leftovers of
+/// the old one are reused.
+#[tokio::test]
+async fn an_app_deleted_behind_our_back_is_named_and_onboarding_again_recreates_it() {
+    let o = empty_tenant().await;
+    let (graph, result) = onboard_as(&o, "Global Administrator", &OnboardOptions::default()).await;
+    let first = result.expect("onboarded");
+    let certificate = first
+        .new_certificate
+        .clone()
+        .expect("a certificate made here");
+    let deleted = graph
+        .send(
+            reqwest::Method::DELETE,
+            &format!("applications/{}", first.object_id),
+            None,
+        )
+        .await
+        .expect("Graph answered");
+    assert!(deleted.is_ok(), "{deleted:?}");
+
+    let scope = format!("{}/.default", o.lab.endpoints.graph_base);
+    let refused = app_tokens(&o, &first.client_id, &certificate)
+        .token(&scope)
+        .await
+        .expect_err("the deleted app cannot sign in");
+    let text = exchange_connector::error_text::chain(&refused);
+    assert!(
+        text.contains("700016") && text.contains("no app with this client id"),
+        "{text}"
+    );
+
+    let plan = onboarding::plan(&graph, &o.authority, &OnboardOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        plan.existing.is_none(),
+        "the deleted app is not found again"
+    );
+    let mut lines = Vec::new();
+    let again = onboarding::apply(&graph, &o.authority, &plan, None, &mut collect(&mut lines))
+        .await
+        .expect("onboarded again");
+    assert_ne!(again.client_id, first.client_id);
+    let renewed = again.new_certificate.expect("a new certificate");
+    app_tokens(&o, &again.client_id, &renewed)
+        .token(&scope)
+        .await
+        .expect("the new app signs in");
+    let directory = o.directory().await;
+    assert_eq!(directory["applications"].as_array().unwrap().len(), 1);
+    assert_eq!(directory["servicePrincipals"], 1);
+}
