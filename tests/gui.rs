@@ -543,7 +543,7 @@ impl ChannelHandler for FakeWorker {
                             phase,
                             done,
                             total: Some(2),
-                            message: format!("{phase}…"),
+                            message: format!("{phase}…").into(),
                         });
                     }
                     *last.lock().unwrap() = Some("2026-11-23T12:00:00+00:00");

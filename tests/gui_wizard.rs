@@ -17,6 +17,7 @@ use exchange_connector::gui::wizard::{PackageSummary, ServerType, Step, WizardSt
 use exchange_connector::service::messages::{ProgressEvent, RunPhase, SyncKind};
 use exchange_connector::store::RunOutcome;
 use std::path::PathBuf;
+use exchange_connector::text_code::TextCode;
 
 #[path = "gui_support/mod.rs"]
 mod gui_support;
@@ -554,7 +555,7 @@ fn sample_app(fx: &Fixture, screen: Screen, lang: Lang) -> SetupApp {
     if matches!(screen, Screen::FirstSyncRunning | Screen::FirstSyncDone) {
         app.success = Some(ConnectSuccess {
             config_path: PathBuf::new(),
-            secrets_where: String::new(),
+            secrets_where: TextCode::default(),
             secrets_to_worker: true,
             insecure_package: None,
         });

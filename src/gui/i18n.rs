@@ -2366,10 +2366,11 @@ pub fn coded_text(lang: Lang, text: &crate::text_code::TextCode) -> String {
             .collect::<Vec<_>>()
             .join("; ");
     }
-    let found = CHECK_TEXT.iter().find(|(k, ..)| *k == text.key);
+    let found = CHECK_TEXT.iter().find(|(k, ..)| text.key == *k);
+    let nested = |t: &crate::text_code::TextCode| coded_text(lang, t);
     match (lang, found) {
-        (Lang::Fr, Some(&(_, fr, _))) => text.render(fr),
-        (Lang::Nl, Some(&(_, _, nl))) => text.render(nl),
+        (Lang::Fr, Some(&(_, fr, _))) => text.render_with(fr, &nested),
+        (Lang::Nl, Some(&(_, _, nl))) => text.render_with(nl, &nested),
         _ => text.english.clone(),
     }
 }
@@ -2723,7 +2724,10 @@ mod tests {
     fn the_saved_secrets_place_is_said_in_french_and_dutch() {
         let success = crate::gui::connect::ConnectSuccess {
             config_path: "/etc/connector/connector.xml".into(),
-            secrets_where: "the connector service's credential store".into(),
+            secrets_where: crate::coded!(
+                "ck_service_store",
+                "the connector service's credential store"
+            ),
             secrets_to_worker: true,
             insecure_package: None,
         };

@@ -8,7 +8,8 @@
 //! *Confirm*, grouped by reason.
 
 use crate::gui::devices::{self, Clock, DevicesPanel, fill, reason_text, state_text};
-use crate::gui::i18n::{Lang, tr};
+use crate::gui::i18n::{Lang, coded_text, tr};
+use crate::text_code::TextCode;
 use crate::policy::ListKind;
 use crate::service::channel::{ChannelAddress, ChannelClient, ChannelError};
 use crate::service::messages::{
@@ -260,12 +261,12 @@ pub enum WorkerState {
     /// It does not listen (the message says where it was looked for).
     NotRunning(String),
     /// It listens but the request failed.
-    Error(String),
+    Error(TextCode),
 }
 
 enum Event {
-    Status(Result<Box<StatusReply>, (bool, String)>),
-    Reply((bool, String)),
+    Status(Result<Box<StatusReply>, (bool, TextCode)>),
+    Reply((bool, TextCode)),
     Progress(ProgressEvent),
     SubscriptionEnded,
 }
@@ -288,9 +289,9 @@ pub struct StatusPage {
     pub worker: WorkerState,
     /// The last progress event of a running sync.
     pub progress: Option<ProgressEvent>,
-    /// The worker's answer to the last button: whether it accepted, and its words (shown after a
-    /// translated sentence).
-    pub message: Option<(bool, String)>,
+    /// The worker's answer to the last button: whether it accepted, and its words (coded: shown in
+    /// the GUI's language after a translated sentence).
+    pub message: Option<(bool, TextCode)>,
     /// The look-up box.
     pub lookup: String,
     /// The tab shown.
@@ -360,11 +361,15 @@ impl StatusPage {
             let event = match result {
                 Ok(Reply::Status(status)) => Event::Status(Ok(status)),
                 Ok(Reply::Error { message }) => Event::Status(Err((false, message))),
-                Ok(other) => Event::Status(Err((false, format!("unexpected answer: {other:?}")))),
-                Err(ChannelError::NotRunning { .. }) => {
-                    Event::Status(Err((true, format!("looked for it at {}", address.0))))
-                }
-                Err(e) => Event::Status(Err((false, e.to_string()))),
+                Ok(other) => Event::Status(Err((
+                    false,
+                    format!("unexpected answer: {other:?}").into(),
+                ))),
+                Err(ChannelError::NotRunning { .. }) => Event::Status(Err((
+                    true,
+                    format!("looked for it at {}", address.0).into(),
+                ))),
+                Err(e) => Event::Status(Err((false, e.to_string().into()))),
             };
             let _ = tx.send(event);
             repaint();
@@ -413,8 +418,8 @@ impl StatusPage {
             let text = match result {
                 Ok(Reply::Accepted { message }) => (true, message),
                 Ok(Reply::Error { message }) => (false, message),
-                Ok(other) => (false, format!("{other:?}")),
-                Err(e) => (false, e.to_string()),
+                Ok(other) => (false, format!("{other:?}").into()),
+                Err(e) => (false, e.to_string().into()),
             };
             let _ = tx.send(Event::Reply(text));
             repaint();
@@ -449,7 +454,7 @@ impl StatusPage {
                     reload_devices |= !self.devices_loaded;
                 }
                 Event::Status(Err((true, m))) => {
-                    self.worker = WorkerState::NotRunning(m);
+                    self.worker = WorkerState::NotRunning(m.to_string());
                     self.subscribed = false;
                 }
                 Event::Status(Err((false, m))) => self.worker = WorkerState::Error(m),
@@ -690,7 +695,10 @@ pub fn ui(
             }
         }
         WorkerState::Error(m) => {
-            ui.colored_label(ui.visuals().error_fg_color, format!("✖ {m}"));
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("✖ {}", coded_text(lang, m)),
+            );
         }
     }
     ui.horizontal(|ui| {
@@ -795,7 +803,7 @@ fn overview(
                 kind_text(lang, p.kind),
                 phase_text(lang, p.phase)
             ))
-            .on_hover_text(&p.message);
+            .on_hover_text(coded_text(lang, &p.message));
         });
         if let Some(f) = fraction {
             ui.add(egui::ProgressBar::new(f).show_percentage());
@@ -811,7 +819,7 @@ fn overview(
                     "reply_refused"
                 },
             ));
-            ui.weak(words);
+            ui.weak(coded_text(lang, words));
         });
     }
     if let Some(held) = &view.held {

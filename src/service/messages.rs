@@ -119,13 +119,14 @@ pub enum Reply {
     LookupUser(LookupReply),
     /// The request was accepted.
     Accepted {
-        /// What will happen.
-        message: String,
+        /// What will happen: coded, so the setup GUI says it in its language (an older worker's
+        /// plain English reads as uncoded text).
+        message: TextCode,
     },
     /// The request was refused or failed.
     Error {
-        /// What went wrong and what to do.
-        message: String,
+        /// What went wrong and what to do (coded as [`Reply::Accepted`]'s).
+        message: TextCode,
     },
     /// A progress event (after [`Request::Subscribe`]).
     Progress(ProgressEvent),
@@ -223,8 +224,8 @@ pub struct ProgressEvent {
     /// Work in this phase, when known.
     #[serde(default)]
     pub total: Option<u64>,
-    /// A sentence for the admin.
-    pub message: String,
+    /// A sentence for the admin, coded (an older worker's plain English reads as uncoded text).
+    pub message: TextCode,
 }
 
 /// The worker's status: what only the running worker knows, and the store's report.
