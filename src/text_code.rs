@@ -95,9 +95,7 @@ impl TextCode {
     /// This sentence with its `{name}` placeholder filled by another sentence (e.g. a secret
     /// store's name), which a translation renders in its own language.
     pub fn with_text(mut self, name: &'static str, text: TextCode) -> Self {
-        self.english = self
-            .english
-            .replace(&format!("{{{name}}}"), &text.english);
+        self.english = self.english.replace(&format!("{{{name}}}"), &text.english);
         self.texts.push((Cow::Borrowed(name), text));
         self
     }
@@ -220,6 +218,26 @@ mod tests {
         );
         assert_eq!(text.key, "k_dns");
         assert_eq!(TextCode::from("as written").key, "");
+    }
+
+    /// A coded sentence crosses the control channel whole (its nested sentences too), and an older
+    /// peer's plain English reads as uncoded text.
+    #[test]
+    fn a_coded_sentence_crosses_the_channel_and_plain_text_still_reads() {
+        let text = crate::coded!("k_run", "{run} started: {n}", n = 3)
+            .with_text("run", crate::coded!("k_quick", "quick sync"));
+        assert_eq!(text.english, "quick sync started: 3");
+        let wire = serde_json::to_string(&text).unwrap();
+        let back: TextCode = serde_json::from_str(&wire).unwrap();
+        assert_eq!(back, text);
+        let french = back.render_with("{run} démarrée : {n}", &|t: &TextCode| {
+            assert_eq!(t.key, "k_quick");
+            "la synchronisation rapide".into()
+        });
+        assert_eq!(french, "la synchronisation rapide démarrée : 3");
+
+        let old: TextCode = serde_json::from_str("\"full sync started\"").unwrap();
+        assert_eq!(old, TextCode::plain("full sync started"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use exchange_connector::coded;
 use exchange_connector::gui::app::SetupApp;
 use exchange_connector::gui::i18n::Lang;
 use exchange_connector::gui::lab_demo;
@@ -17,7 +18,6 @@ use exchange_connector::gui::wizard::first_sync::FirstSyncState;
 use exchange_connector::gui::wizard::sign_in::{Browser, FixedTarget, Phase, SignInPanel};
 use exchange_connector::lab::scenario::Scenario;
 use exchange_connector::lab::sign_in::consent_in_browser;
-use exchange_connector::coded;
 use exchange_connector::onboarding::apply::{consent_role, needed_permissions};
 use exchange_connector::onboarding::{Authority, Plan};
 use exchange_connector::store::RunOutcome;
@@ -281,7 +281,10 @@ fn an_admin_who_may_not_grant_waits_for_another_admins_consent() {
         Phase::WaitingForConsent { url, role, missing } => {
             assert!(url.contains("/v2.0/adminconsent?client_id="), "{url}");
             assert!(url.contains(&client_id), "{url}");
-            assert!(role.english.contains("Privileged Role Administrator"), "{role}");
+            assert!(
+                role.english.contains("Privileged Role Administrator"),
+                "{role}"
+            );
             assert_eq!(missing.len(), 4);
         }
         other => panic!("{other:?}"),
@@ -414,6 +417,46 @@ fn the_sign_in_and_graph_go_through_the_proxy_set_on_the_sign_in_step() {
     h.get_by_label("Proxy server");
     assert_eq!(h.state().wizard.proxy_port, port.to_string());
     assert!(h.state().wizard.step_is_valid(Step::Proxy));
+}
+
+/// The sign-in step says onboarding's plan (each action, each permission's reason) and the consent
+/// wait in French: onboarding codes its lines, so none reaches a French admin in English.
+#[test]
+fn the_plan_and_the_consent_wait_are_said_in_french() {
+    let fx = Fixture::without_lab();
+    let mut app = fx.app_with(Default::default(), Lang::Fr);
+    app.sign_in.phase = Phase::Confirm(Box::new(sample_plan()));
+    let mut h = harness(app);
+    h.step();
+    h.step();
+    h.get_by_label_contains(
+        "créer l'inscription d'application « Exchange Connector » (étiquette ExchangeConnector",
+    );
+    h.get_by_label_contains("créer son principal de service (application d'entreprise)");
+    // A grant line nests the permission's reason, in French too.
+    h.get_by_label_contains(
+        "accorder l'autorisation d'application Microsoft Graph GroupMember.Read.All (lire les membres des groupes ciblés)",
+    );
+    assert!(
+        h.query_by_label_contains("create the app registration")
+            .is_none()
+    );
+    assert!(h.query_by_label_contains("read the members").is_none());
+
+    h.state_mut().sign_in.lines = vec![coded!(
+        "ob_consent_granted",
+        "an administrator granted the permissions"
+    )];
+    h.state_mut().sign_in.phase = Phase::WaitingForConsent {
+        url: "https://login.microsoftonline.com/common/adminconsent".into(),
+        role: consent_role(),
+        missing: vec!["User.Read.All".into()],
+    };
+    h.step();
+    h.step();
+    h.get_by_label_contains("Administrateur de rôle privilégié (ou Administrateur général)");
+    h.get_by_label_contains("un administrateur a accordé les autorisations");
+    assert!(h.query_by_label_contains("Privileged Role").is_none());
 }
 
 /// Fixed text (no lab ports) so the images are the same on every run.

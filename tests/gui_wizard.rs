@@ -16,8 +16,8 @@ use exchange_connector::gui::wizard::first_sync::{FirstSync, FirstSyncOutcome, F
 use exchange_connector::gui::wizard::{PackageSummary, ServerType, Step, WizardState};
 use exchange_connector::service::messages::{ProgressEvent, RunPhase, SyncKind};
 use exchange_connector::store::RunOutcome;
-use std::path::PathBuf;
 use exchange_connector::text_code::TextCode;
+use std::path::PathBuf;
 
 #[path = "gui_support/mod.rs"]
 mod gui_support;

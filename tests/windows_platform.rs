@@ -82,7 +82,10 @@ fn the_platform_default_store_is_the_credential_manager() {
     let dir = tempfile::tempdir().unwrap();
     let store = secrets::open(StoreKind::Auto, dir.path()).unwrap();
     assert!(
-        store.describe().english.starts_with("Windows Credential Manager"),
+        store
+            .describe()
+            .english
+            .starts_with("Windows Credential Manager"),
         "{}",
         store.describe()
     );

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use crate::secret::Secret;
 use crate::secrets::{SecretError, SecretStore};
-use crate::text_code::TextCode;
 use crate::service::channel::{ChannelAddress, ChannelClient, ChannelError, Reply, Request};
+use crate::text_code::TextCode;
 
 /// How long a service that was just started has to open its pipe.
 pub const START_WAIT: Duration = Duration::from_secs(60);

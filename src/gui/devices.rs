@@ -706,9 +706,9 @@ fn why_ui(
             }
             Some(Err(e)) => {
                 ui.colored_label(
-                                ui.visuals().warn_fg_color,
-                                format!("⚠ {}", coded_text(lang, e)),
-                            );
+                    ui.visuals().warn_fg_color,
+                    format!("⚠ {}", coded_text(lang, e)),
+                );
             }
             Some(Ok(found)) => {
                 if found.devices.is_empty() {

@@ -20,8 +20,8 @@ use crate::model::exchange::AccessLevel;
 use crate::notify::{DEFAULT_ENROL_LINK, Language, MailFields, Template};
 use crate::policy::{EnforcementAction, PlatformException, PlatformKind, PolicySettings};
 use crate::service::channel::{ChannelClient, Reply, Request};
-use crate::text_code::TextCode;
 pub use crate::service::setup::{NOTIFICATION_TEMPLATE_FILE, POLICY_FILE};
+use crate::text_code::TextCode;
 use eframe::egui;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
@@ -1572,7 +1572,11 @@ pub fn ui(
                     WorkerNote::Refused(m) => {
                         ui.colored_label(
                             error,
-                            format!("{}: {}", tr(lang, "pol_worker_refused"), coded_text(lang, m)),
+                            format!(
+                                "{}: {}",
+                                tr(lang, "pol_worker_refused"),
+                                coded_text(lang, m)
+                            ),
                         );
                     }
                 }

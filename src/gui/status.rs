@@ -9,7 +9,6 @@
 
 use crate::gui::devices::{self, Clock, DevicesPanel, fill, reason_text, state_text};
 use crate::gui::i18n::{Lang, coded_text, tr};
-use crate::text_code::TextCode;
 use crate::policy::ListKind;
 use crate::service::channel::{ChannelAddress, ChannelClient, ChannelError};
 use crate::service::messages::{
@@ -18,6 +17,7 @@ use crate::service::messages::{
 use crate::store::{ChangeOp, RunOutcome};
 use crate::sync::cli::RunSummary;
 use crate::sync::{HeldDevice, PlanSummary};
+use crate::text_code::TextCode;
 use chrono::{DateTime, Utc};
 use eframe::egui;
 use std::sync::Arc;
@@ -361,10 +361,9 @@ impl StatusPage {
             let event = match result {
                 Ok(Reply::Status(status)) => Event::Status(Ok(status)),
                 Ok(Reply::Error { message }) => Event::Status(Err((false, message))),
-                Ok(other) => Event::Status(Err((
-                    false,
-                    format!("unexpected answer: {other:?}").into(),
-                ))),
+                Ok(other) => {
+                    Event::Status(Err((false, format!("unexpected answer: {other:?}").into())))
+                }
                 Err(ChannelError::NotRunning { .. }) => Event::Status(Err((
                     true,
                     format!("looked for it at {}", address.0).into(),

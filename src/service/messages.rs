@@ -542,6 +542,40 @@ mod tests {
         assert!(line.contains(r#""reply":"groups""#), "{line}");
         assert_eq!(serde_json::from_str::<Reply>(&line).unwrap(), reply);
     }
+
+    /// An answer and a progress line carry their sentence coded; an older worker's plain English
+    /// (`"message": "..."`) still reads, as uncoded text.
+    #[test]
+    fn answers_carry_coded_sentences_and_an_older_workers_english_still_reads() {
+        let reply = Reply::Accepted {
+            // Not `coded!`: the key-coverage test reads this file for the GUI's keys.
+            message: TextCode::new(
+                "k_started",
+                "{run} started",
+                vec![("run", "full sync".into())],
+            ),
+        };
+        let line = serde_json::to_string(&reply).unwrap();
+        assert_eq!(serde_json::from_str::<Reply>(&line).unwrap(), reply);
+
+        let old: Reply =
+            serde_json::from_str(r#"{"reply":"error","message":"the worker is stopping"}"#)
+                .unwrap();
+        assert_eq!(
+            old,
+            Reply::Error {
+                message: TextCode::plain("the worker is stopping")
+            }
+        );
+        let old: Reply = serde_json::from_str(
+            r#"{"reply":"progress","kind":"Full","phase":"running","done":0,"message":"reading"}"#,
+        )
+        .unwrap();
+        let Reply::Progress(event) = old else {
+            panic!("{old:?}")
+        };
+        assert_eq!(event.message, TextCode::plain("reading"));
+    }
     use crate::model::exchange::{DeviceAccessState, DeviceAccessStateReason};
     use crate::policy::{Decision, DesiredAccess, ListKind, ReasonCode};
     use crate::store::{AuditEntry, ChangeOp, RunId, RunOutcome};

@@ -23,16 +23,16 @@ use super::messages::{
 };
 use super::schedule::{Due, Schedule};
 use super::setup::{self, SetupProblem};
+use crate::coded;
 use crate::config::{Config, ConfigError};
 use crate::secrets::SecretStore;
-use crate::text_code::TextCode;
-use crate::coded;
 use crate::settings;
 use crate::store::RunKind;
 use crate::sync::cli::SetupError;
 use crate::sync::{
     RunOptions, RunReport, SyncEngine, SyncKind, SyncOutcome, WATERMARK_HELD_PLAN, status_report,
 };
+use crate::text_code::TextCode;
 
 /// Why the worker could not start or build its engine.
 #[derive(Debug, thiserror::Error)]
@@ -884,8 +884,12 @@ impl Worker {
                 self.shared.progress(
                     request.kind,
                     RunPhase::Failed,
-                    coded!("wk_not_started", "{run} not started: {error}", error = message)
-                        .with_text("run", request.phrase()),
+                    coded!(
+                        "wk_not_started",
+                        "{run} not started: {error}",
+                        error = message
+                    )
+                    .with_text("run", request.phrase()),
                     None,
                 );
                 continue;

@@ -10,8 +10,8 @@
 //! wall. ARCHITECTURE.md "Windows delivery" has the whole argument.
 
 use crate::secret::Secret;
-use crate::text_code::TextCode;
 use crate::secrets::{KeyringStore, SecretError, SecretStore, check_instance};
+use crate::text_code::TextCode;
 use std::path::{Path, PathBuf};
 
 /// Secrets kept in DPAPI files rather than in the Credential Manager (their size).

@@ -278,7 +278,10 @@ async fn admin_who_may_not_grant_gets_the_consent_url() {
         ConsentOutcome::NeedsAdmin { url, role, missing } => {
             assert!(url.contains("/v2.0/adminconsent?client_id="), "{url}");
             assert!(url.contains(&result.client_id), "{url}");
-            assert!(role.english.contains("Privileged Role Administrator"), "{role}");
+            assert!(
+                role.english.contains("Privileged Role Administrator"),
+                "{role}"
+            );
             assert_eq!(missing.len(), 4);
         }
         other => panic!("expected consent to be needed, got {other:?}"),
