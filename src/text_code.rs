@@ -19,25 +19,30 @@ use serde::{Deserialize, Serialize};
 /// A sentence: its key (empty for text that has none, e.g. built before it had a code), its
 /// parameters and its English rendering.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "WireText")]
+#[serde(from = "WireText", into = "WireText")]
 pub struct TextCode {
     /// The catalogue key; empty: only the English is known.
     pub key: Cow<'static, str>,
     /// The values of the template's `{name}` placeholders.
     pub params: Vec<(Cow<'static, str>, String)>,
-    /// Placeholders whose value is itself a sentence ([`TextCode::with_text`]), rendered in the
-    /// same language as this one.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub texts: Vec<(Cow<'static, str>, TextCode)>,
     /// The English sentence.
     pub english: String,
-    /// The sentences this one joins ([`TextCode::joined`]); empty for a single sentence.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub parts: Vec<TextCode>,
+    /// The sentences inside this one, when there are any: boxed, as they are rare, so a `TextCode`
+    /// stays small inside the error types that carry one.
+    nested: Option<Box<Nested>>,
 }
 
-/// What a `TextCode` reads from: its own object, or plain text (an older peer's English).
-#[derive(Deserialize)]
+/// The sentences inside a [`TextCode`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Nested {
+    /// Placeholders whose value is itself a sentence ([`TextCode::with_text`]).
+    texts: Vec<(Cow<'static, str>, TextCode)>,
+    /// The sentences this one joins ([`TextCode::joined`]).
+    parts: Vec<TextCode>,
+}
+
+/// A `TextCode` on the wire: its own object, or plain text (an older peer's English; read only).
+#[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 enum WireText {
     Coded {
@@ -45,11 +50,11 @@ enum WireText {
         key: Cow<'static, str>,
         #[serde(default)]
         params: Vec<(Cow<'static, str>, String)>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         texts: Vec<(Cow<'static, str>, TextCode)>,
         #[serde(default)]
         english: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         parts: Vec<TextCode>,
     },
     Plain(String),
@@ -67,11 +72,24 @@ impl From<WireText> for TextCode {
             } => TextCode {
                 key,
                 params,
-                texts,
                 english,
-                parts,
+                nested: (!texts.is_empty() || !parts.is_empty())
+                    .then(|| Box::new(Nested { texts, parts })),
             },
             WireText::Plain(english) => TextCode::plain(english),
+        }
+    }
+}
+
+impl From<TextCode> for WireText {
+    fn from(text: TextCode) -> Self {
+        let Nested { texts, parts } = text.nested.map(|n| *n).unwrap_or_default();
+        WireText::Coded {
+            key: text.key,
+            params: text.params,
+            texts,
+            english: text.english,
+            parts,
         }
     }
 }
@@ -86,9 +104,8 @@ impl TextCode {
                 .into_iter()
                 .map(|(name, value)| (Cow::Borrowed(name), value))
                 .collect(),
-            texts: Vec::new(),
             english,
-            parts: Vec::new(),
+            nested: None,
         }
     }
 
@@ -96,8 +113,16 @@ impl TextCode {
     /// store's name), which a translation renders in its own language.
     pub fn with_text(mut self, name: &'static str, text: TextCode) -> Self {
         self.english = self.english.replace(&format!("{{{name}}}"), &text.english);
-        self.texts.push((Cow::Borrowed(name), text));
+        self.nested
+            .get_or_insert_with(Box::default)
+            .texts
+            .push((Cow::Borrowed(name), text));
         self
+    }
+
+    /// The sentences this one joins ([`TextCode::joined`]); empty for a single sentence.
+    pub fn parts(&self) -> &[TextCode] {
+        self.nested.as_ref().map_or(&[], |n| &n.parts)
     }
 
     /// Text without a code (shown as written in every language).
@@ -117,7 +142,7 @@ impl TextCode {
     /// [`TextCode::render`], with `text` rendering the nested sentences.
     pub fn render_with(&self, template: &str, text: &dyn Fn(&TextCode) -> String) -> String {
         let mut out = fill(template, &self.params);
-        for (name, nested) in &self.texts {
+        for (name, nested) in self.nested.iter().flat_map(|n| &n.texts) {
             out = out.replace(&format!("{{{name}}}"), &text(nested));
         }
         out
@@ -134,7 +159,12 @@ impl TextCode {
                 .map(|p| p.english.as_str())
                 .collect::<Vec<_>>()
                 .join("; "),
-            parts,
+            nested: (!parts.is_empty()).then(|| {
+                Box::new(Nested {
+                    texts: Vec::new(),
+                    parts,
+                })
+            }),
             ..TextCode::default()
         }
     }

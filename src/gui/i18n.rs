@@ -2645,9 +2645,9 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
 /// A coded sentence in `lang`: French or Dutch from [`CHECK_TEXT`], English as the library wrote it;
 /// text without a code as written.
 pub fn coded_text(lang: Lang, text: &crate::text_code::TextCode) -> String {
-    if !text.parts.is_empty() {
+    if !text.parts().is_empty() {
         return text
-            .parts
+            .parts()
             .iter()
             .map(|part| coded_text(lang, part))
             .collect::<Vec<_>>()
