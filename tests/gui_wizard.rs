@@ -530,10 +530,11 @@ fn sample_app(fx: &Fixture, screen: Screen, lang: Lang) -> SetupApp {
             app.first_sync = Some(FirstSync::showing(FirstSyncState::Running(ProgressEvent {
                 run_id: Some(1),
                 kind: SyncKind::Full,
-                phase: RunPhase::Reading,
+                phase: RunPhase::Running,
                 done: 162,
                 total: Some(471),
-                message: "reading mobile devices from Exchange (162 of 471)".into(),
+                // The worker's own line, coded: said in the language of the screen.
+                message: exchange_connector::service::worker::running_line(),
             })));
         }
         Screen::FirstSyncDone => {

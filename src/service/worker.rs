@@ -349,6 +349,14 @@ fn queue_run(shared: &Shared, request: RunRequest) -> Reply {
     }
 }
 
+/// The progress line of a run while the engine reads, plans and applies (it reports no finer phase).
+pub fn running_line() -> TextCode {
+    coded!(
+        "wk_running",
+        "reading Exchange and Intune, planning and applying"
+    )
+}
+
 /// "quick sync started", the reply and the first progress line of a run.
 fn run_started(phrase: TextCode) -> TextCode {
     coded!("wk_run_started", "{run} started").with_text("run", phrase)
@@ -1130,15 +1138,8 @@ impl Worker {
         let started = run_started(phrase.clone());
         tracing::info!("{started}");
         self.shared.progress(kind, RunPhase::Started, started, None);
-        self.shared.progress(
-            kind,
-            RunPhase::Running,
-            coded!(
-                "wk_running",
-                "reading Exchange and Intune, planning and applying"
-            ),
-            None,
-        );
+        self.shared
+            .progress(kind, RunPhase::Running, running_line(), None);
         // Polled in place: the engine's run future is not `Send`-general enough to spawn.
         let task = async {
             match &request.user {
