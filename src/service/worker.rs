@@ -1171,7 +1171,13 @@ impl Worker {
             Some(_) => phrase.clone(),
             None => kind_phrase(report.kind),
         };
-        let finished = run_finished(report.outcome, report.devices_seen).with_text("run", run);
+        let finished = coded!(
+            "wk_run_finished",
+            "{run} {outcome}: Devices synced: {devices}",
+            devices = report.devices_seen
+        )
+        .with_text("run", run)
+        .with_text("outcome", outcome_text(report.outcome));
         {
             let mut live = self.shared.live();
             live.current = None;
@@ -1274,38 +1280,13 @@ async fn exchange_version(engine: &SyncEngine, in_use: &mut ExchangeServerInUse)
     }
 }
 
-/// The last progress line of a run: its outcome and how many devices it saw.
-fn run_finished(outcome: SyncOutcome, devices: usize) -> TextCode {
+/// How a run ended, as the last progress line and the log say it.
+fn outcome_text(outcome: SyncOutcome) -> TextCode {
     match outcome {
-        SyncOutcome::Succeeded => coded!(
-            "wk_run_succeeded",
-            "{run} succeeded: Devices synced: {devices}",
-            devices = devices
-        ),
-        SyncOutcome::HeldByGuard => coded!(
-            "wk_run_held",
-            "{run} held for confirmation: Devices synced: {devices}",
-            devices = devices
-        ),
-        SyncOutcome::DryRun => coded!(
-            "wk_run_dry",
-            "{run} dry run: Devices synced: {devices}",
-            devices = devices
-        ),
-        SyncOutcome::Failed => coded!(
-            "wk_run_failed",
-            "{run} failed: Devices synced: {devices}",
-            devices = devices
-        ),
-    }
-}
-
-fn outcome_word(outcome: SyncOutcome) -> &'static str {
-    match outcome {
-        SyncOutcome::Succeeded => "succeeded",
-        SyncOutcome::HeldByGuard => "held for confirmation",
-        SyncOutcome::DryRun => "dry run",
-        SyncOutcome::Failed => "failed",
+        SyncOutcome::Succeeded => coded!("wk_outcome_succeeded", "succeeded"),
+        SyncOutcome::HeldByGuard => coded!("wk_outcome_held", "held for confirmation"),
+        SyncOutcome::DryRun => coded!("wk_outcome_dry_run", "dry run"),
+        SyncOutcome::Failed => coded!("wk_outcome_failed", "failed"),
     }
 }
 
@@ -1320,7 +1301,7 @@ fn log_report(report: &RunReport) {
         ),
         outcome => tracing::info!(
             "{phrase} {}. Devices synced: {}. Mailboxes: {}. Changes applied: {}, failed: {}. Duration: {} ms",
-            outcome_word(outcome),
+            outcome_text(outcome),
             report.devices_seen,
             report.mailboxes_seen,
             report.changes_applied,
