@@ -2457,6 +2457,11 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
     ("wk_outcome_dry_run", "(simulation)", "(proefrun)"),
     ("wk_outcome_failed", "a échoué", "mislukt"),
     (
+        "st_worker_looked_for",
+        "recherché à l'adresse {address}",
+        "gezocht op {address}",
+    ),
+    (
         "wk_no_held_plan",
         "aucun plan n'attend de confirmation",
         "er wacht geen plan op bevestiging",
@@ -2657,7 +2662,7 @@ pub fn coded_text(lang: Lang, text: &crate::text_code::TextCode) -> String {
 
 /// The sources whose `coded!` sentences the GUI shows (the test reads them for their keys).
 #[cfg(test)]
-const CODED_SOURCES: [(&str, &str); 13] = [
+const CODED_SOURCES: [(&str, &str); 14] = [
     ("policy_import.rs", include_str!("../policy_import.rs")),
     ("address.rs", include_str!("../address.rs")),
     (
@@ -2683,6 +2688,7 @@ const CODED_SOURCES: [(&str, &str); 13] = [
         include_str!("../onboarding/apply.rs"),
     ),
     ("gui/wizard/sign_in.rs", include_str!("wizard/sign_in.rs")),
+    ("gui/status.rs", include_str!("status.rs")),
 ];
 // ---- end of w3-i18n: connection checks ------------------------------------------------------------
 

@@ -259,7 +259,7 @@ pub enum WorkerState {
     /// It answered.
     Running,
     /// It does not listen (the message says where it was looked for).
-    NotRunning(String),
+    NotRunning(TextCode),
     /// It listens but the request failed.
     Error(TextCode),
 }
@@ -366,7 +366,11 @@ impl StatusPage {
                 }
                 Err(ChannelError::NotRunning { .. }) => Event::Status(Err((
                     true,
-                    format!("looked for it at {}", address.0).into(),
+                    crate::coded!(
+                        "st_worker_looked_for",
+                        "looked for it at {address}",
+                        address = address.0
+                    ),
                 ))),
                 Err(e) => Event::Status(Err((false, e.to_string().into()))),
             };
@@ -453,7 +457,7 @@ impl StatusPage {
                     reload_devices |= !self.devices_loaded;
                 }
                 Event::Status(Err((true, m))) => {
-                    self.worker = WorkerState::NotRunning(m.to_string());
+                    self.worker = WorkerState::NotRunning(m);
                     self.subscribed = false;
                 }
                 Event::Status(Err((false, m))) => self.worker = WorkerState::Error(m),
@@ -687,7 +691,11 @@ pub fn ui(
         WorkerState::NotRunning(m) => {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
-                format!("⚠ {} ({m})", tr(lang, "worker_not_running")),
+                format!(
+                    "⚠ {} ({})",
+                    tr(lang, "worker_not_running"),
+                    coded_text(lang, m)
+                ),
             );
             if ui.button(tr(lang, "start_worker")).clicked() {
                 action = StatusAction::StartWorker;
