@@ -12,6 +12,7 @@
 //! Entries are addressed by (instance, key): several connectors on one host keep separate entries.
 
 use crate::secret::Secret;
+use crate::text_code::TextCode;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -103,8 +104,9 @@ pub trait SecretStore: Send + Sync {
     fn set(&self, instance: &str, key: &str, value: &Secret) -> Result<(), SecretError>;
     /// Deletes a secret; deleting a missing one is not an error.
     fn delete(&self, instance: &str, key: &str) -> Result<(), SecretError>;
-    /// Where the secrets are, for messages (e.g. "Windows Credential Manager").
-    fn describe(&self) -> String;
+    /// Where the secrets are, for messages (e.g. "Windows Credential Manager"): English for the CLI
+    /// and error messages, translated by the setup GUI.
+    fn describe(&self) -> TextCode;
     /// Whether `value` fits this store; [`store_all`] asks it of every secret before storing any.
     fn check(&self, key: &str, value: &Secret) -> Result<(), SecretError> {
         let _ = (key, value);
@@ -207,7 +209,7 @@ pub fn open(kind: StoreKind, config_dir: &Path) -> Result<Box<dyn SecretStore>, 
 /// The OS credential store through `keyring-core`.
 pub struct KeyringStore {
     store: Arc<keyring_core::CredentialStore>,
-    name: String,
+    name: TextCode,
     /// Windows: ask for Local persistence and a readable target name on each entry.
     windows_local: bool,
 }
@@ -221,7 +223,7 @@ impl KeyringStore {
     pub fn with_store(store: Arc<keyring_core::CredentialStore>, name: impl Into<String>) -> Self {
         KeyringStore {
             store,
-            name: name.into(),
+            name: TextCode::plain(name.into()),
             windows_local: false,
         }
     }
@@ -229,14 +231,15 @@ impl KeyringStore {
     /// The platform's native store.
     #[cfg(windows)]
     pub fn native() -> Result<Self, SecretError> {
+        let name = crate::coded!("ss_credential_manager", "Windows Credential Manager");
         let store =
             windows_native_keyring_store::Store::new().map_err(|e| SecretError::Unavailable {
-                store: "Windows Credential Manager".into(),
+                store: name.to_string(),
                 reason: e.to_string(),
             })?;
         Ok(KeyringStore {
             store,
-            name: "Windows Credential Manager".into(),
+            name,
             windows_local: true,
         })
     }
@@ -244,8 +247,9 @@ impl KeyringStore {
     /// The platform's native store.
     #[cfg(all(target_os = "linux", feature = "secret-service"))]
     pub fn native() -> Result<Self, SecretError> {
+        let name = crate::coded!("ss_secret_service", "Secret Service");
         let unavailable = |reason: String| SecretError::Unavailable {
-            store: "Secret Service".into(),
+            store: name.to_string(),
             reason,
         };
         // Without a session bus there is no Secret Service; do not wait for a connection to fail.
@@ -258,7 +262,7 @@ impl KeyringStore {
             .map_err(|e| unavailable(e.to_string()))?;
         Ok(KeyringStore {
             store,
-            name: "Secret Service".into(),
+            name,
             windows_local: false,
         })
     }
@@ -267,7 +271,7 @@ impl KeyringStore {
     #[cfg(not(any(windows, all(target_os = "linux", feature = "secret-service"))))]
     pub fn native() -> Result<Self, SecretError> {
         Err(SecretError::Unavailable {
-            store: "OS credential store".into(),
+            store: crate::coded!("ss_os_store", "OS credential store").to_string(),
             reason: "this build has none (on Linux, build with --features secret-service)".into(),
         })
     }
@@ -290,7 +294,7 @@ impl KeyringStore {
 
     fn err(&self, action: &'static str, key: &str, e: keyring_core::Error) -> SecretError {
         SecretError::Store {
-            store: self.name.clone(),
+            store: self.name.to_string(),
             action,
             key: key.to_string(),
             reason: e.to_string(),
@@ -311,7 +315,7 @@ impl SecretStore for KeyringStore {
         let size = value.expose().encode_utf16().count() * 2;
         if self.windows_local && size > CREDENTIAL_BLOB_LIMIT {
             return Err(SecretError::TooLarge {
-                store: self.name.clone(),
+                store: self.name.to_string(),
                 key: key.to_string(),
                 size,
                 limit: CREDENTIAL_BLOB_LIMIT,
@@ -334,7 +338,7 @@ impl SecretStore for KeyringStore {
         }
     }
 
-    fn describe(&self) -> String {
+    fn describe(&self) -> TextCode {
         self.name.clone()
     }
 }
@@ -440,8 +444,12 @@ impl SecretStore for FileStore {
         Ok(())
     }
 
-    fn describe(&self) -> String {
-        format!("secret file {}", self.path().display())
+    fn describe(&self) -> TextCode {
+        crate::coded!(
+            "ss_secret_file",
+            "secret file {path}",
+            path = self.path().display()
+        )
     }
 }
 
@@ -543,14 +551,14 @@ mod tests {
         fn delete(&self, instance: &str, key: &str) -> Result<(), SecretError> {
             self.0.delete(instance, key)
         }
-        fn describe(&self) -> String {
+        fn describe(&self) -> TextCode {
             "small store".into()
         }
         fn check(&self, key: &str, value: &Secret) -> Result<(), SecretError> {
             let size = value.expose().len();
             if size > 8 {
                 return Err(SecretError::TooLarge {
-                    store: self.describe(),
+                    store: self.describe().to_string(),
                     key: key.into(),
                     size,
                     limit: 8,

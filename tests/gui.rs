@@ -16,10 +16,11 @@ use exchange_connector::gui::app::{Page, SetupApp};
 use exchange_connector::gui::connect::{CheckId, CheckState};
 use exchange_connector::gui::devices::Clock;
 use exchange_connector::gui::i18n::Lang;
+use exchange_connector::gui::wizard::first_sync::{FirstSync, FirstSyncState};
 use exchange_connector::gui::wizard::{Step, WizardState};
 use exchange_connector::lab::faults::{Storm, Surface};
 use exchange_connector::policy::ListKind;
-use exchange_connector::service::channel::{ChannelHandler, serve};
+use exchange_connector::service::channel::{ChannelClient, ChannelHandler, serve};
 use exchange_connector::service::messages::{
     Connection, ExchangeServerInUse, ProgressEvent, Reply, Request, RunPhase, StatusReply, SyncKind,
 };
@@ -543,7 +544,7 @@ impl ChannelHandler for FakeWorker {
                             phase,
                             done,
                             total: Some(2),
-                            message: format!("{phase}…"),
+                            message: format!("{phase}…").into(),
                         });
                     }
                     *last.lock().unwrap() = Some("2026-11-23T12:00:00+00:00");
@@ -687,6 +688,99 @@ fn the_status_page_shows_a_real_workers_last_sync_times() {
         "a real worker's last syncs are shown, not \"never\""
     );
     assert!(!h.state().status.view.as_ref().unwrap().devices.is_empty());
+}
+
+/// A real worker's answer to *Sync* and its progress lines are said in French: they cross the channel
+/// coded, so no English sentence of the worker reaches a French admin (they once came as English).
+#[test]
+fn a_real_workers_reply_and_progress_lines_are_said_in_french() {
+    let fx = Fixture::with_lab();
+    let env = fx.env();
+    // A quick sync every 2 s: a whole run's lines come by even if the subscription starts mid-run.
+    let _worker = gui_support::start_lab_worker(&env, fx.lab(), fx.dir.path(), 100.0, 2);
+    let channel = env.channel.clone();
+    let (accepted, running, finished) = fx.rt.block_on(async move {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let connect = || async {
+            loop {
+                match ChannelClient::connect(&channel).await {
+                    Ok(client) => break client,
+                    Err(e) => {
+                        assert!(Instant::now() < deadline, "no worker: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        };
+        let mut subscription = connect().await;
+        let mut reply = subscription.request(&Request::Subscribe).await;
+        let mut running = None;
+        let finished = loop {
+            match reply {
+                Ok(Reply::Progress(event)) if event.phase == RunPhase::Running => {
+                    running = Some(event)
+                }
+                Ok(Reply::Progress(event))
+                    if event.phase == RunPhase::Finished && running.is_some() =>
+                {
+                    break event;
+                }
+                Ok(Reply::Progress(_)) => {}
+                other => panic!("the subscription ended: {other:?}"),
+            }
+            assert!(Instant::now() < deadline, "no whole run was seen");
+            reply = subscription.next_reply().await;
+        };
+        let accepted = match connect()
+            .await
+            .request(&Request::Sync {
+                kind: SyncKind::Full,
+                dry_run: false,
+            })
+            .await
+        {
+            Ok(Reply::Accepted { message }) => message,
+            other => panic!("the sync was not accepted: {other:?}"),
+        };
+        (accepted, running.unwrap(), finished)
+    });
+    // The worker's own English stays for the CLI.
+    assert!(accepted.english.contains("full sync"), "{accepted:?}");
+
+    // The status page shows the answer after its translated sentence.
+    let mut app = fx.app_with(WizardState::default(), Lang::Fr);
+    app.page = Page::Status;
+    let mut h = harness(app);
+    wait_until(&mut h, "the status", |a| a.status.view.is_some());
+    h.state_mut().status.message = Some((true, accepted));
+    for _ in 0..4 {
+        h.step();
+    }
+    h.get_by_label_contains("Le service du connecteur a accepté la demande");
+    // "démarrage de la synchronisation complète", or queued behind the run in flight.
+    h.get_by_label_contains("la synchronisation complète");
+    assert!(h.query_by_label_contains("full sync").is_none());
+
+    // The first-sync step shows the run's progress line, then its outcome line.
+    for (event, french, english) in [
+        (
+            running,
+            "lecture d'Exchange et d'Intune, planification et application des modifications",
+            "reading Exchange and Intune",
+        ),
+        (finished, "appareils synchronisés", "Devices synced"),
+    ] {
+        let mut app = fx.app_with(WizardState::default(), Lang::Fr);
+        app.first_sync = Some(FirstSync::showing(FirstSyncState::Running(event)));
+        app.page = Page::Setup;
+        app.open_step(Step::FirstSync);
+        let mut h = harness(app);
+        for _ in 0..4 {
+            h.step();
+        }
+        h.get_by_label_contains(french);
+        assert!(h.query_by_label_contains(english).is_none());
+    }
 }
 
 #[test]

@@ -9,6 +9,7 @@
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use exchange_connector::coded;
 use exchange_connector::gui::app::SetupApp;
 use exchange_connector::gui::i18n::Lang;
 use exchange_connector::gui::lab_demo;
@@ -17,7 +18,7 @@ use exchange_connector::gui::wizard::first_sync::FirstSyncState;
 use exchange_connector::gui::wizard::sign_in::{Browser, FixedTarget, Phase, SignInPanel};
 use exchange_connector::lab::scenario::Scenario;
 use exchange_connector::lab::sign_in::consent_in_browser;
-use exchange_connector::onboarding::apply::needed_permissions;
+use exchange_connector::onboarding::apply::{consent_role, needed_permissions};
 use exchange_connector::onboarding::{Authority, Plan};
 use exchange_connector::store::RunOutcome;
 use serde_json::{Value, json};
@@ -191,7 +192,7 @@ fn sign_in_creates_the_app_then_connect_and_the_first_sync_run_on_it() {
             .sign_in
             .lines
             .iter()
-            .any(|l| l.contains("granted")),
+            .any(|l| l.english.contains("granted")),
         "{:?}",
         h.state().sign_in.lines
     );
@@ -280,7 +281,10 @@ fn an_admin_who_may_not_grant_waits_for_another_admins_consent() {
         Phase::WaitingForConsent { url, role, missing } => {
             assert!(url.contains("/v2.0/adminconsent?client_id="), "{url}");
             assert!(url.contains(&client_id), "{url}");
-            assert!(role.contains("Privileged Role Administrator"), "{role}");
+            assert!(
+                role.english.contains("Privileged Role Administrator"),
+                "{role}"
+            );
             assert_eq!(missing.len(), 4);
         }
         other => panic!("{other:?}"),
@@ -415,6 +419,46 @@ fn the_sign_in_and_graph_go_through_the_proxy_set_on_the_sign_in_step() {
     assert!(h.state().wizard.step_is_valid(Step::Proxy));
 }
 
+/// The sign-in step says onboarding's plan (each action, each permission's reason) and the consent
+/// wait in French: onboarding codes its lines, so none reaches a French admin in English.
+#[test]
+fn the_plan_and_the_consent_wait_are_said_in_french() {
+    let fx = Fixture::without_lab();
+    let mut app = fx.app_with(Default::default(), Lang::Fr);
+    app.sign_in.phase = Phase::Confirm(Box::new(sample_plan()));
+    let mut h = harness(app);
+    h.step();
+    h.step();
+    h.get_by_label_contains(
+        "créer l'inscription d'application « Exchange Connector » (étiquette ExchangeConnector",
+    );
+    h.get_by_label_contains("créer son principal de service (application d'entreprise)");
+    // A grant line nests the permission's reason, in French too.
+    h.get_by_label_contains(
+        "accorder l'autorisation d'application Microsoft Graph GroupMember.Read.All (lire les membres des groupes ciblés)",
+    );
+    assert!(
+        h.query_by_label_contains("create the app registration")
+            .is_none()
+    );
+    assert!(h.query_by_label_contains("read the members").is_none());
+
+    h.state_mut().sign_in.lines = vec![coded!(
+        "ob_consent_granted",
+        "an administrator granted the permissions"
+    )];
+    h.state_mut().sign_in.phase = Phase::WaitingForConsent {
+        url: "https://login.microsoftonline.com/common/adminconsent".into(),
+        role: consent_role(),
+        missing: vec!["User.Read.All".into()],
+    };
+    h.step();
+    h.step();
+    h.get_by_label_contains("Administrateur de rôle privilégié (ou Administrateur général)");
+    h.get_by_label_contains("un administrateur a accordé les autorisations");
+    assert!(h.query_by_label_contains("Privileged Role").is_none());
+}
+
 /// Fixed text (no lab ports) so the images are the same on every run.
 fn sample_plan() -> Plan {
     Plan {
@@ -459,14 +503,31 @@ fn snapshots_of_the_sign_in_step() {
                     app.sign_in.phase = Phase::Confirm(Box::new(sample_plan()));
                 }
                 "consent" => {
+                    // The lines as onboarding codes them (the same keys and English as `apply`).
                     app.sign_in.lines = vec![
-                        "created the app registration 'Exchange Connector' (client id 0c5d2a7f-93e4-4b61-8f0a-6e1d2c3b4a59) with certificate 3F2A9C1B7E4D5A6F8B0C1D2E3F4A5B6C7D8E9F01".into(),
-                        "created the service principal 5b7e1c2d-3f4a-4b5c-8d6e-7f8091a2b3c4".into(),
-                        "the signed-in account may not grant Microsoft Graph / DeviceManagementManagedDevices.Read.All: a Privileged Role Administrator (or Global Administrator) must consent".into(),
+                        coded!(
+                            "ob_created_app",
+                            "created the app registration '{app}' (client id {app_id}) with certificate {thumbprint}",
+                            app = "Exchange Connector",
+                            app_id = "0c5d2a7f-93e4-4b61-8f0a-6e1d2c3b4a59",
+                            thumbprint = "3F2A9C1B7E4D5A6F8B0C1D2E3F4A5B6C7D8E9F01"
+                        ),
+                        coded!(
+                            "ob_created_sp",
+                            "created the service principal {id}",
+                            id = "5b7e1c2d-3f4a-4b5c-8d6e-7f8091a2b3c4"
+                        ),
+                        coded!(
+                            "ob_may_not_grant",
+                            "the signed-in account may not grant {resource} / {permission}: a {role} must consent",
+                            resource = "Microsoft Graph",
+                            permission = "DeviceManagementManagedDevices.Read.All"
+                        )
+                        .with_text("role", consent_role()),
                     ];
                     app.sign_in.phase = Phase::WaitingForConsent {
                         url: "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0/adminconsent?client_id=0c5d2a7f-93e4-4b61-8f0a-6e1d2c3b4a59&scope=https%3A%2F%2Fgraph%2Emicrosoft%2Ecom%2F%2Edefault".into(),
-                        role: "Privileged Role Administrator (or Global Administrator)".into(),
+                        role: consent_role(),
                         missing: needed_permissions(false)
                             .iter()
                             .map(|p| p.value.to_string())

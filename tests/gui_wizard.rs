@@ -16,6 +16,7 @@ use exchange_connector::gui::wizard::first_sync::{FirstSync, FirstSyncOutcome, F
 use exchange_connector::gui::wizard::{PackageSummary, ServerType, Step, WizardState};
 use exchange_connector::service::messages::{ProgressEvent, RunPhase, SyncKind};
 use exchange_connector::store::RunOutcome;
+use exchange_connector::text_code::TextCode;
 use std::path::PathBuf;
 
 #[path = "gui_support/mod.rs"]
@@ -529,10 +530,11 @@ fn sample_app(fx: &Fixture, screen: Screen, lang: Lang) -> SetupApp {
             app.first_sync = Some(FirstSync::showing(FirstSyncState::Running(ProgressEvent {
                 run_id: Some(1),
                 kind: SyncKind::Full,
-                phase: RunPhase::Reading,
+                phase: RunPhase::Running,
                 done: 162,
                 total: Some(471),
-                message: "reading mobile devices from Exchange (162 of 471)".into(),
+                // The worker's own line, coded: said in the language of the screen.
+                message: exchange_connector::service::worker::running_line(),
             })));
         }
         Screen::FirstSyncDone => {
@@ -554,7 +556,7 @@ fn sample_app(fx: &Fixture, screen: Screen, lang: Lang) -> SetupApp {
     if matches!(screen, Screen::FirstSyncRunning | Screen::FirstSyncDone) {
         app.success = Some(ConnectSuccess {
             config_path: PathBuf::new(),
-            secrets_where: String::new(),
+            secrets_where: TextCode::default(),
             secrets_to_worker: true,
             insecure_package: None,
         });

@@ -40,7 +40,7 @@ fn unique(prefix: &str) -> String {
 #[test]
 fn credential_manager_round_trip() {
     let store = KeyringStore::native().unwrap();
-    assert_eq!(store.describe(), "Windows Credential Manager");
+    assert_eq!(store.describe().english, "Windows Credential Manager");
     let instance = unique("wintest");
     let key = "ExchangePassword";
     assert!(store.get(&instance, key).unwrap().is_none());
@@ -82,7 +82,10 @@ fn the_platform_default_store_is_the_credential_manager() {
     let dir = tempfile::tempdir().unwrap();
     let store = secrets::open(StoreKind::Auto, dir.path()).unwrap();
     assert!(
-        store.describe().starts_with("Windows Credential Manager"),
+        store
+            .describe()
+            .english
+            .starts_with("Windows Credential Manager"),
         "{}",
         store.describe()
     );

@@ -429,9 +429,9 @@ fn secrets_and_clients(
                 coded!(
                     "ck_secrets_ok",
                     "in the {store}: {names}app credential",
-                    store = run.secrets.describe(),
                     names = needed.iter().map(|k| format!("{k}, ")).collect::<String>()
-                ),
+                )
+                .with_text("store", run.secrets.describe()),
             ));
             (Some(clients), Some(setup))
         }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use crate::secret::Secret;
 use crate::secrets::{SecretError, SecretStore};
 use crate::service::channel::{ChannelAddress, ChannelClient, ChannelError, Reply, Request};
+use crate::text_code::TextCode;
 
 /// How long a service that was just started has to open its pipe.
 pub const START_WAIT: Duration = Duration::from_secs(60);
@@ -25,9 +26,9 @@ pub const START_WAIT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretsPlace {
     /// The running worker stored them; its answer.
-    Worker(String),
+    Worker(TextCode),
     /// No worker runs (never on Windows): they are in this local store (its description).
-    Local(String),
+    Local(TextCode),
 }
 
 impl SecretsPlace {
@@ -91,7 +92,7 @@ pub async fn hand_off(
             .await?
         {
             Reply::Accepted { message } => Ok(SecretsPlace::Worker(message)),
-            Reply::Error { message } => Err(HandOffError::Refused(message)),
+            Reply::Error { message } => Err(HandOffError::Refused(message.to_string())),
             other => Err(HandOffError::Unexpected(format!("{other:?}"))),
         };
     }
@@ -195,7 +196,7 @@ impl SecretStore for PendingSecrets {
         Ok(())
     }
 
-    fn describe(&self) -> String {
-        "form (not stored yet)".into()
+    fn describe(&self) -> TextCode {
+        crate::coded!("ss_pending_form", "form (not stored yet)")
     }
 }

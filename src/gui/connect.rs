@@ -122,8 +122,8 @@ pub struct ReplaceQuestion {
 pub struct ConnectSuccess {
     /// The configuration file written.
     pub config_path: PathBuf,
-    /// Where the secrets went.
-    pub secrets_where: String,
+    /// Where the secrets went (a local store's description, translated on screen).
+    pub secrets_where: TextCode,
     /// Whether they went to the running worker over the channel (else to the local store).
     pub secrets_to_worker: bool,
     /// The package file, when its folder is not a secure place (offer to delete it).
@@ -463,12 +463,8 @@ pub fn saved_text(success: &ConnectSuccess) -> TextCode {
             file = file
         )
     } else {
-        coded!(
-            "ck_saved",
-            "{file}; secrets: {place}",
-            file = file,
-            place = success.secrets_where
-        )
+        coded!("ck_saved", "{file}; secrets: {place}", file = file)
+            .with_text("place", success.secrets_where.clone())
     }
 }
 
@@ -902,9 +898,10 @@ async fn save(
     Ok(ConnectSuccess {
         config_path,
         secrets_where: match place {
-            handoff::SecretsPlace::Worker(_) => {
-                "the connector service's credential store".to_string()
-            }
+            handoff::SecretsPlace::Worker(_) => coded!(
+                "ck_service_store",
+                "the connector service's credential store"
+            ),
             handoff::SecretsPlace::Local(store) => store,
         },
         secrets_to_worker,

@@ -12,11 +12,12 @@ use chrono::{DateTime, FixedOffset, Local, Utc};
 use eframe::egui;
 use egui_extras::{Column, TableBuilder};
 
-use crate::gui::i18n::{Lang, tr};
+use crate::gui::i18n::{Lang, coded_text, tr};
 use crate::model::exchange::DeviceAccessState;
 use crate::policy::{DesiredAccess, ReasonCode};
 use crate::service::channel::{ChannelAddress, ChannelClient};
 use crate::service::messages::{DEVICE_PAGE_MAX, DeviceLookup, LookupReply, Reply, Request};
+use crate::text_code::TextCode;
 
 /// Fills `{name}` placeholders of a catalogue text.
 pub fn fill(text: &str, args: &[(&str, String)]) -> String {
@@ -304,15 +305,15 @@ pub struct WhyPanel {
     /// The mailbox asked for.
     pub user: String,
     /// The worker's answer (`None` while it is asked).
-    pub answer: Option<Result<LookupReply, String>>,
+    pub answer: Option<Result<LookupReply, TextCode>>,
     /// The answer to *Sync this user now*.
-    pub sync: Option<Result<String, String>>,
+    pub sync: Option<Result<TextCode, TextCode>>,
 }
 
 enum Event {
-    Devices(Result<Vec<DeviceLookup>, String>),
-    Lookup(String, Result<LookupReply, String>),
-    SyncUser(String, Result<String, String>),
+    Devices(Result<Vec<DeviceLookup>, TextCode>),
+    Lookup(String, Result<LookupReply, TextCode>),
+    SyncUser(String, Result<TextCode, TextCode>),
 }
 
 /// The device table's state.
@@ -322,7 +323,7 @@ pub struct DevicesPanel {
     /// A load is under way.
     pub loading: bool,
     /// Why the last load failed.
-    pub error: Option<String>,
+    pub error: Option<TextCode>,
     /// Search by user or device.
     pub search: String,
     /// Show only devices in this Exchange state.
@@ -404,8 +405,8 @@ impl DevicesPanel {
                         }
                     }
                     Ok(Reply::Error { message }) => break Err(message),
-                    Ok(other) => break Err(format!("unexpected answer: {other:?}")),
-                    Err(e) => break Err(e),
+                    Ok(other) => break Err(format!("unexpected answer: {other:?}").into()),
+                    Err(e) => break Err(e.into()),
                 }
             };
             let _ = tx.send(Event::Devices(result));
@@ -428,8 +429,8 @@ impl DevicesPanel {
             let answer = match ask(&address, &request).await {
                 Ok(Reply::LookupUser(found)) => Ok(found),
                 Ok(Reply::Error { message }) => Err(message),
-                Ok(other) => Err(format!("unexpected answer: {other:?}")),
-                Err(e) => Err(e),
+                Ok(other) => Err(format!("unexpected answer: {other:?}").into()),
+                Err(e) => Err(e.into()),
             };
             let _ = tx.send(Event::Lookup(user, answer));
             repaint();
@@ -448,8 +449,8 @@ impl DevicesPanel {
             let answer = match ask(&address, &request).await {
                 Ok(Reply::Accepted { message }) => Ok(message),
                 Ok(Reply::Error { message }) => Err(message),
-                Ok(other) => Err(format!("unexpected answer: {other:?}")),
-                Err(e) => Err(e),
+                Ok(other) => Err(format!("unexpected answer: {other:?}").into()),
+                Err(e) => Err(e.into()),
             };
             let _ = tx.send(Event::SyncUser(user, answer));
             repaint();
@@ -572,7 +573,10 @@ pub fn ui(
         }
     });
     if let Some(e) = &panel.error {
-        ui.colored_label(ui.visuals().error_fg_color, format!("✖ {e}"));
+        ui.colored_label(
+            ui.visuals().error_fg_color,
+            format!("✖ {}", coded_text(lang, e)),
+        );
     }
     let rows: Vec<DeviceRow> = panel.visible_rows(lang).into_iter().cloned().collect();
     ui.label(fill(
@@ -701,7 +705,10 @@ fn why_ui(
                 });
             }
             Some(Err(e)) => {
-                ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {e}"));
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    format!("⚠ {}", coded_text(lang, e)),
+                );
             }
             Some(Ok(found)) => {
                 if found.devices.is_empty() {
@@ -722,7 +729,10 @@ fn why_ui(
                             ));
                         }
                         Some(Err(e)) => {
-                            ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {e}"));
+                            ui.colored_label(
+                                ui.visuals().warn_fg_color,
+                                format!("⚠ {}", coded_text(lang, e)),
+                            );
                         }
                         None => {}
                     }

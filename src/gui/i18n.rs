@@ -2363,30 +2363,316 @@ static CHECK_TEXT: &[(&str, &str, &str)] = &[
         "« {value} » contient un nom d'utilisateur ou un mot de passe ; retirez-le (les secrets vont dans le magasin de secrets)",
         "'{value}' bevat een gebruikersnaam of wachtwoord; verwijder die (geheimen horen in de geheimenopslag)",
     ),
+    // the secret stores' names (`SecretStore::describe`): French with its article, as the sentences
+    // that hold one ("dans {store}") expect
+    (
+        "ss_credential_manager",
+        "le Gestionnaire d'informations d'identification Windows",
+        "Windows Referentiebeheer",
+    ),
+    (
+        "ss_secret_service",
+        "le trousseau Secret Service",
+        "de Secret Service-sleutelhanger",
+    ),
+    (
+        "ss_os_store",
+        "le magasin d'informations d'identification du système",
+        "de referentieopslag van het besturingssysteem",
+    ),
+    (
+        "ss_secret_file",
+        "le fichier de secrets {path}",
+        "het geheimenbestand {path}",
+    ),
+    (
+        "ss_vault_sealed",
+        "{credentials} (le certificat : chiffré par DPAPI dans {dir})",
+        "{credentials} (het certificaat: met DPAPI versleuteld in {dir})",
+    ),
+    (
+        "ss_pending_form",
+        "le formulaire (pas encore enregistré)",
+        "het formulier (nog niet opgeslagen)",
+    ),
+    (
+        "ck_service_store",
+        "le magasin d'informations d'identification du service du connecteur",
+        "de referentieopslag van de connectorservice",
+    ),
+    // the worker's control-channel replies and a run's progress lines (`service::worker`); French
+    // run names carry their article ("la synchronisation rapide")
+    (
+        "wk_quick_sync",
+        "la synchronisation rapide",
+        "snelle synchronisatie",
+    ),
+    (
+        "wk_full_sync",
+        "la synchronisation complète",
+        "volledige synchronisatie",
+    ),
+    (
+        "wk_user_sync",
+        "la synchronisation de {user}",
+        "synchronisatie van {user}",
+    ),
+    ("wk_run_started", "démarrage de {run}", "{run} gestart"),
+    (
+        "wk_already_queued",
+        "{current} est déjà en cours et {run} est déjà en attente après elle",
+        "er loopt al een {current} en er staat al een {run} daarna in de wachtrij",
+    ),
+    (
+        "wk_queued",
+        "une synchronisation est déjà en cours ; {run} est mise en attente et s'exécutera ensuite",
+        "er loopt al een synchronisatie; de {run} staat in de wachtrij en wordt daarna uitgevoerd",
+    ),
+    (
+        "wk_user_sync_queued",
+        "une synchronisation est en cours ; la synchronisation de {user} est mise en attente et s'exécutera ensuite",
+        "er loopt een synchronisatie; de synchronisatie van {user} staat in de wachtrij en wordt daarna uitgevoerd",
+    ),
+    (
+        "wk_stopping",
+        "le service du connecteur s'arrête",
+        "de connectorservice stopt",
+    ),
+    (
+        "wk_not_started",
+        "{run} n'a pas démarré : {error}",
+        "{run} niet gestart: {error}",
+    ),
+    (
+        "wk_running",
+        "lecture d'Exchange et d'Intune, planification et application des modifications",
+        "Exchange en Intune lezen, plannen en wijzigingen toepassen",
+    ),
+    (
+        "wk_service_stopping",
+        "le service s'arrête ; la synchronisation en cours se termine d'abord",
+        "de service stopt; de lopende synchronisatie wordt eerst afgemaakt",
+    ),
+    (
+        "wk_run_finished",
+        "{run} {outcome} : appareils synchronisés : {devices}",
+        "{run} {outcome}: gesynchroniseerde apparaten: {devices}",
+    ),
+    ("wk_outcome_succeeded", "a réussi", "geslaagd"),
+    (
+        "wk_outcome_held",
+        "est retenue pour confirmation",
+        "wordt tegengehouden tot bevestiging",
+    ),
+    ("wk_outcome_dry_run", "(simulation)", "(proefrun)"),
+    ("wk_outcome_failed", "a échoué", "mislukt"),
+    (
+        "st_worker_looked_for",
+        "recherché à l'adresse {address}",
+        "gezocht op {address}",
+    ),
+    (
+        "wk_no_held_plan",
+        "aucun plan n'attend de confirmation",
+        "er wacht geen plan op bevestiging",
+    ),
+    (
+        "wk_held_dropped",
+        "le plan retenu a été abandonné ; la prochaine exécution planifie à nouveau",
+        "het tegengehouden plan is verwijderd; de volgende run plant opnieuw",
+    ),
+    (
+        "wk_held_not_dropped",
+        "impossible d'abandonner le plan retenu : {error}",
+        "het tegengehouden plan kan niet worden verwijderd: {error}",
+    ),
+    (
+        "wk_config_not_applied",
+        "la configuration n'a pas été appliquée :\n{errors}",
+        "de configuratie is niet toegepast:\n{errors}",
+    ),
+    (
+        "wk_config_saved",
+        "configuration enregistrée dans {file} ; elle s'applique à la prochaine exécution",
+        "configuratie opgeslagen in {file}; ze geldt vanaf de volgende run",
+    ),
+    (
+        "wk_config_not_saved",
+        "la configuration n'a pas été enregistrée : {error}",
+        "de configuratie is niet opgeslagen: {error}",
+    ),
+    (
+        "wk_not_a_secret",
+        "{key} n'est pas un secret ; appliquez-le comme configuration",
+        "{key} is geen geheim; pas het toe als configuratie",
+    ),
+    (
+        "wk_secret_not_stored",
+        "enregistrement de {key} impossible : {error}",
+        "{key} kan niet worden opgeslagen: {error}",
+    ),
+    (
+        "wk_secrets_stored",
+        "enregistrés par le service dans {store} : {names}",
+        "door de service opgeslagen in {store}: {names}",
+    ),
+    (
+        "wk_user_unknown",
+        "aucun appareil de « {user} » n'est encore connu : vérifiez l'alias ou l'adresse de la boîte aux lettres, ou attendez la prochaine synchronisation",
+        "er is nog geen apparaat van '{user}' bekend: controleer de alias of het adres van het postvak, of wacht op de volgende synchronisatie",
+    ),
+    (
+        "wk_status_failed",
+        "l'état n'a pas pu être lu : {error}",
+        "de status kon niet worden gelezen: {error}",
+    ),
+    (
+        "wk_lookup_failed",
+        "la recherche a échoué : {error}",
+        "het opzoeken is mislukt: {error}",
+    ),
+    (
+        "wk_device_list_failed",
+        "la liste des appareils n'a pas pu être lue : {error}",
+        "de lijst met apparaten kon niet worden gelezen: {error}",
+    ),
+    // onboarding: the plan's lines, the permissions' reasons and the progress lines (`onboarding::apply`),
+    // and the consent wait (`gui::wizard::sign_in`); Entra's role names as Entra writes them
+    (
+        "ob_consent_role",
+        "Administrateur de rôle privilégié (ou Administrateur général)",
+        "Beheerder met bevoorrechte rol (of Globale beheerder)",
+    ),
+    (
+        "ob_why_devices",
+        "lire les appareils gérés par Intune et leur conformité",
+        "door Intune beheerde apparaten en hun naleving lezen",
+    ),
+    (
+        "ob_why_groups",
+        "lire les membres des groupes ciblés",
+        "de leden van de doelgroepen lezen",
+    ),
+    (
+        "ob_why_users",
+        "lire les utilisateurs (propriétaires des boîtes aux lettres)",
+        "gebruikers lezen (eigenaars van de postvakken)",
+    ),
+    (
+        "ob_why_service_config",
+        "inscrire le connecteur et lire les paramètres de l'ancien connecteur",
+        "de connector registreren en de instellingen van de oude connector lezen",
+    ),
+    (
+        "ob_why_exchange",
+        "exécuter les cmdlets Exchange Online en tant qu'application (plus un rôle Exchange pour son principal de service)",
+        "Exchange Online-cmdlets uitvoeren als de app (plus een Exchange-rol voor de service-principal)",
+    ),
+    (
+        "ob_plan_create_app",
+        "créer l'inscription d'application « {app} » (étiquette {tag}) avec un nouveau certificat créé sur cet ordinateur ({days} jours ; seule sa clé publique est envoyée)",
+        "de app-registratie '{app}' (tag {tag}) maken met een nieuw certificaat dat op deze computer wordt gemaakt ({days} dagen; alleen de openbare sleutel wordt geüpload)",
+    ),
+    (
+        "ob_plan_add_server_key",
+        "ajouter le certificat de ce serveur à l'application existante {app_id} (créé sur cet ordinateur, {days} jours ; seule sa clé publique est envoyée, les clés des autres serveurs sont conservées)",
+        "het certificaat van deze server toevoegen aan de bestaande app {app_id} (gemaakt op deze computer, {days} dagen; alleen de openbare sleutel wordt geüpload, de sleutels van andere servers blijven behouden)",
+    ),
+    (
+        "ob_plan_create_sp",
+        "créer son principal de service (application d'entreprise)",
+        "de service-principal maken (bedrijfstoepassing)",
+    ),
+    (
+        "ob_plan_grant",
+        "accorder l'autorisation d'application {resource} {permission} ({why})",
+        "de toepassingsmachtiging {permission} van {resource} toekennen ({why})",
+    ),
+    (
+        "ob_undoing",
+        "annulation de ce que cette exécution a créé",
+        "ongedaan maken wat deze run heeft gemaakt",
+    ),
+    (
+        "ob_found_app",
+        "inscription d'application {app_id} trouvée, avec le certificat de cet ordinateur",
+        "app-registratie {app_id} gevonden, met het certificaat van deze computer",
+    ),
+    (
+        "ob_added_server_key",
+        "application {app_id} trouvée, certificat de ce serveur ajouté (empreinte {thumbprint}) ; ses autres clés sont conservées",
+        "app {app_id} gevonden, certificaat van deze server toegevoegd (vingerafdruk {thumbprint}); de andere sleutels blijven behouden",
+    ),
+    (
+        "ob_created_app",
+        "inscription d'application « {app} » créée (ID client {app_id}) avec le certificat {thumbprint}",
+        "app-registratie '{app}' gemaakt (client-id {app_id}) met certificaat {thumbprint}",
+    ),
+    (
+        "ob_created_sp",
+        "principal de service {id} créé",
+        "service-principal {id} gemaakt",
+    ),
+    (
+        "ob_granted",
+        "autorisation {resource} / {permission} accordée",
+        "machtiging {resource} / {permission} toegekend",
+    ),
+    (
+        "ob_may_not_grant",
+        "le compte connecté ne peut pas accorder {resource} / {permission} : un {role} doit donner son consentement",
+        "het aangemelde account mag {resource} / {permission} niet toekennen: een {role} moet toestemming geven",
+    ),
+    (
+        "ob_nothing_to_do",
+        "rien à faire : l'application, son certificat et ses autorisations sont en place",
+        "niets te doen: de app, het certificaat en de machtigingen zijn aanwezig",
+    ),
+    (
+        "ob_nothing_to_remove",
+        "aucune inscription d'application avec l'étiquette {tag} : rien à supprimer",
+        "geen app-registratie met tag {tag}: niets te verwijderen",
+    ),
+    (
+        "ob_deleted_sp",
+        "principal de service {id} et ses autorisations supprimés",
+        "service-principal {id} en de machtigingen ervan verwijderd",
+    ),
+    (
+        "ob_deleted_app",
+        "inscription d'application {app_id} supprimée",
+        "app-registratie {app_id} verwijderd",
+    ),
+    (
+        "ob_consent_granted",
+        "un administrateur a accordé les autorisations",
+        "een beheerder heeft de machtigingen toegekend",
+    ),
 ];
 
 /// A coded sentence in `lang`: French or Dutch from [`CHECK_TEXT`], English as the library wrote it;
 /// text without a code as written.
 pub fn coded_text(lang: Lang, text: &crate::text_code::TextCode) -> String {
-    if !text.parts.is_empty() {
+    if !text.parts().is_empty() {
         return text
-            .parts
+            .parts()
             .iter()
             .map(|part| coded_text(lang, part))
             .collect::<Vec<_>>()
             .join("; ");
     }
-    let found = CHECK_TEXT.iter().find(|(k, ..)| *k == text.key);
+    let found = CHECK_TEXT.iter().find(|(k, ..)| text.key == *k);
+    let nested = |t: &crate::text_code::TextCode| coded_text(lang, t);
     match (lang, found) {
-        (Lang::Fr, Some(&(_, fr, _))) => text.render(fr),
-        (Lang::Nl, Some(&(_, _, nl))) => text.render(nl),
+        (Lang::Fr, Some(&(_, fr, _))) => text.render_with(fr, &nested),
+        (Lang::Nl, Some(&(_, _, nl))) => text.render_with(nl, &nested),
         _ => text.english.clone(),
     }
 }
 
 /// The sources whose `coded!` sentences the GUI shows (the test reads them for their keys).
 #[cfg(test)]
-const CODED_SOURCES: [(&str, &str); 8] = [
+const CODED_SOURCES: [(&str, &str); 16] = [
     ("policy_import.rs", include_str!("../policy_import.rs")),
     (
         "exchange/cmdlets.rs",
@@ -2403,7 +2689,24 @@ const CODED_SOURCES: [(&str, &str); 8] = [
         include_str!("../connection/checks.rs"),
     ),
     ("gui/connect.rs", include_str!("connect.rs")),
+    (
+        "onboarding/server_key.rs",
+        include_str!("../onboarding/server_key.rs"),
+    ),
     ("settings.rs", include_str!("../settings.rs")),
+    ("secrets.rs", include_str!("../secrets.rs")),
+    ("win/vault.rs", include_str!("../win/vault.rs")),
+    (
+        "connection/handoff.rs",
+        include_str!("../connection/handoff.rs"),
+    ),
+    ("service/worker.rs", include_str!("../service/worker.rs")),
+    (
+        "onboarding/apply.rs",
+        include_str!("../onboarding/apply.rs"),
+    ),
+    ("gui/wizard/sign_in.rs", include_str!("wizard/sign_in.rs")),
+    ("gui/status.rs", include_str!("status.rs")),
 ];
 // ---- end of w3-i18n: connection checks ------------------------------------------------------------
 
@@ -2758,7 +3061,10 @@ mod tests {
     fn the_saved_secrets_place_is_said_in_french_and_dutch() {
         let success = crate::gui::connect::ConnectSuccess {
             config_path: "/etc/connector/connector.xml".into(),
-            secrets_where: "the connector service's credential store".into(),
+            secrets_where: crate::coded!(
+                "ck_service_store",
+                "the connector service's credential store"
+            ),
             secrets_to_worker: true,
             insecure_package: None,
         };

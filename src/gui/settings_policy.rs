@@ -15,12 +15,13 @@
 use crate::atomic_file;
 use crate::config::{Config, NotificationLanguage};
 use crate::gui::connect::ConnectEnv;
-use crate::gui::i18n::{Lang, tr};
+use crate::gui::i18n::{Lang, coded_text, tr};
 use crate::model::exchange::AccessLevel;
 use crate::notify::{DEFAULT_ENROL_LINK, Language, MailFields, Template};
 use crate::policy::{EnforcementAction, PlatformException, PlatformKind, PolicySettings};
 use crate::service::channel::{ChannelClient, Reply, Request};
 pub use crate::service::setup::{NOTIFICATION_TEMPLATE_FILE, POLICY_FILE};
+use crate::text_code::TextCode;
 use eframe::egui;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
@@ -478,7 +479,7 @@ async fn search_groups(env: &ConnectEnv, query: &str) -> Result<Vec<GroupHit>, S
         };
         return match tokio::time::timeout(Duration::from_secs(60), client.request(&request)).await {
             Ok(Ok(Reply::Groups { groups })) => Ok(groups),
-            Ok(Ok(Reply::Error { message })) => Err(message),
+            Ok(Ok(Reply::Error { message })) => Err(message.to_string()),
             Ok(Ok(other)) => Err(format!("unexpected answer from the worker: {other:?}")),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("the worker gave no answer within 60 seconds".into()),
@@ -1159,12 +1160,12 @@ pub fn advanced_ui(ui: &mut egui::Ui, panel: &mut AdvancedPanel, lang: Lang) {
 /// What the worker said after a save.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkerNote {
-    /// The worker accepted the reload (its message).
-    Reloaded(String),
+    /// The worker accepted the reload (its message, shown in the GUI's language).
+    Reloaded(TextCode),
     /// The worker is not running: the settings apply when it starts.
     NotRunning,
     /// The worker refused or could not be asked (its message); the files are saved.
-    Refused(String),
+    Refused(TextCode),
 }
 
 /// The outcome of a save.
@@ -1485,7 +1486,7 @@ async fn ask_reload(
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
-        Err(e) => return WorkerNote::Refused(e.to_string()),
+        Err(e) => return WorkerNote::Refused(e.to_string().into()),
     };
     match tokio::time::timeout(
         Duration::from_secs(15),
@@ -1495,8 +1496,8 @@ async fn ask_reload(
     {
         Ok(Ok(Reply::Accepted { message })) => WorkerNote::Reloaded(message),
         Ok(Ok(Reply::Error { message })) => WorkerNote::Refused(message),
-        Ok(Ok(other)) => WorkerNote::Refused(format!("{other:?}")),
-        Ok(Err(e)) => WorkerNote::Refused(e.to_string()),
+        Ok(Ok(other)) => WorkerNote::Refused(format!("{other:?}").into()),
+        Ok(Err(e)) => WorkerNote::Refused(e.to_string().into()),
         Err(_) => WorkerNote::Refused("no answer within 15 seconds".into()),
     }
 }
@@ -1559,13 +1560,24 @@ pub fn ui(
                 }
                 match worker {
                     WorkerNote::Reloaded(m) => {
-                        ui.label(format!("{} ({m})", tr(lang, "pol_worker_reloaded")));
+                        ui.label(format!(
+                            "{} ({})",
+                            tr(lang, "pol_worker_reloaded"),
+                            coded_text(lang, m)
+                        ));
                     }
                     WorkerNote::NotRunning => {
                         ui.label(tr(lang, "pol_worker_not_running"));
                     }
                     WorkerNote::Refused(m) => {
-                        ui.colored_label(error, format!("{}: {m}", tr(lang, "pol_worker_refused")));
+                        ui.colored_label(
+                            error,
+                            format!(
+                                "{}: {}",
+                                tr(lang, "pol_worker_refused"),
+                                coded_text(lang, m)
+                            ),
+                        );
                     }
                 }
             }

@@ -8,7 +8,7 @@
 //! *Confirm*, grouped by reason.
 
 use crate::gui::devices::{self, Clock, DevicesPanel, fill, reason_text, state_text};
-use crate::gui::i18n::{Lang, tr};
+use crate::gui::i18n::{Lang, coded_text, tr};
 use crate::policy::ListKind;
 use crate::service::channel::{ChannelAddress, ChannelClient, ChannelError};
 use crate::service::messages::{
@@ -17,6 +17,7 @@ use crate::service::messages::{
 use crate::store::{ChangeOp, RunOutcome};
 use crate::sync::cli::RunSummary;
 use crate::sync::{HeldDevice, PlanSummary};
+use crate::text_code::TextCode;
 use chrono::{DateTime, Utc};
 use eframe::egui;
 use std::sync::Arc;
@@ -258,14 +259,14 @@ pub enum WorkerState {
     /// It answered.
     Running,
     /// It does not listen (the message says where it was looked for).
-    NotRunning(String),
+    NotRunning(TextCode),
     /// It listens but the request failed.
-    Error(String),
+    Error(TextCode),
 }
 
 enum Event {
-    Status(Result<Box<StatusReply>, (bool, String)>),
-    Reply((bool, String)),
+    Status(Result<Box<StatusReply>, (bool, TextCode)>),
+    Reply((bool, TextCode)),
     Progress(ProgressEvent),
     SubscriptionEnded,
 }
@@ -288,9 +289,9 @@ pub struct StatusPage {
     pub worker: WorkerState,
     /// The last progress event of a running sync.
     pub progress: Option<ProgressEvent>,
-    /// The worker's answer to the last button: whether it accepted, and its words (shown after a
-    /// translated sentence).
-    pub message: Option<(bool, String)>,
+    /// The worker's answer to the last button: whether it accepted, and its words (coded: shown in
+    /// the GUI's language after a translated sentence).
+    pub message: Option<(bool, TextCode)>,
     /// The look-up box.
     pub lookup: String,
     /// The tab shown.
@@ -360,11 +361,18 @@ impl StatusPage {
             let event = match result {
                 Ok(Reply::Status(status)) => Event::Status(Ok(status)),
                 Ok(Reply::Error { message }) => Event::Status(Err((false, message))),
-                Ok(other) => Event::Status(Err((false, format!("unexpected answer: {other:?}")))),
-                Err(ChannelError::NotRunning { .. }) => {
-                    Event::Status(Err((true, format!("looked for it at {}", address.0))))
+                Ok(other) => {
+                    Event::Status(Err((false, format!("unexpected answer: {other:?}").into())))
                 }
-                Err(e) => Event::Status(Err((false, e.to_string()))),
+                Err(ChannelError::NotRunning { .. }) => Event::Status(Err((
+                    true,
+                    crate::coded!(
+                        "st_worker_looked_for",
+                        "looked for it at {address}",
+                        address = address.0
+                    ),
+                ))),
+                Err(e) => Event::Status(Err((false, e.to_string().into()))),
             };
             let _ = tx.send(event);
             repaint();
@@ -413,8 +421,8 @@ impl StatusPage {
             let text = match result {
                 Ok(Reply::Accepted { message }) => (true, message),
                 Ok(Reply::Error { message }) => (false, message),
-                Ok(other) => (false, format!("{other:?}")),
-                Err(e) => (false, e.to_string()),
+                Ok(other) => (false, format!("{other:?}").into()),
+                Err(e) => (false, e.to_string().into()),
             };
             let _ = tx.send(Event::Reply(text));
             repaint();
@@ -683,14 +691,21 @@ pub fn ui(
         WorkerState::NotRunning(m) => {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
-                format!("⚠ {} ({m})", tr(lang, "worker_not_running")),
+                format!(
+                    "⚠ {} ({})",
+                    tr(lang, "worker_not_running"),
+                    coded_text(lang, m)
+                ),
             );
             if ui.button(tr(lang, "start_worker")).clicked() {
                 action = StatusAction::StartWorker;
             }
         }
         WorkerState::Error(m) => {
-            ui.colored_label(ui.visuals().error_fg_color, format!("✖ {m}"));
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("✖ {}", coded_text(lang, m)),
+            );
         }
     }
     ui.horizontal(|ui| {
@@ -795,7 +810,7 @@ fn overview(
                 kind_text(lang, p.kind),
                 phase_text(lang, p.phase)
             ))
-            .on_hover_text(&p.message);
+            .on_hover_text(coded_text(lang, &p.message));
         });
         if let Some(f) = fraction {
             ui.add(egui::ProgressBar::new(f).show_percentage());
@@ -811,7 +826,7 @@ fn overview(
                     "reply_refused"
                 },
             ));
-            ui.weak(words);
+            ui.weak(coded_text(lang, words));
         });
     }
     if let Some(held) = &view.held {

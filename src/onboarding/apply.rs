@@ -5,6 +5,8 @@
 use super::graph::{DirectoryClient, filter, odata_quote};
 use super::{APP_TAG, Authority, OnboardingError};
 use crate::certificate::ClientCertificate;
+use crate::coded;
+use crate::text_code::TextCode;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
@@ -17,6 +19,11 @@ pub const EXCHANGE_ONLINE_APP_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
 /// The role that may grant Microsoft Graph application permissions when the signed-in admin may not.
 pub const CONSENT_ROLE: &str = "Privileged Role Administrator (or Global Administrator)";
 
+/// [`CONSENT_ROLE`], coded (the setup GUI names the roles as Entra does in its language).
+pub fn consent_role() -> TextCode {
+    coded!("ob_consent_role", CONSENT_ROLE)
+}
+
 /// An application permission the connector needs. Its app-role id is read from the resource's service
 /// principal (`appRoles`, by `value`) at run time; no id is hard-coded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +34,8 @@ pub struct PlannedPermission {
     pub resource_app_id: &'static str,
     /// Permission (`appRole.value`).
     pub value: &'static str,
-    /// What the connector does with it.
-    pub why: &'static str,
+    /// What the connector does with it (coded: the setup GUI shows it in its language).
+    pub why: TextCode,
     /// Already granted to the existing app.
     pub granted: bool,
 }
@@ -37,7 +44,7 @@ pub struct PlannedPermission {
 /// (`connection::checks`: the connector registration needs `DeviceManagementServiceConfig.ReadWrite.All`),
 /// plus `Exchange.ManageAsApp` for hosted Exchange.
 pub fn needed_permissions(hosted_exchange: bool) -> Vec<PlannedPermission> {
-    let graph = |value, why| PlannedPermission {
+    let graph = |value, why: TextCode| PlannedPermission {
         resource: "Microsoft Graph",
         resource_app_id: GRAPH_APP_ID,
         value,
@@ -47,16 +54,25 @@ pub fn needed_permissions(hosted_exchange: bool) -> Vec<PlannedPermission> {
     let mut out = vec![
         graph(
             "DeviceManagementManagedDevices.Read.All",
-            "read Intune managed devices and their compliance",
+            coded!(
+                "ob_why_devices",
+                "read Intune managed devices and their compliance"
+            ),
         ),
         graph(
             "GroupMember.Read.All",
-            "read the members of the targeted groups",
+            coded!("ob_why_groups", "read the members of the targeted groups"),
         ),
-        graph("User.Read.All", "read users (mailbox owners)"),
+        graph(
+            "User.Read.All",
+            coded!("ob_why_users", "read users (mailbox owners)"),
+        ),
         graph(
             "DeviceManagementServiceConfig.ReadWrite.All",
-            "register the connector and read the retired connector's settings",
+            coded!(
+                "ob_why_service_config",
+                "register the connector and read the retired connector's settings"
+            ),
         ),
     ];
     if hosted_exchange {
@@ -64,7 +80,10 @@ pub fn needed_permissions(hosted_exchange: bool) -> Vec<PlannedPermission> {
             resource: "Office 365 Exchange Online",
             resource_app_id: EXCHANGE_ONLINE_APP_ID,
             value: "Exchange.ManageAsApp",
-            why: "run Exchange Online cmdlets as the app (plus an Exchange role for its service principal)",
+            why: coded!(
+                "ob_why_exchange",
+                "run Exchange Online cmdlets as the app (plus an Exchange role for its service principal)"
+            ),
             granted: false,
         });
     }
@@ -123,21 +142,26 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// One line per action, in order.
-    pub fn actions(&self, local_thumbprint: Option<&str>) -> Vec<String> {
+    /// One line per action, in order (coded: English for the CLI, translated by the setup GUI).
+    pub fn actions(&self, local_thumbprint: Option<&str>) -> Vec<TextCode> {
         let mut out = Vec::new();
         match &self.existing {
-            None => out.push(format!(
-                "create the app registration '{}' (tag {APP_TAG}) with a new certificate made on this machine ({} days; only its public key is uploaded)",
-                self.app_name, self.certificate_days
+            None => out.push(coded!(
+                "ob_plan_create_app",
+                "create the app registration '{app}' (tag {tag}) with a new certificate made on this machine ({days} days; only its public key is uploaded)",
+                app = self.app_name,
+                tag = APP_TAG,
+                days = self.certificate_days
             )),
             Some(app) => {
                 let has_key = local_thumbprint
                     .is_some_and(|t| app.thumbprints.iter().any(|x| x.eq_ignore_ascii_case(t)));
                 if !has_key {
-                    out.push(format!(
-                        "add this server's certificate to the existing app {} (made on this machine, {} days; only its public key is uploaded, the keys of other servers are kept)",
-                        app.app_id, self.certificate_days
+                    out.push(coded!(
+                        "ob_plan_add_server_key",
+                        "add this server's certificate to the existing app {app_id} (made on this machine, {days} days; only its public key is uploaded, the keys of other servers are kept)",
+                        app_id = app.app_id,
+                        days = self.certificate_days
                     ));
                 }
             }
@@ -147,13 +171,21 @@ impl Plan {
             .as_ref()
             .is_none_or(|a| a.service_principal_id.is_none())
         {
-            out.push("create its service principal (enterprise application)".into());
+            out.push(coded!(
+                "ob_plan_create_sp",
+                "create its service principal (enterprise application)"
+            ));
         }
         for p in self.permissions.iter().filter(|p| !p.granted) {
-            out.push(format!(
-                "grant {} application permission {} ({})",
-                p.resource, p.value, p.why
-            ));
+            out.push(
+                coded!(
+                    "ob_plan_grant",
+                    "grant {resource} application permission {permission} ({why})",
+                    resource = p.resource,
+                    permission = p.value
+                )
+                .with_text("why", p.why.clone()),
+            );
         }
         out
     }
@@ -217,8 +249,8 @@ impl std::fmt::Display for Plan {
 /// One line of progress for the CLI and the GUI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
-    /// What was done (or found).
-    pub line: String,
+    /// What was done (or found), coded (English for the CLI, translated by the setup GUI).
+    pub line: TextCode,
 }
 
 /// Whether the application permissions are granted.
@@ -230,8 +262,8 @@ pub enum ConsentOutcome {
     NeedsAdmin {
         /// The admin consent URL.
         url: String,
-        /// Who can approve.
-        role: String,
+        /// Who can approve (coded: [`consent_role`]).
+        role: TextCode,
         /// The permissions still missing.
         missing: Vec<String>,
     },
@@ -477,7 +509,7 @@ pub async fn apply(
                 || !created.assignments.is_empty();
             if anything {
                 progress(Progress {
-                    line: "undoing what this run created".into(),
+                    line: coded!("ob_undoing", "undoing what this run created"),
                 });
             }
             match created.undo(directory).await {
@@ -500,7 +532,7 @@ async fn apply_steps(
     progress: &mut (dyn FnMut(Progress) + Send),
     created: &mut Created,
 ) -> Result<OnboardingResult, OnboardingError> {
-    let mut say = |line: String| progress(Progress { line });
+    let mut say = |line: TextCode| progress(Progress { line });
     // Role ids of every needed permission, by value, from the resources themselves.
     let mut wanted = Vec::new();
     for p in &plan.permissions {
@@ -526,9 +558,10 @@ async fn apply_steps(
                     .any(|t| t.eq_ignore_ascii_case(&c.sha1_thumbprint_hex()))
             });
             if keeps_key {
-                say(format!(
-                    "found the app registration {} with this machine's certificate",
-                    app.app_id
+                say(coded!(
+                    "ob_found_app",
+                    "found the app registration {app_id} with this machine's certificate",
+                    app_id = app.app_id
                 ));
             } else {
                 let options = OnboardOptions {
@@ -585,10 +618,12 @@ async fn apply_steps(
             };
             let (object_id, app_id) = (text("id"), text("appId"));
             created.application = Some(object_id.clone());
-            say(format!(
-                "created the app registration '{}' (client id {app_id}) with certificate {}",
-                plan.app_name,
-                certificate.sha1_thumbprint_hex()
+            say(coded!(
+                "ob_created_app",
+                "created the app registration '{app}' (client id {app_id}) with certificate {thumbprint}",
+                app = plan.app_name,
+                app_id = app_id,
+                thumbprint = certificate.sha1_thumbprint_hex()
             ));
             new_certificate = Some(certificate);
             changed = true;
@@ -618,7 +653,11 @@ async fn apply_steps(
             if created.application.is_none() {
                 created.service_principal = Some(id.clone());
             }
-            say(format!("created the service principal {id}"));
+            say(coded!(
+                "ob_created_sp",
+                "created the service principal {id}",
+                id = id
+            ));
             changed = true;
             id
         }
@@ -649,14 +688,24 @@ async fn apply_steps(
                     .unwrap_or_default()
                     .to_string();
                 created.assignments.push((resource_id.clone(), id));
-                say(format!("granted {} / {}", p.resource, p.value));
+                say(coded!(
+                    "ob_granted",
+                    "granted {resource} / {permission}",
+                    resource = p.resource,
+                    permission = p.value
+                ));
                 changed = true;
             }
             Err(f) if f.is_denied() => {
-                say(format!(
-                    "the signed-in account may not grant {} / {}: a {CONSENT_ROLE} must consent",
-                    p.resource, p.value
-                ));
+                say(
+                    coded!(
+                        "ob_may_not_grant",
+                        "the signed-in account may not grant {resource} / {permission}: a {role} must consent",
+                        resource = p.resource,
+                        permission = p.value
+                    )
+                    .with_text("role", consent_role()),
+                );
                 missing.push(p.value.to_string());
             }
             Err(f) => return Err(f.into_error(&format!("grant {}", p.value))),
@@ -667,12 +716,15 @@ async fn apply_steps(
     } else {
         ConsentOutcome::NeedsAdmin {
             url: authority.admin_consent_url(&app_id),
-            role: CONSENT_ROLE.to_string(),
+            role: consent_role(),
             missing,
         }
     };
     if !changed {
-        say("nothing to do: the app, its certificate and its permissions are in place".into());
+        say(coded!(
+            "ob_nothing_to_do",
+            "nothing to do: the app, its certificate and its permissions are in place"
+        ));
     }
     Ok(OnboardingResult {
         client_id: app_id,
@@ -691,7 +743,11 @@ pub async fn remove(
 ) -> Result<Option<String>, OnboardingError> {
     let Some(app) = find_app(directory).await? else {
         progress(Progress {
-            line: format!("no app registration tagged {APP_TAG}: nothing to remove"),
+            line: coded!(
+                "ob_nothing_to_remove",
+                "no app registration tagged {tag}: nothing to remove",
+                tag = APP_TAG
+            ),
         });
         return Ok(None);
     };
@@ -703,7 +759,11 @@ pub async fn remove(
             )
             .await?;
         progress(Progress {
-            line: format!("deleted the service principal {sp} and its permissions"),
+            line: coded!(
+                "ob_deleted_sp",
+                "deleted the service principal {id} and its permissions",
+                id = sp
+            ),
         });
     }
     directory
@@ -713,7 +773,11 @@ pub async fn remove(
         )
         .await?;
     progress(Progress {
-        line: format!("deleted the app registration {}", app.app_id),
+        line: coded!(
+            "ob_deleted_app",
+            "deleted the app registration {app_id}",
+            app_id = app.app_id
+        ),
     });
     Ok(Some(app.app_id))
 }

@@ -56,10 +56,11 @@ pub async fn add_server_certificate(
     keys.push(key_credential(&certificate));
     write_keys(directory, app, keys).await?;
     progress(Progress {
-        line: format!(
-            "found the app {}, added this server's certificate (thumbprint {}); its other keys are kept",
-            app.app_id,
-            certificate.sha1_thumbprint_hex()
+        line: crate::coded!(
+            "ob_added_server_key",
+            "found the app {app_id}, added this server's certificate (thumbprint {thumbprint}); its other keys are kept",
+            app_id = app.app_id,
+            thumbprint = certificate.sha1_thumbprint_hex()
         ),
     });
     Ok(certificate)

@@ -129,7 +129,7 @@ where
             Ok(0) => return,
             Ok(_) => serde_json::from_str::<Request>(line.trim()),
             Err(e) => {
-                let _ = write_reply(&mut write, &Reply::Error { message: e }).await;
+                let _ = write_reply(&mut write, &Reply::Error { message: e.into() }).await;
                 return;
             }
         };
@@ -153,7 +153,7 @@ where
             }
             Ok(request) => handler.handle(request).await,
             Err(e) => Reply::Error {
-                message: format!("not a control request: {e}"),
+                message: format!("not a control request: {e}").into(),
             },
         };
         if write_reply(&mut write, &reply).await.is_err() {
@@ -587,7 +587,7 @@ mod tests {
                         message: "reading Exchange".into(),
                     });
                     Reply::Accepted {
-                        message: format!("{kind:?} sync started"),
+                        message: format!("{kind:?} sync started").into(),
                     }
                 }
                 Request::StoreSecrets { secrets } => {
@@ -597,7 +597,7 @@ mod tests {
                     }
                 }
                 other => Reply::Error {
-                    message: format!("not supported: {other:?}"),
+                    message: format!("not supported: {other:?}").into(),
                 },
             }
         }

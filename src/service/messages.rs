@@ -119,13 +119,14 @@ pub enum Reply {
     LookupUser(LookupReply),
     /// The request was accepted.
     Accepted {
-        /// What will happen.
-        message: String,
+        /// What will happen: coded, so the setup GUI says it in its language (an older worker's
+        /// plain English reads as uncoded text).
+        message: TextCode,
     },
     /// The request was refused or failed.
     Error {
-        /// What went wrong and what to do.
-        message: String,
+        /// What went wrong and what to do (coded as [`Reply::Accepted`]'s).
+        message: TextCode,
     },
     /// A progress event (after [`Request::Subscribe`]).
     Progress(ProgressEvent),
@@ -223,8 +224,8 @@ pub struct ProgressEvent {
     /// Work in this phase, when known.
     #[serde(default)]
     pub total: Option<u64>,
-    /// A sentence for the admin.
-    pub message: String,
+    /// A sentence for the admin, coded (an older worker's plain English reads as uncoded text).
+    pub message: TextCode,
 }
 
 /// The worker's status: what only the running worker knows, and the store's report.
@@ -535,6 +536,40 @@ mod tests {
         let line = serde_json::to_string(&reply).unwrap();
         assert!(line.contains(r#""reply":"groups""#), "{line}");
         assert_eq!(serde_json::from_str::<Reply>(&line).unwrap(), reply);
+    }
+
+    /// An answer and a progress line carry their sentence coded; an older worker's plain English
+    /// (`"message": "..."`) still reads, as uncoded text.
+    #[test]
+    fn answers_carry_coded_sentences_and_an_older_workers_english_still_reads() {
+        let reply = Reply::Accepted {
+            // Not `coded!`: the key-coverage test reads this file for the GUI's keys.
+            message: TextCode::new(
+                "k_started",
+                "{run} started",
+                vec![("run", "full sync".into())],
+            ),
+        };
+        let line = serde_json::to_string(&reply).unwrap();
+        assert_eq!(serde_json::from_str::<Reply>(&line).unwrap(), reply);
+
+        let old: Reply =
+            serde_json::from_str(r#"{"reply":"error","message":"the worker is stopping"}"#)
+                .unwrap();
+        assert_eq!(
+            old,
+            Reply::Error {
+                message: TextCode::plain("the worker is stopping")
+            }
+        );
+        let old: Reply = serde_json::from_str(
+            r#"{"reply":"progress","kind":"Full","phase":"running","done":0,"message":"reading"}"#,
+        )
+        .unwrap();
+        let Reply::Progress(event) = old else {
+            panic!("{old:?}")
+        };
+        assert_eq!(event.message, TextCode::plain("reading"));
     }
     use crate::model::exchange::{DeviceAccessState, DeviceAccessStateReason};
     use crate::policy::{Decision, DesiredAccess, ListKind, ReasonCode};

@@ -23,6 +23,7 @@ use super::messages::{
 };
 use super::schedule::{Due, Schedule};
 use super::setup::{self, SetupProblem};
+use crate::coded;
 use crate::config::{Config, ConfigError};
 use crate::secrets::SecretStore;
 use crate::settings;
@@ -31,6 +32,7 @@ use crate::sync::cli::SetupError;
 use crate::sync::{
     RunOptions, RunReport, SyncEngine, SyncKind, SyncOutcome, WATERMARK_HELD_PLAN, status_report,
 };
+use crate::text_code::TextCode;
 
 /// Why the worker could not start or build its engine.
 #[derive(Debug, thiserror::Error)]
@@ -95,11 +97,19 @@ impl RunRequest {
     }
 
     /// What the admin reads about it: "quick sync", "full sync", "sync of alice".
-    fn phrase(&self) -> String {
+    fn phrase(&self) -> TextCode {
         match &self.user {
-            Some(user) => format!("sync of {user}"),
-            None => self.kind.phrase().to_string(),
+            Some(user) => coded!("wk_user_sync", "sync of {user}", user = user),
+            None => kind_phrase(self.kind),
         }
+    }
+}
+
+/// "quick sync" or "full sync", coded (the same words as [`SyncKind::phrase`]).
+fn kind_phrase(kind: SyncKind) -> TextCode {
+    match kind {
+        SyncKind::Quick => coded!("wk_quick_sync", "quick sync"),
+        SyncKind::Full => coded!("wk_full_sync", "full sync"),
     }
 }
 
@@ -143,7 +153,7 @@ impl Shared {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn progress(&self, kind: SyncKind, phase: RunPhase, message: String, run_id: Option<i64>) {
+    fn progress(&self, kind: SyncKind, phase: RunPhase, message: TextCode, run_id: Option<i64>) {
         if let Some(c) = self.live().current.as_mut() {
             c.phase = phase;
         }
@@ -171,7 +181,7 @@ impl ChannelHandler for Handler {
                 match tokio::task::spawn_blocking(move || status_reply(&shared)).await {
                     Ok(status) => Reply::Status(Box::new(status)),
                     Err(e) => Reply::Error {
-                        message: format!("status failed: {e}"),
+                        message: coded!("wk_status_failed", "status failed: {error}", error = e),
                     },
                 }
             }
@@ -180,7 +190,7 @@ impl ChannelHandler for Handler {
                     Ok(Ok(found)) => Reply::LookupUser(found),
                     Ok(Err(message)) => Reply::Error { message },
                     Err(e) => Reply::Error {
-                        message: format!("look-up failed: {e}"),
+                        message: coded!("wk_lookup_failed", "look-up failed: {error}", error = e),
                     },
                 }
             }
@@ -208,7 +218,7 @@ impl ChannelHandler for Handler {
                         ),
                     ),
                     _ => Reply::Error {
-                        message: "no plan is waiting for confirmation".into(),
+                        message: coded!("wk_no_held_plan", "no plan is waiting for confirmation"),
                     },
                 }
             }
@@ -223,14 +233,17 @@ impl ChannelHandler for Handler {
                     Ok(Ok(())) => {
                         tracing::info!("the held plan was cancelled by the admin");
                         Reply::Accepted {
-                            message: "the held plan was dropped; the next run plans afresh".into(),
+                            message: coded!(
+                                "wk_held_dropped",
+                                "the held plan was dropped; the next run plans afresh"
+                            ),
                         }
                     }
                     Ok(Err(e)) => Reply::Error {
-                        message: format!("cannot drop the held plan: {e}"),
+                        message: held_not_dropped(e),
                     },
                     Err(e) => Reply::Error {
-                        message: format!("cannot drop the held plan: {e}"),
+                        message: held_not_dropped(e),
                     },
                 }
             }
@@ -240,9 +253,15 @@ impl ChannelHandler for Handler {
                 match tokio::task::spawn_blocking(move || device_page(&shared, offset, limit)).await
                 {
                     Ok(Ok(page)) => Reply::Devices(page),
-                    Ok(Err(message)) => Reply::Error { message },
+                    Ok(Err(message)) => Reply::Error {
+                        message: message.into(),
+                    },
                     Err(e) => Reply::Error {
-                        message: format!("the device list failed: {e}"),
+                        message: coded!(
+                            "wk_device_list_failed",
+                            "the device list failed: {error}",
+                            error = e
+                        ),
                     },
                 }
             }
@@ -252,7 +271,7 @@ impl ChannelHandler for Handler {
                     Ok(Ok(found)) => sync_user(&self.0, &found.user),
                     Ok(Err(message)) => Reply::Error { message },
                     Err(e) => Reply::Error {
-                        message: format!("look-up failed: {e}"),
+                        message: coded!("wk_lookup_failed", "look-up failed: {error}", error = e),
                     },
                 }
             }
@@ -275,7 +294,9 @@ impl ChannelHandler for Handler {
                 };
                 match found {
                     Ok(groups) => Reply::Groups { groups },
-                    Err(message) => Reply::Error { message },
+                    Err(message) => Reply::Error {
+                        message: message.into(),
+                    },
                 }
             }
             // The server answers Subscribe itself.
@@ -298,28 +319,56 @@ fn queue_run(shared: &Shared, request: RunRequest) -> Reply {
     {
         if live.queued.contains(&request.kind) {
             return Reply::Accepted {
-                message: format!(
-                    "a {} is already running and a {phrase} is already queued after it",
-                    current.kind.phrase()
-                ),
+                message: coded!(
+                    "wk_already_queued",
+                    "a {current} is already running and a {run} is already queued after it"
+                )
+                .with_text("current", kind_phrase(current.kind))
+                .with_text("run", phrase),
             };
         }
         live.queued.push(request.kind);
         drop(live);
         let _ = shared.requests.send(request);
         return Reply::Accepted {
-            message: format!("a sync is already running; the {phrase} is queued to run after it"),
+            message: coded!(
+                "wk_queued",
+                "a sync is already running; the {run} is queued to run after it"
+            )
+            .with_text("run", phrase),
         };
     }
     drop(live);
     match shared.requests.send(request) {
         Ok(()) => Reply::Accepted {
-            message: format!("{phrase} started"),
+            message: run_started(phrase),
         },
         Err(_) => Reply::Error {
-            message: "the worker is stopping".into(),
+            message: coded!("wk_stopping", "the worker is stopping"),
         },
     }
+}
+
+/// The progress line of a run while the engine reads, plans and applies (it reports no finer phase).
+pub fn running_line() -> TextCode {
+    coded!(
+        "wk_running",
+        "reading Exchange and Intune, planning and applying"
+    )
+}
+
+/// "quick sync started", the reply and the first progress line of a run.
+fn run_started(phrase: TextCode) -> TextCode {
+    coded!("wk_run_started", "{run} started").with_text("run", phrase)
+}
+
+/// Why the held plan could not be dropped.
+fn held_not_dropped(error: impl std::fmt::Display) -> TextCode {
+    coded!(
+        "wk_held_not_dropped",
+        "cannot drop the held plan: {error}",
+        error = error
+    )
 }
 
 fn held_kind(store_path: &Path) -> Option<SyncKind> {
@@ -334,9 +383,10 @@ fn apply_config(shared: &Shared, values: BTreeMap<String, String>) -> Reply {
         Ok(c) => c,
         Err(errors) => {
             return Reply::Error {
-                message: format!(
-                    "the configuration was not applied:\n{}",
-                    errors
+                message: coded!(
+                    "wk_config_not_applied",
+                    "the configuration was not applied:\n{errors}",
+                    errors = errors
                         .iter()
                         .map(|e| format!("  - {e}"))
                         .collect::<Vec<_>>()
@@ -354,14 +404,19 @@ fn apply_config(shared: &Shared, values: BTreeMap<String, String>) -> Reply {
             shared.live().reload = true;
             tracing::info!(file = %path.display(), "a new configuration was applied over the control channel");
             Reply::Accepted {
-                message: format!(
-                    "configuration saved to {}; it takes effect with the next run",
-                    path.display()
+                message: coded!(
+                    "wk_config_saved",
+                    "configuration saved to {file}; it takes effect with the next run",
+                    file = path.display()
                 ),
             }
         }
         Err(e) => Reply::Error {
-            message: format!("the configuration was not saved: {e}"),
+            message: coded!(
+                "wk_config_not_saved",
+                "the configuration was not saved: {error}",
+                error = e
+            ),
         },
     }
 }
@@ -374,7 +429,7 @@ fn store_secrets(shared: &Shared, secrets: BTreeMap<String, crate::secret::Secre
         .find_map(|(key, value)| shared.secrets.check(key, value).err())
     {
         return Reply::Error {
-            message: e.to_string(),
+            message: e.to_string().into(),
         };
     }
     let mut stored = Vec::new();
@@ -383,18 +438,27 @@ fn store_secrets(shared: &Shared, secrets: BTreeMap<String, crate::secret::Secre
             Ok(s) if s.is_secret() => s,
             Ok(s) => {
                 return Reply::Error {
-                    message: format!("{} is not a secret; apply it as configuration", s.key),
+                    message: coded!(
+                        "wk_not_a_secret",
+                        "{key} is not a secret; apply it as configuration",
+                        key = s.key
+                    ),
                 };
             }
             Err(e) => {
                 return Reply::Error {
-                    message: e.to_string(),
+                    message: e.to_string().into(),
                 };
             }
         };
         if let Err(e) = shared.secrets.set(&shared.instance, setting.key, value) {
             return Reply::Error {
-                message: format!("storing {}: {e}", setting.key),
+                message: coded!(
+                    "wk_secret_not_stored",
+                    "storing {key}: {error}",
+                    key = setting.key,
+                    error = e
+                ),
             };
         }
         stored.push(setting.key);
@@ -403,11 +467,12 @@ fn store_secrets(shared: &Shared, secrets: BTreeMap<String, crate::secret::Secre
     // Names only: never the values.
     tracing::info!(secrets = %stored.join(", "), store = %shared.secrets.describe(), "secrets stored over the control channel");
     Reply::Accepted {
-        message: format!(
-            "stored in the worker's {}: {}",
-            shared.secrets.describe(),
-            stored.join(", ")
-        ),
+        message: coded!(
+            "wk_secrets_stored",
+            "stored in the worker's {store}: {names}",
+            names = stored.join(", ")
+        )
+        .with_text("store", shared.secrets.describe()),
     }
 }
 
@@ -443,7 +508,7 @@ fn status_reply(shared: &Shared) -> StatusReply {
 /// A user's devices as the store knows them: Exchange's state and reason at the last sync, and the
 /// connector's last decision with its reason and when it was applied. `user` is the mailbox alias or
 /// an address whose local part is the alias.
-fn lookup_user(shared: &Shared, user: &str) -> Result<LookupReply, String> {
+fn lookup_user(shared: &Shared, user: &str) -> Result<LookupReply, TextCode> {
     let store = crate::store::Store::open(&shared.store_path).map_err(|e| e.to_string())?;
     let user = user.trim();
     let mut candidates = vec![user.to_string()];
@@ -475,8 +540,10 @@ fn lookup_user(shared: &Shared, user: &str) -> Result<LookupReply, String> {
             devices,
         });
     }
-    Err(format!(
-        "no device of '{user}' is known yet: check the mailbox alias or address, or wait for the next sync"
+    Err(coded!(
+        "wk_user_unknown",
+        "no device of '{user}' is known yet: check the mailbox alias or address, or wait for the next sync",
+        user = user
     ))
 }
 
@@ -524,7 +591,11 @@ fn sync_user(shared: &Shared, mailbox: &str) -> Reply {
     );
     match reply {
         Reply::Accepted { .. } if busy => Reply::Accepted {
-            message: format!("a sync is running; the sync of {mailbox} is queued to run after it"),
+            message: coded!(
+                "wk_user_sync_queued",
+                "a sync is running; the sync of {user} is queued to run after it",
+                user = mailbox
+            ),
         },
         other => other,
     }
@@ -821,7 +892,12 @@ impl Worker {
                 self.shared.progress(
                     request.kind,
                     RunPhase::Failed,
-                    format!("{} not started: {message}", request.phrase()),
+                    coded!(
+                        "wk_not_started",
+                        "{run} not started: {error}",
+                        error = message
+                    )
+                    .with_text("run", request.phrase()),
                     None,
                 );
                 continue;
@@ -1059,15 +1135,11 @@ impl Worker {
                 dry_run: request.options.dry_run,
             });
         }
-        tracing::info!("{phrase} started");
+        let started = run_started(phrase.clone());
+        tracing::info!("{started}");
+        self.shared.progress(kind, RunPhase::Started, started, None);
         self.shared
-            .progress(kind, RunPhase::Started, format!("{phrase} started"), None);
-        self.shared.progress(
-            kind,
-            RunPhase::Running,
-            "reading Exchange and Intune, planning and applying".into(),
-            None,
-        );
+            .progress(kind, RunPhase::Running, running_line(), None);
         // Polled in place: the engine's run future is not `Send`-general enough to spawn.
         let task = async {
             match &request.user {
@@ -1082,7 +1154,7 @@ impl Worker {
             _ = stop.changed() => {
                 stopped = true;
                 tracing::info!("stop requested while a {} runs: letting it finish (at most {} s)", kind.phrase(), self.stop_grace.as_secs());
-                self.shared.progress(kind, RunPhase::Stopping, "the service is stopping; the run in flight finishes first".into(), None);
+                self.shared.progress(kind, RunPhase::Stopping, coded!("wk_service_stopping", "the service is stopping; the run in flight finishes first"), None);
                 match tokio::time::timeout(self.stop_grace, &mut task).await {
                     Ok(r) => r,
                     Err(_) => {
@@ -1095,15 +1167,17 @@ impl Worker {
             }
         };
         log_report(&report);
-        let finished = format!(
-            "{} {}: Devices synced: {}",
-            match request.user {
-                Some(_) => phrase.clone(),
-                None => report.kind.phrase().to_string(),
-            },
-            outcome_word(report.outcome),
-            report.devices_seen
-        );
+        let run = match request.user {
+            Some(_) => phrase.clone(),
+            None => kind_phrase(report.kind),
+        };
+        let finished = coded!(
+            "wk_run_finished",
+            "{run} {outcome}: Devices synced: {devices}",
+            devices = report.devices_seen
+        )
+        .with_text("run", run)
+        .with_text("outcome", outcome_text(report.outcome));
         {
             let mut live = self.shared.live();
             live.current = None;
@@ -1203,12 +1277,13 @@ async fn exchange_version(engine: &SyncEngine, in_use: &mut ExchangeServerInUse)
     }
 }
 
-fn outcome_word(outcome: SyncOutcome) -> &'static str {
+/// How a run ended, as the last progress line and the log say it.
+fn outcome_text(outcome: SyncOutcome) -> TextCode {
     match outcome {
-        SyncOutcome::Succeeded => "succeeded",
-        SyncOutcome::HeldByGuard => "held for confirmation",
-        SyncOutcome::DryRun => "dry run",
-        SyncOutcome::Failed => "failed",
+        SyncOutcome::Succeeded => coded!("wk_outcome_succeeded", "succeeded"),
+        SyncOutcome::HeldByGuard => coded!("wk_outcome_held", "held for confirmation"),
+        SyncOutcome::DryRun => coded!("wk_outcome_dry_run", "dry run"),
+        SyncOutcome::Failed => coded!("wk_outcome_failed", "failed"),
     }
 }
 
@@ -1223,7 +1298,7 @@ fn log_report(report: &RunReport) {
         ),
         outcome => tracing::info!(
             "{phrase} {}. Devices synced: {}. Mailboxes: {}. Changes applied: {}, failed: {}. Duration: {} ms",
-            outcome_word(outcome),
+            outcome_text(outcome),
             report.devices_seen,
             report.mailboxes_seen,
             report.changes_applied,

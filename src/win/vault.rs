@@ -11,6 +11,7 @@
 
 use crate::secret::Secret;
 use crate::secrets::{KeyringStore, SecretError, SecretStore, check_instance};
+use crate::text_code::TextCode;
 use std::path::{Path, PathBuf};
 
 /// Secrets kept in DPAPI files rather than in the Credential Manager (their size).
@@ -68,7 +69,7 @@ impl SecretStore for WindowsVault {
         let size = value.expose().len();
         if size > MAX_SEALED_BYTES {
             return Err(SecretError::TooLarge {
-                store: self.describe(),
+                store: self.describe().to_string(),
                 key: key.to_string(),
                 size,
                 limit: MAX_SEALED_BYTES,
@@ -129,11 +130,12 @@ impl SecretStore for WindowsVault {
         }
     }
 
-    fn describe(&self) -> String {
-        format!(
-            "{} (the certificate: DPAPI-sealed in {})",
-            self.credentials.describe(),
-            self.dir.display()
+    fn describe(&self) -> TextCode {
+        crate::coded!(
+            "ss_vault_sealed",
+            "{credentials} (the certificate: DPAPI-sealed in {dir})",
+            dir = self.dir.display()
         )
+        .with_text("credentials", self.credentials.describe())
     }
 }

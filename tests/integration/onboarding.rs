@@ -159,7 +159,7 @@ fn app_tokens(o: &Onboarding, client_id: &str, certificate: &ClientCertificate) 
 }
 
 fn collect(lines: &mut Vec<String>) -> impl FnMut(Progress) + Send + '_ {
-    move |p: Progress| lines.push(p.line)
+    move |p: Progress| lines.push(p.line.to_string())
 }
 
 #[tokio::test]
@@ -293,7 +293,10 @@ async fn admin_who_may_not_grant_gets_the_consent_url() {
         ConsentOutcome::NeedsAdmin { url, role, missing } => {
             assert!(url.contains("/v2.0/adminconsent?client_id="), "{url}");
             assert!(url.contains(&result.client_id), "{url}");
-            assert!(role.contains("Privileged Role Administrator"), "{role}");
+            assert!(
+                role.english.contains("Privileged Role Administrator"),
+                "{role}"
+            );
             assert_eq!(missing.len(), 4);
         }
         other => panic!("expected consent to be needed, got {other:?}"),
@@ -932,7 +935,12 @@ async fn a_second_server_adds_its_own_key_and_keeps_the_first() {
         .await
         .unwrap();
     assert!(plan.existing.is_some());
-    let actions = plan.actions(None).join("\n");
+    let actions = plan
+        .actions(None)
+        .iter()
+        .map(|a| a.english.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(
         actions.contains("add this server's certificate to the existing app"),
         "{actions}"

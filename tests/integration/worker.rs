@@ -292,7 +292,7 @@ async fn worker_syncs_on_schedule_answers_the_channel_and_stops_cleanly() {
             _ => None,
         })
         .unwrap();
-    assert!(finished.contains("Devices synced:"), "{finished}");
+    assert!(finished.english.contains("Devices synced:"), "{finished}");
 
     // Notifications: the first syncs mailed the owners of the devices they restricted, once each.
     let outbox = || lab.state.outbox.lock().unwrap().clone();
@@ -395,7 +395,7 @@ async fn worker_syncs_on_schedule_answers_the_channel_and_stops_cleanly() {
         .await
         .unwrap()
     {
-        Reply::Error { message } => assert!(message.contains("no device"), "{message}"),
+        Reply::Error { message } => assert!(message.english.contains("no device"), "{message}"),
         other => panic!("{other:?}"),
     }
 

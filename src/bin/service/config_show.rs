@@ -42,7 +42,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         let out = serde_json::json!({
             "configFile": file.display().to_string(),
             "instance": ctx.instance,
-            "secretStore": store.describe(),
+            "secretStore": store.describe().english,
             "settings": settings,
             "warnings": loaded.warnings,
         });

@@ -492,7 +492,7 @@ fn from_lab(ctx: &Context, path: &Path) -> anyhow::Result<()> {
         "Secrets stored in the {}: {}",
         match &place {
             SecretsPlace::Worker(_) => "running worker's store".to_string(),
-            SecretsPlace::Local(store) => store.clone(),
+            SecretsPlace::Local(store) => store.to_string(),
         },
         secrets
             .iter()

@@ -287,7 +287,7 @@ fn save(
             certificate.sha1_thumbprint_hex(),
             match &place {
                 SecretsPlace::Worker(_) => "running worker's store".to_string(),
-                SecretsPlace::Local(store) => store.clone(),
+                SecretsPlace::Local(store) => store.to_string(),
             }
         );
     }

@@ -6,7 +6,7 @@
 //! progress stream, one asks for the status until the first full sync has ended (so a run that ended
 //! before the subscription started is still seen).
 
-use crate::gui::i18n::{Lang, tr};
+use crate::gui::i18n::{Lang, coded_text, tr};
 use crate::service::channel::{ChannelAddress, ChannelClient};
 use crate::service::messages::{ProgressEvent, Reply, Request, RunPhase, StatusReply, SyncKind};
 use crate::store::RunOutcome;
@@ -262,8 +262,8 @@ pub fn ui(ui: &mut egui::Ui, sync: Option<&FirstSync>, lang: Lang) -> bool {
                     .show_percentage()
                     .text(text),
             );
-            if !event.message.is_empty() {
-                ui.weak(&event.message);
+            if !event.message.english.is_empty() {
+                ui.weak(coded_text(lang, &event.message));
             }
         }
         Some(FirstSyncState::Done(outcome)) => done_ui(ui, outcome, lang),

@@ -12,13 +12,15 @@
 
 use super::package::FilePicker;
 use super::{ServerType, Step, WizardState};
-use crate::gui::i18n::{Lang, tr};
+use crate::coded;
+use crate::gui::i18n::{Lang, coded_text, tr};
 use crate::onboarding::{
     self, AuthCodeSignIn, Authority, Cloud, ConsentOutcome, DeviceCodePrompt, DeviceCodeSignIn,
     DirectoryClient, OnboardOptions, OnboardingError, Plan,
 };
 use crate::package::ConnectorPackage;
 use crate::proxy::ConfiguredProxy;
+use crate::text_code::TextCode;
 use eframe::egui;
 use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
@@ -114,7 +116,7 @@ pub enum Phase {
         /// The admin consent URL.
         url: String,
         /// Who can approve.
-        role: String,
+        role: TextCode,
         /// The permissions still missing.
         missing: Vec<String>,
     },
@@ -143,7 +145,7 @@ pub enum SignInEvent {
         plan: Box<Plan>,
     },
     /// One action done.
-    Line(String),
+    Line(TextCode),
     /// Created: the package, and whether consent is complete.
     Created {
         /// The package of the app.
@@ -176,8 +178,8 @@ pub struct SignInPanel {
     pub consent_poll: Duration,
     /// What the page shows.
     pub phase: Phase,
-    /// One line per action done.
-    pub lines: Vec<String>,
+    /// One line per action done (coded: shown in the GUI's language).
+    pub lines: Vec<TextCode>,
     browser: Box<dyn Browser>,
     directory: Option<Arc<DirectoryClient>>,
     http: Option<reqwest::Client>,
@@ -483,13 +485,15 @@ impl SignInPanel {
                 match granted {
                     Ok(true) => {
                         if let Some((package, object_id)) = self.pending_package.take() {
-                            self.lines
-                                .push("an administrator granted the permissions".to_string());
+                            self.lines.push(coded!(
+                                "ob_consent_granted",
+                                "an administrator granted the permissions"
+                            ));
                             self.ready(package, object_id, wizard);
                         }
                     }
                     Ok(false) => {}
-                    Err(e) => self.lines.push(e),
+                    Err(e) => self.lines.push(e.into()),
                 }
             }
             SignInEvent::Failed(message) => {
@@ -767,14 +771,18 @@ pub fn ui(
             });
         }
         Phase::Creating => {
-            lines_ui(ui, &panel.lines);
+            lines_ui(ui, &panel.lines, lang);
             ui.add(egui::Spinner::new());
         }
         Phase::WaitingForConsent { url, role, missing } => {
-            lines_ui(ui, &panel.lines);
+            lines_ui(ui, &panel.lines, lang);
             ui.separator();
             ui.strong(tr(lang, "onb_consent_needed"));
-            ui.label(format!("{}: {role}", tr(lang, "onb_consent_role")));
+            ui.label(format!(
+                "{}: {}",
+                tr(lang, "onb_consent_role"),
+                coded_text(lang, &role)
+            ));
             ui.label(format!(
                 "{}: {}",
                 tr(lang, "onb_consent_missing"),
@@ -803,7 +811,7 @@ pub fn ui(
             }
         }
         Phase::Ready { client_id } => {
-            lines_ui(ui, &panel.lines);
+            lines_ui(ui, &panel.lines, lang);
             ui.colored_label(
                 egui::Color32::from_rgb(40, 150, 70),
                 format!("✔ {} {client_id}", tr(lang, "onb_ready")),
@@ -847,9 +855,9 @@ fn start_through_proxy(
     }
 }
 
-fn lines_ui(ui: &mut egui::Ui, lines: &[String]) {
+fn lines_ui(ui: &mut egui::Ui, lines: &[TextCode], lang: Lang) {
     for line in lines {
-        ui.add(egui::Label::new(format!("• {line}")).wrap());
+        ui.add(egui::Label::new(format!("• {}", coded_text(lang, line))).wrap());
     }
 }
 
@@ -870,7 +878,8 @@ pub fn plan_ui(ui: &mut egui::Ui, plan: &Plan, lang: Lang) {
     ui.label(tr(lang, "onb_plan_permissions"));
     for p in &plan.permissions {
         let mark = if p.granted { "✔" } else { "•" };
-        ui.add(egui::Label::new(format!("{mark} {} / {} — {}", p.resource, p.value, p.why)).wrap());
+        let why = coded_text(lang, &p.why);
+        ui.add(egui::Label::new(format!("{mark} {} / {} — {why}", p.resource, p.value)).wrap());
     }
     ui.label(tr(lang, "onb_plan_consent"));
     ui.label(tr(lang, "onb_plan_actions"));
@@ -879,6 +888,6 @@ pub fn plan_ui(ui: &mut egui::Ui, plan: &Plan, lang: Lang) {
         ui.weak(tr(lang, "onb_plan_nothing"));
     }
     for action in actions {
-        ui.add(egui::Label::new(format!("– {action}")).wrap());
+        ui.add(egui::Label::new(format!("– {}", coded_text(lang, &action))).wrap());
     }
 }
