@@ -218,7 +218,14 @@ impl ExchangeOrg {
             .copied()
     }
 
-    /// Finds partnerships by DeviceId.
+    /// Whether every DeviceId is ASCII: then the index (lower-cased ASCII) finds every partnership a
+    /// case-insensitive comparison with an ASCII text matches (no Unicode folding, such as the Kelvin
+    /// sign's to `k`, can reach it).
+    pub fn device_ids_are_ascii(&self) -> bool {
+        self.device_index.keys().all(|id| id.is_ascii())
+    }
+
+    /// The partnerships with this DeviceId (case-insensitive).
     pub fn find_devices(&self, device_id: &str) -> &[(usize, usize)] {
         self.device_index
             .get(&device_id.to_ascii_lowercase())

@@ -1029,3 +1029,56 @@ async fn injected_latency_applies_per_call_and_per_object() {
         "{elapsed:?}"
     );
 }
+
+/// The DeviceId index that answers `DeviceId -eq ... -or ...` gives what the full scan gives: the
+/// same partnerships, in the same order, case-insensitively, and `-ResultSize` still applies.
+#[test]
+fn device_id_lookups_by_the_index_answer_as_the_scan_does() {
+    let state = state_of(exchange_connector::lab::generate::generate(
+        exchange_connector::lab::generate::GenerateSpec {
+            users: 40,
+            devices: 120,
+            seed: 5,
+        },
+    ));
+    let all = ok(&state, "Get-MobileDevice", json!({"ResultSize": "Unlimited"}));
+    let ids: Vec<String> = all
+        .iter()
+        .step_by(7)
+        .map(|d| d["DeviceId"].as_str().unwrap().to_string())
+        .collect();
+    // Mixed case, a repeated id and one that does not exist.
+    let mut wanted: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| if i % 2 == 0 { id.to_ascii_lowercase() } else { id.clone() })
+        .collect();
+    wanted.push(ids[0].clone());
+    wanted.push("NOSUCHDEVICE".into());
+    let or = wanted
+        .iter()
+        .map(|id| format!("DeviceId -eq '{id}'"))
+        .collect::<Vec<_>>()
+        .join(" -or ");
+    let ids_of = |records: Vec<Value>| -> Vec<String> {
+        records
+            .iter()
+            .map(|d| d["Identity"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let indexed = ids_of(ok(&state, "Get-MobileDevice", json!({"Filter": or})));
+    // The same filter in a shape the index does not take: scanned.
+    let scanned = ids_of(ok(
+        &state,
+        "Get-MobileDevice",
+        json!({"Filter": format!("({or}) -and DeviceId -ne 'zzz'")}),
+    ));
+    assert_eq!(indexed.len(), ids.len(), "{indexed:?}");
+    assert_eq!(indexed, scanned);
+    let capped = ids_of(ok(
+        &state,
+        "Get-MobileDevice",
+        json!({"Filter": or, "ResultSize": 3}),
+    ));
+    assert_eq!(capped, indexed[..3]);
+}

@@ -1154,6 +1154,22 @@ fn get_mobile_device(run: &Run<'_>) -> Result<Output, ErrorRecord> {
                 .filter(|d| keep(m, *d))
                 .map(|d| Item::Device(m, d)),
         );
+    } else if let Some(ids) = filter
+        .as_ref()
+        .and_then(|f| f.equality_texts("DeviceId"))
+        .filter(|ids| ids.iter().all(|id| id.is_ascii()) && org.device_ids_are_ascii())
+    {
+        // `DeviceId -eq 'a' -or DeviceId -eq 'b' ...` (the connector's lookups): the DeviceId index
+        // gives the only partnerships that can match, in the scan's order; the filter still decides.
+        let mut found: Vec<(usize, usize)> = ids
+            .iter()
+            .flat_map(|id| org.find_devices(id).iter().copied())
+            .filter(|(m, d)| keep(*m, *d))
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found.truncate(size.0.saturating_add(1));
+        items.extend(found.into_iter().map(|(m, d)| Item::Device(m, d)));
     } else {
         // Stop scanning one past the limit: enough to know whether to warn.
         let cap = size.0.saturating_add(1);
