@@ -9,6 +9,23 @@ use serde::de::IgnoredAny;
 /// The `@odata.nextLink` of a page's JSON text; `None` when there is none or the text is not a JSON
 /// object (the full decoding then says what is wrong).
 pub fn next_link(text: &str) -> Option<String> {
+    // Graph and Exchange put the link after the records: found from the end, it costs nothing. The
+    // text `"@odata.nextLink"` followed by `:` can only be a key (a string value is never followed
+    // by `:`); a record holding that key would be caught by the full decoding, which must agree.
+    if let Some(at) = text.rfind("\"@odata.nextLink\"") {
+        let rest = text[at + "\"@odata.nextLink\"".len()..].trim_start();
+        if let Some(value) = rest.strip_prefix(':') {
+            let mut values = serde_json::Deserializer::from_str(value).into_iter::<String>();
+            if let Some(Ok(link)) = values.next() {
+                return Some(link);
+            }
+        }
+    }
+    scanned_next_link(text)
+}
+
+/// [`next_link`] by a pass over the whole page that skips the records.
+fn scanned_next_link(text: &str) -> Option<String> {
     #[derive(Deserialize)]
     struct LinkOnly {
         #[serde(default, rename = "@odata.nextLink")]

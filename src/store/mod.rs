@@ -1679,13 +1679,19 @@ fn sql_upsert_inventory_row(conn: &Connection, r: &InventoryRecord) -> rusqlite:
 
 /// The columns of an inventory row a run may change (all but the key and the times), as one string
 /// to compare: fields end with a unit separator, an absent one is a NUL.
-fn inventory_content(fields: [Option<&str>; 8]) -> String {
-    let mut out = String::with_capacity(96);
+/// A row's content (the columns a run may change, `last_seen` aside) as a keyed hash: comparing
+/// 50,000 stored rows with what a full sync saw needs no copy of their text. The key is random per
+/// process (`RandomState`), so no device name can be made to collide with another row's content.
+fn inventory_content(
+    hasher: &std::collections::hash_map::RandomState,
+    fields: [Option<&str>; 8],
+) -> u64 {
+    use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+    let mut h = hasher.build_hasher();
     for field in fields {
-        out.push_str(field.unwrap_or("\0"));
-        out.push('\u{1f}');
+        field.hash(&mut h);
     }
-    out
+    h.finish()
 }
 
 /// Records a run that saw (nearly) the whole inventory at `seen_at`: new and changed rows are
@@ -1697,7 +1703,8 @@ fn sql_upsert_inventory_seen(
     seen_at: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
     // What is stored, by (mailbox, DeviceId without case, as the key's collation compares it).
-    let mut stored: std::collections::HashMap<(String, String), (String, String)> =
+    let hasher = std::collections::hash_map::RandomState::new();
+    let mut stored: std::collections::HashMap<(String, String), (u64, String)> =
         std::collections::HashMap::new();
     {
         let mut stmt = conn.prepare(
@@ -1707,16 +1714,19 @@ fn sql_upsert_inventory_seen(
         )?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            let content = inventory_content([
-                Some(row.get_ref(2)?.as_str()?),
-                row.get_ref(3)?.as_str_or_null()?,
-                Some(row.get_ref(4)?.as_str()?),
-                Some(row.get_ref(5)?.as_str()?),
-                row.get_ref(6)?.as_str_or_null()?,
-                row.get_ref(7)?.as_str_or_null()?,
-                row.get_ref(9)?.as_str_or_null()?,
-                Some(if row.get::<_, bool>(10)? { "1" } else { "0" }),
-            ]);
+            let content = inventory_content(
+                &hasher,
+                [
+                    Some(row.get_ref(2)?.as_str()?),
+                    row.get_ref(3)?.as_str_or_null()?,
+                    Some(row.get_ref(4)?.as_str()?),
+                    Some(row.get_ref(5)?.as_str()?),
+                    row.get_ref(6)?.as_str_or_null()?,
+                    row.get_ref(7)?.as_str_or_null()?,
+                    row.get_ref(9)?.as_str_or_null()?,
+                    Some(if row.get::<_, bool>(10)? { "1" } else { "0" }),
+                ],
+            );
             let device_id: String = row.get(1)?;
             stored.insert(
                 (row.get(0)?, device_id.to_ascii_lowercase()),
@@ -1728,16 +1738,19 @@ fn sql_upsert_inventory_seen(
         let key = (r.mailbox.clone(), r.device_id.to_ascii_lowercase());
         let unchanged = stored.remove(&key).is_some_and(|(content, _)| {
             content
-                == inventory_content([
-                    Some(&r.device_type),
-                    r.device_model.as_deref(),
-                    Some(r.access_state.as_str()),
-                    Some(r.access_reason.as_str()),
-                    r.user_display_name.as_deref(),
-                    r.device_os.as_deref(),
-                    r.client_version.as_deref(),
-                    Some(if r.eas_protocol_refused { "1" } else { "0" }),
-                ])
+                == inventory_content(
+                    &hasher,
+                    [
+                        Some(&r.device_type),
+                        r.device_model.as_deref(),
+                        Some(r.access_state.as_str()),
+                        Some(r.access_reason.as_str()),
+                        r.user_display_name.as_deref(),
+                        r.device_os.as_deref(),
+                        r.client_version.as_deref(),
+                        Some(if r.eas_protocol_refused { "1" } else { "0" }),
+                    ],
+                )
         });
         if !unchanged {
             sql_upsert_inventory_row(conn, r)?;

@@ -1041,7 +1041,11 @@ fn device_id_lookups_by_the_index_answer_as_the_scan_does() {
             seed: 5,
         },
     ));
-    let all = ok(&state, "Get-MobileDevice", json!({"ResultSize": "Unlimited"}));
+    let all = ok(
+        &state,
+        "Get-MobileDevice",
+        json!({"ResultSize": "Unlimited"}),
+    );
     let ids: Vec<String> = all
         .iter()
         .step_by(7)
@@ -1051,7 +1055,13 @@ fn device_id_lookups_by_the_index_answer_as_the_scan_does() {
     let mut wanted: Vec<String> = ids
         .iter()
         .enumerate()
-        .map(|(i, id)| if i % 2 == 0 { id.to_ascii_lowercase() } else { id.clone() })
+        .map(|(i, id)| {
+            if i % 2 == 0 {
+                id.to_ascii_lowercase()
+            } else {
+                id.clone()
+            }
+        })
         .collect();
     wanted.push(ids[0].clone());
     wanted.push("NOSUCHDEVICE".into());

@@ -849,3 +849,58 @@ fn a_batch_commits_its_operations_together_and_a_failed_one_alone_is_undone() {
         .unwrap();
     assert_eq!(other.open_journal_entries().unwrap().len(), 1);
 }
+
+/// A full sync records its whole inventory in bulk (only new and changed rows written, `last_seen`
+/// moved in one statement); the table must end exactly as with one upsert per record: changed
+/// fields (each of them), new rows, rows not seen (which keep their `last_seen`), DeviceIds in
+/// another case.
+#[test]
+fn a_bulk_inventory_write_ends_as_one_upsert_per_record() {
+    let t0 = Utc::now() - chrono::Duration::hours(3);
+    let t1 = Utc::now();
+    let rec = |i: usize, at| InventoryRecord {
+        mailbox: format!("user{:03}", i % 97),
+        device_id: format!("DEV{i:04}"),
+        device_type: "iPhone".into(),
+        device_model: Some("iPhone15C2".into()),
+        first_seen: at,
+        last_seen: at,
+        access_state: DeviceAccessState::Allowed,
+        access_reason: DeviceAccessStateReason::Global,
+        user_display_name: Some(format!("User {i}")),
+        device_os: None,
+        client_version: Some("16.1".into()),
+        eas_protocol_refused: false,
+    };
+    let first: Vec<InventoryRecord> = (0..400).map(|i| rec(i, t0)).collect();
+    // The second run: rows 0..20 unseen, 380..420 new, and one field changed on every 9th row.
+    let second: Vec<InventoryRecord> = (20..420)
+        .map(|i| {
+            let mut r = rec(i, t1);
+            match i % 9 {
+                0 => r.device_model = None,
+                1 => r.access_state = DeviceAccessState::Blocked,
+                2 => r.access_reason = DeviceAccessStateReason::Individual,
+                3 => r.user_display_name = Some("Renamed".into()),
+                4 => r.device_os = Some("iOS 18".into()),
+                5 => r.client_version = None,
+                6 => r.eas_protocol_refused = true,
+                7 => r.device_id = r.device_id.to_ascii_lowercase(),
+                _ => r.device_type = "iPad".into(),
+            }
+            r
+        })
+        .collect();
+    let bulk = Store::open_in_memory().unwrap();
+    let one_by_one = Store::open_in_memory().unwrap();
+    bulk.upsert_inventory(&first).unwrap();
+    one_by_one.upsert_inventory(&first).unwrap();
+    bulk.upsert_inventory(&second).unwrap();
+    for r in &second {
+        one_by_one.upsert_inventory(std::slice::from_ref(r)).unwrap();
+    }
+    let a = bulk.inventory_page(0, 1000).unwrap();
+    let b = one_by_one.inventory_page(0, 1000).unwrap();
+    assert_eq!(a.len(), 420);
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+}
