@@ -897,7 +897,9 @@ fn a_bulk_inventory_write_ends_as_one_upsert_per_record() {
     one_by_one.upsert_inventory(&first).unwrap();
     bulk.upsert_inventory(&second).unwrap();
     for r in &second {
-        one_by_one.upsert_inventory(std::slice::from_ref(r)).unwrap();
+        one_by_one
+            .upsert_inventory(std::slice::from_ref(r))
+            .unwrap();
     }
     let a = bulk.inventory_page(0, 1000).unwrap();
     let b = one_by_one.inventory_page(0, 1000).unwrap();
