@@ -473,7 +473,11 @@ impl IntuneClient {
                     text = next_text;
                     url = next_url;
                 }
-                _ => return Ok(items),
+                _ => {
+                    // Grown by doubling and kept for the whole run: without the spare room.
+                    items.shrink_to_fit();
+                    return Ok(items);
+                }
             }
         }
     }

@@ -285,6 +285,16 @@ pub fn mailbox_key_of(device: &MobileDevice) -> String {
     key.to_ascii_lowercase()
 }
 
+/// The groups of a listing in progress. The lock is never held across an await, and a panic while
+/// it is held (none is possible in a push) would leave the groups as they were.
+fn lock_groups(
+    groups: &Mutex<HashMap<String, Vec<MobileDevice>>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Vec<MobileDevice>>> {
+    groups
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A DeviceId safe to put in a filter: EAS DeviceIds are letters and digits.
 fn filter_safe(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric())
@@ -316,6 +326,15 @@ pub struct SyncEngine {
     /// Exchange Online: devices whose EAS protocol it refuses (below 16.1) are flagged in the
     /// inventory. On premises nothing is flagged.
     exchange_online: bool,
+}
+
+/// What the notify phase does, worked out before the record phase consumes the decisions.
+#[derive(Default)]
+struct Notices {
+    /// Owners to tell that their device is blocked or quarantined.
+    due: Vec<Notice>,
+    /// (mailbox, DeviceId) told before and allowed again: their notice is forgotten.
+    allowed_again: Vec<(String, String)>,
 }
 
 /// A device whose owner should hear that it is blocked or quarantined.
@@ -721,7 +740,7 @@ impl SyncEngine {
             .await?;
         report.rollout_entries = rollout_changes.iter().map(MailboxChange::len).sum();
 
-        let decided = phase("decide").in_scope(|| self.decide(kind, read));
+        let mut decided = phase("decide").in_scope(|| self.decide(kind, read));
         for device in decided.mailboxes.iter().flat_map(|m| &m.devices) {
             *report
                 .decisions
@@ -804,10 +823,15 @@ impl SyncEngine {
         }
 
         let end = EndStates::new(&guarded.plan, &applied);
-        self.record(run_id, &decided, &guarded.plan, &end)
+        // Who is told comes from the decisions before the record phase consumes them.
+        let notices = self
+            .notices(&decided, &end)
+            .instrument(phase("notify"))
+            .await?;
+        self.record(run_id, &mut decided, &guarded.plan, &end)
             .instrument(phase("record"))
             .await?;
-        self.notify(&decided, &end, report)
+        self.notify(notices, report)
             .instrument(phase("notify"))
             .await?;
         if scope == Scope::Everyone {
@@ -1175,9 +1199,22 @@ impl SyncEngine {
             .unwrap_or(chrono::Duration::zero());
         let mark = now - overlap;
         let ex = &self.exchange;
+        // The partnerships are grouped by their mailbox as the pages arrive: the listing is never
+        // held whole beside its groups (at 50,000 devices that second copy was ~25 MiB of the peak).
+        let by_mailbox: Mutex<HashMap<String, Vec<MobileDevice>>> = Mutex::new(HashMap::new());
+        let listing = ex.for_each_device(
+            None,
+            || lock_groups(&by_mailbox).clear(),
+            |d| {
+                lock_groups(&by_mailbox)
+                    .entry(mailbox_key_of(&d))
+                    .or_default()
+                    .push(d)
+            },
+        );
         let exchange_reads = async {
             tokio::try_join!(
-                ex.list_devices(),
+                listing,
                 ex.cas_mailboxes_with_devices(),
                 ex.organization_settings(),
                 ex.device_access_rules()
@@ -1198,7 +1235,10 @@ impl SyncEngine {
         );
         let join = phase("read.join").entered();
         // A failed Exchange read aborts before anything is written.
-        let (devices, cas, org_settings, rules) = exchange?;
+        let (_, cas, org_settings, rules) = exchange?;
+        let by_mailbox = by_mailbox
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let members = if self.settings.enabled {
             members?
         } else {
@@ -1213,8 +1253,9 @@ impl SyncEngine {
         };
 
         let count = |states: &[DeviceAccessState]| {
-            devices
-                .iter()
+            by_mailbox
+                .values()
+                .flatten()
                 .filter(|d| states.contains(&d.device_access_state))
                 .count()
         };
@@ -1222,7 +1263,7 @@ impl SyncEngine {
             allowed: count(&[DeviceAccessState::Allowed]),
             restricted: count(&[DeviceAccessState::Blocked, DeviceAccessState::Quarantined]),
         };
-        let devices_seen = devices.len();
+        let devices_seen = by_mailbox.values().map(Vec::len).sum();
         let mut mailboxes: Vec<MailboxData> = Vec::with_capacity(cas.len());
         let mut by_key: HashMap<String, usize> = HashMap::new();
         for c in cas {
@@ -1244,11 +1285,24 @@ impl SyncEngine {
             });
         }
         let mut orphans: BTreeMap<String, Vec<MobileDevice>> = BTreeMap::new();
-        for d in devices {
-            let key = mailbox_key_of(&d);
+        for (key, mut devices) in by_mailbox {
+            // A group grew by doubling; it is kept until the run ends, so without its spare room.
+            devices.shrink_to_fit();
             match by_key.get(&key) {
-                Some(&i) => mailboxes[i].devices.push(d),
-                None => orphans.entry(key).or_default().push(d),
+                Some(&i) => {
+                    let held = &mut mailboxes[i].devices;
+                    if held.is_empty() {
+                        *held = devices;
+                    } else {
+                        // Partnerships naming their mailbox in two spellings: one order whatever
+                        // order the groups came in.
+                        held.extend(devices);
+                        held.sort_by(|a, b| a.identity.cmp(&b.identity));
+                    }
+                }
+                None => {
+                    orphans.insert(key, devices);
+                }
             }
         }
         drop(join);
@@ -1760,19 +1814,13 @@ impl SyncEngine {
         }))
     }
 
-    /// Notify phase: sends one mail per device of a targeted user that this run leaves blocked or
-    /// quarantined by the connector's decision, unless its owner was already told; forgets the mail of
-    /// devices that are allowed again, so a later restriction is told anew. A mail that cannot be sent
-    /// is counted and warned about, and sent by the next run (nothing is recorded for it).
-    async fn notify(
-        &self,
-        decided: &Decided,
-        end: &EndStates,
-        report: &mut RunReport,
-    ) -> Result<(), SyncError> {
-        let Some(notifier) = self.notifier.clone() else {
-            return Ok(());
-        };
+    /// Who the notify phase tells: one mail per device of a targeted user that this run leaves
+    /// blocked or quarantined by the connector's decision, unless its owner was already told; and
+    /// the devices allowed again, whose mail is forgotten so a later restriction is told anew.
+    async fn notices(&self, decided: &Decided, end: &EndStates) -> Result<Notices, SyncError> {
+        if self.notifier.is_none() {
+            return Ok(Notices::default());
+        }
         let notified = self.db(|s| s.notified_devices()).await?;
         let mut due = Vec::new();
         let mut allowed_again = Vec::new();
@@ -1795,6 +1843,17 @@ impl SyncEngine {
                 }
             }
         }
+        Ok(Notices { due, allowed_again })
+    }
+
+    /// Notify phase: sends the mails [`SyncEngine::notices`] found due and forgets the mails of the
+    /// devices allowed again. A mail that cannot be sent is counted and warned about, and sent by the
+    /// next run (nothing is recorded for it).
+    async fn notify(&self, notices: Notices, report: &mut RunReport) -> Result<(), SyncError> {
+        let Some(notifier) = self.notifier.clone() else {
+            return Ok(());
+        };
+        let Notices { due, allowed_again } = notices;
         if !allowed_again.is_empty() {
             self.db(move |s| {
                 for (mailbox, device_id) in &allowed_again {
@@ -1856,7 +1915,7 @@ impl SyncEngine {
     async fn record(
         &self,
         run_id: RunId,
-        decided: &Decided,
+        decided: &mut Decided,
         plan: &Plan,
         end: &EndStates,
     ) -> Result<(), SyncError> {
@@ -1875,27 +1934,45 @@ impl SyncEngine {
                     .map(move |id| (key.clone(), id.to_ascii_lowercase()))
             })
             .collect();
-        let mut inventory = Vec::new();
-        let mut rows = Vec::new();
-        for m in &decided.mailboxes {
+        // Sized once: grown by doubling, these two held up to twice their 50,000 records at the peak.
+        let devices: usize = decided.mailboxes.iter().map(|m| m.devices.len()).sum();
+        let mut inventory = Vec::with_capacity(devices);
+        let mut rows = Vec::with_capacity(devices);
+        for m in &mut decided.mailboxes {
             let key = m.cas.identity.to_ascii_lowercase();
             let failed = end.failed(&m.cas);
+            // The records take the devices' own texts: the devices are not needed after this phase,
+            // and copying 50,000 of them doubled the run's peak memory.
             for DecidedDevice {
                 device: d,
                 decision,
-            } in &m.devices
+            } in std::mem::take(&mut m.devices)
             {
-                let state = end.of(&m.cas, d);
+                let state = end.of(&m.cas, &d);
                 let reason = if state == d.device_access_state {
                     d.device_access_state_reason
                 } else {
                     DeviceAccessStateReason::Individual
                 };
+                let agrees = !failed
+                    && touched.contains(&(key.clone(), d.device_id.to_ascii_lowercase()))
+                    && decision
+                        .desired
+                        .expected_state()
+                        .is_some_and(|want| want == state);
+                let client_version = d.eas_protocol_text().map(str::to_string);
+                let eas_protocol_refused = self.exchange_online && d.refused_by_exchange_online();
+                rows.push((
+                    m.cas.identity.clone(),
+                    d.device_id.clone(),
+                    decision,
+                    agrees,
+                ));
                 inventory.push(InventoryRecord {
                     mailbox: m.cas.identity.clone(),
-                    device_id: d.device_id.clone(),
-                    device_type: d.device_type.clone(),
-                    device_model: d.device_model.clone(),
+                    device_id: d.device_id,
+                    device_type: d.device_type,
+                    device_model: d.device_model,
                     first_seen: now,
                     last_seen: now,
                     access_state: state,
@@ -1904,23 +1981,11 @@ impl SyncEngine {
                     // canonical path in real Exchange.
                     user_display_name: Some(m.cas.display_name.clone())
                         .filter(|n| !n.trim().is_empty())
-                        .or_else(|| d.user_display_name.clone()),
-                    device_os: d.device_os.clone(),
-                    client_version: d.eas_protocol_text().map(str::to_string),
-                    eas_protocol_refused: self.exchange_online && d.refused_by_exchange_online(),
+                        .or(d.user_display_name),
+                    device_os: d.device_os,
+                    client_version,
+                    eas_protocol_refused,
                 });
-                let agrees = !failed
-                    && touched.contains(&(key.clone(), d.device_id.to_ascii_lowercase()))
-                    && decision
-                        .desired
-                        .expected_state()
-                        .is_some_and(|want| want == state);
-                rows.push((
-                    m.cas.identity.clone(),
-                    d.device_id.clone(),
-                    decision.clone(),
-                    agrees,
-                ));
             }
         }
         self.db(move |s| {

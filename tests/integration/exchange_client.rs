@@ -487,6 +487,54 @@ async fn bridge_cas_stopped_mid_listing_completes_on_another_and_returns() {
     lab.shutdown().await;
 }
 
+/// The full sync's listing: devices handed over one at a time as they arrive and grouped by their
+/// mailbox, the groups cleared when a dead server makes the listing start again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridge_cas_stopped_mid_streamed_listing_restarts_the_groups_once() {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    let lab = common::generated_lab(2000, 4000, 17).await;
+    let exchange = bridge_client(&lab, Options::default());
+    exchange.organization_settings().await.unwrap();
+    let primary = lab.endpoints.cas_servers[0].name.clone();
+    lab.state.faults().exchange_latency_per_object_us = 400;
+    let groups: Mutex<HashMap<String, Vec<String>>> = Mutex::new(HashMap::new());
+    let restarts = Mutex::new(0usize);
+    let listing = exchange.for_each_device(
+        None,
+        || {
+            *restarts.lock().unwrap() += 1;
+            groups.lock().unwrap().clear();
+        },
+        |d| {
+            groups
+                .lock()
+                .unwrap()
+                .entry(exchange_connector::sync::engine::mailbox_key_of(&d))
+                .or_default()
+                .push(d.identity)
+        },
+    );
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        lab.stop_cas(&primary).await.unwrap();
+    };
+    let (count, ()) = tokio::join!(listing, stop);
+    lab.state.faults().exchange_latency_per_object_us = 0;
+    let groups = groups.into_inner().unwrap();
+    let identities: Vec<&String> = groups.values().flatten().collect();
+    assert_eq!(identities.len(), 4000, "every device once");
+    assert_eq!(count.unwrap(), 4000);
+    let unique: HashSet<_> = identities.iter().collect();
+    assert_eq!(unique.len(), 4000, "no duplicates after the restart");
+    assert!(
+        *restarts.lock().unwrap() >= 1,
+        "the listing was interrupted and started again"
+    );
+    exchange.shutdown().await;
+    lab.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bridge_cas_stopped_mid_batch_applies_every_write_once() {
     let lab = common::generated_lab(300, 600, 13).await;
