@@ -148,17 +148,17 @@ impl ChannelHandler for FakeWorker {
                     message: "reading Exchange".into(),
                 });
                 Reply::Accepted {
-                    message: format!("{kind:?} sync started"),
+                    message: format!("{kind:?} sync started").into(),
                 }
             }
             Request::StoreSecrets { secrets } => {
                 self.stored.lock().unwrap().extend(secrets.keys().cloned());
                 Reply::Accepted {
-                    message: format!("{} secrets stored", secrets.len()),
+                    message: format!("{} secrets stored", secrets.len()).into(),
                 }
             }
             other => Reply::Error {
-                message: format!("not supported here: {other:?}"),
+                message: format!("not supported here: {other:?}").into(),
             },
         }
     }
