@@ -9,6 +9,7 @@
 //! | `GET /outbox`, `DELETE /outbox` | messages sent through EWS or Graph `sendMail` (`via`: `ews` or `graph`) |
 //! | `POST /cas/{name}/stop`, `POST /cas/{name}/start` | take a Client Access server down or up |
 //! | `POST /managed-devices/{id or easDeviceId}/compliance` `{"complianceState":"noncompliant"}` | change compliance |
+//! | `POST /managed-devices/flip-compliance` `{"count":500}` | the first `count` managed devices with an EAS id turn compliant ↔ noncompliant (a benchmark's "1 % changed", without the caller listing the tenant); answers `{"flipped":[ids]}` |
 //! | `POST /managed-devices` (a `managedDevice`) | enrol a device in Intune |
 //! | `POST /partnerships` `{"mailbox","deviceId","deviceType",...}` | a user's new phone syncs for the first time |
 //! | `GET /faults`, `PUT /faults`, `PATCH /faults` | read, replace or merge the fault settings |
@@ -48,6 +49,7 @@ pub fn router(state: Arc<LabState>, cas: Arc<CasManager>) -> Router {
         .route("/cas/{name}/stop", post(stop_cas))
         .route("/cas/{name}/start", post(start_cas))
         .route("/managed-devices", post(enrol))
+        .route("/managed-devices/flip-compliance", post(flip_compliance))
         .route("/managed-devices/{key}/compliance", post(set_compliance))
         .route("/partnerships", post(add_partnership))
         .route(
@@ -208,6 +210,36 @@ async fn set_compliance(
     // Intune moves lastSyncDateTime when the device checks in and reports the new state.
     device.last_sync_date_time = Some(Utc::now());
     Json(device.clone()).into_response()
+}
+
+#[derive(Deserialize)]
+struct FlipCompliance {
+    count: usize,
+}
+
+/// Flips the compliance of the first `count` managed devices that have an EAS partnership id, each
+/// as a device reporting its new state would (lastSyncDateTime moves).
+async fn flip_compliance(
+    State(control): State<Control>,
+    Json(flip): Json<FlipCompliance>,
+) -> Response {
+    let mut tenant = control.state.tenant_mut();
+    let now = Utc::now();
+    let flipped: Vec<String> = tenant
+        .managed_devices
+        .iter_mut()
+        .filter(|d| d.eas_device_id.is_some())
+        .take(flip.count)
+        .map(|d| {
+            d.compliance_state = Some(match d.compliance_state {
+                Some(ComplianceState::Compliant) => ComplianceState::Noncompliant,
+                _ => ComplianceState::Compliant,
+            });
+            d.last_sync_date_time = Some(now);
+            d.id.clone()
+        })
+        .collect();
+    Json(json!({ "flipped": flipped })).into_response()
 }
 
 async fn enrol(State(control): State<Control>, Json(mut device): Json<ManagedDevice>) -> Response {

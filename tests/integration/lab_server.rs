@@ -3,9 +3,10 @@
 
 use crate::common;
 
-use common::{client, small_lab};
+use common::{TestLab, client, small_lab};
 use exchange_connector::certificate::ClientCertificate;
 use exchange_connector::lab::Endpoints;
+use exchange_connector::model::intune::ComplianceState;
 use exchange_connector::package::ConnectorPackage;
 use serde_json::{Value, json};
 
@@ -203,6 +204,38 @@ async fn control_api_changes_compliance_and_adds_a_new_phone() {
         alice.last_sync_date_time > before,
         "a compliance change moves lastSyncDateTime"
     );
+
+    // Flipping many at once: each named device turned, and turning them again restores them.
+    let compliance = |lab: &TestLab, id: &str| {
+        lab.state
+            .tenant()
+            .managed_devices
+            .iter()
+            .find(|d| d.id == id)
+            .and_then(|d| d.compliance_state.clone())
+    };
+    let flip = |n: usize| {
+        http.post(format!("{base}/managed-devices/flip-compliance"))
+            .json(&json!({ "count": n }))
+            .send()
+    };
+    let first: Value = flip(3).await.unwrap().json().await.unwrap();
+    let ids: Vec<String> = serde_json::from_value(first["flipped"].clone()).unwrap();
+    assert_eq!(ids.len(), 3);
+    let turned: Vec<_> = ids.iter().map(|id| compliance(&lab, id)).collect();
+    let again: Value = flip(3).await.unwrap().json().await.unwrap();
+    assert_eq!(again["flipped"], first["flipped"], "the same devices");
+    for (id, was) in ids.iter().zip(&turned) {
+        let now = compliance(&lab, id);
+        assert_ne!(now, *was, "{id} turned back");
+        assert!(
+            matches!(
+                now,
+                Some(ComplianceState::Compliant) | Some(ComplianceState::Noncompliant)
+            ),
+            "{id}: {now:?}"
+        );
+    }
 
     let missing = http
         .post(format!("{base}/managed-devices/NOPE/compliance"))
