@@ -259,8 +259,9 @@ async fn invoke(
         account: &account,
         server: &cas.name,
     };
+    let started = std::time::Instant::now();
     let result = engine::invoke(&state, &ctx, &body.cmdlet, &body.parameters);
-    engine::charge_call(&state, 0).await;
+    engine::charge_call(&state, 0, started).await;
     let (items, warnings, errors, ok) = match result {
         Ok(out) => (out.items, out.warnings, out.errors, true),
         Err(record) => (Vec::new(), Vec::new(), vec![record], false),

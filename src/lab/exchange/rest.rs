@@ -373,6 +373,7 @@ fn select(value: Value, fields: &[String]) -> Value {
 }
 
 async fn invoke_command(state: &LabState, cursors: &Cursors, request: Request<'_>) -> Response {
+    let started = Instant::now();
     let Request {
         version,
         tenant,
@@ -473,7 +474,7 @@ async fn invoke_command(state: &LabState, cursors: &Cursors, request: Request<'_
         None => match engine::invoke(state, &ctx, cmdlet, &parameters) {
             Ok(output) => (0, Arc::new(output)),
             Err(record) => {
-                engine::charge_call(state, 0).await;
+                engine::charge_call(state, 0, started).await;
                 return cmdlet_error(&record);
             }
         },
@@ -481,20 +482,20 @@ async fn invoke_command(state: &LabState, cursors: &Cursors, request: Request<'_
     if cmdlet.trim().eq_ignore_ascii_case("Set-CASMailbox")
         && state.faults().take_unanswered_write()
     {
-        engine::charge_call(state, 0).await;
+        engine::charge_call(state, 0, started).await;
         return cut_connection();
     }
     if output.items.is_empty()
         && let Some(first) = output.errors.first()
     {
-        engine::charge_call(state, 0).await;
+        engine::charge_call(state, 0, started).await;
         return cmdlet_error(first);
     }
     let page_size = max_page_size(headers);
     let end = skip.saturating_add(page_size).min(output.items.len());
     let page: &[Item] = output.items.get(skip..end).unwrap_or(&[]);
     let values = render_values(state, page, &fields);
-    engine::charge_call(state, page.len()).await;
+    engine::charge_call(state, page.len(), started).await;
 
     let base = base_url(state, headers);
     let mut body = Map::new();
