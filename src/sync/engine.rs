@@ -1222,7 +1222,7 @@ impl SyncEngine {
         };
         let intune_reads = async {
             tokio::join!(
-                self.intune.managed_devices(None),
+                self.intune.decision_records(None),
                 self.intune.group_members(
                     &self.settings.included_groups,
                     &self.settings.excluded_groups
@@ -1507,7 +1507,7 @@ impl SyncEngine {
                     .map(|id| format!("easDeviceId eq '{id}'"))
                     .collect::<Vec<_>>()
                     .join(" or ");
-                async move { (chunk, self.intune.managed_devices(Some(&filter)).await) }
+                async move { (chunk, self.intune.decision_records(Some(&filter)).await) }
             })
             .buffered(GRAPH_LOOKUP_CONCURRENCY);
         while let Some((chunk, result)) = lookups.next().await {

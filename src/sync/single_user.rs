@@ -96,7 +96,7 @@ impl SyncEngine {
                 .map(|id| format!("easDeviceId eq '{id}'"))
                 .collect::<Vec<_>>()
                 .join(" or ");
-            match self.intune.managed_devices(Some(&filter)).await {
+            match self.intune.decision_records(Some(&filter)).await {
                 Ok(records) => {
                     managed.extend(records);
                     complete.extend(chunk.iter().cloned());

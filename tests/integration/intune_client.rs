@@ -117,6 +117,43 @@ async fn certificate_from_the_connector_package_signs_in() {
     lab.shutdown().await;
 }
 
+/// A sync reads only what a decision needs; `diagnose` reads what it shows.
+#[tokio::test]
+async fn a_sync_asks_graph_only_for_what_a_decision_reads() {
+    let lab = common::generated_lab(100, 200, 9).await;
+    let intune = client_with(
+        &lab,
+        ClientCredential::Secret(Secret::new(lab.endpoints.client_secret.clone())),
+        1000,
+    );
+    let full = intune.managed_devices(None).await.unwrap();
+    let lean = intune.decision_records(None).await.unwrap();
+    assert_eq!(full.len(), lean.len());
+    assert!(
+        full.iter()
+            .any(|d| d.device_name.is_some() && d.model.is_some())
+    );
+    for (f, l) in full.iter().zip(&lean) {
+        assert_eq!(f.id, l.id);
+        assert_eq!(f.eas_device_id, l.eas_device_id);
+        assert_eq!(f.management_agent, l.management_agent);
+        assert_eq!(f.compliance_state, l.compliance_state);
+        assert_eq!(f.last_sync_date_time, l.last_sync_date_time);
+        assert_eq!(
+            (
+                &l.device_name,
+                &l.model,
+                &l.user_principal_name,
+                &l.operating_system
+            ),
+            (&None, &None, &None, &None),
+            "{}: only the decision's properties were sent",
+            l.id
+        );
+    }
+    lab.shutdown().await;
+}
+
 #[tokio::test]
 async fn pages_are_followed_and_filters_are_server_side() {
     let lab = common::generated_lab(400, 1000, 5).await;
