@@ -23,12 +23,20 @@
 //! that is longer (a listing's pages are sequential: each page's `@odata.nextLink` names the next; a
 //! full sync lists every partnership in pages of 1000).
 //!
-//! Measured 2026-12-03 (release, 2 cores shared with other builds, load average 4–10, so noisy; one or two
-//! runs each), 20 ms per call, 8 runspaces, first / converged / quick, wall (ratio to the bound):
-//! 5k: 7.5 s (1.80) / 1.27 s (12.7) / 0.39 s (3.0); 20k: 21.5 s (1.27) / 1.43 s (3.6) / 0.92 s (2.1);
-//! 50k: 52.5–68.1 s (1.24–1.60) / 3.6–10.9 s (3.6–10.9) / 3.2–7.1 s (3.0–6.8), worker peak 200–215 MiB,
-//! idle 45–50 MiB after the quick sync (27–33 MiB after a full one). 50k with 16 runspaces: 38.5 s (1.81)
-//! / 6.9 s (6.9) / 4.2 s (8.2). Details and the per-phase profile: the issue 16 note.
+//! Measured 2026-12-03 on an idle 2-core machine (release, 20 ms per call; first / converged / quick,
+//! wall and ratio to the bound; worker peak and idle RSS):
+//!
+//! | devices | runspaces | first full | converged full | quick (1 %) | peak | idle |
+//! |---|---|---|---|---|---|---|
+//! | 5,000 | 8 | 4.91 s (1.17) | 0.19 s (1.9) | 0.21 s (1.6) | 36.5 MiB | 20.3 MiB |
+//! | 20,000 | 8 | 19.95 s (1.18) | 0.90 s (2.25) | 0.65 s (1.51) | 86.8 MiB | 28.7 MiB |
+//! | 50,000 | 8 | 50.95 s (1.20) | 2.62 s (2.62) | 1.59 s (1.53) | 170.2 MiB | 28.0 MiB |
+//! | 50,000 | 16 | 26.21 s (1.24) | 2.88 s (2.88) | 1.00 s (1.92) | 175.7 MiB | 29.9 MiB |
+//!
+//! Where the converged full sync's 2.6 s go at 50k: the Exchange listing 1.65 s (50 pages at ~33 ms,
+//! each page's request waiting for the one before; our decoding, 0.3 s, overlaps the next page),
+//! Graph 0.65 s beside it, decide 0.14 s, plan 0.06 s, record 0.6 s (the inventory 0.3 s, the
+//! decisions 0.17 s). Details: the issue 16 note.
 
 use exchange_connector::exchange::Invocation;
 use exchange_connector::exchange::pool::parallel_runspaces;
