@@ -123,6 +123,16 @@ impl Connector for RestConnector {
     }
 }
 
+/// A task aborted when its handle is dropped: a page fetched ahead is not left running when the
+/// listing ends early (an undecodable page, a stopped worker).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// One logical connection (`connection-id`).
 pub struct RestSession {
     shared: Arc<Shared>,
@@ -414,11 +424,29 @@ impl RestSession {
             .await?;
         loop {
             // The next page is asked for first, then this one decoded while it travels (at most
-            // two pages' text in memory).
+            // two pages' text in memory). The fetch is a task of its own: on this task, a decode
+            // (a synchronous ~6 ms for 1,000 devices) would hold the response's body back until it
+            // ended, and every page would cost its decode on top of its latency.
             let link = crate::odata::next_link(&text);
             let fetch_next = async {
                 match &link {
-                    Some(url) => self.post_page(url, cmdlet, &body).await.map(Some),
+                    Some(url) => {
+                        let session = RestSession {
+                            shared: self.shared.clone(),
+                            connection_id: self.connection_id.clone(),
+                        };
+                        let (url, cmdlet, body) = (url.clone(), cmdlet.to_string(), body.clone());
+                        let mut fetch = AbortOnDrop(tokio::spawn(async move {
+                            session.post_page(&url, &cmdlet, &body).await
+                        }));
+                        match (&mut fetch.0).await {
+                            Ok(page) => page.map(Some),
+                            Err(e) => Err(ExchangeError::Transport {
+                                server: self.shared.config.invoke_url(),
+                                message: format!("the page fetch ended early: {e}"),
+                            }),
+                        }
+                    }
                     None => Ok(None),
                 }
             };
