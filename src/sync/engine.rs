@@ -1690,7 +1690,14 @@ impl SyncEngine {
         let sends = AtomicUsize::new(0);
         // Twice the runspaces in flight: while one change waits for its journal commit or its
         // settling, another one uses the runspace (the pool still bounds the calls to Exchange).
-        let parallel = self.exchange.pool().limit().max(1) * 2;
+        // A simulated crash (tests) keeps one change per runspace, so that with one runspace the
+        // sends it counts follow the plan's order and the crash hits the change a test chose.
+        let per_runspace = if self.config.crash_after_sends.is_some() {
+            1
+        } else {
+            2
+        };
+        let parallel = self.exchange.pool().limit().max(1) * per_runspace;
         let mut stream = futures_util::stream::iter(changes)
             .map(|c| self.apply_one(run_id, c, origin, reasons, &sends))
             .buffer_unordered(parallel);
