@@ -826,7 +826,7 @@ impl SyncEngine {
         // Who is told comes from the decisions before the record phase consumes them.
         let notices = self
             .notices(&decided, &end)
-            .instrument(phase("notify"))
+            .instrument(phase("notify.who"))
             .await?;
         self.record(run_id, &mut decided, &guarded.plan, &end)
             .instrument(phase("record"))
