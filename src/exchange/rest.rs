@@ -426,33 +426,20 @@ impl RestSession {
             // The next page is asked for first, then this one decoded while it travels (at most
             // two pages' text in memory). The fetch is a task of its own: on this task, a decode
             // (a synchronous ~6 ms for 1,000 devices) would hold the response's body back until it
-            // ended, and every page would cost its decode on top of its latency.
+            // ended, and every page would cost its decode on top of its latency. Dropped (an
+            // undecodable page, a stopped worker), the fetch is aborted.
             let link = crate::odata::next_link(&text);
-            let fetch_next = async {
-                match &link {
-                    Some(url) => {
-                        let session = RestSession {
-                            shared: self.shared.clone(),
-                            connection_id: self.connection_id.clone(),
-                        };
-                        let (url, cmdlet, body) = (url.clone(), cmdlet.to_string(), body.clone());
-                        let mut fetch = AbortOnDrop(tokio::spawn(async move {
-                            session.post_page(&url, &cmdlet, &body).await
-                        }));
-                        match (&mut fetch.0).await {
-                            Ok(page) => page.map(Some),
-                            Err(e) => Err(ExchangeError::Transport {
-                                server: self.shared.config.invoke_url(),
-                                message: format!("the page fetch ended early: {e}"),
-                            }),
-                        }
-                    }
-                    None => Ok(None),
-                }
-            };
-            let decode = async { sink.page(cmdlet, &text) };
-            // An undecodable page ends the call at once (the fetch in flight is dropped).
-            let (next, page) = tokio::try_join!(fetch_next, decode)?;
+            let fetch = link.clone().map(|url| {
+                let session = RestSession {
+                    shared: self.shared.clone(),
+                    connection_id: self.connection_id.clone(),
+                };
+                let (cmdlet, body) = (cmdlet.to_string(), body.clone());
+                AbortOnDrop(tokio::spawn(async move {
+                    session.post_page(&url, &cmdlet, &body).await
+                }))
+            });
+            let page = sink.page(cmdlet, &text)?;
             outcome.count += page.count;
             outcome.warnings.extend(page.warnings);
             if page.next_link != link {
@@ -461,10 +448,15 @@ impl RestSession {
                     message: "the page's @odata.nextLink could not be read ahead".into(),
                 });
             }
-            match next {
-                Some(next_text) => text = next_text,
-                None => return Ok(outcome),
-            }
+            let Some(mut fetch) = fetch else {
+                return Ok(outcome);
+            };
+            text = (&mut fetch.0)
+                .await
+                .map_err(|e| ExchangeError::Transport {
+                    server: self.shared.config.invoke_url(),
+                    message: format!("the page fetch ended early: {e}"),
+                })??;
         }
     }
 }

@@ -828,7 +828,9 @@ impl SyncEngine {
             .notices(&decided, &end)
             .instrument(phase("notify.who"))
             .await?;
-        self.record(run_id, &mut decided, &guarded.plan, &end)
+        // The record phase takes the decided devices: nothing after it needs them.
+        let mailboxes = std::mem::take(&mut decided.mailboxes);
+        self.record(run_id, mailboxes, &guarded.plan, &end)
             .instrument(phase("record"))
             .await?;
         self.notify(notices, report)
@@ -1922,7 +1924,7 @@ impl SyncEngine {
     async fn record(
         &self,
         run_id: RunId,
-        decided: &mut Decided,
+        mailboxes: Vec<DecidedMailbox>,
         plan: &Plan,
         end: &EndStates,
     ) -> Result<(), SyncError> {
@@ -1942,10 +1944,10 @@ impl SyncEngine {
             })
             .collect();
         // Sized once: grown by doubling, these two held up to twice their 50,000 records at the peak.
-        let devices: usize = decided.mailboxes.iter().map(|m| m.devices.len()).sum();
+        let devices: usize = mailboxes.iter().map(|m| m.devices.len()).sum();
         let mut inventory = Vec::with_capacity(devices);
         let mut rows = Vec::with_capacity(devices);
-        for m in &mut decided.mailboxes {
+        for m in mailboxes {
             let key = m.cas.identity.to_ascii_lowercase();
             let failed = end.failed(&m.cas);
             // The records take the devices' own texts: the devices are not needed after this phase,
@@ -1953,7 +1955,7 @@ impl SyncEngine {
             for DecidedDevice {
                 device: d,
                 decision,
-            } in std::mem::take(&mut m.devices)
+            } in m.devices
             {
                 let state = end.of(&m.cas, &d);
                 let reason = if state == d.device_access_state {
