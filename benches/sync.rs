@@ -55,15 +55,19 @@ use std::time::{Duration, Instant};
 
 /// A field of `/proc/self/status` in MiB (`VmHWM`, `VmRSS`).
 fn status_mib(field: &str) -> f64 {
+    status_value(field) / 1024.0
+}
+
+/// A field of `/proc/self/status` as its number (kB for the memory fields).
+fn status_value(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
+                .and_then(|v| v.parse::<f64>().ok())
         })
-        .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
 }
 
@@ -98,6 +102,49 @@ fn heap_mib() -> Option<(f64, f64)> {
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     None
+}
+
+/// The resident memory by kind of mapping, in MiB, from `/proc/self/smaps`: the program's own file
+/// (code and constants), other files (shared libraries), thread stacks, and anonymous memory (the
+/// heap's arenas: live data plus the pages fragmentation keeps). Says what an idle RSS is made of.
+fn rss_by_kind() -> Vec<(&'static str, f64)> {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return Vec::new();
+    };
+    let exe = std::env::current_exe()
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let kinds = ["program", "libraries", "stacks", "anonymous"];
+    let mut kb = [0u64; 4];
+    let mut kind = 3;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else { continue };
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            // A mapping's header: range, perms, offset, dev, inode, path.
+            let path = fields.nth(4).unwrap_or("");
+            kind = if path == exe {
+                0
+            } else if path == "[stack]" {
+                2
+            } else if path.starts_with('/') {
+                1
+            } else {
+                3
+            };
+        } else if first == "Rss:" {
+            kb[kind] += fields
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    kinds
+        .into_iter()
+        .zip(kb)
+        .map(|(k, v)| (k, v as f64 / 1024.0))
+        .collect()
 }
 
 /// Resets the peak (VmHWM) to the current RSS, so each run's peak is its own; `false` where the kernel
@@ -282,8 +329,17 @@ async fn measure(
     }
 }
 
-#[tokio::main]
-async fn main() {
+/// The worker's allocator set up as the service binary sets it, before the runtime's threads start.
+fn main() {
+    exchange_connector::sync::tune_allocator();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(bench());
+}
+
+async fn bench() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -429,6 +485,18 @@ async fn main() {
         println!(
             "worker idle: RSS {idle_mib:.1} MiB, of which heap in use {in_use:.1} MiB; free heap the allocator keeps (mostly not resident) {:.1} MiB",
             held - in_use
+        );
+    }
+    let kinds = rss_by_kind();
+    if !kinds.is_empty() {
+        let parts: Vec<String> = kinds
+            .iter()
+            .map(|(k, mib)| format!("{k} {mib:.1}"))
+            .collect();
+        println!(
+            "worker idle RSS by kind (MiB): {}; {} threads",
+            parts.join(", "),
+            status_value("Threads:")
         );
     }
 

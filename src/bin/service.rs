@@ -119,6 +119,7 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    exchange_connector::sync::tune_allocator();
     let cli = Cli::parse();
     match run(cli) {
         Ok(true) => ExitCode::SUCCESS,

@@ -186,7 +186,8 @@ impl RuleCharacteristic {
 pub struct MobileDevice {
     /// `<mailbox>\ExchangeActiveSyncDevices\<DeviceType>§<DeviceId>`.
     pub identity: String,
-    /// The object's GUID.
+    /// The object's GUID (empty when a listing did not ask for it).
+    #[serde(default)]
     pub guid: String,
     /// The device object's name: `<DeviceType>§<DeviceId>`.
     pub name: String,

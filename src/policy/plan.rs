@@ -8,7 +8,9 @@ use super::decide::{Decision, DesiredAccess, OrgAccess};
 use super::lists::{ListKind, OwnedEntries};
 use super::settings::PolicySettings;
 use crate::abq::{AbqOutcome, list_contains};
-use crate::model::exchange::{CasMailbox, DeviceAccessState, MobileDevice};
+use crate::model::exchange::{
+    CasMailbox, DeviceAccessState, DeviceAccessStateReason, MobileDevice,
+};
 
 /// The changes to one mailbox's lists: one `Set-CASMailbox -ActiveSyncAllowedDeviceIDs @{Add=..;Remove=..}
 /// -ActiveSyncBlockedDeviceIDs @{Add=..;Remove=..}` call. Removals only ever name entries the connector
@@ -110,6 +112,11 @@ pub struct DeviceEffect {
     pub before: DeviceAccessState,
     /// State after the plan is applied.
     pub after: DeviceAccessState,
+    /// The ABQ step that gives `after` (what Exchange will report as `DeviceAccessStateReason`, so
+    /// the inventory records it and the next run finds the device unchanged); `None` in plans held
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_reason: Option<DeviceAccessStateReason>,
 }
 
 impl DeviceEffect {
@@ -298,11 +305,15 @@ pub fn plan_mailbox(
     let effects = input
         .devices
         .iter()
-        .map(|p| DeviceEffect {
-            mailbox: mailbox.identity.clone(),
-            device_id: p.device.device_id.clone(),
-            before: p.device.device_access_state,
-            after: expected_outcome(org, mailbox, p.device, &change).state,
+        .map(|p| {
+            let outcome = expected_outcome(org, mailbox, p.device, &change);
+            DeviceEffect {
+                mailbox: mailbox.identity.clone(),
+                device_id: p.device.device_id.clone(),
+                before: p.device.device_access_state,
+                after: outcome.state,
+                after_reason: Some(outcome.reason),
+            }
         })
         .collect();
     (change, effects)
@@ -518,11 +529,13 @@ pub fn rollout_plan(org: &OrgAccess, mailboxes: &[RolloutMailbox<'_>]) -> Plan {
             }
         }
         for device in rm.devices {
+            let outcome = expected_outcome(org, mailbox, device, &change);
             out.effects.push(DeviceEffect {
                 mailbox: mailbox.identity.clone(),
                 device_id: device.device_id.clone(),
                 before: device.device_access_state,
-                after: expected_outcome(org, mailbox, device, &change).state,
+                after: outcome.state,
+                after_reason: Some(outcome.reason),
             });
         }
         if !change.is_empty() {

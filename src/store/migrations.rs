@@ -153,4 +153,16 @@ ALTER TABLE inventory ADD COLUMN eas_protocol_refused INTEGER NOT NULL DEFAULT 0
     r#"
 ALTER TABLE runs ADD COLUMN mailbox TEXT;
 "#,
+    // Version 7 (issue 16): a full sync sees every partnership. Rather than rewrite every row's
+    // `last_seen` (50,000 rows, most of a converged run's writes), it moves one mark: a row with
+    // `in_sweep = 1` was seen by the last full sync, and was last seen at the later of its own
+    // `last_seen` and the mark's `seen_at`. A row the next full sync misses leaves the sweep with that
+    // time written down.
+    r#"
+CREATE TABLE inventory_sweep (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    seen_at TEXT NOT NULL
+);
+ALTER TABLE inventory ADD COLUMN in_sweep INTEGER NOT NULL DEFAULT 0;
+"#,
 ];

@@ -26,7 +26,7 @@ mod savepoint;
 pub use cas_servers::{KnownCasServer, StoreServerMemory};
 pub use run_lease::RunHolder;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -1020,27 +1020,74 @@ impl Store {
 
     /// Inserts or updates inventory records in one transaction (`first_seen` of a known device is
     /// kept; `last_seen` is the record's). A full sync hands over the whole inventory, nearly all of
-    /// it unchanged: then only new and changed rows are written one by one, and `last_seen` of the
-    /// unchanged ones moves in one statement (a row-by-row upsert of 50,000 devices cost most of the
-    /// record phase).
+    /// it unchanged: then only new and changed rows are written, and the unchanged ones are seen
+    /// through the sweep's mark (a row-by-row upsert of 50,000 devices cost most of the record
+    /// phase, and rewriting their `last_seen` most of what was left).
     pub fn upsert_inventory(&self, records: &[InventoryRecord]) -> Result<()> {
+        self.upsert_inventory_with(records, None)
+    }
+
+    /// [`Store::upsert_inventory`] comparing with the stored rows as read ahead (`ahead`, from
+    /// [`Store::recorded_rows`] and still current), not reading them again.
+    pub fn upsert_inventory_with(
+        &self,
+        records: &[InventoryRecord],
+        ahead: Option<StoredInventory>,
+    ) -> Result<()> {
         let tx = self.tx().map_err(|e| self.err(e))?;
         let seen_at = records.first().map(|r| r.last_seen);
         let bulk = match seen_at {
             Some(at) if records.len() >= INVENTORY_BULK_MIN => {
+                let stored_rows = match &ahead {
+                    Some(ahead) => ahead.rows.len(),
+                    None => self.inventory_count()?,
+                };
                 records.iter().all(|r| r.last_seen == at)
-                    && records.len().saturating_mul(2) >= self.inventory_count()?
+                    && records.len().saturating_mul(2) >= stored_rows
             }
             _ => false,
         };
         let written = match seen_at {
-            Some(at) if bulk => sql_upsert_inventory_seen(&tx, records, at),
+            Some(at) if bulk => match ahead {
+                Some(stored) => Ok(stored),
+                None => sql_stored_inventory(&tx),
+            }
+            .and_then(|stored| sql_upsert_inventory_seen(&tx, records, at, stored)),
             _ => records
                 .iter()
-                .try_for_each(|r| sql_upsert_inventory_row(&tx, r)),
+                .try_for_each(|r| sql_upsert_inventory_row(&tx, r, false)),
         };
         written.map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// The stored inventory and decisions as a full sync's record phase compares with them, read
+    /// ahead: while the sync's listing waits on Exchange, this costs no time of the run.
+    pub fn recorded_rows(&self) -> Result<RecordedRows> {
+        let as_of = self.as_of()?;
+        let inventory = sql_stored_inventory(&self.conn).map_err(|e| self.err(e))?;
+        let decisions = sql_stored_decisions(&self.conn).map_err(|e| self.err(e))?;
+        Ok(RecordedRows {
+            inventory,
+            decisions,
+            as_of,
+        })
+    }
+
+    /// `rows` if they still describe the store: nothing was written through this connection and no
+    /// other connection committed since they were read. Otherwise `None` (the writes read again).
+    pub fn still_current(&self, rows: RecordedRows) -> Result<Option<RecordedRows>> {
+        Ok((self.as_of()? == rows.as_of).then_some(rows))
+    }
+
+    /// This connection's count of changed rows and the file's data version (which moves when
+    /// another connection commits).
+    fn as_of(&self) -> Result<(u64, i64)> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "data_version", |row| row.get(0))
+            .map_err(|e| self.err(e))?;
+        Ok((self.conn.total_changes(), version))
     }
 
     /// The inventory of one mailbox.
@@ -1054,6 +1101,15 @@ impl Store {
             "ORDER BY mailbox, device_id LIMIT ?1 OFFSET ?2",
             params![limit as i64, offset as i64],
         )
+    }
+
+    /// Frees the connection's page cache and other memory SQLite can do without (it refills as
+    /// needed): between runs the cache's pages, allocated while a run read 50,000 rows, would pin
+    /// the heap pages around them.
+    pub fn release_memory(&self) {
+        if let Err(e) = self.conn.release_memory() {
+            tracing::debug!(error = %e, "SQLite kept its cache");
+        }
     }
 
     /// How many devices the inventory holds.
@@ -1072,9 +1128,9 @@ impl Store {
         params: impl rusqlite::Params,
     ) -> Result<Vec<InventoryRecord>> {
         let sql = format!(
-            "SELECT mailbox, device_id, device_type, device_model, first_seen, last_seen,
-                    access_state, access_reason, user_display_name, device_os, client_version,
-                    eas_protocol_refused
+            "SELECT mailbox, device_id, device_type, device_model, first_seen,
+                    {INVENTORY_LAST_SEEN}, access_state, access_reason, user_display_name,
+                    device_os, client_version, eas_protocol_refused
              FROM inventory {clause}"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
@@ -1208,10 +1264,33 @@ impl Store {
         decided_at: DateTime<Utc>,
         decisions: &[(&str, &str, &Decision)],
     ) -> Result<()> {
+        self.record_decisions_with(run, decided_at, decisions, None)
+    }
+
+    /// [`Store::record_decisions`] comparing with the stored decisions as read ahead (`ahead`, from
+    /// [`Store::recorded_rows`] and still current), not reading them again.
+    pub fn record_decisions_with(
+        &self,
+        run: Option<RunId>,
+        decided_at: DateTime<Utc>,
+        decisions: &[(&str, &str, &Decision)],
+        ahead: Option<StoredDecisions>,
+    ) -> Result<()> {
         let tx = self.tx().map_err(|e| self.err(e))?;
-        for (mailbox, device_id, decision) in decisions {
-            sql_record_decision(&tx, mailbox, device_id, decision, decided_at, run)
-                .map_err(|e| self.err(e))?;
+        if decisions.len() >= INVENTORY_BULK_MIN {
+            match ahead {
+                Some(stored) => Ok(stored),
+                None => sql_stored_decisions(&tx),
+            }
+            .and_then(|stored| {
+                sql_record_decisions_compared(&tx, decisions, decided_at, run, stored)
+            })
+            .map_err(|e| self.err(e))?;
+        } else {
+            for (mailbox, device_id, decision) in decisions {
+                sql_record_decision(&tx, mailbox, device_id, decision, decided_at, run)
+                    .map_err(|e| self.err(e))?;
+            }
         }
         tx.commit().map_err(|e| self.err(e))
     }
@@ -1640,17 +1719,24 @@ fn sql_audit(conn: &Connection, entry: &AuditEntry) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// From this many records on, [`Store::upsert_inventory`] compares with what is stored before writing.
+/// From this many records on, [`Store::upsert_inventory`] and [`Store::record_decisions`] compare
+/// with what is stored before writing.
 const INVENTORY_BULK_MIN: usize = 256;
 
-/// Inserts or updates one inventory row.
-fn sql_upsert_inventory_row(conn: &Connection, r: &InventoryRecord) -> rusqlite::Result<()> {
+/// Inserts or updates one inventory row. `in_sweep`: the row is part of a full sync's sweep (see
+/// [`sql_upsert_inventory_seen`]); a row already in the sweep stays in it, as its own `last_seen` is
+/// then the later of the two times.
+fn sql_upsert_inventory_row(
+    conn: &Connection,
+    r: &InventoryRecord,
+    in_sweep: bool,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO inventory (mailbox, device_id, device_type, device_model, first_seen,
                                 last_seen, access_state, access_reason,
                                 user_display_name, device_os, client_version,
-                                eas_protocol_refused)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                                eas_protocol_refused, in_sweep)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (mailbox, device_id) DO UPDATE SET
             device_type = excluded.device_type, device_model = excluded.device_model,
             last_seen = excluded.last_seen, access_state = excluded.access_state,
@@ -1658,7 +1744,8 @@ fn sql_upsert_inventory_row(conn: &Connection, r: &InventoryRecord) -> rusqlite:
             user_display_name = excluded.user_display_name,
             device_os = excluded.device_os,
             client_version = excluded.client_version,
-            eas_protocol_refused = excluded.eas_protocol_refused",
+            eas_protocol_refused = excluded.eas_protocol_refused,
+            in_sweep = MAX(inventory.in_sweep, excluded.in_sweep)",
     )?
     .execute(params![
         r.mailbox,
@@ -1672,101 +1759,258 @@ fn sql_upsert_inventory_row(conn: &Connection, r: &InventoryRecord) -> rusqlite:
         r.user_display_name,
         r.device_os,
         r.client_version,
-        r.eas_protocol_refused
+        r.eas_protocol_refused,
+        in_sweep
     ])?;
     Ok(())
 }
 
-/// The columns of an inventory row a run may change (all but the key and the times), as one string
-/// to compare: fields end with a unit separator, an absent one is a NUL.
-/// A row's content (the columns a run may change, `last_seen` aside) as a keyed hash: comparing
-/// 50,000 stored rows with what a full sync saw needs no copy of their text. The key is random per
-/// process (`RandomState`), so no device name can be made to collide with another row's content.
-fn inventory_content(
-    hasher: &std::collections::hash_map::RandomState,
-    fields: [Option<&str>; 8],
-) -> u64 {
-    use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
-    let mut h = hasher.build_hasher();
-    for field in fields {
-        field.hash(&mut h);
+/// A row's `last_seen` as SQL: its own, or the sweep's mark when the last full sync saw it later.
+const INVENTORY_LAST_SEEN: &str = "CASE WHEN in_sweep = 1
+         THEN MAX(last_seen, COALESCE((SELECT seen_at FROM inventory_sweep WHERE id = 1), last_seen))
+         ELSE last_seen END";
+
+/// Keyed hashes that let a bulk write compare 50,000 stored rows with a run's records without a
+/// copy of their text. The keys are random per write (`RandomState`), so no device name can be made
+/// to collide with another row; a row's identity takes two independent hashes (128 bits).
+struct RowHashes {
+    key: [std::collections::hash_map::RandomState; 2],
+    content: std::collections::hash_map::RandomState,
+}
+
+impl RowHashes {
+    fn new() -> Self {
+        use std::collections::hash_map::RandomState;
+        RowHashes {
+            key: [RandomState::new(), RandomState::new()],
+            content: RandomState::new(),
+        }
     }
-    h.finish()
+
+    /// A row's identity as the primary key compares it: the mailbox exactly, the DeviceId without
+    /// ASCII case (`COLLATE NOCASE`).
+    fn key(&self, mailbox: &str, device_id: &str) -> [u64; 2] {
+        use std::hash::{BuildHasher as _, Hasher as _};
+        self.key.each_ref().map(|state| {
+            let mut h = state.build_hasher();
+            h.write(mailbox.as_bytes());
+            h.write_u8(0xff);
+            for b in device_id.bytes() {
+                h.write_u8(b.to_ascii_lowercase());
+            }
+            h.finish()
+        })
+    }
+
+    /// The columns a run may change, as one hash (an absent field differs from an empty one).
+    fn content<const N: usize>(&self, fields: [Option<&str>; N]) -> u64 {
+        use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+        let mut h = self.content.build_hasher();
+        for field in fields {
+            field.hash(&mut h);
+        }
+        h.finish()
+    }
+}
+
+/// A stored row as a bulk write compares it.
+struct StoredRow {
+    rowid: i64,
+    content: u64,
+    in_sweep: bool,
+}
+
+/// The stored inventory and decisions as keyed hashes ([`Store::recorded_rows`]).
+pub struct RecordedRows {
+    inventory: StoredInventory,
+    decisions: StoredDecisions,
+    /// [`Store::as_of`] when read.
+    as_of: (u64, i64),
+}
+
+impl RecordedRows {
+    /// The inventory's part and the decisions' part, for the two writes.
+    pub fn split(self) -> (StoredInventory, StoredDecisions) {
+        (self.inventory, self.decisions)
+    }
+}
+
+/// The stored inventory rows by identity, and the sweep's mark.
+pub struct StoredInventory {
+    hashes: RowHashes,
+    rows: HashMap<[u64; 2], StoredRow>,
+    mark: Option<String>,
+}
+
+/// The stored decisions' content by identity.
+pub struct StoredDecisions {
+    hashes: RowHashes,
+    rows: HashMap<[u64; 2], u64>,
+}
+
+/// Reads the inventory as [`sql_upsert_inventory_seen`] compares with it.
+fn sql_stored_inventory(conn: &Connection) -> rusqlite::Result<StoredInventory> {
+    let mark: Option<String> = conn
+        .query_row(
+            "SELECT seen_at FROM inventory_sweep WHERE id = 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let hashes = RowHashes::new();
+    let mut rows = HashMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT rowid, mailbox, device_id, device_type, device_model, access_state,
+                access_reason, user_display_name, device_os, client_version,
+                eas_protocol_refused, in_sweep
+         FROM inventory",
+    )?;
+    let mut found = stmt.query([])?;
+    while let Some(row) = found.next()? {
+        let content = hashes.content([
+            Some(row.get_ref(3)?.as_str()?),
+            row.get_ref(4)?.as_str_or_null()?,
+            Some(row.get_ref(5)?.as_str()?),
+            Some(row.get_ref(6)?.as_str()?),
+            row.get_ref(7)?.as_str_or_null()?,
+            row.get_ref(8)?.as_str_or_null()?,
+            row.get_ref(9)?.as_str_or_null()?,
+            Some(if row.get::<_, bool>(10)? { "1" } else { "0" }),
+        ]);
+        rows.insert(
+            hashes.key(row.get_ref(1)?.as_str()?, row.get_ref(2)?.as_str()?),
+            StoredRow {
+                rowid: row.get(0)?,
+                content,
+                in_sweep: row.get(11)?,
+            },
+        );
+    }
+    Ok(StoredInventory { hashes, rows, mark })
+}
+
+/// Reads the decisions as [`sql_record_decisions_compared`] compares with them.
+fn sql_stored_decisions(conn: &Connection) -> rusqlite::Result<StoredDecisions> {
+    let hashes = RowHashes::new();
+    let mut rows = HashMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT mailbox, device_id, desired, reason, explanation, reason_code FROM decisions",
+    )?;
+    let mut found = stmt.query([])?;
+    while let Some(row) = found.next()? {
+        let content = hashes.content([
+            Some(row.get_ref(2)?.as_str()?),
+            Some(row.get_ref(3)?.as_str()?),
+            Some(row.get_ref(4)?.as_str()?),
+            row.get_ref(5)?.as_str_or_null()?,
+        ]);
+        rows.insert(
+            hashes.key(row.get_ref(0)?.as_str()?, row.get_ref(1)?.as_str()?),
+            content,
+        );
+    }
+    Ok(StoredDecisions { hashes, rows })
+}
+
+/// An inventory record's content, in the order [`sql_upsert_inventory_seen`] reads the columns.
+fn inventory_content(hashes: &RowHashes, r: &InventoryRecord) -> u64 {
+    hashes.content([
+        Some(&r.device_type),
+        r.device_model.as_deref(),
+        Some(r.access_state.as_str()),
+        Some(r.access_reason.as_str()),
+        r.user_display_name.as_deref(),
+        r.device_os.as_deref(),
+        r.client_version.as_deref(),
+        Some(if r.eas_protocol_refused { "1" } else { "0" }),
+    ])
 }
 
 /// Records a run that saw (nearly) the whole inventory at `seen_at`: new and changed rows are
-/// upserted, every other row seen gets `last_seen = seen_at` in one statement, and the rows not seen
-/// keep their `last_seen`. The same rows end as with one upsert per record.
+/// upserted into the sweep, the unchanged ones join it if they were not in it, and the sweep's mark
+/// moves to `seen_at`, which is then the `last_seen` of every row in it (a converged run of 50,000
+/// devices writes a handful of rows, not 50,000). The rows not seen leave the sweep with the time
+/// they were last seen written down. The rows read back as with one upsert per record.
 fn sql_upsert_inventory_seen(
     conn: &Connection,
     records: &[InventoryRecord],
     seen_at: DateTime<Utc>,
+    stored: StoredInventory,
 ) -> rusqlite::Result<()> {
-    // What is stored, by (mailbox, DeviceId without case, as the key's collation compares it).
-    let hasher = std::collections::hash_map::RandomState::new();
-    let mut stored: std::collections::HashMap<(String, String), (u64, String)> =
-        std::collections::HashMap::new();
-    {
-        let mut stmt = conn.prepare(
-            "SELECT mailbox, device_id, device_type, device_model, access_state, access_reason,
-                    user_display_name, device_os, last_seen, client_version, eas_protocol_refused
-             FROM inventory",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let content = inventory_content(
-                &hasher,
-                [
-                    Some(row.get_ref(2)?.as_str()?),
-                    row.get_ref(3)?.as_str_or_null()?,
-                    Some(row.get_ref(4)?.as_str()?),
-                    Some(row.get_ref(5)?.as_str()?),
-                    row.get_ref(6)?.as_str_or_null()?,
-                    row.get_ref(7)?.as_str_or_null()?,
-                    row.get_ref(9)?.as_str_or_null()?,
-                    Some(if row.get::<_, bool>(10)? { "1" } else { "0" }),
-                ],
-            );
-            let device_id: String = row.get(1)?;
-            stored.insert(
-                (row.get(0)?, device_id.to_ascii_lowercase()),
-                (content, row.get(8)?),
-            );
-        }
-    }
+    let StoredInventory {
+        hashes,
+        rows: mut stored,
+        mark: previous_mark,
+    } = stored;
+    let (mut written, mut joined) = (0usize, 0usize);
     for r in records {
-        let key = (r.mailbox.clone(), r.device_id.to_ascii_lowercase());
-        let unchanged = stored.remove(&key).is_some_and(|(content, _)| {
-            content
-                == inventory_content(
-                    &hasher,
-                    [
-                        Some(&r.device_type),
-                        r.device_model.as_deref(),
-                        Some(r.access_state.as_str()),
-                        Some(r.access_reason.as_str()),
-                        r.user_display_name.as_deref(),
-                        r.device_os.as_deref(),
-                        r.client_version.as_deref(),
-                        Some(if r.eas_protocol_refused { "1" } else { "0" }),
-                    ],
-                )
-        });
-        if !unchanged {
-            sql_upsert_inventory_row(conn, r)?;
+        match stored.remove(&hashes.key(&r.mailbox, &r.device_id)) {
+            Some(row) if row.content == inventory_content(&hashes, r) => {
+                if !row.in_sweep {
+                    conn.prepare_cached("UPDATE inventory SET in_sweep = 1 WHERE rowid = ?1")?
+                        .execute([row.rowid])?;
+                    joined += 1;
+                }
+            }
+            _ => {
+                sql_upsert_inventory_row(conn, r, true)?;
+                written += 1;
+            }
         }
     }
-    let seen = ts(seen_at);
+    tracing::debug!(
+        records = records.len(),
+        written,
+        joined,
+        unseen = stored.len(),
+        "inventory recorded through the sweep"
+    );
+    // Left in `stored`: the rows this run did not see. Those in the sweep leave it, keeping the time
+    // they were last seen.
+    for row in stored.into_values().filter(|row| row.in_sweep) {
+        conn.prepare_cached(
+            "UPDATE inventory SET last_seen = MAX(last_seen, COALESCE(?2, last_seen)), in_sweep = 0
+             WHERE rowid = ?1",
+        )?
+        .execute(params![row.rowid, previous_mark])?;
+    }
     conn.execute(
-        "UPDATE inventory SET last_seen = ?1 WHERE last_seen IS NOT ?1",
-        params![seen],
+        "INSERT INTO inventory_sweep (id, seen_at) VALUES (1, ?1)
+         ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+        params![ts(seen_at)],
     )?;
-    // Left in `stored`: the rows this run did not see, which keep the time they were last seen.
-    for ((mailbox, device_id), (_, last_seen)) in stored {
-        conn.execute(
-            "UPDATE inventory SET last_seen = ?3 WHERE mailbox = ?1 AND device_id = ?2",
-            params![mailbox, device_id, last_seen],
-        )?;
+    Ok(())
+}
+
+/// Records many decisions: each compared with the stored one by keyed hashes, and only the new and
+/// changed ones written (a converged full sync's 50,000 upserts, each a lookup that changed
+/// nothing, were most of its decision record).
+fn sql_record_decisions_compared(
+    conn: &Connection,
+    decisions: &[(&str, &str, &Decision)],
+    decided_at: DateTime<Utc>,
+    run: Option<RunId>,
+    stored: StoredDecisions,
+) -> rusqlite::Result<()> {
+    let StoredDecisions {
+        hashes,
+        rows: stored,
+    } = stored;
+    let mut code = Vec::new();
+    for (mailbox, device_id, decision) in decisions {
+        code.clear();
+        let code = serde_json::to_writer(&mut code, &decision.code)
+            .ok()
+            .and_then(|()| std::str::from_utf8(&code).ok());
+        let content = hashes.content([
+            Some(decision.desired.as_str()),
+            Some(decision.reason.as_str()),
+            Some(&decision.explanation),
+            code,
+        ]);
+        if stored.get(&hashes.key(mailbox, device_id)) != Some(&content) {
+            sql_record_decision(conn, mailbox, device_id, decision, decided_at, run)?;
+        }
     }
     Ok(())
 }
@@ -1805,4 +2049,73 @@ fn sql_record_decision(
         serde_json::to_string(&decision.code).ok()
     ])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A converged full sync (every device seen, none changed) moves the sweep's mark and writes no
+    /// inventory row: rewriting 50,000 rows' `last_seen` was most of its record phase. Yet every
+    /// row reads back as seen at the run's time.
+    #[test]
+    fn a_converged_full_sync_rewrites_no_inventory_row() {
+        let store = Store::open_in_memory().unwrap();
+        let records = |at: DateTime<Utc>| -> Vec<InventoryRecord> {
+            (0..INVENTORY_BULK_MIN * 2)
+                .map(|i| InventoryRecord {
+                    mailbox: format!("user{}", i % 50),
+                    device_id: format!("DEV{i:05}"),
+                    device_type: "iPhone".into(),
+                    device_model: None,
+                    first_seen: at,
+                    last_seen: at,
+                    access_state: DeviceAccessState::Allowed,
+                    access_reason: DeviceAccessStateReason::Global,
+                    user_display_name: None,
+                    device_os: None,
+                    client_version: None,
+                    eas_protocol_refused: false,
+                })
+                .collect()
+        };
+        let t0 = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let t1 = t0 + chrono::Duration::hours(6);
+        store.upsert_inventory(&records(t0)).unwrap();
+        let before = store.conn.total_changes();
+        store.upsert_inventory(&records(t1)).unwrap();
+        assert_eq!(
+            store.conn.total_changes() - before,
+            1,
+            "only the sweep's mark is written"
+        );
+        let rows = store.inventory_page(0, 1000).unwrap();
+        assert_eq!(rows.len(), INVENTORY_BULK_MIN * 2);
+        assert!(rows.iter().all(|r| r.last_seen == t1 && r.first_seen == t0));
+
+        // Read ahead (during a listing), the stored rows serve the write only while nothing was
+        // written: any write through this connection makes them stale.
+        let ahead = store.recorded_rows().unwrap();
+        let ahead = store
+            .still_current(ahead)
+            .unwrap()
+            .expect("nothing written since");
+        let (inventory, _) = ahead.split();
+        let t2 = t1 + chrono::Duration::hours(6);
+        let before = store.conn.total_changes();
+        store
+            .upsert_inventory_with(&records(t2), Some(inventory))
+            .unwrap();
+        assert_eq!(store.conn.total_changes() - before, 1);
+        assert!(store.inventory_page(0, 1).unwrap()[0].last_seen == t2);
+        let ahead = store.recorded_rows().unwrap();
+        store
+            .mark_decision_applied("user1", "DEV00001", t2)
+            .unwrap();
+        store.upsert_inventory(&records(t2)[..1]).unwrap();
+        assert!(
+            store.still_current(ahead).unwrap().is_none(),
+            "written since"
+        );
+    }
 }

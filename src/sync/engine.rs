@@ -28,7 +28,8 @@ use crate::policy::{
 };
 use crate::proxy::ConfiguredProxy;
 use crate::store::{
-    InventoryRecord, JournalEntry, OwnedOrigin, RunId, RunKind, RunOutcome, Store, StoreError,
+    InventoryRecord, JournalEntry, OwnedOrigin, RecordedRows, RunId, RunKind, RunOutcome, Store,
+    StoreError,
 };
 
 #[path = "single_user.rs"]
@@ -97,6 +98,9 @@ struct Snapshot {
     /// Devices Exchange allows now, and blocks or quarantines now (the guard's base).
     guard_base: GuardBase,
     devices_seen: usize,
+    /// The stored inventory and decisions, read while a full sync's listing waited on Exchange, for
+    /// the record phase to compare with (`None`: it reads them itself).
+    recorded: Option<RecordedRows>,
 }
 
 impl Snapshot {
@@ -124,6 +128,17 @@ struct ReadPhase {
 struct DecidedDevice {
     device: MobileDevice,
     decision: Decision,
+}
+
+/// What a quick sync read of the devices (everything but the groups' members).
+struct QuickDevices {
+    org: OrgAccess,
+    mailboxes: Vec<MailboxData>,
+    managed: Vec<ManagedDevice>,
+    /// The DeviceIds whose Intune records were read completely.
+    complete: HashSet<String>,
+    intune_error: Option<String>,
+    devices_seen: usize,
 }
 
 /// A mailbox after the decide phase.
@@ -635,6 +650,7 @@ impl SyncEngine {
         }
         let result = self.run_inner(run_id, scope, options, &mut report).await;
         // The run's listings and plans are dropped by now: give their memory back until the next run.
+        self.with_store(Store::release_memory);
         super::memory::release_freed_memory();
         report.exchange_calls = self.exchange.pool().stats().calls - calls_before;
         report.graph_requests = self.intune.requests_sent() - graph_before;
@@ -830,7 +846,8 @@ impl SyncEngine {
             .await?;
         // The record phase takes the decided devices: nothing after it needs them.
         let mailboxes = std::mem::take(&mut decided.mailboxes);
-        self.record(run_id, mailboxes, &guarded.plan, &end)
+        let recorded = decided.context.recorded.take();
+        self.record(run_id, mailboxes, recorded, &guarded.plan, &end)
             .instrument(phase("record"))
             .await?;
         self.notify(notices, report)
@@ -1231,9 +1248,20 @@ impl SyncEngine {
                 )
             )
         };
-        let (exchange, (managed, members)) = tokio::join!(
+        // What the record phase will compare with, read while the listing waits on Exchange.
+        let recorded_rows = async {
+            match self.db(|s| s.recorded_rows()).await {
+                Ok(rows) => Some(rows),
+                Err(e) => {
+                    tracing::debug!(error = %e, "the stored rows were not read ahead");
+                    None
+                }
+            }
+        };
+        let (exchange, (managed, members), recorded) = tokio::join!(
             exchange_reads.instrument(phase("read.exchange")),
-            intune_reads.instrument(phase("read.graph"))
+            intune_reads.instrument(phase("read.graph")),
+            recorded_rows.instrument(phase("read.recorded_rows"))
         );
         let join = phase("read.join").entered();
         // A failed Exchange read aborts before anything is written.
@@ -1365,6 +1393,7 @@ impl SyncEngine {
             intune_mark: mark,
             guard_base,
             devices_seen,
+            recorded,
         })
     }
 
@@ -1377,6 +1406,56 @@ impl SyncEngine {
         let mark = now - overlap;
         let ex_since = self.watermark(WATERMARK_EXCHANGE).await?.unwrap_or(mark);
         let in_since = self.watermark(WATERMARK_INTUNE).await?.unwrap_or(mark);
+        // The groups' members (pages of 999 users) are read beside everything else: nothing but the
+        // targeting needs them, and waiting for them held the lookups back by a third of a second.
+        let members = self
+            .intune
+            .group_members(
+                &self.settings.included_groups,
+                &self.settings.excluded_groups,
+            )
+            .instrument(phase("read.groups"));
+        let (members, devices) = tokio::join!(
+            members,
+            self.read_quick_devices(journal_mailboxes, ex_since, in_since)
+        );
+        let QuickDevices {
+            org,
+            mailboxes,
+            managed,
+            complete,
+            intune_error,
+            devices_seen,
+        } = devices?;
+        let members = if self.settings.enabled {
+            members?
+        } else {
+            Default::default()
+        };
+        let guard_base = self.recorded_guard_base().await?;
+        Ok(Snapshot {
+            org,
+            mailboxes,
+            managed,
+            complete_ids: Some(complete),
+            intune_error,
+            targeting: Targeting::new(members.included_users, members.excluded_users),
+            exchange_mark: mark,
+            intune_mark: mark,
+            guard_base,
+            devices_seen,
+            recorded: None,
+        })
+    }
+
+    /// The quick read's devices: the Exchange delta and the Intune changes, the partnerships and
+    /// Intune records each side lacks looked up, and the mailboxes they belong to.
+    async fn read_quick_devices(
+        &self,
+        journal_mailboxes: &[String],
+        ex_since: DateTime<Utc>,
+        in_since: DateTime<Utc>,
+    ) -> Result<QuickDevices, SyncError> {
         let ex = &self.exchange;
         let exchange_reads = async {
             tokio::try_join!(
@@ -1385,25 +1464,13 @@ impl SyncEngine {
                 ex.device_access_rules()
             )
         };
-        let intune_reads = async {
-            tokio::join!(
-                self.intune.managed_devices_changed_since(in_since),
-                self.intune.group_members(
-                    &self.settings.included_groups,
-                    &self.settings.excluded_groups
-                )
-            )
-        };
-        let (exchange, (changed_records, members)) = tokio::join!(
+        let (exchange, changed_records) = tokio::join!(
             exchange_reads.instrument(phase("read.exchange")),
-            intune_reads.instrument(phase("read.graph"))
+            self.intune
+                .managed_devices_changed_since(in_since)
+                .instrument(phase("read.graph"))
         );
         let (changed_devices, org_settings, rules) = exchange?;
-        let members = if self.settings.enabled {
-            members?
-        } else {
-            Default::default()
-        };
         let mut intune_error = None;
         let mut managed: Vec<ManagedDevice> = match changed_records {
             Ok(m) => m,
@@ -1544,20 +1611,15 @@ impl SyncEngine {
                 None => tracing::warn!(mailbox = %key, "quick sync: mailbox not found; skipped"),
             }
         }
-        let guard_base = self.recorded_guard_base().await?;
-        Ok(Snapshot {
+        Ok(QuickDevices {
             org: OrgAccess {
                 default_access_level: org_settings.default_access_level,
                 rules,
             },
             mailboxes,
             managed,
-            complete_ids: Some(complete),
+            complete,
             intune_error,
-            targeting: Targeting::new(members.included_users, members.excluded_users),
-            exchange_mark: mark,
-            intune_mark: mark,
-            guard_base,
             devices_seen,
         })
     }
@@ -1925,30 +1987,33 @@ impl SyncEngine {
         &self,
         run_id: RunId,
         mailboxes: Vec<DecidedMailbox>,
+        recorded: Option<RecordedRows>,
         plan: &Plan,
         end: &EndStates,
     ) -> Result<(), SyncError> {
         let now = Utc::now();
         // Devices whose entries this run changed (their decision is now applied).
-        let touched: HashSet<(String, String)> = plan
-            .changes
-            .iter()
-            .flat_map(|c| {
-                let key = c.mailbox.to_ascii_lowercase();
-                c.allow_add
-                    .iter()
-                    .chain(&c.allow_remove)
-                    .chain(&c.block_add)
-                    .chain(&c.block_remove)
-                    .map(move |id| (key.clone(), id.to_ascii_lowercase()))
-            })
-            .collect();
+        // By mailbox (lowercase), so a mailbox the plan did not change costs one lookup.
+        let mut touched: HashMap<String, HashSet<String>> = HashMap::new();
+        for c in &plan.changes {
+            touched
+                .entry(c.mailbox.to_ascii_lowercase())
+                .or_default()
+                .extend(
+                    c.allow_add
+                        .iter()
+                        .chain(&c.allow_remove)
+                        .chain(&c.block_add)
+                        .chain(&c.block_remove)
+                        .map(|id| id.to_ascii_lowercase()),
+                );
+        }
         // Sized once: grown by doubling, these two held up to twice their 50,000 records at the peak.
         let devices: usize = mailboxes.iter().map(|m| m.devices.len()).sum();
         let mut inventory = Vec::with_capacity(devices);
         let mut rows = Vec::with_capacity(devices);
         for m in mailboxes {
-            let key = m.cas.identity.to_ascii_lowercase();
+            let touched_here = touched.get(&m.cas.identity.to_ascii_lowercase());
             let failed = end.failed(&m.cas);
             // The records take the devices' own texts: the devices are not needed after this phase,
             // and copying 50,000 of them doubled the run's peak memory.
@@ -1957,26 +2022,18 @@ impl SyncEngine {
                 decision,
             } in m.devices
             {
-                let state = end.of(&m.cas, &d);
-                let reason = if state == d.device_access_state {
-                    d.device_access_state_reason
-                } else {
-                    DeviceAccessStateReason::Individual
-                };
+                let (state, reason) = end.with_reason(&m.cas, &d);
                 let agrees = !failed
-                    && touched.contains(&(key.clone(), d.device_id.to_ascii_lowercase()))
+                    && touched_here
+                        .is_some_and(|ids| ids.contains(&d.device_id.to_ascii_lowercase()))
                     && decision
                         .desired
                         .expected_state()
                         .is_some_and(|want| want == state);
                 let client_version = d.eas_protocol_text().map(str::to_string);
                 let eas_protocol_refused = self.exchange_online && d.refused_by_exchange_online();
-                rows.push((
-                    m.cas.identity.clone(),
-                    d.device_id.clone(),
-                    decision,
-                    agrees,
-                ));
+                // The decision's mailbox and DeviceId are its inventory record's (same index).
+                rows.push((decision, agrees));
                 inventory.push(InventoryRecord {
                     mailbox: m.cas.identity.clone(),
                     device_id: d.device_id,
@@ -1998,19 +2055,38 @@ impl SyncEngine {
             }
         }
         self.db(move |s| {
-            phase("record.inventory").in_scope(|| s.upsert_inventory(&inventory))?;
-            let batch: Vec<(&str, &str, &Decision)> = rows
+            // Read ahead during the listing; read again if anything was written since.
+            let current = match recorded {
+                Some(rows) => {
+                    let current = s.still_current(rows)?;
+                    if current.is_none() {
+                        tracing::debug!("the stored rows are read again: written since read ahead");
+                    }
+                    current
+                }
+                None => None,
+            };
+            let (inventory_ahead, decisions_ahead) = current.map(RecordedRows::split).unzip();
+            phase("record.inventory")
+                .in_scope(|| s.upsert_inventory_with(&inventory, inventory_ahead))?;
+            let batch: Vec<(&str, &str, &Decision)> = inventory
                 .iter()
-                .map(|(m, d, decision, _)| (m.as_str(), d.as_str(), decision))
+                .zip(&rows)
+                .map(|(r, (decision, _))| (r.mailbox.as_str(), r.device_id.as_str(), decision))
                 .collect();
-            phase("record.decisions").in_scope(|| s.record_decisions(Some(run_id), now, &batch))?;
+            phase("record.decisions")
+                .in_scope(|| s.record_decisions_with(Some(run_id), now, &batch, decisions_ahead))?;
             // `applied_at` only for the devices this run changed (one durable write each; the store
             // has no batch form yet), and only when there are few: a first full sync skips it.
-            let agreeing: Vec<&(String, String, Decision, bool)> =
-                rows.iter().filter(|r| r.3).collect();
+            let agreeing: Vec<&InventoryRecord> = inventory
+                .iter()
+                .zip(&rows)
+                .filter(|(_, (_, agrees))| *agrees)
+                .map(|(r, _)| r)
+                .collect();
             if agreeing.len() <= MARK_APPLIED_MAX {
-                for (mailbox, device_id, _, _) in agreeing {
-                    s.mark_decision_applied(mailbox, device_id, now)?;
+                for r in agreeing {
+                    s.mark_decision_applied(&r.mailbox, &r.device_id, now)?;
                 }
             }
             Ok(())
@@ -2022,8 +2098,8 @@ impl SyncEngine {
 /// The state each device ends the run in: the planned state, or its current state when its
 /// mailbox's change failed.
 struct EndStates {
-    /// By (mailbox, DeviceId), lowercase.
-    planned: HashMap<(String, String), DeviceAccessState>,
+    /// By (mailbox, DeviceId), lowercase: the state and, when the plan knows it, its reason.
+    planned: HashMap<(String, String), (DeviceAccessState, Option<DeviceAccessStateReason>)>,
     /// Mailboxes whose change failed (lowercase).
     failed: HashSet<String>,
 }
@@ -2039,7 +2115,7 @@ impl EndStates {
                         e.mailbox.to_ascii_lowercase(),
                         e.device_id.to_ascii_lowercase(),
                     ),
-                    e.after,
+                    (e.after, e.after_reason),
                 )
             })
             .collect();
@@ -2054,16 +2130,33 @@ impl EndStates {
     }
 
     fn of(&self, mailbox: &CasMailbox, device: &MobileDevice) -> DeviceAccessState {
-        if self.failed(mailbox) {
-            return device.device_access_state;
+        self.with_reason(mailbox, device).0
+    }
+
+    /// The state the device ends in and the reason Exchange will give for it: the plan's, or the
+    /// device's own when its mailbox was not changed. A plan held before reasons were recorded
+    /// gives none: the device's own reason when the state stays, else `Individual` (a list entry).
+    fn with_reason(
+        &self,
+        mailbox: &CasMailbox,
+        device: &MobileDevice,
+    ) -> (DeviceAccessState, DeviceAccessStateReason) {
+        let current = (
+            device.device_access_state,
+            device.device_access_state_reason,
+        );
+        if self.planned.is_empty() || self.failed(mailbox) {
+            return current;
         }
-        self.planned
-            .get(&(
-                mailbox.identity.to_ascii_lowercase(),
-                device.device_id.to_ascii_lowercase(),
-            ))
-            .copied()
-            .unwrap_or(device.device_access_state)
+        match self.planned.get(&(
+            mailbox.identity.to_ascii_lowercase(),
+            device.device_id.to_ascii_lowercase(),
+        )) {
+            None => current,
+            Some(&(state, Some(reason))) => (state, reason),
+            Some(&(state, None)) if state == current.0 => (state, current.1),
+            Some(&(state, None)) => (state, DeviceAccessStateReason::Individual),
+        }
     }
 }
 

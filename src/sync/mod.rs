@@ -62,6 +62,7 @@
 pub mod cli;
 pub mod engine;
 mod memory;
+pub use memory::tune_allocator;
 
 pub use cli::{StatusReport, SyncCommand, run_sync_command, status_report};
 pub use engine::{SyncConfig, SyncEngine};

@@ -315,6 +315,53 @@ async fn rest_every_typed_call() {
     every_typed_call(Kind::Rest).await;
 }
 
+/// A sync's listings ask Exchange Online for the properties a sync reads (`$select`): the records
+/// match the full ones there and carry nothing else (IMEI, phone number, GUID...).
+#[tokio::test]
+async fn rest_a_sync_listing_asks_only_for_what_a_sync_reads() {
+    let lab = common::generated_lab(300, 1500, 21).await;
+    let exchange = rest_client(&lab, Options::default());
+    let full = exchange.list_devices().await.unwrap();
+    let listed = std::sync::Mutex::new(Vec::new());
+    exchange
+        .for_each_device(
+            None,
+            || listed.lock().unwrap().clear(),
+            |d| listed.lock().unwrap().push(d),
+        )
+        .await
+        .unwrap();
+    let lean = listed.into_inner().unwrap();
+    assert_eq!(full.len(), 1500);
+    assert_eq!(lean.len(), full.len(), "paged through the same listing");
+    assert!(
+        full.iter()
+            .all(|d| !d.guid.is_empty() && d.first_sync_time.is_some())
+    );
+    let by_identity: std::collections::HashMap<&str, _> =
+        full.iter().map(|d| (d.identity.as_str(), d)).collect();
+    for l in &lean {
+        let f = by_identity[l.identity.as_str()];
+        let mut expected = f.clone();
+        expected.guid = String::new();
+        expected.device_imei = None;
+        expected.device_mobile_operator = None;
+        expected.device_os_language = None;
+        expected.device_telephone_number = None;
+        expected.first_sync_time = None;
+        expected.when_changed = None;
+        expected.when_created = None;
+        assert_eq!(l, &expected, "only the sync's properties were sent");
+    }
+    let filtered = exchange
+        .list_devices_filtered(&format!("DeviceId -eq '{}'", full[0].device_id))
+        .await
+        .unwrap();
+    assert_eq!(filtered.len(), 1);
+    assert!(filtered[0].guid.is_empty() && filtered[0].first_sync_time.is_none());
+    lab.shutdown().await;
+}
+
 async fn foreign_entries_untouched(kind: Kind) {
     let lab = common::small_lab().await;
     let (alias, foreign_allowed, foreign_blocked) = {

@@ -559,6 +559,115 @@ fn many_decisions_are_recorded_in_one_transaction() {
     );
 }
 
+/// A full sync records its decisions in bulk (compared with the stored ones, only new and changed
+/// ones written); the table must end exactly as with one upsert per decision: `decided_at`, the run
+/// and `applied_at` kept for the unchanged ones, each field's change seen, DeviceIds in another case.
+#[test]
+fn bulk_decisions_end_as_one_upsert_per_decision() {
+    let t0 = chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+    let t1 = t0 + chrono::Duration::hours(4);
+    let decision = |i: usize, variant: usize| Decision {
+        desired: if variant == 1 {
+            DesiredAccess::Block
+        } else {
+            DesiredAccess::Allow
+        },
+        reason: if variant == 2 {
+            ExchangeAccessStateReason::NotEnrolled
+        } else {
+            ExchangeAccessStateReason::Compliant
+        },
+        explanation: if variant == 3 {
+            format!("changed {i}")
+        } else {
+            format!("device {i}")
+        },
+        code: match variant {
+            4 => ReasonCode::EasOnlyRecord {
+                record: format!("md-{i}"),
+            },
+            5 => ReasonCode::EasOnlyRecord {
+                record: "md-other".into(),
+            },
+            _ => ReasonCode::Unrecorded,
+        },
+    };
+    let keys: Vec<(String, String)> = (0..400)
+        .map(|i| (format!("user{:02}", i % 37), format!("DEV{i:04}")))
+        .collect();
+    let first: Vec<Decision> = (0..400)
+        .map(|i| decision(i, if i % 5 == 0 { 4 } else { 0 }))
+        .collect();
+    let second: Vec<Decision> = (0..400).map(|i| decision(i, i % 7)).collect();
+    let batch = |decisions: &'_ [Decision], lower: bool| -> Vec<(String, String, Decision)> {
+        keys.iter()
+            .zip(decisions)
+            .enumerate()
+            .map(|(i, ((m, d), decision))| {
+                let d = if lower && i % 11 == 0 {
+                    d.to_ascii_lowercase()
+                } else {
+                    d.clone()
+                };
+                (m.clone(), d, decision.clone())
+            })
+            .collect()
+    };
+    fn as_refs(b: &[(String, String, Decision)]) -> Vec<(&str, &str, &Decision)> {
+        b.iter()
+            .map(|(m, d, x)| (m.as_str(), d.as_str(), x))
+            .collect()
+    }
+    let bulk = Store::open_in_memory().unwrap();
+    let one_by_one = Store::open_in_memory().unwrap();
+    let run1 = Some(bulk.begin_run(RunKind::Full).unwrap());
+    assert_eq!(Some(one_by_one.begin_run(RunKind::Full).unwrap()), run1);
+    let b1 = batch(&first, false);
+    bulk.record_decisions(run1, t0, &as_refs(&b1)).unwrap();
+    one_by_one
+        .record_decisions(run1, t0, &as_refs(&b1)[..100])
+        .unwrap();
+    one_by_one
+        .record_decisions(run1, t0, &as_refs(&b1)[100..])
+        .unwrap();
+    for store in [&bulk, &one_by_one] {
+        store
+            .mark_decision_applied("user01", "DEV0001", t0)
+            .unwrap();
+        store
+            .mark_decision_applied("user07", "DEV0007", t0)
+            .unwrap();
+    }
+    let run2 = Some(bulk.begin_run(RunKind::Full).unwrap());
+    one_by_one.begin_run(RunKind::Full).unwrap();
+    let b2 = batch(&second, true);
+    bulk.record_decisions(run2, t1, &as_refs(&b2)).unwrap();
+    for one in as_refs(&b2) {
+        one_by_one.record_decisions(run2, t1, &[one]).unwrap();
+    }
+    let all = |s: &Store| -> Vec<String> {
+        (0..37)
+            .flat_map(|u| s.decisions_for_user(&format!("user{u:02}")).unwrap())
+            .map(|r| format!("{r:?}"))
+            .collect()
+    };
+    let (a, b) = (all(&bulk), all(&one_by_one));
+    assert_eq!(a.len(), 400);
+    assert_eq!(a, b);
+    let unchanged = bulk.last_decision("user07", "DEV0007").unwrap().unwrap();
+    assert_eq!(
+        (unchanged.decided_at, unchanged.run_id, unchanged.applied_at),
+        (t0, run1, Some(t0)),
+        "unchanged: left as it was"
+    );
+    let changed = bulk.last_decision("user01", "DEV0001").unwrap().unwrap();
+    assert_eq!(
+        (changed.decided_at, changed.run_id, changed.applied_at),
+        (t1, run2, None),
+        "Allow became Block"
+    );
+}
+
 #[test]
 fn an_entry_is_owned_from_the_moment_it_is_journaled_until_exchange_shows_it_gone() {
     let store = Store::open_in_memory().unwrap();
@@ -856,8 +965,9 @@ fn a_batch_commits_its_operations_together_and_a_failed_one_alone_is_undone() {
 /// another case.
 #[test]
 fn a_bulk_inventory_write_ends_as_one_upsert_per_record() {
-    let t0 = Utc::now() - chrono::Duration::hours(3);
-    let t1 = Utc::now();
+    // Whole seconds: the store keeps microseconds, and the times are compared below.
+    let t1 = chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let t0 = t1 - chrono::Duration::hours(3);
     let rec = |i: usize, at| InventoryRecord {
         mailbox: format!("user{:03}", i % 97),
         device_id: format!("DEV{i:04}"),
@@ -905,4 +1015,47 @@ fn a_bulk_inventory_write_ends_as_one_upsert_per_record() {
     let b = one_by_one.inventory_page(0, 1000).unwrap();
     assert_eq!(a.len(), 420);
     assert_eq!(format!("{a:?}"), format!("{b:?}"));
+
+    // A quick sync sees a few devices between two full syncs; the third full sync misses rows the
+    // second one saw (they leave the sweep with the second's time) and sees again rows it missed.
+    let t2 = t1 + chrono::Duration::minutes(10);
+    let t3 = t1 + chrono::Duration::hours(1);
+    let quick: Vec<InventoryRecord> = (100..105).map(|i| rec(i, t2)).collect();
+    bulk.upsert_inventory(&quick).unwrap();
+    one_by_one.upsert_inventory(&quick).unwrap();
+    let third: Vec<InventoryRecord> = (0..400)
+        .filter(|i| !(40..60).contains(i) && *i != 102)
+        .map(|i| rec(i, t3))
+        .collect();
+    bulk.upsert_inventory(&third).unwrap();
+    for r in &third {
+        one_by_one
+            .upsert_inventory(std::slice::from_ref(r))
+            .unwrap();
+    }
+    let a = bulk.inventory_page(0, 1000).unwrap();
+    let b = one_by_one.inventory_page(0, 1000).unwrap();
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    let last_seen = |id: &str| a.iter().find(|r| r.device_id == id).unwrap().last_seen;
+    assert_eq!(
+        last_seen("DEV0040"),
+        t1,
+        "missed by the third run: the second's time"
+    );
+    assert_eq!(
+        last_seen("DEV0102"),
+        t2,
+        "missed by the third run: the quick sync's time"
+    );
+    assert_eq!(
+        last_seen("DEV0010"),
+        t3,
+        "unseen by the second run, seen by the third"
+    );
+    assert_eq!(last_seen("DEV0200"), t3);
+    assert_eq!(
+        last_seen("DEV0415"),
+        t1,
+        "new in the second run, missed by the third"
+    );
 }

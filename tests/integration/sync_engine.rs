@@ -7,7 +7,7 @@ use common::{ProxyAuth, TestLab, client, forward_proxy, generated_lab, small_lab
 use exchange_connector::bridge_protocol::Authentication;
 use exchange_connector::exchange::CasServer;
 use exchange_connector::lab::faults::{Storm, Surface};
-use exchange_connector::model::exchange::DeviceAccessState;
+use exchange_connector::model::exchange::{DeviceAccessState, DeviceAccessStateReason};
 use exchange_connector::oauth::ClientCredential;
 use exchange_connector::policy::{DesiredAccess, ListKind, PolicySettings};
 use exchange_connector::secret::Secret;
@@ -374,6 +374,41 @@ async fn small_full_sync_converges_and_a_second_run_applies_nothing() {
     assert_eq!(status.devices_by_state.values().sum::<u64>(), 9);
     assert!(status.to_text().contains("last full sync"));
     serde_json::to_string(&status).unwrap();
+}
+
+/// The first full sync records each device as Exchange then reports it: its state and the ABQ step
+/// that gives it (a phone that stays allowed but is now on its owner's allow list is `Individual`,
+/// no longer `Global`), so the next full sync finds the inventory unchanged and rewrites none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inventory_records_the_state_and_reason_exchange_reports_after_a_run() {
+    let (lab, engine) = converged_generated_lab().await;
+    type Seen = BTreeMap<(String, String), (DeviceAccessState, DeviceAccessStateReason)>;
+    let recorded: Seen = engine
+        .with_store(|s| s.inventory_page(0, 10_000))
+        .unwrap()
+        .into_iter()
+        .map(|r| ((r.mailbox, r.device_id), (r.access_state, r.access_reason)))
+        .collect();
+    let reported: Seen = {
+        let org = lab.state.org();
+        org.mailboxes
+            .iter()
+            .flat_map(|m| {
+                m.devices.iter().map(|d| {
+                    (
+                        (m.cas.identity.clone(), d.device.device_id.clone()),
+                        (
+                            d.device.device_access_state,
+                            d.device.device_access_state_reason,
+                        ),
+                    )
+                })
+            })
+            .collect()
+    };
+    assert_eq!(recorded.len(), 140);
+    assert_eq!(recorded, reported);
+    lab.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

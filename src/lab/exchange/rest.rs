@@ -584,24 +584,28 @@ fn render_values(state: &LabState, page: &[Item], fields: &[String]) -> Vec<u8> 
     out
 }
 
-/// The 200 answer: `body`'s members with `"value"` (already JSON text) spliced in after the context.
+/// The 200 answer in Exchange's order: `@odata.context`, then `"value"` (already JSON text), then
+/// the other members (`@odata.nextLink`, `@adminapi.warnings`): a client learns the next page only
+/// once it has read the records, as with Exchange Online.
 fn page_response(body: &Map<String, Value>, values: &[u8]) -> Response {
     let mut text = Vec::with_capacity(values.len() + 1024);
     text.push(b'{');
-    for (n, (name, value)) in body.iter().enumerate() {
-        if n > 0 {
-            text.push(b',');
-        }
-        // Writing a Value or a string into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut text, name);
+    // Writing a Value or a string into a Vec cannot fail.
+    let member = |text: &mut Vec<u8>, name: &str, value: &Value| {
+        let _ = serde_json::to_writer(&mut *text, name);
         text.push(b':');
-        let _ = serde_json::to_writer(&mut text, value);
-    }
-    if !body.is_empty() {
+        let _ = serde_json::to_writer(&mut *text, value);
+    };
+    if let Some(context) = body.get("@odata.context") {
+        member(&mut text, "@odata.context", context);
         text.push(b',');
     }
     text.extend_from_slice(b"\"value\":");
     text.extend_from_slice(values);
+    for (name, value) in body.iter().filter(|(name, _)| *name != "@odata.context") {
+        text.push(b',');
+        member(&mut text, name, value);
+    }
     text.push(b'}');
     let mut response = (StatusCode::OK, text).into_response();
     response.headers_mut().insert(
