@@ -23,20 +23,23 @@
 //! that is longer (a listing's pages are sequential: each page's `@odata.nextLink` names the next; a
 //! full sync lists every partnership in pages of 1000).
 //!
-//! Measured 2026-12-03 on an idle 2-core machine (release, 20 ms per call; first / converged / quick,
-//! wall and ratio to the bound; worker peak and idle RSS):
+//! The bench process stands for the worker: it sets glibc's allocator up as the service's `main`
+//! does (`sync::tune_allocator`) before its runtime starts, and prints what its idle RSS is made of.
+//!
+//! Measured 2026-12-03 on a 2-core VM whose speed varies by up to a fifth between runs (release, 20 ms
+//! per call; first / converged / quick, wall and ratio to the bound; worker peak and idle RSS):
 //!
 //! | devices | runspaces | first full | converged full | quick (1 %) | peak | idle |
 //! |---|---|---|---|---|---|---|
-//! | 5,000 | 8 | 4.91 s (1.17) | 0.19 s (1.9) | 0.21 s (1.6) | 36.5 MiB | 20.3 MiB |
-//! | 20,000 | 8 | 19.95 s (1.18) | 0.90 s (2.25) | 0.65 s (1.51) | 86.8 MiB | 28.7 MiB |
-//! | 50,000 | 8 | 50.95 s (1.20) | 2.62 s (2.62) | 1.59 s (1.53) | 170.2 MiB | 28.0 MiB |
-//! | 50,000 | 16 | 26.21 s (1.24) | 2.88 s (2.88) | 1.00 s (1.92) | 175.7 MiB | 29.9 MiB |
+//! | 5,000 | 8 | 5.00 s (1.20) | 0.20 s (1.95) | 0.21 s (1.68) | 30.4 MiB | 16.6 MiB |
+//! | 20,000 | 8 | 20.18 s (1.19) | 0.81 s (2.02) | 0.69 s (1.60) | 70.2 MiB | 18.0 MiB |
+//! | 50,000 | 8 | 51.05–51.16 s (1.20) | 2.06–2.28 s (2.06–2.28) | 1.48–1.61 s (1.42–1.55) | 149.0 MiB | 18.6–19.9 MiB |
+//! | 50,000 | 16 | 26.69 s (1.26) | 2.26 s (2.26) | 0.86 s (1.66) | 151.3 MiB | 21.3 MiB |
 //!
-//! Where the converged full sync's 2.6 s go at 50k: the Exchange listing 1.65 s (50 pages at ~33 ms,
-//! each page's request waiting for the one before; our decoding, 0.3 s, overlaps the next page),
-//! Graph 0.65 s beside it, decide 0.14 s, plan 0.06 s, record 0.6 s (the inventory 0.3 s, the
-//! decisions 0.17 s). Details: the issue 16 note.
+//! Where the converged full sync's 2.06 s go at 50k: the Exchange listing 1.53 s (50 pages at ~30 ms,
+//! each page's request waiting for the one before; a plain HTTP client takes 25 ms a page from this
+//! lab), Graph 0.76 s and the stored rows' read-ahead 0.2 s beside it, decide 0.11 s, plan 0.05 s,
+//! record 0.2 s (nothing written but the sweep's mark). Details: the issue 16 note.
 
 use exchange_connector::exchange::Invocation;
 use exchange_connector::exchange::pool::parallel_runspaces;
