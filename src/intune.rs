@@ -484,7 +484,7 @@ impl IntuneClient {
                     None => Ok(None),
                 }
             };
-            let decode = async { crate::odata::decode_beside_io(|| read_page::<T>(&url, &text)) };
+            let decode = async { read_page::<T>(&url, &text) };
             // An undecodable page ends the call at once (the fetch in flight is dropped).
             let (next, page) = tokio::try_join!(fetch_next, decode)?;
             let (values, next_link) = page;

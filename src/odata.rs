@@ -24,18 +24,6 @@ pub fn next_link(text: &str) -> Option<String> {
     scanned_next_link(text)
 }
 
-/// Runs a page's decoding (~5 ms of CPU for 1,000 devices) without holding up the runtime's other
-/// tasks. A synchronous decode on a worker thread kept the next page's request, spawned just before
-/// it, waiting in that worker's queue, and on a 2-core machine every page of a listing cost its
-/// decode on top of its round trip. On a multi-threaded runtime the worker first hands its queue to
-/// another thread (`block_in_place`), so the request goes out and responses are read meanwhile.
-pub fn decode_beside_io<R>(decode: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(decode),
-        _ => decode(),
-    }
-}
-
 /// [`next_link`] by a pass over the whole page that skips the records.
 fn scanned_next_link(text: &str) -> Option<String> {
     #[derive(Deserialize)]

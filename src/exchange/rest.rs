@@ -429,9 +429,8 @@ impl RestSession {
             // The next page is asked for first, then this one decoded while it travels (at most
             // two pages' text in memory). The fetch is a task of its own: on this task, a decode
             // (a synchronous ~6 ms for 1,000 devices) would hold the response's body back until it
-            // ended, and every page would cost its decode on top of its latency; the decode hands
-            // the worker's queue over first, so the fetch starts at once. Dropped (an undecodable
-            // page, a stopped worker), the fetch is aborted.
+            // ended, and every page would cost its decode on top of its latency. Dropped (an
+            // undecodable page, a stopped worker), the fetch is aborted.
             let link = crate::odata::next_link(&text);
             let fetch = link.clone().map(|url| {
                 let session = RestSession {
@@ -443,7 +442,7 @@ impl RestSession {
                     session.post_page(&url, &cmdlet, &body).await
                 }))
             });
-            let page = crate::odata::decode_beside_io(|| sink.page(cmdlet, &text))?;
+            let page = sink.page(cmdlet, &text)?;
             outcome.count += page.count;
             outcome.warnings.extend(page.warnings);
             if page.next_link != link {
