@@ -4,7 +4,7 @@
 //! `malloc_trim(0)` returns the free pages of every arena to the kernel.
 //!
 //! Trimming frees whole free pages only. Two of glibc's defaults kept a worker's RSS far above its
-//! live data (bench, 50,000 devices: idle 35 MiB with 3 MiB in use, peak 180 MiB): an arena per
+//! live data (bench, 50,000 devices: idle 32–37 MiB with 3–6 MiB in use, peak 172–180 MiB): an arena per
 //! thread (up to 8 per core; a run's records land in several, each keeping its own free pages), and
 //! a threshold for serving big blocks with `mmap` that rises each time one is freed, so the 1 MB
 //! page texts and the big vectors of a run end up in the arenas, where the small records that
@@ -12,9 +12,8 @@
 
 /// Sets glibc's allocator up for a worker that sleeps between bursts: two arenas, blocks of 128 KiB
 /// and more always from `mmap` (given back the moment they are freed), and the heap's top kept
-/// during a run (trimmed at its end). Call first thing in
-/// `main`, before any thread starts. Elsewhere nothing to do (Windows' heap returns big blocks to
-/// the system itself).
+/// during a run (trimmed at its end). Call first thing in `main`, before any thread starts.
+/// Elsewhere nothing to do (Windows' heap returns big blocks to the system itself).
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -26,7 +25,7 @@ pub fn tune_allocator() {
             fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
         }
         // SAFETY: `mallopt` takes two integers and changes the allocator's parameters under its
-        // own lock; both parameters are documented for use at any time.
+        // own lock; these three parameters are documented for use at any time.
         unsafe {
             mallopt(M_ARENA_MAX, 2);
             mallopt(M_MMAP_THRESHOLD, 128 * 1024);
