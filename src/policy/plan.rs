@@ -113,10 +113,8 @@ pub struct DeviceEffect {
     /// State after the plan is applied.
     pub after: DeviceAccessState,
     /// The ABQ step that gives `after` (what Exchange will report as `DeviceAccessStateReason`, so
-    /// the inventory records it and the next run finds the device unchanged); `None` in plans held
-    /// before it was recorded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after_reason: Option<DeviceAccessStateReason>,
+    /// the inventory records it and the next run finds the device unchanged).
+    pub after_reason: DeviceAccessStateReason,
 }
 
 impl DeviceEffect {
@@ -312,7 +310,7 @@ pub fn plan_mailbox(
                 device_id: p.device.device_id.clone(),
                 before: p.device.device_access_state,
                 after: outcome.state,
-                after_reason: Some(outcome.reason),
+                after_reason: outcome.reason,
             }
         })
         .collect();
@@ -535,7 +533,7 @@ pub fn rollout_plan(org: &OrgAccess, mailboxes: &[RolloutMailbox<'_>]) -> Plan {
                 device_id: device.device_id.clone(),
                 before: device.device_access_state,
                 after: outcome.state,
-                after_reason: Some(outcome.reason),
+                after_reason: outcome.reason,
             });
         }
         if !change.is_empty() {

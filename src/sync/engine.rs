@@ -2098,8 +2098,8 @@ impl SyncEngine {
 /// The state each device ends the run in: the planned state, or its current state when its
 /// mailbox's change failed.
 struct EndStates {
-    /// By (mailbox, DeviceId), lowercase: the state and, when the plan knows it, its reason.
-    planned: HashMap<(String, String), (DeviceAccessState, Option<DeviceAccessStateReason>)>,
+    /// By (mailbox, DeviceId), lowercase: the state and the reason Exchange will give for it.
+    planned: HashMap<(String, String), (DeviceAccessState, DeviceAccessStateReason)>,
     /// Mailboxes whose change failed (lowercase).
     failed: HashSet<String>,
 }
@@ -2134,8 +2134,7 @@ impl EndStates {
     }
 
     /// The state the device ends in and the reason Exchange will give for it: the plan's, or the
-    /// device's own when its mailbox was not changed. A plan held before reasons were recorded
-    /// gives none: the device's own reason when the state stays, else `Individual` (a list entry).
+    /// device's own when its mailbox was not changed or its change failed.
     fn with_reason(
         &self,
         mailbox: &CasMailbox,
@@ -2148,15 +2147,13 @@ impl EndStates {
         if self.planned.is_empty() || self.failed(mailbox) {
             return current;
         }
-        match self.planned.get(&(
-            mailbox.identity.to_ascii_lowercase(),
-            device.device_id.to_ascii_lowercase(),
-        )) {
-            None => current,
-            Some(&(state, Some(reason))) => (state, reason),
-            Some(&(state, None)) if state == current.0 => (state, current.1),
-            Some(&(state, None)) => (state, DeviceAccessStateReason::Individual),
-        }
+        self.planned
+            .get(&(
+                mailbox.identity.to_ascii_lowercase(),
+                device.device_id.to_ascii_lowercase(),
+            ))
+            .copied()
+            .unwrap_or(current)
     }
 }
 

@@ -780,7 +780,7 @@ fn the_guard_holds_a_mass_release_and_names_the_devices() {
                     DeviceAccessState::Quarantined
                 },
                 after: DeviceAccessState::Allowed,
-                after_reason: None,
+                after_reason: exchange_connector::model::exchange::DeviceAccessStateReason::Global,
             })
             .collect(),
     };

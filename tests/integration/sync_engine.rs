@@ -129,7 +129,18 @@ fn engine_with(lab: &TestLab, tweak: impl FnOnce(&mut SyncSetup)) -> SyncEngine 
 }
 
 /// Every device's state and the lists, by (mailbox, device id).
+/// Each partnership's state as the lab's Exchange reports it, by (mailbox, DeviceId).
 fn states(lab: &TestLab) -> BTreeMap<(String, String), DeviceAccessState> {
+    states_and_reasons(lab)
+        .into_iter()
+        .map(|(key, (state, _))| (key, state))
+        .collect()
+}
+
+/// Each partnership's state and the ABQ step that gives it, as the lab's Exchange reports them.
+fn states_and_reasons(
+    lab: &TestLab,
+) -> BTreeMap<(String, String), (DeviceAccessState, DeviceAccessStateReason)> {
     let org = lab.state.org();
     org.mailboxes
         .iter()
@@ -137,7 +148,10 @@ fn states(lab: &TestLab) -> BTreeMap<(String, String), DeviceAccessState> {
             m.devices.iter().map(|d| {
                 (
                     (m.cas.identity.clone(), d.device.device_id.clone()),
-                    d.device.device_access_state,
+                    (
+                        d.device.device_access_state,
+                        d.device.device_access_state_reason,
+                    ),
                 )
             })
         })
@@ -389,23 +403,7 @@ async fn the_inventory_records_the_state_and_reason_exchange_reports_after_a_run
         .into_iter()
         .map(|r| ((r.mailbox, r.device_id), (r.access_state, r.access_reason)))
         .collect();
-    let reported: Seen = {
-        let org = lab.state.org();
-        org.mailboxes
-            .iter()
-            .flat_map(|m| {
-                m.devices.iter().map(|d| {
-                    (
-                        (m.cas.identity.clone(), d.device.device_id.clone()),
-                        (
-                            d.device.device_access_state,
-                            d.device.device_access_state_reason,
-                        ),
-                    )
-                })
-            })
-            .collect()
-    };
+    let reported: Seen = states_and_reasons(&lab);
     assert_eq!(recorded.len(), 140);
     assert_eq!(recorded, reported);
     lab.shutdown().await;
