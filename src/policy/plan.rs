@@ -498,7 +498,7 @@ pub struct RolloutMailbox<'a> {
     /// The CAS record.
     pub mailbox: &'a CasMailbox,
     /// Its partnerships.
-    pub devices: &'a [MobileDevice],
+    pub devices: &'a [&'a MobileDevice],
     /// Whether its user is targeted.
     pub targeted: bool,
 }

@@ -28,8 +28,8 @@ use crate::policy::{
 };
 use crate::proxy::ConfiguredProxy;
 use crate::store::{
-    InventoryRecord, JournalEntry, OwnedOrigin, RecordedRows, RunId, RunKind, RunOutcome, Store,
-    StoreError,
+    InventoryRecord, JournalEntry, OwnedEntry, OwnedOrigin, RecordedRows, RunId, RunKind,
+    RunOutcome, Store, StoreError,
 };
 
 #[path = "single_user.rs"]
@@ -75,9 +75,15 @@ impl Default for SyncConfig {
 
 /// One mailbox as read for a run.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::vec_box,
+    reason = "boxed devices move as pointers in the decide phase (see `devices`)"
+)]
 struct MailboxData {
     cas: CasMailbox,
-    devices: Vec<MobileDevice>,
+    /// Boxed: the decide phase moves each device next to its decision, and moving a pointer left
+    /// no second copy of 50,000 devices (25 MiB) at the run's peak.
+    devices: Vec<Box<MobileDevice>>,
     /// Whether `devices` is every partnership of the mailbox.
     complete: bool,
 }
@@ -101,6 +107,8 @@ struct Snapshot {
     /// The stored inventory and decisions, read while a full sync's listing waited on Exchange, for
     /// the record phase to compare with (`None`: it reads them itself).
     recorded: Option<RecordedRows>,
+    /// The entries the connector owns, read ahead with `recorded` (they share its moment).
+    owned_ahead: Option<HashMap<String, Owned>>,
 }
 
 impl Snapshot {
@@ -126,7 +134,7 @@ struct ReadPhase {
 
 /// A device and its decision: they travel together from the decide phase on.
 struct DecidedDevice {
-    device: MobileDevice,
+    device: Box<MobileDevice>,
     decision: Decision,
 }
 
@@ -289,6 +297,19 @@ struct Owned {
     rollout: HashSet<String>,
 }
 
+/// Owned entries by lowercase mailbox identity, rollout-granted allow entries apart.
+fn owned_by_mailbox(entries: Vec<OwnedEntry>) -> HashMap<String, Owned> {
+    let mut out: HashMap<String, Owned> = HashMap::new();
+    for e in entries {
+        let o = out.entry(e.mailbox.to_ascii_lowercase()).or_default();
+        o.entries.insert(e.list, &e.device_id);
+        if e.origin == OwnedOrigin::Rollout && e.list == ListKind::Allow {
+            o.rollout.insert(e.device_id.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
 /// The mailbox part of a device's identity (`<mailbox>\ExchangeActiveSyncDevices\<name>`), lowercase.
 pub fn mailbox_key_of(device: &MobileDevice) -> String {
     let identity = device.identity.as_str();
@@ -302,9 +323,13 @@ pub fn mailbox_key_of(device: &MobileDevice) -> String {
 
 /// The groups of a listing in progress. The lock is never held across an await, and a panic while
 /// it is held (none is possible in a push) would leave the groups as they were.
+#[expect(
+    clippy::vec_box,
+    reason = "the groups become `MailboxData::devices`, boxed"
+)]
 fn lock_groups(
-    groups: &Mutex<HashMap<String, Vec<MobileDevice>>>,
-) -> std::sync::MutexGuard<'_, HashMap<String, Vec<MobileDevice>>> {
+    groups: &Mutex<HashMap<String, Vec<Box<MobileDevice>>>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Box<MobileDevice>>>> {
     groups
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -341,6 +366,8 @@ pub struct SyncEngine {
     /// Exchange Online: devices whose EAS protocol it refuses (below 16.1) are flagged in the
     /// inventory. On premises nothing is flagged.
     exchange_online: bool,
+    /// Frees each run's data and trims the heap after the run, off its critical path.
+    janitor: super::memory::Janitor,
 }
 
 /// What the notify phase does, worked out before the record phase consumes the decisions.
@@ -418,7 +445,14 @@ impl SyncEngine {
             notifier: None,
             proxy: None,
             exchange_online: false,
+            janitor: super::memory::Janitor::new(),
         })
+    }
+
+    /// Waits until the last run's data is freed and the heap trimmed: the worker as it idles
+    /// between runs (a run frees its data after it reports, off its critical path).
+    pub async fn idle(&self) {
+        self.janitor.settle().await;
     }
 
     /// Mails the admins (the notification mailbox itself); `Ok(false)` when no notifier is set.
@@ -573,6 +607,8 @@ impl SyncEngine {
     /// A run over `scope`: every phase, as [`SyncEngine::run`] describes; a one-user run
     /// ([`SyncEngine::run_user`]) reads, decides and writes only that user's mailbox.
     async fn run_scoped(&self, kind: SyncKind, scope: Scope<'_>, options: RunOptions) -> RunReport {
+        // The previous run's memory is given back before this one allocates.
+        self.janitor.settle().await;
         let started = Instant::now();
         let calls_before = self.exchange.pool().stats().calls;
         let graph_before = self.intune.requests_sent();
@@ -651,7 +687,7 @@ impl SyncEngine {
         let result = self.run_inner(run_id, scope, options, &mut report).await;
         // The run's listings and plans are dropped by now: give their memory back until the next run.
         self.with_store(Store::release_memory);
-        super::memory::release_freed_memory();
+        self.janitor.release();
         report.exchange_calls = self.exchange.pool().stats().calls - calls_before;
         report.graph_requests = self.intune.requests_sent() - graph_before;
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -858,7 +894,9 @@ impl SyncEngine {
                 .instrument(phase("advance_watermarks"))
                 .await?;
         }
-        if let Some(e) = &decided.context.intune_error {
+        let intune_error = decided.context.intune_error.take();
+        self.janitor.discard((decided, guarded, end, applied));
+        if let Some(e) = intune_error {
             report.error = Some(format!("Intune read incomplete: {e}"));
             return Ok(SyncOutcome::Failed);
         }
@@ -903,7 +941,7 @@ impl SyncEngine {
         run_id: RunId,
         kind: SyncKind,
         open: Vec<JournalEntry>,
-        snap: Snapshot,
+        mut snap: Snapshot,
     ) -> Result<ReadPhase, SyncError> {
         let journal_reconciled = if open.is_empty() {
             0
@@ -913,7 +951,7 @@ impl SyncEngine {
                 .await?
         };
         let owned = self
-            .owned_for(kind, &snap)
+            .owned_for(kind, &mut snap)
             .instrument(phase("read.owned_entries"))
             .await?;
         Ok(ReadPhase {
@@ -943,12 +981,18 @@ impl SyncEngine {
         }
         let snap = &mut read.snap;
         let rollout = {
+            let devices: Vec<Vec<&MobileDevice>> = snap
+                .mailboxes
+                .iter()
+                .map(|m| m.devices.iter().map(|d| &**d).collect())
+                .collect();
             let inputs: Vec<RolloutMailbox<'_>> = snap
                 .mailboxes
                 .iter()
-                .map(|m| RolloutMailbox {
+                .zip(&devices)
+                .map(|(m, devices)| RolloutMailbox {
                     mailbox: &m.cas,
-                    devices: &m.devices,
+                    devices,
                     targeted: snap.targeting.is_mailbox_targeted(&m.cas),
                 })
                 .collect();
@@ -1054,7 +1098,7 @@ impl SyncEngine {
             })
             .collect();
         drop(index);
-        snap.managed = Vec::new();
+        self.janitor.discard(std::mem::take(&mut snap.managed));
         Decided {
             mailboxes: decided,
             target_org,
@@ -1220,7 +1264,7 @@ impl SyncEngine {
         let ex = &self.exchange;
         // The partnerships are grouped by their mailbox as the pages arrive: the listing is never
         // held whole beside its groups (at 50,000 devices that second copy was ~25 MiB of the peak).
-        let by_mailbox: Mutex<HashMap<String, Vec<MobileDevice>>> = Mutex::new(HashMap::new());
+        let by_mailbox: Mutex<HashMap<String, Vec<Box<MobileDevice>>>> = Mutex::new(HashMap::new());
         let listing = ex.for_each_device(
             None,
             || lock_groups(&by_mailbox).clear(),
@@ -1228,7 +1272,7 @@ impl SyncEngine {
                 lock_groups(&by_mailbox)
                     .entry(mailbox_key_of(&d))
                     .or_default()
-                    .push(d)
+                    .push(Box::new(d))
             },
         );
         let exchange_reads = async {
@@ -1250,15 +1294,20 @@ impl SyncEngine {
         };
         // What the record phase will compare with, read while the listing waits on Exchange.
         let recorded_rows = async {
-            match self.db(|s| s.recorded_rows()).await {
-                Ok(rows) => Some(rows),
+            let read = self.db(|s| {
+                let mut rows = s.recorded_rows()?;
+                let owned = owned_by_mailbox(rows.take_owned());
+                Ok((rows, owned))
+            });
+            match read.await {
+                Ok((rows, owned)) => (Some(rows), Some(owned)),
                 Err(e) => {
                     tracing::debug!(error = %e, "the stored rows were not read ahead");
-                    None
+                    (None, None)
                 }
             }
         };
-        let (exchange, (managed, members), recorded) = tokio::join!(
+        let (exchange, (managed, members), (recorded, owned_ahead)) = tokio::join!(
             exchange_reads.instrument(phase("read.exchange")),
             intune_reads.instrument(phase("read.graph")),
             recorded_rows.instrument(phase("read.recorded_rows"))
@@ -1314,7 +1363,7 @@ impl SyncEngine {
                 complete: true,
             });
         }
-        let mut orphans: BTreeMap<String, Vec<MobileDevice>> = BTreeMap::new();
+        let mut orphans: BTreeMap<String, Vec<Box<MobileDevice>>> = BTreeMap::new();
         for (key, mut devices) in by_mailbox {
             // A group grew by doubling; it is kept until the run ends, so without its spare room.
             devices.shrink_to_fit();
@@ -1344,7 +1393,7 @@ impl SyncEngine {
             .into_iter()
             .chain(journal_mailboxes.iter().cloned())
             .collect();
-        let mut extra: BTreeMap<String, Vec<MobileDevice>> = orphans;
+        let mut extra: BTreeMap<String, Vec<Box<MobileDevice>>> = orphans;
         for m in owned_mailboxes {
             let key = m.to_ascii_lowercase();
             if !by_key.contains_key(&key) {
@@ -1394,6 +1443,7 @@ impl SyncEngine {
             guard_base,
             devices_seen,
             recorded,
+            owned_ahead,
         })
     }
 
@@ -1445,6 +1495,7 @@ impl SyncEngine {
             guard_base,
             devices_seen,
             recorded: None,
+            owned_ahead: None,
         })
     }
 
@@ -1569,33 +1620,38 @@ impl SyncEngine {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let mut lookups = futures_util::stream::iter(need.chunks(GRAPH_LOOKUP_BATCH))
-            .map(|chunk| {
-                let filter = chunk
-                    .iter()
-                    .map(|id| format!("easDeviceId eq '{id}'"))
-                    .collect::<Vec<_>>()
-                    .join(" or ");
-                async move { (chunk, self.intune.decision_records(Some(&filter)).await) }
-            })
-            .buffered(GRAPH_LOOKUP_CONCURRENCY);
-        while let Some((chunk, result)) = lookups.next().await {
-            match result {
-                Ok(records) => {
-                    managed.extend(records);
-                    complete.extend(chunk.iter().cloned());
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "quick sync: Intune lookup failed; those devices keep their access");
-                    intune_error.get_or_insert(e.to_string());
+        let intune_lookups = async {
+            let mut lookups = futures_util::stream::iter(need.chunks(GRAPH_LOOKUP_BATCH))
+                .map(|chunk| {
+                    let filter = chunk
+                        .iter()
+                        .map(|id| format!("easDeviceId eq '{id}'"))
+                        .collect::<Vec<_>>()
+                        .join(" or ");
+                    async move { (chunk, self.intune.decision_records(Some(&filter)).await) }
+                })
+                .buffered(GRAPH_LOOKUP_CONCURRENCY);
+            while let Some((chunk, result)) = lookups.next().await {
+                match result {
+                    Ok(records) => {
+                        managed.extend(records);
+                        complete.extend(chunk.iter().cloned());
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "quick sync: Intune lookup failed; those devices keep their access");
+                        intune_error.get_or_insert(e.to_string());
+                    }
                 }
             }
-        }
-
-        let cas = self
-            .read_cas_mailboxes(by_mailbox.keys().cloned().collect())
-            .instrument(phase("read.cas_mailboxes"))
-            .await?;
+        };
+        // The mailboxes are known: their CAS mailboxes are read beside the Intune lookups (Graph and
+        // Exchange wait on different services).
+        let (cas, ()) = tokio::join!(
+            self.read_cas_mailboxes(by_mailbox.keys().cloned().collect())
+                .instrument(phase("read.cas_mailboxes")),
+            intune_lookups.instrument(phase("read.graph_lookups"))
+        );
+        let cas = cas?;
         let mut mailboxes = Vec::new();
         let mut devices_seen = 0;
         for (key, (devices, complete_list)) in by_mailbox {
@@ -1604,7 +1660,7 @@ impl SyncEngine {
                     devices_seen += devices.len();
                     mailboxes.push(MailboxData {
                         cas: c.clone(),
-                        devices,
+                        devices: devices.into_iter().map(Box::new).collect(),
                         complete: complete_list,
                     });
                 }
@@ -1711,8 +1767,18 @@ impl SyncEngine {
     async fn owned_for(
         &self,
         kind: SyncKind,
-        snap: &Snapshot,
+        snap: &mut Snapshot,
     ) -> Result<HashMap<String, Owned>, SyncError> {
+        // Read ahead with the stored rows: they serve while nothing was written since (settling the
+        // journal, forgetting a gone mailbox's entries).
+        if let (Some(owned), Some(rows)) = (snap.owned_ahead.take(), snap.recorded.take()) {
+            let (current, rows) = self.db(move |s| Ok((s.is_current(&rows)?, rows))).await?;
+            snap.recorded = Some(rows);
+            if current {
+                return Ok(owned);
+            }
+            tracing::debug!("the owned entries are read again: written since read ahead");
+        }
         let entries = match kind {
             SyncKind::Full => self.db(|s| s.all_owned_entries()).await?,
             SyncKind::Quick => {
@@ -1731,15 +1797,7 @@ impl SyncEngine {
                 .await?
             }
         };
-        let mut out: HashMap<String, Owned> = HashMap::new();
-        for e in entries {
-            let o = out.entry(e.mailbox.to_ascii_lowercase()).or_default();
-            o.entries.insert(e.list, &e.device_id);
-            if e.origin == crate::store::OwnedOrigin::Rollout && e.list == ListKind::Allow {
-                o.rollout.insert(e.device_id.to_ascii_lowercase());
-            }
-        }
-        Ok(out)
+        Ok(owned_by_mailbox(entries))
     }
 
     /// Applies changes in parallel (bounded by the pool): each journaled before it is sent and marked
@@ -2054,6 +2112,7 @@ impl SyncEngine {
                 });
             }
         }
+        let janitor = self.janitor.clone();
         self.db(move |s| {
             // Read ahead during the listing; read again if anything was written since.
             let current = match recorded {
@@ -2089,6 +2148,7 @@ impl SyncEngine {
                     s.mark_decision_applied(&r.mailbox, &r.device_id, now)?;
                 }
             }
+            janitor.discard((inventory, rows));
             Ok(())
         })
         .await

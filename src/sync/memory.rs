@@ -53,3 +53,113 @@ pub(crate) fn release_freed_memory() {
         }
     }
 }
+
+/// Frees what a run no longer needs on a thread of its own, then trims the heap
+/// ([`release_freed_memory`]): after a converged full sync of 50,000 devices that is ~0.1 s of
+/// single-threaded `free` (half a million strings) and a heap walk that nobody waits for. The next
+/// run waits for them before it starts ([`Janitor::settle`]), so runs never share the allocator
+/// with the previous run's chores, and an idle worker has given its memory back.
+#[derive(Clone)]
+pub(crate) struct Janitor {
+    /// `None` when the thread could not be started: everything is then done in place.
+    chores: Option<std::sync::mpsc::Sender<Chore>>,
+}
+
+enum Chore {
+    Drop(Box<dyn Send>),
+    Release,
+    Settled(tokio::sync::oneshot::Sender<()>),
+}
+
+impl Janitor {
+    pub(crate) fn new() -> Self {
+        let (chores, pending) = std::sync::mpsc::channel::<Chore>();
+        let started = std::thread::Builder::new()
+            .name("sync-memory".into())
+            // It only frees and trims: a small stack.
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                for chore in pending {
+                    match chore {
+                        Chore::Drop(value) => drop(value),
+                        Chore::Release => release_freed_memory(),
+                        Chore::Settled(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            });
+        match started {
+            Ok(_) => Janitor {
+                chores: Some(chores),
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, "no memory thread: a run frees its memory itself");
+                Janitor { chores: None }
+            }
+        }
+    }
+
+    /// Drops `value` on the janitor's thread (here if it has none).
+    pub(crate) fn discard<T: Send + 'static>(&self, value: T) {
+        if let Some(chores) = &self.chores {
+            // Sent back when the thread is gone: dropped here, as the caller would have.
+            let _ = chores.send(Chore::Drop(Box::new(value)));
+        }
+    }
+
+    /// Trims the heap once what was discarded before is freed.
+    pub(crate) fn release(&self) {
+        match &self.chores {
+            Some(chores) => {
+                if chores.send(Chore::Release).is_err() {
+                    release_freed_memory();
+                }
+            }
+            None => release_freed_memory(),
+        }
+    }
+
+    /// Waits until everything discarded and released before is done.
+    pub(crate) async fn settle(&self) {
+        let Some(chores) = &self.chores else { return };
+        let (done, settled) = tokio::sync::oneshot::channel();
+        if chores.send(Chore::Settled(done)).is_ok() {
+            let _ = settled.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Janitor;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts its drops.
+    struct Counted(Arc<AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// What is discarded is dropped, off the caller's thread, by the time `settle` returns.
+    #[tokio::test]
+    async fn discarded_values_are_dropped_by_the_time_the_janitor_settles() {
+        let janitor = Janitor::new();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        for _ in 0..100 {
+            janitor.discard(vec![Counted(dropped.clone()), Counted(dropped.clone())]);
+        }
+        janitor.release();
+        janitor.settle().await;
+        assert_eq!(dropped.load(Ordering::SeqCst), 200);
+        let without_thread = Janitor { chores: None };
+        without_thread.discard(Counted(dropped.clone()));
+        without_thread.release();
+        without_thread.settle().await;
+        assert_eq!(dropped.load(Ordering::SeqCst), 201);
+    }
+}

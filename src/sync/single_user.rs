@@ -115,7 +115,7 @@ impl SyncEngine {
             devices_seen: devices.len(),
             mailboxes: vec![MailboxData {
                 cas,
-                devices,
+                devices: devices.into_iter().map(Box::new).collect(),
                 complete: true,
             }],
             managed,
@@ -126,6 +126,7 @@ impl SyncEngine {
             intune_mark: mark,
             guard_base: self.recorded_guard_base().await?,
             recorded: None,
+            owned_ahead: None,
         };
         let identity = &snap.mailboxes[0].cas.identity;
         let open: Vec<JournalEntry> = open

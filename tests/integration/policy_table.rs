@@ -829,13 +829,15 @@ fn rollout_allow_lists_devices_already_syncing_for_targeted_users_only() {
     let alice = mailbox(&["ALREADY"], &["ADMIN-BLOCKED"], true);
     let mut bob = mailbox(&[], &[], true);
     bob.identity = "bob".into();
-    let alice_devices = vec![
+    let alice_devices = [
         device("SYNCING", DeviceAccessState::Allowed),
         device("ALREADY", DeviceAccessState::Allowed),
         device("QUARANTINED", DeviceAccessState::Quarantined),
         device("ADMIN-BLOCKED", DeviceAccessState::Blocked),
     ];
-    let bob_devices = vec![device("BOBS", DeviceAccessState::Allowed)];
+    let bob_devices = [device("BOBS", DeviceAccessState::Allowed)];
+    let alice_devices: Vec<&MobileDevice> = alice_devices.iter().collect();
+    let bob_devices: Vec<&MobileDevice> = bob_devices.iter().collect();
     let p = rollout_plan(
         &org,
         &[
@@ -997,6 +999,35 @@ fn the_policy_module_stays_pure() {
                     "policy imports {forbidden}: {line}"
                 );
             }
+        }
+    }
+}
+
+proptest::proptest! {
+    /// The index finds a record by its `easDeviceId` in any ASCII case, as Exchange compares
+    /// DeviceIds, and never the record of another id (ids of up to 80 characters: the index hashes
+    /// them a chunk at a time).
+    #[test]
+    fn the_managed_index_matches_device_ids_without_regard_to_case(
+        ids in proptest::collection::btree_set("[A-Za-z0-9]{1,80}", 1..12),
+        flips in proptest::collection::vec(proptest::bool::ANY, 80),
+    ) {
+        // Distinct without regard to case, as Exchange's DeviceIds are.
+        let mut seen = std::collections::HashSet::new();
+        let ids: Vec<String> = ids.into_iter().filter(|id| seen.insert(id.to_ascii_lowercase())).collect();
+        let records: Vec<ManagedDevice> = ids.iter().map(|id| managed(id, "eas", None)).collect();
+        let index = ManagedIndex::new(records.iter());
+        proptest::prop_assert_eq!(index.len(), ids.len());
+        for id in &ids {
+            let asked: String = id
+                .chars()
+                .zip(flips.iter().cycle())
+                .map(|(c, flip)| if *flip { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+                .collect();
+            let found = index.get(&asked).and_then(|r| r.eas_device_id.clone());
+            proptest::prop_assert_eq!(found.as_deref(), Some(id.as_str()));
+            let other = format!("{asked}x");
+            proptest::prop_assert!(index.get(&other).is_none_or(|r| r.eas_device_id.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&other))));
         }
     }
 }
