@@ -28,19 +28,21 @@
 //! does (`sync::tune_allocator`) before its runtime starts, and prints what its idle RSS is made of.
 //!
 //! Measured 2026-12-03 on a 2-core VM whose speed varies by up to a fifth between runs (release, 20 ms
-//! per call; first / converged / quick, wall and ratio to the bound; worker peak and idle RSS):
+//! per call; first full once, converged and quick the median of three, ratio to the bound in
+//! brackets; worker peak over all runs and idle RSS):
 //!
 //! | devices | runspaces | first full | converged full | quick (1 %) | peak | idle |
 //! |---|---|---|---|---|---|---|
-//! | 5,000 | 8 | 5.00 s (1.20) | 0.20 s (1.95) | 0.21 s (1.68) | 30.4 MiB | 16.6 MiB |
-//! | 20,000 | 8 | 20.18 s (1.19) | 0.81 s (2.02) | 0.69 s (1.60) | 70.2 MiB | 18.0 MiB |
-//! | 50,000 | 8 | 51.05–51.16 s (1.20) | 2.06–2.28 s (2.06–2.28) | 1.48–1.61 s (1.42–1.55) | 149.0 MiB | 18.6–19.9 MiB |
-//! | 50,000 | 16 | 26.69 s (1.26) | 2.26 s (2.26) | 0.86 s (1.66) | 151.3 MiB | 21.3 MiB |
+//! | 5,000 | 8 | 4.84 s (1.16) | 0.15 s (1.52) | 0.20 s (1.60) | 30.2 MiB | 16.2 MiB |
+//! | 20,000 | 8 | 19.49 s (1.15) | 0.60 s (1.51) | 0.62 s (1.45) | 66.8 MiB | 17.5 MiB |
+//! | 50,000 | 8 | 49.37–49.79 s (1.16–1.17) | 1.62–1.70 s (1.62–1.70) | 1.31–1.32 s (1.26–1.27) | 141.9–145.7 MiB | 20.0–21.1 MiB |
+//! | 50,000 | 16 | 25.47 s (1.20) | 1.71 s (1.71) | 0.78 s (1.53) | 146.9 MiB | 21.5 MiB |
 //!
-//! Where the converged full sync's 2.06 s go at 50k: the Exchange listing 1.53 s (50 pages at ~30 ms,
-//! each page's request waiting for the one before; a plain HTTP client takes 25 ms a page from this
-//! lab), Graph 0.76 s and the stored rows' read-ahead 0.2 s beside it, decide 0.11 s, plan 0.05 s,
-//! record 0.2 s (nothing written but the sweep's mark). Details: the issue 16 note.
+//! Where the converged full sync's 1.62 s go at 50k: the Exchange listing 1.32 s (50 pages at ~26 ms,
+//! each page's request waiting for the one before), Graph 0.49 s and the stored rows' and owned
+//! entries' read-ahead 0.17 s beside it, join 0.03 s, decide 0.08 s, plan 0.04 s, record 0.11 s
+//! (nothing written but the sweep's mark), the end 0.02 s (the run's data is freed after it reports,
+//! by the engine's janitor thread). Details: the issue 16 note.
 
 use exchange_connector::exchange::Invocation;
 use exchange_connector::exchange::pool::parallel_runspaces;

@@ -297,6 +297,12 @@ struct Owned {
     rollout: HashSet<String>,
 }
 
+/// A filter matching any of `ids`: each id's `term`, joined by the filter language's `or`
+/// (OPATH ` -or `, OData ` or `). The ids are [`filter_safe`].
+fn any_of(ids: &[String], term: impl Fn(&str) -> String, or: &str) -> String {
+    ids.iter().map(|id| term(id)).collect::<Vec<_>>().join(or)
+}
+
 /// Owned entries by lowercase mailbox identity, rollout-granted allow entries apart.
 fn owned_by_mailbox(entries: Vec<OwnedEntry>) -> HashMap<String, Owned> {
     let mut out: HashMap<String, Owned> = HashMap::new();
@@ -1586,11 +1592,7 @@ impl SyncEngine {
         // The lookups run in parallel, bounded by the pool.
         let mut found = futures_util::stream::iter(lookups.chunks(EXCHANGE_LOOKUP_BATCH))
             .map(|chunk| {
-                let filter = chunk
-                    .iter()
-                    .map(|id| format!("DeviceId -eq '{id}'"))
-                    .collect::<Vec<_>>()
-                    .join(" -or ");
+                let filter = any_of(chunk, |id| format!("DeviceId -eq '{id}'"), " -or ");
                 async move { ex.list_devices_filtered(&filter).await }
             })
             .buffer_unordered(ex.pool().limit().max(1));
@@ -1623,11 +1625,7 @@ impl SyncEngine {
         let intune_lookups = async {
             let mut lookups = futures_util::stream::iter(need.chunks(GRAPH_LOOKUP_BATCH))
                 .map(|chunk| {
-                    let filter = chunk
-                        .iter()
-                        .map(|id| format!("easDeviceId eq '{id}'"))
-                        .collect::<Vec<_>>()
-                        .join(" or ");
+                    let filter = any_of(chunk, |id| format!("easDeviceId eq '{id}'"), " or ");
                     async move { (chunk, self.intune.decision_records(Some(&filter)).await) }
                 })
                 .buffered(GRAPH_LOOKUP_CONCURRENCY);
