@@ -35,7 +35,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::model::exchange::{DeviceAccessState, DeviceAccessStateReason};
+use crate::model::exchange::{Caseless, DeviceAccessState, DeviceAccessStateReason};
 use crate::model::intune::ExchangeAccessStateReason;
 use crate::policy::{Decision, DesiredAccess, ListKind, MailboxChange, OwnedEntries};
 
@@ -1817,19 +1817,12 @@ impl RowHashes {
     /// A row's identity as the primary key compares it: the mailbox exactly, the DeviceId without
     /// ASCII case (`COLLATE NOCASE`).
     fn key(&self, mailbox: &str, device_id: &str) -> RowKey {
-        use std::hash::{BuildHasher as _, Hasher as _};
+        use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
         RowKey(self.key.each_ref().map(|state| {
             let mut h = state.build_hasher();
             h.write(mailbox.as_bytes());
             h.write_u8(0xff);
-            // Lowercased a chunk at a time: the hasher streams, so this hashes as one write would.
-            let mut lower = [0u8; 32];
-            for chunk in device_id.as_bytes().chunks(lower.len()) {
-                let lower = &mut lower[..chunk.len()];
-                lower.copy_from_slice(chunk);
-                lower.make_ascii_lowercase();
-                h.write(lower);
-            }
+            Caseless(device_id).hash(&mut h);
             h.finish()
         }))
     }

@@ -104,11 +104,17 @@ struct Snapshot {
     /// Devices Exchange allows now, and blocks or quarantines now (the guard's base).
     guard_base: GuardBase,
     devices_seen: usize,
-    /// The stored inventory and decisions, read while a full sync's listing waited on Exchange, for
-    /// the record phase to compare with (`None`: it reads them itself).
-    recorded: Option<RecordedRows>,
-    /// The entries the connector owns, read ahead with `recorded` (they share its moment).
-    owned_ahead: Option<HashMap<String, Owned>>,
+    /// What a full sync read of the store while its listing waited on Exchange (`None`: each
+    /// phase reads what it needs itself).
+    read_ahead: Option<ReadAhead>,
+}
+
+/// The store as a full sync's listing found it: the stored inventory and decisions, for the record
+/// phase to compare with, and the entries the connector owns, for the read phase (which takes
+/// them). Each serves only while nothing was written since ([`Store::is_current`]).
+struct ReadAhead {
+    rows: RecordedRows,
+    owned: Option<HashMap<String, Owned>>,
 }
 
 impl Snapshot {
@@ -888,7 +894,7 @@ impl SyncEngine {
             .await?;
         // The record phase takes the decided devices: nothing after it needs them.
         let mailboxes = std::mem::take(&mut decided.mailboxes);
-        let recorded = decided.context.recorded.take();
+        let recorded = decided.context.read_ahead.take().map(|ahead| ahead.rows);
         self.record(run_id, mailboxes, recorded, &guarded.plan, &end)
             .instrument(phase("record"))
             .await?;
@@ -1306,14 +1312,17 @@ impl SyncEngine {
                 Ok((rows, owned))
             });
             match read.await {
-                Ok((rows, owned)) => (Some(rows), Some(owned)),
+                Ok((rows, owned)) => Some(ReadAhead {
+                    rows,
+                    owned: Some(owned),
+                }),
                 Err(e) => {
                     tracing::debug!(error = %e, "the stored rows were not read ahead");
-                    (None, None)
+                    None
                 }
             }
         };
-        let (exchange, (managed, members), (recorded, owned_ahead)) = tokio::join!(
+        let (exchange, (managed, members), read_ahead) = tokio::join!(
             exchange_reads.instrument(phase("read.exchange")),
             intune_reads.instrument(phase("read.graph")),
             recorded_rows.instrument(phase("read.recorded_rows"))
@@ -1448,8 +1457,7 @@ impl SyncEngine {
             intune_mark: mark,
             guard_base,
             devices_seen,
-            recorded,
-            owned_ahead,
+            read_ahead,
         })
     }
 
@@ -1500,8 +1508,7 @@ impl SyncEngine {
             intune_mark: mark,
             guard_base,
             devices_seen,
-            recorded: None,
-            owned_ahead: None,
+            read_ahead: None,
         })
     }
 
@@ -1769,10 +1776,13 @@ impl SyncEngine {
     ) -> Result<HashMap<String, Owned>, SyncError> {
         // Read ahead with the stored rows: they serve while nothing was written since (settling the
         // journal, forgetting a gone mailbox's entries).
-        if let (Some(owned), Some(rows)) = (snap.owned_ahead.take(), snap.recorded.take()) {
-            let (current, rows) = self.db(move |s| Ok((s.is_current(&rows)?, rows))).await?;
-            snap.recorded = Some(rows);
-            if current {
+        if let Some(ahead) = snap.read_ahead.take() {
+            let (current, mut ahead) = self
+                .db(move |s| Ok((s.is_current(&ahead.rows)?, ahead)))
+                .await?;
+            let owned = ahead.owned.take();
+            snap.read_ahead = Some(ahead);
+            if let (true, Some(owned)) = (current, owned) {
                 return Ok(owned);
             }
             tracing::debug!("the owned entries are read again: written since read ahead");

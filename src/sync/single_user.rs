@@ -125,8 +125,7 @@ impl SyncEngine {
             exchange_mark: mark,
             intune_mark: mark,
             guard_base: self.recorded_guard_base().await?,
-            recorded: None,
-            owned_ahead: None,
+            read_ahead: None,
         };
         let identity = &snap.mailboxes[0].cas.identity;
         let open: Vec<JournalEntry> = open

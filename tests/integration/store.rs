@@ -1003,14 +1003,18 @@ fn a_bulk_inventory_write_ends_as_one_upsert_per_record() {
         .collect();
     let bulk = Store::open_in_memory().unwrap();
     let one_by_one = Store::open_in_memory().unwrap();
+    // A run's records: in one call to one store, one call per record to the other.
+    let record_both = |records: &[InventoryRecord]| {
+        bulk.upsert_inventory(records).unwrap();
+        for r in records {
+            one_by_one
+                .upsert_inventory(std::slice::from_ref(r))
+                .unwrap();
+        }
+    };
     bulk.upsert_inventory(&first).unwrap();
     one_by_one.upsert_inventory(&first).unwrap();
-    bulk.upsert_inventory(&second).unwrap();
-    for r in &second {
-        one_by_one
-            .upsert_inventory(std::slice::from_ref(r))
-            .unwrap();
-    }
+    record_both(&second);
     let a = bulk.inventory_page(0, 1000).unwrap();
     let b = one_by_one.inventory_page(0, 1000).unwrap();
     assert_eq!(a.len(), 420);
@@ -1027,12 +1031,7 @@ fn a_bulk_inventory_write_ends_as_one_upsert_per_record() {
         .filter(|i| !(40..60).contains(i) && *i != 102)
         .map(|i| rec(i, t3))
         .collect();
-    bulk.upsert_inventory(&third).unwrap();
-    for r in &third {
-        one_by_one
-            .upsert_inventory(std::slice::from_ref(r))
-            .unwrap();
-    }
+    record_both(&third);
     let a = bulk.inventory_page(0, 1000).unwrap();
     let b = one_by_one.inventory_page(0, 1000).unwrap();
     assert_eq!(format!("{a:?}"), format!("{b:?}"));
