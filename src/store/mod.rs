@@ -817,6 +817,23 @@ impl Store {
     }
 
     fn owned_where(&self, clause: &str, params: impl rusqlite::Params) -> Result<Vec<OwnedEntry>> {
+        let mut out = Vec::new();
+        self.owned_each(clause, params, |entry| out.push(entry))?;
+        Ok(out)
+    }
+
+    /// Every owned entry, handed to `each` one at a time (a full sync's 50,000 need no list of
+    /// them on the way to its per-mailbox map).
+    pub fn for_each_owned_entry(&self, each: impl FnMut(OwnedEntry)) -> Result<()> {
+        self.owned_each("", params![], each)
+    }
+
+    fn owned_each(
+        &self,
+        clause: &str,
+        params: impl rusqlite::Params,
+        mut each: impl FnMut(OwnedEntry),
+    ) -> Result<()> {
         let sql = format!(
             "SELECT mailbox, list, device_id, added_at, run_id, origin FROM owned_entries {clause}
              ORDER BY mailbox, list, device_id"
@@ -834,10 +851,9 @@ impl Store {
                 ))
             })
             .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
         for row in rows {
             let (mailbox, list, device_id, added, run, origin) = row.map_err(|e| self.err(e))?;
-            out.push(OwnedEntry {
+            each(OwnedEntry {
                 mailbox,
                 list: ListKind::parse(&list).ok_or_else(|| self.data("list kind", &list))?,
                 device_id,
@@ -847,7 +863,7 @@ impl Store {
                     .ok_or_else(|| self.data("owned entry origin", &origin))?,
             });
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Records that the connector added an entry (after Exchange accepted it). Idempotent.
@@ -1061,18 +1077,17 @@ impl Store {
         tx.commit().map_err(|e| self.err(e))
     }
 
-    /// The stored inventory and decisions as a full sync's record phase compares with them, and the
-    /// entries the connector owns (its read phase's last read), read ahead: while the sync's listing
-    /// waits on Exchange, this costs no time of the run.
+    /// The stored inventory and decisions as a full sync's record phase compares with them, read
+    /// ahead: while the sync's listing waits on Exchange, this costs no time of the run. What else
+    /// is read through this connection before it writes (the owned entries, for the read phase)
+    /// shares its moment ([`Store::is_current`]).
     pub fn recorded_rows(&self) -> Result<RecordedRows> {
         let as_of = self.as_of()?;
         let inventory = sql_stored_inventory(&self.conn).map_err(|e| self.err(e))?;
         let decisions = sql_stored_decisions(&self.conn).map_err(|e| self.err(e))?;
-        let owned = self.all_owned_entries()?;
         Ok(RecordedRows {
             inventory,
             decisions,
-            owned,
             as_of,
         })
     }
@@ -1881,22 +1896,15 @@ struct StoredRow {
     in_sweep: bool,
 }
 
-/// The stored inventory and decisions as keyed hashes, and the owned entries
-/// ([`Store::recorded_rows`]).
+/// The stored inventory and decisions as keyed hashes ([`Store::recorded_rows`]).
 pub struct RecordedRows {
     inventory: StoredInventory,
     decisions: StoredDecisions,
-    owned: Vec<OwnedEntry>,
     /// [`Store::as_of`] when read.
     as_of: (u64, i64),
 }
 
 impl RecordedRows {
-    /// The owned entries, taken out (the read phase uses them; the record phase the rest).
-    pub fn take_owned(&mut self) -> Vec<OwnedEntry> {
-        std::mem::take(&mut self.owned)
-    }
-
     /// The inventory's part and the decisions' part, for the two writes.
     pub fn split(self) -> (StoredInventory, StoredDecisions) {
         (self.inventory, self.decisions)
@@ -2187,8 +2195,8 @@ mod tests {
         );
     }
 
-    /// The read-ahead carries the owned entries of its moment, and goes stale when one is
-    /// forgotten or recorded (the read phase then reads them again).
+    /// The owned entries read with the read-ahead are those of its moment, and it goes stale when
+    /// one is forgotten or recorded (the read phase then reads them again).
     #[test]
     fn the_read_ahead_carries_the_owned_entries_until_one_changes() {
         let store = Store::open_in_memory().unwrap();
@@ -2204,13 +2212,12 @@ mod tests {
         store
             .record_owned("bob", ListKind::Block, "PHONE2", None, OwnedOrigin::Policy)
             .unwrap();
-        let mut ahead = store.recorded_rows().unwrap();
+        let ahead = store.recorded_rows().unwrap();
+        let mut owned: Vec<(String, ListKind, String, OwnedOrigin)> = Vec::new();
+        store
+            .for_each_owned_entry(|e| owned.push((e.mailbox, e.list, e.device_id, e.origin)))
+            .unwrap();
         assert!(store.is_current(&ahead).unwrap());
-        let mut owned: Vec<(String, ListKind, String, OwnedOrigin)> = ahead
-            .take_owned()
-            .into_iter()
-            .map(|e| (e.mailbox, e.list, e.device_id, e.origin))
-            .collect();
         owned.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(
             owned,

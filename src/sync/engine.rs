@@ -309,17 +309,16 @@ fn any_of(ids: &[String], term: impl Fn(&str) -> String, or: &str) -> String {
     ids.iter().map(|id| term(id)).collect::<Vec<_>>().join(or)
 }
 
-/// Owned entries by lowercase mailbox identity, rollout-granted allow entries apart.
-fn owned_by_mailbox(entries: Vec<OwnedEntry>) -> HashMap<String, Owned> {
-    let mut out: HashMap<String, Owned> = HashMap::new();
-    for e in entries {
-        let o = out.entry(e.mailbox.to_ascii_lowercase()).or_default();
-        o.entries.insert(e.list, &e.device_id);
-        if e.origin == OwnedOrigin::Rollout && e.list == ListKind::Allow {
-            o.rollout.insert(e.device_id.to_ascii_lowercase());
-        }
+/// Adds an owned entry to the map by lowercase mailbox identity, rollout-granted allow entries
+/// apart.
+fn add_owned(by_mailbox: &mut HashMap<String, Owned>, e: OwnedEntry) {
+    let o = by_mailbox
+        .entry(e.mailbox.to_ascii_lowercase())
+        .or_default();
+    o.entries.insert(e.list, &e.device_id);
+    if e.origin == OwnedOrigin::Rollout && e.list == ListKind::Allow {
+        o.rollout.insert(e.device_id.to_ascii_lowercase());
     }
-    out
 }
 
 /// The mailbox part of a device's identity (`<mailbox>\ExchangeActiveSyncDevices\<name>`), lowercase.
@@ -1307,8 +1306,10 @@ impl SyncEngine {
         // What the record phase will compare with, read while the listing waits on Exchange.
         let recorded_rows = async {
             let read = self.db(|s| {
-                let mut rows = s.recorded_rows()?;
-                let owned = owned_by_mailbox(rows.take_owned());
+                let rows = s.recorded_rows()?;
+                // Straight into the map: a list of 50,000 entries first raised the run's peak.
+                let mut owned = HashMap::new();
+                s.for_each_owned_entry(|e| add_owned(&mut owned, e))?;
                 Ok((rows, owned))
             });
             match read.await {
@@ -1805,7 +1806,11 @@ impl SyncEngine {
                 .await?
             }
         };
-        Ok(owned_by_mailbox(entries))
+        let mut owned = HashMap::new();
+        for e in entries {
+            add_owned(&mut owned, e);
+        }
+        Ok(owned)
     }
 
     /// Applies changes in parallel (bounded by the pool): each journaled before it is sent and marked
