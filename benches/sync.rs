@@ -29,13 +29,13 @@
 //!
 //! Measured 2026-12-03 on a 2-core VM whose speed varies by up to a fifth between runs (release, 20 ms
 //! per call; first full once, converged and quick the median of three, ratio to the bound in
-//! brackets; worker peak over all runs and idle RSS):
+//! brackets; worker peak over all runs and idle RSS; 50,000 × 8: the range of four benches):
 //!
 //! | devices | runspaces | first full | converged full | quick (1 %) | peak | idle |
 //! |---|---|---|---|---|---|---|
 //! | 5,000 | 8 | 4.84 s (1.16) | 0.15 s (1.52) | 0.20 s (1.60) | 30.2 MiB | 16.2 MiB |
 //! | 20,000 | 8 | 19.49 s (1.15) | 0.60 s (1.51) | 0.62 s (1.45) | 66.8 MiB | 17.5 MiB |
-//! | 50,000 | 8 | 49.37–49.79 s (1.16–1.17) | 1.62–1.70 s (1.62–1.70) | 1.31–1.32 s (1.26–1.27) | 141.9–145.7 MiB | 20.0–21.1 MiB |
+//! | 50,000 | 8 | 49.37–50.07 s (1.16–1.18) | 1.62–1.80 s (1.62–1.80) | 1.31–1.42 s (1.26–1.39) | 141.9–150.0 MiB | 19.6–21.6 MiB |
 //! | 50,000 | 16 | 25.47 s (1.20) | 1.71 s (1.71) | 0.78 s (1.53) | 146.9 MiB | 21.5 MiB |
 //!
 //! Where the converged full sync's 1.62 s go at 50k: the Exchange listing 1.32 s (50 pages at ~26 ms,
